@@ -1,0 +1,255 @@
+"""The ``evidence`` command line. Settings come from EVIDENCE_* variables (see README)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from sqlalchemy import func, select
+
+from evidence.audit import Actor, verify_audit
+from evidence.db.tables import CandidateRow, Evidence, FaceTrackRow
+from evidence.processing import analyse_evidence, ingest_clip
+from evidence.reports import candidate_view, evidence_candidates, evidence_view
+from evidence.runtime import Runtime
+from evidence.settings import Settings
+from evidence.watchlists import Enrolment, enrol, folder_enrolments, list_subjects
+from pipeline.errors import EvidenceError, NotFound
+
+F = TypeVar("F", bound=Callable[..., Any])
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _actor() -> Actor:
+    return Actor(f"cli:{os.environ.get('USER') or 'unknown'}", "admin")
+
+
+def clean_errors(fn: F) -> F:
+    """One line on stderr and exit status 2 for every expected error."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except EvidenceError as exc:
+            click.echo(f"error: {exc.message}", err=True)
+            sys.exit(2)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group()
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """Evidence Pipeline: fingerprint clips, find faces, raise watchlist candidates for review."""
+    ctx.obj = Runtime(Settings())
+
+
+# --- watchlist ---------------------------------------------------------------------------------
+
+@main.group()
+def watchlist() -> None:
+    """Enrol and list watchlist subjects."""
+
+
+def _print_enrolled(result: list[tuple[str, int]]) -> None:
+    for name, n in result:
+        click.echo(f"enrolled {name}: {n} new reference photo(s)")
+
+
+@watchlist.command("add")
+@click.option("--name", required=True, help="subject name")
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.pass_obj
+@clean_errors
+def watchlist_add(rt: Runtime, name: str, images: tuple[Path, ...]) -> None:
+    """Enrol NAME from one or more photos (each must show exactly one face)."""
+    _print_enrolled(enrol(rt, [Enrolment(name, images)], _actor()))
+
+
+@watchlist.command("import")
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.pass_obj
+@clean_errors
+def watchlist_import(rt: Runtime, folder: Path) -> None:
+    """Enrol every FOLDER/<subject name>/*.jpg; nothing is enrolled if any photo is unusable."""
+    _print_enrolled(enrol(rt, folder_enrolments(folder), _actor()))
+
+
+@watchlist.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@clean_errors
+def watchlist_list(rt: Runtime, as_json: bool) -> None:
+    """List subjects and their number of reference photos."""
+    with rt.sessions() as s:
+        rows = list_subjects(s)
+    if as_json:
+        click.echo(json.dumps([{"id": i, "name": n, "references": r} for i, n, r in rows]))
+        return
+    for i, n, r in rows:
+        click.echo(f"{i:>4}  {n:<32} {r} reference(s)")
+    click.echo(f"{len(rows)} subject(s)")
+
+
+# --- processing --------------------------------------------------------------------------------
+
+def _process(rt: Runtime, clip: Path, incident: str | None, as_json: bool, quiet: bool = False) -> dict[str, Any]:
+    started = time.monotonic()
+    first: list[float] = []
+    evidence_id = ingest_clip(rt, clip, incident, _actor())
+    show_bar = not as_json and not quiet
+    bar = click.progressbar(length=1000, label=f"analysing {clip.name}", file=sys.stderr) if show_bar else None
+
+    def progress(p: float) -> None:
+        if bar is not None:
+            bar.update(int(p * 1000) - bar.pos)
+
+    def alert(c: CandidateRow) -> None:
+        first.append(time.monotonic() - started) if not first else None
+        if bar is not None:
+            click.echo(f"\n  potential match: {c.subject.name} (score {c.score:.2f}) at {c.t_s:.1f} s", err=True)
+
+    try:
+        if bar is not None:
+            bar.__enter__()
+        summary = analyse_evidence(rt, evidence_id, progress, alert)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    with rt.sessions() as s:
+        ev = s.get(Evidence, evidence_id)
+        assert ev is not None
+        n_tracks = s.scalar(select(func.count()).select_from(FaceTrackRow).where(FaceTrackRow.evidence_id == ev.id))
+        cands = [candidate_view(c, rt.store) for c in evidence_candidates(s, ev.id)]
+        return {
+            "evidence": evidence_view(ev), "incident": incident, "tracks": n_tracks, "candidates": cands,
+            "timing": {"wall_s": round(time.monotonic() - started, 3), "frames": summary.frames,
+                       "first_candidate_s": round(first[0], 3) if first else None},
+        }
+
+
+def _print_result(result: dict[str, Any]) -> None:
+    ev = result["evidence"]
+    click.echo(f"evidence {ev['id']}  sha256 {ev['sha256']}")
+    click.echo(f"  {ev['name']}: {ev['duration_s']:.1f} s, {ev['codec']} {ev['size_wh'][0]}x{ev['size_wh'][1]}"
+               f", rotation {ev['rotation_deg']}°, state {ev['state']}")
+    t = result["timing"]
+    first = f"{t['first_candidate_s']:.1f} s" if t["first_candidate_s"] is not None else "none"
+    click.echo(f"  {result['tracks']} face track(s), {t['frames']} frames analysed in {t['wall_s']:.1f} s; "
+               f"first candidate after {first}")
+    cands = result["candidates"]
+    if not cands:
+        click.echo("no watchlist candidates")
+        return
+    click.echo(f"{len(cands)} POTENTIAL match(es) — candidates for review, not identifications:")
+    click.echo(f"  {'id':>4}  {'subject':<24} {'score':>6} {'dist':>6}  {'seen at':>8}  {'state':<8} crop")
+    for c in cands:
+        click.echo(f"  {c['id']:>4}  {c['subject']:<24} {c['score']:>6.3f} {c['distance']:>6.3f}  "
+                   f"{c['t_s']:>7.1f}s  {c['review_state']:<8} {c['crop']}")
+
+
+@main.command()
+@click.argument("clip", type=click.Path(path_type=Path))
+@click.option("--incident", help="incident reference to attach the clip to (created if new)")
+@click.option("--watchlist", "watchlist_dir", type=click.Path(path_type=Path),
+              help="enrol DIR/<subject name>/*.jpg before processing")
+@click.option("--fps", type=float, help="frames analysed per second (default EVIDENCE_SAMPLE_FPS or 2)")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object instead of a table")
+@click.pass_obj
+@clean_errors
+def process(rt: Runtime, clip: Path, incident: str | None, watchlist_dir: Path | None, fps: float | None,
+            as_json: bool) -> None:
+    """Fingerprint CLIP, find and track faces, and list watchlist candidates (in-process)."""
+    if fps is not None:
+        rt = Runtime(rt.settings.model_copy(update={"sample_fps": fps}))
+    if watchlist_dir is not None:
+        enrolled = enrol(rt, folder_enrolments(watchlist_dir), _actor())
+        if not as_json:
+            click.echo(f"watchlist: {len(enrolled)} subject(s) from {watchlist_dir}")
+    result = _process(rt, clip, incident, as_json)
+    click.echo(json.dumps(result, indent=2) if as_json else "", nl=as_json)
+    if not as_json:
+        _print_result(result)
+
+
+@main.command()
+@click.pass_obj
+@clean_errors
+def demo(rt: Runtime) -> None:
+    """Seed scenario on samples/: incident, watchlist, the public 1080p clip, its candidates."""
+    out = ROOT / "samples" / "out"
+    clip, wl = out / "public_1080p.mp4", out / "watchlist"
+    if not clip.exists():
+        raise NotFound(f"{clip} missing: run `python samples/make_samples.py` first (make demo does)")
+    incident = "DEMO-FIREWORKS-001"
+    click.echo(f"incident {incident}: fireworks thrown at a house; a member of the public sends a clip")
+    enrolled = enrol(rt, folder_enrolments(wl), _actor())
+    click.echo(f"watchlist: {', '.join(n for n, _ in enrolled)}")
+    result = _process(rt, clip, incident, as_json=False)
+    _print_result(result)
+
+
+@main.command()
+@click.argument("evidence_id", type=int)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@clean_errors
+def status(rt: Runtime, evidence_id: int, as_json: bool) -> None:
+    """State and progress of one evidence item."""
+    with rt.sessions() as s:
+        ev = s.get(Evidence, evidence_id)
+        if ev is None:
+            raise NotFound(f"evidence {evidence_id} not found")
+        view = evidence_view(ev)
+    if as_json:
+        click.echo(json.dumps(view))
+    else:
+        reason = f" ({view['failure_reason']})" if view["failure_reason"] else ""
+        click.echo(f"evidence {view['id']}: {view['state']}{reason}, {view['progress'] * 100:.0f} %")
+
+
+# --- review and audit ----------------------------------------------------------------------------
+
+@main.command()
+@click.argument("candidate_id", type=int)
+@click.option("--decision", type=click.Choice(["confirmed", "rejected"]), required=True)
+@click.option("--user", required=True, help="the named person making the decision")
+@click.option("--reason", required=True)
+@click.pass_obj
+@clean_errors
+def review(rt: Runtime, candidate_id: int, decision: str, user: str, reason: str) -> None:
+    """Confirm or reject a candidate (a named user's decision, audited)."""
+    from evidence.review import review_candidate
+
+    c = review_candidate(rt, candidate_id, decision, Actor(user, "control_room"), reason)
+    click.echo(f"candidate {c.id}: {c.review_state} by {c.reviewed_by}")
+
+
+@main.group()
+def audit() -> None:
+    """The append-only audit log."""
+
+
+@audit.command("verify")
+@click.pass_obj
+def audit_verify(rt: Runtime) -> None:
+    """Check the hash chain; report the first broken entry."""
+    with rt.sessions() as s:
+        n, broken = verify_audit(s)
+    if broken is None:
+        click.echo(f"audit log intact: {n} entries")
+    else:
+        click.echo(f"audit log BROKEN at entry id {broken} (entry {n} of the chain)", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""ORM tables. Evidence rows are never deleted by the pipeline; derivatives point at their parent
+by hash; candidates stay ``pending`` until a named user confirms or rejects them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, datetime: DateTime(timezone=True)}
+
+
+class Incident(Base):
+    __tablename__ = "incidents"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    evidence: Mapped[list[Evidence]] = relationship(back_populates="incident")
+
+
+class Evidence(Base):
+    __tablename__ = "evidence"
+    __table_args__ = (UniqueConstraint("incident_id", "sha256", name="uq_evidence_incident_sha256"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    original_name: Mapped[str] = mapped_column(String(500))
+    size_bytes: Mapped[int]
+    store_path: Mapped[str] = mapped_column(String(500))
+    media: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    state: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    progress: Mapped[float] = mapped_column(default=0.0)
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    provenance: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    incident: Mapped[Incident | None] = relationship(back_populates="evidence")
+
+
+class Derivative(Base):
+    """A file made from evidence (a face crop, a working copy): its own hash and its parent's."""
+
+    __tablename__ = "derivatives"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    evidence_id: Mapped[int] = mapped_column(ForeignKey("evidence.id", ondelete="CASCADE"), index=True)
+    parent_sha256: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    sha256: Mapped[str] = mapped_column(String(64))
+    store_path: Mapped[str] = mapped_column(String(500))
+    made_by: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class FaceTrackRow(Base):
+    __tablename__ = "face_tracks"
+    __table_args__ = (UniqueConstraint("evidence_id", "track_index", name="uq_track_evidence_index"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    evidence_id: Mapped[int] = mapped_column(ForeignKey("evidence.id", ondelete="CASCADE"), index=True)
+    track_index: Mapped[int]
+    first_t_s: Mapped[float]
+    last_t_s: Mapped[float]
+    best_t_s: Mapped[float]
+    best_xyxy: Mapped[list[float]] = mapped_column(JSON)
+    n_detections: Mapped[int]
+    quality: Mapped[float]
+    closed: Mapped[bool] = mapped_column(default=False)
+    embeddings: Mapped[bytes] = mapped_column(LargeBinary)  # float32 rows of 128
+    crop_id: Mapped[int | None] = mapped_column(ForeignKey("derivatives.id"))
+    crop: Mapped[Derivative | None] = relationship()
+
+
+class WatchlistSubjectRow(Base):
+    __tablename__ = "watchlist_subjects"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(100), default="")
+    references: Mapped[list[WatchlistReference]] = relationship(
+        back_populates="subject", cascade="all, delete-orphan")
+
+
+class WatchlistReference(Base):
+    __tablename__ = "watchlist_references"
+    __table_args__ = (UniqueConstraint("subject_id", "sha256", name="uq_reference_subject_sha256"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("watchlist_subjects.id", ondelete="CASCADE"), index=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    store_path: Mapped[str] = mapped_column(String(500))
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)
+    model_version: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[WatchlistSubjectRow] = relationship(back_populates="references")
+
+
+class CandidateRow(Base):
+    __tablename__ = "candidates"
+    __table_args__ = (UniqueConstraint("track_id", "subject_id", name="uq_candidate_track_subject"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    evidence_id: Mapped[int] = mapped_column(ForeignKey("evidence.id", ondelete="CASCADE"), index=True)
+    track_id: Mapped[int] = mapped_column(ForeignKey("face_tracks.id", ondelete="CASCADE"), index=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("watchlist_subjects.id"), index=True)
+    rank: Mapped[int]
+    distance: Mapped[float]
+    score: Mapped[float]
+    threshold: Mapped[float]
+    model_version: Mapped[str] = mapped_column(String(200))
+    t_s: Mapped[float]
+    review_state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    reviewed_by: Mapped[str | None] = mapped_column(String(100))
+    reviewed_at: Mapped[datetime | None]
+    review_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    subject: Mapped[WatchlistSubjectRow] = relationship()
+    track: Mapped[FaceTrackRow] = relationship()
+
+
+class AuditEntry(Base):
+    """Append-only: each row carries the hash of the previous one (``evidence audit verify``)."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))

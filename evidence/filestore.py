@@ -1,0 +1,81 @@
+"""Content-addressed, write-once file store. A file is hashed (SHA-256) while it is copied in, lands
+under its hash by an atomic rename and is made read-only; a partial copy never becomes visible."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+__all__ = ["FileStore", "StoredFile"]
+
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    sha256: str
+    path: Path
+    size_bytes: int
+    existed: bool
+
+
+class FileStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+
+    def _final(self, kind: str, sha256: str, suffix: str) -> Path:
+        return self.root / kind / sha256[:2] / f"{sha256}{suffix}"
+
+    def put_stream(self, src: BinaryIO, kind: str, suffix: str = "", max_bytes: int | None = None) -> StoredFile:
+        """Copy a stream in 1 MiB chunks, hashing on the way. Raises ValueError past max_bytes."""
+        tmp_dir = self.root / "tmp"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        h, size = hashlib.sha256(), 0
+        fd, tmp_name = tempfile.mkstemp(dir=tmp_dir)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while chunk := src.read(CHUNK):
+                    size += len(chunk)
+                    if max_bytes is not None and size > max_bytes:
+                        raise ValueError(f"larger than the {max_bytes}-byte limit")
+                    h.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            digest = h.hexdigest()
+            final = self._final(kind, digest, suffix)
+            if final.exists():
+                os.unlink(tmp_name)
+                return StoredFile(digest, final, size, existed=True)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(tmp_name, 0o444)
+            os.replace(tmp_name, final)
+            return StoredFile(digest, final, size, existed=False)
+        except BaseException:
+            if os.path.exists(tmp_name):
+                os.unlink(tmp_name)
+            raise
+
+    def put_file(self, src: Path, kind: str, suffix: str = "") -> StoredFile:
+        with src.open("rb") as f:
+            return self.put_stream(f, kind, suffix)
+
+    def put_bytes(self, data: bytes, kind: str, suffix: str = "") -> StoredFile:
+        return self.put_stream(io.BytesIO(data), kind, suffix)
+
+    def remove_if_unreferenced(self, path: Path) -> None:
+        """Delete a file this run created and nothing refers to (used when a transaction fails)."""
+        if path.is_relative_to(self.root) and path.exists():
+            os.chmod(path, 0o644)
+            path.unlink()
+
+    def relative(self, path: Path) -> str:
+        return str(path.resolve().relative_to(self.root))
+
+    def absolute(self, relative: str) -> Path:
+        return self.root / relative

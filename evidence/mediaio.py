@@ -1,0 +1,101 @@
+"""Thin wrappers that run ffprobe/ffmpeg with arguments built in ``pipeline.media``.
+
+``iter_frames`` streams: ffmpeg decodes in its own process while a reader thread keeps a few frames
+ready, so a frame is analysed while later ones decode, and memory stays bounded by the queue."""
+
+from __future__ import annotations
+
+import queue
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.errors import InvalidMedia
+from pipeline.media import check_complete, decode_args, packets_args, parse_packets, parse_probe, probe_args, sniff_kind
+from pipeline.types import Frame, MediaInfo
+
+__all__ = ["DecodeReport", "iter_frames", "probe_media"]
+
+
+def _run(args: list[str], name: str) -> str:
+    try:
+        proc = subprocess.run(args, capture_output=True, text=True, check=False)
+    except FileNotFoundError as exc:
+        raise InvalidMedia(f"{args[0]} is not installed (apt-get install ffmpeg)") from exc
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise InvalidMedia(f"{name}: not readable as video ({last.split(': ', 1)[-1]})")
+    return proc.stdout
+
+
+def probe_media(path: Path, name: str | None = None) -> MediaInfo:
+    """Probe a clip and check it is complete; InvalidMedia with a one-line reason otherwise."""
+    name = name or path.name
+    if not path.is_file():
+        raise InvalidMedia(f"{name}: no such file")
+    size = path.stat().st_size
+    if size == 0:
+        raise InvalidMedia(f"{name}: empty file (0 bytes)")
+    with path.open("rb") as f:
+        kind = sniff_kind(f.read(4096))
+    if kind:
+        raise InvalidMedia(f"{name}: not a video: the content is {kind}")
+    info = parse_probe(_run(probe_args(str(path)), name), name)
+    check_complete(parse_packets(_run(packets_args(str(path)), name)), size, name)
+    return info
+
+
+class DecodeReport:
+    """What ffmpeg complained about while decoding (corrupt packets it skipped)."""
+
+    def __init__(self) -> None:
+        self.warnings: list[str] = []
+
+
+def iter_frames(
+    path: Path, info: MediaInfo, fps: float, report: DecodeReport | None = None, read_ahead: int = 4
+) -> Iterator[Frame]:
+    """Upright RGB frames sampled at ``fps``. Raises InvalidMedia if ffmpeg fails mid-file."""
+    w, h = info.display_wh
+    frame_bytes = w * h * 3
+    proc = subprocess.Popen(decode_args(str(path), fps, (w, h)), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    assert proc.stdout is not None and proc.stderr is not None
+    frames: queue.Queue[bytes | None] = queue.Queue(maxsize=read_ahead)
+    errors: list[str] = []
+
+    def read_stdout() -> None:
+        assert proc.stdout is not None
+        while len(buf := proc.stdout.read(frame_bytes)) == frame_bytes:
+            frames.put(buf)
+        frames.put(None)
+
+    def read_stderr() -> None:
+        assert proc.stderr is not None
+        errors.extend(line.decode(errors="replace").strip() for line in proc.stderr)
+
+    threads = [threading.Thread(target=read_stdout, daemon=True), threading.Thread(target=read_stderr, daemon=True)]
+    for t in threads:
+        t.start()
+    k = 0
+    try:
+        while (buf := frames.get()) is not None:
+            image = np.frombuffer(buf, dtype=np.uint8).reshape(h, w, 3)
+            yield Frame(k, k / fps, image)
+            k += 1
+        code = proc.wait()
+        threads[1].join(timeout=5)
+        if report is not None:
+            report.warnings.extend(e for e in errors if e)
+        if code != 0:
+            reason = next((e for e in reversed(errors) if e), f"ffmpeg exit {code}")
+            raise InvalidMedia(f"{path.name}: decoding failed at {k / fps:.1f} s ({reason})")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        while not frames.empty():  # unblock the reader if we stopped early
+            frames.get_nowait()

@@ -1,0 +1,244 @@
+"""Ingest a clip and analyse it: the chain the CLI runs in-process and the workers run as jobs.
+
+State machine of an evidence row: queued -> analysing -> done | failed (with reason). Results are
+written per face track, each in its own transaction, so candidates appear while the clip is still
+being analysed; a re-run first clears unreviewed results, so it cannot duplicate them."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from evidence import __version__
+from evidence.audit import Actor, append_audit
+from evidence.db.tables import CandidateRow, Derivative, Evidence, FaceTrackRow, Incident, utcnow
+from evidence.images import encode_jpeg
+from evidence.mediaio import DecodeReport, iter_frames, probe_media
+from evidence.runtime import Runtime
+from evidence.watchlists import load_subjects
+from pipeline.analysis import TrackEvent, analyse_faces
+from pipeline.errors import EvidenceError, NotFound
+from pipeline.types import Frame, MediaInfo, WatchlistSubject
+from pipeline.watchlist import match_watchlist
+
+__all__ = ["AnalysisSummary", "analyse_evidence", "get_or_create_incident", "ingest_clip"]
+
+
+def get_or_create_incident(s: Session, reference: str) -> Incident:
+    incident = s.scalar(select(Incident).where(Incident.reference == reference))
+    if incident is None:
+        incident = Incident(reference=reference, title=reference)
+        s.add(incident)
+        s.flush()
+    return incident
+
+
+def ingest_clip(rt: Runtime, path: Path, incident_ref: str | None, actor: Actor) -> int:
+    """Probe (InvalidMedia before anything is stored), store the original read-only under its
+    SHA-256, and record the evidence row. The same bytes on the same incident reuse the row."""
+    info = probe_media(path)
+    stored = rt.store.put_file(path, "originals")
+    try:
+        with rt.sessions.begin() as s:
+            incident = get_or_create_incident(s, incident_ref) if incident_ref else None
+            incident_id = incident.id if incident else None
+            ev = s.scalar(select(Evidence).where(Evidence.sha256 == stored.sha256,
+                                                 Evidence.incident_id.is_(None) if incident_id is None
+                                                 else Evidence.incident_id == incident_id))
+            if ev is None:
+                ev = Evidence(incident_id=incident_id, sha256=stored.sha256, original_name=path.name,
+                              size_bytes=stored.size_bytes, store_path=rt.store.relative(stored.path),
+                              media=dataclasses.asdict(info), state="queued")
+                s.add(ev)
+                s.flush()
+            append_audit(s, actor, "evidence.ingest", f"evidence:{ev.id}",
+                         detail={"sha256": stored.sha256, "name": path.name, "incident": incident_ref})
+            return ev.id
+    except BaseException:
+        if not stored.existed:
+            rt.store.remove_if_unreferenced(stored.path)
+        raise
+
+
+@dataclass(frozen=True)
+class AnalysisSummary:
+    evidence_id: int
+    tracks: int
+    frames: int
+    wall_s: float
+    first_candidate_s: float | None
+
+
+def _media(ev: Evidence) -> MediaInfo:
+    m = dict(ev.media)
+    m["size_wh"] = tuple(m["size_wh"])
+    return MediaInfo(**m)
+
+
+def _clear_unreviewed(s: Session, evidence_id: int) -> None:
+    """Drop results of an earlier, unfinished or repeated run; reviewed candidates (and their
+    tracks) stay: a person's decision is never thrown away."""
+    s.execute(delete(CandidateRow).where(CandidateRow.evidence_id == evidence_id,
+                                         CandidateRow.review_state == "pending"))
+    kept = select(CandidateRow.track_id).where(CandidateRow.evidence_id == evidence_id)
+    s.execute(delete(FaceTrackRow).where(FaceTrackRow.evidence_id == evidence_id, FaceTrackRow.id.not_in(kept)))
+
+
+class _Recorder:
+    """Writes each track event: the track row, its best crop as a derivative, its candidates."""
+
+    def __init__(self, rt: Runtime, ev: Evidence, subjects: list[WatchlistSubject],
+                 on_candidate: Callable[[CandidateRow], None] | None) -> None:
+        self.rt, self.ev, self.subjects, self.on_candidate = rt, ev, subjects, on_candidate
+        self.cfg = rt.analysis
+        self.tracks = 0
+
+    def record(self, event: TrackEvent) -> None:
+        track, rt = event.track, self.rt
+        crop = rt.store.put_bytes(encode_jpeg(track.best.crop), "derivatives", ".jpg")
+        try:
+            with rt.sessions.begin() as s:
+                row = self._save_track(s, event, crop.sha256, rt.store.relative(crop.path))
+                fresh = self._save_candidates(s, event, row)
+        except BaseException:
+            if not crop.existed:
+                rt.store.remove_if_unreferenced(crop.path)
+            raise
+        for c in fresh:
+            if self.on_candidate:
+                self.on_candidate(c)
+
+    def _save_track(self, s: Session, event: TrackEvent, crop_sha: str, crop_path: str) -> FaceTrackRow:
+        track = event.track
+        best = track.best.detection
+        deriv = s.scalar(select(Derivative).where(Derivative.evidence_id == self.ev.id, Derivative.sha256 == crop_sha))
+        if deriv is None:
+            deriv = Derivative(evidence_id=self.ev.id, parent_sha256=self.ev.sha256, kind="face_crop",
+                               sha256=crop_sha, store_path=crop_path,
+                               made_by={"software": f"evidence-pipeline {__version__}", "t_s": best.t_s,
+                                        "xyxy": list(best.xyxy), "crop_origin_xy": list(track.best.crop_origin_xy),
+                                        "models": self.rt.faces.versions, "parameters": self.cfg.as_record()})
+            s.add(deriv)
+            s.flush()
+        row = s.scalar(select(FaceTrackRow).where(FaceTrackRow.evidence_id == self.ev.id,
+                                                  FaceTrackRow.track_index == track.track_index))
+        if row is None:
+            row = FaceTrackRow(evidence_id=self.ev.id, track_index=track.track_index)
+            s.add(row)
+            self.tracks += 1
+        row.first_t_s, row.last_t_s, row.best_t_s = track.first_t_s, track.last_t_s, best.t_s
+        row.best_xyxy, row.n_detections, row.quality = [round(v, 1) for v in best.xyxy], track.n_detections, track.quality
+        row.closed = event.kind == "closed"
+        row.embeddings = track.embeddings.astype("<f4").tobytes()
+        row.crop_id = deriv.id
+        s.flush()
+        return row
+
+    def _save_candidates(self, s: Session, event: TrackEvent, row: FaceTrackRow) -> list[CandidateRow]:
+        existing = {c.subject_id: c for c in s.scalars(select(CandidateRow).where(CandidateRow.track_id == row.id))}
+        rejected = frozenset(sid for sid, c in existing.items() if c.review_state == "rejected")
+        matches = match_watchlist(event.track, self.subjects, self.cfg.match_threshold, self.cfg.max_candidates,
+                                  rejected)
+        fresh = []
+        for m in matches:
+            c = existing.get(m.subject_id)
+            if c is None:
+                c = CandidateRow(evidence_id=self.ev.id, track_id=row.id, subject_id=m.subject_id,
+                                 model_version=self.rt.faces.embedder_version, review_state="pending")
+                s.add(c)
+                fresh.append(c)
+            elif c.review_state != "pending":
+                continue
+            c.rank, c.distance, c.score, c.threshold, c.t_s = m.rank, m.distance, m.score, m.threshold, m.t_s
+        if event.kind == "closed":  # provisional matches that more frames no longer support
+            keep = {m.subject_id for m in matches}
+            for sid, c in existing.items():
+                if c.review_state == "pending" and sid not in keep:
+                    s.delete(c)
+        s.flush()
+        for c in fresh:
+            s.refresh(c, ["subject", "track"])
+        return fresh
+
+
+def _counting(frames: Iterator[Frame], tick: Callable[[Frame], None]) -> Iterator[Frame]:
+    for f in frames:
+        tick(f)
+        yield f
+
+
+def _fail(rt: Runtime, evidence_id: int, reason: str) -> None:
+    with rt.sessions.begin() as s:
+        ev = s.get(Evidence, evidence_id)
+        if ev is not None:
+            _clear_unreviewed(s, evidence_id)
+            ev.state, ev.failure_reason, ev.finished_at = "failed", reason, utcnow()
+            append_audit(s, Actor("pipeline", "system"), "evidence.failed", f"evidence:{evidence_id}", reason=reason)
+
+
+def analyse_evidence(
+    rt: Runtime,
+    evidence_id: int,
+    on_progress: Callable[[float], None] | None = None,
+    on_candidate: Callable[[CandidateRow], None] | None = None,
+) -> AnalysisSummary:
+    """Run the face chain over a stored clip and record tracks and candidates; the evidence ends
+    ``done`` or ``failed`` with the reason (the error is re-raised)."""
+    started = time.monotonic()
+    with rt.sessions.begin() as s:
+        ev = s.get(Evidence, evidence_id)
+        if ev is None:
+            raise NotFound(f"evidence {evidence_id} not found")
+        _clear_unreviewed(s, evidence_id)
+        ev.state, ev.progress, ev.failure_reason = "analysing", 0.0, None
+        subjects = load_subjects(s)
+    info = _media(ev)
+    first: list[float] = []
+    frames_seen = [0]
+
+    def tick(frame: Frame) -> None:
+        frames_seen[0] += 1
+        if on_progress:
+            on_progress(min(1.0, frame.t_s / max(info.duration_s, 1e-6)))
+
+    def candidate(c: CandidateRow) -> None:
+        if not first:
+            first.append(time.monotonic() - started)
+        if on_candidate:
+            on_candidate(c)
+
+    recorder = _Recorder(rt, ev, subjects, candidate)
+    report = DecodeReport()
+    m = rt.faces
+    try:
+        frames = _counting(iter_frames(rt.store.absolute(ev.store_path), info, rt.analysis.fps, report), tick)
+        for event in analyse_faces(frames, m.detector, m.aligner, m.embedder, rt.analysis.face):
+            recorder.record(event)
+    except EvidenceError as exc:
+        _fail(rt, evidence_id, exc.message)
+        raise
+    except Exception as exc:
+        _fail(rt, evidence_id, f"internal error: {type(exc).__name__}: {exc}")
+        raise
+    provenance: dict[str, Any] = {
+        "software": f"evidence-pipeline {__version__}", "models": m.versions,
+        "parameters": rt.analysis.as_record(), "decode_warnings": report.warnings[:50],
+        "frames_analysed": frames_seen[0],
+    }
+    with rt.sessions.begin() as s:
+        ev = s.get(Evidence, evidence_id)
+        assert ev is not None
+        ev.state, ev.progress, ev.finished_at, ev.provenance = "done", 1.0, utcnow(), provenance
+        append_audit(s, Actor("pipeline", "system"), "evidence.analysed", f"evidence:{evidence_id}",
+                     detail={"tracks": recorder.tracks})
+    if on_progress:
+        on_progress(1.0)
+    return AnalysisSummary(evidence_id, recorder.tracks, frames_seen[0], time.monotonic() - started,
+                           first[0] if first else None)

@@ -1,0 +1,42 @@
+"""Read-side views of stored results, shared by the CLI and (later) the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload
+
+from evidence.db.tables import CandidateRow, Evidence, FaceTrackRow
+from evidence.filestore import FileStore
+
+__all__ = ["candidate_view", "evidence_candidates", "evidence_view"]
+
+
+def candidate_view(c: CandidateRow, store: FileStore) -> dict[str, Any]:
+    crop = c.track.crop
+    return {
+        "id": c.id, "subject": c.subject.name, "rank": c.rank, "score": round(c.score, 4),
+        "distance": round(c.distance, 4), "threshold": c.threshold, "t_s": round(c.track.first_t_s, 2),
+        "crop_t_s": round(c.t_s, 2), "track": c.track.track_index, "model_version": c.model_version,
+        "crop": str(store.absolute(crop.store_path)) if crop else None, "review_state": c.review_state,
+        "reviewed_by": c.reviewed_by,
+    }
+
+
+def evidence_candidates(s: Session, evidence_id: int) -> list[CandidateRow]:
+    return list(s.scalars(
+        select(CandidateRow).where(CandidateRow.evidence_id == evidence_id)
+        .options(joinedload(CandidateRow.subject), joinedload(CandidateRow.track).joinedload(FaceTrackRow.crop))
+        .order_by(CandidateRow.t_s, CandidateRow.rank)))
+
+
+def evidence_view(ev: Evidence) -> dict[str, Any]:
+    m = ev.media
+    return {
+        "id": ev.id, "sha256": ev.sha256, "name": ev.original_name, "size_bytes": ev.size_bytes,
+        "duration_s": round(float(m.get("duration_s", 0.0)), 3), "codec": m.get("codec"),
+        "size_wh": m.get("size_wh"), "rotation_deg": m.get("rotation_deg"),
+        "creation_time": m.get("creation_time"), "location": m.get("location"),
+        "state": ev.state, "progress": round(ev.progress, 3), "failure_reason": ev.failure_reason,
+    }

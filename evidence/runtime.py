@@ -1,0 +1,77 @@
+"""What a process needs to do work, built once at the edge (CLI, app factory, worker) from Settings:
+database sessions, the file store, the face models and the analysis parameters as plain values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from evidence.db import make_engine, migrate, session_factory
+from evidence.filestore import FileStore
+from evidence.settings import Settings
+from models.dlib_faces import FACE_MODEL_NAMES, DlibAligner, DlibEmbedder, DlibHogDetector
+from models.registry import model_versions
+from pipeline.analysis import FaceParams
+
+__all__ = ["AnalysisConfig", "FaceModels", "Runtime"]
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    fps: float
+    face: FaceParams
+    match_threshold: float
+    max_candidates: int
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> AnalysisConfig:
+        return cls(s.sample_fps, FaceParams(min_face_px=s.min_face_px), s.match_threshold,
+                   s.max_candidates_per_track)
+
+    def as_record(self) -> dict[str, object]:
+        t = self.face.tracker
+        return {"sample_fps": self.fps, "min_face_px": self.face.min_face_px,
+                "detect_scale": round(self.face.detect_scale, 4), "early_after": self.face.early_after,
+                "embed_per_track": self.face.embed_per_track, "match_threshold": self.match_threshold,
+                "max_candidates": self.max_candidates, "tracker": {"max_gap_s": t.max_gap_s,
+                "max_shift_widths": t.max_shift_widths, "max_size_ratio": t.max_size_ratio}}
+
+
+@dataclass
+class FaceModels:
+    """Video detector (no upsampling: frames are scaled instead), a reference-photo detector
+    (one upsample: enrolment photos are small), the aligner and the embedder."""
+
+    detector: DlibHogDetector = field(default_factory=DlibHogDetector)
+    reference_detector: DlibHogDetector = field(default_factory=lambda: DlibHogDetector(upsample=1))
+    aligner: DlibAligner = field(default_factory=DlibAligner)
+    embedder: DlibEmbedder = field(default_factory=DlibEmbedder)
+
+    @property
+    def versions(self) -> dict[str, str]:
+        return model_versions(FACE_MODEL_NAMES)
+
+    @property
+    def embedder_version(self) -> str:
+        return self.versions["dlib_face_recognition_resnet_model_v1"]
+
+
+class Runtime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store = FileStore(settings.store_dir)
+        self.analysis = AnalysisConfig.from_settings(settings)
+        self.faces = FaceModels()
+
+    @cached_property
+    def engine(self) -> Engine:
+        engine = make_engine(self.settings.db_url)
+        migrate(engine)
+        return engine
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        return session_factory(self.engine)

@@ -1,0 +1,106 @@
+"""Watchlist enrolment and loading. Enrolment is all-or-nothing: every photo is checked (exactly
+one face) before anything is written."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from evidence.audit import Actor, append_audit
+from evidence.db.tables import WatchlistReference, WatchlistSubjectRow
+from evidence.images import read_rgb
+from evidence.runtime import Runtime
+from pipeline.errors import InvalidReference
+from pipeline.faces import embed_reference
+from pipeline.types import WatchlistSubject
+
+__all__ = ["Enrolment", "enrol", "folder_enrolments", "list_subjects", "load_subjects"]
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    name: str
+    images: tuple[Path, ...]
+
+
+def folder_enrolments(folder: Path) -> list[Enrolment]:
+    """DIR/<subject name>/*.jpg -> one Enrolment per subject folder."""
+    if not folder.is_dir():
+        raise InvalidReference(f"{folder}: not a folder")
+    out = []
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        images = tuple(sorted(p for p in sub.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES))
+        if images:
+            out.append(Enrolment(sub.name, images))
+    if not out:
+        raise InvalidReference(f"{folder}: no <subject>/<photo> images found")
+    return out
+
+
+def enrol(rt: Runtime, enrolments: Iterable[Enrolment], actor: Actor) -> list[tuple[str, int]]:
+    """Embed every photo, then write all subjects and references in one transaction.
+    Returns (name, references added). Raises InvalidReference listing every bad photo."""
+    m = rt.faces
+    embedded: list[tuple[str, Path, np.ndarray]] = []
+    problems: list[str] = []
+    for e in enrolments:
+        if not e.name.strip():
+            problems.append("a subject needs a name")
+        for path in e.images:
+            try:
+                img = read_rgb(path)
+                embedded.append((e.name.strip(), path, embed_reference(img, m.reference_detector, m.aligner,
+                                                                       m.embedder, str(path))))
+            except InvalidReference as exc:
+                problems.append(exc.message)
+    if problems:
+        raise InvalidReference("; ".join(problems))
+    added: dict[str, int] = {}
+    stored = []
+    try:
+        with rt.sessions.begin() as s:
+            for name, path, vec in embedded:
+                f = rt.store.put_file(path, "references", path.suffix.lower())
+                if not f.existed:
+                    stored.append(f.path)
+                subject = s.scalar(select(WatchlistSubjectRow).where(WatchlistSubjectRow.name == name))
+                if subject is None:
+                    subject = WatchlistSubjectRow(name=name, created_by=actor.name)
+                    s.add(subject)
+                    s.flush()
+                added.setdefault(name, 0)
+                if s.scalar(select(WatchlistReference.id).where(WatchlistReference.subject_id == subject.id,
+                                                                WatchlistReference.sha256 == f.sha256)):
+                    continue
+                s.add(WatchlistReference(subject_id=subject.id, sha256=f.sha256,
+                                         store_path=rt.store.relative(f.path),
+                                         embedding=vec.astype("<f4").tobytes(), model_version=m.embedder_version))
+                added[name] += 1
+            append_audit(s, actor, "watchlist.enrol", "watchlist", detail={"added": added})
+    except BaseException:
+        for p in stored:
+            rt.store.remove_if_unreferenced(p)
+        raise
+    return list(added.items())
+
+
+def load_subjects(session: Session) -> list[WatchlistSubject]:
+    rows = session.scalars(select(WatchlistSubjectRow).options(selectinload(WatchlistSubjectRow.references)))
+    return [
+        WatchlistSubject(r.id, r.name, np.stack([np.frombuffer(ref.embedding, dtype="<f4") for ref in r.references]))
+        for r in rows if r.references
+    ]
+
+
+def list_subjects(session: Session) -> list[tuple[int, str, int]]:
+    rows = session.scalars(select(WatchlistSubjectRow).options(selectinload(WatchlistSubjectRow.references))
+                           .order_by(WatchlistSubjectRow.name))
+    return [(r.id, r.name, len(r.references)) for r in rows]
+

@@ -1,0 +1,56 @@
+"""The project's one error tree. Every error carries a stable ``code`` and a one-line message.
+
+    EvidenceError
+    ├── InvalidMedia        the bytes are not usable video (empty, not video, truncated, corrupt)
+    ├── InvalidReference    a watchlist image that cannot be enrolled (no face, several faces, unreadable)
+    ├── NotFound            an id that names nothing
+    ├── Conflict            the request contradicts stored state
+    ├── Forbidden           the caller may not do this
+    └── ModelUnavailable    a model file is missing or its SHA-256 does not match the manifest
+
+The API maps these to HTTP in one handler; the CLI prints ``error: <message>`` and exits 2.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "Conflict",
+    "EvidenceError",
+    "Forbidden",
+    "InvalidMedia",
+    "InvalidReference",
+    "ModelUnavailable",
+    "NotFound",
+]
+
+
+class EvidenceError(Exception):
+    code = "evidence_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidMedia(EvidenceError):
+    code = "invalid_media"
+
+
+class InvalidReference(EvidenceError):
+    code = "invalid_reference"
+
+
+class NotFound(EvidenceError):
+    code = "not_found"
+
+
+class Conflict(EvidenceError):
+    code = "conflict"
+
+
+class Forbidden(EvidenceError):
+    code = "forbidden"
+
+
+class ModelUnavailable(EvidenceError):
+    code = "model_unavailable"

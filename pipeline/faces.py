@@ -1,0 +1,125 @@
+"""Face stages: the model roles, detection on a frame, quality, and reference enrolment.
+
+Models are passed in (see ``models.dlib_faces`` for the dlib implementations)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from pipeline.errors import InvalidReference
+from pipeline.types import Box, Embedding, FaceDetection, FaceSample, Frame, RGBImage
+
+__all__ = [
+    "FaceAligner",
+    "FaceDetector",
+    "FaceEmbedder",
+    "detect_faces",
+    "detection_scale",
+    "embed_reference",
+    "embed_sample",
+    "face_quality",
+    "sample_face",
+]
+
+# dlib's HOG detector finds faces down to roughly this width (pixels) at the scale it runs on;
+# measured on LFW faces composited into 1080p frames (benchmarks/RESULTS.md, face detection).
+HOG_MIN_FACE_PX = 54.0
+
+
+class FaceDetector(Protocol):
+    """Find faces: RGB uint8 (H, W, 3) in, [(xyxy, score)] in that image's pixels out."""
+
+    def detect(self, image: RGBImage) -> list[tuple[Box, float]]: ...
+
+
+class FaceAligner(Protocol):
+    """Five landmarks (dlib order: eye corners, nose base) of the face in ``box``, (5, 2) float32."""
+
+    def landmarks(self, image: RGBImage, box: Box) -> npt.NDArray[np.float32]: ...
+
+
+class FaceEmbedder(Protocol):
+    """128-d embedding (float32) of the face with the given 5 landmarks in ``image``."""
+
+    def embed(self, image: RGBImage, landmarks_xy: npt.NDArray[np.float32]) -> Embedding: ...
+
+
+def detection_scale(min_face_px: float) -> float:
+    """Scale to run the detector at so faces of ``min_face_px`` are still found (at most 1)."""
+    return float(min(1.0, HOG_MIN_FACE_PX / max(1.0, min_face_px)))
+
+
+def _sharpness(gray: npt.NDArray[np.uint8]) -> float:
+    small = cv2.resize(gray, (64, 64), interpolation=cv2.INTER_AREA)
+    return float(cv2.Laplacian(small, cv2.CV_64F).var())
+
+
+def face_quality(image: RGBImage, xyxy: Box, landmarks_xy: npt.NDArray[np.float32], score: float) -> float:
+    """A [0, 1] usefulness score for recognition: size (full at 160 px), sharpness (variance of the
+    Laplacian at 64x64), frontality (nose centred between the eyes) and detector confidence."""
+    x0, y0, x1, y1 = (int(round(v)) for v in xyxy)
+    h, w = image.shape[:2]
+    crop = image[max(0, y0) : min(h, y1), max(0, x0) : min(w, x1)]
+    if crop.size == 0:
+        return 0.0
+    size_q = np.clip(((x1 - x0) - 40.0) / 120.0, 0.0, 1.0)
+    sharp_q = np.clip(_sharpness(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)) / 400.0, 0.0, 1.0)
+    eye_a, eye_b = landmarks_xy[0:2].mean(axis=0), landmarks_xy[2:4].mean(axis=0)
+    eye_dist = float(np.linalg.norm(eye_a - eye_b)) or 1.0
+    asym = abs(float(landmarks_xy[4, 0]) - float((eye_a[0] + eye_b[0]) / 2)) / eye_dist
+    frontal_q = np.clip(1.0 - 2.0 * asym, 0.0, 1.0)
+    det_q = np.clip(score / 2.0, 0.0, 1.0)
+    return float(0.35 * size_q + 0.25 * sharp_q + 0.25 * frontal_q + 0.15 * det_q)
+
+
+def detect_faces(
+    frame: Frame,
+    detector: FaceDetector,
+    aligner: FaceAligner,
+    scale: float,
+    min_face_px: float,
+) -> list[FaceDetection]:
+    """Detect faces on a copy of the frame resized by ``scale``; boxes, landmarks and quality are
+    given in full-frame pixels. Faces narrower than ``min_face_px`` are dropped."""
+    image = frame.image
+    small = image if scale >= 1.0 else cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    found: list[FaceDetection] = []
+    for (x0, y0, x1, y1), score in detector.detect(small):
+        box: Box = (x0 / scale, y0 / scale, x1 / scale, y1 / scale)
+        if box[2] - box[0] < min_face_px:
+            continue
+        marks = aligner.landmarks(image, box)
+        found.append(FaceDetection(frame.t_s, frame.index, box, float(score), marks,
+                                   face_quality(image, box, marks, float(score))))
+    return found
+
+
+def sample_face(frame: Frame, detection: FaceDetection, margin: float = 0.6) -> FaceSample:
+    """Copy the face region (box grown by ``margin`` of its size on each side) out of the frame."""
+    x0, y0, x1, y1 = detection.xyxy
+    mw, mh = (x1 - x0) * margin, (y1 - y0) * margin
+    h, w = frame.image.shape[:2]
+    cx0, cy0 = max(0, int(x0 - mw)), max(0, int(y0 - mh))
+    cx1, cy1 = min(w, int(x1 + mw)), min(h, int(y1 + mh))
+    return FaceSample(detection, frame.image[cy0:cy1, cx0:cx1].copy(), (cx0, cy0))
+
+
+def embed_sample(sample: FaceSample, embedder: FaceEmbedder) -> Embedding:
+    return embedder.embed(sample.crop, sample.crop_landmarks_xy)
+
+
+def embed_reference(
+    image: RGBImage, detector: FaceDetector, aligner: FaceAligner, embedder: FaceEmbedder, name: str
+) -> Embedding:
+    """Embed the single face of a watchlist reference photo; InvalidReference if not exactly one."""
+    faces = detector.detect(image)
+    if not faces:
+        raise InvalidReference(f"{name}: no face found")
+    if len(faces) > 1:
+        raise InvalidReference(f"{name}: {len(faces)} faces found; a reference photo must show one person")
+    box, _ = faces[0]
+    return embedder.embed(image, aligner.landmarks(image, box))

@@ -1,0 +1,111 @@
+"""Follow face detections across sampled frames into face tracks (one per person on screen).
+
+Association is greedy on box overlap, falling back to centre distance for fast movers at low
+sample rates; a track closes when its face has not been seen for ``max_gap_s``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pipeline.faces import sample_face
+from pipeline.types import Box, FaceDetection, FaceSample, FaceTrack, Frame
+
+__all__ = ["FaceTracker", "TrackerParams", "box_iou"]
+
+_NO_EMBEDDINGS = np.zeros((0, 128), dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class TrackerParams:
+    max_gap_s: float = 1.5
+    max_shift_widths: float = 1.2  # centre movement between samples, in face widths
+    max_size_ratio: float = 1.8
+    keep_samples: int = 3
+
+
+def box_iou(a: Box, b: Box) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _cost(a: Box, b: Box, params: TrackerParams) -> float | None:
+    """Association cost of a track's last box and a detection; None when they cannot be one face."""
+    iou = box_iou(a, b)
+    if iou >= 0.2:
+        return 1.0 - iou
+    wa, wb = a[2] - a[0], b[2] - b[0]
+    if max(wa, wb) / max(1e-6, min(wa, wb)) > params.max_size_ratio:
+        return None
+    shift = np.hypot((a[0] + a[2] - b[0] - b[2]) / 2, (a[1] + a[3] - b[1] - b[3]) / 2) / max(wa, 1e-6)
+    return 1.0 + float(shift) if shift <= params.max_shift_widths else None
+
+
+@dataclass
+class _OpenTrack:
+    index: int
+    first_t_s: float
+    last_t_s: float
+    last_box: Box
+    n_detections: int = 0
+    samples: list[FaceSample] = field(default_factory=list)
+
+    def add(self, frame: Frame, det: FaceDetection, keep: int) -> None:
+        self.last_t_s, self.last_box = det.t_s, det.xyxy
+        self.n_detections += 1
+        worst = self.samples[-1].detection.quality if len(self.samples) >= keep else -1.0
+        if det.quality > worst:
+            self.samples.append(sample_face(frame, det))
+            self.samples.sort(key=lambda s: -s.detection.quality)
+            del self.samples[keep:]
+
+    def snapshot(self) -> FaceTrack:
+        return FaceTrack(self.index, self.first_t_s, self.last_t_s, self.n_detections,
+                         tuple(self.samples), _NO_EMBEDDINGS)
+
+
+class FaceTracker:
+    """Stateful but pure: feed ``update`` each sampled frame's detections in time order; it returns
+    the tracks that closed. ``finish`` closes the rest. Tracks carry no embeddings yet."""
+
+    def __init__(self, params: TrackerParams) -> None:
+        self._params = params
+        self._open: list[_OpenTrack] = []
+        self._next_index = 0
+
+    def update(self, frame: Frame, detections: list[FaceDetection]) -> list[FaceTrack]:
+        p = self._params
+        pairs = sorted(
+            (cost, ti, di)
+            for ti, track in enumerate(self._open)
+            for di, det in enumerate(detections)
+            if (cost := _cost(track.last_box, det.xyxy, p)) is not None
+        )
+        used_t: set[int] = set()
+        used_d: set[int] = set()
+        for _, ti, di in pairs:
+            if ti in used_t or di in used_d:
+                continue
+            used_t.add(ti)
+            used_d.add(di)
+            self._open[ti].add(frame, detections[di], p.keep_samples)
+        for di, det in enumerate(detections):
+            if di not in used_d:
+                track = _OpenTrack(self._next_index, det.t_s, det.t_s, det.xyxy)
+                self._next_index += 1
+                track.add(frame, det, p.keep_samples)
+                self._open.append(track)
+        closed = [t for t in self._open if frame.t_s - t.last_t_s > p.max_gap_s]
+        self._open = [t for t in self._open if frame.t_s - t.last_t_s <= p.max_gap_s]
+        return [t.snapshot() for t in closed]
+
+    def open_tracks(self) -> list[FaceTrack]:
+        return [t.snapshot() for t in self._open]
+
+    def finish(self) -> list[FaceTrack]:
+        closed, self._open = self._open, []
+        return [t.snapshot() for t in closed]

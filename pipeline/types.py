@@ -1,0 +1,139 @@
+"""Values the stages hand each other. Conventions: boxes are ``xyxy`` float pixels in the upright
+(rotation-applied) frame; times are seconds from the start of the clip (``*_s``); images are
+``uint8`` RGB arrays of shape (H, W, 3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "Box",
+    "FaceDetection",
+    "FaceSample",
+    "FaceTrack",
+    "Frame",
+    "MediaInfo",
+    "ReviewState",
+    "WatchlistCandidate",
+    "WatchlistSubject",
+]
+
+RGBImage = npt.NDArray[np.uint8]
+Embedding = npt.NDArray[np.float32]
+Box = tuple[float, float, float, float]
+ReviewState = Literal["pending", "confirmed", "rejected"]
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What ffprobe says about a clip. ``size_wh`` is the stored size; ``display_wh`` applies the
+    rotation (what a viewer and every stage sees)."""
+
+    container: str
+    codec: str
+    duration_s: float
+    size_wh: tuple[int, int]
+    rotation_deg: int
+    fps: float
+    n_frames: int | None
+    has_audio: bool
+    creation_time: str | None
+    location: str | None
+    bit_rate: int | None
+
+    @property
+    def display_wh(self) -> tuple[int, int]:
+        w, h = self.size_wh
+        return (h, w) if self.rotation_deg % 180 == 90 else (w, h)
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A decoded, upright frame. ``index`` counts sampled frames, ``t_s`` is presentation time."""
+
+    index: int
+    t_s: float
+    image: RGBImage = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class FaceDetection:
+    """One face in one frame. ``landmarks_xy`` holds dlib's 5 points (eye corners and nose base) as a
+    (5, 2) float array in frame pixels; ``quality`` is in [0, 1]."""
+
+    t_s: float
+    frame_index: int
+    xyxy: Box
+    score: float
+    landmarks_xy: npt.NDArray[np.float32] = field(repr=False, compare=False)
+    quality: float
+
+    @property
+    def width_px(self) -> float:
+        return self.xyxy[2] - self.xyxy[0]
+
+
+@dataclass(frozen=True)
+class FaceSample:
+    """A detection kept for embedding: the face region cut from the frame (with margin) and the
+    landmarks in that cut's coordinates. ``crop_origin_xy`` is where the cut sat in the frame."""
+
+    detection: FaceDetection
+    crop: RGBImage = field(repr=False, compare=False)
+    crop_origin_xy: tuple[int, int]
+
+    @property
+    def crop_landmarks_xy(self) -> npt.NDArray[np.float32]:
+        ox, oy = self.crop_origin_xy
+        return self.detection.landmarks_xy - np.array([ox, oy], dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class FaceTrack:
+    """One person's face followed across frames. ``samples`` are the best few detections (by
+    quality, best first) with their crops; ``embeddings`` has one row per embedded sample."""
+
+    track_index: int
+    first_t_s: float
+    last_t_s: float
+    n_detections: int
+    samples: tuple[FaceSample, ...]
+    embeddings: npt.NDArray[np.float32] = field(repr=False, compare=False)
+
+    @property
+    def best(self) -> FaceSample:
+        return self.samples[0]
+
+    @property
+    def quality(self) -> float:
+        return self.samples[0].detection.quality
+
+
+@dataclass(frozen=True)
+class WatchlistSubject:
+    """A watchlist subject's reference embeddings, shape (n_refs, 128) float32."""
+
+    subject_id: int
+    name: str
+    embeddings: npt.NDArray[np.float32] = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class WatchlistCandidate:
+    """A *potential* match of a face track to a subject: never an identification.
+
+    ``distance`` is the track-to-subject distance (lower is closer); ``score`` = 1 - distance,
+    clipped to [0, 1]; ``threshold`` is the distance threshold in force when it was raised."""
+
+    track_index: int
+    subject_id: int
+    subject_name: str
+    rank: int
+    distance: float
+    score: float
+    threshold: float
+    t_s: float

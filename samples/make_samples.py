@@ -1,0 +1,259 @@
+"""Build synthetic H.264 test clips from the real LFW face photos in ../shared/data/faces.
+
+Faces are cut from the deep-funnelled LFW photos with a feathered ellipse, scaled and moved over a
+procedural street-like background, and encoded with the ffmpeg CLI (frames are piped, never held
+whole). Every clip gets a ground-truth JSON file: who appears, from when to when, which photo.
+
+    python samples/make_samples.py                 # the demo set into samples/out/
+    python samples/make_samples.py --scenario long --seconds 60 --out /tmp/clips
+
+Scenarios
+    demo    public_1080p.mp4 (1920x1080, no audio, 20 s) and phone_vertical.mp4 (stored 1920x1080
+            with a 90-degree display rotation, shown 1080x1920), plus watchlist/<Name>/*.jpg made of
+            *other* photos of the people on the watchlist.
+    unseen  a clip of identities the demo never uses (for the open-set test).
+    long    a 1080p clip of --seconds seconds for benchmarks/clip_speed.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+LFW = ROOT.parent / "shared" / "data" / "faces" / "lfw" / "images"
+FPS = 25
+
+
+@dataclass(frozen=True)
+class Appearance:
+    """One person crossing the frame. Positions are centre fractions of the frame; face_px is the
+    approximate face width (pixels) at entry and exit."""
+
+    name: str
+    photo: str
+    t_in_s: float
+    t_out_s: float
+    start_xy: tuple[float, float]
+    end_xy: tuple[float, float]
+    face_px: tuple[int, int]
+    on_watchlist: bool
+
+
+def lfw_photo(name: str, index: int) -> Path:
+    return LFW / name / f"{name}_{index:04d}.jpg"
+
+
+def _face_sprite(photo: Path, face_px: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return (rgb, alpha) of the head cut from an LFW photo, scaled so the face is ~face_px wide."""
+    bgr = cv2.imread(str(photo))
+    if bgr is None:
+        raise FileNotFoundError(photo)
+    h, w = bgr.shape[:2]
+    alpha = np.zeros((h, w), np.float32)
+    cv2.ellipse(alpha, (w // 2, int(h * 0.47)), (int(w * 0.30), int(h * 0.40)), 0, 0, 360, 1.0, -1)
+    alpha = cv2.GaussianBlur(alpha, (0, 0), sigmaX=w * 0.03)
+    scale = face_px / (w * 0.40)  # the LFW deep-funnelled face is ~40 % of the photo width
+    size = (max(8, int(w * scale)), max(8, int(h * scale)))
+    rgb = cv2.resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), size, interpolation=cv2.INTER_AREA)
+    return rgb, cv2.resize(alpha, size, interpolation=cv2.INTER_AREA)[..., None]
+
+
+def _background(width: int, height: int, seed: int) -> np.ndarray:
+    """A street-like backdrop: sky gradient, blocks of buildings with windows, noise."""
+    rng = np.random.default_rng(seed)
+    bw, bh = width + 200, height + 100
+    img = np.zeros((bh, bw, 3), np.float32)
+    img[:] = np.linspace(190, 120, bh)[:, None, None] * np.array([0.8, 0.9, 1.0])
+    x = 0
+    while x < bw:
+        bwid = int(rng.integers(bw // 12, bw // 5))
+        top = int(rng.integers(bh // 6, bh // 2))
+        colour = rng.uniform(60, 170, 3)
+        img[top:, x : x + bwid] = colour
+        for wy in range(top + 20, bh - 40, 60):
+            for wx in range(x + 15, x + bwid - 30, 45):
+                img[wy : wy + 28, wx : wx + 22] = colour * rng.uniform(0.4, 0.8)
+        x += bwid
+    img += rng.normal(0, 6, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _paste(frame: np.ndarray, rgb: np.ndarray, alpha: np.ndarray, cx: int, cy: int) -> None:
+    h, w = rgb.shape[:2]
+    x0, y0 = cx - w // 2, cy - h // 2
+    fx0, fy0 = max(0, x0), max(0, y0)
+    fx1, fy1 = min(frame.shape[1], x0 + w), min(frame.shape[0], y0 + h)
+    if fx1 <= fx0 or fy1 <= fy0:
+        return
+    sub = frame[fy0:fy1, fx0:fx1].astype(np.float32)
+    a = alpha[fy0 - y0 : fy1 - y0, fx0 - x0 : fx1 - x0]
+    s = rgb[fy0 - y0 : fy1 - y0, fx0 - x0 : fx1 - x0].astype(np.float32)
+    frame[fy0:fy1, fx0:fx1] = (s * a + sub * (1 - a)).astype(np.uint8)
+
+
+def render_clip(
+    out: Path,
+    people: list[Appearance],
+    seconds: float,
+    size_wh: tuple[int, int] = (1920, 1080),
+    rotate_90: bool = False,
+    seed: int = 1,
+    metadata: dict[str, str] | None = None,
+) -> Path:
+    """Render and encode a clip; write OUT.truth.json beside it. With rotate_90 the picture is
+    composed upright at size_wh, stored rotated to landscape and tagged with a 90-degree display
+    rotation, as a phone held upright records it."""
+    width, height = size_wh
+    out.parent.mkdir(parents=True, exist_ok=True)
+    bg = _background(width, height, seed)
+    sprites = {p.photo: {} for p in people}
+    enc_w, enc_h = (height, width) if rotate_90 else (width, height)
+    cmd = ["ffmpeg", "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
+           "-s", f"{enc_w}x{enc_h}", "-r", str(FPS), "-i", "-", "-an", "-c:v", "libx264",
+           "-preset", "veryfast", "-crf", "22", "-pix_fmt", "yuv420p", "-g", str(2 * FPS)]
+    for key, value in (metadata or {}).items():
+        cmd += ["-metadata", f"{key}={value}"]
+    encoded = out.with_suffix(".tmp.mp4") if rotate_90 else out
+    cmd.append(str(encoded))
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE)
+    assert proc.stdin is not None
+    n_frames = int(round(seconds * FPS))
+    for i in range(n_frames):
+        t = i / FPS
+        ox = int(100 + 90 * np.sin(t * 0.3))
+        frame = bg[40 : 40 + height, ox : ox + width].copy()
+        for p in people:
+            if not (p.t_in_s <= t < p.t_out_s):
+                continue
+            u = (t - p.t_in_s) / max(1e-6, p.t_out_s - p.t_in_s)
+            px = int(round((p.face_px[0] + (p.face_px[1] - p.face_px[0]) * u) / 8)) * 8
+            cache = sprites[p.photo]
+            if px not in cache:
+                cache[px] = _face_sprite(lfw_photo(*_split_photo(p.photo)), px)
+            cx = (p.start_xy[0] + (p.end_xy[0] - p.start_xy[0]) * u) * width
+            cy = (p.start_xy[1] + (p.end_xy[1] - p.start_xy[1]) * u) * height
+            _paste(frame, *cache[px], int(cx), int(cy))
+        if rotate_90:
+            frame = np.ascontiguousarray(np.rot90(frame, k=-1))  # stored turned right; the tag turns it back
+        proc.stdin.write(frame.tobytes())
+    proc.stdin.close()
+    if proc.wait() != 0:
+        raise RuntimeError(f"ffmpeg failed encoding {out}")
+    if rotate_90:  # ffmpeg 5 honours the rotate tag only when remuxing
+        subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-i", str(encoded), "-c", "copy",
+                        "-map_metadata", "0", "-metadata:s:v:0", "rotate=90", str(out)], check=True)
+        encoded.unlink()
+    truth = {
+        "clip": out.name,
+        "display_wh": [width, height],
+        "seconds": seconds,
+        "fps": FPS,
+        "appearances": [asdict(p) for p in people],
+    }
+    out.with_suffix(".truth.json").write_text(json.dumps(truth, indent=2) + "\n")
+    return out
+
+
+def _split_photo(photo: str) -> tuple[str, int]:
+    name, _, idx = photo.rpartition("_")
+    return name, int(idx)
+
+
+def build_watchlist(out_dir: Path, refs: dict[str, list[int]]) -> Path:
+    """Copy reference photos into OUT_DIR/<Name>/ (the layout `evidence watchlist import` reads)."""
+    for name, indices in refs.items():
+        d = out_dir / name
+        d.mkdir(parents=True, exist_ok=True)
+        for i in indices:
+            shutil.copyfile(lfw_photo(name, i), d / f"{name}_{i:04d}.jpg")
+    return out_dir
+
+
+# Watchlist subjects of the demo: photos 1-3 are enrolled; the clips use later photos.
+DEMO_WATCHLIST = {
+    "Gordon_Brown": [1, 2, 3],
+    "Kim_Clijsters": [1, 2, 3],
+    "Jennifer_Garner": [1, 2, 3],
+    "Tom_Ridge": [1, 2, 3],
+    "Lance_Armstrong": [1, 2, 3],
+}
+
+
+def demo_people() -> list[Appearance]:
+    return [
+        Appearance("Gordon_Brown", "Gordon_Brown_0006", 1.0, 9.0, (0.15, 0.55), (0.45, 0.50), (150, 110), True),
+        Appearance("Vaclav_Havel", "Vaclav_Havel_0002", 3.0, 13.0, (0.85, 0.45), (0.60, 0.55), (90, 140), False),
+        Appearance("Kim_Clijsters", "Kim_Clijsters_0008", 8.0, 18.0, (0.30, 0.40), (0.75, 0.45), (100, 170), True),
+    ]
+
+
+def phone_people() -> list[Appearance]:
+    return [
+        Appearance("Jennifer_Garner", "Jennifer_Garner_0007", 0.5, 6.0, (0.5, 0.35), (0.45, 0.45), (260, 300), True),
+        Appearance("Jimmy_Carter", "Jimmy_Carter_0004", 3.0, 8.0, (0.35, 0.7), (0.55, 0.65), (200, 220), False),
+    ]
+
+
+UNSEEN_WATCHLIST = {"Jacques_Rogge": [1, 2], "Romano_Prodi": [1, 2], "Bill_Frist": [1, 2]}
+
+
+def unseen_people() -> list[Appearance]:
+    return [
+        Appearance("Jacques_Rogge", "Jacques_Rogge_0005", 0.5, 5.0, (0.2, 0.5), (0.4, 0.5), (130, 150), True),
+        Appearance("John_McCain", "John_McCain_0003", 1.0, 6.0, (0.8, 0.45), (0.6, 0.5), (140, 120), False),
+        Appearance("Jose_Serra", "Jose_Serra_0004", 3.5, 7.5, (0.5, 0.3), (0.5, 0.6), (120, 120), False),
+        Appearance("Romano_Prodi", "Romano_Prodi_0004", 5.0, 8.0, (0.3, 0.6), (0.45, 0.5), (150, 130), True),
+    ]
+
+
+def long_people(seconds: float) -> list[Appearance]:
+    """People crossing a long clip one after another, two at a time, in the demo cast."""
+    cast = [
+        ("Gordon_Brown", "Gordon_Brown_0006", True), ("Vaclav_Havel", "Vaclav_Havel_0002", False),
+        ("Kim_Clijsters", "Kim_Clijsters_0008", True), ("Jimmy_Carter", "Jimmy_Carter_0004", False),
+        ("Tom_Ridge", "Tom_Ridge_0010", True), ("Jose_Serra", "Jose_Serra_0004", False),
+    ]
+    people, t, k = [], 0.5, 0
+    while t < seconds - 4:
+        name, photo, wl = cast[k % len(cast)]
+        lane = 0.35 if k % 2 == 0 else 0.65
+        people.append(Appearance(name, photo, t, min(seconds, t + 9), (0.1, lane), (0.9, lane),
+                                 (100 + 20 * (k % 3), 150), wl))
+        t, k = t + 5, k + 1
+    return people
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scenario", choices=["demo", "unseen", "long"], default="demo")
+    ap.add_argument("--out", type=Path, default=ROOT / "samples" / "out")
+    ap.add_argument("--seconds", type=float, default=60.0, help="length of the long clip")
+    ap.add_argument("--height", type=int, default=1080, help="height of the long clip (720 or 1080)")
+    args = ap.parse_args()
+    out: Path = args.out
+    if args.scenario == "demo":
+        meta = {"creation_time": "2026-11-05T21:14:03Z", "location": "+51.5072-000.1276/"}
+        render_clip(out / "public_1080p.mp4", demo_people(), 20.0, metadata=meta)
+        render_clip(out / "phone_vertical.mp4", phone_people(), 9.0, size_wh=(1080, 1920), rotate_90=True,
+                    seed=2, metadata=meta)
+        build_watchlist(out / "watchlist", DEMO_WATCHLIST)
+    elif args.scenario == "unseen":
+        render_clip(out / "unseen.mp4", unseen_people(), 8.0, size_wh=(1280, 720), seed=3)
+        build_watchlist(out / "unseen_watchlist", UNSEEN_WATCHLIST)
+    else:
+        width = args.height * 16 // 9
+        render_clip(out / f"long_{args.height}p_{int(args.seconds)}s.mp4", long_people(args.seconds),
+                    args.seconds, size_wh=(width, args.height), seed=4)
+    print(out)
+
+
+if __name__ == "__main__":
+    main()
