@@ -23,9 +23,11 @@ from evidence.images import encode_jpeg
 from evidence.mediaio import DecodeReport, iter_frames, probe_media
 from evidence.runtime import Runtime
 from evidence.watchlists import load_subjects
+from evidence.ordered import ordered_map
 from pipeline.analysis import TrackEvent, analyse_faces
+from pipeline.faces import detect_faces
 from pipeline.errors import EvidenceError, NotFound
-from pipeline.types import Frame, MediaInfo, WatchlistSubject
+from pipeline.types import FaceDetection, Frame, MediaInfo, WatchlistSubject
 from pipeline.watchlist import match_watchlist
 
 __all__ = ["AnalysisSummary", "analyse_evidence", "get_or_create_incident", "ingest_clip"]
@@ -219,7 +221,13 @@ def analyse_evidence(
     m = rt.faces
     try:
         frames = _counting(iter_frames(rt.store.absolute(ev.store_path), info, rt.analysis.fps, report), tick)
-        for event in analyse_faces(frames, m.detector, m.aligner, m.embedder, rt.analysis.face):
+        face = rt.analysis.face
+
+        def detect(frame: Frame) -> tuple[Frame, list[FaceDetection]]:
+            return frame, detect_faces(frame, m.detector, m.aligner, face.detect_scale, face.min_face_px)
+
+        detected = ordered_map(detect, frames, rt.analysis.workers)
+        for event in analyse_faces(detected, m.embedder, face):
             recorder.record(event)
     except EvidenceError as exc:
         _fail(rt, evidence_id, exc.message)

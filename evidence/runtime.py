@@ -25,11 +25,12 @@ class AnalysisConfig:
     face: FaceParams
     match_threshold: float
     max_candidates: int
+    workers: int
 
     @classmethod
     def from_settings(cls, s: Settings) -> AnalysisConfig:
         return cls(s.sample_fps, FaceParams(min_face_px=s.min_face_px), s.match_threshold,
-                   s.max_candidates_per_track)
+                   s.max_candidates_per_track, s.detect_threads)
 
     def as_record(self) -> dict[str, object]:
         t = self.face.tracker

@@ -23,6 +23,7 @@ class Settings(BaseSettings):
     # Distance threshold of a track to a subject; from benchmarks/watchlist_identification.py
     # (see benchmarks/RESULTS.md): 0.6 is a one-to-one threshold, far too loose for a watchlist.
     match_threshold: float = Field(0.5, gt=0, lt=1.5)
+    detect_threads: int = Field(2, ge=1, le=64, description="threads running face detection per process")
     max_candidates_per_track: int = Field(3, ge=1)
     max_upload_bytes: int = Field(8 * 1024**3, gt=0)
 

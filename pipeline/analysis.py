@@ -1,4 +1,7 @@
-"""The face chain over a stream of frames: detect, track, embed the best few faces of each track.
+"""The face chain over a stream of detected frames: track, embed the best few faces of each track.
+
+Detection (``pipeline.faces.detect_faces``) is done by the caller, per frame, so that it can run
+frames in parallel and hand them over in order.
 
 ``analyse_faces`` is a generator of TrackEvent: an ``opened`` event as soon as a track has
 ``early_after`` detections (one embedding, so a first alert can go out within seconds) and a
@@ -14,9 +17,9 @@ from typing import Literal
 
 import numpy as np
 
-from pipeline.faces import FaceAligner, FaceDetector, FaceEmbedder, detect_faces, detection_scale, embed_sample
+from pipeline.faces import FaceEmbedder, detection_scale, embed_sample
 from pipeline.tracking import FaceTracker, TrackerParams
-from pipeline.types import Embedding, FaceTrack, Frame
+from pipeline.types import Box, Embedding, FaceDetection, FaceSample, FaceTrack, Frame
 
 __all__ = ["FaceParams", "TrackEvent", "analyse_faces"]
 
@@ -41,29 +44,29 @@ class TrackEvent:
 
 
 def analyse_faces(
-    frames: Iterable[Frame],
-    detector: FaceDetector,
-    aligner: FaceAligner,
+    detected: Iterable[tuple[Frame, list[FaceDetection]]],
     embedder: FaceEmbedder,
     params: FaceParams,
 ) -> Iterator[TrackEvent]:
-    tracker = FaceTracker(params.tracker)
-    cache: dict[tuple[int, int], Embedding] = {}
+    """Frames with their detections, in time order, in; track events out."""
+    cache: dict[tuple[int, Box], Embedding] = {}
+
+    def embed(sample: FaceSample) -> Embedding:
+        key = (sample.detection.frame_index, sample.detection.xyxy)
+        if key not in cache:
+            cache[key] = embed_sample(sample, embedder)
+        return cache[key]
+
+    tracker = FaceTracker(params.tracker, embed)
     announced: set[int] = set()
     n = 0
 
     def with_embeddings(track: FaceTrack, k: int) -> FaceTrack:
-        rows = []
-        for sample in track.samples[:k]:
-            key = (track.track_index, sample.detection.frame_index)
-            if key not in cache:
-                cache[key] = embed_sample(sample, embedder)
-            rows.append(cache[key])
+        rows = [embed(sample) for sample in track.samples[:k]]
         return dataclasses.replace(track, embeddings=np.stack(rows).astype(np.float32))
 
-    for frame in frames:
+    for frame, detections in detected:
         n += 1
-        detections = detect_faces(frame, detector, aligner, params.detect_scale, params.min_face_px)
         for track in tracker.update(frame, detections):
             yield TrackEvent("closed", with_embeddings(track, params.embed_per_track), n)
         for track in tracker.open_tracks():

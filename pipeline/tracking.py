@@ -1,16 +1,20 @@
 """Follow face detections across sampled frames into face tracks (one per person on screen).
 
-Association is greedy on box overlap, falling back to centre distance for fast movers at low
-sample rates; a track closes when its face has not been seen for ``max_gap_s``."""
+Association is greedy on box overlap. A detection that does not overlap a track's last box (a fast
+mover at a low sample rate, or a face seen again after a gap) joins it only if it is near *and*
+its embedding is within ``same_person_distance`` of the track's: embeddings are computed only for
+those ambiguous cases, never for every detection. A track closes when its face has not been seen
+for ``max_gap_s``."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from pipeline.faces import sample_face
-from pipeline.types import Box, FaceDetection, FaceSample, FaceTrack, Frame
+from pipeline.types import Box, Embedding, FaceDetection, FaceSample, FaceTrack, Frame
 
 __all__ = ["FaceTracker", "TrackerParams", "box_iou"]
 
@@ -23,6 +27,8 @@ class TrackerParams:
     max_shift_widths: float = 1.2  # centre movement between samples, in face widths
     max_size_ratio: float = 1.8
     keep_samples: int = 3
+    min_iou: float = 0.3
+    same_person_distance: float = 0.55
 
 
 def box_iou(a: Box, b: Box) -> float:
@@ -33,16 +39,17 @@ def box_iou(a: Box, b: Box) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def _cost(a: Box, b: Box, params: TrackerParams) -> float | None:
-    """Association cost of a track's last box and a detection; None when they cannot be one face."""
+def _cost(a: Box, b: Box, params: TrackerParams) -> tuple[float, bool] | None:
+    """(association cost, needs an embedding check) of a track's last box and a detection; None
+    when they cannot be one face."""
     iou = box_iou(a, b)
-    if iou >= 0.2:
-        return 1.0 - iou
+    if iou >= params.min_iou:
+        return 1.0 - iou, False
     wa, wb = a[2] - a[0], b[2] - b[0]
     if max(wa, wb) / max(1e-6, min(wa, wb)) > params.max_size_ratio:
         return None
     shift = np.hypot((a[0] + a[2] - b[0] - b[2]) / 2, (a[1] + a[3] - b[1] - b[3]) / 2) / max(wa, 1e-6)
-    return 1.0 + float(shift) if shift <= params.max_shift_widths else None
+    return (1.0 + float(shift), True) if shift <= params.max_shift_widths else None
 
 
 @dataclass
@@ -53,6 +60,7 @@ class _OpenTrack:
     last_box: Box
     n_detections: int = 0
     samples: list[FaceSample] = field(default_factory=list)
+    reference: Embedding | None = None  # embedding of the first sample, computed when first needed
 
     def add(self, frame: Frame, det: FaceDetection, keep: int) -> None:
         self.last_t_s, self.last_box = det.t_s, det.xyxy
@@ -70,25 +78,35 @@ class _OpenTrack:
 
 class FaceTracker:
     """Stateful but pure: feed ``update`` each sampled frame's detections in time order; it returns
-    the tracks that closed. ``finish`` closes the rest. Tracks carry no embeddings yet."""
+    the tracks that closed. ``finish`` closes the rest. Tracks carry no embeddings yet.
 
-    def __init__(self, params: TrackerParams) -> None:
+    ``embed`` (a sample's 128-d embedding) settles associations that box overlap cannot."""
+
+    def __init__(self, params: TrackerParams, embed: Callable[[FaceSample], Embedding]) -> None:
         self._params = params
+        self._embed = embed
         self._open: list[_OpenTrack] = []
         self._next_index = 0
+
+    def _same_person(self, track: _OpenTrack, sample: FaceSample) -> bool:
+        if track.reference is None:
+            track.reference = self._embed(track.samples[0])
+        return float(np.linalg.norm(track.reference - self._embed(sample))) <= self._params.same_person_distance
 
     def update(self, frame: Frame, detections: list[FaceDetection]) -> list[FaceTrack]:
         p = self._params
         pairs = sorted(
-            (cost, ti, di)
+            (cost[0], cost[1], ti, di)
             for ti, track in enumerate(self._open)
             for di, det in enumerate(detections)
             if (cost := _cost(track.last_box, det.xyxy, p)) is not None
         )
         used_t: set[int] = set()
         used_d: set[int] = set()
-        for _, ti, di in pairs:
+        for _, check, ti, di in pairs:
             if ti in used_t or di in used_d:
+                continue
+            if check and not self._same_person(self._open[ti], sample_face(frame, detections[di])):
                 continue
             used_t.add(ti)
             used_d.add(di)
