@@ -49,7 +49,8 @@ def clean_errors(fn: F) -> F:
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """Evidence Pipeline: fingerprint clips, find faces, raise watchlist candidates for review."""
-    ctx.obj = Runtime(Settings())
+    if ctx.obj is None:
+        ctx.obj = Runtime(Settings())
 
 
 # --- watchlist ---------------------------------------------------------------------------------

@@ -1,0 +1,124 @@
+"""Shared fixtures: real clips rendered from the LFW photos in ../shared, real ffmpeg, real dlib
+models, a fresh data directory per test, and PostgreSQL on loopback when it is reachable."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from evidence.cli import main
+from evidence.runtime import FaceModels, Runtime
+from evidence.settings import Settings
+from samples.make_samples import Appearance, build_watchlist, render_clip
+
+ROOT = Path(__file__).resolve().parent.parent
+LFW = ROOT.parent / "shared" / "data" / "faces" / "lfw"
+POSTGRES_ADMIN_URL = os.environ.get("EVIDENCE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(scope="session")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Short clips with ground truth: two watchlist people and a stranger (720p), a vertical phone
+    clip (rotation tag), and a clip with nobody in it."""
+    d = tmp_path_factory.mktemp("clips")
+    street = [
+        Appearance("Gordon_Brown", "Gordon_Brown_0006", 0.3, 4.0, (0.2, 0.5), (0.35, 0.5), (120, 110), True),
+        Appearance("Vaclav_Havel", "Vaclav_Havel_0002", 0.5, 5.5, (0.8, 0.5), (0.7, 0.5), (110, 130), False),
+        Appearance("Kim_Clijsters", "Kim_Clijsters_0008", 3.0, 6.0, (0.45, 0.3), (0.5, 0.45), (110, 130), True),
+    ]
+    phone = [Appearance("Jennifer_Garner", "Jennifer_Garner_0007", 0.5, 3.5, (0.5, 0.4), (0.5, 0.45), (170, 190), True)]
+    return {
+        "street": render_clip(d / "street.mp4", street, 6.0, size_wh=(1280, 720), seed=11,
+                              metadata={"creation_time": "2026-11-05T21:14:03Z", "location": "+51.5072-000.1276/"}),
+        "phone": render_clip(d / "phone.mp4", phone, 4.0, size_wh=(720, 1280), rotate_90=True, seed=12),
+        "empty": render_clip(d / "empty.mp4", [], 3.0, size_wh=(640, 360), seed=13),
+    }
+
+
+@pytest.fixture(scope="session")
+def watchlist_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Other photos (1-3) of the watchlist people than the clips use."""
+    return build_watchlist(tmp_path_factory.mktemp("wl") / "watchlist", {
+        "Gordon_Brown": [1, 2, 3], "Kim_Clijsters": [1, 2, 3], "Jennifer_Garner": [1, 2, 3], "Tom_Ridge": [1, 2, 3]})
+
+
+@pytest.fixture(scope="session")
+def face_models() -> FaceModels:
+    return FaceModels()
+
+
+def _postgres_database() -> Iterator[str | None]:
+    try:
+        import psycopg
+
+        admin = psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3)
+    except Exception:
+        yield None
+        return
+    name = f"evidence_test_{uuid.uuid4().hex[:10]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str | None]:
+    yield from _postgres_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The same test on the embedded default and on PostgreSQL (a fresh database per test)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'evidence.db'}"
+        return
+    gen = _postgres_database()
+    url = next(gen)
+    if url is None:
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}")
+    yield url
+    next(gen, None)
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """EVIDENCE_* pointing at a fresh data dir (SQLite, local store, in-process)."""
+    data = tmp_path / "data"
+    monkeypatch.setenv("EVIDENCE_DATA_DIR", str(data))
+    monkeypatch.delenv("EVIDENCE_DATABASE_URL", raising=False)
+    monkeypatch.delenv("EVIDENCE_REDIS_URL", raising=False)
+    return data
+
+
+@pytest.fixture
+def runtime(env: Path, face_models: FaceModels) -> Runtime:
+    rt = Runtime(Settings())
+    rt.faces = face_models
+    return rt
+
+
+class Cli:
+    """Runs the real ``evidence`` command in-process (same entry point as the console script),
+    with a Runtime built from the environment like the CLI's own, whose models stay loaded."""
+
+    def __init__(self, face_models: FaceModels) -> None:
+        self.face_models = face_models
+        self.runner = CliRunner()
+
+    def __call__(self, *args: object) -> Result:
+        rt = Runtime(Settings())
+        rt.faces = self.face_models
+        return self.runner.invoke(main, [str(a) for a in args], obj=rt, catch_exceptions=False)
+
+
+@pytest.fixture
+def cli(env: Path, face_models: FaceModels) -> Cli:
+    return Cli(face_models)
