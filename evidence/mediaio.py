@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import InvalidMedia
-from pipeline.media import check_complete, decode_args, packets_args, parse_packets, parse_probe, probe_args, sniff_kind
+from pipeline.media import check_complete, decode_args, explain_ffmpeg_error, packets_args, parse_packets, parse_probe, probe_args, sniff_kind
 from pipeline.types import Frame, MediaInfo
 
 __all__ = ["DecodeReport", "iter_frames", "probe_media"]
@@ -26,8 +26,7 @@ def _run(args: list[str], name: str) -> str:
     except FileNotFoundError as exc:
         raise InvalidMedia(f"{args[0]} is not installed (apt-get install ffmpeg)") from exc
     if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise InvalidMedia(f"{name}: not readable as video ({last.split(': ', 1)[-1]})")
+        raise InvalidMedia(f"{name}: not readable as video: {explain_ffmpeg_error(proc.stderr)}")
     return proc.stdout
 
 
@@ -44,7 +43,7 @@ def probe_media(path: Path, name: str | None = None) -> MediaInfo:
     if kind:
         raise InvalidMedia(f"{name}: not a video: the content is {kind}")
     info = parse_probe(_run(probe_args(str(path)), name), name)
-    check_complete(parse_packets(_run(packets_args(str(path)), name)), size, name)
+    check_complete(parse_packets(_run(packets_args(str(path)), name)), info, size, name)
     return info
 
 

@@ -15,6 +15,7 @@ __all__ = [
     "PacketIndex",
     "check_complete",
     "decode_args",
+    "explain_ffmpeg_error",
     "parse_packets",
     "parse_probe",
     "probe_args",
@@ -40,6 +41,28 @@ def sniff_kind(head: bytes) -> str | None:
     if head and all(32 <= b < 127 or b in (9, 10, 13) for b in head[:512]):
         return "a text file"
     return None
+
+
+_HINTS = {
+    "moov atom not found": "the MP4 index is missing, so the file is incomplete (an upload or copy cut short)",
+    "Invalid data found when processing input": "the bytes are not in any known media format",
+}
+
+
+def explain_ffmpeg_error(stderr: str) -> str:
+    """One line from ffmpeg's stderr: its most specific message, with a plain-words hint."""
+    messages = []
+    for line in stderr.splitlines():
+        line = line.strip()
+        if line.startswith("[") and "] " in line:  # "[mov,mp4,... @ 0x55...] moov atom not found"
+            line = line.split("] ", 1)[1]
+        msg = line.rsplit(": ", 1)[-1] if ": " in line else line
+        if msg and msg not in messages:
+            messages.append(msg)
+    if not messages:
+        return "no output from ffmpeg"
+    msg = next((m for m in messages if m in _HINTS), messages[-1])
+    return f"{msg} ({_HINTS[msg]})" if msg in _HINTS else msg
 
 
 def probe_args(path: str) -> list[str]:
@@ -107,17 +130,18 @@ def parse_probe(text: str, name: str) -> MediaInfo:
 
 @dataclass(frozen=True)
 class PacketIndex:
-    """The video stream's packet table: presentation times of keyframes and the byte extent the
-    index claims (``end_byte`` = max(pos + size))."""
+    """The video packets the demuxer could actually read: keyframe times, how many, the last
+    presentation time, and the byte extent (``end_byte`` = max(pos + size))."""
 
     keyframe_times_s: tuple[float, ...]
     n_packets: int
     end_byte: int
+    last_t_s: float
 
 
 def parse_packets(text: str) -> PacketIndex:
     keys: list[float] = []
-    end, n = 0, 0
+    end, n, last = 0, 0, 0.0
     for line in text.splitlines():
         parts = line.strip().split("|")
         if len(parts) < 4:
@@ -126,18 +150,28 @@ def parse_packets(text: str) -> PacketIndex:
         n += 1
         if pos.isdigit() and size.isdigit():
             end = max(end, int(pos) + int(size))
-        if "K" in flags and pts not in ("", "N/A"):
+        if pts in ("", "N/A"):
+            continue
+        last = max(last, float(pts))
+        if "K" in flags:
             keys.append(float(pts))
-    return PacketIndex(tuple(sorted(keys)), n, end)
+    return PacketIndex(tuple(sorted(keys)), n, end, last)
 
 
-def check_complete(index: PacketIndex, file_size: int, name: str) -> None:
-    """Raise InvalidMedia when the index points past the end of the file (a truncated upload)."""
+def check_complete(index: PacketIndex, info: MediaInfo, file_size: int, name: str) -> None:
+    """Raise InvalidMedia when the file holds fewer video frames than its header promises: an
+    upload cut short whose index (MP4 ``moov`` at the front) survived. Probing alone passes such
+    files with the full duration."""
     if index.n_packets == 0:
         raise InvalidMedia(f"{name}: video stream has no packets")
-    if index.end_byte > file_size:
-        missing = index.end_byte - file_size
-        raise InvalidMedia(f"{name}: truncated: the file ends {missing} bytes before its last video frame")
+    truncated = index.end_byte > file_size
+    if info.n_frames and index.n_packets < info.n_frames:
+        truncated = True
+    elif not info.n_frames and info.fps > 0 and index.last_t_s < info.duration_s - max(1.0, 2.0 / info.fps):
+        truncated = True
+    if truncated:
+        raise InvalidMedia(f"{name}: truncated: the file ends at {index.last_t_s:.1f} s of a "
+                           f"{info.duration_s:.1f} s video ({index.n_packets} of {info.n_frames or '?'} frames)")
 
 
 def decode_args(

@@ -1,0 +1,140 @@
+"""Bad input: each gives a one-line error and exit status 2 (or a recorded `failed` state), and
+leaves no half-written rows or files."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from sqlalchemy import func, select
+
+from evidence.db.tables import Evidence, FaceTrackRow, WatchlistSubjectRow
+from evidence.processing import analyse_evidence, ingest_clip
+from evidence.audit import Actor
+from pipeline.errors import InvalidMedia
+
+ROOT = Path(__file__).resolve().parent.parent
+LFW = ROOT.parent / "shared" / "data" / "faces" / "lfw" / "images"
+
+
+def files_under(d: Path) -> list[Path]:
+    return [p for p in d.rglob("*") if p.is_file()] if d.exists() else []
+
+
+def stored_originals(data: Path) -> list[Path]:
+    return files_under(data / "store" / "originals") + files_under(data / "store" / "tmp")
+
+
+@pytest.fixture
+def bad_files(tmp_path: Path, clips: dict[str, Path]) -> dict[str, Path]:
+    d = tmp_path / "bad"
+    d.mkdir()
+    (d / "empty.mp4").write_bytes(b"")
+    shutil.copyfile(LFW / "Gordon_Brown" / "Gordon_Brown_0001.jpg", d / "photo.mp4")
+    (d / "notes.mp4").write_text("999 call notes: youths throwing fireworks at a house\n" * 20)
+    (d / "random.mp4").write_bytes(np.random.default_rng(0).integers(0, 256, 200_000, dtype=np.uint8).tobytes())
+    data = clips["street"].read_bytes()
+    (d / "truncated.mp4").write_bytes(data[: len(data) // 2])  # moov at the end: index lost
+    faststart = d / "faststart.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(clips["street"]), "-c", "copy", "-movflags",
+                    "+faststart", str(faststart)], check=True)
+    fs = faststart.read_bytes()
+    (d / "truncated_faststart.mp4").write_bytes(fs[: int(len(fs) * 0.6)])  # index intact, data missing
+    return d
+
+
+@pytest.mark.parametrize("name, message", [
+    ("empty.mp4", "empty file (0 bytes)"),
+    ("photo.mp4", "not a video: the content is a JPEG image"),
+    ("notes.mp4", "not a video: the content is a text file"),
+    ("random.mp4", "not readable as video"),
+    ("truncated.mp4", "not readable as video: moov atom not found (the MP4 index is missing, so the file is incomplete"),
+    ("truncated_faststart.mp4", "truncated: the file ends"),
+    ("missing.mp4", "no such file"),
+])
+def test_bad_clip_gives_one_line_error_and_stores_nothing(cli, env, bad_files, name, message):
+    res = cli("process", bad_files / name, "--incident", "INC-BAD")
+    assert res.exit_code == 2
+    assert res.stdout == ""
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {name}: ") and message in lines[0], res.stderr
+    assert stored_originals(env) == []
+    res_json = cli("process", bad_files / name, "--json")
+    assert res_json.exit_code == 2 and res_json.stdout == ""
+    from evidence.runtime import Runtime
+    from evidence.settings import Settings
+
+    with Runtime(Settings()).sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Evidence)) == 0
+
+
+def test_media_lost_after_ingest_ends_failed_with_reason(runtime, clips, watchlist_dir):
+    """A stored original that cannot be decoded mid-job: the evidence is `failed` with the reason,
+    with no tracks or candidates left behind."""
+    eid = ingest_clip(runtime, clips["street"], "INC-3", Actor("test", "admin"))
+    with runtime.sessions() as s:
+        path = runtime.store.absolute(s.get(Evidence, eid).store_path)
+    os.chmod(path, 0o644)
+    data = path.read_bytes()
+    path.write_bytes(data[:4096])  # simulate storage damage under the pipeline
+    with pytest.raises(InvalidMedia, match="decoding failed"):
+        analyse_evidence(runtime, eid)
+    with runtime.sessions() as s:
+        ev = s.get(Evidence, eid)
+        assert ev.state == "failed" and "decoding failed" in ev.failure_reason
+        assert s.scalar(select(func.count()).select_from(FaceTrackRow)) == 0
+
+
+def test_corrupt_packets_are_decoded_past_and_recorded(cli, clips, tmp_path, watchlist_dir):
+    """Bit-flipped data mid-file: ffmpeg decodes past it; the damage is recorded in provenance."""
+    data = bytearray(clips["street"].read_bytes())
+    rng = np.random.default_rng(1)
+    for pos in rng.integers(len(data) // 3, 2 * len(data) // 3, 300):
+        data[pos] ^= 0xFF
+    flipped = tmp_path / "flipped.mp4"
+    flipped.write_bytes(bytes(data))
+    res = cli("process", flipped, "--watchlist", watchlist_dir, "--json")
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["evidence"]["state"] == "done"
+    from evidence.runtime import Runtime
+    from evidence.settings import Settings
+
+    with Runtime(Settings()).sessions() as s:
+        assert s.get(Evidence, out["evidence"]["id"]).provenance["decode_warnings"]
+
+
+def _image_with_faces(path: Path, photos: list[Path]) -> Path:
+    tiles = [cv2.imread(str(p)) for p in photos] or [np.full((250, 250, 3), 120, np.uint8)]
+    cv2.imwrite(str(path), np.hstack(tiles))
+    return path
+
+
+def test_unusable_watchlist_photos_are_refused_and_nothing_is_enrolled(cli, tmp_path, env):
+    gb = LFW / "Gordon_Brown"
+    good = gb / "Gordon_Brown_0001.jpg"
+    no_face = _image_with_faces(tmp_path / "wall.jpg", [])
+    two = _image_with_faces(tmp_path / "two.jpg", [gb / "Gordon_Brown_0002.jpg", LFW / "Tom_Ridge" / "Tom_Ridge_0001.jpg"])
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    for bad, message in [(no_face, "no face found"), (two, "2 faces found"), (broken, "not a readable image")]:
+        res = cli("watchlist", "add", "--name", "Gordon Brown", good, bad)
+        assert res.exit_code == 2
+        assert res.stderr.count("\n") == 1 and message in res.stderr
+    from evidence.runtime import Runtime
+    from evidence.settings import Settings
+
+    with Runtime(Settings()).sessions() as s:
+        assert s.scalar(select(func.count()).select_from(WatchlistSubjectRow)) == 0
+    assert files_under(env / "store" / "references") == []
+
+
+def test_watchlist_import_of_a_folder_without_photos(cli, tmp_path):
+    res = cli("watchlist", "import", tmp_path)
+    assert res.exit_code == 2 and "no <subject>/<photo> images found" in res.stderr
