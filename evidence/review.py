@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from sqlalchemy.orm import joinedload
-
 from evidence.audit import Actor, append_audit
 from evidence.db.tables import CandidateRow, utcnow
 from evidence.runtime import Runtime
@@ -18,7 +16,7 @@ def review_candidate(rt: Runtime, candidate_id: int, decision: str, actor: Actor
     if not reason.strip():
         raise Conflict("a review needs a reason")
     with rt.sessions.begin() as s:
-        c = s.get(CandidateRow, candidate_id, options=[joinedload(CandidateRow.subject)], with_for_update=True)
+        c = s.get(CandidateRow, candidate_id, with_for_update=True)
         if c is None:
             raise NotFound(f"candidate {candidate_id} not found")
         if c.review_state != "pending":
