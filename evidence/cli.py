@@ -105,6 +105,7 @@ def watchlist_list(rt: Runtime, as_json: bool) -> None:
 def _process(rt: Runtime, clip: Path, incident: str | None, as_json: bool, quiet: bool = False) -> dict[str, Any]:
     started = time.monotonic()
     first: list[float] = []
+    rt.faces.warm_up()
     evidence_id = ingest_clip(rt, clip, incident, _actor())
     show_bar = not as_json and not quiet
     bar = click.progressbar(length=1000, label=f"analysing {clip.name}", file=sys.stderr) if show_bar else None

@@ -27,6 +27,8 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int, inflight
                 pending.append(pool.submit(fn, item))
                 if len(pending) >= limit:
                     yield pending.popleft().result()
+                while pending and pending[0].done():  # hand over finished work at once (latency)
+                    yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()
         finally:

@@ -25,9 +25,9 @@ from evidence.runtime import Runtime
 from evidence.watchlists import load_subjects
 from evidence.ordered import ordered_map
 from pipeline.analysis import TrackEvent, analyse_faces
-from pipeline.faces import detect_faces
+from pipeline.faces import detect_faces, detect_faces_near
 from pipeline.errors import EvidenceError, NotFound
-from pipeline.types import FaceDetection, Frame, MediaInfo, WatchlistSubject
+from pipeline.types import Box, FaceDetection, Frame, MediaInfo, WatchlistSubject
 from pipeline.watchlist import match_watchlist
 
 __all__ = ["AnalysisSummary", "analyse_evidence", "get_or_create_incident", "ingest_clip"]
@@ -223,11 +223,16 @@ def analyse_evidence(
         frames = _counting(iter_frames(rt.store.absolute(ev.store_path), info, rt.analysis.fps, report), tick)
         face = rt.analysis.face
 
-        def detect(frame: Frame) -> tuple[Frame, list[FaceDetection]]:
+        def detect(frame: Frame) -> tuple[Frame, list[FaceDetection] | None]:
+            if not face.needs_full_pass(frame):
+                return frame, None
             return frame, detect_faces(frame, m.detector, m.aligner, face.detect_scale, face.min_face_px)
 
-        detected = ordered_map(detect, frames, rt.analysis.workers)
-        for event in analyse_faces(detected, m.embedder, face):
+        def detect_near(frame: Frame, boxes: list[Box]) -> list[FaceDetection]:
+            return detect_faces_near(frame, boxes, m.detector, m.aligner, face.min_face_px)
+
+        detected = ordered_map(detect, frames, rt.analysis.workers, inflight=4 * rt.analysis.workers)
+        for event in analyse_faces(detected, detect_near, m.embedder, face):
             recorder.record(event)
     except EvidenceError as exc:
         _fail(rt, evidence_id, exc.message)

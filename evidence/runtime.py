@@ -3,6 +3,7 @@ database sessions, the file store, the face models and the analysis parameters a
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -35,7 +36,8 @@ class AnalysisConfig:
     def as_record(self) -> dict[str, object]:
         t = self.face.tracker
         return {"sample_fps": self.fps, "min_face_px": self.face.min_face_px,
-                "detect_scale": round(self.face.detect_scale, 4), "early_after": self.face.early_after,
+                "detect_scale": round(self.face.detect_scale, 4),
+                "full_frame_every": self.face.full_frame_every, "early_after": self.face.early_after,
                 "embed_per_track": self.face.embed_per_track, "match_threshold": self.match_threshold,
                 "max_candidates": self.max_candidates, "tracker": {"max_gap_s": t.max_gap_s,
                 "max_shift_widths": t.max_shift_widths, "max_size_ratio": t.max_size_ratio}}
@@ -50,6 +52,12 @@ class FaceModels:
     reference_detector: DlibHogDetector = field(default_factory=lambda: DlibHogDetector(upsample=1))
     aligner: DlibAligner = field(default_factory=DlibAligner)
     embedder: DlibEmbedder = field(default_factory=DlibEmbedder)
+
+    def warm_up(self) -> threading.Thread:
+        """Load the models in the background (while a clip is hashed and probed); returns the thread."""
+        thread = threading.Thread(target=lambda: self.embedder.model, daemon=True)
+        thread.start()
+        return thread
 
     @property
     def versions(self) -> dict[str, str]:

@@ -20,9 +20,11 @@ class Settings(BaseSettings):
 
     sample_fps: float = Field(2.0, gt=0, le=30, description="frames analysed per second of video")
     min_face_px: float = Field(80.0, ge=20, description="smallest face width (pixels) to detect")
-    # Distance threshold of a track to a subject; from benchmarks/watchlist_identification.py
-    # (see benchmarks/RESULTS.md): 0.6 is a one-to-one threshold, far too loose for a watchlist.
-    match_threshold: float = Field(0.5, gt=0, lt=1.5)
+    # Distance threshold of a track to a subject, from benchmarks/watchlist_identification.py on
+    # LFW (benchmarks/RESULTS.md): 0.47 is where a 100-subject watchlist falsely alerts on ~1 % of
+    # people not on it (one photo or a two-frame track), finding 66 % (one photo) to 92 % (track,
+    # three enrolment photos) of those on it. 0.6 is a one-to-one threshold: 35 % false alerts.
+    match_threshold: float = Field(0.47, gt=0, lt=1.5)
     detect_threads: int = Field(2, ge=1, le=64, description="threads running face detection per process")
     max_candidates_per_track: int = Field(3, ge=1)
     max_upload_bytes: int = Field(8 * 1024**3, gt=0)

@@ -3,7 +3,8 @@ the path the manifest verifies; nothing is loaded at import.
 
 dlib's detector and shape predictor give wrong, varying results when one object is used from two
 threads at once (measured: 56 vs 57-60 detections on the same frames), so every thread that uses
-an adapter gets its own model object."""
+them gets its own (cheap) model object. The embedder's 22 MB network is loaded once and used under
+a lock, so it can be loaded in the background while a clip is hashed and probed."""
 
 from __future__ import annotations
 
@@ -70,11 +71,19 @@ class DlibAligner(_Lazy):
         return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
 
 
-class DlibEmbedder(_Lazy):
-    def _build(self) -> Any:
-        import dlib
+class DlibEmbedder:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._model: Any = None
 
-        return dlib.face_recognition_model_v1(str(model_path("dlib_face_recognition_resnet_model_v1")))
+    @property
+    def model(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                import dlib
+
+                self._model = dlib.face_recognition_model_v1(str(model_path("dlib_face_recognition_resnet_model_v1")))
+            return self._model
 
     def embed(self, image: RGBImage, landmarks_xy: npt.NDArray[np.float32]) -> Embedding:
         import dlib
@@ -83,4 +92,6 @@ class DlibEmbedder(_Lazy):
         x1, y1 = landmarks_xy.max(axis=0)
         rect = dlib.rectangle(int(x0), int(y0), int(x1) + 1, int(y1) + 1)
         shape = dlib.full_object_detection(rect, [dlib.point(int(round(x)), int(round(y))) for x, y in landmarks_xy])
-        return np.asarray(self.model.compute_face_descriptor(np.ascontiguousarray(image), shape), dtype=np.float32)
+        model = self.model
+        with self._lock:
+            return np.asarray(model.compute_face_descriptor(np.ascontiguousarray(image), shape), dtype=np.float32)

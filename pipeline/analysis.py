@@ -1,7 +1,10 @@
 """The face chain over a stream of detected frames: track, embed the best few faces of each track.
 
-Detection (``pipeline.faces.detect_faces``) is done by the caller, per frame, so that it can run
-frames in parallel and hand them over in order.
+Full-frame detection (``pipeline.faces.detect_faces``) is done by the caller on every
+``full_frame_every``-th sampled frame (``needs_full_pass``), so that it can run frames in parallel
+and hand them over in order. On the frames between, faces are looked for only where the open
+tracks predict them (``detect_near``): tracks keep the full sample rate while new faces are found
+within ``full_frame_every`` samples, at a fraction of the detection cost.
 
 ``analyse_faces`` is a generator of TrackEvent: an ``opened`` event as soon as a track has
 ``early_after`` detections (one embedding, so a first alert can go out within seconds) and a
@@ -11,7 +14,7 @@ computed only for those samples, never for every detection of a long track."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -27,13 +30,17 @@ __all__ = ["FaceParams", "TrackEvent", "analyse_faces"]
 @dataclass(frozen=True)
 class FaceParams:
     min_face_px: float = 80.0
+    full_frame_every: int = 2
     early_after: int = 2
-    embed_per_track: int = 3
+    embed_per_track: int = 2
     tracker: TrackerParams = field(default_factory=TrackerParams)
 
     @property
     def detect_scale(self) -> float:
         return detection_scale(self.min_face_px)
+
+    def needs_full_pass(self, frame: Frame) -> bool:
+        return frame.index % max(1, self.full_frame_every) == 0
 
 
 @dataclass(frozen=True)
@@ -44,11 +51,13 @@ class TrackEvent:
 
 
 def analyse_faces(
-    detected: Iterable[tuple[Frame, list[FaceDetection]]],
+    detected: Iterable[tuple[Frame, list[FaceDetection] | None]],
+    detect_near: Callable[[Frame, list[Box]], list[FaceDetection]],
     embedder: FaceEmbedder,
     params: FaceParams,
 ) -> Iterator[TrackEvent]:
-    """Frames with their detections, in time order, in; track events out."""
+    """Frames in time order with their full-frame detections (None where no full pass was run)
+    in; track events out."""
     cache: dict[tuple[int, Box], Embedding] = {}
 
     def embed(sample: FaceSample) -> Embedding:
@@ -65,8 +74,9 @@ def analyse_faces(
         rows = [embed(sample) for sample in track.samples[:k]]
         return dataclasses.replace(track, embeddings=np.stack(rows).astype(np.float32))
 
-    for frame, detections in detected:
+    for frame, full in detected:
         n += 1
+        detections = full if full is not None else detect_near(frame, tracker.predicted_boxes(frame.t_s))
         for track in tracker.update(frame, detections):
             yield TrackEvent("closed", with_embeddings(track, params.embed_per_track), n)
         for track in tracker.open_tracks():

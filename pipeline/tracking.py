@@ -1,13 +1,15 @@
 """Follow face detections across sampled frames into face tracks (one per person on screen).
 
-Association is greedy on box overlap. A detection that does not overlap a track's last box (a fast
-mover at a low sample rate, or a face seen again after a gap) joins it only if it is near *and*
-its embedding is within ``same_person_distance`` of the track's: embeddings are computed only for
-those ambiguous cases, never for every detection. A track closes when its face has not been seen
-for ``max_gap_s``."""
+Association is greedy on the overlap of a detection with where the track's box is predicted to be
+(constant velocity from its last two sightings). A detection that does not overlap (a face seen
+again after a gap, or two faces near each other) joins a track only if it is near *and* either
+the pairing is unambiguous for a track seen in the previous sample, or its embedding is within
+``same_person_distance`` of the track's: embeddings are computed only for those ambiguous cases,
+never for every detection. A track closes when its face has not been seen for ``max_gap_s``."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -26,7 +28,7 @@ class TrackerParams:
     max_gap_s: float = 1.5
     max_shift_widths: float = 1.2  # centre movement between samples, in face widths
     max_size_ratio: float = 1.8
-    keep_samples: int = 3
+    keep_samples: int = 2
     min_iou: float = 0.3
     same_person_distance: float = 0.55
 
@@ -40,16 +42,16 @@ def box_iou(a: Box, b: Box) -> float:
 
 
 def _cost(a: Box, b: Box, params: TrackerParams) -> tuple[float, bool] | None:
-    """(association cost, needs an embedding check) of a track's last box and a detection; None
-    when they cannot be one face."""
+    """(association cost, overlapping) of a track's predicted box and a detection; None when they
+    cannot be one face."""
     iou = box_iou(a, b)
     if iou >= params.min_iou:
-        return 1.0 - iou, False
+        return 1.0 - iou, True
     wa, wb = a[2] - a[0], b[2] - b[0]
     if max(wa, wb) / max(1e-6, min(wa, wb)) > params.max_size_ratio:
         return None
     shift = np.hypot((a[0] + a[2] - b[0] - b[2]) / 2, (a[1] + a[3] - b[1] - b[3]) / 2) / max(wa, 1e-6)
-    return (1.0 + float(shift), True) if shift <= params.max_shift_widths else None
+    return (1.0 + float(shift), False) if shift <= params.max_shift_widths else None
 
 
 @dataclass
@@ -61,8 +63,19 @@ class _OpenTrack:
     n_detections: int = 0
     samples: list[FaceSample] = field(default_factory=list)
     reference: Embedding | None = None  # embedding of the first sample, computed when first needed
+    velocity_xy: tuple[float, float] = (0.0, 0.0)  # box centre, pixels per second
+
+    def predicted(self, t_s: float) -> Box:
+        dt = t_s - self.last_t_s
+        dx, dy = self.velocity_xy[0] * dt, self.velocity_xy[1] * dt
+        x0, y0, x1, y1 = self.last_box
+        return (x0 + dx, y0 + dy, x1 + dx, y1 + dy)
 
     def add(self, frame: Frame, det: FaceDetection, keep: int) -> None:
+        if self.n_detections and det.t_s > self.last_t_s:
+            dt = det.t_s - self.last_t_s
+            a, b = self.last_box, det.xyxy
+            self.velocity_xy = ((b[0] + b[2] - a[0] - a[2]) / 2 / dt, (b[1] + b[3] - a[1] - a[3]) / 2 / dt)
         self.last_t_s, self.last_box = det.t_s, det.xyxy
         self.n_detections += 1
         worst = self.samples[-1].detection.quality if len(self.samples) >= keep else -1.0
@@ -87,6 +100,7 @@ class FaceTracker:
         self._embed = embed
         self._open: list[_OpenTrack] = []
         self._next_index = 0
+        self._last_frame_t_s = float("-inf")
 
     def _same_person(self, track: _OpenTrack, sample: FaceSample) -> bool:
         if track.reference is None:
@@ -99,14 +113,18 @@ class FaceTracker:
             (cost[0], cost[1], ti, di)
             for ti, track in enumerate(self._open)
             for di, det in enumerate(detections)
-            if (cost := _cost(track.last_box, det.xyxy, p)) is not None
+            if (cost := _cost(track.predicted(frame.t_s), det.xyxy, p)) is not None
         )
+        per_track = Counter(ti for _, _, ti, _ in pairs)
+        per_det = Counter(di for _, _, _, di in pairs)
         used_t: set[int] = set()
         used_d: set[int] = set()
-        for _, check, ti, di in pairs:
+        for _, overlapping, ti, di in pairs:
             if ti in used_t or di in used_d:
                 continue
-            if check and not self._same_person(self._open[ti], sample_face(frame, detections[di])):
+            track = self._open[ti]
+            unambiguous = per_track[ti] == 1 and per_det[di] == 1 and track.last_t_s == self._last_frame_t_s
+            if not (overlapping or unambiguous) and not self._same_person(track, sample_face(frame, detections[di])):
                 continue
             used_t.add(ti)
             used_d.add(di)
@@ -117,9 +135,14 @@ class FaceTracker:
                 self._next_index += 1
                 track.add(frame, det, p.keep_samples)
                 self._open.append(track)
+        self._last_frame_t_s = frame.t_s
         closed = [t for t in self._open if frame.t_s - t.last_t_s > p.max_gap_s]
         self._open = [t for t in self._open if frame.t_s - t.last_t_s <= p.max_gap_s]
         return [t.snapshot() for t in closed]
+
+    def predicted_boxes(self, t_s: float) -> list[Box]:
+        """Where each open track's face should be at t_s (for a detection pass near them)."""
+        return [t.predicted(t_s) for t in self._open]
 
     def open_tracks(self) -> list[FaceTrack]:
         return [t.snapshot() for t in self._open]

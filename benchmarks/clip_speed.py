@@ -1,0 +1,119 @@
+"""Speed of `evidence process` on a 60 s 1080p clip against the physical limit and the plain way,
+in one run:
+
+  decode-only   ffmpeg -i CLIP -f null -           (the physical limit: every frame decoded)
+  evidence      evidence process CLIP --json        (the whole chain, fresh data dir, watchlist)
+  plain         face_recognition's defaults on every sampled frame: HOG with one upsample on the
+                full frame, every detection encoded (dlib called directly with exactly the calls
+                face_recognition.face_locations / face_encodings(model="small") make)
+
+    python benchmarks/clip_speed.py                 # builds samples/out/long_1080p_60s.mp4 if missing
+    python benchmarks/clip_speed.py --clip X.mp4 --plain-seconds 20
+
+Prints wall times, ratios to decode-only, time to the first candidate and peak memory."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str]:
+    """(wall seconds, peak RSS of the command's biggest process in MB, stdout)."""
+    wrapper = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True, text=True);"
+               "sys.stderr.write(r.stderr); print(r.stdout); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss);"
+               "sys.exit(r.returncode)")
+    t = time.perf_counter()
+    res = subprocess.run([sys.executable, "-c", wrapper, *cmd], capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - t
+    if res.returncode != 0:
+        raise SystemExit(f"{cmd[0]} failed: {res.stderr[-2000:]}")
+    *out, rss = res.stdout.rstrip("\n").rsplit("\n", 1)
+    return wall, int(rss) // 1024, "\n".join(out)
+
+
+def plain_approach(clip: Path, fps: float, seconds: float | None) -> tuple[float, int, int]:
+    """(wall s, frames, faces encoded) for face_recognition's default recipe on sampled frames."""
+    import dlib
+    import face_recognition_models as frm
+    import numpy as np
+
+    from evidence.mediaio import iter_frames, probe_media
+
+    detector = dlib.get_frontal_face_detector()
+    pose = dlib.shape_predictor(frm.pose_predictor_five_point_model_location())
+    encoder = dlib.face_recognition_model_v1(frm.face_recognition_model_location())
+    info = probe_media(clip)
+    t = time.perf_counter()
+    frames = faces = 0
+    for frame in iter_frames(clip, info, fps):
+        if seconds is not None and frame.t_s >= seconds:
+            break
+        frames += 1
+        for rect in detector(frame.image, 1):  # face_locations(img): number_of_times_to_upsample=1
+            shape = pose(frame.image, rect)
+            np.array(encoder.compute_face_descriptor(frame.image, shape, 1))  # face_encodings: num_jitters=1
+            faces += 1
+    return time.perf_counter() - t, frames, faces
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--clip", type=Path, default=ROOT / "samples" / "out" / "long_1080p_60s.mp4")
+    ap.add_argument("--watchlist", type=Path, default=ROOT / "samples" / "out" / "watchlist")
+    ap.add_argument("--fps", type=float, default=2.0)
+    ap.add_argument("--plain-seconds", type=float, default=None, help="run the plain approach on the first N s only")
+    ap.add_argument("--skip-plain", action="store_true")
+    args = ap.parse_args()
+    if not args.clip.exists():
+        subprocess.run([sys.executable, str(ROOT / "samples" / "make_samples.py"), "--scenario", "long",
+                        "--seconds", "60", "--out", str(args.clip.parent)], check=True)
+    if not args.watchlist.exists():
+        subprocess.run([sys.executable, str(ROOT / "samples" / "make_samples.py")], check=True)
+    probe = json.loads(subprocess.run(["ffprobe", "-v", "error", "-print_format", "json", "-show_format",
+                                       "-show_streams", str(args.clip)], capture_output=True, text=True).stdout)
+    v = next(s for s in probe["streams"] if s["codec_type"] == "video")
+    duration = float(probe["format"]["duration"])
+    print(f"clip {args.clip.name}: {v['width']}x{v['height']} {v['codec_name']} {duration:.1f} s, "
+          f"{int(probe['format']['bit_rate']) / 1e6:.1f} Mbit/s; {os.cpu_count()} CPUs; sampling {args.fps:g} fps")
+
+    decode = min(timed(["ffmpeg", "-nostdin", "-v", "error", "-i", str(args.clip), "-f", "null", "-"])[0]
+                 for _ in range(2))
+    print(f"decode-only (ffmpeg -f null):      {decode:7.2f} s  ({duration / decode:.1f}x real time)")
+
+    with tempfile.TemporaryDirectory() as data:
+        env = {**os.environ, "EVIDENCE_DATA_DIR": data, "EVIDENCE_SAMPLE_FPS": str(args.fps)}
+        env.pop("EVIDENCE_DATABASE_URL", None)
+        env.pop("EVIDENCE_REDIS_URL", None)
+        subprocess.run([str(BIN / "evidence"), "watchlist", "import", str(args.watchlist)], env=env, check=True,
+                       capture_output=True)
+        wall, rss, out = timed([str(BIN / "evidence"), "process", str(args.clip), "--json"], env)
+    result = json.loads(out)
+    first = result["timing"]["first_candidate_s"]
+    print(f"evidence process (whole command):  {wall:7.2f} s  = {wall / decode:.2f}x decode-only "
+          f"({duration / wall:.1f}x real time); peak memory {rss} MB")
+    print(f"  tracks {result['tracks']}, candidates {len(result['candidates'])}: "
+          f"{sorted({c['subject'] for c in result['candidates']})}")
+    print(f"  first candidate {first:.2f} s after the command started processing" if first is not None
+          else "  no candidate")
+    if not args.skip_plain:
+        p_wall, frames, faces = plain_approach(args.clip, args.fps, args.plain_seconds)
+        span = min(duration, args.plain_seconds or duration)
+        scaled = p_wall * duration / span
+        print(f"plain approach ({frames} frames, {faces} faces encoded over {span:.0f} s): {p_wall:7.2f} s"
+              f"{f' -> {scaled:.1f} s for the whole clip' if span < duration else ''}"
+              f" = {scaled / decode:.2f}x decode-only")
+    print(f"ratio_to_decode={wall / decode:.3f} first_candidate_s={first} peak_mb={rss}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""Open-set identification the way a watchlist is used.
+
+    python benchmarks/watchlist_identification.py --images ../shared/data/faces/lfw/images \\
+        --sizes 10,100,400
+
+For each watchlist size N and each of --repeats random draws: N people are enrolled; *mated*
+probes are other photos of enrolled people, *non-mated* probes are photos of people not enrolled.
+A probe raises an alert when its nearest subject is within the threshold; it is a correct hit when
+that subject is the right one. Reported per size:
+
+  FPIR(t)  share of non-mated probes that raise any alert
+  DIR(t)   share of mated probes whose nearest subject is the right one, within t
+
+at the thresholds where FPIR is 1 % and 0.1 %, and at the configured threshold
+(EVIDENCE_MATCH_THRESHOLD, default from Settings). Three ways of matching are compared:
+
+  single    one enrolment photo, one probe photo (the protocol above; the last line reports it)
+  refs3     up to three enrolment photos per subject (nearest reference)
+  track3    up to three enrolment photos, probes of two photos of one person averaged the way
+            the pipeline averages a face track's frames (pipeline.watchlist.track_distance)
+
+Last line: ``dir_at_fpir_0.001=<0..1>`` for the largest size, single protocol."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from lfw import embed_images  # noqa: E402
+
+from evidence.settings import Settings  # noqa: E402
+
+VARIANTS = {"single": (1, 1), "refs3": (3, 1), "track3": (3, 2)}  # (enrolment photos, probe photos)
+
+
+def _probes(photos: list[str], per_probe: int) -> list[list[str]]:
+    return [photos[i:i + per_probe] for i in range(0, len(photos) - per_probe + 1, per_probe)]
+
+
+def run_draw(people: dict[str, list[str]], vec: dict[str, np.ndarray], size: int, refs: int, per_probe: int,
+             rng: np.random.Generator) -> tuple[list[tuple[float, bool]], list[float]]:
+    """(mated: [(top-1 distance, top-1 is right)], non-mated: [top-1 distance]) for one draw."""
+    names = sorted(people)
+    multi = [n for n in names if len(people[n]) > refs]
+    rest = [n for n in names if n not in multi]
+    # Enrol people who have photos left to probe with first, then fill with the others.
+    pick = list(rng.permutation(multi))[:size]
+    if len(pick) < size:
+        pick += list(rng.permutation(rest))[: size - len(pick)]
+    enrolled = set(pick)
+    gallery_names = sorted(enrolled)
+    refs_per = [people[n][:refs] for n in gallery_names]
+    starts = np.cumsum([0] + [len(r) for r in refs_per[:-1]])
+    gallery = np.stack([vec[p] for r in refs_per for p in r])
+
+    def top1(probe: list[str]) -> tuple[float, str]:
+        # The same rule as pipeline.watchlist.track_distance, vectorised over the whole gallery:
+        # nearest reference per subject, averaged over the probe's photos.
+        e = np.stack([vec[p] for p in probe])
+        d = np.linalg.norm(e[:, None, :] - gallery[None, :, :], axis=2)
+        per_subject = np.minimum.reduceat(d, starts, axis=1).mean(axis=0)
+        i = int(np.argmin(per_subject))
+        return float(per_subject[i]), gallery_names[i]
+
+    mated = []
+    for n in gallery_names:
+        for probe in _probes(people[n][refs:], per_probe):
+            d, who = top1(probe)
+            mated.append((d, who == n))
+    non_mated = [top1(probe)[0] for n in names if n not in enrolled for probe in _probes(people[n], per_probe)]
+    return mated, non_mated
+
+
+def rates(mated: list[tuple[float, bool]], non_mated: list[float], t: float) -> tuple[float, float]:
+    fpir = float(np.mean(np.array(non_mated) <= t))
+    dir_ = float(np.mean([(d <= t) and ok for d, ok in mated]))
+    return dir_, fpir
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--images", type=Path, required=True)
+    ap.add_argument("--sizes", default="10,100,400")
+    ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--threshold", type=float, default=None, help="default: the configured match threshold")
+    args = ap.parse_args()
+    threshold = args.threshold if args.threshold is not None else Settings().match_threshold
+    people: dict[str, list[str]] = defaultdict(list)
+    for p in sorted(args.images.glob("*/*.jpg")):
+        people[p.parent.name].append(f"{p.parent.name}/{p.name}")
+    emb = embed_images(args.images, [p for v in people.values() for p in v])
+    print(f"people={len(people)} photos={sum(map(len, people.values()))} no_face_detected={len(emb.undetected)} "
+          f"repeats={args.repeats} configured_threshold={threshold}")
+    sizes = [int(s) for s in args.sizes.split(",")]
+    last = float("nan")
+    for variant, (refs, per_probe) in VARIANTS.items():
+        print(f"\n[{variant}] enrolment photos<={refs}, photos per probe={per_probe}")
+        print(f"{'size':>5} {'mated':>6} {'nonmated':>8} | {'t@1%':>6} {'DIR@1%':>7} | {'t@0.1%':>6} {'DIR@0.1%':>8} |"
+              f" {'DIR@cfg':>7} {'FPIR@cfg':>8}")
+        for size in sizes:
+            rng = np.random.default_rng(size)
+            mated, non_mated = [], []
+            for _ in range(args.repeats):
+                m, n = run_draw(people, emb.vectors, size, refs, per_probe, rng)
+                mated += m
+                non_mated += n
+            t1, t01 = float(np.quantile(non_mated, 0.01)), float(np.quantile(non_mated, 0.001))
+            d1, d01 = rates(mated, non_mated, t1)[0], rates(mated, non_mated, t01)[0]
+            dc, fc = rates(mated, non_mated, threshold)
+            print(f"{size:>5} {len(mated):>6} {len(non_mated):>8} | {t1:>6.3f} {d1:>7.3f} | {t01:>6.3f} {d01:>8.3f} |"
+                  f" {dc:>7.3f} {fc:>8.3f}")
+            if variant == "single" and size == max(sizes):
+                last = d01
+    print(f"dir_at_fpir_0.001={last:.4f}")
+
+
+if __name__ == "__main__":
+    main()
