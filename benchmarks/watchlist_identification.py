@@ -11,8 +11,10 @@ that subject is the right one. Reported per size:
   FPIR(t)  share of non-mated probes that raise any alert
   DIR(t)   share of mated probes whose nearest subject is the right one, within t
 
-at the thresholds where FPIR is 1 % and 0.1 %, and at the configured threshold
-(EVIDENCE_MATCH_THRESHOLD, default from Settings). Three ways of matching are compared:
+at the thresholds where FPIR is 1 % and 0.1 %, and at the configured threshold: the one the
+pipeline derives for a watchlist with that many reference photos from models/face_calibration.json
+and EVIDENCE_MATCH_FPIR (or EVIDENCE_MATCH_THRESHOLD when that fixes it). Three ways of matching
+are compared:
 
   single    one enrolment photo, one probe photo (the protocol above; the last line reports it)
   refs3     up to three enrolment photos per subject (nearest reference)
@@ -33,6 +35,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lfw import embed_images  # noqa: E402
 
+from evidence.runtime import AnalysisConfig  # noqa: E402
 from evidence.settings import Settings  # noqa: E402
 
 VARIANTS = {"single": (1, 1), "refs3": (3, 1), "track3": (3, 2)}  # (enrolment photos, probe photos)
@@ -43,8 +46,9 @@ def _probes(photos: list[str], per_probe: int) -> list[list[str]]:
 
 
 def run_draw(people: dict[str, list[str]], vec: dict[str, np.ndarray], size: int, refs: int, per_probe: int,
-             rng: np.random.Generator) -> tuple[list[tuple[float, bool]], list[float]]:
-    """(mated: [(top-1 distance, top-1 is right)], non-mated: [top-1 distance]) for one draw."""
+             rng: np.random.Generator) -> tuple[list[tuple[float, bool]], list[float], int]:
+    """(mated: [(top-1 distance, top-1 is right)], non-mated: [top-1 distance], reference photos
+    enrolled) for one draw."""
     names = sorted(people)
     multi = [n for n in names if len(people[n]) > refs]
     rest = [n for n in names if n not in multi]
@@ -73,7 +77,7 @@ def run_draw(people: dict[str, list[str]], vec: dict[str, np.ndarray], size: int
             d, who = top1(probe)
             mated.append((d, who == n))
     non_mated = [top1(probe)[0] for n in names if n not in enrolled for probe in _probes(people[n], per_probe)]
-    return mated, non_mated
+    return mated, non_mated, len(gallery)
 
 
 def rates(mated: list[tuple[float, bool]], non_mated: list[float], t: float) -> tuple[float, float]:
@@ -87,33 +91,33 @@ def main() -> None:
     ap.add_argument("--images", type=Path, required=True)
     ap.add_argument("--sizes", default="10,100,400")
     ap.add_argument("--repeats", type=int, default=20)
-    ap.add_argument("--threshold", type=float, default=None, help="default: the configured match threshold")
     args = ap.parse_args()
-    threshold = args.threshold if args.threshold is not None else Settings().match_threshold
+    cfg = AnalysisConfig.from_settings(Settings())
     people: dict[str, list[str]] = defaultdict(list)
     for p in sorted(args.images.glob("*/*.jpg")):
         people[p.parent.name].append(f"{p.parent.name}/{p.name}")
     emb = embed_images(args.images, [p for v in people.values() for p in v])
     print(f"people={len(people)} photos={sum(map(len, people.values()))} no_face_detected={len(emb.undetected)} "
-          f"repeats={args.repeats} configured_threshold={threshold}")
+          f"repeats={args.repeats} match_fpir={cfg.match_fpir} match_threshold={cfg.match_threshold or 'derived'}")
     sizes = [int(s) for s in args.sizes.split(",")]
     last = float("nan")
     for variant, (refs, per_probe) in VARIANTS.items():
         print(f"\n[{variant}] enrolment photos<={refs}, photos per probe={per_probe}")
         print(f"{'size':>5} {'mated':>6} {'nonmated':>8} | {'t@1%':>6} {'DIR@1%':>7} | {'t@0.1%':>6} {'DIR@0.1%':>8} |"
-              f" {'DIR@cfg':>7} {'FPIR@cfg':>8}")
+              f" {'t_cfg':>6} {'DIR@cfg':>7} {'FPIR@cfg':>8}")
         for size in sizes:
             rng = np.random.default_rng(size)
-            mated, non_mated = [], []
+            mated, non_mated, n_refs = [], [], 0
             for _ in range(args.repeats):
-                m, n = run_draw(people, emb.vectors, size, refs, per_probe, rng)
+                m, n, n_refs = run_draw(people, emb.vectors, size, refs, per_probe, rng)
                 mated += m
                 non_mated += n
+            threshold = cfg.threshold_for(n_refs)
             t1, t01 = float(np.quantile(non_mated, 0.01)), float(np.quantile(non_mated, 0.001))
             d1, d01 = rates(mated, non_mated, t1)[0], rates(mated, non_mated, t01)[0]
             dc, fc = rates(mated, non_mated, threshold)
             print(f"{size:>5} {len(mated):>6} {len(non_mated):>8} | {t1:>6.3f} {d1:>7.3f} | {t01:>6.3f} {d01:>8.3f} |"
-                  f" {dc:>7.3f} {fc:>8.3f}")
+                  f" {threshold:>6.3f} {dc:>7.3f} {fc:>8.3f}")
             if variant == "single" and size == max(sizes):
                 last = d01
     print(f"dir_at_fpir_0.001={last:.4f}")

@@ -96,10 +96,10 @@ def _clear_unreviewed(s: Session, evidence_id: int) -> None:
 class _Recorder:
     """Writes each track event: the track row, its best crop as a derivative, its candidates."""
 
-    def __init__(self, rt: Runtime, ev: Evidence, subjects: list[WatchlistSubject],
+    def __init__(self, rt: Runtime, ev: Evidence, subjects: list[WatchlistSubject], threshold: float,
                  on_candidate: Callable[[CandidateRow], None] | None) -> None:
         self.rt, self.ev, self.subjects, self.on_candidate = rt, ev, subjects, on_candidate
-        self.cfg = rt.analysis
+        self.cfg, self.threshold = rt.analysis, threshold
         self.tracks = 0
 
     def record(self, event: TrackEvent) -> None:
@@ -126,7 +126,8 @@ class _Recorder:
                                sha256=crop_sha, store_path=crop_path,
                                made_by={"software": f"evidence-pipeline {__version__}", "t_s": best.t_s,
                                         "xyxy": list(best.xyxy), "crop_origin_xy": list(track.best.crop_origin_xy),
-                                        "models": self.rt.faces.versions, "parameters": self.cfg.as_record()})
+                                        "models": self.rt.faces.versions, "parameters": self.cfg.as_record(),
+                                        "match_threshold_used": round(self.threshold, 4)})
             s.add(deriv)
             s.flush()
         row = s.scalar(select(FaceTrackRow).where(FaceTrackRow.evidence_id == self.ev.id,
@@ -146,8 +147,7 @@ class _Recorder:
     def _save_candidates(self, s: Session, event: TrackEvent, row: FaceTrackRow) -> list[CandidateRow]:
         existing = {c.subject_id: c for c in s.scalars(select(CandidateRow).where(CandidateRow.track_id == row.id))}
         rejected = frozenset(sid for sid, c in existing.items() if c.review_state == "rejected")
-        matches = match_watchlist(event.track, self.subjects, self.cfg.match_threshold, self.cfg.max_candidates,
-                                  rejected)
+        matches = match_watchlist(event.track, self.subjects, self.threshold, self.cfg.max_candidates, rejected)
         fresh = []
         for m in matches:
             c = existing.get(m.subject_id)
@@ -216,7 +216,9 @@ def analyse_evidence(
         if on_candidate:
             on_candidate(c)
 
-    recorder = _Recorder(rt, ev, subjects, candidate)
+    n_references = sum(len(x.embeddings) for x in subjects)
+    threshold = rt.analysis.threshold_for(n_references)
+    recorder = _Recorder(rt, ev, subjects, threshold, candidate)
     report = DecodeReport()
     m = rt.faces
     try:
@@ -242,7 +244,9 @@ def analyse_evidence(
         raise
     provenance: dict[str, Any] = {
         "software": f"evidence-pipeline {__version__}", "models": m.versions,
-        "parameters": rt.analysis.as_record(), "decode_warnings": report.warnings[:50],
+        "parameters": rt.analysis.as_record(),
+        "watchlist": {"subjects": len(subjects), "references": n_references, "threshold": round(threshold, 4)},
+        "decode_warnings": report.warnings[:50],
         "frames_analysed": frames_seen[0],
     }
     with rt.sessions.begin() as s:

@@ -14,8 +14,9 @@ from evidence.db import make_engine, migrate, session_factory
 from evidence.filestore import FileStore
 from evidence.settings import Settings
 from models.dlib_faces import FACE_MODEL_NAMES, DlibAligner, DlibEmbedder, DlibHogDetector
-from models.registry import model_versions
+from models.registry import face_calibration, model_versions
 from pipeline.analysis import FaceParams
+from pipeline.watchlist import watchlist_threshold
 
 __all__ = ["AnalysisConfig", "FaceModels", "Runtime"]
 
@@ -24,14 +25,21 @@ __all__ = ["AnalysisConfig", "FaceModels", "Runtime"]
 class AnalysisConfig:
     fps: float
     face: FaceParams
-    match_threshold: float
+    match_threshold: float | None
+    match_fpir: float
     max_candidates: int
     workers: int
 
     @classmethod
     def from_settings(cls, s: Settings) -> AnalysisConfig:
-        return cls(s.sample_fps, FaceParams(min_face_px=s.min_face_px), s.match_threshold,
+        return cls(s.sample_fps, FaceParams(min_face_px=s.min_face_px), s.match_threshold, s.match_fpir,
                    s.max_candidates_per_track, s.detect_threads)
+
+    def threshold_for(self, n_references: int) -> float:
+        """The fixed threshold if configured, else the one derived for this many references."""
+        if self.match_threshold is not None:
+            return self.match_threshold
+        return watchlist_threshold(n_references, self.match_fpir, face_calibration())
 
     def as_record(self) -> dict[str, object]:
         t = self.face.tracker
@@ -39,6 +47,7 @@ class AnalysisConfig:
                 "detect_scale": round(self.face.detect_scale, 4),
                 "full_frame_every": self.face.full_frame_every, "early_after": self.face.early_after,
                 "embed_per_track": self.face.embed_per_track, "match_threshold": self.match_threshold,
+                "match_fpir": self.match_fpir,
                 "max_candidates": self.max_candidates, "tracker": {"max_gap_s": t.max_gap_s,
                 "max_shift_widths": t.max_shift_widths, "max_size_ratio": t.max_size_ratio}}
 

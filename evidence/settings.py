@@ -20,11 +20,12 @@ class Settings(BaseSettings):
 
     sample_fps: float = Field(2.0, gt=0, le=30, description="frames analysed per second of video")
     min_face_px: float = Field(80.0, ge=20, description="smallest face width (pixels) to detect")
-    # Distance threshold of a track to a subject, from benchmarks/watchlist_identification.py on
-    # LFW (benchmarks/RESULTS.md): 0.47 is where a 100-subject watchlist falsely alerts on ~1 % of
-    # people not on it (one photo or a two-frame track), finding 66 % (one photo) to 92 % (track,
-    # three enrolment photos) of those on it. 0.6 is a one-to-one threshold: 35 % false alerts.
-    match_threshold: float = Field(0.47, gt=0, lt=1.5)
+    # Watchlist alerts: the distance threshold is derived per watchlist from the measured
+    # false-match curve (models/face_calibration.json) so that a face of someone *not* on the
+    # list raises a candidate with probability ~match_fpir, however long the list
+    # (benchmarks/RESULTS.md, watchlist identification). match_threshold fixes it instead.
+    match_fpir: float = Field(0.005, gt=0, lt=1)
+    match_threshold: float | None = Field(None, gt=0, lt=1.5, description="fixed distance threshold")
     detect_threads: int = Field(2, ge=1, le=64, description="threads running face detection per process")
     max_candidates_per_track: int = Field(3, ge=1)
     max_upload_bytes: int = Field(8 * 1024**3, gt=0)

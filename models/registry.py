@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pipeline.errors import ModelUnavailable
 
-__all__ = ["ModelEntry", "manifest", "model_path", "model_versions"]
+__all__ = ["ModelEntry", "face_calibration", "manifest", "model_path", "model_versions"]
 
 _HERE = Path(__file__).resolve().parent
 _verified: dict[str, Path] = {}
@@ -82,3 +82,9 @@ def model_versions(names: list[str]) -> dict[str, str]:
     """name -> "version (sha256)" for provenance records."""
     entries = manifest()
     return {n: f"{entries[n].version} ({entries[n].sha256 or 'built-in'})" for n in names}
+
+
+def face_calibration() -> list[tuple[float, float]]:
+    """(false-match rate, distance threshold) pairs measured for the face embedder."""
+    data = json.loads(model_path("face_calibration").read_text())
+    return [(float(f), float(t)) for f, t in data["fmr_threshold"]]

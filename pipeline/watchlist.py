@@ -9,7 +9,30 @@ import numpy.typing as npt
 
 from pipeline.types import FaceTrack, WatchlistCandidate, WatchlistSubject
 
-__all__ = ["match_watchlist", "track_distance"]
+__all__ = ["match_watchlist", "track_distance", "watchlist_threshold"]
+
+# Never looser than this whatever the watchlist: past ~0.55 even one-to-one verification errs
+# on >0.1 % of different-person pairs (models/face_calibration.json). Never stricter than 0.40.
+THRESHOLD_BOUNDS = (0.40, 0.55)
+
+
+def watchlist_threshold(
+    n_references: int,
+    fpir: float,
+    fmr_threshold: Sequence[tuple[float, float]],
+    bounds: tuple[float, float] = THRESHOLD_BOUNDS,
+) -> float:
+    """Distance threshold that keeps the false-positive identification rate near ``fpir``.
+
+    A face compared with ``n_references`` reference photos of people it is not falsely matches
+    one of them with probability about n_references x FMR(t), so t is read off the measured
+    FMR curve (``fmr_threshold``: (fmr, threshold) pairs, any order) at fpir / n_references,
+    interpolated in log FMR. Bigger watchlists get stricter thresholds."""
+    target = fpir / max(1, n_references)
+    pts = sorted(fmr_threshold)
+    logs = np.log10([f for f, _ in pts])
+    t = float(np.interp(np.log10(target), logs, [th for _, th in pts]))
+    return float(np.clip(t, *bounds))
 
 
 def track_distance(track_embeddings: npt.NDArray[np.float32], refs: npt.NDArray[np.float32]) -> float:

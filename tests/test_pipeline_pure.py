@@ -141,3 +141,14 @@ def test_match_watchlist_ranks_and_thresholds():
 def test_track_distance_averages_over_the_tracks_frames():
     e = np.eye(128, dtype=np.float32)
     assert track_distance(np.stack([e[0], e[1]]), np.stack([e[0]])) == pytest.approx((0 + np.sqrt(2)) / 2)
+
+
+def test_watchlist_threshold_tightens_as_the_watchlist_grows():
+    from models.registry import face_calibration
+    from pipeline.watchlist import watchlist_threshold
+
+    curve = face_calibration()
+    ts = [watchlist_threshold(n, 0.005, curve) for n in (1, 15, 100, 1000, 100_000)]
+    assert ts == sorted(ts, reverse=True)
+    assert ts[0] == 0.55 and ts[-1] == 0.40  # bounded both ways
+    assert 0.46 < watchlist_threshold(100, 0.005, curve) < 0.48
