@@ -68,7 +68,8 @@ def face_quality(image: RGBImage, xyxy: Box, landmarks_xy: npt.NDArray[np.float3
     if crop.size == 0:
         return 0.0
     size_q = np.clip(((x1 - x0) - 40.0) / 120.0, 0.0, 1.0)
-    sharp_q = np.clip(_sharpness(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)) / 400.0, 0.0, 1.0)
+    gray: npt.NDArray[np.uint8] = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY).astype(np.uint8, copy=False)
+    sharp_q = np.clip(_sharpness(gray) / 400.0, 0.0, 1.0)
     eye_a, eye_b = landmarks_xy[0:2].mean(axis=0), landmarks_xy[2:4].mean(axis=0)
     eye_dist = float(np.linalg.norm(eye_a - eye_b)) or 1.0
     asym = abs(float(landmarks_xy[4, 0]) - float((eye_a[0] + eye_b[0]) / 2)) / eye_dist
@@ -87,7 +88,8 @@ def detect_faces(
     """Detect faces on a copy of the frame resized by ``scale``; boxes, landmarks and quality are
     given in full-frame pixels. Faces narrower than ``min_face_px`` are dropped."""
     image = frame.image
-    small = image if scale >= 1.0 else cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    small: RGBImage = image if scale >= 1.0 else np.asarray(
+        cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA), dtype=np.uint8)
     found: list[FaceDetection] = []
     for (x0, y0, x1, y1), score in detector.detect(small):
         box: Box = (x0 / scale, y0 / scale, x1 / scale, y1 / scale)
