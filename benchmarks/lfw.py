@@ -30,9 +30,10 @@ def _central(boxes: list[tuple[Box, float]], wh: tuple[int, int]) -> Box:
     return min(boxes, key=lambda b: (b[0][0] + b[0][2] - 2 * cx) ** 2 + (b[0][1] + b[0][3] - 2 * cy) ** 2)[0]
 
 
-def embed_images(images_dir: Path, names: list[str]) -> Embedded:
+def embed_images(images_dir: Path, names: list[str], use_cache: bool = True) -> Embedded:
     """Embed each image (path relative to images_dir). Where no face is detected the central box
-    of the photo is used and the image is counted in ``undetected``."""
+    of the photo is used and the image is counted in ``undetected``. Vectors are cached under
+    benchmarks/.cache by file hash; ``use_cache=False`` recomputes them (for timing)."""
     models = FaceModels()
     CACHE.mkdir(exist_ok=True)
     out: dict[str, np.ndarray] = {}
@@ -41,7 +42,7 @@ def embed_images(images_dir: Path, names: list[str]) -> Embedded:
     for rel in names:
         data = (images_dir / rel).read_bytes()
         key = CACHE / f"{hashlib.sha256(data).hexdigest()}.npz"
-        if key.exists():
+        if use_cache and key.exists():
             z = np.load(key)
             out[rel] = z["v"]
             if bool(z["undetected"]):

@@ -12,7 +12,7 @@ __all__ = ["Settings"]
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="EVIDENCE_", env_file=None, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="EVIDENCE_", env_file=None, extra="ignore", env_ignore_empty=True)
 
     data_dir: Path = Field(Path("./data"), description="file store and the SQLite file")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite:///DATA_DIR/evidence.db")
