@@ -117,7 +117,8 @@ def _process(rt: Runtime, clip: Path, incident: str | None, as_json: bool, quiet
     def alert(c: CandidateRow) -> None:
         first.append(time.monotonic() - started) if not first else None
         if bar is not None:
-            click.echo(f"\n  potential match: {c.subject.name} (score {c.score:.2f}) at {c.t_s:.1f} s", err=True)
+            lead = "\n" if sys.stderr.isatty() else ""  # step off the progress bar's line
+            click.echo(f"{lead}  potential match: {c.subject.name} (score {c.score:.2f}) at {c.t_s:.1f} s", err=True)
 
     try:
         if bar is not None:

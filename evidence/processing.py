@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from evidence import __version__
@@ -205,10 +205,17 @@ def analyse_evidence(
     first: list[float] = []
     frames_seen = [0]
 
+    stored_progress = [0.0]
+
     def tick(frame: Frame) -> None:
         frames_seen[0] += 1
+        done = min(1.0, frame.t_s / max(info.duration_s, 1e-6))
         if on_progress:
-            on_progress(min(1.0, frame.t_s / max(info.duration_s, 1e-6)))
+            on_progress(done)
+        if done - stored_progress[0] >= 0.05:  # `evidence status` sees it; a write every 5 %
+            stored_progress[0] = done
+            with rt.sessions.begin() as s:
+                s.execute(update(Evidence).where(Evidence.id == evidence_id).values(progress=round(done, 3)))
 
     def candidate(c: CandidateRow) -> None:
         if not first:

@@ -119,3 +119,11 @@ def test_console_script_runs(env, clips):
                          env={**os.environ, "EVIDENCE_DATA_DIR": str(env)}, timeout=300)
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["tracks"] == 0
+
+
+def test_status_reports_state_and_progress(cli, clips):
+    out = run_json(cli, clips["street"])
+    res = cli("status", out["evidence"]["id"])
+    assert res.exit_code == 0 and res.stdout.strip() == f"evidence {out['evidence']['id']}: done, 100 %"
+    missing = cli("status", 999)
+    assert missing.exit_code == 2 and "evidence 999 not found" in missing.stderr
