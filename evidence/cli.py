@@ -115,7 +115,8 @@ def _process(rt: Runtime, clip: Path, incident: str | None, as_json: bool, quiet
             bar.update(int(p * 1000) - bar.pos)
 
     def alert(c: CandidateRow) -> None:
-        first.append(time.monotonic() - started) if not first else None
+        if not first:
+            first.append(time.monotonic() - started)
         if bar is not None:
             lead = "\n" if sys.stderr.isatty() else ""  # step off the progress bar's line
             click.echo(f"{lead}  potential match: {c.subject.name} (score {c.score:.2f}) at {c.t_s:.1f} s", err=True)

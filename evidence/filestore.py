@@ -68,8 +68,9 @@ class FileStore:
     def put_bytes(self, data: bytes, kind: str, suffix: str = "") -> StoredFile:
         return self.put_stream(io.BytesIO(data), kind, suffix)
 
-    def remove_if_unreferenced(self, path: Path) -> None:
-        """Delete a file this run created and nothing refers to (used when a transaction fails)."""
+    def discard_new(self, path: Path) -> None:
+        """Delete a file this run has just stored, when the transaction that would have referred to
+        it failed (never a file that already existed before the run)."""
         if path.is_relative_to(self.root) and path.exists():
             os.chmod(path, 0o644)
             path.unlink()

@@ -65,7 +65,7 @@ def ingest_clip(rt: Runtime, path: Path, incident_ref: str | None, actor: Actor)
             return ev.id
     except BaseException:
         if not stored.existed:
-            rt.store.remove_if_unreferenced(stored.path)
+            rt.store.discard_new(stored.path)
         raise
 
 
@@ -111,7 +111,7 @@ class _Recorder:
                 fresh = self._save_candidates(s, event, row)
         except BaseException:
             if not crop.existed:
-                rt.store.remove_if_unreferenced(crop.path)
+                rt.store.discard_new(crop.path)
             raise
         for c in fresh:
             if self.on_candidate:

@@ -86,7 +86,7 @@ def enrol(rt: Runtime, enrolments: Iterable[Enrolment], actor: Actor) -> list[tu
             append_audit(s, actor, "watchlist.enrol", "watchlist", detail={"added": added})
     except BaseException:
         for p in stored:
-            rt.store.remove_if_unreferenced(p)
+            rt.store.discard_new(p)
         raise
     return list(added.items())
 

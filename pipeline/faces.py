@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from pipeline.boxes import overlap_of_smaller
 from pipeline.errors import InvalidReference
 from pipeline.types import Box, Embedding, FaceDetection, FaceSample, Frame, RGBImage
 
@@ -126,19 +127,12 @@ def detect_faces_near(
         small = region if scale >= 1.0 else cv2.resize(region, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         for (a0, b0, a1, b1), score in detector.detect(np.ascontiguousarray(small)):
             box: Box = (rx0 + a0 / scale, ry0 + b0 / scale, rx0 + a1 / scale, ry0 + b1 / scale)
-            if box[2] - box[0] < min_face_px or any(_overlap(box, f.xyxy) > 0.5 for f in found):
+            if box[2] - box[0] < min_face_px or any(overlap_of_smaller(box, f.xyxy) > 0.5 for f in found):
                 continue
             marks = aligner.landmarks(image, box)
             found.append(FaceDetection(frame.t_s, frame.index, box, float(score), marks,
                                        face_quality(image, box, marks, float(score))))
     return found
-
-
-def _overlap(a: Box, b: Box) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
-    return ix * iy / smaller if smaller > 0 else 0.0
 
 
 def sample_face(frame: Frame, detection: FaceDetection, margin: float = 0.6) -> FaceSample:

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pipeline.boxes import box_iou
 from pipeline.faces import sample_face
 from pipeline.types import Box, Embedding, FaceDetection, FaceSample, FaceTrack, Frame
 
-__all__ = ["FaceTracker", "TrackerParams", "box_iou"]
+__all__ = ["FaceTracker", "TrackerParams"]
 
 _NO_EMBEDDINGS = np.zeros((0, 128), dtype=np.float32)
 
@@ -31,14 +32,6 @@ class TrackerParams:
     keep_samples: int = 2
     min_iou: float = 0.3
     same_person_distance: float = 0.55
-
-
-def box_iou(a: Box, b: Box) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def _cost(a: Box, b: Box, params: TrackerParams) -> tuple[float, bool] | None:

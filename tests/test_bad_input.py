@@ -17,6 +17,8 @@ from sqlalchemy import func, select
 from evidence.db.tables import Evidence, FaceTrackRow, WatchlistSubjectRow
 from evidence.processing import analyse_evidence, ingest_clip
 from evidence.audit import Actor
+from evidence.runtime import Runtime
+from evidence.settings import Settings
 from pipeline.errors import InvalidMedia
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,9 +69,6 @@ def test_bad_clip_gives_one_line_error_and_stores_nothing(cli, env, bad_files, n
     assert stored_originals(env) == []
     res_json = cli("process", bad_files / name, "--json")
     assert res_json.exit_code == 2 and res_json.stdout == ""
-    from evidence.runtime import Runtime
-    from evidence.settings import Settings
-
     with Runtime(Settings()).sessions() as s:
         assert s.scalar(select(func.count()).select_from(Evidence)) == 0
 
@@ -103,9 +102,6 @@ def test_corrupt_packets_are_decoded_past_and_recorded(cli, clips, tmp_path, wat
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert out["evidence"]["state"] == "done"
-    from evidence.runtime import Runtime
-    from evidence.settings import Settings
-
     with Runtime(Settings()).sessions() as s:
         assert s.get(Evidence, out["evidence"]["id"]).provenance["decode_warnings"]
 
@@ -127,9 +123,6 @@ def test_unusable_watchlist_photos_are_refused_and_nothing_is_enrolled(cli, tmp_
         res = cli("watchlist", "add", "--name", "Gordon Brown", good, bad)
         assert res.exit_code == 2
         assert res.stderr.count("\n") == 1 and message in res.stderr
-    from evidence.runtime import Runtime
-    from evidence.settings import Settings
-
     with Runtime(Settings()).sessions() as s:
         assert s.scalar(select(func.count()).select_from(WatchlistSubjectRow)) == 0
     assert files_under(env / "store" / "references") == []

@@ -9,7 +9,8 @@ import pytest
 
 from pipeline.errors import InvalidMedia
 from pipeline.media import check_complete, decode_args, explain_ffmpeg_error, parse_packets, parse_probe, sniff_kind
-from pipeline.tracking import FaceTracker, TrackerParams, box_iou
+from pipeline.boxes import box_iou, overlap_of_smaller
+from pipeline.tracking import FaceTracker, TrackerParams
 from pipeline.types import FaceDetection, FaceTrack, Frame, MediaInfo, WatchlistSubject
 from pipeline.watchlist import match_watchlist, track_distance
 
@@ -82,6 +83,7 @@ def test_box_iou():
     assert box_iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
     assert box_iou((0, 0, 10, 10), (20, 20, 30, 30)) == 0.0
     assert box_iou((0, 0, 10, 10), (5, 0, 15, 10)) == pytest.approx(1 / 3)
+    assert overlap_of_smaller((0, 0, 10, 10), (2, 2, 4, 4)) == 1.0
 
 
 def test_tracker_follows_a_moving_face_and_closes_after_a_gap():
