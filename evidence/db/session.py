@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.errors import EvidenceError
 
-__all__ = ["make_engine", "migrate", "session_factory"]
+__all__ = ["HEAD_REVISION", "make_engine", "migrate", "session_factory"]
 
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# The newest migration; tests check it against Alembic's own view. Knowing it lets a process whose
+# database is current skip importing Alembic (~0.2 s of every CLI start).
+HEAD_REVISION = "0001"
 
 
 def make_engine(url: str) -> Engine:
@@ -40,7 +41,21 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def _current_revision(engine: Engine) -> str | None:
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except Exception:  # no table yet: a new database
+        return None
+
+
 def migrate(engine: Engine) -> None:
+    """Upgrade the schema to the newest migration (nothing to do when it is already there)."""
+    if _current_revision(engine) == HEAD_REVISION:
+        return
+    from alembic import command
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
     with engine.begin() as conn:
