@@ -3,6 +3,7 @@ CLI, the app factory and the worker entry point build it and pass plain values d
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field
@@ -26,7 +27,10 @@ class Settings(BaseSettings):
     # (benchmarks/RESULTS.md, watchlist identification). match_threshold fixes it instead.
     match_fpir: float = Field(0.005, gt=0, lt=1)
     match_threshold: float | None = Field(None, gt=0, lt=1.5, description="fixed distance threshold")
-    detect_threads: int = Field(2, ge=1, le=64, description="threads running face detection per process")
+    # ffmpeg's decoder already keeps ~1.3 cores busy: on 2 cores one detection thread beside it was
+    # faster than two (15.1-16.6 s vs 16.2-17.1 s on the 60 s 1080p clip, benchmarks/RESULTS.md).
+    detect_threads: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 2) - 1), ge=1, le=64,
+                                description="threads running face detection per process")
     max_candidates_per_track: int = Field(3, ge=1)
     max_upload_bytes: int = Field(8 * 1024**3, gt=0)
 
