@@ -164,11 +164,11 @@ def check_complete(index: PacketIndex, info: MediaInfo, file_size: int, name: st
     files with the full duration."""
     if index.n_packets == 0:
         raise InvalidMedia(f"{name}: video stream has no packets")
-    truncated = index.end_byte > file_size
-    if info.n_frames and index.n_packets < info.n_frames:
-        truncated = True
-    elif not info.n_frames and info.fps > 0 and index.last_t_s < info.duration_s - max(1.0, 2.0 / info.fps):
-        truncated = True
+    ends_early = info.fps > 0 and index.last_t_s < info.duration_s - max(1.0, 2.0 / info.fps)
+    # A couple of frames' slack (edit lists, encoder quirks): refusing a sound phone clip is worse
+    # than accepting one that lost its last frames.
+    frames_missing = bool(info.n_frames) and index.n_packets < 0.99 * (info.n_frames or 0) - 2
+    truncated = index.end_byte > file_size or (ends_early and (frames_missing or not info.n_frames))
     if truncated:
         raise InvalidMedia(f"{name}: truncated: the file ends at {index.last_t_s:.1f} s of a "
                            f"{info.duration_s:.1f} s video ({index.n_packets} of {info.n_frames or '?'} frames)")

@@ -131,3 +131,17 @@ def test_unusable_watchlist_photos_are_refused_and_nothing_is_enrolled(cli, tmp_
 def test_watchlist_import_of_a_folder_without_photos(cli, tmp_path):
     res = cli("watchlist", "import", tmp_path)
     assert res.exit_code == 2 and "no <subject>/<photo> images found" in res.stderr
+
+
+@pytest.mark.parametrize("args, suffix", [
+    (["-ss", "1.3", "-t", "3", "-c", "copy"], ".mp4"),          # cut between keyframes: an edit list
+    (["-t", "3", "-c", "copy"], ".mkv"),                          # no frame count in the header
+    (["-t", "3", "-c", "copy", "-movflags", "+faststart"], ".mov"),
+])
+def test_sound_clips_in_other_shapes_are_not_refused(clips, tmp_path, args, suffix):
+    from evidence.mediaio import probe_media
+
+    out = tmp_path / f"cut{suffix}"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(clips["street"]), *args, str(out)], check=True)
+    info = probe_media(out)
+    assert 2.5 < info.duration_s < 3.6 and info.size_wh == (1280, 720)
