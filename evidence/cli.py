@@ -20,7 +20,7 @@ from evidence.processing import analyse_evidence, ingest_clip
 from evidence.reports import candidate_view, evidence_candidates, evidence_view
 from evidence.runtime import Runtime
 from evidence.settings import Settings
-from evidence.watchlists import Enrolment, enrol, folder_enrolments, list_subjects
+from evidence.watchlists import EnrolResult, Enrolment, enrol, folder_enrolments, list_subjects
 from pipeline.errors import EvidenceError, NotFound
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -60,9 +60,12 @@ def watchlist() -> None:
     """Enrol and list watchlist subjects."""
 
 
-def _print_enrolled(result: list[tuple[str, int]]) -> None:
-    for name, n in result:
-        click.echo(f"enrolled {name}: {n} new reference photo(s)")
+def _print_enrolled(result: EnrolResult, quiet: bool = False) -> None:
+    if not quiet:
+        for name, n in result.added:
+            click.echo(f"enrolled {name}: {n} new reference photo(s)")
+    for problem in result.skipped:
+        click.echo(f"warning: skipped {problem}", err=True)
 
 
 @watchlist.command("add")
@@ -80,8 +83,12 @@ def watchlist_add(rt: Runtime, name: str, images: tuple[Path, ...]) -> None:
 @click.pass_obj
 @clean_errors
 def watchlist_import(rt: Runtime, folder: Path) -> None:
-    """Enrol every FOLDER/<subject name>/*.jpg; nothing is enrolled if any photo is unusable."""
-    _print_enrolled(enrol(rt, folder_enrolments(folder), _actor()))
+    """Enrol every FOLDER/<subject name>/*.jpg. Unusable photos (no face, several faces,
+    unreadable) are skipped with one warning line each, and the exit status is then 2."""
+    result = enrol(rt, folder_enrolments(folder), _actor(), skip_unusable=True)
+    _print_enrolled(result)
+    if result.skipped:
+        sys.exit(2)
 
 
 @watchlist.command("list")
@@ -174,10 +181,11 @@ def process(rt: Runtime, clip: Path, incident: str | None, watchlist_dir: Path |
     """Fingerprint CLIP, find and track faces, and list watchlist candidates (in-process)."""
     if fps is not None:
         rt = Runtime(rt.settings.model_copy(update={"sample_fps": fps}))
-    if watchlist_dir is not None:
-        enrolled = enrol(rt, folder_enrolments(watchlist_dir), _actor())
+    if watchlist_dir is not None:  # unusable photos are reported and skipped; the clip still runs
+        enrolled = enrol(rt, folder_enrolments(watchlist_dir), _actor(), skip_unusable=True)
+        _print_enrolled(enrolled, quiet=True)
         if not as_json:
-            click.echo(f"watchlist: {len(enrolled)} subject(s) from {watchlist_dir}")
+            click.echo(f"watchlist: {len(enrolled.added)} subject(s) from {watchlist_dir}")
     result = _process(rt, clip, incident, as_json)
     click.echo(json.dumps(result, indent=2) if as_json else "", nl=as_json)
     if not as_json:
@@ -196,7 +204,7 @@ def demo(rt: Runtime) -> None:
     incident = "DEMO-FIREWORKS-001"
     click.echo(f"incident {incident}: fireworks thrown at a house; a member of the public sends a clip")
     enrolled = enrol(rt, folder_enrolments(wl), _actor())
-    click.echo(f"watchlist: {', '.join(n for n, _ in enrolled)}")
+    click.echo(f"watchlist: {', '.join(n for n, _ in enrolled.added)}")
     result = _process(rt, clip, incident, as_json=False)
     _print_result(result)
 

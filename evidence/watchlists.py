@@ -19,7 +19,7 @@ from pipeline.errors import InvalidReference
 from pipeline.faces import embed_reference
 from pipeline.types import WatchlistSubject
 
-__all__ = ["Enrolment", "enrol", "folder_enrolments", "list_subjects", "load_subjects"]
+__all__ = ["EnrolResult", "Enrolment", "enrol", "folder_enrolments", "list_subjects", "load_subjects"]
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
@@ -44,23 +44,38 @@ def folder_enrolments(folder: Path) -> list[Enrolment]:
     return out
 
 
-def enrol(rt: Runtime, enrolments: Iterable[Enrolment], actor: Actor) -> list[tuple[str, int]]:
-    """Embed every photo, then write all subjects and references in one transaction.
-    Returns (name, references added). Raises InvalidReference listing every bad photo."""
+@dataclass(frozen=True)
+class EnrolResult:
+    added: list[tuple[str, int]]  # (subject name, reference photos newly added)
+    skipped: list[str]  # one line per unusable photo or subject left out
+
+
+def enrol(rt: Runtime, enrolments: Iterable[Enrolment], actor: Actor, skip_unusable: bool = False) -> EnrolResult:
+    """Embed every photo, then write the subjects and references in one transaction.
+
+    Strict (the default): any unusable photo (no face, several faces, unreadable) raises
+    InvalidReference listing every one, and nothing is written. With ``skip_unusable`` (a folder
+    of many subjects) the usable photos are enrolled and the others reported in ``skipped``; a
+    subject with no usable photo is not enrolled at all."""
     m = rt.faces
     embedded: list[tuple[str, Path, np.ndarray]] = []
     problems: list[str] = []
     for e in enrolments:
         if not e.name.strip():
             problems.append("a subject needs a name")
+            continue
+        usable = 0
         for path in e.images:
             try:
                 img = read_rgb(path)
                 embedded.append((e.name.strip(), path, embed_reference(img, m.reference_detector, m.aligner,
                                                                        m.embedder, str(path))))
+                usable += 1
             except InvalidReference as exc:
                 problems.append(exc.message)
-    if problems:
+        if not usable:
+            problems.append(f"{e.name}: no usable photo, not enrolled")
+    if problems and not skip_unusable:
         raise InvalidReference("; ".join(problems))
     added: dict[str, int] = {}
     stored = []
@@ -83,12 +98,12 @@ def enrol(rt: Runtime, enrolments: Iterable[Enrolment], actor: Actor) -> list[tu
                                          store_path=rt.store.relative(f.path),
                                          embedding=vec.astype("<f4").tobytes(), model_version=m.embedder_version))
                 added[name] += 1
-            append_audit(s, actor, "watchlist.enrol", "watchlist", detail={"added": added})
+            append_audit(s, actor, "watchlist.enrol", "watchlist", detail={"added": added, "skipped": problems})
     except BaseException:
         for p in stored:
             rt.store.discard_new(p)
         raise
-    return list(added.items())
+    return EnrolResult(list(added.items()), problems)
 
 
 def load_subjects(session: Session) -> list[WatchlistSubject]:

@@ -145,3 +145,25 @@ def test_sound_clips_in_other_shapes_are_not_refused(clips, tmp_path, args, suff
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(clips["street"]), *args, str(out)], check=True)
     info = probe_media(out)
     assert 2.0 < info.duration_s < 3.6 and info.size_wh == (1280, 720)  # copy cuts snap to keyframes
+
+
+def test_folder_import_enrols_usable_photos_and_reports_the_rest(cli, tmp_path):
+    """One bad photo must not block a watchlist of many subjects: it is skipped with one warning
+    line, the exit status says something was skipped, and every enrolled subject is complete."""
+    wl = tmp_path / "wl"
+    (wl / "Gordon_Brown").mkdir(parents=True)
+    (wl / "Nobody").mkdir()
+    shutil.copyfile(LFW / "Gordon_Brown" / "Gordon_Brown_0001.jpg", wl / "Gordon_Brown" / "a.jpg")
+    _image_with_faces(wl / "Gordon_Brown" / "two.jpg",
+                      [LFW / "Gordon_Brown" / "Gordon_Brown_0002.jpg", LFW / "Tom_Ridge" / "Tom_Ridge_0001.jpg"])
+    _image_with_faces(wl / "Nobody" / "wall.jpg", [])
+    res = cli("watchlist", "import", wl)
+    assert res.exit_code == 2
+    assert "enrolled Gordon_Brown: 1 new reference photo(s)" in res.stdout
+    warnings = res.stderr.strip().splitlines()
+    assert len(warnings) == 3 and all(w.startswith("warning: skipped ") for w in warnings)
+    assert any("two.jpg: 2 faces found" in w for w in warnings)
+    assert any("Nobody: no usable photo, not enrolled" in w for w in warnings)
+    import json
+
+    assert [r["name"] for r in json.loads(cli("watchlist", "list", "--json").stdout)] == ["Gordon_Brown"]
