@@ -22,6 +22,7 @@ from pipeline.types import WatchlistSubject
 __all__ = ["EnrolResult", "Enrolment", "enrol", "folder_enrolments", "list_subjects", "load_subjects"]
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+SMALL_PHOTO_PX = 800
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,10 @@ def enrol(rt: Runtime, enrolments: Iterable[Enrolment], actor: Actor, skip_unusa
         for path in e.images:
             try:
                 img = read_rgb(path)
-                embedded.append((e.name.strip(), path, embed_reference(img, m.reference_detector, m.aligner,
-                                                                       m.embedder, str(path))))
+                # Small photos (LFW-sized) need the upsampling detector; large ones do not (~4x cheaper).
+                detector = m.reference_detector if max(img.shape[:2]) < SMALL_PHOTO_PX else m.detector
+                embedded.append((e.name.strip(), path, embed_reference(img, detector, m.aligner, m.embedder,
+                                                                       str(path))))
                 usable += 1
             except InvalidReference as exc:
                 problems.append(exc.message)
