@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := ffmpeg redis-server
 
-.PHONY: setup sysdeps demo test samples clean
+.PHONY: setup sysdeps demo test lint samples clean
 
 sysdeps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -31,6 +31,10 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check pipeline evidence models api workers benchmarks samples tests
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) data samples/out .pytest_cache

@@ -60,7 +60,7 @@ class DlibHogDetector(_Lazy):
             image = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
         rects, scores, _ = self.model.run(image, self.upsample, self.adjust_threshold)
         return [((float(r.left()), float(r.top()), float(r.right()), float(r.bottom())), float(s))
-                for r, s in zip(rects, scores)]
+                for r, s in zip(rects, scores, strict=True)]
 
 
 class DlibAligner(_Lazy):

@@ -11,7 +11,7 @@ from pipeline.errors import InvalidMedia
 from pipeline.media import check_complete, decode_args, explain_ffmpeg_error, parse_packets, parse_probe, sniff_kind
 from pipeline.boxes import box_iou, overlap_of_smaller
 from pipeline.tracking import FaceTracker, TrackerParams
-from pipeline.types import FaceDetection, FaceTrack, Frame, MediaInfo, WatchlistSubject
+from pipeline.types import FaceDetection, FaceTrack, Frame, WatchlistSubject
 from pipeline.watchlist import match_watchlist, track_distance
 
 
