@@ -209,6 +209,61 @@ def demo(rt: Runtime) -> None:
     _print_result(result)
 
 
+def _queue(rt: Runtime):  # type: ignore[no-untyped-def]
+    from workers.queue import connect, make_queue
+
+    if not rt.settings.redis_url:
+        raise EvidenceError("no Redis configured: set EVIDENCE_REDIS_URL (or use `evidence process`)")
+    return make_queue(connect(rt.settings.redis_url), rt.settings.queue_name)
+
+
+@main.command()
+@click.argument("clip", type=click.Path(path_type=Path))
+@click.option("--incident", help="incident reference to attach the clip to (created if new)")
+@click.pass_obj
+@clean_errors
+def submit(rt: Runtime, clip: Path, incident: str | None) -> None:
+    """Fingerprint and store CLIP, then queue its analysis for the workers (EVIDENCE_REDIS_URL)."""
+    from workers.queue import reconcile
+
+    queue = _queue(rt)
+    evidence_id = ingest_clip(rt, clip, incident, _actor())
+    reconcile(rt, queue)  # enqueues it (and anything else unfinished that nobody holds)
+    click.echo(f"evidence {evidence_id} queued")
+
+
+@main.command()
+@click.option("--queues", default=None, help="comma-separated queue names (default EVIDENCE_QUEUE_NAME)")
+@click.option("--burst", is_flag=True, help="stop when the queues are empty")
+@click.pass_obj
+@clean_errors
+def worker(rt: Runtime, queues: str | None, burst: bool) -> None:
+    """Run an RQ worker; it first re-queues unfinished evidence that nobody holds."""
+    from rq import Worker
+    from rq.serializers import JSONSerializer
+
+    from workers.queue import make_queue, reconcile
+
+    queue = _queue(rt)
+    requeued = reconcile(rt, queue)
+    if requeued:
+        click.echo(f"re-queued evidence {', '.join(map(str, requeued))}", err=True)
+    names = queues.split(",") if queues else [rt.settings.queue_name]
+    Worker([make_queue(queue.connection, n) for n in names], connection=queue.connection,
+           serializer=JSONSerializer).work(burst=burst)
+
+
+@main.command("reconcile")
+@click.pass_obj
+@clean_errors
+def reconcile_cmd(rt: Runtime) -> None:
+    """Re-queue evidence that is unfinished and held by no live worker (after a crash or a Redis loss)."""
+    from workers.queue import reconcile
+
+    requeued = reconcile(rt, _queue(rt))
+    click.echo(f"re-queued {len(requeued)} evidence item(s){': ' if requeued else ''}{', '.join(map(str, requeued))}")
+
+
 @main.command()
 @click.argument("evidence_id", type=int)
 @click.option("--json", "as_json", is_flag=True)

@@ -7,13 +7,17 @@ being analysed; a re-run first clears unreviewed results, so it cannot duplicate
 from __future__ import annotations
 
 import dataclasses
+import os
+import socket
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from evidence import __version__
@@ -26,11 +30,33 @@ from evidence.watchlists import load_subjects
 from evidence.ordered import ordered_map
 from pipeline.analysis import TrackEvent, analyse_faces
 from pipeline.faces import detect_faces, detect_faces_near
-from pipeline.errors import EvidenceError, NotFound
+from pipeline.errors import Conflict, EvidenceError, NotFound
 from pipeline.types import Box, FaceDetection, Frame, MediaInfo, WatchlistSubject
 from pipeline.watchlist import match_watchlist
 
-__all__ = ["AnalysisSummary", "analyse_evidence", "get_or_create_incident", "ingest_clip"]
+__all__ = ["AnalysisSummary", "LeaseHeld", "analyse_evidence", "get_or_create_incident", "ingest_clip"]
+
+
+class LeaseHeld(Conflict):
+    """Another runner holds (or took over) this evidence; this run stops without writing."""
+
+    code = "lease_held"
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _renew_lease(rt: Runtime, evidence_id: int, owner: str, progress: float | None = None) -> None:
+    """Take or extend the lease (and store progress); LeaseHeld if another runner has it."""
+    now = utcnow()
+    values: dict[str, Any] = {"lease_owner": owner, "lease_expires_at": now + timedelta(seconds=rt.settings.lease_s)}
+    if progress is not None:
+        values["progress"] = round(progress, 3)
+    free = or_(Evidence.lease_owner.is_(None), Evidence.lease_owner == owner, Evidence.lease_expires_at < now)
+    with rt.sessions.begin() as s:
+        if s.execute(update(Evidence).where(Evidence.id == evidence_id, free).values(**values)).rowcount != 1:
+            raise LeaseHeld(f"evidence {evidence_id} is being analysed by another worker")
 
 
 def get_or_create_incident(s: Session, reference: str) -> Incident:
@@ -182,6 +208,7 @@ def _fail(rt: Runtime, evidence_id: int, reason: str) -> None:
         if ev is not None:
             _clear_unreviewed(s, evidence_id)
             ev.state, ev.failure_reason, ev.finished_at = "failed", reason, utcnow()
+            ev.lease_owner, ev.lease_expires_at = None, None
             append_audit(s, Actor("pipeline", "system"), "evidence.failed", f"evidence:{evidence_id}", reason=reason)
 
 
@@ -194,10 +221,14 @@ def analyse_evidence(
     """Run the face chain over a stored clip and record tracks and candidates; the evidence ends
     ``done`` or ``failed`` with the reason (the error is re-raised)."""
     started = time.monotonic()
+    owner = _owner()
+    with rt.sessions() as s:
+        if s.get(Evidence, evidence_id) is None:
+            raise NotFound(f"evidence {evidence_id} not found")
+    _renew_lease(rt, evidence_id, owner)
     with rt.sessions.begin() as s:
         ev = s.get(Evidence, evidence_id)
-        if ev is None:
-            raise NotFound(f"evidence {evidence_id} not found")
+        assert ev is not None
         _clear_unreviewed(s, evidence_id)
         ev.state, ev.progress, ev.failure_reason = "analysing", 0.0, None
         subjects = load_subjects(s)
@@ -205,17 +236,17 @@ def analyse_evidence(
     first: list[float] = []
     frames_seen = [0]
 
-    stored_progress = [0.0]
+    stored = [0.0, time.monotonic()]  # progress and time of the last write
 
     def tick(frame: Frame) -> None:
         frames_seen[0] += 1
         done = min(1.0, frame.t_s / max(info.duration_s, 1e-6))
         if on_progress:
             on_progress(done)
-        if done - stored_progress[0] >= 0.05:  # `evidence status` sees it; a write every 5 %
-            stored_progress[0] = done
-            with rt.sessions.begin() as s:
-                s.execute(update(Evidence).where(Evidence.id == evidence_id).values(progress=round(done, 3)))
+        # `evidence status` sees progress every 5 %; the lease is renewed at least every third of it.
+        if done - stored[0] >= 0.05 or time.monotonic() - stored[1] > rt.settings.lease_s / 3:
+            stored[0], stored[1] = done, time.monotonic()
+            _renew_lease(rt, evidence_id, owner, done)
 
     def candidate(c: CandidateRow) -> None:
         if not first:
@@ -243,6 +274,8 @@ def analyse_evidence(
         detected = ordered_map(detect, frames, rt.analysis.workers, inflight=4 * rt.analysis.workers)
         for event in analyse_faces(detected, detect_near, m.embedder, face):
             recorder.record(event)
+    except LeaseHeld:
+        raise  # someone else has it now: leave their state alone
     except EvidenceError as exc:
         _fail(rt, evidence_id, exc.message)
         raise
@@ -259,7 +292,10 @@ def analyse_evidence(
     with rt.sessions.begin() as s:
         ev = s.get(Evidence, evidence_id)
         assert ev is not None
+        if ev.lease_owner != owner:
+            raise LeaseHeld(f"evidence {evidence_id}: lease lost before the results were final")
         ev.state, ev.progress, ev.finished_at, ev.provenance = "done", 1.0, utcnow(), provenance
+        ev.lease_owner, ev.lease_expires_at = None, None
         append_audit(s, Actor("pipeline", "system"), "evidence.analysed", f"evidence:{evidence_id}",
                      detail={"tracks": recorder.tracks})
     if on_progress:

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     detect_threads: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 2) - 1), ge=1, le=64,
                                 description="threads running face detection per process")
     max_candidates_per_track: int = Field(3, ge=1)
+    lease_s: float = Field(60.0, gt=0, description="a runner's hold on evidence it analyses, renewed while it runs")
+    queue_name: str = Field("evidence", description="RQ queue of analysis jobs")
+    job_timeout_s: int = Field(6 * 3600, gt=0, description="RQ job_timeout of one analysis (long footage)")
     max_upload_bytes: int = Field(8 * 1024**3, gt=0)
 
     @property

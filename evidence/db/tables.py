@@ -43,6 +43,11 @@ class Evidence(Base):
     provenance: Mapped[dict[str, Any]] = mapped_column(default=dict)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+    # Who is analysing it now, until when (renewed while it runs): a crashed worker's lease runs
+    # out and `evidence reconcile` hands the evidence to another; a second runner cannot take it.
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0)
     incident: Mapped[Incident | None] = relationship(back_populates="evidence")
 
 

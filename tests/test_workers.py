@@ -1,0 +1,158 @@
+"""Workers on a real redis-server (started here on a free port): submit, a worker killed with
+SIGKILL mid-analysis, and a Redis restart that loses the queue — every item still finishes with
+exactly the results of an undisturbed run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from evidence.db.tables import CandidateRow, Evidence, FaceTrackRow
+from evidence.runtime import Runtime
+from evidence.settings import Settings
+from samples.make_samples import Appearance, render_clip
+
+EVIDENCE = str(Path(sys.executable).parent / "evidence")
+pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server not installed")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RedisServer:
+    def __init__(self, port: int) -> None:
+        self.port, self.proc = port, None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                      "--appendonly", "no"], stdout=subprocess.DEVNULL)
+        for _ in range(100):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.proc:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+
+@pytest.fixture
+def redis_server():
+    server = RedisServer(free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def worker_env(env, redis_server, monkeypatch):
+    monkeypatch.setenv("EVIDENCE_REDIS_URL", f"redis://127.0.0.1:{redis_server.port}/0")
+    monkeypatch.setenv("EVIDENCE_LEASE_S", "3")
+    return dict(os.environ)
+
+
+@pytest.fixture(scope="module")
+def long_clip(tmp_path_factory):
+    people = [Appearance("Gordon_Brown", "Gordon_Brown_0006", 0.5, 7.0, (0.2, 0.5), (0.6, 0.5), (120, 130), True),
+              Appearance("Vaclav_Havel", "Vaclav_Havel_0002", 4.0, 11.0, (0.8, 0.4), (0.5, 0.5), (110, 130), False),
+              Appearance("Kim_Clijsters", "Kim_Clijsters_0008", 8.0, 14.0, (0.3, 0.4), (0.6, 0.45), (120, 130), True)]
+    return render_clip(tmp_path_factory.mktemp("long") / "long.mp4", people, 14.0, size_wh=(1280, 720), seed=21)
+
+
+def descendants(pid: int) -> list[int]:
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            out += [int(child), *descendants(int(child))]
+    return out
+
+
+def run(*args, env, check=True, timeout=300):
+    res = subprocess.run([EVIDENCE, *map(str, args)], env=env, capture_output=True, text=True, timeout=timeout)
+    if check:
+        assert res.returncode == 0, res.stderr
+    return res
+
+
+def results(evidence_id: int) -> tuple[str, set, set]:
+    with Runtime(Settings()).sessions() as s:
+        ev = s.get(Evidence, evidence_id)
+        tracks = {(t.track_index, t.first_t_s, t.last_t_s, t.n_detections) for t in
+                  s.scalars(select(FaceTrackRow).where(FaceTrackRow.evidence_id == evidence_id))}
+        cands = [(c.subject.name, c.track.track_index, round(c.distance, 4)) for c in
+                 s.scalars(select(CandidateRow).where(CandidateRow.evidence_id == evidence_id))]
+    assert len(cands) == len(set(cands)), "duplicate candidates"
+    return ev.state, tracks, set(cands)
+
+
+def test_submit_then_worker_gives_the_in_process_results(worker_env, long_clip, watchlist_dir):
+    run("watchlist", "import", watchlist_dir, env=worker_env)
+    out = run("submit", long_clip, "--incident", "INC-W", env=worker_env).stdout
+    evidence_id = int(out.split()[1])
+    assert run("status", evidence_id, env=worker_env).stdout.startswith(f"evidence {evidence_id}: queued")
+    run("worker", "--burst", env=worker_env)
+    state, tracks, cands = results(evidence_id)
+    assert state == "done" and {c[0] for c in cands} == {"Gordon_Brown", "Kim_Clijsters"}
+    # The same clip in-process (a new incident, so a new evidence row) gives the same results.
+    run("process", long_clip, "--incident", "INC-LOCAL", env={**worker_env, "EVIDENCE_REDIS_URL": ""})
+    with Runtime(Settings()).sessions() as s:
+        local_id = s.scalar(select(Evidence.id).where(Evidence.id != evidence_id))
+    assert results(local_id)[1:] == (tracks, cands)
+
+
+def test_worker_killed_mid_analysis_is_replaced_and_results_are_exact(worker_env, long_clip, watchlist_dir):
+    run("watchlist", "import", watchlist_dir, env=worker_env)
+    reference = run("process", long_clip, "--incident", "INC-REF", env={**worker_env, "EVIDENCE_REDIS_URL": ""})
+    assert reference.returncode == 0
+    out = run("submit", long_clip, "--incident", "INC-KILL", env=worker_env).stdout
+    evidence_id = int(out.split()[1])
+    worker = subprocess.Popen([EVIDENCE, "worker"], env=worker_env, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        with Runtime(Settings()).sessions() as s:
+            ev = s.get(Evidence, evidence_id)
+            if ev.state == "analysing" and ev.progress >= 0.1:
+                break
+        time.sleep(0.05)
+    else:
+        pytest.fail("analysis never started")
+    # The worker and its work-horse (RQ forks it into a session of its own), mid-analysis.
+    for pid in descendants(worker.pid) + [worker.pid]:
+        os.kill(pid, signal.SIGKILL)
+    worker.wait()
+    with Runtime(Settings()).sessions() as s:
+        assert s.get(Evidence, evidence_id).state == "analysing"
+    time.sleep(3.5)  # the dead runner's lease runs out
+    res = run("worker", "--burst", env=worker_env)
+    assert f"re-queued evidence {evidence_id}" in res.stderr
+    state, tracks, cands = results(evidence_id)
+    with Runtime(Settings()).sessions() as s:
+        ref_id = s.scalar(select(Evidence.id).where(Evidence.id != evidence_id))
+    assert state == "done" and (tracks, cands) == results(ref_id)[1:]
+
+
+def test_redis_restart_loses_the_queue_but_no_evidence(worker_env, redis_server, clips, watchlist_dir):
+    run("watchlist", "import", watchlist_dir, env=worker_env)
+    ids = [int(run("submit", clips[k], env=worker_env).stdout.split()[1]) for k in ("street", "phone")]
+    redis_server.stop()  # no persistence: every queued job is gone
+    redis_server.start()
+    res = run("worker", "--burst", env=worker_env)
+    assert f"re-queued evidence {ids[0]}, {ids[1]}" in res.stderr
+    assert [results(i)[0] for i in ids] == ["done", "done"]
