@@ -12,7 +12,7 @@ from sqlalchemy import or_, select, update
 from evidence.db.tables import Evidence, utcnow
 from evidence.runtime import Runtime
 
-__all__ = ["connect", "enqueue_analysis", "make_queue", "reconcile"]
+__all__ = ["connect", "enqueue_analysis", "job_id", "make_queue", "reconcile"]
 
 RETRY = Retry(max=2, interval=[5, 30])  # then the evidence is `failed` with its reason
 
@@ -25,10 +25,14 @@ def make_queue(redis: Redis, name: str) -> Queue:
     return Queue(name, connection=redis, serializer=JSONSerializer)
 
 
+def job_id(evidence_id: int, attempt: int) -> str:
+    return f"analyse-{evidence_id}-{attempt}"
+
+
 def enqueue_analysis(queue: Queue, evidence_id: int, attempt: int, job_timeout_s: int) -> Job:
     """One job per (evidence, attempt): re-enqueueing the same attempt is a no-op."""
     return queue.enqueue_call(
-        "workers.jobs.analyse_job", args=(evidence_id,), job_id=f"analyse-{evidence_id}-{attempt}",
+        "workers.jobs.analyse_job", args=(evidence_id,), job_id=job_id(evidence_id, attempt),
         timeout=job_timeout_s, retry=RETRY, unique=True, meta={"evidence_id": evidence_id},
         on_failure=Callback("workers.jobs.on_job_failure"), failure_ttl=7 * 24 * 3600,
     )
@@ -43,8 +47,7 @@ def reconcile(rt: Runtime, queue: Queue) -> list[int]:
         rows = list(s.scalars(select(Evidence).where(Evidence.state.in_(("queued", "analysing")), unheld)))
         todo: list[tuple[int, int]] = []
         for ev in rows:
-            job = Job.fetch(f"analyse-{ev.id}-{ev.attempts}", connection=queue.connection,
-                            serializer=JSONSerializer) if _exists(queue, ev) else None
+            job = queue.fetch_job(job_id(ev.id, ev.attempts))
             if job is not None and job.get_status(refresh=True) in ("queued", "deferred", "scheduled"):
                 continue  # still waiting for a worker
             attempt = ev.attempts + 1
@@ -53,7 +56,3 @@ def reconcile(rt: Runtime, queue: Queue) -> list[int]:
     for evidence_id, attempt in todo:
         enqueue_analysis(queue, evidence_id, attempt, rt.settings.job_timeout_s)
     return [e for e, _ in todo]
-
-
-def _exists(queue: Queue, ev: Evidence) -> bool:
-    return bool(queue.connection.exists(f"rq:job:analyse-{ev.id}-{ev.attempts}"))
