@@ -122,9 +122,9 @@ def _clear_unreviewed(s: Session, evidence_id: int) -> None:
 class _Recorder:
     """Writes each track event: the track row, its best crop as a derivative, its candidates."""
 
-    def __init__(self, rt: Runtime, ev: Evidence, subjects: list[WatchlistSubject], threshold: float,
+    def __init__(self, rt: Runtime, ev: Evidence, owner: str, subjects: list[WatchlistSubject], threshold: float,
                  on_candidate: Callable[[CandidateRow], None] | None) -> None:
-        self.rt, self.ev, self.subjects, self.on_candidate = rt, ev, subjects, on_candidate
+        self.rt, self.ev, self.owner, self.subjects, self.on_candidate = rt, ev, owner, subjects, on_candidate
         self.cfg, self.threshold = rt.analysis, threshold
         self.tracks = 0
 
@@ -133,6 +133,10 @@ class _Recorder:
         crop = rt.store.put_bytes(encode_jpeg(track.best.crop), "derivatives", ".jpg")
         try:
             with rt.sessions.begin() as s:
+                # Fencing: write only while this run still holds the evidence.
+                holder = s.scalar(select(Evidence.lease_owner).where(Evidence.id == self.ev.id).with_for_update())
+                if holder != self.owner:
+                    raise LeaseHeld(f"evidence {self.ev.id}: another worker took over")
                 row = self._save_track(s, event, crop.sha256, rt.store.relative(crop.path))
                 fresh = self._save_candidates(s, event, row)
         except BaseException:
@@ -256,7 +260,7 @@ def analyse_evidence(
 
     n_references = sum(len(x.embeddings) for x in subjects)
     threshold = rt.analysis.threshold_for(n_references)
-    recorder = _Recorder(rt, ev, subjects, threshold, candidate)
+    recorder = _Recorder(rt, ev, owner, subjects, threshold, candidate)
     report = DecodeReport()
     m = rt.faces
     try:
