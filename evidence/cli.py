@@ -212,9 +212,16 @@ def demo(rt: Runtime) -> None:
 def _queue(rt: Runtime):  # type: ignore[no-untyped-def]
     from workers.queue import connect, make_queue
 
+    from redis.exceptions import RedisError
+
     if not rt.settings.redis_url:
         raise EvidenceError("no Redis configured: set EVIDENCE_REDIS_URL (or use `evidence process`)")
-    return make_queue(connect(rt.settings.redis_url), rt.settings.queue_name)
+    redis = connect(rt.settings.redis_url)
+    try:
+        redis.ping()
+    except RedisError as exc:
+        raise EvidenceError(f"Redis at {rt.settings.redis_url} not reachable ({exc})") from exc
+    return make_queue(redis, rt.settings.queue_name)
 
 
 @main.command()

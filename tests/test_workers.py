@@ -156,3 +156,13 @@ def test_redis_restart_loses_the_queue_but_no_evidence(worker_env, redis_server,
     res = run("worker", "--burst", env=worker_env)
     assert f"re-queued evidence {ids[0]}, {ids[1]}" in res.stderr
     assert [results(i)[0] for i in ids] == ["done", "done"]
+
+
+def test_submit_without_a_reachable_redis_is_a_clear_error_and_stores_nothing(env, clips, monkeypatch):
+    monkeypatch.setenv("EVIDENCE_REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+    res = run("submit", clips["empty"], env=dict(os.environ), check=False)
+    assert res.returncode == 2 and res.stderr.startswith("error: Redis at redis://127.0.0.1:")
+    assert not (env / "store" / "originals").exists()
+    monkeypatch.delenv("EVIDENCE_REDIS_URL")
+    res = run("submit", clips["empty"], env=dict(os.environ), check=False)
+    assert res.returncode == 2 and "no Redis configured" in res.stderr
