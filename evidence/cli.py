@@ -109,13 +109,12 @@ def watchlist_list(rt: Runtime, as_json: bool) -> None:
 
 # --- processing --------------------------------------------------------------------------------
 
-def _process(rt: Runtime, clip: Path, incident: str | None, as_json: bool, quiet: bool = False) -> dict[str, Any]:
+def _process(rt: Runtime, clip: Path, incident: str | None, as_json: bool) -> dict[str, Any]:
     started = time.monotonic()
     first: list[float] = []
     rt.faces.warm_up()
     evidence_id = ingest_clip(rt, clip, incident, _actor())
-    show_bar = not as_json and not quiet
-    bar = click.progressbar(length=1000, label=f"analysing {clip.name}", file=sys.stderr) if show_bar else None
+    bar = None if as_json else click.progressbar(length=1000, label=f"analysing {clip.name}", file=sys.stderr)
 
     def progress(p: float) -> None:
         if bar is not None:

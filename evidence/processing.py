@@ -127,6 +127,9 @@ class _Recorder:
         self.rt, self.ev, self.owner, self.subjects, self.on_candidate = rt, ev, owner, subjects, on_candidate
         self.cfg, self.threshold = rt.analysis, threshold
         self.tracks = 0
+        # What made every crop of this run: the same for all of them, so built once.
+        self.made_by = {"software": f"evidence-pipeline {__version__}", "models": rt.faces.versions,
+                        "parameters": rt.analysis.as_record(), "match_threshold_used": round(threshold, 4)}
 
     def record(self, event: TrackEvent) -> None:
         track, rt = event.track, self.rt
@@ -154,10 +157,8 @@ class _Recorder:
         if deriv is None:
             deriv = Derivative(evidence_id=self.ev.id, parent_sha256=self.ev.sha256, kind="face_crop",
                                sha256=crop_sha, store_path=crop_path,
-                               made_by={"software": f"evidence-pipeline {__version__}", "t_s": best.t_s,
-                                        "xyxy": list(best.xyxy), "crop_origin_xy": list(track.best.crop_origin_xy),
-                                        "models": self.rt.faces.versions, "parameters": self.cfg.as_record(),
-                                        "match_threshold_used": round(self.threshold, 4)})
+                               made_by={**self.made_by, "t_s": best.t_s, "xyxy": list(best.xyxy),
+                                        "crop_origin_xy": list(track.best.crop_origin_xy)})
             s.add(deriv)
             s.flush()
         row = s.scalar(select(FaceTrackRow).where(FaceTrackRow.evidence_id == self.ev.id,
