@@ -234,17 +234,23 @@ def submit(rt: Runtime, clip: Path, incident: str | None) -> None:
 
     queue = _queue(rt)
     evidence_id = ingest_clip(rt, clip, incident, _actor())
-    reconcile(rt, queue)  # enqueues it (and anything else unfinished that nobody holds)
-    click.echo(f"evidence {evidence_id} queued")
+    reconcile(rt, queue)  # enqueues its ingest (and anything else unfinished that nobody holds)
+    with rt.sessions() as s:
+        ev = s.get(Evidence, evidence_id)
+        assert ev is not None
+        state = ev.state
+    click.echo(f"evidence {evidence_id} {state}")
 
 
 @main.command()
 @click.option("--queues", default=None, help="comma-separated queue names (default EVIDENCE_QUEUE_NAME)")
 @click.option("--burst", is_flag=True, help="stop when the queues are empty")
+@click.option("--threads", type=click.IntRange(1, 64), default=None,
+              help="CPU threads per job for decoding and detection (default 1: start one worker per core)")
 @click.pass_obj
 @clean_errors
-def worker(rt: Runtime, queues: str | None, burst: bool) -> None:
-    """Run an RQ worker; it first re-queues unfinished evidence that nobody holds."""
+def worker(rt: Runtime, queues: str | None, burst: bool, threads: int | None) -> None:
+    """Run an RQ worker; it first re-queues unfinished work that nobody holds (`evidence reconcile`)."""
     from rq import Worker
     from rq.serializers import JSONSerializer
 
@@ -254,9 +260,15 @@ def worker(rt: Runtime, queues: str | None, burst: bool) -> None:
     requeued = reconcile(rt, queue)
     if requeued:
         click.echo(f"re-queued evidence {', '.join(map(str, requeued))}", err=True)
+    # Each job builds its settings from the environment: the worker's thread count goes there.
+    for name in ("EVIDENCE_DETECT_THREADS", "EVIDENCE_DECODE_THREADS"):
+        if threads is not None or not os.environ.get(name):
+            os.environ[name] = str(threads or 1)
+    rt.faces.load()  # once, before RQ forks a work-horse per job
+    rt.engine.dispose()  # no pooled connection crosses the fork
     names = queues.split(",") if queues else [rt.settings.queue_name]
     Worker([make_queue(queue.connection, n) for n in names], connection=queue.connection,
-           serializer=JSONSerializer).work(burst=burst)
+           serializer=JSONSerializer).work(burst=burst, with_scheduler=True)
 
 
 @main.command("reconcile")

@@ -17,7 +17,7 @@ from pipeline.errors import InvalidMedia
 from pipeline.media import check_complete, decode_args, explain_ffmpeg_error, packets_args, parse_packets, parse_probe, probe_args, sniff_kind
 from pipeline.types import Frame, MediaInfo
 
-__all__ = ["DecodeReport", "iter_frames", "probe_media"]
+__all__ = ["DecodeReport", "iter_frames", "keyframe_times", "probe_media"]
 
 
 def _run(args: list[str], name: str) -> str:
@@ -47,6 +47,13 @@ def probe_media(path: Path, name: str | None = None) -> MediaInfo:
     return info
 
 
+def keyframe_times(path: Path, name: str | None = None) -> list[float]:
+    """Presentation times of the video key frames, from the start of the clip (the first is 0)."""
+    index = parse_packets(_run(packets_args(str(path)), name or path.name))
+    origin = min(index.keyframe_times_s, default=0.0)
+    return [t - origin for t in index.keyframe_times_s]
+
+
 class DecodeReport:
     """What ffmpeg complained about while decoding (corrupt packets it skipped)."""
 
@@ -55,13 +62,24 @@ class DecodeReport:
 
 
 def iter_frames(
-    path: Path, info: MediaInfo, fps: float, report: DecodeReport | None = None, read_ahead: int = 4
+    path: Path,
+    info: MediaInfo,
+    fps: float | None,
+    report: DecodeReport | None = None,
+    read_ahead: int = 4,
+    start_s: float = 0.0,
+    end_s: float | None = None,
+    threads: int = 0,
+    keyframe_times_s: list[float] | None = None,
 ) -> Iterator[Frame]:
-    """Upright RGB frames sampled at ``fps``. Raises InvalidMedia if ffmpeg fails mid-file."""
+    """Upright RGB frames sampled at ``fps`` from ``start_s`` (frame k at start_s + k / fps) up to
+    ``end_s``; with ``keyframe_times_s`` instead, the key frames only, at those times. Raises
+    InvalidMedia if ffmpeg fails mid-file."""
     w, h = info.display_wh
     frame_bytes = w * h * 3
-    proc = subprocess.Popen(decode_args(str(path), fps, (w, h)), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    keyframes = keyframe_times_s is not None
+    args = decode_args(str(path), None if keyframes else fps, (w, h), keyframes, start_s, end_s, threads)
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
     assert proc.stdout is not None and proc.stderr is not None
     frames: queue.Queue[bytes | None] = queue.Queue(maxsize=read_ahead)
     errors: list[str] = []
@@ -83,7 +101,11 @@ def iter_frames(
     try:
         while (buf := frames.get()) is not None:
             image = np.frombuffer(buf, dtype=np.uint8).reshape(h, w, 3)
-            yield Frame(k, k / fps, image)
+            if keyframe_times_s is not None:
+                t_s = keyframe_times_s[k] if k < len(keyframe_times_s) else keyframe_times_s[-1]
+            else:
+                t_s = start_s + k / (fps or 1.0)
+            yield Frame(k, t_s, image)
             k += 1
         code = proc.wait()
         threads[1].join(timeout=5)
@@ -91,7 +113,8 @@ def iter_frames(
             report.warnings.extend(e for e in errors if e)
         if code != 0:
             reason = next((e for e in reversed(errors) if e), f"ffmpeg exit {code}")
-            raise InvalidMedia(f"{path.name}: decoding failed at {k / fps:.1f} s ({reason})")
+            at = start_s + k / fps if fps and not keyframes else start_s
+            raise InvalidMedia(f"{path.name}: decoding failed at {at:.1f} s ({reason})")
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -18,7 +18,7 @@ from models.registry import face_calibration, model_versions
 from pipeline.analysis import FaceParams
 from pipeline.watchlist import watchlist_threshold
 
-__all__ = ["AnalysisConfig", "FaceModels", "Runtime"]
+__all__ = ["AnalysisConfig", "FaceModels", "Runtime", "shared_face_models"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,10 @@ class FaceModels:
     aligner: DlibAligner = field(default_factory=DlibAligner)
     embedder: DlibEmbedder = field(default_factory=DlibEmbedder)
 
+    def load(self) -> None:
+        """Load every model now (a worker does it once, before it forks a process per job)."""
+        _ = self.embedder.model, self.aligner.model, self.detector.model
+
     def warm_up(self) -> threading.Thread:
         """Load the models in the background (while a clip is hashed and probed); returns the thread."""
         thread = threading.Thread(target=lambda: self.embedder.model, daemon=True)
@@ -77,12 +81,22 @@ class FaceModels:
         return self.versions["dlib_face_recognition_resnet_model_v1"]
 
 
+_SHARED: list[FaceModels] = []
+
+
+def shared_face_models() -> FaceModels:
+    """The process's face models, loaded once however many Runtimes (jobs) it builds."""
+    if not _SHARED:
+        _SHARED.append(FaceModels())
+    return _SHARED[0]
+
+
 class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.store = FileStore(settings.store_dir)
         self.analysis = AnalysisConfig.from_settings(settings)
-        self.faces = FaceModels()
+        self.faces = shared_face_models()
 
     @cached_property
     def engine(self) -> Engine:

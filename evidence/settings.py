@@ -31,10 +31,19 @@ class Settings(BaseSettings):
     # faster than two (15.1-16.6 s vs 16.2-17.1 s on the 60 s 1080p clip, benchmarks/RESULTS.md).
     detect_threads: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 2) - 1), ge=1, le=64,
                                 description="threads running face detection per process")
+    decode_threads: int = Field(0, ge=0, le=64, description="ffmpeg threads per decode; 0 lets ffmpeg choose")
     max_candidates_per_track: int = Field(3, ge=1)
+    # Long footage is cut at keyframes into segments analysed in parallel by the workers (and one
+    # after another in-process); faces crossing a cut are stitched back into one track.
+    segment_s: float = Field(30.0, ge=2, description="target length of an analysis segment (seconds)")
+    # The keyframe quick pass gives first alerts on long footage within seconds, before the full
+    # analysis reaches the face; it runs on clips longer than this.
+    quick_pass_min_s: float = Field(120.0, ge=0, description="run the keyframe quick pass on clips at least this long")
+    working_copy: bool = Field(True, description="make the H.264 <=720p +faststart working copy and contact sheet")
+    quick_pass_every_s: float = Field(2.0, gt=0, description="quick pass: at most one keyframe per this many seconds")
     lease_s: float = Field(60.0, gt=0, description="a runner's hold on evidence it analyses, renewed while it runs")
     queue_name: str = Field("evidence", description="RQ queue of analysis jobs")
-    job_timeout_s: int = Field(6 * 3600, gt=0, description="RQ job_timeout of one analysis (long footage)")
+    job_timeout_s: int = Field(3600, gt=0, description="RQ job_timeout of one job (a segment, a working copy)")
     max_upload_bytes: int = Field(8 * 1024**3, gt=0)
 
     @property

@@ -24,7 +24,7 @@ from pipeline.faces import FaceEmbedder, detection_scale, embed_sample
 from pipeline.tracking import FaceTracker, TrackerParams
 from pipeline.types import Box, Embedding, FaceDetection, FaceSample, FaceTrack, Frame
 
-__all__ = ["FaceParams", "TrackEvent", "analyse_faces"]
+__all__ = ["FaceParams", "TrackEvent", "analyse_faces", "quick_faces"]
 
 
 @dataclass(frozen=True)
@@ -85,3 +85,30 @@ def analyse_faces(
                 yield TrackEvent("opened", with_embeddings(track, 1), n)
     for track in tracker.finish():
         yield TrackEvent("closed", with_embeddings(track, params.embed_per_track), n)
+
+
+def quick_faces(
+    detected: Iterable[tuple[Frame, list[FaceDetection]]],
+    embedder: FaceEmbedder,
+    params: TrackerParams,
+) -> Iterator[FaceTrack]:
+    """The keyframe triage: frames seconds apart (keyframes) with their detections in, one embedded
+    sighting per person out, as soon as the person is first seen. People are followed from
+    keyframe to keyframe by the tracker (with ``params`` loose enough for the spacing), so a person
+    on screen for minutes costs one embedding, not one per keyframe."""
+    cache: dict[tuple[int, Box], Embedding] = {}
+
+    def embed(sample: FaceSample) -> Embedding:
+        key = (sample.detection.frame_index, sample.detection.xyxy)
+        if key not in cache:
+            cache[key] = embed_sample(sample, embedder)
+        return cache[key]
+
+    tracker = FaceTracker(params, embed)
+    seen: set[int] = set()
+    for frame, detections in detected:
+        tracker.update(frame, detections)
+        for track in tracker.open_tracks():
+            if track.track_index not in seen:
+                seen.add(track.track_index)
+                yield dataclasses.replace(track, embeddings=embed(track.samples[0])[None, :].astype(np.float32))

@@ -179,26 +179,87 @@ def decode_args(
     fps: float | None,
     out_wh: tuple[int, int],
     keyframes_only: bool = False,
+    start_s: float = 0.0,
+    end_s: float | None = None,
+    threads: int = 0,
 ) -> list[str]:
     """ffmpeg arguments that write upright RGB24 frames of size out_wh to stdout.
 
     The ffmpeg CLI applies the rotation itself. With ``fps`` frames are resampled to that rate
-    (frame k is at k / fps seconds) and frames no other frame refers to are not decoded at all
-    (``-skip_frame noref``: at a few samples a second the nearest decoded frame is as good, and it
-    saves ~30 % of decoding on footage with B-frames). With ``keyframes_only`` only key frames are
-    decoded and passed through at their own times (take them from ``parse_packets``)."""
+    (frame k is at start_s + k / fps seconds) and frames no other frame refers to are not decoded
+    at all (``-skip_frame noref``: at a few samples a second the nearest decoded frame is as good,
+    and it saves ~30 % of decoding on footage with B-frames). With ``keyframes_only`` only key
+    frames are decoded and passed through at their own times (take them from ``parse_packets``).
+    ``start_s``/``end_s`` decode one stretch (a segment cut at a keyframe: the seek is exact);
+    ``threads`` > 0 caps ffmpeg's threads (a worker per core runs it single-threaded)."""
     args: list[str] = ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error"]
+    if threads > 0:
+        args += ["-threads", str(threads), "-filter_threads", str(threads)]
     if keyframes_only:
         args += ["-skip_frame", "nokey"]
     elif fps:
         args += ["-skip_frame", "noref"]
+    if start_s > 0:
+        args += ["-ss", f"{start_s:.6f}"]
+    if end_s is not None:
+        args += ["-to", f"{end_s:.6f}"]
     args += ["-i", path, "-map", "0:v:0", "-an", "-sn", "-dn"]
     filters: list[str] = []
     if fps and not keyframes_only:
         filters.append(f"fps={fps:g}")
     filters.append(f"scale={out_wh[0]}:{out_wh[1]}:flags=area")
     args += ["-vf", ",".join(filters)]
+    if threads > 0:
+        args += ["-threads", str(threads)]
     if keyframes_only:
         args += ["-fps_mode", "passthrough"]
     args += ["-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
     return args
+
+
+WORKING_MAX_WH = (1280, 720)
+
+
+def working_copy_size(display_wh: tuple[int, int], max_wh: tuple[int, int] = WORKING_MAX_WH) -> tuple[int, int]:
+    """The working copy's upright size: the picture fitted inside 1280x720 (720x1280 for portrait),
+    never enlarged, even dimensions."""
+    w, h = display_wh
+    long_side, short_side = max(max_wh), min(max_wh)
+    scale = min(1.0, long_side / max(w, h), short_side / max(1, min(w, h)))
+    return max(2, int(round(w * scale / 2)) * 2), max(2, int(round(h * scale / 2)) * 2)
+
+
+def working_copy_is_remux(info: MediaInfo) -> bool:
+    """An H.264 original within 720p becomes the working copy by remuxing (same pictures, no
+    generation loss); anything else is re-encoded."""
+    return info.codec == "h264" and working_copy_size(info.display_wh) == tuple(info.display_wh)
+
+
+def working_copy_args(src: str, dst: str, info: MediaInfo, threads: int = 0) -> list[str]:
+    """ffmpeg arguments writing the evidential working copy: MP4, H.264 (yuv420p), AAC, the
+    ``moov`` index at the front (``+faststart``: plays while it downloads), at most 720p, upright,
+    container metadata kept. The original is only read."""
+    args = ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-y"]
+    if threads > 0:
+        args += ["-threads", str(threads)]
+    args += ["-i", src, "-map", "0:v:0", "-map", "0:a:0?", "-map_metadata", "0", "-sn", "-dn"]
+    if working_copy_is_remux(info):
+        args += ["-c", "copy"]
+    else:
+        w, h = working_copy_size(info.display_wh)
+        args += ["-vf", f"scale={w}:{h}:flags=bicubic", "-c:v", "libx264", "-preset", "veryfast", "-crf", "23",
+                 "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k"]
+        if threads > 0:
+            args += ["-threads", str(threads), "-x264-params", f"threads={threads}"]
+    return args + ["-movflags", "+faststart", "-f", "mp4", dst]
+
+
+def contact_sheet_args(src: str, dst: str, duration_s: float, tiles: tuple[int, int] = (4, 4),
+                       width_px: int = 320) -> list[str]:
+    """ffmpeg arguments for one JPEG of cols x rows thumbnails spread over the clip (key frames
+    only are decoded)."""
+    n = tiles[0] * tiles[1]
+    rate = n / max(duration_s, 1e-3)
+    return ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-y", "-skip_frame", "nokey", "-i", src,
+            "-vf", f"fps={rate:.6f},scale={width_px}:-2,tile={tiles[0]}x{tiles[1]}", "-frames:v", "1",
+            "-q:v", "3", dst]

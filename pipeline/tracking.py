@@ -19,7 +19,7 @@ from pipeline.boxes import box_iou
 from pipeline.faces import sample_face
 from pipeline.types import Box, Embedding, FaceDetection, FaceSample, FaceTrack, Frame
 
-__all__ = ["FaceTracker", "TrackerParams"]
+__all__ = ["FaceTracker", "TrackerParams", "association_cost"]
 
 _NO_EMBEDDINGS = np.zeros((0, 128), dtype=np.float32)
 
@@ -34,7 +34,7 @@ class TrackerParams:
     same_person_distance: float = 0.55
 
 
-def _cost(a: Box, b: Box, params: TrackerParams) -> tuple[float, bool] | None:
+def association_cost(a: Box, b: Box, params: TrackerParams) -> tuple[float, bool] | None:
     """(association cost, overlapping) of a track's predicted box and a detection; None when they
     cannot be one face."""
     iou = box_iou(a, b)
@@ -53,6 +53,7 @@ class _OpenTrack:
     first_t_s: float
     last_t_s: float
     last_box: Box
+    first_box: Box
     n_detections: int = 0
     samples: list[FaceSample] = field(default_factory=list)
     reference: Embedding | None = None  # embedding of the first sample, computed when first needed
@@ -79,7 +80,7 @@ class _OpenTrack:
 
     def snapshot(self) -> FaceTrack:
         return FaceTrack(self.index, self.first_t_s, self.last_t_s, self.n_detections,
-                         tuple(self.samples), _NO_EMBEDDINGS)
+                         tuple(self.samples), _NO_EMBEDDINGS, self.first_box, self.last_box)
 
 
 class FaceTracker:
@@ -106,7 +107,7 @@ class FaceTracker:
             (cost[0], cost[1], ti, di)
             for ti, track in enumerate(self._open)
             for di, det in enumerate(detections)
-            if (cost := _cost(track.predicted(frame.t_s), det.xyxy, p)) is not None
+            if (cost := association_cost(track.predicted(frame.t_s), det.xyxy, p)) is not None
         )
         per_track = Counter(ti for _, _, ti, _ in pairs)
         per_det = Counter(di for _, _, _, di in pairs)
@@ -124,7 +125,7 @@ class FaceTracker:
             self._open[ti].add(frame, detections[di], p.keep_samples)
         for di, det in enumerate(detections):
             if di not in used_d:
-                track = _OpenTrack(self._next_index, det.t_s, det.t_s, det.xyxy)
+                track = _OpenTrack(self._next_index, det.t_s, det.t_s, det.xyxy, det.xyxy)
                 self._next_index += 1
                 track.add(frame, det, p.keep_samples)
                 self._open.append(track)

@@ -103,6 +103,8 @@ class FaceTrack:
     n_detections: int
     samples: tuple[FaceSample, ...]
     embeddings: npt.NDArray[np.float32] = field(repr=False, compare=False)
+    first_xyxy: Box = (0.0, 0.0, 0.0, 0.0)  # the face's box when first and last seen
+    last_xyxy: Box = (0.0, 0.0, 0.0, 0.0)
 
     @property
     def best(self) -> FaceSample:

@@ -9,7 +9,7 @@ import numpy.typing as npt
 
 from pipeline.types import FaceTrack, WatchlistCandidate, WatchlistSubject
 
-__all__ = ["match_watchlist", "track_distance", "watchlist_threshold"]
+__all__ = ["match_embeddings", "match_watchlist", "track_distance", "watchlist_threshold"]
 
 # Never looser than this whatever the watchlist: past ~0.55 even one-to-one verification errs
 # on >0.1 % of different-person pairs (models/face_calibration.json). Never stricter than 0.40.
@@ -50,17 +50,29 @@ def match_watchlist(
     exclude_subject_ids: frozenset[int] = frozenset(),
 ) -> list[WatchlistCandidate]:
     """Ranked candidates (closest first) of subjects whose distance is at most ``threshold``."""
-    if len(track.embeddings) == 0:
+    return match_embeddings(track.track_index, track.embeddings, track.best.detection.t_s, subjects, threshold,
+                            max_candidates, exclude_subject_ids)
+
+
+def match_embeddings(
+    track_index: int,
+    embeddings: npt.NDArray[np.float32],
+    t_s: float,
+    subjects: Sequence[WatchlistSubject],
+    threshold: float,
+    max_candidates: int = 3,
+    exclude_subject_ids: frozenset[int] = frozenset(),
+) -> list[WatchlistCandidate]:
+    """``match_watchlist`` for a track known only by its embeddings (a stored or stitched one)."""
+    if len(embeddings) == 0:
         return []
     scored = sorted(
-        (track_distance(track.embeddings, s.embeddings), s.subject_id, s.name)
+        (track_distance(embeddings, s.embeddings), s.subject_id, s.name)
         for s in subjects
         if len(s.embeddings) and s.subject_id not in exclude_subject_ids
     )
-    t_s = track.best.detection.t_s
     return [
-        WatchlistCandidate(track.track_index, sid, name, rank, dist, float(np.clip(1.0 - dist, 0.0, 1.0)),
-                           threshold, t_s)
+        WatchlistCandidate(track_index, sid, name, rank, dist, float(np.clip(1.0 - dist, 0.0, 1.0)), threshold, t_s)
         for rank, (dist, sid, name) in enumerate((x for x in scored if x[0] <= threshold), start=1)
         if rank <= max_candidates
     ]

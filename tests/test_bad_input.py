@@ -73,21 +73,39 @@ def test_bad_clip_gives_one_line_error_and_stores_nothing(cli, env, bad_files, n
         assert s.scalar(select(func.count()).select_from(Evidence)) == 0
 
 
-def test_media_lost_after_ingest_ends_failed_with_reason(runtime, clips, watchlist_dir):
-    """A stored original that cannot be decoded mid-job: the evidence is `failed` with the reason,
-    with no tracks or candidates left behind."""
-    eid = ingest_clip(runtime, clips["street"], "INC-3", Actor("test", "admin"))
+def _damage(runtime, eid):
     with runtime.sessions() as s:
         path = runtime.store.absolute(s.get(Evidence, eid).store_path)
     os.chmod(path, 0o644)
-    data = path.read_bytes()
-    path.write_bytes(data[:4096])  # simulate storage damage under the pipeline
-    with pytest.raises(InvalidMedia, match="decoding failed"):
-        analyse_evidence(runtime, eid)
+    path.write_bytes(path.read_bytes()[:4096])  # simulate storage damage under the pipeline
+
+
+def _assert_failed_clean(runtime, eid, reason):
     with runtime.sessions() as s:
         ev = s.get(Evidence, eid)
-        assert ev.state == "failed" and "decoding failed" in ev.failure_reason
+        assert ev.state == "failed" and reason in ev.failure_reason
         assert s.scalar(select(func.count()).select_from(FaceTrackRow)) == 0
+
+
+def test_stored_original_damaged_before_analysis_is_caught_by_its_hash(runtime, clips):
+    eid = ingest_clip(runtime, clips["street"], "INC-3", Actor("test", "admin"))
+    _damage(runtime, eid)
+    with pytest.raises(InvalidMedia, match="no longer matches its SHA-256"):
+        analyse_evidence(runtime, eid)
+    _assert_failed_clean(runtime, eid, "no longer matches its SHA-256")
+
+
+def test_media_lost_mid_analysis_ends_failed_with_reason(runtime, clips, watchlist_dir):
+    """A stored original that cannot be decoded mid-job: the evidence is `failed` with the reason,
+    with no tracks or candidates left behind."""
+    from evidence.processing import prepare_evidence, run_item
+
+    eid = ingest_clip(runtime, clips["street"], "INC-3", Actor("test", "admin"))
+    todo = prepare_evidence(runtime, eid)  # checked and planned; then the disk loses it
+    _damage(runtime, eid)
+    with pytest.raises(InvalidMedia, match="decoding failed"):
+        run_item(runtime, todo[0])
+    _assert_failed_clean(runtime, eid, "decoding failed")
 
 
 def test_corrupt_packets_are_decoded_past_and_recorded(cli, clips, tmp_path, watchlist_dir):

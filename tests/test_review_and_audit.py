@@ -79,13 +79,13 @@ def cli_for():
 
 
 def test_a_run_whose_lease_is_taken_over_stops_writing(database_url, tmp_path, face_models, clips, watchlist_dir):
-    """Another runner takes the evidence mid-run (this one stalled past its lease): this run's next
+    """Another runner takes the work item mid-run (this one stalled past its lease): this run's next
     write is refused and it never marks the evidence done."""
     from datetime import timedelta
 
     from sqlalchemy import update
 
-    from evidence.db.tables import FaceTrackRow, utcnow
+    from evidence.db.tables import FaceTrackRow, WorkItem, utcnow
     from evidence.processing import LeaseHeld
 
     rt = Runtime(Settings(data_dir=tmp_path / "data", database_url=database_url))
@@ -98,14 +98,15 @@ def test_a_run_whose_lease_is_taken_over_stops_writing(database_url, tmp_path, f
     def steal(_candidate):
         with rt.sessions.begin() as s:
             at_steal.append(len(s.scalars(select(FaceTrackRow).where(FaceTrackRow.evidence_id == eid)).all()))
-            s.execute(update(Evidence).where(Evidence.id == eid)
+            s.execute(update(WorkItem).where(WorkItem.evidence_id == eid, WorkItem.kind == "segment")
                       .values(lease_owner="thief", lease_expires_at=utcnow() + timedelta(seconds=60)))
 
     with pytest.raises(LeaseHeld):
         analyse_evidence(rt, eid, on_candidate=steal)
     with rt.sessions() as s:
         ev = s.get(Evidence, eid)
+        item = s.scalar(select(WorkItem).where(WorkItem.evidence_id == eid, WorkItem.kind == "segment"))
         n_tracks = len(s.scalars(select(FaceTrackRow).where(FaceTrackRow.evidence_id == eid)).all())
-    assert (ev.state, ev.lease_owner) == ("analysing", "thief")
+    assert (ev.state, item.state, item.lease_owner) == ("analysing", "running", "thief")
     assert n_tracks == at_steal[0] >= 1  # the writes before the take-over; none after it
     rt.engine.dispose()

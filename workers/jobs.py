@@ -1,45 +1,96 @@
 """Jobs: module-level functions taking JSON-safe ids; each builds its Runtime at the edge, calls
-the processing chain and persists idempotently. Safe to run twice, or twice at once (the lease)."""
+one step of the processing chain and persists idempotently. Safe to run twice, or twice at once
+(the leases): the second run finds the work done, or held, and ends quietly."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from rq import get_current_job
+from redis.exceptions import RedisError
+from rq import Queue, get_current_job
+from rq.serializers import JSONSerializer
 
-from evidence.processing import LeaseHeld, analyse_evidence
+from evidence.db.tables import Evidence
+from evidence.processing import LeaseHeld, fail_evidence, finalise_evidence, prepare_evidence, run_item
 from evidence.runtime import Runtime
 from evidence.settings import Settings
-from pipeline.errors import InvalidMedia
+from pipeline.errors import InvalidMedia, NotFound
+from workers.queue import enqueue_graph, ensure_finalise
 
-__all__ = ["analyse_job", "on_job_failure"]
+__all__ = ["finalise_job", "ingest_job", "item_job", "on_job_failure"]
 
 log = logging.getLogger(__name__)
 
 
 def _report_progress(p: float) -> None:
+    """Progress in the job's meta (the database has it too): best effort, Redis may be away."""
     job = get_current_job()
     if job is not None and p - job.meta.get("progress", 0.0) >= 0.05:
         job.meta["progress"] = round(p, 3)
-        job.save_meta()
+        try:
+            job.save_meta()
+        except RedisError as exc:
+            log.warning("progress of job %s not saved: %s", job.id, exc)
 
 
-def analyse_job(evidence_id: int) -> dict[str, Any]:
-    """Analyse stored evidence. Bad media ends the evidence `failed` and the job *succeeds* (no
-    retry can fix the bytes); another runner holding the evidence ends this job quietly."""
+def _queue() -> Queue:
+    job = get_current_job()
+    assert job is not None, "called outside an RQ job"
+    return Queue(job.origin, connection=job.connection, serializer=JSONSerializer)
+
+
+def ingest_job(evidence_id: int) -> dict[str, Any]:
+    """Check and plan stored evidence, then enqueue its work items and their finalise."""
+    rt = Runtime(Settings())
     try:
-        summary = analyse_evidence(Runtime(Settings()), evidence_id, on_progress=_report_progress)
-    except InvalidMedia as exc:
+        todo = prepare_evidence(rt, evidence_id, fail_on_error=False)
+    except InvalidMedia as exc:  # no retry can fix the bytes: the evidence is `failed`, the job done
         return {"evidence_id": evidence_id, "state": "failed", "reason": exc.message}
     except LeaseHeld as exc:
         return {"evidence_id": evidence_id, "state": "held elsewhere", "reason": exc.message}
-    return {"evidence_id": evidence_id, "state": "done", "tracks": summary.tracks, "frames": summary.frames,
-            "first_candidate_s": summary.first_candidate_s}
+    jobs = enqueue_graph(rt, _queue(), evidence_id)
+    return {"evidence_id": evidence_id, "state": "analysing", "items": len(todo), "jobs": [j.id for j in jobs]}
+
+
+def item_job(item_id: int) -> dict[str, Any]:
+    """One work item (quick pass, segment, working copy). The one that completes its evidence's
+    work makes sure a finalise will run."""
+    rt = Runtime(Settings())
+    try:
+        done = run_item(rt, item_id, on_progress=_report_progress, fail_on_error=False)
+    except InvalidMedia as exc:
+        return {"item_id": item_id, "state": "failed", "reason": exc.message}
+    except (LeaseHeld, NotFound) as exc:
+        return {"item_id": item_id, "state": "held elsewhere", "reason": exc.message}
+    if done.all_done:
+        with rt.sessions() as s:
+            generation = s.get(Evidence, done.evidence_id).attempts  # type: ignore[union-attr]
+        job = get_current_job()
+        ensure_finalise(_queue(), done.evidence_id, generation, job.id if job else None)
+    return {"item_id": item_id, "evidence_id": done.evidence_id, "kind": done.kind, "state": "done",
+            "frames": done.frames}
+
+
+def finalise_job(evidence_id: int) -> dict[str, Any]:
+    """Stitch, re-match, mark done. Another finaliser holding the evidence raises LeaseHeld and RQ
+    retries this job later; unfinished work ends it quietly (the last item enqueues another)."""
+    done = finalise_evidence(Runtime(Settings()), evidence_id)
+    return {"evidence_id": evidence_id, "state": "done" if done else "not ready"}
 
 
 def on_job_failure(job: Any, connection: Any, exc_type: Any, exc_value: Any, tb: Any) -> None:
-    """RQ failure callback: keep the reason on the job (the evidence row already says `failed`)."""
-    job.meta["failure"] = f"{exc_type.__name__}: {exc_value}"
-    job.save_meta()
-    log.warning("job %s failed: %s", job.id, job.meta["failure"])
+    """RQ failure callback (every failed run, and a job abandoned by a dead worker): keep the
+    reason on the job; when no retry is left, the evidence ends `failed` with it — a poison job
+    stops after its retry budget instead of looping."""
+    reason = f"{exc_type.__name__}: {exc_value}" if exc_type else "failed"
+    job.meta["failure"] = reason
+    try:
+        job.save_meta()
+    except RedisError:
+        pass
+    final = not job.retries_left
+    log.warning("job %s failed%s: %s", job.id, "" if final else " (will be retried)", reason)
+    evidence_id = job.meta.get("evidence_id")
+    if final and evidence_id is not None and not job.func_name.endswith("finalise_job"):
+        fail_evidence(Runtime(Settings()), int(evidence_id), f"job {job.id} failed after its retries: {reason}")

@@ -1,20 +1,34 @@
-"""RQ wiring in one place: the queue (JSON serializer), job ids, timeout and retry policy, and
-``reconcile`` — the database, not Redis, is the record of what must be done."""
+"""RQ wiring in one place: the queue (JSON serializer), the job graph of an evidence item, job ids,
+timeout and retry policy, and ``reconcile`` — the database, not Redis, is the record of what must
+be done.
+
+The graph: ``ingest`` (hash check, key frames, plan) enqueues the work items — the keyframe quick
+pass at the front of the queue, the time segments, the working copy — and a ``finalise`` that
+``depends_on`` all of them. Workers take items in parallel. When the graph breaks (a worker killed,
+Redis restarted and empty), ``reconcile`` re-enqueues what the database says is unfinished and
+unheld, and the item that completes the evidence's work enqueues a finalise itself if the one RQ
+holds can no longer run."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import timedelta
+
 from redis import Redis
 from rq import Callback, Queue, Retry
-from rq.job import Job
+from rq.job import Dependency, Job
 from rq.serializers import JSONSerializer
 from sqlalchemy import or_, select, update
 
-from evidence.db.tables import Evidence, utcnow
+from evidence.db.tables import Evidence, WorkItem, utcnow
 from evidence.runtime import Runtime
 
-__all__ = ["connect", "enqueue_analysis", "job_id", "make_queue", "reconcile"]
+__all__ = ["connect", "enqueue_graph", "enqueue_ingest", "ensure_finalise", "finalise_job_id", "ingest_job_id",
+           "item_job_id", "make_queue", "reconcile"]
 
 RETRY = Retry(max=2, interval=[5, 30])  # then the evidence is `failed` with its reason
+FINALISE_RETRY = Retry(max=10, interval=[2, 5, 10, 30, 60])  # waits out another finaliser's lease
+WAITING = ("queued", "deferred", "scheduled")
 
 
 def connect(url: str) -> Redis:
@@ -25,34 +39,135 @@ def make_queue(redis: Redis, name: str) -> Queue:
     return Queue(name, connection=redis, serializer=JSONSerializer)
 
 
-def job_id(evidence_id: int, attempt: int) -> str:
-    return f"analyse-{evidence_id}-{attempt}"
+def ingest_job_id(evidence_id: int, generation: int) -> str:
+    return f"ingest-{evidence_id}-{generation}"
 
 
-def enqueue_analysis(queue: Queue, evidence_id: int, attempt: int, job_timeout_s: int) -> Job:
-    """One job per (evidence, attempt): re-enqueueing the same attempt is a no-op."""
-    return queue.enqueue_call(
-        "workers.jobs.analyse_job", args=(evidence_id,), job_id=job_id(evidence_id, attempt),
-        timeout=job_timeout_s, retry=RETRY, unique=True, meta={"evidence_id": evidence_id},
-        on_failure=Callback("workers.jobs.on_job_failure"), failure_ttl=7 * 24 * 3600,
-    )
+def item_job_id(item_id: int, attempt: int) -> str:
+    return f"item-{item_id}-{attempt}"
+
+
+def finalise_job_id(evidence_id: int, generation: int) -> str:
+    return f"finalise-{evidence_id}-{generation}"
+
+
+def _common(evidence_id: int) -> dict[str, object]:
+    return {"retry": RETRY, "meta": {"evidence_id": evidence_id}, "failure_ttl": 7 * 24 * 3600,
+            "on_failure": Callback("workers.jobs.on_job_failure")}
+
+
+def enqueue_ingest(queue: Queue, evidence_id: int, generation: int, job_timeout_s: int) -> Job:
+    """One ingest job per (evidence, generation): re-enqueueing the same generation is a no-op."""
+    return queue.enqueue_call("workers.jobs.ingest_job", args=(evidence_id,),
+                              job_id=ingest_job_id(evidence_id, generation), timeout=job_timeout_s, unique=True,
+                              **_common(evidence_id))  # type: ignore[arg-type]
+
+
+def _enqueue_item(queue: Queue, item: WorkItem, job_timeout_s: int) -> Job:
+    return queue.enqueue_call("workers.jobs.item_job", args=(item.id,), job_id=item_job_id(item.id, item.attempts),
+                              timeout=job_timeout_s, at_front=item.kind == "quick",
+                              description=f"{item.kind} {item.index} of evidence {item.evidence_id}",
+                              **_common(item.evidence_id))  # type: ignore[arg-type]
+
+
+def _enqueue_finalise(queue: Queue, evidence_id: int, job_id: str, depends_on: list[Job] | None) -> Job:
+    deps = Dependency(jobs=depends_on, allow_failure=True) if depends_on else None
+    common = {**_common(evidence_id), "retry": FINALISE_RETRY}
+    return queue.enqueue_call("workers.jobs.finalise_job", args=(evidence_id,), job_id=job_id, timeout=600,
+                              depends_on=deps, **common)  # type: ignore[arg-type]
+
+
+def _claim(rt: Runtime, items: list[WorkItem]) -> list[WorkItem]:
+    """Count a new attempt on each item (compare-and-set: of two reconcilers one wins an item)."""
+    claimed = []
+    with rt.sessions.begin() as s:
+        for item in items:
+            res = s.execute(update(WorkItem).where(WorkItem.id == item.id, WorkItem.attempts == item.attempts)
+                            .values(attempts=item.attempts + 1))
+            if res.rowcount == 1:
+                item.attempts += 1
+                claimed.append(item)
+    return claimed
+
+
+def enqueue_graph(rt: Runtime, queue: Queue, evidence_id: int) -> list[Job]:
+    """After ingest: every unfinished work item, then a finalise that depends on them all."""
+    with rt.sessions() as s:
+        ev = s.get(Evidence, evidence_id)
+        assert ev is not None
+        generation = ev.attempts
+        items = list(s.scalars(select(WorkItem).where(WorkItem.evidence_id == evidence_id, WorkItem.state != "done")))
+    jobs = [_enqueue_item(queue, item, rt.settings.job_timeout_s) for item in _claim(rt, items)]
+    return [*jobs, _enqueue_finalise(queue, evidence_id, finalise_job_id(evidence_id, generation), jobs)]
+
+
+def ensure_finalise(queue: Queue, evidence_id: int, generation: int, finished_job_id: str | None) -> None:
+    """Called when an evidence item's work is all done (by the job that did the last of it, or by
+    ``reconcile``): make sure a finalise will run. The graph's own finalise runs by itself when
+    this job is one of its dependencies; otherwise (its dependencies include a dead job, or Redis
+    lost it) a fresh one is enqueued."""
+    main = queue.fetch_job(finalise_job_id(evidence_id, generation))
+    status = main.get_status(refresh=True) if main is not None else None
+    if main is not None and status == "deferred" and finished_job_id in main.dependency_ids:
+        return
+    if status in ("queued", "scheduled"):
+        return
+    if main is not None and status == "deferred":
+        main.cancel()
+    _enqueue_finalise(queue, evidence_id, f"{finalise_job_id(evidence_id, generation)}-{uuid.uuid4().hex[:8]}", None)
+
+
+def _job_waiting_or_starting(queue: Queue, job_id: str, grace_s: float) -> bool:
+    job = queue.fetch_job(job_id)
+    if job is None:
+        return False
+    status = job.get_status(refresh=True)
+    if status in WAITING:
+        return True
+    # Started but not yet holding its lease (loading): give it the lease period to take it.
+    return status == "started" and job.started_at is not None and \
+        utcnow() - job.started_at.replace(tzinfo=utcnow().tzinfo) < timedelta(seconds=grace_s)
 
 
 def reconcile(rt: Runtime, queue: Queue) -> list[int]:
-    """Enqueue every evidence item that is unfinished and that nobody holds: queued items whose job
-    Redis lost, and items whose runner died (its lease ran out). Returns their ids."""
+    """Enqueue every piece of unfinished work that nobody holds and no job is waiting for: ingests
+    of queued evidence whose job Redis lost, work items whose runner died (lease lapsed), and the
+    finalise of evidence whose items are all done. Returns the evidence ids it re-queued work for."""
     now = utcnow()
-    unheld = or_(Evidence.lease_owner.is_(None), Evidence.lease_expires_at < now)
-    with rt.sessions.begin() as s:
-        rows = list(s.scalars(select(Evidence).where(Evidence.state.in_(("queued", "analysing")), unheld)))
-        todo: list[tuple[int, int]] = []
-        for ev in rows:
-            job = queue.fetch_job(job_id(ev.id, ev.attempts))
-            if job is not None and job.get_status(refresh=True) in ("queued", "deferred", "scheduled"):
-                continue  # still waiting for a worker
-            attempt = ev.attempts + 1
-            s.execute(update(Evidence).where(Evidence.id == ev.id).values(attempts=attempt, state="queued"))
-            todo.append((ev.id, attempt))
-    for evidence_id, attempt in todo:
-        enqueue_analysis(queue, evidence_id, attempt, rt.settings.job_timeout_s)
-    return [e for e, _ in todo]
+    grace = rt.settings.lease_s
+    requeued: set[int] = set()
+    with rt.sessions() as s:
+        rows = list(s.scalars(select(Evidence).where(Evidence.state.in_(("queued", "ingesting", "analysing")))))
+    for ev in rows:
+        unheld = ev.lease_owner is None or (ev.lease_expires_at is not None and
+                                            ev.lease_expires_at.replace(tzinfo=now.tzinfo) < now)
+        if ev.state in ("queued", "ingesting"):
+            if not unheld or _job_waiting_or_starting(queue, ingest_job_id(ev.id, ev.attempts), grace):
+                continue
+            with rt.sessions.begin() as s:
+                res = s.execute(update(Evidence).where(Evidence.id == ev.id, Evidence.attempts == ev.attempts)
+                                .values(attempts=ev.attempts + 1, state="queued"))
+            if res.rowcount == 1:
+                enqueue_ingest(queue, ev.id, ev.attempts + 1, rt.settings.job_timeout_s)
+                requeued.add(ev.id)
+            continue
+        with rt.sessions() as s:
+            lapsed = or_(WorkItem.lease_owner.is_(None), WorkItem.lease_expires_at < now)
+            stale = list(s.scalars(select(WorkItem).where(WorkItem.evidence_id == ev.id, WorkItem.state != "done",
+                                                          lapsed)))
+            unfinished = s.scalar(select(WorkItem.id).where(WorkItem.evidence_id == ev.id, WorkItem.state != "done")
+                                  .limit(1))
+        stale = [i for i in stale if not _job_waiting_or_starting(queue, item_job_id(i.id, i.attempts), grace)]
+        if stale:
+            # The graph's finalise depends on a job that will never finish: cancel it; the job that
+            # completes the work enqueues a fresh one (ensure_finalise).
+            main = queue.fetch_job(finalise_job_id(ev.id, ev.attempts))
+            if main is not None and main.get_status(refresh=True) == "deferred":
+                main.cancel()
+            for item in _claim(rt, stale):
+                _enqueue_item(queue, item, rt.settings.job_timeout_s)
+            requeued.add(ev.id)
+        elif unfinished is None and unheld:
+            ensure_finalise(queue, ev.id, ev.attempts, None)
+            requeued.add(ev.id)
+    return sorted(requeued)

@@ -51,6 +51,28 @@ class Evidence(Base):
     incident: Mapped[Incident | None] = relationship(back_populates="evidence")
 
 
+class WorkItem(Base):
+    """One job's share of an evidence item's analysis: the keyframe quick pass, a time segment, or
+    the working copy. The database, not Redis, records what is done; the lease says who is on it."""
+
+    __tablename__ = "work_items"
+    __table_args__ = (UniqueConstraint("evidence_id", "kind", "index", name="uq_work_item"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    evidence_id: Mapped[int] = mapped_column(ForeignKey("evidence.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # quick | segment | transcode
+    index: Mapped[int] = mapped_column(default=0)
+    start_s: Mapped[float] = mapped_column(default=0.0)
+    end_s: Mapped[float | None]
+    state: Mapped[str] = mapped_column(String(16), default="queued")  # queued | running | done | failed
+    progress: Mapped[float] = mapped_column(default=0.0)
+    frames: Mapped[int] = mapped_column(default=0)
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0)
+    finished_at: Mapped[datetime | None]
+
+
 class Derivative(Base):
     """A file made from evidence (a face crop, a working copy): its own hash and its parent's."""
 
@@ -79,6 +101,11 @@ class FaceTrackRow(Base):
     quality: Mapped[float]
     closed: Mapped[bool] = mapped_column(default=False)
     embeddings: Mapped[bytes] = mapped_column(LargeBinary)  # float32 rows of 128
+    # The work item that found it: a segment's index, or -1 for the keyframe quick pass (whose
+    # tracks are single sightings and whose pending candidates are superseded when analysis ends).
+    segment: Mapped[int] = mapped_column(default=0, server_default="0")
+    first_xyxy: Mapped[list[float] | None] = mapped_column(JSON)
+    last_xyxy: Mapped[list[float] | None] = mapped_column(JSON)
     crop_id: Mapped[int | None] = mapped_column(ForeignKey("derivatives.id"))
     crop: Mapped[Derivative | None] = relationship()
 
