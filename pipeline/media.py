@@ -254,12 +254,14 @@ def working_copy_args(src: str, dst: str, info: MediaInfo, threads: int = 0) -> 
     return args + ["-movflags", "+faststart", "-f", "mp4", dst]
 
 
-def contact_sheet_args(src: str, dst: str, duration_s: float, tiles: tuple[int, int] = (4, 4),
-                       width_px: int = 320) -> list[str]:
-    """ffmpeg arguments for one JPEG of cols x rows thumbnails spread over the clip (key frames
-    only are decoded)."""
-    n = tiles[0] * tiles[1]
-    rate = n / max(duration_s, 1e-3)
-    return ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-y", "-skip_frame", "nokey", "-i", src,
-            "-vf", f"fps={rate:.6f},scale={width_px}:-2,tile={tiles[0]}x{tiles[1]}", "-frames:v", "1",
-            "-q:v", "3", dst]
+def thumbnail_times(duration_s: float, n: int = 16) -> list[float]:
+    """Evenly spread times for a contact sheet: the middle of each of n equal stretches."""
+    return [duration_s * (i + 0.5) / n for i in range(n)]
+
+
+def thumbnail_args(src: str, t_s: float, out_wh: tuple[int, int]) -> list[str]:
+    """ffmpeg arguments writing one RGB24 frame of size out_wh at about t_s to stdout (a fast seek:
+    only the stretch from the key frame before t_s is decoded)."""
+    return ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-ss", f"{t_s:.3f}", "-i", src, "-map", "0:v:0",
+            "-frames:v", "1", "-vf", f"scale={out_wh[0]}:{out_wh[1]}:flags=area", "-f", "rawvideo",
+            "-pix_fmt", "rgb24", "pipe:1"]

@@ -1,6 +1,7 @@
 """Workers on a real redis-server (started here on a free port): submit, a worker killed with
-SIGKILL mid-analysis, and a Redis restart that loses the queue — every item still finishes with
-exactly the results of an undisturbed run."""
+SIGKILL mid-segment, and a Redis restart mid-run that loses the queue — every item still finishes
+with exactly the results of an undisturbed run. The clips are cut into 5 s segments and get the
+keyframe quick pass, so every job of the graph runs."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from evidence.db.tables import CandidateRow, Evidence, FaceTrackRow
+from evidence.db.tables import CandidateRow, Evidence, FaceTrackRow, WorkItem
 from evidence.runtime import Runtime
 from evidence.settings import Settings
 from samples.make_samples import Appearance, render_clip
@@ -64,6 +65,8 @@ def redis_server():
 def worker_env(env, redis_server, monkeypatch):
     monkeypatch.setenv("EVIDENCE_REDIS_URL", f"redis://127.0.0.1:{redis_server.port}/0")
     monkeypatch.setenv("EVIDENCE_LEASE_S", "3")
+    monkeypatch.setenv("EVIDENCE_SEGMENT_S", "5")
+    monkeypatch.setenv("EVIDENCE_QUICK_PASS_MIN_S", "0")
     return dict(os.environ)
 
 
@@ -95,7 +98,7 @@ def results(evidence_id: int) -> tuple[str, set, set]:
         ev = s.get(Evidence, evidence_id)
         tracks = {(t.track_index, t.first_t_s, t.last_t_s, t.n_detections) for t in
                   s.scalars(select(FaceTrackRow).where(FaceTrackRow.evidence_id == evidence_id))}
-        cands = [(c.subject.name, c.track.track_index, round(c.distance, 4)) for c in
+        cands = [(c.subject.name, c.track.track_index, round(c.distance, 4), c.review_state) for c in
                  s.scalars(select(CandidateRow).where(CandidateRow.evidence_id == evidence_id))]
     assert len(cands) == len(set(cands)), "duplicate candidates"
     return ev.state, tracks, set(cands)
@@ -108,7 +111,13 @@ def test_submit_then_worker_gives_the_in_process_results(worker_env, long_clip, 
     assert run("status", evidence_id, env=worker_env).stdout.startswith(f"evidence {evidence_id}: queued")
     run("worker", "--burst", env=worker_env)
     state, tracks, cands = results(evidence_id)
-    assert state == "done" and {c[0] for c in cands} == {"Gordon_Brown", "Kim_Clijsters"}
+    assert state == "done" and {c[0] for c in cands if c[3] == "pending"} == {"Gordon_Brown", "Kim_Clijsters"}
+    # The quick pass alerted first; its candidates were superseded by the full analysis's.
+    assert {c[0] for c in cands if c[3] == "superseded"} <= {"Gordon_Brown", "Kim_Clijsters"}
+    with Runtime(Settings()).sessions() as s:
+        kinds = sorted(i.kind for i in s.scalars(select(WorkItem).where(WorkItem.evidence_id == evidence_id)))
+        assert kinds.count("segment") >= 2 and "quick" in kinds and "transcode" in kinds
+        assert s.scalar(select(func.count()).select_from(WorkItem).where(WorkItem.state != "done")) == 0
     # The same clip in-process (a new incident, so a new evidence row) gives the same results.
     run("process", long_clip, "--incident", "INC-LOCAL", env={**worker_env, "EVIDENCE_REDIS_URL": ""})
     with Runtime(Settings()).sessions() as s:
@@ -127,18 +136,20 @@ def test_worker_killed_mid_analysis_is_replaced_and_results_are_exact(worker_env
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         with Runtime(Settings()).sessions() as s:
-            ev = s.get(Evidence, evidence_id)
-            if ev.state == "analysing" and ev.progress >= 0.1:
+            killed = s.scalar(select(WorkItem).where(WorkItem.evidence_id == evidence_id, WorkItem.kind == "segment",
+                                                     WorkItem.state == "running", WorkItem.progress >= 0.2))
+            if killed is not None:
                 break
-        time.sleep(0.05)
+        time.sleep(0.02)
     else:
-        pytest.fail("analysis never started")
-    # The worker and its work-horse (RQ forks it into a session of its own), mid-analysis.
+        pytest.fail("no segment was ever analysed")
+    # The worker and its work-horse (RQ forks it into a session of its own), mid-segment.
     for pid in descendants(worker.pid) + [worker.pid]:
         os.kill(pid, signal.SIGKILL)
     worker.wait()
     with Runtime(Settings()).sessions() as s:
         assert s.get(Evidence, evidence_id).state == "analysing"
+        assert s.get(WorkItem, killed.id).state == "running"
     time.sleep(3.5)  # the dead runner's lease runs out
     res = run("worker", "--burst", env=worker_env)
     assert f"re-queued evidence {evidence_id}" in res.stderr
@@ -148,14 +159,52 @@ def test_worker_killed_mid_analysis_is_replaced_and_results_are_exact(worker_env
     assert state == "done" and (tracks, cands) == results(ref_id)[1:]
 
 
-def test_redis_restart_loses_the_queue_but_no_evidence(worker_env, redis_server, clips, watchlist_dir):
+def test_redis_restart_mid_run_loses_the_queue_but_no_evidence(worker_env, redis_server, long_clip, clips,
+                                                               watchlist_dir):
     run("watchlist", "import", watchlist_dir, env=worker_env)
-    ids = [int(run("submit", clips[k], env=worker_env).stdout.split()[1]) for k in ("street", "phone")]
-    redis_server.stop()  # no persistence: every queued job is gone
-    redis_server.start()
-    res = run("worker", "--burst", env=worker_env)
-    assert f"re-queued evidence {ids[0]}, {ids[1]}" in res.stderr
+    ids = [int(run("submit", clip, env=worker_env).stdout.split()[1]) for clip in (long_clip, clips["phone"])]
+    worker = subprocess.Popen([EVIDENCE, "worker"], env=worker_env, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with Runtime(Settings()).sessions() as s:
+                if s.scalar(select(WorkItem).where(WorkItem.state == "done", WorkItem.kind == "segment")):
+                    break
+            time.sleep(0.05)
+        else:
+            pytest.fail("no segment was ever finished")
+        redis_server.stop()  # no persistence: every queued job and the graph's dependencies are gone
+        redis_server.start()
+        # Workers are restarted by their supervisor; each first re-queues what the database says
+        # is unfinished and unheld. Until every item is done.
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and {results(i)[0] for i in ids} != {"done"}:
+            run("worker", "--burst", env=worker_env)
+            time.sleep(1.0)
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
     assert [results(i)[0] for i in ids] == ["done", "done"]
+    assert {c[0] for c in results(ids[0])[2] if c[3] == "pending"} == {"Gordon_Brown", "Kim_Clijsters"}
+
+
+def test_bad_media_in_a_job_ends_failed_not_in_a_retry_loop(worker_env, clips):
+    """The stored original is damaged after submission: the ingest job's hash check fails it; the
+    job itself succeeds (no retry can mend bytes), so nothing is left in RQ's failed registry."""
+    from rq.registry import FailedJobRegistry
+
+    from workers.queue import connect
+
+    evidence_id = int(run("submit", clips["street"], env=worker_env).stdout.split()[1])
+    with Runtime(Settings()).sessions() as s:
+        path = Runtime(Settings()).store.absolute(s.get(Evidence, evidence_id).store_path)
+    os.chmod(path, 0o644)
+    path.write_bytes(path.read_bytes()[:50_000])
+    run("worker", "--burst", env=worker_env)
+    out = run("status", evidence_id, env=worker_env).stdout
+    assert out.startswith(f"evidence {evidence_id}: failed (") and "no longer matches its SHA-256" in out
+    assert FailedJobRegistry("evidence", connection=connect(worker_env["EVIDENCE_REDIS_URL"])).count == 0
 
 
 def test_submit_without_a_reachable_redis_is_a_clear_error_and_stores_nothing(env, clips, monkeypatch):
