@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from evidence.audit import Actor, verify_audit
 from evidence.db.tables import CandidateRow, Evidence, FaceTrackRow
 from evidence.processing import analyse_evidence, ingest_clip
-from evidence.reports import candidate_view, evidence_candidates, evidence_view
+from evidence.reports import candidate_view, evidence_candidates, evidence_view, work_view
 from evidence.runtime import Runtime
 from evidence.settings import Settings
 from evidence.watchlists import EnrolResult, Enrolment, enrol, folder_enrolments, list_subjects
@@ -293,12 +293,16 @@ def status(rt: Runtime, evidence_id: int, as_json: bool) -> None:
         ev = s.get(Evidence, evidence_id)
         if ev is None:
             raise NotFound(f"evidence {evidence_id} not found")
-        view = evidence_view(ev)
+        view = {**evidence_view(ev), "work": work_view(s, evidence_id)}
     if as_json:
         click.echo(json.dumps(view))
-    else:
-        reason = f" ({view['failure_reason']})" if view["failure_reason"] else ""
-        click.echo(f"evidence {view['id']}: {view['state']}{reason}, {view['progress'] * 100:.0f} %")
+        return
+    reason = f" ({view['failure_reason']})" if view["failure_reason"] else ""
+    names = {"quick": "quick pass", "segment": "segments", "transcode": "working copy"}
+    work = ", ".join(f"{names.get(k, k)} {w['done']}/{w['total']} done" + (f" ({w['running']} running)"
+                     if w["running"] else "") for k, w in view["work"].items())
+    click.echo(f"evidence {view['id']}: {view['state']}{reason}, {view['progress'] * 100:.0f} %"
+               + (f"; {work}" if work else ""))
 
 
 # --- review and audit ----------------------------------------------------------------------------

@@ -7,10 +7,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from evidence.db.tables import CandidateRow, Evidence, FaceTrackRow
+from evidence.db.tables import CandidateRow, Evidence, FaceTrackRow, WorkItem
 from evidence.filestore import FileStore
 
-__all__ = ["candidate_view", "evidence_candidates", "evidence_view"]
+__all__ = ["candidate_view", "evidence_candidates", "evidence_view", "work_view"]
 
 
 def candidate_view(c: CandidateRow, store: FileStore) -> dict[str, Any]:
@@ -40,3 +40,14 @@ def evidence_view(ev: Evidence) -> dict[str, Any]:
         "creation_time": m.get("creation_time"), "location": m.get("location"),
         "state": ev.state, "progress": round(ev.progress, 3), "failure_reason": ev.failure_reason,
     }
+
+
+def work_view(s: Session, evidence_id: int) -> dict[str, Any]:
+    """The evidence's work items by kind: how many, how many done, running, failed."""
+    out: dict[str, Any] = {}
+    for item in s.scalars(select(WorkItem).where(WorkItem.evidence_id == evidence_id).order_by(WorkItem.index)):
+        k = out.setdefault(item.kind, {"total": 0, "done": 0, "running": 0, "failed": 0})
+        k["total"] += 1
+        if item.state in ("done", "running", "failed"):
+            k[item.state] += 1
+    return out

@@ -1,0 +1,227 @@
+"""The job graph on RQ workers and a real redis-server: a >= 5-minute 720p clip with 1 and with 2
+workers, in one run, beside ffmpeg's decode-only time and the in-process run of the same chain.
+
+    python benchmarks/workers.py        # renders benchmarks/.cache/long_720p_300s.mp4 if missing
+    python benchmarks/workers.py --clip X.mp4 --workers 1 2 --repeats 2
+
+Rows (wall seconds; real-time factor = seconds of footage per wall second):
+  decode-only      ffmpeg -i CLIP -f null -  with its own threads, and with -threads 1 (the
+                   physical limit: every frame decoded)
+  quick pass       the keyframe pass alone, in-process (the first alerts on long footage)
+  in-process       evidence process CLIP (one process: ffmpeg's threads + one detection thread)
+  N workers        evidence submit CLIP, then N `evidence worker` processes (one thread each, as
+                   the README says: a worker per core), until the evidence is `done`
+
+Every run starts from an empty database and store and imports the demo watchlist. The results
+(tracks and candidates) of every run are compared: they must be identical."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def base_env(data: str) -> dict[str, str]:
+    env = {**os.environ, "EVIDENCE_DATA_DIR": data}
+    for k in ("EVIDENCE_DATABASE_URL", "EVIDENCE_REDIS_URL", "EVIDENCE_DETECT_THREADS", "EVIDENCE_DECODE_THREADS"):
+        env.pop(k, None)
+    return env
+
+
+def evidence(*args: str, env: dict[str, str]) -> str:
+    res = subprocess.run([str(BIN / "evidence"), *args], env=env, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise SystemExit(f"evidence {' '.join(args)} failed: {res.stderr[-2000:]}")
+    return res.stdout
+
+
+def results(data: str) -> tuple[str, tuple, tuple, float | None]:
+    """(state, tracks, candidates, first candidate's created_at as a unix time) of evidence 1."""
+    from sqlalchemy import select
+
+    from evidence.db.tables import CandidateRow, Evidence, FaceTrackRow
+    from evidence.runtime import Runtime
+    from evidence.settings import Settings
+
+    rt = Runtime(Settings(data_dir=Path(data)))
+    with rt.sessions() as s:
+        ev = s.get(Evidence, 1)
+        tracks = tuple(sorted((t.track_index, t.first_t_s, t.last_t_s, t.n_detections)
+                              for t in s.scalars(select(FaceTrackRow))))
+        cands = list(s.scalars(select(CandidateRow)))
+        first = min((c.created_at.replace(tzinfo=UTC).timestamp() for c in cands), default=None)
+        view = tuple(sorted((c.subject.name, c.track.track_index, round(c.distance, 4), c.review_state)
+                            for c in cands))
+    rt.engine.dispose()
+    return (ev.state if ev else "missing"), tracks, view, first
+
+
+def wait_done(data: str, deadline_s: float) -> None:
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        state = results(data)[0]
+        if state in ("done", "failed"):
+            if state == "failed":
+                raise SystemExit("evidence failed")
+            return
+        time.sleep(0.2)
+    raise SystemExit("timed out")
+
+
+def run_workers(clip: Path, watchlist: Path, n: int) -> dict[str, object]:
+    port = free_port()
+    redis = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                              "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    workers: list[subprocess.Popen[bytes]] = []
+    try:
+        with tempfile.TemporaryDirectory() as data:
+            env = {**base_env(data), "EVIDENCE_REDIS_URL": f"redis://127.0.0.1:{port}/0"}
+            time.sleep(0.3)
+            evidence("watchlist", "import", str(watchlist), env=env)
+            workers = [subprocess.Popen([str(BIN / "evidence"), "worker"], env=env, start_new_session=True,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(n)]
+            time.sleep(3.0)  # workers up and idle (their start is not the clip's time)
+            t0 = time.time()
+            evidence("submit", str(clip), env=env)
+            wait_done(data, 3600)
+            wall = time.time() - t0
+            state, tracks, cands, first = results(data)
+            return {"wall": wall, "tracks": tracks, "cands": cands, "first": None if first is None else first - t0}
+    finally:
+        for w in workers:
+            os.killpg(w.pid, signal.SIGKILL)
+            w.wait()
+        redis.kill()
+        redis.wait()
+
+
+def run_in_process(clip: Path, watchlist: Path) -> dict[str, object]:
+    with tempfile.TemporaryDirectory() as data:
+        env = base_env(data)
+        evidence("watchlist", "import", str(watchlist), env=env)
+        t0 = time.time()
+        out = json.loads(evidence("process", str(clip), "--json", env=env))
+        wall = time.time() - t0
+        _, tracks, cands, _ = results(data)
+        return {"wall": wall, "tracks": tracks, "cands": cands, "first": out["timing"]["first_candidate_s"]}
+
+
+def run_quick_pass(clip: Path, watchlist: Path) -> tuple[float, dict[str, object]]:
+    """Wall time of the quick pass work item alone (in-process), and what it reports."""
+    from sqlalchemy import select
+
+    from evidence.audit import Actor
+    from evidence.db.tables import WorkItem
+    from evidence.processing import ingest_clip, prepare_evidence, run_item
+    from evidence.runtime import Runtime
+    from evidence.settings import Settings
+    from evidence.watchlists import enrol, folder_enrolments
+
+    with tempfile.TemporaryDirectory() as data:
+        rt = Runtime(Settings(data_dir=Path(data), quick_pass_min_s=0))
+        actor = Actor("benchmark", "admin")
+        enrol(rt, folder_enrolments(watchlist), actor)
+        eid = ingest_clip(rt, clip, None, actor)
+        prepare_evidence(rt, eid)
+        rt.faces.load()
+        with rt.sessions() as s:
+            item = s.scalar(select(WorkItem).where(WorkItem.evidence_id == eid, WorkItem.kind == "quick"))
+            assert item is not None
+        t = time.perf_counter()
+        run_item(rt, item.id)
+        wall = time.perf_counter() - t
+        with rt.sessions() as s:
+            result = s.get(WorkItem, item.id).result  # type: ignore[union-attr]
+        rt.engine.dispose()
+        return wall, result
+
+
+def decode_only(clip: Path, threads: int | None) -> float:
+    cmd = ["ffmpeg", "-nostdin", "-v", "error"] + (["-threads", str(threads)] if threads else [])
+    t = time.perf_counter()
+    subprocess.run([*cmd, "-i", str(clip), "-f", "null", "-"], check=True)
+    return time.perf_counter() - t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--clip", type=Path, default=ROOT / "benchmarks" / ".cache" / "long_720p_300s.mp4")
+    ap.add_argument("--watchlist", type=Path, default=ROOT / "samples" / "out" / "watchlist")
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--repeats", type=int, default=1, help="interleaved repeats; medians reported")
+    ap.add_argument("--skip-in-process", action="store_true")
+    args = ap.parse_args()
+    if not args.clip.exists():
+        subprocess.run([sys.executable, str(ROOT / "samples" / "make_samples.py"), "--scenario", "long",
+                        "--seconds", "300", "--height", "720", "--out", str(args.clip.parent)], check=True)
+    if not args.watchlist.exists():
+        subprocess.run([sys.executable, str(ROOT / "samples" / "make_samples.py")], check=True)
+    probe = json.loads(subprocess.run(["ffprobe", "-v", "error", "-print_format", "json", "-show_format",
+                                       "-show_streams", str(args.clip)], capture_output=True, text=True).stdout)
+    v = next(s for s in probe["streams"] if s["codec_type"] == "video")
+    duration = float(probe["format"]["duration"])
+    print(f"clip {args.clip.name}: {v['width']}x{v['height']} {v['codec_name']} {duration:.1f} s, "
+          f"{int(probe['format']['bit_rate']) / 1e6:.1f} Mbit/s; {os.cpu_count()} CPUs; "
+          f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+
+    rows: dict[str, list[float]] = {}
+    seen: dict[str, dict[str, object]] = {}
+    quick: dict[str, object] = {}
+    for _ in range(args.repeats):  # interleaved, so a noisy neighbour hits every row alike
+        rows.setdefault("decode-only (ffmpeg threads)", []).append(decode_only(args.clip, None))
+        rows.setdefault("decode-only (-threads 1)", []).append(decode_only(args.clip, 1))
+        wall, quick = run_quick_pass(args.clip, args.watchlist)
+        rows.setdefault("quick pass (in-process)", []).append(wall)
+        if not args.skip_in_process:
+            r = run_in_process(args.clip, args.watchlist)
+            rows.setdefault("in-process", []).append(r["wall"])  # type: ignore[arg-type]
+            seen["in-process"] = r
+        for n in args.workers:
+            r = run_workers(args.clip, args.watchlist, n)
+            name = f"{n} worker{'s' if n > 1 else ''}"
+            rows.setdefault(name, []).append(r["wall"])  # type: ignore[arg-type]
+            seen[name] = r
+    med = {k: statistics.median(v) for k, v in rows.items()}
+    print(f"{'run':<30} {'wall s':>8} {'x real time':>12}  runs")
+    for name, wall in med.items():
+        print(f"{name:<30} {wall:8.2f} {duration / wall:12.1f}  {', '.join(f'{w:.2f}' for w in rows[name])}")
+    print(f"quick pass: {quick}")
+    for name, r in seen.items():
+        first = r["first"]
+        pending = sorted({c[0] for c in r["cands"] if c[3] == "pending"})  # type: ignore[attr-defined]
+        print(f"{name}: {len(r['tracks'])} tracks, {len(r['cands'])} candidates "  # type: ignore[arg-type]
+              f"(pending: {', '.join(pending)}); first candidate after "
+              f"{'-' if first is None else f'{first:.1f} s'}")
+    reference = next(iter(seen.values()))
+    same = all((r["tracks"], r["cands"]) == (reference["tracks"], reference["cands"]) for r in seen.values())
+    print(f"identical results across runs: {same}")
+    speedup = ""
+    if "1 worker" in med and "2 workers" in med:
+        speedup = f" speedup_2_workers={med['1 worker'] / med['2 workers']:.3f}"
+    rtf = " ".join(f"rtf_{k.replace(' ', '_')}={duration / w:.2f}" for k, w in med.items() if "worker" in k)
+    print(f"decode_only_s={med['decode-only (ffmpeg threads)']:.2f} quick_pass_rtf={duration / med['quick pass (in-process)']:.1f}"
+          f" {rtf}{speedup} identical={same}")
+
+
+if __name__ == "__main__":
+    main()
