@@ -550,7 +550,7 @@ def _run_quick(rt: Runtime, item: WorkItem, ev: Evidence, owner: str,
     times = keyframe_times(path, ev.original_name)
     chosen = set(_quick_keyframes(times, rt.settings.quick_pass_every_s))
     spacing = float(np.median(np.diff(sorted(times[i] for i in chosen)))) if len(chosen) > 1 else 2.0
-    params = TrackerParams(max_gap_s=2.5 * spacing, max_shift_widths=3.0)
+    params = TrackerParams(max_gap_s=2.5 * spacing, max_shift_widths=3.0, embed_to_associate=False)
     duration = max(info.duration_s, 1e-6)
     looked = [0]
     last_renew = [time.monotonic()]

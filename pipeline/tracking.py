@@ -32,6 +32,10 @@ class TrackerParams:
     keep_samples: int = 2
     min_iou: float = 0.3
     same_person_distance: float = 0.55
+    # False: never compute an embedding to associate; a near, unambiguous pair is one face even
+    # after a gap (the keyframe quick pass, whose samples are seconds apart and whose whole cost
+    # is embeddings).
+    embed_to_associate: bool = True
 
 
 def association_cost(a: Box, b: Box, params: TrackerParams) -> tuple[float, bool] | None:
@@ -117,8 +121,10 @@ class FaceTracker:
             if ti in used_t or di in used_d:
                 continue
             track = self._open[ti]
-            unambiguous = per_track[ti] == 1 and per_det[di] == 1 and track.last_t_s == self._last_frame_t_s
-            if not (overlapping or unambiguous) and not self._same_person(track, sample_face(frame, detections[di])):
+            recent = track.last_t_s == self._last_frame_t_s or not p.embed_to_associate
+            unambiguous = per_track[ti] == 1 and per_det[di] == 1 and recent
+            if not (overlapping or unambiguous) and (
+                    not p.embed_to_associate or not self._same_person(track, sample_face(frame, detections[di]))):
                 continue
             used_t.add(ti)
             used_d.add(di)

@@ -230,8 +230,9 @@ def unseen_people() -> list[Appearance]:
     ]
 
 
-def long_people(seconds: float) -> list[Appearance]:
-    """People crossing a long clip one after another, two at a time, in the demo cast."""
+def long_people(seconds: float, every_s: float = 5.0) -> list[Appearance]:
+    """People crossing a long clip one after another, a new one every ``every_s`` seconds (two at a
+    time at the default 5 s), in the demo cast."""
     cast = [
         ("Gordon_Brown", "Gordon_Brown_0006", True), ("Vaclav_Havel", "Vaclav_Havel_0002", False),
         ("Kim_Clijsters", "Kim_Clijsters_0008", True), ("Jimmy_Carter", "Jimmy_Carter_0004", False),
@@ -243,7 +244,7 @@ def long_people(seconds: float) -> list[Appearance]:
         lane = 0.35 if k % 2 == 0 else 0.65
         people.append(Appearance(name, photo, t, min(seconds, t + 9), (0.1, lane), (0.9, lane),
                                  (100 + 20 * (k % 3), 150), wl))
-        t, k = t + 5, k + 1
+        t, k = t + every_s, k + 1
     return people
 
 
@@ -253,6 +254,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "samples" / "out")
     ap.add_argument("--seconds", type=float, default=60.0, help="length of the long clip")
     ap.add_argument("--height", type=int, default=1080, help="height of the long clip (720 or 1080)")
+    ap.add_argument("--every", type=float, default=5.0, help="long clip: a new person every N seconds")
     args = ap.parse_args()
     out: Path = args.out
     if args.scenario == "demo":
@@ -266,7 +268,8 @@ def main() -> None:
         build_watchlist(out / "unseen_watchlist", UNSEEN_WATCHLIST)
     else:
         width = args.height * 16 // 9
-        render_clip(out / f"long_{args.height}p_{int(args.seconds)}s.mp4", long_people(args.seconds),
+        sparse = "" if args.every == 5.0 else f"_every{int(args.every)}s"
+        render_clip(out / f"long_{args.height}p_{int(args.seconds)}s{sparse}.mp4", long_people(args.seconds, args.every),
                     args.seconds, size_wh=(width, args.height), seed=4)
     print(out)
 
