@@ -11,6 +11,11 @@ Rows (wall seconds; real-time factor = seconds of footage per wall second):
   in-process       evidence process CLIP (one process: ffmpeg's threads + one detection thread)
   N workers        evidence submit CLIP, then N `evidence worker` processes (one thread each, as
                    the README says: a worker per core), until the evidence is `done`
+  N workers pinned the same with worker i (and the ffmpeg it starts) pinned to core i by taskset:
+                   one core per worker, so the speed-up measures how the graph parallelises and
+                   not how much of a second core one worker already borrows for ffmpeg
+
+"cores busy" is the machine's busy CPU time (/proc/stat) over the run divided by its wall time.
 
 Every run starts from an empty database and store and imports the demo watchlist. The results
 (tracks and candidates) of every run are compared: they must be identical."""
@@ -55,6 +60,13 @@ def evidence(*args: str, env: dict[str, str]) -> str:
     return res.stdout
 
 
+def busy_cpu_s() -> float:
+    """Busy CPU seconds of the whole machine so far (every core, every process)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def results(data: str) -> tuple[str, tuple, tuple, float | None]:
     """(state, tracks, candidates, first candidate's created_at as a unix time) of evidence 1."""
     from sqlalchemy import select
@@ -88,7 +100,7 @@ def wait_done(data: str, deadline_s: float) -> None:
     raise SystemExit("timed out")
 
 
-def run_workers(clip: Path, watchlist: Path, n: int) -> dict[str, object]:
+def run_workers(clip: Path, watchlist: Path, n: int, pin: bool) -> dict[str, object]:
     port = free_port()
     redis = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                               "--appendonly", "no"], stdout=subprocess.DEVNULL)
@@ -98,15 +110,18 @@ def run_workers(clip: Path, watchlist: Path, n: int) -> dict[str, object]:
             env = {**base_env(data), "EVIDENCE_REDIS_URL": f"redis://127.0.0.1:{port}/0"}
             time.sleep(0.3)
             evidence("watchlist", "import", str(watchlist), env=env)
-            workers = [subprocess.Popen([str(BIN / "evidence"), "worker"], env=env, start_new_session=True,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(n)]
+            ncpu = os.cpu_count() or 1
+            workers = [subprocess.Popen([*(["taskset", "-c", str(i % ncpu)] if pin else []), str(BIN / "evidence"),
+                                         "worker"], env=env, start_new_session=True,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for i in range(n)]
             time.sleep(3.0)  # workers up and idle (their start is not the clip's time)
-            t0 = time.time()
+            t0, cpu0 = time.time(), busy_cpu_s()
             evidence("submit", str(clip), env=env)
             wait_done(data, 3600)
-            wall = time.time() - t0
+            wall, cpu = time.time() - t0, busy_cpu_s() - cpu0
             state, tracks, cands, first = results(data)
-            return {"wall": wall, "tracks": tracks, "cands": cands, "first": None if first is None else first - t0}
+            return {"wall": wall, "cores": cpu / wall, "tracks": tracks, "cands": cands,
+                    "first": None if first is None else first - t0}
     finally:
         for w in workers:
             os.killpg(w.pid, signal.SIGKILL)
@@ -119,11 +134,12 @@ def run_in_process(clip: Path, watchlist: Path) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as data:
         env = base_env(data)
         evidence("watchlist", "import", str(watchlist), env=env)
-        t0 = time.time()
+        t0, cpu0 = time.time(), busy_cpu_s()
         out = json.loads(evidence("process", str(clip), "--json", env=env))
-        wall = time.time() - t0
+        wall, cpu = time.time() - t0, busy_cpu_s() - cpu0
         _, tracks, cands, _ = results(data)
-        return {"wall": wall, "tracks": tracks, "cands": cands, "first": out["timing"]["first_candidate_s"]}
+        return {"wall": wall, "cores": cpu / wall, "tracks": tracks, "cands": cands,
+                "first": out["timing"]["first_candidate_s"]}
 
 
 def run_quick_pass(clip: Path, watchlist: Path) -> tuple[float, dict[str, object]]:
@@ -168,8 +184,11 @@ def main() -> None:
     ap.add_argument("--clip", type=Path, default=ROOT / "benchmarks" / ".cache" / "long_720p_300s.mp4")
     ap.add_argument("--watchlist", type=Path, default=ROOT / "samples" / "out" / "watchlist")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--no-pinned", action="store_true", help="skip the rows with a core per worker")
     ap.add_argument("--repeats", type=int, default=1, help="interleaved repeats; medians reported")
     ap.add_argument("--skip-in-process", action="store_true")
+    ap.add_argument("--sparse-clip", type=Path, default=ROOT / "benchmarks" / ".cache" / "long_720p_300s_every30s.mp4",
+                    help="a clip with fewer people for a second quick-pass row (skipped if missing)")
     args = ap.parse_args()
     if not args.clip.exists():
         subprocess.run([sys.executable, str(ROOT / "samples" / "make_samples.py"), "--scenario", "long",
@@ -187,25 +206,36 @@ def main() -> None:
     rows: dict[str, list[float]] = {}
     seen: dict[str, dict[str, object]] = {}
     quick: dict[str, object] = {}
+    quick_sparse: dict[str, object] = {}
+    cores: dict[str, list[float]] = {}
     for _ in range(args.repeats):  # interleaved, so a noisy neighbour hits every row alike
         rows.setdefault("decode-only (ffmpeg threads)", []).append(decode_only(args.clip, None))
         rows.setdefault("decode-only (-threads 1)", []).append(decode_only(args.clip, 1))
         wall, quick = run_quick_pass(args.clip, args.watchlist)
         rows.setdefault("quick pass (in-process)", []).append(wall)
+        if args.sparse_clip.exists():
+            wall, quick_sparse = run_quick_pass(args.sparse_clip, args.watchlist)
+            rows.setdefault("quick pass, sparse clip", []).append(wall)
         if not args.skip_in_process:
             r = run_in_process(args.clip, args.watchlist)
             rows.setdefault("in-process", []).append(r["wall"])  # type: ignore[arg-type]
+            cores.setdefault("in-process", []).append(r["cores"])  # type: ignore[arg-type]
             seen["in-process"] = r
-        for n in args.workers:
-            r = run_workers(args.clip, args.watchlist, n)
-            name = f"{n} worker{'s' if n > 1 else ''}"
-            rows.setdefault(name, []).append(r["wall"])  # type: ignore[arg-type]
-            seen[name] = r
+        for pin in (False, True)[: 1 if args.no_pinned else 2]:
+            for n in args.workers:
+                r = run_workers(args.clip, args.watchlist, n, pin)
+                name = f"{n} worker{'s' if n > 1 else ''}{' pinned' if pin else ''}"
+                rows.setdefault(name, []).append(r["wall"])  # type: ignore[arg-type]
+                cores.setdefault(name, []).append(r["cores"])  # type: ignore[arg-type]
+                seen[name] = r
     med = {k: statistics.median(v) for k, v in rows.items()}
-    print(f"{'run':<30} {'wall s':>8} {'x real time':>12}  runs")
+    print(f"{'run':<30} {'wall s':>8} {'x real time':>12} {'cores busy':>11}  runs")
     for name, wall in med.items():
-        print(f"{name:<30} {wall:8.2f} {duration / wall:12.1f}  {', '.join(f'{w:.2f}' for w in rows[name])}")
+        busy = f"{statistics.median(cores[name]):.2f}" if name in cores else "-"
+        print(f"{name:<30} {wall:8.2f} {duration / wall:12.1f} {busy:>11}  {', '.join(f'{w:.2f}' for w in rows[name])}")
     print(f"quick pass: {quick}")
+    if args.sparse_clip.exists():
+        print(f"quick pass, sparse clip ({args.sparse_clip.name}): {quick_sparse}")
     for name, r in seen.items():
         first = r["first"]
         pending = sorted({c[0] for c in r["cands"] if c[3] == "pending"})  # type: ignore[attr-defined]
@@ -218,6 +248,8 @@ def main() -> None:
     speedup = ""
     if "1 worker" in med and "2 workers" in med:
         speedup = f" speedup_2_workers={med['1 worker'] / med['2 workers']:.3f}"
+    if "1 worker pinned" in med and "2 workers pinned" in med:
+        speedup += f" speedup_2_workers_pinned={med['1 worker pinned'] / med['2 workers pinned']:.3f}"
     rtf = " ".join(f"rtf_{k.replace(' ', '_')}={duration / w:.2f}" for k, w in med.items() if "worker" in k)
     print(f"decode_only_s={med['decode-only (ffmpeg threads)']:.2f} quick_pass_rtf={duration / med['quick pass (in-process)']:.1f}"
           f" {rtf}{speedup} identical={same}")

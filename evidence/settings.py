@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     # analysis reaches the face; it runs on clips longer than this.
     quick_pass_min_s: float = Field(120.0, ge=0, description="run the keyframe quick pass on clips at least this long")
     working_copy: bool = Field(True, description="make the H.264 <=720p +faststart working copy and contact sheet")
-    quick_pass_every_s: float = Field(4.0, gt=0, description="quick pass: at most one keyframe per this many seconds")
+    quick_pass_every_s: float = Field(2.0, gt=0, description="quick pass: at most one keyframe per this many seconds")
     lease_s: float = Field(60.0, gt=0, description="a runner's hold on evidence it analyses, renewed while it runs")
     queue_name: str = Field("evidence", description="RQ queue of analysis jobs")
     job_timeout_s: int = Field(3600, gt=0, description="RQ job_timeout of one job (a segment, a working copy)")
