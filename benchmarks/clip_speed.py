@@ -2,7 +2,8 @@
 in one run:
 
   decode-only   ffmpeg -i CLIP -f null -           (the physical limit: every frame decoded)
-  evidence      evidence process CLIP --json        (the whole chain, fresh data dir, watchlist)
+  evidence      evidence process CLIP --json        (the analysis chain, fresh data dir, watchlist;
+                EVIDENCE_WORKING_COPY=false: the working copy is timed on its own line)
   plain         face_recognition's defaults on every sampled frame: HOG with one upsample on the
                 full frame, every detection encoded (dlib called directly with exactly the calls
                 face_recognition.face_locations / face_encodings(model="small") make)
@@ -68,6 +69,18 @@ def plain_approach(clip: Path, fps: float, seconds: float | None) -> tuple[float
     return time.perf_counter() - t, frames, faces
 
 
+def working_copy_time(clip: Path) -> float:
+    from evidence.filestore import FileStore
+    from evidence.mediaio import probe_media
+    from evidence.workingcopy import make_working_copy
+
+    info = probe_media(clip)
+    with tempfile.TemporaryDirectory() as d:
+        t = time.perf_counter()
+        make_working_copy(FileStore(Path(d)), clip, info)
+        return time.perf_counter() - t
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clip", type=Path, default=ROOT / "samples" / "out" / "long_1080p_60s.mp4")
@@ -93,7 +106,8 @@ def main() -> None:
     for _ in range(args.repeats):  # interleaved, so a noisy neighbour hits both sides alike
         decodes.append(timed(["ffmpeg", "-nostdin", "-v", "error", "-i", str(args.clip), "-f", "null", "-"])[0])
         with tempfile.TemporaryDirectory() as data:
-            env = {**os.environ, "EVIDENCE_DATA_DIR": data, "EVIDENCE_SAMPLE_FPS": str(args.fps)}
+            env = {**os.environ, "EVIDENCE_DATA_DIR": data, "EVIDENCE_SAMPLE_FPS": str(args.fps),
+                   "EVIDENCE_WORKING_COPY": "false"}
             env.pop("EVIDENCE_DATABASE_URL", None)
             env.pop("EVIDENCE_REDIS_URL", None)
             subprocess.run([str(BIN / "evidence"), "watchlist", "import", str(args.watchlist)], env=env, check=True,
@@ -115,6 +129,7 @@ def main() -> None:
           f"{sorted({c['subject'] for c in result['candidates']})}")
     print(f"  first candidate {first:.2f} s after the command started processing" if first is not None
           else "  no candidate")
+    print(f"working copy + contact sheet (made once, on its own): {working_copy_time(args.clip):7.2f} s")
     if not args.skip_plain:
         p_wall, frames, faces = plain_approach(args.clip, args.fps, args.plain_seconds)
         span = min(duration, args.plain_seconds or duration)

@@ -89,14 +89,21 @@ def results(data: str) -> tuple[str, tuple, tuple, float | None]:
 
 
 def wait_done(data: str, deadline_s: float) -> None:
+    """Poll the state with plain sqlite3 (cheap: the poll must not take CPU from the workers)."""
+    import sqlite3
+
     end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        state = results(data)[0]
-        if state in ("done", "failed"):
-            if state == "failed":
-                raise SystemExit("evidence failed")
-            return
-        time.sleep(0.2)
+    db = sqlite3.connect(Path(data) / "evidence.db", timeout=30)
+    try:
+        while time.monotonic() < end:
+            row = db.execute("SELECT state FROM evidence WHERE id = 1").fetchone()
+            if row and row[0] in ("done", "failed"):
+                if row[0] == "failed":
+                    raise SystemExit("evidence failed")
+                return
+            time.sleep(0.25)
+    finally:
+        db.close()
     raise SystemExit("timed out")
 
 

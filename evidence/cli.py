@@ -142,6 +142,7 @@ def _process(rt: Runtime, clip: Path, incident: str | None, as_json: bool) -> di
         return {
             "evidence": evidence_view(ev), "incident": incident, "tracks": n_tracks, "candidates": cands,
             "timing": {"wall_s": round(time.monotonic() - started, 3), "frames": summary.frames,
+                       "working_copy_s": round(summary.working_copy_s, 3),
                        "first_candidate_s": round(first[0], 3) if first else None},
         }
 
@@ -153,8 +154,9 @@ def _print_result(result: dict[str, Any]) -> None:
                f", rotation {ev['rotation_deg']}°, state {ev['state']}")
     t = result["timing"]
     first = f"{t['first_candidate_s']:.1f} s" if t["first_candidate_s"] is not None else "none"
-    click.echo(f"  {result['tracks']} face track(s), {t['frames']} frames analysed in {t['wall_s']:.1f} s; "
-               f"first candidate after {first}")
+    copy = f" + working copy {t['working_copy_s']:.1f} s" if t["working_copy_s"] else ""
+    click.echo(f"  {result['tracks']} face track(s), {t['frames']} frames analysed in "
+               f"{t['wall_s'] - t['working_copy_s']:.1f} s{copy}; first candidate after {first}")
     cands = result["candidates"]
     if not cands:
         click.echo("no watchlist candidates")

@@ -129,6 +129,7 @@ class AnalysisSummary:
     frames: int
     wall_s: float
     first_candidate_s: float | None
+    working_copy_s: float = 0.0  # part of wall_s: making the working copy after the analysis
 
 
 @dataclass(frozen=True)
@@ -734,6 +735,7 @@ def analyse_evidence(
         ev = s.get(Evidence, evidence_id)
         assert ev is not None
         duration = max(float(ev.media.get("duration_s", 0.0)), 1e-6)
+    copy_s = 0.0
     for item_id in todo:
         item = items[item_id]
         span = ((item.end_s if item.end_s is not None else duration) - item.start_s) / duration
@@ -742,7 +744,10 @@ def analyse_evidence(
             if on_progress and item.kind == "segment":
                 on_progress(min(1.0, item.start_s / duration + p * span))
 
+        t = time.monotonic()
         run_item(rt, item_id, progress, candidate)
+        if item.kind == "transcode":
+            copy_s += time.monotonic() - t
     if not finalise_evidence(rt, evidence_id):
         raise LeaseHeld(f"evidence {evidence_id}: work items were taken over by another runner")
     if on_progress:
@@ -752,4 +757,5 @@ def analyse_evidence(
             FaceTrackRow.evidence_id == evidence_id, FaceTrackRow.segment >= 0)) or 0
         frames = s.scalar(select(func.sum(WorkItem.frames)).where(WorkItem.evidence_id == evidence_id,
                                                                  WorkItem.kind == "segment")) or 0
-    return AnalysisSummary(evidence_id, n_tracks, int(frames), time.monotonic() - started, first[0] if first else None)
+    return AnalysisSummary(evidence_id, n_tracks, int(frames), time.monotonic() - started, first[0] if first else None,
+                           copy_s)
