@@ -78,7 +78,7 @@ def results(data: str) -> tuple[str, tuple, tuple, float | None]:
     rt = Runtime(Settings(data_dir=Path(data)))
     with rt.sessions() as s:
         ev = s.get(Evidence, 1)
-        tracks = tuple(sorted((t.track_index, t.first_t_s, t.last_t_s, t.n_detections)
+        tracks = tuple(sorted((t.segment, t.track_index, t.first_t_s, t.last_t_s, t.n_detections)
                               for t in s.scalars(select(FaceTrackRow))))
         cands = list(s.scalars(select(CandidateRow)))
         first = min((c.created_at.replace(tzinfo=UTC).timestamp() for c in cands), default=None)
@@ -246,7 +246,9 @@ def main() -> None:
     for name, r in seen.items():
         first = r["first"]
         pending = sorted({c[0] for c in r["cands"] if c[3] == "pending"})  # type: ignore[attr-defined]
-        print(f"{name}: {len(r['tracks'])} tracks, {len(r['cands'])} candidates "  # type: ignore[arg-type]
+        full = sum(1 for t in r["tracks"] if t[0] >= 0)  # type: ignore[attr-defined]
+        print(f"{name}: {full} tracks + {len(r['tracks']) - full} quick-pass sightings, "  # type: ignore[arg-type]
+              f"{len(r['cands'])} candidates "  # type: ignore[arg-type]
               f"(pending: {', '.join(pending)}); first candidate after "
               f"{'-' if first is None else f'{first:.1f} s'}")
     reference = next(iter(seen.values()))

@@ -328,7 +328,7 @@ def prepare_evidence(rt: Runtime, evidence_id: int, restart: bool = False, fail_
             ev.state = "analysing"
             _release(s, ev)
             todo = s.scalars(select(WorkItem).where(WorkItem.evidence_id == evidence_id, WorkItem.state != "done"))
-            return [i.id for i in sorted(todo, key=lambda i: (KIND_ORDER[i.kind], i.index))]
+            return [i.id for i in sorted(todo, key=lambda i: (KIND_ORDER.get(i.kind, 9), i.index))]
     except LeaseHeld:
         raise
     except EvidenceError as exc:
@@ -437,8 +437,10 @@ def run_item(
             frames, result = _run_segment(rt, item, ev, owner, on_progress, on_candidate)
         elif item.kind == "quick":
             frames, result = _run_quick(rt, item, ev, owner, on_progress, on_candidate)
-        else:
+        elif item.kind == "transcode":
             frames, result = _run_transcode(rt, item, ev, owner)
+        else:
+            raise ValueError(f"work item {item_id} has an unknown kind {item.kind!r}")
     except LeaseHeld:
         raise
     except EvidenceError as exc:

@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     quick_pass_every_s: float = Field(2.0, gt=0, description="quick pass: at most one keyframe per this many seconds")
     lease_s: float = Field(60.0, gt=0, description="a runner's hold on evidence it analyses, renewed while it runs")
     queue_name: str = Field("evidence", description="RQ queue of analysis jobs")
+    retry_backoff_s: list[int] = Field([5, 30], description="seconds before each retry of a failed job (JSON list)")
     job_timeout_s: int = Field(3600, gt=0, description="RQ job_timeout of one job (a segment, a working copy)")
     max_upload_bytes: int = Field(8 * 1024**3, gt=0)
 

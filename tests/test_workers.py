@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from evidence.db.tables import CandidateRow, Evidence, FaceTrackRow, WorkItem
 from evidence.runtime import Runtime
@@ -215,3 +215,26 @@ def test_submit_without_a_reachable_redis_is_a_clear_error_and_stores_nothing(en
     monkeypatch.delenv("EVIDENCE_REDIS_URL")
     res = run("submit", clips["empty"], env=dict(os.environ), check=False)
     assert res.returncode == 2 and "no Redis configured" in res.stderr
+
+
+def test_a_poison_job_stops_after_its_retries_and_fails_the_evidence(worker_env, clips, monkeypatch):
+    """A job that fails on every run (here: a work item the code cannot do) is retried per the
+    back-off list, then the evidence ends `failed` with the reason — no loop, no stuck item."""
+    from rq.registry import FailedJobRegistry
+
+    from evidence.processing import prepare_evidence
+    from workers.queue import connect
+
+    env = {**worker_env, "EVIDENCE_RETRY_BACKOFF_S": "[0, 0]"}  # two immediate retries
+    evidence_id = int(run("submit", clips["empty"], env=env).stdout.split()[1])
+    # Plan it here, and spoil one item, so that its job raises an internal error every time.
+    rt = Runtime(Settings())
+    prepare_evidence(rt, evidence_id)
+    with rt.sessions.begin() as s:
+        s.execute(update(WorkItem).where(WorkItem.evidence_id == evidence_id, WorkItem.kind == "segment")
+                  .values(kind="bogus"))
+    res = run("worker", "--burst", env=env)
+    assert res.stderr.count("unknown kind 'bogus'") >= 3  # the first run and two retries
+    out = run("status", evidence_id, env=env).stdout
+    assert out.startswith(f"evidence {evidence_id}: failed (job item-") and "after its retries" in out
+    assert FailedJobRegistry("evidence", connection=connect(env["EVIDENCE_REDIS_URL"])).count == 1

@@ -67,7 +67,7 @@ def item_job(item_id: int) -> dict[str, Any]:
         with rt.sessions() as s:
             generation = s.get(Evidence, done.evidence_id).attempts  # type: ignore[union-attr]
         job = get_current_job()
-        ensure_finalise(_queue(), done.evidence_id, generation, job.id if job else None)
+        ensure_finalise(_queue(), done.evidence_id, generation, job.id if job else None, rt.settings)
     return {"item_id": item_id, "evidence_id": done.evidence_id, "kind": done.kind, "state": "done",
             "frames": done.frames}
 

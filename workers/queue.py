@@ -22,11 +22,11 @@ from sqlalchemy import or_, select, update
 
 from evidence.db.tables import Evidence, WorkItem, utcnow
 from evidence.runtime import Runtime
+from evidence.settings import Settings
 
 __all__ = ["connect", "enqueue_graph", "enqueue_ingest", "ensure_finalise", "finalise_job_id", "ingest_job_id",
            "item_job_id", "make_queue", "reconcile"]
 
-RETRY = Retry(max=2, interval=[5, 30])  # then the evidence is `failed` with its reason
 FINALISE_RETRY = Retry(max=10, interval=[2, 5, 10, 30, 60])  # waits out another finaliser's lease
 WAITING = ("queued", "deferred", "scheduled")
 
@@ -51,28 +51,33 @@ def finalise_job_id(evidence_id: int, generation: int) -> str:
     return f"finalise-{evidence_id}-{generation}"
 
 
-def _common(evidence_id: int) -> dict[str, object]:
-    return {"retry": RETRY, "meta": {"evidence_id": evidence_id}, "failure_ttl": 7 * 24 * 3600,
+def _common(evidence_id: int, settings: Settings) -> dict[str, object]:
+    """Every job: a retry per back-off step (then the evidence is `failed` with the reason), the
+    evidence id in its meta, the failure callback, failed jobs kept a week."""
+    backoff = settings.retry_backoff_s
+    retry = Retry(max=len(backoff), interval=backoff) if backoff else None
+    return {"retry": retry, "meta": {"evidence_id": evidence_id}, "failure_ttl": 7 * 24 * 3600,
             "on_failure": Callback("workers.jobs.on_job_failure")}
 
 
-def enqueue_ingest(queue: Queue, evidence_id: int, generation: int, job_timeout_s: int) -> Job:
+def enqueue_ingest(queue: Queue, evidence_id: int, generation: int, settings: Settings) -> Job:
     """One ingest job per (evidence, generation): re-enqueueing the same generation is a no-op."""
     return queue.enqueue_call("workers.jobs.ingest_job", args=(evidence_id,),
-                              job_id=ingest_job_id(evidence_id, generation), timeout=job_timeout_s, unique=True,
-                              **_common(evidence_id))  # type: ignore[arg-type]
+                              job_id=ingest_job_id(evidence_id, generation), timeout=settings.job_timeout_s,
+                              unique=True, **_common(evidence_id, settings))  # type: ignore[arg-type]
 
 
-def _enqueue_item(queue: Queue, item: WorkItem, job_timeout_s: int) -> Job:
+def _enqueue_item(queue: Queue, item: WorkItem, settings: Settings) -> Job:
     return queue.enqueue_call("workers.jobs.item_job", args=(item.id,), job_id=item_job_id(item.id, item.attempts),
-                              timeout=job_timeout_s, at_front=item.kind == "quick",
+                              timeout=settings.job_timeout_s, at_front=item.kind == "quick",
                               description=f"{item.kind} {item.index} of evidence {item.evidence_id}",
-                              **_common(item.evidence_id))  # type: ignore[arg-type]
+                              **_common(item.evidence_id, settings))  # type: ignore[arg-type]
 
 
-def _enqueue_finalise(queue: Queue, evidence_id: int, job_id: str, depends_on: list[Job] | None) -> Job:
+def _enqueue_finalise(queue: Queue, evidence_id: int, job_id: str, depends_on: list[Job] | None,
+                      settings: Settings) -> Job:
     deps = Dependency(jobs=depends_on, allow_failure=True) if depends_on else None
-    common = {**_common(evidence_id), "retry": FINALISE_RETRY}
+    common = {**_common(evidence_id, settings), "retry": FINALISE_RETRY}
     return queue.enqueue_call("workers.jobs.finalise_job", args=(evidence_id,), job_id=job_id, timeout=600,
                               depends_on=deps, **common)  # type: ignore[arg-type]
 
@@ -97,11 +102,12 @@ def enqueue_graph(rt: Runtime, queue: Queue, evidence_id: int) -> list[Job]:
         assert ev is not None
         generation = ev.attempts
         items = list(s.scalars(select(WorkItem).where(WorkItem.evidence_id == evidence_id, WorkItem.state != "done")))
-    jobs = [_enqueue_item(queue, item, rt.settings.job_timeout_s) for item in _claim(rt, items)]
-    return [*jobs, _enqueue_finalise(queue, evidence_id, finalise_job_id(evidence_id, generation), jobs)]
+    jobs = [_enqueue_item(queue, item, rt.settings) for item in _claim(rt, items)]
+    return [*jobs, _enqueue_finalise(queue, evidence_id, finalise_job_id(evidence_id, generation), jobs, rt.settings)]
 
 
-def ensure_finalise(queue: Queue, evidence_id: int, generation: int, finished_job_id: str | None) -> None:
+def ensure_finalise(queue: Queue, evidence_id: int, generation: int, finished_job_id: str | None,
+                    settings: Settings) -> None:
     """Called when an evidence item's work is all done (by the job that did the last of it, or by
     ``reconcile``): make sure a finalise will run. The graph's own finalise runs by itself when
     this job is one of its dependencies; otherwise (its dependencies include a dead job, or Redis
@@ -114,7 +120,8 @@ def ensure_finalise(queue: Queue, evidence_id: int, generation: int, finished_jo
         return
     if main is not None and status == "deferred":
         main.cancel()
-    _enqueue_finalise(queue, evidence_id, f"{finalise_job_id(evidence_id, generation)}-{uuid.uuid4().hex[:8]}", None)
+    _enqueue_finalise(queue, evidence_id, f"{finalise_job_id(evidence_id, generation)}-{uuid.uuid4().hex[:8]}", None,
+                      settings)
 
 
 def _job_waiting_or_starting(queue: Queue, job_id: str, grace_s: float) -> bool:
@@ -148,7 +155,7 @@ def reconcile(rt: Runtime, queue: Queue) -> list[int]:
                 res = s.execute(update(Evidence).where(Evidence.id == ev.id, Evidence.attempts == ev.attempts)
                                 .values(attempts=ev.attempts + 1, state="queued"))
             if res.rowcount == 1:
-                enqueue_ingest(queue, ev.id, ev.attempts + 1, rt.settings.job_timeout_s)
+                enqueue_ingest(queue, ev.id, ev.attempts + 1, rt.settings)
                 requeued.add(ev.id)
             continue
         with rt.sessions() as s:
@@ -165,9 +172,9 @@ def reconcile(rt: Runtime, queue: Queue) -> list[int]:
             if main is not None and main.get_status(refresh=True) == "deferred":
                 main.cancel()
             for item in _claim(rt, stale):
-                _enqueue_item(queue, item, rt.settings.job_timeout_s)
+                _enqueue_item(queue, item, rt.settings)
             requeued.add(ev.id)
         elif unfinished is None and unheld:
-            ensure_finalise(queue, ev.id, ev.attempts, None)
+            ensure_finalise(queue, ev.id, ev.attempts, None, rt.settings)
             requeued.add(ev.id)
     return sorted(requeued)
