@@ -365,12 +365,13 @@ def _plan(rt: Runtime, ev: Evidence, owner: str) -> list[Segment]:
         s.execute(delete(WorkItem).where(WorkItem.evidence_id == ev.id))
         _clear_unreviewed(s, ev.id)
         if info.duration_s >= rt.settings.quick_pass_min_s:
-            s.add(WorkItem(evidence_id=ev.id, kind="quick", index=0, start_s=0.0, end_s=None, result={}))
+            s.add(WorkItem(evidence_id=ev.id, kind="quick", index=0, start_s=0.0, end_s=info.duration_s, result={}))
         for seg in segments:
             s.add(WorkItem(evidence_id=ev.id, kind="segment", index=seg.index, start_s=seg.start_s, end_s=seg.end_s,
                            result={}))
         if rt.settings.working_copy:
-            s.add(WorkItem(evidence_id=ev.id, kind="transcode", index=0, start_s=0.0, end_s=None, result={}))
+            s.add(WorkItem(evidence_id=ev.id, kind="transcode", index=0, start_s=0.0, end_s=info.duration_s,
+                           result={}))
         append_audit(s, Actor("pipeline", "system"), "evidence.planned", f"evidence:{ev.id}",
                      detail={"segments": [[g.start_s, g.end_s] for g in segments], "sha256_checked": True})
     return segments
