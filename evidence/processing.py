@@ -357,6 +357,7 @@ def _plan(rt: Runtime, ev: Evidence, owner: str) -> list[Segment]:
         raise InvalidMedia(f"{ev.original_name}: the stored original {ev.store_path} is missing")
     if _sha256_of(path) != ev.sha256:
         raise InvalidMedia(f"{ev.original_name}: the stored original no longer matches its SHA-256 {ev.sha256}")
+    _renew_lease(rt, ev.id, owner)  # hashing gigabytes can take a while: keep the evidence
     info = _media(ev)
     segments = plan_segments(keyframe_times(path, ev.original_name), info.duration_s, rt.settings.segment_s)
     with rt.sessions.begin() as s:
