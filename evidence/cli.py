@@ -324,6 +324,63 @@ def review(rt: Runtime, candidate_id: int, decision: str, user: str, reason: str
     click.echo(f"candidate {c.id}: {c.review_state} by {c.reviewed_by}")
 
 
+# --- API keys and the HTTP API --------------------------------------------------------------------
+
+@main.group()
+def keys() -> None:
+    """API keys for the HTTP API (one role each)."""
+
+
+@keys.command("create")
+@click.option("--role", required=True, type=click.Choice(["control_room", "investigator", "admin", "camera",
+                                                          "uploader"]))
+@click.option("--name", required=True, help="whose key it is (a person, a camera, a system)")
+@click.pass_obj
+@clean_errors
+def keys_create(rt: Runtime, role: str, name: str) -> None:
+    """Make a key; it is printed once, as the last word of the output (only its hash is stored)."""
+    from evidence.keys import create_key
+
+    key_id, key = create_key(rt, name, role, _actor())
+    click.echo(f"key {key_id} for {name} ({role}): {key}")
+
+
+@keys.command("list")
+@click.pass_obj
+@clean_errors
+def keys_list(rt: Runtime) -> None:
+    """Keys by id: name, role, prefix, revoked or not."""
+    from evidence.keys import list_keys
+
+    with rt.sessions() as s:
+        for k in list_keys(s):
+            click.echo(f"{k.id:>4}  {k.name:<32} {k.role:<13} {k.prefix}…  {'revoked' if k.revoked_at else 'active'}")
+
+
+@keys.command("revoke")
+@click.argument("key_id", type=int)
+@click.pass_obj
+@clean_errors
+def keys_revoke(rt: Runtime, key_id: int) -> None:
+    """Revoke a key (it stops working at once; the row stays for the audit trail)."""
+    from evidence.keys import revoke_key
+
+    revoke_key(rt, key_id, _actor())
+    click.echo(f"key {key_id} revoked")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def serve(host: str, port: int) -> None:
+    """Serve the HTTP API (OpenAPI document at /docs and /openapi.json)."""
+    import uvicorn
+
+    from api.main import create_app
+
+    uvicorn.run(create_app(), host=host, port=port)
+
+
 @main.group()
 def audit() -> None:
     """The append-only audit log."""

@@ -5,6 +5,7 @@
     ├── InvalidReference    a watchlist image that cannot be enrolled (no face, several faces, unreadable)
     ├── NotFound            an id that names nothing
     ├── Conflict            the request contradicts stored state
+    ├── Unauthorized        no valid credentials
     ├── Forbidden           the caller may not do this
     └── ModelUnavailable    a model file is missing or its SHA-256 does not match the manifest
 
@@ -21,6 +22,7 @@ __all__ = [
     "InvalidReference",
     "ModelUnavailable",
     "NotFound",
+    "Unauthorized",
 ]
 
 
@@ -46,6 +48,10 @@ class NotFound(EvidenceError):
 
 class Conflict(EvidenceError):
     code = "conflict"
+
+
+class Unauthorized(EvidenceError):
+    code = "unauthorized"
 
 
 class Forbidden(EvidenceError):

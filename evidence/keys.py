@@ -1,0 +1,64 @@
+"""API keys and roles. A key is ``ep_`` + 32 random bytes (URL-safe); only its SHA-256 is stored,
+so a leaked database does not leak keys. Every key has exactly one role."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from evidence.audit import Actor, append_audit
+from evidence.db.tables import ApiKey, utcnow
+from evidence.runtime import Runtime
+from pipeline.errors import Conflict, NotFound, Unauthorized
+
+__all__ = ["ROLES", "authenticate", "create_key", "list_keys", "revoke_key"]
+
+# control_room: live incidents and reviews; investigator: search, evidence, export; admin:
+# watchlists, keys, retention, audit; camera: posts ANPR reads only; uploader: uploads evidence.
+ROLES = ("control_room", "investigator", "admin", "camera", "uploader")
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_key(rt: Runtime, name: str, role: str, actor: Actor) -> tuple[int, str]:
+    """(key id, the key itself — shown once)."""
+    if role not in ROLES:
+        raise Conflict(f"unknown role {role!r}: one of {', '.join(ROLES)}")
+    if not name.strip():
+        raise Conflict("a key needs a name (whose or which camera's it is)")
+    key = "ep_" + secrets.token_urlsafe(32)
+    with rt.sessions.begin() as s:
+        row = ApiKey(name=name.strip(), role=role, key_sha256=_digest(key), prefix=key[:10], created_by=actor.name)
+        s.add(row)
+        s.flush()
+        append_audit(s, actor, "key.create", f"key:{row.id}", detail={"name": row.name, "role": role})
+        return row.id, key
+
+
+def revoke_key(rt: Runtime, key_id: int, actor: Actor) -> None:
+    with rt.sessions.begin() as s:
+        row = s.get(ApiKey, key_id)
+        if row is None:
+            raise NotFound(f"key {key_id} not found")
+        if row.revoked_at is None:
+            row.revoked_at = utcnow()
+            append_audit(s, actor, "key.revoke", f"key:{row.id}", detail={"name": row.name, "role": row.role})
+
+
+def list_keys(s: Session) -> list[ApiKey]:
+    return list(s.scalars(select(ApiKey).order_by(ApiKey.id)))
+
+
+def authenticate(s: Session, key: str | None) -> Actor:
+    """The caller behind a bearer key; Unauthorized when missing, unknown or revoked."""
+    if not key:
+        raise Unauthorized("an API key is required: Authorization: Bearer <key> (evidence keys create)")
+    row = s.scalar(select(ApiKey).where(ApiKey.key_sha256 == _digest(key)))
+    if row is None or row.revoked_at is not None:
+        raise Unauthorized("unknown or revoked API key")
+    return Actor(row.name, row.role)

@@ -1,0 +1,155 @@
+"""The HTTP API from the caller's side: keys and roles (every route x every role), incidents with
+their evidence and candidates, reviews, audited reads, JSON errors with a stable code."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from api.main import create_app
+from evidence.audit import Actor, verify_audit
+from evidence.db.tables import AuditEntry, CandidateRow
+from evidence.keys import ROLES, create_key, revoke_key
+from evidence.processing import analyse_evidence, ingest_clip
+from evidence.settings import Settings
+from evidence.watchlists import enrol, folder_enrolments
+
+ADMIN = Actor("test-admin", "admin")
+
+
+@pytest.fixture
+def api(env, monkeypatch, face_models, clips, watchlist_dir):
+    """An app on a fresh database holding one analysed clip (with candidates) on incident INC-API,
+    and a key per role."""
+    monkeypatch.setenv("EVIDENCE_WORKING_COPY", "false")
+    app = create_app(Settings())
+    rt = app.state.runtime
+    rt.faces = face_models
+    enrol(rt, folder_enrolments(watchlist_dir), ADMIN)
+    analyse_evidence(rt, ingest_clip(rt, clips["street"], "INC-API", ADMIN))
+    keys = {role: create_key(rt, f"{role} user", role, ADMIN)[1] for role in ROLES}
+    with rt.sessions() as s:
+        candidate = s.scalars(select(CandidateRow)).first()
+    return TestClient(app), keys, rt, candidate.id
+
+
+def _auth(key):
+    return {"Authorization": f"Bearer {key}"}
+
+
+def _roles(route: APIRoute) -> tuple[str, ...] | None:
+    for dep in route.dependant.dependencies:
+        if hasattr(dep.call, "roles"):
+            return dep.call.roles
+    return None
+
+
+def _call(client, route: APIRoute, headers, candidate_id):
+    path = route.path.replace("{incident_id}", "1").replace("{candidate_id}", str(candidate_id))
+    method = sorted(route.methods)[0]
+    body = {"/incidents": {"reference": "INC-M"},
+            "/candidates/{candidate_id}/review": {"decision": "rejected", "reason": "role matrix"}}.get(route.path)
+    return client.request(method, path, headers=headers, json=body if method == "POST" else None)
+
+
+def test_every_route_declares_its_roles_and_enforces_them(api):
+    client, keys, _, candidate_id = api
+    routes = [r for r in client.app.routes if isinstance(r, APIRoute) and r.path != "/health"]
+    assert len(routes) >= 6
+    for route in routes:
+        allowed = _roles(route)
+        assert allowed, f"{route.path} declares no roles"
+        assert set(allowed) <= set(ROLES)
+        assert "Roles:" in (route.description or ""), f"{route.path}: OpenAPI description must name the roles"
+        for role in ROLES:
+            res = _call(client, route, _auth(keys[role]), candidate_id)
+            if role in allowed:
+                assert res.status_code not in (401, 403), (route.path, role, res.json())
+            else:
+                assert res.status_code == 403 and res.json()["code"] == "forbidden", (route.path, role)
+        for headers in ({}, _auth("ep_forged"), {"Authorization": "Basic abc"}):
+            res = _call(client, route, headers, candidate_id)
+            assert res.status_code == 401 and res.json()["code"] == "unauthorized", (route.path, headers)
+    assert client.get("/health").status_code == 200
+
+
+def test_incident_view_review_and_audit(api):
+    client, keys, rt, _ = api
+    cr = _auth(keys["control_room"])
+    made = client.post("/incidents", json={"reference": "INC-NEW", "title": "fireworks"}, headers=cr)
+    assert made.status_code == 201 and made.json()["title"] == "fireworks"
+    assert {i["reference"] for i in client.get("/incidents", headers=cr).json()} == {"INC-API", "INC-NEW"}
+    incident = client.get("/incidents/1", headers=cr).json()
+    cands = incident["evidence"][0]["candidates"]
+    assert {c["subject"] for c in cands} == {"Gordon_Brown", "Kim_Clijsters"}
+    assert all(c["review_state"] == "pending" for c in cands)
+    crop = client.get(cands[0]["crop"], headers=cr)
+    assert crop.status_code == 200 and crop.content[:2] == b"\xff\xd8"
+    no_reason = client.post(f"/candidates/{cands[0]['id']}/review", json={"decision": "confirmed"}, headers=cr)
+    assert no_reason.status_code == 422 and no_reason.json()["code"] == "invalid_request"
+    done = client.post(f"/candidates/{cands[0]['id']}/review", json={"decision": "confirmed", "reason": "seen it"},
+                       headers=cr)
+    assert done.json() == {"id": cands[0]["id"], "review_state": "confirmed", "reviewed_by": "control_room user",
+                           "reason": "seen it"}
+    again = client.post(f"/candidates/{cands[0]['id']}/review", json={"decision": "rejected", "reason": "x"},
+                        headers=cr)
+    assert again.status_code == 409 and again.json()["code"] == "conflict"
+    assert client.get("/incidents/99", headers=cr).json()["code"] == "not_found"
+    with rt.sessions() as s:
+        actions = [(e.actor, e.action) for e in s.scalars(select(AuditEntry).order_by(AuditEntry.id))]
+        assert ("control_room user", "incident.view") in actions
+        assert ("control_room user", "candidate.view_crop") in actions
+        assert ("control_room user", "candidate.confirmed") in actions
+        assert verify_audit(s)[1] is None
+
+
+def test_a_revoked_key_stops_working(api):
+    client, keys, rt, _ = api
+    with rt.sessions() as s:
+        from evidence.db.tables import ApiKey
+
+        row = s.scalar(select(ApiKey).where(ApiKey.role == "investigator"))
+    assert client.get("/incidents", headers=_auth(keys["investigator"])).status_code == 200
+    revoke_key(rt, row.id, ADMIN)
+    assert client.get("/incidents", headers=_auth(keys["investigator"])).status_code == 401
+
+
+def test_keys_create_prints_the_key_last(cli):
+    res = cli("keys", "create", "--role", "camera", "--name", "ANPR cam 7")
+    assert res.exit_code == 0
+    key = res.stdout.split()[-1]
+    assert key.startswith("ep_") and len(key) > 40
+    assert "camera" in cli("keys", "list").stdout
+    bad = cli("keys", "create", "--role", "superuser", "--name", "x")
+    assert bad.exit_code == 2
+
+
+def test_evidence_serve_answers_over_real_http(env, tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "evidence"), "serve", "--port", str(port)],
+                            env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                res = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert res.json()["status"] == "ok"
+        assert httpx.get(f"http://127.0.0.1:{port}/incidents").json()["code"] == "unauthorized"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
