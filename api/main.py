@@ -4,11 +4,16 @@ candidates and every review go to the audit log."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi import BackgroundTasks, Depends, FastAPI, Header, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from starlette.datastructures import UploadFile
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -21,13 +26,16 @@ from evidence.reports import candidate_view, evidence_candidates, evidence_view
 from evidence.review import review_candidate
 from evidence.runtime import Runtime
 from evidence.settings import Settings
-from pipeline.errors import (Conflict, EvidenceError, Forbidden, InvalidMedia, InvalidReference, NotFound,
-                             Unauthorized)
+from api.uploads import check_link, create_link, dispatch, receive, store_upload, unuse_link, use_link
+from evidence.events import event_view, events_after
+from pipeline.errors import (Conflict, EvidenceError, Forbidden, Gone, InvalidMedia, InvalidReference, NotFound,
+                             TooLarge, Unauthorized)
 
 __all__ = ["create_app"]
 
 _STATUS = {NotFound: 404, Unauthorized: 401, Forbidden: 403, Conflict: 409, InvalidMedia: 422,
-           InvalidReference: 422}
+           InvalidReference: 422, TooLarge: 413, Gone: 410}
+UPLOADERS = ("uploader", "control_room", "investigator", "admin")  # officers' body-worn footage, staff
 
 LIVE = ("control_room", "investigator", "admin")  # see incidents, evidence and candidates
 
@@ -35,6 +43,12 @@ LIVE = ("control_room", "investigator", "admin")  # see incidents, evidence and 
 class IncidentIn(BaseModel):
     reference: str = Field(min_length=1, max_length=64, description="the control room's incident number")
     title: str = Field("", max_length=200)
+
+
+class UploadLinkIn(BaseModel):
+    expires_in_s: int = Field(24 * 3600, ge=60, le=7 * 24 * 3600, description="how long the link works")
+    max_uploads: int = Field(5, ge=1, le=100, description="how many clips it accepts")
+    max_bytes: int | None = Field(None, ge=1, description="cap per clip (default EVIDENCE_MAX_UPLOAD_BYTES)")
 
 
 class ReviewIn(BaseModel):
@@ -145,5 +159,136 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         c = review_candidate(rt(), candidate_id, body.decision, actor, body.reason)
         return {"id": c.id, "review_state": c.review_state, "reviewed_by": c.reviewed_by,
                 "reason": c.review_reason}
+
+    # --- timeline and live feed ------------------------------------------------------------------
+
+    def _incident_or_404(incident_id: int) -> Incident:
+        with rt().sessions() as s:
+            incident = s.get(Incident, incident_id)
+            if incident is None:
+                raise NotFound(f"incident {incident_id} not found")
+            return incident
+
+    @app.get("/incidents/{incident_id}/timeline", summary="The incident's events in order",
+             description="Roles: control_room, investigator, admin. Evidence received, processing progress, "
+                         "candidates and reviews; `after` pages on (event id).")
+    def timeline(incident_id: int, actor: Annotated[Actor, Depends(allow(*LIVE))],
+                 after: Annotated[int, Query(ge=0)] = 0) -> list[dict[str, Any]]:
+        _incident_or_404(incident_id)
+        with rt().sessions.begin() as s:
+            events = [event_view(e) for e in events_after(s, incident_id, after)]
+            append_audit(s, actor, "incident.timeline", f"incident:{incident_id}", detail={"after": after})
+            return events
+
+    @app.get("/incidents/{incident_id}/events", summary="Live feed of the incident's events (Server-Sent Events)",
+             description="Roles: control_room, investigator, admin. Each event's SSE id is its event id: "
+                         "reconnect with `Last-Event-ID` (or `?after=`) to resume exactly after it. A new "
+                         "candidate is on the stream within a fraction of a second of being stored. `max_s` "
+                         "ends the stream after that many seconds.",
+             response_class=StreamingResponse)
+    def live(incident_id: int, request: Request, actor: Annotated[Actor, Depends(allow(*LIVE))],
+             last_event_id: Annotated[str | None, Header()] = None,
+             after: Annotated[int, Query(ge=0)] = 0,
+             max_s: Annotated[float | None, Query(gt=0)] = None) -> StreamingResponse:
+        _incident_or_404(incident_id)
+        start = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
+        with rt().sessions.begin() as s:
+            append_audit(s, actor, "incident.watch", f"incident:{incident_id}", detail={"after": start})
+
+        def fetch(last: int) -> list[dict[str, Any]]:
+            with rt().sessions() as s:
+                return [event_view(e) for e in events_after(s, incident_id, last)]
+
+        async def stream() -> AsyncIterator[str]:
+            last, loop = start, asyncio.get_running_loop()
+            began = idle_since = loop.time()
+            yield "retry: 1000\n\n"
+            while max_s is None or loop.time() - began < max_s:
+                if await request.is_disconnected():
+                    return
+                for e in await run_in_threadpool(fetch, last):
+                    last = e["id"]
+                    idle_since = loop.time()
+                    yield f"id: {e['id']}\nevent: {e['kind']}\ndata: {json.dumps(e)}\n\n"
+                if loop.time() - idle_since > 15:
+                    idle_since = loop.time()
+                    yield ": keep-alive\n\n"
+                await asyncio.sleep(0.2)
+
+        return StreamingResponse(stream(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    # --- uploads ---------------------------------------------------------------------------------
+
+    async def _upload(request: Request, incident: Incident, actor: Actor, cap: int,
+                      submitted: dict[str, Any] | None, background: BackgroundTasks,
+                      before_store: Any = None) -> dict[str, Any]:
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > cap + 64 * 1024:
+            raise TooLarge(f"upload of {int(length)} bytes is over the {cap}-byte limit")
+        form = await request.form(max_files=1, max_fields=5)
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise InvalidMedia("no file: send the clip as the multipart field `file`")
+        extra = {k: str(v)[:2000] for k, v in form.items() if k != "file" and isinstance(v, str) and v}
+        tmp = await run_in_threadpool(receive, rt(), upload.file, cap)
+        await upload.close()
+        if before_store is not None:
+            try:
+                before_store()
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+        evidence_id, duplicate = await run_in_threadpool(
+            store_upload, rt(), tmp, incident, upload.filename or "upload", actor, {**(submitted or {}), **extra})
+        if not duplicate and (run := dispatch(rt(), evidence_id)) is not None:
+            background.add_task(run)
+        with rt().sessions() as s:
+            ev = s.get(Evidence, evidence_id)
+            assert ev is not None
+            return {**evidence_view(ev), "duplicate": duplicate}
+
+    @app.post("/incidents/{incident_id}/evidence", status_code=201, summary="Upload a clip to an incident",
+              description="Roles: uploader, control_room, investigator, admin. Multipart field `file` "
+                          "(and optional `caption`). Streamed to disk with its SHA-256; over the size cap, "
+                          "empty, not video or truncated is a 4xx with a `code` and nothing is kept. The same "
+                          "bytes again link the existing evidence (`duplicate: true`). Then queued for analysis.")
+    async def upload(incident_id: int, request: Request, background: BackgroundTasks,
+                     actor: Annotated[Actor, Depends(allow(*UPLOADERS))]) -> dict[str, Any]:
+        incident = _incident_or_404(incident_id)
+        return await _upload(request, incident, actor, rt().settings.max_upload_bytes, None, background)
+
+    @app.post("/incidents/{incident_id}/upload-links", status_code=201,
+              summary="A public upload link for this incident (sent by text to a witness)",
+              description="Roles: control_room, admin. The token is returned once; only its hash is kept.")
+    def new_link(incident_id: int, body: UploadLinkIn,
+                 actor: Annotated[Actor, Depends(allow("control_room", "admin"))]) -> dict[str, Any]:
+        cap = min(body.max_bytes or rt().settings.max_upload_bytes, rt().settings.max_upload_bytes)
+        link, token = create_link(rt(), incident_id, body.expires_in_s, body.max_uploads, cap, actor)
+        return {"id": link.id, "token": token, "url": f"/public/uploads/{token}",
+                "expires_at": link.expires_at.isoformat(), "max_uploads": link.max_uploads, "max_bytes": cap}
+
+    @app.post("/public/uploads/{token}", status_code=201, summary="A member of the public sends a clip",
+              description="No account: the link is the permission (one incident, an expiry, a count and size "
+                          "cap). Multipart `file`, optional `caption` and `contact`. A forged token is 404 "
+                          "`unknown_link`; an expired or used-up one 410 `link_expired` / `link_used_up`.")
+    async def public_upload(token: str, request: Request, background: BackgroundTasks) -> dict[str, Any]:
+        link, incident = check_link(rt(), token)
+        actor = Actor(f"public:link:{link.id}", "public")
+        counted: list[bool] = []
+
+        def count() -> None:
+            use_link(rt(), link)
+            counted.append(True)
+
+        try:
+            out = await _upload(request, incident, actor, link.max_bytes, {"via": f"upload link {link.id}"},
+                                background, before_store=count)
+        except BaseException:
+            if counted:
+                unuse_link(rt(), link)
+            raise
+        # The public sender sees a receipt, not the police's view of the evidence.
+        return {"received": True, "sha256": out["sha256"], "name": out["name"], "size_bytes": out["size_bytes"]}
 
     return app

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from evidence import __version__
 from evidence.audit import Actor, append_audit
+from evidence.events import add_event, candidate_event, evidence_event
 from evidence.db.tables import CandidateRow, Derivative, Evidence, FaceTrackRow, Incident, WorkItem, utcnow
 from evidence.images import encode_jpeg
 from evidence.mediaio import DecodeReport, iter_frames, keyframe_times, probe_media
@@ -51,7 +52,7 @@ from pipeline.types import Box, FaceDetection, Frame, MediaInfo, WatchlistCandid
 from pipeline.watchlist import match_embeddings, match_watchlist
 
 __all__ = ["AnalysisSummary", "ItemDone", "LeaseHeld", "analyse_evidence", "fail_evidence", "finalise_evidence",
-           "get_or_create_incident", "ingest_clip", "prepare_evidence", "run_item"]
+           "get_or_create_incident", "ingest_clip", "ingest_upload", "prepare_evidence", "run_item"]
 
 
 class LeaseHeld(Conflict):
@@ -95,10 +96,19 @@ def get_or_create_incident(s: Session, reference: str) -> Incident:
     return incident
 
 
-def ingest_clip(rt: Runtime, path: Path, incident_ref: str | None, actor: Actor) -> int:
+def ingest_clip(rt: Runtime, path: Path, incident_ref: str | None, actor: Actor, name: str | None = None,
+                submitted: dict[str, Any] | None = None) -> int:
     """Probe (InvalidMedia before anything is stored), store the original read-only under its
-    SHA-256, and record the evidence row. The same bytes on the same incident reuse the row."""
-    info = probe_media(path)
+    SHA-256, and record the evidence row. The same bytes on the same incident reuse the row
+    (``ingest_upload`` says which). ``name`` is the sender's file name (default: the path's)."""
+    return ingest_upload(rt, path, incident_ref, actor, name, submitted)[0]
+
+
+def ingest_upload(rt: Runtime, path: Path, incident_ref: str | None, actor: Actor, name: str | None = None,
+                  submitted: dict[str, Any] | None = None) -> tuple[int, bool]:
+    """``ingest_clip`` returning (evidence id, True if these bytes were already on the incident)."""
+    name = name or path.name
+    info = probe_media(path, name)
     stored = rt.store.put_file(path, "originals")
     try:
         with rt.sessions.begin() as s:
@@ -107,15 +117,21 @@ def ingest_clip(rt: Runtime, path: Path, incident_ref: str | None, actor: Actor)
             ev = s.scalar(select(Evidence).where(Evidence.sha256 == stored.sha256,
                                                  Evidence.incident_id.is_(None) if incident_id is None
                                                  else Evidence.incident_id == incident_id))
+            duplicate = ev is not None
             if ev is None:
-                ev = Evidence(incident_id=incident_id, sha256=stored.sha256, original_name=path.name,
+                ev = Evidence(incident_id=incident_id, sha256=stored.sha256, original_name=name,
                               size_bytes=stored.size_bytes, store_path=rt.store.relative(stored.path),
-                              media=dataclasses.asdict(info), state="queued")
+                              media=dataclasses.asdict(info), state="queued",
+                              submitted={"by": actor.name, "role": actor.role, **(submitted or {})})
                 s.add(ev)
                 s.flush()
+                add_event(s, incident_id, "evidence.received",
+                          {"evidence_id": ev.id, "name": name, "sha256": stored.sha256, "size_bytes": stored.size_bytes,
+                           "duration_s": info.duration_s, "by": actor.name, "role": actor.role})
             append_audit(s, actor, "evidence.ingest", f"evidence:{ev.id}",
-                         detail={"sha256": stored.sha256, "name": path.name, "incident": incident_ref})
-            return ev.id
+                         detail={"sha256": stored.sha256, "name": name, "incident": incident_ref,
+                                 "duplicate": duplicate})
+            return ev.id, duplicate
     except BaseException:
         if not stored.existed:
             rt.store.discard_new(stored.path)
@@ -193,6 +209,7 @@ def _sync_candidates(s: Session, evidence_id: int, row: FaceTrackRow, matches: l
     s.flush()
     for c in fresh:
         s.refresh(c, ["subject", "track"])
+        candidate_event(s, c)
     return fresh
 
 
@@ -278,6 +295,7 @@ def fail_evidence(rt: Runtime, evidence_id: int, reason: str, item_id: int | Non
         if ev is not None and ev.state != "done":  # a late failure report never undoes finished work
             _clear_unreviewed(s, evidence_id)
             ev.state, ev.failure_reason, ev.finished_at = "failed", reason, utcnow()
+            evidence_event(s, evidence_id, "evidence.failed", reason=reason)
             _release(s, ev)
             item = s.get(WorkItem, item_id) if item_id is not None else None
             if item is not None:
@@ -327,6 +345,8 @@ def prepare_evidence(rt: Runtime, evidence_id: int, restart: bool = False, fail_
                 raise LeaseHeld(f"evidence {evidence_id}: another worker took over the ingest")
             ev.state = "analysing"
             _release(s, ev)
+            if replan:
+                evidence_event(s, evidence_id, "evidence.analysing", progress=0.0)
             todo = s.scalars(select(WorkItem).where(WorkItem.evidence_id == evidence_id, WorkItem.state != "done"))
             return [i.id for i in sorted(todo, key=lambda i: (KIND_ORDER.get(i.kind, 9), i.index))]
     except LeaseHeld:
@@ -467,6 +487,7 @@ def run_item(
         ev_row = s.get(Evidence, ev.id)
         assert ev_row is not None
         _store_evidence_progress(s, ev_row)
+        evidence_event(s, ev.id, "evidence.progress", progress=ev_row.progress, finished=f"{item.kind} {item.index}")
         return ItemDone(item_id, ev.id, item.kind, frames, _all_done(s, ev.id))
 
 
@@ -655,6 +676,7 @@ def finalise_evidence(rt: Runtime, evidence_id: int) -> bool:
         _release(s, ev)
         append_audit(s, Actor("pipeline", "system"), "evidence.analysed", f"evidence:{evidence_id}",
                      detail={"tracks": n_tracks, "stitched": stitched})
+        evidence_event(s, evidence_id, "evidence.done", progress=1.0, tracks=n_tracks)
     return True
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from evidence.audit import Actor, append_audit
 from evidence.db.tables import CandidateRow, utcnow
+from evidence.events import candidate_event
 from evidence.runtime import Runtime
 from pipeline.errors import Conflict, NotFound
 
@@ -24,4 +25,5 @@ def review_candidate(rt: Runtime, candidate_id: int, decision: str, actor: Actor
         c.review_state, c.reviewed_by, c.reviewed_at, c.review_reason = decision, actor.name, utcnow(), reason
         append_audit(s, actor, f"candidate.{decision}", f"candidate:{c.id}", reason=reason,
                      detail={"subject": c.subject.name, "evidence_id": c.evidence_id, "score": c.score})
+        candidate_event(s, c, "candidate.reviewed", reviewed_by=actor.name, reason=reason)
     return c

@@ -5,6 +5,8 @@
     ├── InvalidReference    a watchlist image that cannot be enrolled (no face, several faces, unreadable)
     ├── NotFound            an id that names nothing
     ├── Conflict            the request contradicts stored state
+    ├── TooLarge            over a size cap
+    ├── Gone                a link that expired or is used up
     ├── Unauthorized        no valid credentials
     ├── Forbidden           the caller may not do this
     └── ModelUnavailable    a model file is missing or its SHA-256 does not match the manifest
@@ -20,7 +22,9 @@ __all__ = [
     "Forbidden",
     "InvalidMedia",
     "InvalidReference",
+    "Gone",
     "ModelUnavailable",
+    "TooLarge",
     "NotFound",
     "Unauthorized",
 ]
@@ -48,6 +52,14 @@ class NotFound(EvidenceError):
 
 class Conflict(EvidenceError):
     code = "conflict"
+
+
+class TooLarge(EvidenceError):
+    code = "too_large"
+
+
+class Gone(EvidenceError):
+    code = "gone"
 
 
 class Unauthorized(EvidenceError):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -34,7 +34,7 @@ class Evidence(Base):
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     original_name: Mapped[str] = mapped_column(String(500))
-    size_bytes: Mapped[int]
+    size_bytes: Mapped[int] = mapped_column(BigInteger)  # body-worn files pass 2 GiB
     store_path: Mapped[str] = mapped_column(String(500))
     media: Mapped[dict[str, Any]] = mapped_column(default=dict)
     state: Mapped[str] = mapped_column(String(16), default="queued", index=True)
@@ -48,6 +48,8 @@ class Evidence(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_expires_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(default=0)
+    # How it came in: by whom, and for public uploads the caption and contact the sender gave.
+    submitted: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     incident: Mapped[Incident | None] = relationship(back_populates="evidence")
 
 
@@ -182,3 +184,30 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by: Mapped[str] = mapped_column(String(100), default="")
     revoked_at: Mapped[datetime | None]
+
+
+class IncidentEvent(Base):
+    """What happened on an incident, in order: the timeline and the live feed (the id is the SSE
+    event id, so a client reconnecting with Last-Event-ID resumes exactly after what it saw)."""
+
+    __tablename__ = "incident_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    kind: Mapped[str] = mapped_column(String(32))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class UploadLink(Base):
+    """A public upload link for one incident: only the token's SHA-256 is stored; expiry and caps."""
+
+    __tablename__ = "upload_links"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime]
+    max_uploads: Mapped[int]
+    max_bytes: Mapped[int] = mapped_column(BigInteger)
+    uses: Mapped[int] = mapped_column(default=0)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
