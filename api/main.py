@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
@@ -26,6 +27,7 @@ from evidence.reports import candidate_view, evidence_candidates, evidence_view
 from evidence.review import review_candidate
 from evidence.runtime import Runtime
 from evidence.settings import Settings
+from evidence.watchlists import Enrolment, enrol, list_subjects, remove_subject
 from api.uploads import check_link, create_link, dispatch, receive, store_upload, unuse_link, use_link
 from evidence.events import event_view, events_after
 from pipeline.errors import (Conflict, EvidenceError, Forbidden, Gone, InvalidMedia, InvalidReference, NotFound,
@@ -290,5 +292,44 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise
         # The public sender sees a receipt, not the police's view of the evidence.
         return {"received": True, "sha256": out["sha256"], "name": out["name"], "size_bytes": out["size_bytes"]}
+
+    # --- watchlist ------------------------------------------------------------------------------
+
+    @app.get("/watchlist", summary="Watchlist subjects and their number of reference photos",
+             description="Roles: control_room, investigator, admin.")
+    def watchlist(actor: Annotated[Actor, Depends(allow(*LIVE))]) -> list[dict[str, Any]]:
+        with rt().sessions() as s:
+            return [{"id": i, "name": n, "references": r} for i, n, r in list_subjects(s) if r]
+
+    @app.post("/watchlist", status_code=201, summary="Enrol a subject from reference photos",
+              description="Roles: admin. Multipart `name` and one or more `images`; each photo must show "
+                          "exactly one face, or nothing is enrolled (422 `invalid_reference` naming each).")
+    async def add_subject(request: Request, actor: Annotated[Actor, Depends(allow("admin"))]) -> dict[str, Any]:
+        form = await request.form(max_files=20, max_fields=5)
+        name = form.get("name")
+        images = [f for f in form.getlist("images") if isinstance(f, UploadFile)]
+        if not isinstance(name, str) or not name.strip() or not images:
+            raise InvalidReference("send a `name` and at least one reference photo as `images`")
+        tmp_paths = []
+        try:
+            for f in images:
+                tmp = await run_in_threadpool(receive, rt(), f.file, 20 * 1024 * 1024)
+                named = tmp.with_name(f"{tmp.name}-{Path(f.filename or 'photo.jpg').name}")
+                tmp.rename(named)
+                tmp_paths.append(named)
+            await run_in_threadpool(enrol, rt(), [Enrolment(name.strip(), tuple(tmp_paths))], actor)
+        finally:
+            for p in tmp_paths:
+                p.unlink(missing_ok=True)
+        with rt().sessions() as s:
+            row = next(r for r in list_subjects(s) if r[1] == name.strip())
+        return {"id": row[0], "name": row[1], "references": row[2]}
+
+    @app.delete("/watchlist/{subject_id}", summary="Take a subject off the watchlist",
+                description="Roles: admin. A `reason` (query) is required and audited; candidates already "
+                            "raised keep their history.")
+    def remove(subject_id: int, reason: Annotated[str, Query(min_length=1, max_length=2000)],
+               actor: Annotated[Actor, Depends(allow("admin"))]) -> dict[str, Any]:
+        return {"id": subject_id, "name": remove_subject(rt(), subject_id, actor, reason), "removed": True}
 
     return app

@@ -15,7 +15,7 @@ from evidence.audit import Actor, append_audit
 from evidence.db.tables import WatchlistReference, WatchlistSubjectRow
 from evidence.images import read_rgb
 from evidence.runtime import Runtime
-from pipeline.errors import InvalidReference
+from pipeline.errors import InvalidReference, NotFound
 from pipeline.faces import embed_reference
 from pipeline.types import WatchlistSubject
 
@@ -122,3 +122,17 @@ def list_subjects(session: Session) -> list[tuple[int, str, int]]:
                            .order_by(WatchlistSubjectRow.name))
     return [(r.id, r.name, len(r.references)) for r in rows]
 
+
+
+def remove_subject(rt: Runtime, subject_id: int, actor: Actor, reason: str) -> str:
+    """Take a subject off the watchlist: its reference photos stop being matched at once. The
+    subject row stays, so candidates already raised (and their reviews) keep their history."""
+    with rt.sessions.begin() as s:
+        subject = s.get(WatchlistSubjectRow, subject_id)
+        if subject is None or not subject.references:
+            raise NotFound(f"watchlist subject {subject_id} not found")
+        n = len(subject.references)
+        subject.references.clear()
+        append_audit(s, actor, "watchlist.remove", f"subject:{subject_id}", reason=reason,
+                     detail={"name": subject.name, "references": n})
+        return subject.name

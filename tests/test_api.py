@@ -51,10 +51,11 @@ PUBLIC = {"/health", "/public/uploads/{token}"}  # no key: liveness, and the upl
 
 def _call(client, route: APIRoute, headers, candidate_id):
     path = route.path.replace("{incident_id}", "1").replace("{candidate_id}", str(candidate_id))
+    path = path.replace("{subject_id}", "1")
     method = sorted(route.methods)[0]
     body = {"/incidents": {"reference": "INC-M"}, "/incidents/{incident_id}/upload-links": {},
             "/candidates/{candidate_id}/review": {"decision": "rejected", "reason": "role matrix"}}.get(route.path)
-    params = {"max_s": 0.1} if route.path.endswith("/events") else None
+    params = {"max_s": 0.1} if route.path.endswith("/events") else {"reason": "matrix"} if method == "DELETE" else None
     return client.request(method, path, headers=headers, json=body if method == "POST" else None, params=params)
 
 
@@ -158,3 +159,23 @@ def test_evidence_serve_answers_over_real_http(env, tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_watchlist_over_http(api, watchlist_dir, tmp_path):
+    client, keys, _, _ = api
+    admin = _auth(keys["admin"])
+    before = {w["name"] for w in client.get("/watchlist", headers=_auth(keys["control_room"])).json()}
+    photos = sorted((watchlist_dir / "Tom_Ridge").glob("*.jpg"))[:2]
+    files = [("images", (p.name, p.read_bytes(), "image/jpeg")) for p in photos]
+    res = client.post("/watchlist", headers=admin, data={"name": "Jane Doe"}, files=files)
+    assert res.status_code == 201 and res.json()["references"] == 2, res.json()
+    bad = client.post("/watchlist", headers=admin, data={"name": "Nobody"},
+                      files=[("images", ("x.jpg", b"not a photo", "image/jpeg"))])
+    assert bad.status_code == 422 and bad.json()["code"] == "invalid_reference"
+    names = {w["name"] for w in client.get("/watchlist", headers=admin).json()}
+    assert names == before | {"Jane Doe"}
+    no_reason = client.delete(f"/watchlist/{res.json()['id']}", headers=admin)
+    assert no_reason.status_code == 422
+    gone = client.delete(f"/watchlist/{res.json()['id']}", headers=admin, params={"reason": "enrolled in error"})
+    assert gone.json() == {"id": res.json()["id"], "name": "Jane Doe", "removed": True}
+    assert {w["name"] for w in client.get("/watchlist", headers=admin).json()} == before
