@@ -18,6 +18,7 @@ from starlette.datastructures import UploadFile
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from api.anpr import router as anpr_router
 from api.auth import allow
 from evidence import __version__
 from evidence.audit import Actor, append_audit
@@ -292,6 +293,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise
         # The public sender sees a receipt, not the police's view of the evidence.
         return {"received": True, "sha256": out["sha256"], "name": out["name"], "size_bytes": out["size_bytes"]}
+
+    app.include_router(anpr_router)
 
     # --- watchlist ------------------------------------------------------------------------------
 

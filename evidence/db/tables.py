@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -211,3 +211,40 @@ class UploadLink(Base):
     uses: Mapped[int] = mapped_column(default=0)
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AnprRead(Base):
+    """A plate read posted by an ANPR camera: stored before the camera gets its answer."""
+
+    __tablename__ = "anpr_reads"
+    __table_args__ = (UniqueConstraint("camera_id", "vrm_read", "read_at", name="uq_anpr_read"),
+                      Index("ix_anpr_reads_vrm_key", "vrm_key"), Index("ix_anpr_reads_read_at", "read_at"))
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
+    camera_id: Mapped[str] = mapped_column(String(64))
+    read_at: Mapped[datetime]
+    vrm_read: Mapped[str] = mapped_column(String(16))  # as the camera read it (normalised)
+    vrm: Mapped[str] = mapped_column(String(16))  # repaired by the UK grammar where it decides
+    vrm_key: Mapped[str] = mapped_column(String(16))  # confusion key (O/0, I/1, ...)
+    valid: Mapped[bool]  # fits a UK format
+    confidence: Mapped[float]
+    location: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    direction: Mapped[str | None] = mapped_column(String(16))
+    plate_image: Mapped[str | None] = mapped_column(String(500))
+    overview_image: Mapped[str | None] = mapped_column(String(500))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class HotlistEntry(Base):
+    """A vehicle of interest. Reads are matched on the confusion key, so a misread O/0 still hits."""
+
+    __tablename__ = "hotlist"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    vrm: Mapped[str] = mapped_column(String(16))
+    vrm_key: Mapped[str] = mapped_column(String(16), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(String(32))
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
+    expires_at: Mapped[datetime | None]
+    added_by: Mapped[str] = mapped_column(String(100))
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+    removed_at: Mapped[datetime | None]

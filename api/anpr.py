@@ -1,0 +1,148 @@
+"""ANPR routes: camera reads (camera role only), the hotlist, and the read images."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel, Field, ValidationError
+
+from api.auth import allow
+from evidence.anpr import add_hotlist, hotlist, remove_hotlist, store_read
+from evidence.audit import Actor, append_audit
+from evidence.db.tables import AnprRead
+from evidence.runtime import Runtime
+from pipeline.errors import EvidenceError, NotFound, TooLarge
+
+__all__ = ["router"]
+
+router = APIRouter()
+STAFF = ("control_room", "investigator", "admin")
+MAX_BODY = 64 * 1024 * 1024
+
+
+class ReadIn(BaseModel):
+    camera_id: str = Field(min_length=1, max_length=64)
+    timestamp: datetime = Field(description="UTC, with its offset: 2026-11-22T21:14:03Z")
+    vrm: str = Field(min_length=1, max_length=20, description="the registration as read")
+    confidence: float = Field(ge=0, le=1)
+    location: dict[str, Any] | None = Field(None, description='e.g. {"lat": 51.5, "lon": -0.12, "name": "A40 J3"}')
+    direction: str | None = Field(None, description="N, NE, ... or TOWARDS / AWAY")
+    plate_image: str | None = Field(None, description="plate patch, base64 JPEG/PNG (<= 2 MB)")
+    overview_image: str | None = Field(None, description="overview, base64 JPEG/PNG (<= 2 MB)")
+
+
+class HotlistIn(BaseModel):
+    vrm: str = Field(min_length=1, max_length=20)
+    reason: str = Field(min_length=1, max_length=2000)
+    category: str = Field(min_length=1, max_length=32, description="e.g. wanted, stolen, missing_person")
+    incident_id: int | None = None
+    expires_at: datetime | None = None
+
+
+def _rt(request: Request) -> Runtime:
+    return request.app.state.runtime  # type: ignore[no-any-return]
+
+
+def _one(rt: Runtime, raw: Any, actor: Actor) -> dict[str, Any]:
+    read = ReadIn.model_validate(raw)
+    out = store_read(rt, read.model_dump(), actor)
+    return {"read_id": out.read_id, "duplicate": out.duplicate, "hits": out.hits}
+
+
+@router.post("/anpr/reads", summary="ANPR camera reads: one, or a batch",
+             description="Roles: camera (the key's name is the camera id). A read object, or "
+                         '`{"reads": [...]}`. Each read is stored before the response; duplicates (same camera, '
+                         "VRM, time) are ignored; hotlist hits (confusion-aware: O/0, I/1, ...) go to the linked "
+                         "incident's feed. In a batch, bad reads are listed by index and the rest stored.")
+async def post_reads(request: Request, actor: Annotated[Actor, Depends(allow("camera"))]) -> JSONResponse:
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > MAX_BODY:
+        raise TooLarge(f"request of {length} bytes is over the {MAX_BODY}-byte limit")
+    try:
+        body = await request.json()
+    except ValueError as exc:
+        return JSONResponse({"code": "invalid_read", "message": f"body is not JSON: {exc}"}, status_code=422)
+    rt = _rt(request)
+    batch = isinstance(body, dict) and "reads" in body
+    items = body["reads"] if batch else [body]
+    if not isinstance(items, list) or not items:
+        return JSONResponse({"code": "invalid_read", "message": "`reads` must be a non-empty list"}, status_code=422)
+
+    def run() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        done, errors = [], []
+        for i, raw in enumerate(items):
+            try:
+                done.append(_one(rt, raw, actor))
+            except ValidationError as exc:
+                e = exc.errors()[0]
+                errors.append({"index": i, "code": "invalid_read",
+                               "message": f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"})
+            except EvidenceError as exc:
+                errors.append({"index": i, "code": exc.code, "message": exc.message})
+        return done, errors
+
+    done, errors = await run_in_threadpool(run)
+    if not batch:
+        if errors:
+            status = 413 if errors[0]["code"] == "too_large" else 422
+            return JSONResponse({"code": errors[0]["code"], "message": errors[0]["message"]}, status_code=status)
+        return JSONResponse(done[0], status_code=200 if done[0]["duplicate"] else 201)
+    summary = {"stored": sum(1 for d in done if not d["duplicate"]), "duplicates": sum(1 for d in done if d["duplicate"]),
+               "hits": [h for d in done for h in d["hits"]], "errors": errors}
+    return JSONResponse(summary, status_code=422 if not done else 200)
+
+
+def _image(request: Request, read_id: int, which: str, actor: Actor) -> FileResponse:
+    rt = _rt(request)
+    with rt.sessions.begin() as s:
+        row = s.get(AnprRead, read_id)
+        path = getattr(row, which) if row else None
+        if path is None:
+            raise NotFound(f"read {read_id} has no {which.replace('_', ' ')}")
+        append_audit(s, actor, f"anpr.view_{which}", f"anpr_read:{read_id}")
+    return FileResponse(rt.store.absolute(path))
+
+
+@router.get("/anpr/reads/{read_id}/plate", summary="A read's plate patch (audited)", response_class=FileResponse,
+            description="Roles: control_room, investigator, admin.")
+def plate_image(read_id: int, request: Request, actor: Annotated[Actor, Depends(allow(*STAFF))]) -> FileResponse:
+    return _image(request, read_id, "plate_image", actor)
+
+
+@router.get("/anpr/reads/{read_id}/overview", summary="A read's overview image (audited)",
+            response_class=FileResponse, description="Roles: control_room, investigator, admin.")
+def overview_image(read_id: int, request: Request, actor: Annotated[Actor, Depends(allow(*STAFF))]) -> FileResponse:
+    return _image(request, read_id, "overview_image", actor)
+
+
+def _entry(e: Any) -> dict[str, Any]:
+    return {"id": e.id, "vrm": e.vrm, "reason": e.reason, "category": e.category, "incident_id": e.incident_id,
+            "expires_at": e.expires_at.isoformat() if e.expires_at else None, "added_by": e.added_by,
+            "added_at": e.added_at.isoformat()}
+
+
+@router.post("/hotlist", status_code=201, summary="Add a vehicle of interest",
+             description="Roles: control_room, investigator, admin. Reads match it confusion-aware; hits go to "
+                         "`incident_id`'s feed.")
+def hotlist_add(body: HotlistIn, request: Request,
+                actor: Annotated[Actor, Depends(allow(*STAFF))]) -> dict[str, Any]:
+    return _entry(add_hotlist(_rt(request), body.vrm, body.reason, body.category, body.incident_id, body.expires_at,
+                              actor))
+
+
+@router.get("/hotlist", summary="The hotlist", description="Roles: control_room, investigator, admin.")
+def hotlist_list(request: Request, actor: Annotated[Actor, Depends(allow(*STAFF))]) -> list[dict[str, Any]]:
+    with _rt(request).sessions() as s:
+        return [_entry(e) for e in hotlist(s)]
+
+
+@router.delete("/hotlist/{hotlist_id}", summary="Take a vehicle off the hotlist",
+               description="Roles: control_room, investigator, admin. `reason` is required and audited.")
+def hotlist_remove(hotlist_id: int, request: Request, reason: Annotated[str, Query(min_length=1, max_length=2000)],
+                   actor: Annotated[Actor, Depends(allow(*STAFF))]) -> dict[str, Any]:
+    remove_hotlist(_rt(request), hotlist_id, actor, reason)
+    return {"id": hotlist_id, "removed": True}

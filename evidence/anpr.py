@@ -1,0 +1,143 @@
+"""ANPR: camera reads stored durably, checked against the hotlist (confusion-aware), and hits put on
+the linked incident's live feed for an operator to verify against the image."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from evidence.audit import Actor, append_audit
+from evidence.db.tables import AnprRead, HotlistEntry, Incident, utcnow
+from evidence.events import add_event
+from evidence.runtime import Runtime
+from pipeline.errors import Conflict, EvidenceError, NotFound, TooLarge
+from pipeline.plates import confusion_key, normalise, parse_plate
+
+__all__ = ["BadRead", "ReadOutcome", "add_hotlist", "hotlist", "remove_hotlist", "store_read"]
+
+MAX_IMAGE_BYTES = 2 * 1024 * 1024
+DIRECTIONS = {"N", "NE", "E", "SE", "S", "SW", "W", "NW", "TOWARDS", "AWAY", "UNKNOWN"}
+
+
+class BadRead(EvidenceError):
+    code = "invalid_read"
+
+
+class UnknownCamera(EvidenceError):
+    code = "unknown_camera"
+
+
+@dataclass(frozen=True)
+class ReadOutcome:
+    read_id: int | None
+    duplicate: bool
+    hits: list[dict[str, Any]]
+
+
+def _image(rt: Runtime, b64: str | None, what: str) -> str | None:
+    if not b64:
+        return None
+    if len(b64) > MAX_IMAGE_BYTES * 4 // 3 + 4:
+        raise TooLarge(f"{what} over {MAX_IMAGE_BYTES} bytes")
+    try:
+        data = base64.b64decode(b64, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise BadRead(f"{what} is not valid base64") from exc
+    if not (data.startswith(b"\xff\xd8") or data.startswith(b"\x89PNG")):
+        raise BadRead(f"{what} is not a JPEG or PNG image")
+    return rt.store.relative(rt.store.put_bytes(data, "anpr", ".jpg" if data[:2] == b"\xff\xd8" else ".png").path)
+
+
+def _check(read: dict[str, Any], actor: Actor) -> tuple[datetime, str, float, str | None]:
+    if read.get("camera_id") != actor.name:
+        raise UnknownCamera(f"camera {read.get('camera_id')!r} is not the camera this key belongs to ({actor.name})")
+    at: datetime = read["timestamp"]
+    if at.tzinfo is None:
+        raise BadRead("timestamp must be UTC with its offset (e.g. 2026-11-22T21:14:03Z)")
+    now = utcnow()
+    if at > now + timedelta(minutes=5) or at < now - timedelta(days=366):
+        raise BadRead(f"impossible timestamp {at.isoformat()} (the camera's clock?)")
+    vrm = normalise(read["vrm"])
+    if not 1 <= len(vrm) <= 10:
+        raise BadRead(f"vrm {read['vrm']!r} is not a registration (1-10 letters and digits)")
+    direction = read.get("direction")
+    if direction is not None and direction.upper() not in DIRECTIONS:
+        raise BadRead(f"direction {direction!r}: one of {', '.join(sorted(DIRECTIONS))}")
+    return at, vrm, float(read["confidence"]), direction.upper() if direction else None
+
+
+def _hits(s: Session, row: AnprRead) -> list[HotlistEntry]:
+    now = utcnow()
+    return list(s.scalars(select(HotlistEntry).where(
+        HotlistEntry.vrm_key == row.vrm_key, HotlistEntry.removed_at.is_(None),
+        or_(HotlistEntry.expires_at.is_(None), HotlistEntry.expires_at > now))))
+
+
+def store_read(rt: Runtime, read: dict[str, Any], actor: Actor) -> ReadOutcome:
+    """Validate, store (duplicates — same camera, VRM, time — ignored) and check one read."""
+    at, vrm_read, confidence, direction = _check(read, actor)
+    parsed = parse_plate(vrm_read)
+    plate_img = _image(rt, read.get("plate_image"), "plate_image")
+    overview = _image(rt, read.get("overview_image"), "overview_image")
+    try:
+        with rt.sessions.begin() as s:
+            row = AnprRead(camera_id=actor.name, read_at=at, vrm_read=vrm_read, vrm=parsed.plate,
+                           vrm_key=confusion_key(parsed.plate), valid=parsed.valid, confidence=confidence,
+                           location=read.get("location"), direction=direction, plate_image=plate_img,
+                           overview_image=overview)
+            s.add(row)
+            s.flush()
+            hits = []
+            for entry in _hits(s, row):
+                hit = {"read_id": row.id, "camera_id": row.camera_id, "read_at": at.isoformat(),
+                       "vrm_read": vrm_read, "vrm": row.vrm, "hotlist_id": entry.id, "hotlist_vrm": entry.vrm,
+                       "reason": entry.reason, "category": entry.category, "confidence": confidence,
+                       "location": row.location, "direction": direction,
+                       "exact": row.vrm == entry.vrm,
+                       "plate_image": f"/anpr/reads/{row.id}/plate" if plate_img else None,
+                       "overview_image": f"/anpr/reads/{row.id}/overview" if overview else None,
+                       "verify": "a potential match: check the read against the image before acting"}
+                add_event(s, entry.incident_id, "anpr.hit", hit)
+                append_audit(s, Actor("anpr", "system"), "anpr.hit", f"hotlist:{entry.id}",
+                             detail={"read_id": row.id, "camera": row.camera_id, "vrm_read": vrm_read})
+                hits.append(hit)
+            return ReadOutcome(row.id, False, hits)
+    except IntegrityError:
+        return ReadOutcome(None, True, [])
+
+
+def add_hotlist(rt: Runtime, vrm: str, reason: str, category: str, incident_id: int | None,
+                expires_at: datetime | None, actor: Actor) -> HotlistEntry:
+    plate = parse_plate(vrm).plate
+    if not plate:
+        raise Conflict(f"{vrm!r} is not a registration")
+    with rt.sessions.begin() as s:
+        if incident_id is not None and s.get(Incident, incident_id) is None:
+            raise NotFound(f"incident {incident_id} not found")
+        entry = HotlistEntry(vrm=plate, vrm_key=confusion_key(plate), reason=reason, category=category,
+                             incident_id=incident_id, expires_at=expires_at, added_by=actor.name)
+        s.add(entry)
+        s.flush()
+        append_audit(s, actor, "hotlist.add", f"hotlist:{entry.id}", reason=reason,
+                     detail={"vrm": plate, "category": category, "incident_id": incident_id})
+        return entry
+
+
+def hotlist(s: Session) -> list[HotlistEntry]:
+    return list(s.scalars(select(HotlistEntry).where(HotlistEntry.removed_at.is_(None)).order_by(HotlistEntry.id)))
+
+
+def remove_hotlist(rt: Runtime, entry_id: int, actor: Actor, reason: str) -> None:
+    with rt.sessions.begin() as s:
+        entry = s.get(HotlistEntry, entry_id)
+        if entry is None or entry.removed_at is not None:
+            raise NotFound(f"hotlist entry {entry_id} not found")
+        entry.removed_at = utcnow()
+        append_audit(s, actor, "hotlist.remove", f"hotlist:{entry_id}", reason=reason, detail={"vrm": entry.vrm})

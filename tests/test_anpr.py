@@ -1,0 +1,102 @@
+"""ANPR camera reads over HTTP: stored before the answer, duplicates ignored, a batch with a bad read
+reports it and stores the rest, and a read of a hotlisted vehicle — even misread O/0, I/1 — lands on
+the linked incident's live feed."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from api.main import create_app
+from evidence.audit import Actor
+from evidence.db.tables import AnprRead, utcnow
+from evidence.keys import create_key
+from evidence.settings import Settings
+
+ADMIN = Actor("test-admin", "admin")
+JPEG = base64.b64encode(b"\xff\xd8\xff\xe0" + b"\0" * 100).decode()
+
+
+@pytest.fixture
+def anpr(env):
+    app = create_app(Settings())
+    rt = app.state.runtime
+    client = TestClient(app)
+    cam = {"Authorization": f"Bearer {create_key(rt, 'CAM-A40-J3', 'camera', ADMIN)[1]}"}
+    cr = {"Authorization": f"Bearer {create_key(rt, 'desk 3', 'control_room', ADMIN)[1]}"}
+    incident = client.post("/incidents", json={"reference": "INC-ANPR"}, headers=cr).json()["id"]
+    return client, rt, cam, cr, incident
+
+
+def _read(vrm="AB12CDE", **kw):
+    return {"camera_id": "CAM-A40-J3", "timestamp": utcnow().isoformat(), "vrm": vrm, "confidence": 0.93,
+            "location": {"lat": 51.52, "lon": -0.31, "name": "A40 J3"}, "direction": "W", **kw}
+
+
+def _feed(client, incident, headers):
+    with client.stream("GET", f"/incidents/{incident}/events", headers=headers, params={"max_s": 0.4}) as res:
+        text = "".join(res.iter_text())
+    return [json.loads(line[6:]) for line in text.splitlines() if line.startswith("data: ")]
+
+
+def test_a_read_of_a_hotlisted_vehicle_reaches_the_incident_feed(anpr):
+    client, rt, cam, cr, incident = anpr
+    entry = client.post("/hotlist", headers=cr, json={"vrm": "ab12 cde", "reason": "fireworks suspect's car",
+                                                      "category": "wanted", "incident_id": incident})
+    assert entry.status_code == 201 and entry.json()["vrm"] == "AB12CDE"
+    res = client.post("/anpr/reads", headers=cam, json=_read("A812C0E", plate_image=JPEG))  # 8 for B, 0 for D
+    assert res.status_code == 201, res.json()
+    hit = res.json()["hits"][0]
+    assert hit["hotlist_vrm"] == "AB12CDE" and hit["vrm_read"] == "A812C0E" and hit["exact"] is False
+    events = [e for e in _feed(client, incident, cr) if e["kind"] == "anpr.hit"]
+    assert len(events) == 1 and events[0]["read_id"] == res.json()["read_id"]
+    assert events[0]["camera_id"] == "CAM-A40-J3" and "check the read against the image" in events[0]["verify"]
+    assert client.get(events[0]["plate_image"], headers=cr).content[:2] == b"\xff\xd8"
+    # Another vehicle: stored, no hit.
+    other = client.post("/anpr/reads", headers=cam, json=_read("XY51ABC"))
+    assert other.status_code == 201 and other.json()["hits"] == []
+
+
+def test_duplicates_are_ignored_and_a_batch_reports_its_bad_reads(anpr):
+    client, rt, cam, _, _ = anpr
+    read = _read("XY51ABC")
+    assert client.post("/anpr/reads", headers=cam, json=read).status_code == 201
+    again = client.post("/anpr/reads", headers=cam, json=read)
+    assert again.status_code == 200 and again.json()["duplicate"] is True
+    future = (utcnow() + timedelta(days=1)).isoformat()
+    batch = {"reads": [_read("AA11AAA"), _read("BB22BBB", timestamp=future), {"camera_id": "CAM-A40-J3"},
+                       _read("CC33CCC", camera_id="CAM-ELSEWHERE"), _read("DD44DDD", plate_image="@@not base64"),
+                       _read("EE55EEE", direction="UPWARDS"), read]}
+    res = client.post("/anpr/reads", headers=cam, json=batch)
+    assert res.status_code == 200
+    body = res.json()
+    assert body["stored"] == 1 and body["duplicates"] == 1
+    assert [(e["index"], e["code"]) for e in body["errors"]] == [
+        (1, "invalid_read"), (2, "invalid_read"), (3, "unknown_camera"), (4, "invalid_read"), (5, "invalid_read")]
+    assert "impossible timestamp" in body["errors"][0]["message"]
+    with rt.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(AnprRead)) == 2
+
+
+@pytest.mark.parametrize("body,code", [
+    ({"camera_id": "CAM-A40-J3", "vrm": "AB12CDE"}, "invalid_read"),
+    ("not json", "invalid_read"),
+])
+def test_malformed_reads_are_refused(anpr, body, code):
+    client, rt, cam, _, _ = anpr
+    res = client.post("/anpr/reads", headers=cam, content=body if isinstance(body, str) else json.dumps(body))
+    assert res.status_code == 422 and res.json()["code"] == code
+    with rt.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(AnprRead)) == 0
+
+
+def test_only_cameras_post_reads_and_cameras_do_nothing_else(anpr):
+    client, _, cam, cr, incident = anpr
+    assert client.post("/anpr/reads", headers=cr, json=_read()).status_code == 403
+    assert client.get(f"/incidents/{incident}", headers=cam).status_code == 403
+    assert client.get("/hotlist", headers=cam).status_code == 403
