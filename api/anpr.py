@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
 from api.auth import allow
-from evidence.anpr import add_hotlist, hotlist, remove_hotlist, store_read
+from evidence.anpr import add_hotlist, hotlist, remove_hotlist, store_reads
 from evidence.audit import Actor, append_audit
 from evidence.db.tables import AnprRead
 from evidence.runtime import Runtime
@@ -47,12 +47,6 @@ def _rt(request: Request) -> Runtime:
     return request.app.state.runtime  # type: ignore[no-any-return]
 
 
-def _one(rt: Runtime, raw: Any, actor: Actor) -> dict[str, Any]:
-    read = ReadIn.model_validate(raw)
-    out = store_read(rt, read.model_dump(), actor)
-    return {"read_id": out.read_id, "duplicate": out.duplicate, "hits": out.hits}
-
-
 @router.post("/anpr/reads", summary="ANPR camera reads: one, or a batch",
              description="Roles: camera (the key's name is the camera id). A read object, or "
                          '`{"reads": [...]}`. Each read is stored before the response; duplicates (same camera, '
@@ -73,19 +67,27 @@ async def post_reads(request: Request, actor: Annotated[Actor, Depends(allow("ca
         return JSONResponse({"code": "invalid_read", "message": "`reads` must be a non-empty list"}, status_code=422)
 
     def run() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        done, errors = [], []
+        valid: list[tuple[int, dict[str, Any]]] = []
+        errors: list[dict[str, Any]] = []
         for i, raw in enumerate(items):
             try:
-                done.append(_one(rt, raw, actor))
+                valid.append((i, ReadIn.model_validate(raw).model_dump()))
             except ValidationError as exc:
                 e = exc.errors()[0]
                 errors.append({"index": i, "code": "invalid_read",
                                "message": f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"})
-            except EvidenceError as exc:
-                errors.append({"index": i, "code": exc.code, "message": exc.message})
+        done = []
+        for (i, _), out in zip(valid, store_reads(rt, [r for _, r in valid], actor), strict=True):
+            if isinstance(out, EvidenceError):
+                errors.append({"index": i, "code": out.code, "message": out.message})
+            else:
+                done.append({"read_id": out.read_id, "duplicate": out.duplicate, "hits": out.hits})
+        errors.sort(key=lambda e: e["index"])
         return done, errors
 
     done, errors = await run_in_threadpool(run)
+    if any(d["hits"] for d in done):
+        request.app.state.wake.notify()  # the incident feeds of this process see the hit now
     if not batch:
         if errors:
             status = 413 if errors[0]["code"] == "too_large" else 422

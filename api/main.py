@@ -63,12 +63,27 @@ def _incident_summary(i: Incident) -> dict[str, object]:
     return {"id": i.id, "reference": i.reference, "title": i.title, "created_at": i.created_at.isoformat()}
 
 
+class Wake:
+    """Wakes this process's live-feed streams at once when a route of this process has committed
+    an event (an ANPR hit, a review); events written by other processes (workers) are seen by the
+    feed's 0.2 s poll."""
+
+    def __init__(self) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.waiters: set[asyncio.Event] = set()
+
+    def notify(self) -> None:  # from any thread
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(lambda: [e.set() for e in list(self.waiters)])
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Evidence Pipeline", version=__version__,
                   description="Evidence intake, face tracks and watchlist candidates for review. "
                               "Every route but /health needs `Authorization: Bearer <API key>`; "
                               "its description names the roles that may call it.")
     app.state.runtime = Runtime(settings or Settings())
+    app.state.wake = Wake()
 
     def rt() -> Runtime:
         return app.state.runtime  # type: ignore[no-any-return]
@@ -160,6 +175,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def review(candidate_id: int, body: ReviewIn,
                actor: Annotated[Actor, Depends(allow("control_room", "investigator"))]) -> dict[str, object]:
         c = review_candidate(rt(), candidate_id, body.decision, actor, body.reason)
+        app.state.wake.notify()
         return {"id": c.id, "review_state": c.review_state, "reviewed_by": c.reviewed_by,
                 "reason": c.review_reason}
 
@@ -205,18 +221,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async def stream() -> AsyncIterator[str]:
             last, loop = start, asyncio.get_running_loop()
             began = idle_since = loop.time()
-            yield "retry: 1000\n\n"
-            while max_s is None or loop.time() - began < max_s:
-                if await request.is_disconnected():
-                    return
-                for e in await run_in_threadpool(fetch, last):
-                    last = e["id"]
-                    idle_since = loop.time()
-                    yield f"id: {e['id']}\nevent: {e['kind']}\ndata: {json.dumps(e)}\n\n"
-                if loop.time() - idle_since > 15:
-                    idle_since = loop.time()
-                    yield ": keep-alive\n\n"
-                await asyncio.sleep(0.2)
+            wake: Wake = app.state.wake
+            wake.loop, woken = loop, asyncio.Event()
+            wake.waiters.add(woken)
+            try:
+                yield "retry: 1000\n\n"
+                while max_s is None or loop.time() - began < max_s:
+                    if await request.is_disconnected():
+                        return
+                    woken.clear()
+                    for e in await run_in_threadpool(fetch, last):
+                        last = e["id"]
+                        idle_since = loop.time()
+                        yield f"id: {e['id']}\nevent: {e['kind']}\ndata: {json.dumps(e)}\n\n"
+                    if loop.time() - idle_since > 15:
+                        idle_since = loop.time()
+                        yield ": keep-alive\n\n"
+                    try:
+                        await asyncio.wait_for(woken.wait(), 0.2)
+                    except TimeoutError:
+                        pass
+            finally:
+                wake.waiters.discard(woken)
 
         return StreamingResponse(stream(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -6,11 +6,12 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from evidence.audit import Actor, append_audit
@@ -20,7 +21,7 @@ from evidence.runtime import Runtime
 from pipeline.errors import Conflict, EvidenceError, NotFound, TooLarge
 from pipeline.plates import confusion_key, normalise, parse_plate
 
-__all__ = ["BadRead", "ReadOutcome", "add_hotlist", "hotlist", "remove_hotlist", "store_read"]
+__all__ = ["BadRead", "ReadOutcome", "add_hotlist", "hotlist", "remove_hotlist", "store_read", "store_reads"]
 
 MAX_IMAGE_BYTES = 2 * 1024 * 1024
 DIRECTIONS = {"N", "NE", "E", "SE", "S", "SW", "W", "NW", "TOWARDS", "AWAY", "UNKNOWN"}
@@ -82,35 +83,78 @@ def _hits(s: Session, row: AnprRead) -> list[HotlistEntry]:
 
 def store_read(rt: Runtime, read: dict[str, Any], actor: Actor) -> ReadOutcome:
     """Validate, store (duplicates — same camera, VRM, time — ignored) and check one read."""
-    at, vrm_read, confidence, direction = _check(read, actor)
-    parsed = parse_plate(vrm_read)
-    plate_img = _image(rt, read.get("plate_image"), "plate_image")
-    overview = _image(rt, read.get("overview_image"), "overview_image")
-    try:
-        with rt.sessions.begin() as s:
-            row = AnprRead(camera_id=actor.name, read_at=at, vrm_read=vrm_read, vrm=parsed.plate,
-                           vrm_key=confusion_key(parsed.plate), valid=parsed.valid, confidence=confidence,
-                           location=read.get("location"), direction=direction, plate_image=plate_img,
-                           overview_image=overview)
-            s.add(row)
-            s.flush()
-            hits = []
-            for entry in _hits(s, row):
-                hit = {"read_id": row.id, "camera_id": row.camera_id, "read_at": at.isoformat(),
-                       "vrm_read": vrm_read, "vrm": row.vrm, "hotlist_id": entry.id, "hotlist_vrm": entry.vrm,
-                       "reason": entry.reason, "category": entry.category, "confidence": confidence,
-                       "location": row.location, "direction": direction,
-                       "exact": row.vrm == entry.vrm,
-                       "plate_image": f"/anpr/reads/{row.id}/plate" if plate_img else None,
-                       "overview_image": f"/anpr/reads/{row.id}/overview" if overview else None,
-                       "verify": "a potential match: check the read against the image before acting"}
-                add_event(s, entry.incident_id, "anpr.hit", hit)
-                append_audit(s, Actor("anpr", "system"), "anpr.hit", f"hotlist:{entry.id}",
-                             detail={"read_id": row.id, "camera": row.camera_id, "vrm_read": vrm_read})
-                hits.append(hit)
-            return ReadOutcome(row.id, False, hits)
-    except IntegrityError:
-        return ReadOutcome(None, True, [])
+    out = store_reads(rt, [read], actor)[0]
+    if isinstance(out, EvidenceError):
+        raise out
+    return out
+
+
+def store_reads(rt: Runtime, reads: list[dict[str, Any]], actor: Actor) -> list[ReadOutcome | EvidenceError]:
+    """A camera's batch in one transaction (one commit: what makes thousands of reads a second
+    possible), each read in its own savepoint so a duplicate or a bad read costs only itself.
+    Returns, per read, its outcome or the error that refused it."""
+    prepared: list[tuple[int, dict[str, Any]] | EvidenceError] = []
+    for read in reads:
+        try:
+            at, vrm_read, confidence, direction = _check(read, actor)
+            parsed = parse_plate(vrm_read)
+            prepared.append((0, {"read_at": at, "vrm_read": vrm_read, "vrm": parsed.plate,
+                                 "vrm_key": confusion_key(parsed.plate), "valid": parsed.valid,
+                                 "confidence": confidence, "location": read.get("location"), "direction": direction,
+                                 "plate_image": _image(rt, read.get("plate_image"), "plate_image"),
+                                 "overview_image": _image(rt, read.get("overview_image"), "overview_image")}))
+        except EvidenceError as exc:
+            prepared.append(exc)
+    out: list[ReadOutcome | EvidenceError] = []
+    rows = [p[1] for p in prepared if not isinstance(p, EvidenceError)]
+    inserted: dict[tuple[str, datetime], int] = {}
+    with rt.sessions.begin() as s:
+        if rows:
+            # One INSERT for the batch; duplicates (same camera, VRM, time) are skipped by the
+            # unique constraint, and RETURNING says which rows are new.
+            dialect = s.get_bind().dialect.name
+            insert_ = sqlite_insert if dialect == "sqlite" else pg_insert
+            stmt = insert_(AnprRead).on_conflict_do_nothing().returning(
+                AnprRead.id, AnprRead.vrm_read, AnprRead.read_at)
+            for rid, vrm_read, at in s.execute(stmt, [{"camera_id": actor.name, "received_at": utcnow(), **r}
+                                                      for r in rows]):
+                inserted[(vrm_read, _utc(at))] = rid
+            hot: dict[str, list[HotlistEntry]] = {}
+            now = utcnow()
+            for entry in s.scalars(select(HotlistEntry).where(
+                    HotlistEntry.vrm_key.in_({r["vrm_key"] for r in rows}), HotlistEntry.removed_at.is_(None),
+                    or_(HotlistEntry.expires_at.is_(None), HotlistEntry.expires_at > now))):
+                hot.setdefault(entry.vrm_key, []).append(entry)
+        for p in prepared:
+            if isinstance(p, EvidenceError):
+                out.append(p)
+                continue
+            r = p[1]
+            rid = inserted.pop((r["vrm_read"], _utc(r["read_at"])), None)
+            if rid is None:
+                out.append(ReadOutcome(None, True, []))
+                continue
+            row = AnprRead(id=rid, camera_id=actor.name, **r)
+            out.append(ReadOutcome(rid, False, [_hit(s, row, e) for e in hot.get(r["vrm_key"], [])]))
+    return out
+
+
+def _utc(at: datetime) -> datetime:
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
+def _hit(s: Session, row: AnprRead, entry: HotlistEntry) -> dict[str, Any]:
+    hit = {"read_id": row.id, "camera_id": row.camera_id, "read_at": row.read_at.isoformat(),
+           "vrm_read": row.vrm_read, "vrm": row.vrm, "hotlist_id": entry.id, "hotlist_vrm": entry.vrm,
+           "reason": entry.reason, "category": entry.category, "confidence": row.confidence,
+           "location": row.location, "direction": row.direction, "exact": row.vrm == entry.vrm,
+           "plate_image": f"/anpr/reads/{row.id}/plate" if row.plate_image else None,
+           "overview_image": f"/anpr/reads/{row.id}/overview" if row.overview_image else None,
+           "verify": "a potential match: check the read against the image before acting"}
+    add_event(s, entry.incident_id, "anpr.hit", hit)
+    append_audit(s, Actor("anpr", "system"), "anpr.hit", f"hotlist:{entry.id}",
+                 detail={"read_id": row.id, "camera": row.camera_id, "vrm_read": row.vrm_read})
+    return hit
 
 
 def add_hotlist(rt: Runtime, vrm: str, reason: str, category: str, incident_id: int | None,

@@ -1,0 +1,163 @@
+"""ANPR ingest over real HTTP: cameras post batches of reads for a fixed time against a hotlist;
+prints reads/s stored and the read-to-hit latency (post sent -> hit received on the incident's SSE
+feed).
+
+    python benchmarks/anpr_ingest.py [--seconds 20] [--batch 50] [--clients 4] [--hotlist 1000]
+    python benchmarks/anpr_ingest.py --database-url postgresql://postgres@127.0.0.1/anpr_bench
+
+With --rate the cameras offer that many reads a second in all (latency at a sustained load);
+without, they post as fast as the server answers (throughput). 1 % of the reads are of hotlisted vehicles, a third of those misread (O/0, I/1, B/8). Last line:
+reads_per_s=... p99_hit_ms=..."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def plate(rng: random.Random) -> str:
+    L = "ABCDEFGHJKLMNPRSTUVWXY"
+    return (rng.choice(L) + rng.choice(L) + f"{rng.randint(2, 75):02d}" + "".join(rng.choice(L) for _ in range(3)))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=20)
+    ap.add_argument("--batch", type=int, default=50)
+    ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--hotlist", type=int, default=1000)
+    ap.add_argument("--database-url", default=None)
+    ap.add_argument("--rate", type=float, default=0, help="offered reads/s in all (0: as fast as it goes)")
+    args = ap.parse_args()
+    from evidence.anpr import add_hotlist
+    from evidence.audit import Actor
+    from evidence.keys import create_key
+    from evidence.processing import get_or_create_incident
+    from evidence.runtime import Runtime
+    from evidence.settings import Settings
+
+    rng = random.Random(7)
+    with tempfile.TemporaryDirectory() as data:
+        env = {**os.environ, "EVIDENCE_DATA_DIR": data}
+        env.pop("EVIDENCE_REDIS_URL", None)
+        if args.database_url:
+            env["EVIDENCE_DATABASE_URL"] = args.database_url
+        else:
+            env.pop("EVIDENCE_DATABASE_URL", None)
+        rt = Runtime(Settings(data_dir=Path(data), database_url=args.database_url))
+        admin = Actor("bench", "admin")
+        with rt.sessions.begin() as s:
+            incident_id = get_or_create_incident(s, "INC-ANPR-BENCH").id
+        hot = [plate(rng) for _ in range(args.hotlist)]
+        for vrm in hot:
+            add_hotlist(rt, vrm, "benchmark", "wanted", incident_id, None, admin)
+        cams = [create_key(rt, f"CAM-{i}", "camera", admin)[1] for i in range(args.clients)]
+        viewer = create_key(rt, "desk", "control_room", admin)[1]
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        base = f"http://127.0.0.1:{port}"
+        server = subprocess.Popen([str(Path(sys.executable).parent / "evidence"), "serve", "--port", str(port)],
+                                  env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        sent_at: dict[str, float] = {}
+        hit_delays: list[float] = []
+        stored = [0]
+        lock = threading.Lock()
+        stop = threading.Event()
+        try:
+            for _ in range(200):
+                try:
+                    httpx.get(f"{base}/health", timeout=1)
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.05)
+
+            def listen() -> None:
+                with httpx.stream("GET", f"{base}/incidents/{incident_id}/events", params={"max_s": 3600},
+                                  headers={"Authorization": f"Bearer {viewer}"},
+                                  timeout=httpx.Timeout(10, read=None)) as feed:
+                    for line in feed.iter_lines():
+                        if line.startswith("data: "):
+                            e = json.loads(line[6:])
+                            if e["kind"] == "anpr.hit":
+                                t = sent_at.get(e["vrm_read"] + e["read_at"])
+                                if t is not None:
+                                    hit_delays.append(time.time() - t)
+                        if stop.is_set() and line == "":
+                            pass
+
+            threading.Thread(target=listen, daemon=True).start()
+            time.sleep(0.5)
+
+            def camera(i: int) -> None:
+                r = random.Random(i)
+                headers = {"Authorization": f"Bearer {cams[i]}"}
+                interval = args.batch * args.clients / args.rate if args.rate else 0.0
+                next_at = time.time()
+                with httpx.Client(timeout=30) as client:
+                    while not stop.is_set():
+                        if interval:
+                            time.sleep(max(0.0, next_at - time.time()))
+                            next_at += interval
+                        reads = []
+                        for _ in range(args.batch):
+                            at = (datetime.now(UTC) - timedelta(microseconds=r.randint(0, 999_999))).isoformat()
+                            if r.random() < 0.01:
+                                vrm = r.choice(hot)
+                                if r.random() < 0.33:
+                                    vrm = vrm.replace("B", "8").replace("O", "0").replace("I", "1")
+                            else:
+                                vrm = plate(r)
+                            reads.append({"camera_id": f"CAM-{i}", "timestamp": at, "vrm": vrm, "confidence": 0.9,
+                                          "direction": "N"})
+                        t = time.time()
+                        for rd in reads:
+                            sent_at[rd["vrm"] + rd["timestamp"].replace("+00:00", "+00:00")] = t
+                        res = client.post(f"{base}/anpr/reads", json={"reads": reads}, headers=headers)
+                        with lock:
+                            stored[0] += res.json()["stored"]
+
+            workers = [threading.Thread(target=camera, args=(i,)) for i in range(args.clients)]
+            t0 = time.time()
+            for w in workers:
+                w.start()
+            time.sleep(args.seconds)
+            stop.set()
+            for w in workers:
+                w.join()
+            wall = time.time() - t0
+            time.sleep(1.0)  # the last hits reach the feed
+        finally:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+    rate = stored[0] / wall
+    hit_delays.sort()
+    n = len(hit_delays)
+    p50 = hit_delays[n // 2] * 1000 if n else float("nan")
+    p99 = hit_delays[min(n - 1, int(0.99 * n))] * 1000 if n else float("nan")
+    db = "PostgreSQL" if args.database_url else "SQLite"
+    offered = f"offered {args.rate:.0f}/s, " if args.rate else ""
+    print(f"{db}: {offered}{stored[0]} reads stored in {wall:.1f} s by {args.clients} cameras in batches of {args.batch}: "
+          f"{rate:.0f} reads/s; {n} hotlist hits, read-to-hit p50 {p50:.0f} ms, p99 {p99:.0f} ms")
+    print(f"reads_per_s={rate:.0f} p99_hit_ms={p99:.0f} hits={n}")
+
+
+if __name__ == "__main__":
+    main()
