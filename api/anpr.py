@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -13,15 +13,17 @@ from pydantic import BaseModel, Field, ValidationError
 from api.auth import allow
 from evidence.anpr import add_hotlist, hotlist, remove_hotlist, store_reads
 from evidence.audit import Actor, append_audit
-from evidence.db.tables import AnprRead
+from evidence.db.tables import AnprRead, utcnow
 from evidence.runtime import Runtime
-from pipeline.errors import EvidenceError, NotFound, TooLarge
+from pipeline.errors import EvidenceError, Forbidden, NotFound, TooLarge
 
 __all__ = ["router"]
 
 router = APIRouter()
 STAFF = ("control_room", "investigator", "admin")
 MAX_BODY = 64 * 1024 * 1024
+AGED = ("Roles: control_room, investigator, admin. A read older than EVIDENCE_ANPR_REASON_AFTER_DAYS (90) "
+        "needs a `reason` (403 `reason_required` without one); it is audited.")
 
 
 class ReadIn(BaseModel):
@@ -98,27 +100,37 @@ async def post_reads(request: Request, actor: Annotated[Actor, Depends(allow("ca
     return JSONResponse(summary, status_code=422 if not done else 200)
 
 
-def _image(request: Request, read_id: int, which: str, actor: Actor) -> FileResponse:
+class ReasonRequired(Forbidden):
+    code = "reason_required"
+
+
+def _image(request: Request, read_id: int, which: str, actor: Actor, reason: str | None) -> FileResponse:
     rt = _rt(request)
     with rt.sessions.begin() as s:
         row = s.get(AnprRead, read_id)
         path = getattr(row, which) if row else None
-        if path is None:
+        if row is None or path is None:
             raise NotFound(f"read {read_id} has no {which.replace('_', ' ')}")
-        append_audit(s, actor, f"anpr.view_{which}", f"anpr_read:{read_id}")
+        read_at = row.read_at if row.read_at.tzinfo else row.read_at.replace(tzinfo=UTC)
+        if read_at < utcnow() - timedelta(days=rt.settings.anpr_reason_after_days) and not (reason or "").strip():
+            raise ReasonRequired(f"read {read_id} is older than {rt.settings.anpr_reason_after_days} days: "
+                                 "give a `reason` (it is recorded)")
+        append_audit(s, actor, f"anpr.view_{which}", f"anpr_read:{read_id}", reason=reason or None)
     return FileResponse(rt.store.absolute(path))
 
 
 @router.get("/anpr/reads/{read_id}/plate", summary="A read's plate patch (audited)", response_class=FileResponse,
-            description="Roles: control_room, investigator, admin.")
-def plate_image(read_id: int, request: Request, actor: Annotated[Actor, Depends(allow(*STAFF))]) -> FileResponse:
-    return _image(request, read_id, "plate_image", actor)
+            description=AGED)
+def plate_image(read_id: int, request: Request, actor: Annotated[Actor, Depends(allow(*STAFF))],
+                reason: Annotated[str | None, Query(max_length=2000)] = None) -> FileResponse:
+    return _image(request, read_id, "plate_image", actor, reason)
 
 
 @router.get("/anpr/reads/{read_id}/overview", summary="A read's overview image (audited)",
-            response_class=FileResponse, description="Roles: control_room, investigator, admin.")
-def overview_image(read_id: int, request: Request, actor: Annotated[Actor, Depends(allow(*STAFF))]) -> FileResponse:
-    return _image(request, read_id, "overview_image", actor)
+            response_class=FileResponse, description=AGED)
+def overview_image(read_id: int, request: Request, actor: Annotated[Actor, Depends(allow(*STAFF))],
+                   reason: Annotated[str | None, Query(max_length=2000)] = None) -> FileResponse:
+    return _image(request, read_id, "overview_image", actor, reason)
 
 
 def _entry(e: Any) -> dict[str, Any]:

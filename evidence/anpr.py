@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -21,7 +21,7 @@ from evidence.runtime import Runtime
 from pipeline.errors import Conflict, EvidenceError, NotFound, TooLarge
 from pipeline.plates import confusion_key, normalise, parse_plate
 
-__all__ = ["BadRead", "ReadOutcome", "add_hotlist", "hotlist", "remove_hotlist", "store_read", "store_reads"]
+__all__ = ["BadRead", "ReadOutcome", "add_hotlist", "hotlist", "purge_reads", "remove_hotlist", "store_read", "store_reads"]
 
 MAX_IMAGE_BYTES = 2 * 1024 * 1024
 DIRECTIONS = {"N", "NE", "E", "SE", "S", "SW", "W", "NW", "TOWARDS", "AWAY", "UNKNOWN"}
@@ -185,3 +185,15 @@ def remove_hotlist(rt: Runtime, entry_id: int, actor: Actor, reason: str) -> Non
             raise NotFound(f"hotlist entry {entry_id} not found")
         entry.removed_at = utcnow()
         append_audit(s, actor, "hotlist.remove", f"hotlist:{entry_id}", reason=reason, detail={"vrm": entry.vrm})
+
+
+def purge_reads(rt: Runtime, actor: Actor, now: datetime | None = None) -> int:
+    """Delete camera reads older than the retention period (EVIDENCE_ANPR_RETENTION_DAYS) and record
+    how many in the audit log. Their image files stay in the content-addressed store, unreferenced
+    by these reads (a read's images may be shared with evidence)."""
+    cutoff = (now or utcnow()) - timedelta(days=rt.settings.anpr_retention_days)
+    with rt.sessions.begin() as s:
+        n = s.execute(delete(AnprRead).where(AnprRead.read_at < cutoff)
+                      .execution_options(synchronize_session=False)).rowcount
+        append_audit(s, actor, "anpr.retention", "anpr_reads", detail={"deleted": n, "before": cutoff.isoformat()})
+    return int(n or 0)

@@ -256,12 +256,13 @@ def worker(rt: Runtime, queues: str | None, burst: bool, threads: int | None) ->
     from rq import Worker
     from rq.serializers import JSONSerializer
 
-    from workers.queue import make_queue, reconcile
+    from workers.queue import make_queue, reconcile, schedule_retention
 
     queue = _queue(rt)
     requeued = reconcile(rt, queue)
     if requeued:
         click.echo(f"re-queued evidence {', '.join(map(str, requeued))}", err=True)
+    schedule_retention(queue)  # today's ANPR retention run (one per day, whoever starts first)
     # Each job builds its settings from the environment: the worker's thread count goes there.
     for name in ("EVIDENCE_DETECT_THREADS", "EVIDENCE_DECODE_THREADS"):
         if threads is not None or not os.environ.get(name):
@@ -379,6 +380,22 @@ def serve(host: str, port: int) -> None:
     from api.main import create_app
 
     uvicorn.run(create_app(), host=host, port=port)
+
+
+@main.group()
+def anpr() -> None:
+    """ANPR camera reads."""
+
+
+@anpr.command("purge")
+@click.pass_obj
+@clean_errors
+def anpr_purge(rt: Runtime) -> None:
+    """Delete camera reads older than EVIDENCE_ANPR_RETENTION_DAYS (workers also do it daily)."""
+    from evidence.anpr import purge_reads
+
+    n = purge_reads(rt, _actor())
+    click.echo(f"deleted {n} camera read(s) older than {rt.settings.anpr_retention_days} days")
 
 
 @main.group()

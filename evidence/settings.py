@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     queue_name: str = Field("evidence", description="RQ queue of analysis jobs")
     retry_backoff_s: list[int] = Field([5, 30], description="seconds before each retry of a failed job (JSON list)")
     job_timeout_s: int = Field(3600, gt=0, description="RQ job_timeout of one job (a segment, a working copy)")
+    anpr_retention_days: int = Field(365, ge=1, description="camera reads older than this are deleted (national ANPR rules: 12 months)")
+    anpr_reason_after_days: int = Field(90, ge=0, description="reading a camera read older than this needs a recorded reason")
     max_upload_bytes: int = Field(8 * 1024**3, gt=0)
 
     @property

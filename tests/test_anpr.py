@@ -100,3 +100,25 @@ def test_only_cameras_post_reads_and_cameras_do_nothing_else(anpr):
     assert client.post("/anpr/reads", headers=cr, json=_read()).status_code == 403
     assert client.get(f"/incidents/{incident}", headers=cam).status_code == 403
     assert client.get("/hotlist", headers=cam).status_code == 403
+
+
+def test_retention_and_the_reason_rule_for_old_reads(anpr, cli):
+    client, rt, cam, cr, _ = anpr
+    res = client.post("/anpr/reads", headers=cam, json=_read("XY51ABC", plate_image=JPEG))
+    read_id = res.json()["read_id"]
+    assert client.get(f"/anpr/reads/{read_id}/plate", headers=cr).status_code == 200
+    from sqlalchemy import update
+
+    from evidence.db.tables import AnprRead
+
+    with rt.sessions.begin() as s:  # the read is now 100 days old
+        s.execute(update(AnprRead).values(read_at=utcnow() - timedelta(days=100)))
+    old = client.get(f"/anpr/reads/{read_id}/plate", headers=cr)
+    assert old.status_code == 403 and old.json()["code"] == "reason_required"
+    assert client.get(f"/anpr/reads/{read_id}/plate", headers=cr, params={"reason": "op FIREWORKS"}).status_code == 200
+    assert "deleted 0 camera read(s)" in cli("anpr", "purge").stdout
+    with rt.sessions.begin() as s:  # past the 12 months
+        s.execute(update(AnprRead).values(read_at=utcnow() - timedelta(days=400)))
+    assert "deleted 1 camera read(s) older than 365 days" in cli("anpr", "purge").stdout
+    with rt.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(AnprRead)) == 0

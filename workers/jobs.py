@@ -18,7 +18,7 @@ from evidence.settings import Settings
 from pipeline.errors import InvalidMedia, NotFound
 from workers.queue import enqueue_graph, ensure_finalise
 
-__all__ = ["finalise_job", "ingest_job", "item_job", "on_job_failure"]
+__all__ = ["finalise_job", "ingest_job", "item_job", "on_job_failure", "purge_anpr_job"]
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,22 @@ def finalise_job(evidence_id: int) -> dict[str, Any]:
     retries this job later; unfinished work ends it quietly (the last item enqueues another)."""
     done = finalise_evidence(Runtime(Settings()), evidence_id)
     return {"evidence_id": evidence_id, "state": "done" if done else "not ready"}
+
+
+def purge_anpr_job() -> dict[str, Any]:
+    """Scheduled retention: delete camera reads past EVIDENCE_ANPR_RETENTION_DAYS."""
+    from evidence.anpr import purge_reads
+    from evidence.audit import Actor
+
+    deleted = purge_reads(Runtime(Settings()), Actor("retention", "system"))
+    if get_current_job() is not None:
+        from datetime import timedelta
+
+        from evidence.db.tables import utcnow
+        from workers.queue import schedule_retention
+
+        schedule_retention(_queue(), utcnow() + timedelta(days=1))
+    return {"deleted": deleted}
 
 
 def on_job_failure(job: Any, connection: Any, exc_type: Any, exc_value: Any, tb: Any) -> None:

@@ -12,7 +12,7 @@ holds can no longer run."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from redis import Redis
 from rq import Callback, Queue, Retry
@@ -25,7 +25,7 @@ from evidence.runtime import Runtime
 from evidence.settings import Settings
 
 __all__ = ["connect", "enqueue_graph", "enqueue_ingest", "ensure_finalise", "finalise_job_id", "ingest_job_id",
-           "item_job_id", "make_queue", "reconcile"]
+           "item_job_id", "make_queue", "reconcile", "schedule_retention"]
 
 FINALISE_RETRY = Retry(max=10, interval=[2, 5, 10, 30, 60])  # waits out another finaliser's lease
 WAITING = ("queued", "deferred", "scheduled")
@@ -182,3 +182,20 @@ def reconcile(rt: Runtime, queue: Queue) -> list[int]:
             ensure_finalise(queue, ev.id, ev.attempts, None, rt.settings)
             requeued.add(ev.id)
     return sorted(requeued)
+
+
+def schedule_retention(queue: Queue, when: datetime | None = None) -> None:
+    """Make sure a retention run is queued for the day: one job id per day, so every worker that
+    starts that day asks for the same job; the run schedules the next day's itself."""
+    from rq.exceptions import DuplicateJobError
+
+    day = (when or utcnow()).strftime("%Y%m%d")
+    try:
+        if when is None:
+            queue.enqueue_call("workers.jobs.purge_anpr_job", job_id=f"purge-anpr-{day}", unique=True,
+                               result_ttl=2 * 24 * 3600)
+        else:
+            queue.enqueue_at(when, "workers.jobs.purge_anpr_job", job_id=f"purge-anpr-{day}",
+                             result_ttl=2 * 24 * 3600)
+    except DuplicateJobError:
+        pass
