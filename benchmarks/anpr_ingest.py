@@ -15,9 +15,6 @@ import argparse
 import json
 import os
 import random
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -29,6 +26,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from harness import served  # noqa: E402
 
 
 def plate(rng: random.Random) -> str:
@@ -69,39 +68,27 @@ def main() -> None:
             add_hotlist(rt, vrm, "benchmark", "wanted", incident_id, None, admin)
         cams = [create_key(rt, f"CAM-{i}", "camera", admin)[1] for i in range(args.clients)]
         viewer = create_key(rt, "desk", "control_room", admin)[1]
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        base = f"http://127.0.0.1:{port}"
-        server = subprocess.Popen([str(Path(sys.executable).parent / "evidence"), "serve", "--port", str(port)],
-                                  env=env, start_new_session=True, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL)
         sent_at: dict[str, float] = {}
         hit_delays: list[float] = []
         stored = [0]
         lock = threading.Lock()
         stop = threading.Event()
-        try:
-            for _ in range(200):
-                try:
-                    httpx.get(f"{base}/health", timeout=1)
-                    break
-                except httpx.TransportError:
-                    time.sleep(0.05)
+        with served(env) as base:
 
             def listen() -> None:
-                with httpx.stream("GET", f"{base}/incidents/{incident_id}/events", params={"max_s": 3600},
-                                  headers={"Authorization": f"Bearer {viewer}"},
-                                  timeout=httpx.Timeout(10, read=None)) as feed:
-                    for line in feed.iter_lines():
-                        if line.startswith("data: "):
-                            e = json.loads(line[6:])
-                            if e["kind"] == "anpr.hit":
-                                t = sent_at.get(e["vrm_read"] + e["read_at"])
-                                if t is not None:
-                                    hit_delays.append(time.time() - t)
-                        if stop.is_set() and line == "":
-                            pass
+                try:
+                    with httpx.stream("GET", f"{base}/incidents/{incident_id}/events", params={"max_s": 3600},
+                                      headers={"Authorization": f"Bearer {viewer}"},
+                                      timeout=httpx.Timeout(10, read=None)) as feed:
+                        for line in feed.iter_lines():
+                            if line.startswith("data: "):
+                                e = json.loads(line[6:])
+                                if e["kind"] == "anpr.hit":
+                                    t = sent_at.get(e["vrm_read"] + e["read_at"])
+                                    if t is not None:
+                                        hit_delays.append(time.time() - t)
+                except httpx.HTTPError:  # the server is stopped at the end of the run
+                    return
 
             threading.Thread(target=listen, daemon=True).start()
             time.sleep(0.5)
@@ -129,7 +116,7 @@ def main() -> None:
                                           "direction": "N"})
                         t = time.time()
                         for rd in reads:
-                            sent_at[rd["vrm"] + rd["timestamp"].replace("+00:00", "+00:00")] = t
+                            sent_at[rd["vrm"] + rd["timestamp"]] = t
                         res = client.post(f"{base}/anpr/reads", json={"reads": reads}, headers=headers)
                         with lock:
                             stored[0] += res.json()["stored"]
@@ -144,9 +131,6 @@ def main() -> None:
                 w.join()
             wall = time.time() - t0
             time.sleep(1.0)  # the last hits reach the feed
-        finally:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
     rate = stored[0] / wall
     hit_delays.sort()
     n = len(hit_delays)

@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from harness import describe_clip, ensure_samples
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
@@ -90,17 +92,9 @@ def main() -> None:
     ap.add_argument("--skip-plain", action="store_true")
     ap.add_argument("--repeats", type=int, default=3, help="decode-only and evidence runs, interleaved; medians reported")
     args = ap.parse_args()
-    if not args.clip.exists():
-        subprocess.run([sys.executable, str(ROOT / "samples" / "make_samples.py"), "--scenario", "long",
-                        "--seconds", "60", "--out", str(args.clip.parent)], check=True)
-    if not args.watchlist.exists():
-        subprocess.run([sys.executable, str(ROOT / "samples" / "make_samples.py")], check=True)
-    probe = json.loads(subprocess.run(["ffprobe", "-v", "error", "-print_format", "json", "-show_format",
-                                       "-show_streams", str(args.clip)], capture_output=True, text=True).stdout)
-    v = next(s for s in probe["streams"] if s["codec_type"] == "video")
-    duration = float(probe["format"]["duration"])
-    print(f"clip {args.clip.name}: {v['width']}x{v['height']} {v['codec_name']} {duration:.1f} s, "
-          f"{int(probe['format']['bit_rate']) / 1e6:.1f} Mbit/s; {os.cpu_count()} CPUs; sampling {args.fps:g} fps")
+    ensure_samples(args.clip, ["--seconds", "60"], args.watchlist)
+    duration, clip_line = describe_clip(args.clip)
+    print(f"{clip_line}; sampling {args.fps:g} fps")
 
     decodes, walls, rsss, firsts, ratios = [], [], [], [], []
     for _ in range(args.repeats):  # interleaved, so a noisy neighbour hits both sides alike

@@ -12,9 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -25,6 +22,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from harness import served  # noqa: E402
 
 
 def main() -> None:
@@ -46,24 +45,12 @@ def main() -> None:
         key = create_key(rt, "bench", "control_room", Actor("bench", "admin"))[1]
         with rt.sessions.begin() as s:
             incident_id = get_or_create_incident(s, "INC-SSE").id
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        server = subprocess.Popen([str(Path(sys.executable).parent / "evidence"), "serve", "--port", str(port)],
-                                  env=env, start_new_session=True, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL)
         delays: list[float] = []
-        try:
-            for _ in range(200):
-                try:
-                    httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
-                    break
-                except httpx.TransportError:
-                    time.sleep(0.05)
+        with served(env) as base:
             ready = threading.Event()
 
             def listen() -> None:
-                with httpx.stream("GET", f"http://127.0.0.1:{port}/incidents/{incident_id}/events",
+                with httpx.stream("GET", f"{base}/incidents/{incident_id}/events",
                                   headers={"Authorization": f"Bearer {key}"}, params={"max_s": 3600},
                                   timeout=httpx.Timeout(10, read=60)) as feed:
                     ready.set()
@@ -83,9 +70,6 @@ def main() -> None:
                     add_event(s, incident_id, "candidate", {"n": i, "sent": time.time()})
                 time.sleep(0.3)
             t.join(30)
-        finally:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
     delays.sort()
     n = len(delays)
     p50, p95 = delays[n // 2], delays[min(n - 1, int(0.95 * n))]

@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,11 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from harness import describe_clip, ensure_samples, free_port  # noqa: E402
 
 
 def base_env(data: str) -> dict[str, str]:
@@ -197,18 +192,9 @@ def main() -> None:
     ap.add_argument("--sparse-clip", type=Path, default=ROOT / "benchmarks" / ".cache" / "long_720p_300s_every30s.mp4",
                     help="a clip with fewer people for a second quick-pass row (skipped if missing)")
     args = ap.parse_args()
-    if not args.clip.exists():
-        subprocess.run([sys.executable, str(ROOT / "samples" / "make_samples.py"), "--scenario", "long",
-                        "--seconds", "300", "--height", "720", "--out", str(args.clip.parent)], check=True)
-    if not args.watchlist.exists():
-        subprocess.run([sys.executable, str(ROOT / "samples" / "make_samples.py")], check=True)
-    probe = json.loads(subprocess.run(["ffprobe", "-v", "error", "-print_format", "json", "-show_format",
-                                       "-show_streams", str(args.clip)], capture_output=True, text=True).stdout)
-    v = next(s for s in probe["streams"] if s["codec_type"] == "video")
-    duration = float(probe["format"]["duration"])
-    print(f"clip {args.clip.name}: {v['width']}x{v['height']} {v['codec_name']} {duration:.1f} s, "
-          f"{int(probe['format']['bit_rate']) / 1e6:.1f} Mbit/s; {os.cpu_count()} CPUs; "
-          f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    ensure_samples(args.clip, ["--seconds", "300", "--height", "720"], args.watchlist)
+    duration, clip_line = describe_clip(args.clip)
+    print(f"{clip_line}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
 
     rows: dict[str, list[float]] = {}
     seen: dict[str, dict[str, object]] = {}
