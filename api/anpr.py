@@ -11,11 +11,12 @@ from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
 from api.auth import allow
+from api.uploads import refuse_oversize
 from evidence.anpr import add_hotlist, hotlist, remove_hotlist, store_reads
 from evidence.audit import Actor, append_audit
 from evidence.db.tables import AnprRead, utcnow
 from evidence.runtime import Runtime
-from pipeline.errors import EvidenceError, Forbidden, NotFound, TooLarge
+from pipeline.errors import EvidenceError, Forbidden, NotFound
 
 __all__ = ["router"]
 
@@ -55,9 +56,7 @@ def _rt(request: Request) -> Runtime:
                          "VRM, time) are ignored; hotlist hits (confusion-aware: O/0, I/1, ...) go to the linked "
                          "incident's feed. In a batch, bad reads are listed by index and the rest stored.")
 async def post_reads(request: Request, actor: Annotated[Actor, Depends(allow("camera"))]) -> JSONResponse:
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > MAX_BODY:
-        raise TooLarge(f"request of {length} bytes is over the {MAX_BODY}-byte limit")
+    refuse_oversize(request.headers, MAX_BODY)
     try:
         body = await request.json()
     except ValueError as exc:

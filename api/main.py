@@ -29,7 +29,8 @@ from evidence.review import review_candidate
 from evidence.runtime import Runtime
 from evidence.settings import Settings
 from evidence.watchlists import Enrolment, enrol, list_subjects, remove_subject
-from api.uploads import check_link, create_link, dispatch, receive, store_upload, unuse_link, use_link
+from api.uploads import (MULTIPART_SLACK, check_link, create_link, dispatch, receive, refuse_oversize, store_upload, unuse_link,
+                         use_link)
 from evidence.events import event_view, events_after
 from pipeline.errors import (Conflict, EvidenceError, Forbidden, Gone, InvalidMedia, InvalidReference, NotFound,
                              TooLarge, Unauthorized)
@@ -252,9 +253,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _upload(request: Request, incident: Incident, actor: Actor, cap: int,
                       submitted: dict[str, Any] | None, background: BackgroundTasks,
                       before_store: Any = None) -> dict[str, Any]:
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > cap + 64 * 1024:
-            raise TooLarge(f"upload of {int(length)} bytes is over the {cap}-byte limit")
+        refuse_oversize(request.headers, cap, MULTIPART_SLACK)
         form = await request.form(max_files=1, max_fields=5)
         upload = form.get("file")
         if not isinstance(upload, UploadFile):

@@ -5,12 +5,11 @@ workers (EVIDENCE_REDIS_URL) or run in this process after the response."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import secrets
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -18,17 +17,29 @@ from typing import Any, BinaryIO
 from sqlalchemy import select, update
 
 from evidence.audit import Actor, append_audit
-from evidence.db.tables import Evidence, Incident, UploadLink, utcnow
+from evidence.db.tables import Incident, UploadLink, utcnow
 from evidence.events import add_event
+from evidence.keys import secret_digest
 from evidence.processing import analyse_evidence, ingest_upload
 from evidence.runtime import Runtime
 from pipeline.errors import EvidenceError, Gone, NotFound, TooLarge
 
-__all__ = ["LinkExpired", "LinkUsedUp", "UnknownLink", "check_link", "create_link", "dispatch", "evidence_state",
-           "receive", "store_upload", "unuse_link", "use_link"]
+__all__ = ["LinkExpired", "LinkUsedUp", "UnknownLink", "check_link", "create_link", "dispatch",
+           "receive", "refuse_oversize", "store_upload", "unuse_link", "use_link"]
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20
+
+
+MULTIPART_SLACK = 64 * 1024  # the form's framing and fields around the file
+
+
+def refuse_oversize(headers: Mapping[str, str], cap: int, slack: int = 0) -> None:
+    """TooLarge at once when the declared Content-Length is over ``cap`` + ``slack``, before a byte
+    of the body is read."""
+    length = headers.get("content-length")
+    if length and length.isdigit() and int(length) > cap + slack:
+        raise TooLarge(f"request of {int(length)} bytes is over the {cap}-byte limit")
 
 
 def receive(rt: Runtime, src: BinaryIO, max_bytes: int) -> Path:
@@ -84,17 +95,13 @@ def dispatch(rt: Runtime, evidence_id: int) -> Callable[[], None] | None:
     return run
 
 
-def _token_digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def create_link(rt: Runtime, incident_id: int, expires_in_s: int, max_uploads: int, max_bytes: int,
                 actor: Actor) -> tuple[UploadLink, str]:
     token = secrets.token_urlsafe(32)
     with rt.sessions.begin() as s:
         if s.get(Incident, incident_id) is None:
             raise NotFound(f"incident {incident_id} not found")
-        link = UploadLink(incident_id=incident_id, token_sha256=_token_digest(token),
+        link = UploadLink(incident_id=incident_id, token_sha256=secret_digest(token),
                           expires_at=utcnow() + timedelta(seconds=expires_in_s), max_uploads=max_uploads,
                           max_bytes=max_bytes, created_by=actor.name)
         s.add(link)
@@ -121,7 +128,7 @@ class LinkUsedUp(Gone):
 def check_link(rt: Runtime, token: str) -> tuple[UploadLink, Incident]:
     """The link and its incident; UnknownLink (forged), LinkExpired, LinkUsedUp."""
     with rt.sessions() as s:
-        link = s.scalar(select(UploadLink).where(UploadLink.token_sha256 == _token_digest(token)))
+        link = s.scalar(select(UploadLink).where(UploadLink.token_sha256 == secret_digest(token)))
         if link is None:
             raise UnknownLink("this upload link is not valid")
         if link.expires_at.replace(tzinfo=utcnow().tzinfo) < utcnow():
@@ -146,8 +153,3 @@ def unuse_link(rt: Runtime, link: UploadLink) -> None:
     with rt.sessions.begin() as s:
         s.execute(update(UploadLink).where(UploadLink.id == link.id).values(uses=UploadLink.uses - 1)
                   .execution_options(synchronize_session=False))
-
-
-def evidence_state(rt: Runtime, evidence_id: int) -> str:
-    with rt.sessions() as s:
-        return s.scalar(select(Evidence.state).where(Evidence.id == evidence_id)) or "missing"

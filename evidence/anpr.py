@@ -21,7 +21,7 @@ from evidence.runtime import Runtime
 from pipeline.errors import Conflict, EvidenceError, NotFound, TooLarge
 from pipeline.plates import confusion_key, normalise, parse_plate
 
-__all__ = ["BadRead", "ReadOutcome", "add_hotlist", "hotlist", "purge_reads", "remove_hotlist", "store_read", "store_reads"]
+__all__ = ["BadRead", "ReadOutcome", "add_hotlist", "hotlist", "purge_reads", "remove_hotlist", "store_reads"]
 
 MAX_IMAGE_BYTES = 2 * 1024 * 1024
 DIRECTIONS = {"N", "NE", "E", "SE", "S", "SW", "W", "NW", "TOWARDS", "AWAY", "UNKNOWN"}
@@ -72,21 +72,6 @@ def _check(read: dict[str, Any], actor: Actor) -> tuple[datetime, str, float, st
     if direction is not None and direction.upper() not in DIRECTIONS:
         raise BadRead(f"direction {direction!r}: one of {', '.join(sorted(DIRECTIONS))}")
     return at, vrm, float(read["confidence"]), direction.upper() if direction else None
-
-
-def _hits(s: Session, row: AnprRead) -> list[HotlistEntry]:
-    now = utcnow()
-    return list(s.scalars(select(HotlistEntry).where(
-        HotlistEntry.vrm_key == row.vrm_key, HotlistEntry.removed_at.is_(None),
-        or_(HotlistEntry.expires_at.is_(None), HotlistEntry.expires_at > now))))
-
-
-def store_read(rt: Runtime, read: dict[str, Any], actor: Actor) -> ReadOutcome:
-    """Validate, store (duplicates — same camera, VRM, time — ignored) and check one read."""
-    out = store_reads(rt, [read], actor)[0]
-    if isinstance(out, EvidenceError):
-        raise out
-    return out
 
 
 def store_reads(rt: Runtime, reads: list[dict[str, Any]], actor: Actor) -> list[ReadOutcome | EvidenceError]:

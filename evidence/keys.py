@@ -14,14 +14,15 @@ from evidence.db.tables import ApiKey, utcnow
 from evidence.runtime import Runtime
 from pipeline.errors import Conflict, NotFound, Unauthorized
 
-__all__ = ["ROLES", "authenticate", "create_key", "list_keys", "revoke_key"]
+__all__ = ["ROLES", "authenticate", "create_key", "list_keys", "revoke_key", "secret_digest"]
 
 # control_room: live incidents and reviews; investigator: search, evidence, export; admin:
 # watchlists, keys, retention, audit; camera: posts ANPR reads only; uploader: uploads evidence.
 ROLES = ("control_room", "investigator", "admin", "camera", "uploader")
 
 
-def _digest(key: str) -> str:
+def secret_digest(key: str) -> str:
+    """What is stored of a secret (an API key, an upload-link token): its SHA-256."""
     return hashlib.sha256(key.encode()).hexdigest()
 
 
@@ -33,7 +34,7 @@ def create_key(rt: Runtime, name: str, role: str, actor: Actor) -> tuple[int, st
         raise Conflict("a key needs a name (whose or which camera's it is)")
     key = "ep_" + secrets.token_urlsafe(32)
     with rt.sessions.begin() as s:
-        row = ApiKey(name=name.strip(), role=role, key_sha256=_digest(key), prefix=key[:10], created_by=actor.name)
+        row = ApiKey(name=name.strip(), role=role, key_sha256=secret_digest(key), prefix=key[:10], created_by=actor.name)
         s.add(row)
         s.flush()
         append_audit(s, actor, "key.create", f"key:{row.id}", detail={"name": row.name, "role": role})
@@ -58,7 +59,7 @@ def authenticate(s: Session, key: str | None) -> Actor:
     """The caller behind a bearer key; Unauthorized when missing, unknown or revoked."""
     if not key:
         raise Unauthorized("an API key is required: Authorization: Bearer <key> (evidence keys create)")
-    row = s.scalar(select(ApiKey).where(ApiKey.key_sha256 == _digest(key)))
+    row = s.scalar(select(ApiKey).where(ApiKey.key_sha256 == secret_digest(key)))
     if row is None or row.revoked_at is not None:
         raise Unauthorized("unknown or revoked API key")
     return Actor(row.name, row.role)

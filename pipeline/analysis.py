@@ -50,14 +50,8 @@ class TrackEvent:
     frames_seen: int
 
 
-def analyse_faces(
-    detected: Iterable[tuple[Frame, list[FaceDetection] | None]],
-    detect_near: Callable[[Frame, list[Box]], list[FaceDetection]],
-    embedder: FaceEmbedder,
-    params: FaceParams,
-) -> Iterator[TrackEvent]:
-    """Frames in time order with their full-frame detections (None where no full pass was run)
-    in; track events out."""
+def _cached(embedder: FaceEmbedder) -> Callable[[FaceSample], Embedding]:
+    """Embed a sample once however often the tracker and the track events ask for it."""
     cache: dict[tuple[int, Box], Embedding] = {}
 
     def embed(sample: FaceSample) -> Embedding:
@@ -66,6 +60,18 @@ def analyse_faces(
             cache[key] = embed_sample(sample, embedder)
         return cache[key]
 
+    return embed
+
+
+def analyse_faces(
+    detected: Iterable[tuple[Frame, list[FaceDetection] | None]],
+    detect_near: Callable[[Frame, list[Box]], list[FaceDetection]],
+    embedder: FaceEmbedder,
+    params: FaceParams,
+) -> Iterator[TrackEvent]:
+    """Frames in time order with their full-frame detections (None where no full pass was run)
+    in; track events out."""
+    embed = _cached(embedder)
     tracker = FaceTracker(params.tracker, embed)
     announced: set[int] = set()
     n = 0
@@ -96,14 +102,7 @@ def quick_faces(
     sighting per person out, as soon as the person is first seen. People are followed from
     keyframe to keyframe by the tracker (with ``params`` loose enough for the spacing), so a person
     on screen for minutes costs one embedding, not one per keyframe."""
-    cache: dict[tuple[int, Box], Embedding] = {}
-
-    def embed(sample: FaceSample) -> Embedding:
-        key = (sample.detection.frame_index, sample.detection.xyxy)
-        if key not in cache:
-            cache[key] = embed_sample(sample, embedder)
-        return cache[key]
-
+    embed = _cached(embedder)
     tracker = FaceTracker(params, embed)
     seen: set[int] = set()
     for frame, detections in detected:
