@@ -5,7 +5,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := ffmpeg redis-server
+# Fonts: the synthetic UK plates of samples/plates.py (tests, benchmarks).
+APT_PACKAGES := ffmpeg redis-server fonts-roadgeek fonts-dejavu-core fonts-liberation
 
 .PHONY: setup sysdeps demo test lint samples clean
 

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from evidence.audit import Actor, verify_audit
 from evidence.db.tables import CandidateRow, Evidence, FaceTrackRow
 from evidence.processing import analyse_evidence, ingest_clip
-from evidence.reports import candidate_view, evidence_candidates, evidence_view, work_view
+from evidence.reports import candidate_view, evidence_candidates, evidence_plates, evidence_view, work_view
 from evidence.runtime import Runtime
 from evidence.settings import Settings
 from evidence.watchlists import EnrolResult, Enrolment, enrol, folder_enrolments, list_subjects
@@ -141,6 +141,7 @@ def _process(rt: Runtime, clip: Path, incident: str | None, as_json: bool) -> di
         cands = [candidate_view(c, rt.store) for c in evidence_candidates(s, ev.id)]
         return {
             "evidence": evidence_view(ev), "incident": incident, "tracks": n_tracks, "candidates": cands,
+            "plates": evidence_plates(s, ev.id, rt.store),
             "timing": {"wall_s": round(time.monotonic() - started, 3), "frames": summary.frames,
                        "working_copy_s": round(summary.working_copy_s, 3),
                        "first_candidate_s": round(first[0], 3) if first else None},
@@ -160,12 +161,21 @@ def _print_result(result: dict[str, Any]) -> None:
     cands = result["candidates"]
     if not cands:
         click.echo("no watchlist candidates")
-        return
-    click.echo(f"{len(cands)} POTENTIAL match(es) — candidates for review, not identifications:")
-    click.echo(f"  {'id':>4}  {'subject':<24} {'score':>6} {'dist':>6}  {'seen at':>8}  {'state':<8} crop")
-    for c in cands:
-        click.echo(f"  {c['id']:>4}  {c['subject']:<24} {c['score']:>6.3f} {c['distance']:>6.3f}  "
-                   f"{c['t_s']:>7.1f}s  {c['review_state']:<8} {c['crop']}")
+    else:
+        click.echo(f"{len(cands)} POTENTIAL match(es) — candidates for review, not identifications:")
+        click.echo(f"  {'id':>4}  {'subject':<24} {'score':>6} {'dist':>6}  {'seen at':>8}  {'state':<8} crop")
+        for c in cands:
+            click.echo(f"  {c['id']:>4}  {c['subject']:<24} {c['score']:>6.3f} {c['distance']:>6.3f}  "
+                       f"{c['t_s']:>7.1f}s  {c['review_state']:<8} {c['crop']}")
+    plates = result.get("plates") or []
+    if plates:
+        click.echo(f"{len(plates)} plate sighting(s) — reads to verify against the crop:")
+        click.echo(f"  {'id':>4}  {'plate':<9} {'conf':>5}  {'seen':>13}  {'reads':>5}  {'also read as':<24} crop")
+        for p in plates:
+            alt = ", ".join(f"{a} {share:.2f}" for a, share in p["alternatives"]) or "-"
+            flag = "" if p["valid"] else " (no UK format)"
+            click.echo(f"  {p['id']:>4}  {p['plate']:<9} {p['confidence']:>5.2f}  {p['first_t_s']:>5.1f}-"
+                       f"{p['last_t_s']:>5.1f} s  {p['n_reads']:>5}  {alt:<24} {p['crop']}{flag}")
 
 
 @main.command()
@@ -174,14 +184,20 @@ def _print_result(result: dict[str, Any]) -> None:
 @click.option("--watchlist", "watchlist_dir", type=click.Path(path_type=Path),
               help="enrol DIR/<subject name>/*.jpg before processing")
 @click.option("--fps", type=float, help="frames analysed per second (default EVIDENCE_SAMPLE_FPS or 2)")
+@click.option("--plates/--no-plates", default=None, help="search the footage for number plates (default EVIDENCE_PLATES, on)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object instead of a table")
 @click.pass_obj
 @clean_errors
 def process(rt: Runtime, clip: Path, incident: str | None, watchlist_dir: Path | None, fps: float | None,
-            as_json: bool) -> None:
-    """Fingerprint CLIP, find and track faces, and list watchlist candidates (in-process)."""
+            plates: bool | None, as_json: bool) -> None:
+    """Fingerprint CLIP, find and track faces, list watchlist candidates and plate sightings (in-process)."""
+    update: dict[str, Any] = {}
     if fps is not None:
-        rt = Runtime(rt.settings.model_copy(update={"sample_fps": fps}))
+        update["sample_fps"] = fps
+    if plates is not None:
+        update["plates"] = plates
+    if update:
+        rt = Runtime(rt.settings.model_copy(update=update))
     if watchlist_dir is not None:  # unusable photos are reported and skipped; the clip still runs
         enrolled = enrol(rt, folder_enrolments(watchlist_dir), _actor(), skip_unusable=True)
         _print_enrolled(enrolled, quiet=True)
@@ -396,6 +412,51 @@ def anpr_purge(rt: Runtime) -> None:
 
     n = purge_reads(rt, _actor())
     click.echo(f"deleted {n} camera read(s) older than {rt.settings.anpr_retention_days} days")
+
+
+@main.group()
+def plates() -> None:
+    """Number plates in still images."""
+
+
+@plates.command("read")
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--crop", "as_crop", is_flag=True, help="each image is a plate crop: read it whole, no detection")
+@click.option("--json", "as_json", is_flag=True, help='one JSON object per image: {"image", "reads": [...]}')
+@click.pass_obj
+def plates_read(rt: Runtime, images: tuple[Path, ...], as_crop: bool, as_json: bool) -> None:
+    """Find and read the UK number plates in IMAGES (JPEG/PNG). Reads are surest first, repaired by
+    the UK plate grammar where it decides; a read fitting no UK format is flagged. An image that
+    is itself plate-shaped (twice as wide as high) and holds no plate found by detection is read
+    whole. Unreadable images are reported and skipped (exit status 2)."""
+    from evidence.images import read_rgb
+    from pipeline.platereading import read_crop, read_plates
+
+    m, params, failed = rt.plates, rt.analysis.plate, False
+    for path in images:
+        try:
+            image = read_rgb(path)
+        except EvidenceError as exc:
+            click.echo(f"error: {exc.message}", err=True)
+            failed = True
+            continue
+        h, w = image.shape[:2]
+        found = [] if as_crop else read_plates(image, 0.0, m.detector, m.recogniser, params)
+        reads = [{"plate": d.read.plate, "confidence": d.confidence, "xyxy": [round(v, 1) for v in d.xyxy],
+                  "raw": d.read.raw, "format": d.read.format, "valid": d.read.valid} for d in found]
+        if not reads and (as_crop or w >= 2 * h):
+            read, confidence = read_crop(image, m.recogniser)
+            if read.plate and (as_crop or confidence >= params.min_confidence):
+                reads = [{"plate": read.plate, "confidence": round(confidence, 4), "xyxy": [0.0, 0.0, float(w), float(h)],
+                          "raw": read.raw, "format": read.format, "valid": read.valid}]
+        if as_json:
+            click.echo(json.dumps({"image": str(path), "reads": reads}))
+            continue
+        click.echo(f"{path}: " + (", ".join(
+            f"{r['plate']} ({r['confidence']:.2f}{'' if r['valid'] else ', no UK format'})" for r in reads)
+            or "no plate found"))
+    if failed:
+        sys.exit(2)
 
 
 @main.group()

@@ -39,6 +39,7 @@ from evidence.events import add_event, candidate_event, evidence_event
 from evidence.db.tables import CandidateRow, Derivative, Evidence, FaceTrackRow, Incident, WorkItem, utcnow
 from evidence.images import encode_jpeg
 from evidence.mediaio import DecodeReport, iter_frames, keyframe_times, probe_media
+from evidence.platework import clear_sightings, find_sightings, save_sightings, stitch_sightings
 from evidence.workingcopy import make_working_copy
 from evidence.runtime import Runtime
 from evidence.watchlists import load_subjects
@@ -161,7 +162,8 @@ class ItemDone:
 
 QUICK_SEGMENT = -1  # FaceTrackRow.segment of the keyframe quick pass
 TRACK_INDEX_STRIDE = 100_000  # track_index = segment * stride + the tracker's own index
-KIND_ORDER = {"quick": 0, "segment": 1, "transcode": 2}
+KIND_ORDER = {"quick": 0, "segment": 1, "plates": 2, "transcode": 3}
+ANALYSED_KINDS = ("segment", "plates")  # what the evidence's percentage counts
 UNREVIEWED = ("pending", "superseded")
 
 
@@ -385,11 +387,16 @@ def _plan(rt: Runtime, ev: Evidence, owner: str) -> list[Segment]:
             raise LeaseHeld(f"evidence {ev.id}: another worker took over the ingest")
         s.execute(delete(WorkItem).where(WorkItem.evidence_id == ev.id))
         _clear_unreviewed(s, ev.id)
+        clear_sightings(s, ev.id)
         if info.duration_s >= rt.settings.quick_pass_min_s:
             s.add(WorkItem(evidence_id=ev.id, kind="quick", index=0, start_s=0.0, end_s=info.duration_s, result={}))
         for seg in segments:
             s.add(WorkItem(evidence_id=ev.id, kind="segment", index=seg.index, start_s=seg.start_s, end_s=seg.end_s,
                            result={}))
+        if rt.analysis.plates:
+            for seg in segments:
+                s.add(WorkItem(evidence_id=ev.id, kind="plates", index=seg.index, start_s=seg.start_s,
+                               end_s=seg.end_s, result={}))
         if rt.settings.working_copy:
             s.add(WorkItem(evidence_id=ev.id, kind="transcode", index=0, start_s=0.0, end_s=info.duration_s,
                            result={}))
@@ -422,13 +429,15 @@ def _renew_item(rt: Runtime, item: WorkItem, owner: str, progress: float) -> Non
 
 
 def _store_evidence_progress(s: Session, ev: Evidence) -> None:
-    """The evidence's percentage: the share of its duration whose segments are analysed."""
+    """The evidence's percentage: the share of its duration analysed (for faces, and for plates
+    when they are searched)."""
     duration = max(float(ev.media.get("duration_s", 0.0)), 1e-6)
-    done = 0.0
-    for seg in s.scalars(select(WorkItem).where(WorkItem.evidence_id == ev.id, WorkItem.kind == "segment")):
+    done, kinds = 0.0, set()
+    for seg in s.scalars(select(WorkItem).where(WorkItem.evidence_id == ev.id, WorkItem.kind.in_(ANALYSED_KINDS))):
         end = seg.end_s if seg.end_s is not None else duration
         done += max(0.0, end - seg.start_s) * (1.0 if seg.state == "done" else seg.progress)
-    ev.progress = round(min(0.99, done / duration), 3)
+        kinds.add(seg.kind)
+    ev.progress = round(min(0.99, done / (duration * max(1, len(kinds)))), 3)
 
 
 def run_item(
@@ -459,6 +468,8 @@ def run_item(
             frames, result = _run_segment(rt, item, ev, owner, on_progress, on_candidate)
         elif item.kind == "quick":
             frames, result = _run_quick(rt, item, ev, owner, on_progress, on_candidate)
+        elif item.kind == "plates":
+            frames, result = _run_plates(rt, item, ev, owner, on_progress)
         elif item.kind == "transcode":
             frames, result = _run_transcode(rt, item, ev, owner)
         else:
@@ -610,6 +621,25 @@ def _run_quick(rt: Runtime, item: WorkItem, ev: Evidence, owner: str,
                        "subjects_alerted": len(alerted), "threshold": round(threshold, 4)}
 
 
+def _run_plates(rt: Runtime, item: WorkItem, ev: Evidence, owner: str,
+                on_progress: Callable[[float], None] | None) -> tuple[int, dict[str, Any]]:
+    info = _media(ev)
+    span = max((item.end_s if item.end_s is not None else info.duration_s) - item.start_s, 1e-6)
+    last = [time.monotonic()]
+
+    def tick(frame: Frame) -> None:
+        done = min(1.0, (frame.t_s - item.start_s) / span)
+        if on_progress:
+            on_progress(done)
+        if time.monotonic() - last[0] > rt.settings.lease_s / 3:
+            last[0] = time.monotonic()
+            _renew_item(rt, item, owner, done)
+
+    frames, sightings, crops = find_sightings(rt, ev, info, item.start_s, item.end_s, tick)
+    saved = save_sightings(rt, ev, item.index, sightings, crops, _fence_item(item.id, owner))
+    return frames, {"sightings": saved, "reads": sum(sg.n_reads for sg in sightings)}
+
+
 def _run_transcode(rt: Runtime, item: WorkItem, ev: Evidence, owner: str) -> tuple[int, dict[str, Any]]:
     fence = _fence_item(item.id, owner)
     made = make_working_copy(rt.store, rt.store.absolute(ev.store_path), _media(ev), rt.settings.decode_threads,
@@ -650,6 +680,8 @@ def finalise_evidence(rt: Runtime, evidence_id: int) -> bool:
             return ev.state == "done"
         subjects, n_references, threshold = _watchlist(s, rt)
         stitched = _stitch(s, rt, ev, items, subjects, threshold)
+        p = rt.analysis.plate
+        plates_stitched = stitch_sightings(s, ev, items, p.max_gap_s, p.max_key_distance, p.top_n)
         s.execute(update(CandidateRow).where(
             CandidateRow.evidence_id == evidence_id, CandidateRow.review_state == "pending",
             CandidateRow.track_id.in_(select(FaceTrackRow.id).where(FaceTrackRow.evidence_id == evidence_id,
@@ -660,6 +692,7 @@ def finalise_evidence(rt: Runtime, evidence_id: int) -> bool:
         segments = sorted((i for i in items if i.kind == "segment"), key=lambda i: i.index)
         quick = next((i for i in items if i.kind == "quick"), None)
         copy = next((i for i in items if i.kind == "transcode"), None)
+        plate_items = [i for i in items if i.kind == "plates"]
         ev.provenance = {
             "software": f"evidence-pipeline {__version__}", "models": rt.faces.versions,
             "parameters": {**rt.analysis.as_record(), "segment_s": rt.settings.segment_s},
@@ -671,6 +704,9 @@ def finalise_evidence(rt: Runtime, evidence_id: int) -> bool:
             "tracks_stitched_across_cuts": stitched,
             "quick_pass": quick.result if quick else None,
             "working_copy": copy.result if copy else None,
+            "plates": {"models": rt.plates.versions, "frames_searched": sum(i.frames for i in plate_items),
+                       "sightings": sum(i.result.get("sightings", 0) for i in plate_items) - plates_stitched,
+                       "sightings_stitched_across_cuts": plates_stitched} if plate_items else None,
         }
         ev.state, ev.progress, ev.finished_at = "done", 1.0, utcnow()
         _release(s, ev)

@@ -7,10 +7,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from evidence.db.tables import CandidateRow, Evidence, FaceTrackRow, WorkItem
+from evidence.db.tables import CandidateRow, Evidence, FaceTrackRow, PlateSightingRow, WorkItem
 from evidence.filestore import FileStore
+from evidence.platework import sighting_view
 
-__all__ = ["candidate_view", "evidence_candidates", "evidence_view", "work_view"]
+__all__ = ["candidate_view", "evidence_candidates", "evidence_plates", "evidence_view", "work_view"]
 
 
 def candidate_view(c: CandidateRow, store: FileStore) -> dict[str, Any]:
@@ -29,6 +30,15 @@ def evidence_candidates(s: Session, evidence_id: int) -> list[CandidateRow]:
         select(CandidateRow).where(CandidateRow.evidence_id == evidence_id)
         .options(joinedload(CandidateRow.subject), joinedload(CandidateRow.track).joinedload(FaceTrackRow.crop))
         .order_by(CandidateRow.t_s, CandidateRow.rank)))
+
+
+def evidence_plates(s: Session, evidence_id: int, store: FileStore) -> list[dict[str, Any]]:
+    """The evidence's plate sightings in time order, with the crops' paths in the store."""
+    rows = s.scalars(select(PlateSightingRow).where(PlateSightingRow.evidence_id == evidence_id)
+                     .options(joinedload(PlateSightingRow.crop), joinedload(PlateSightingRow.overview))
+                     .order_by(PlateSightingRow.first_t_s, PlateSightingRow.sighting_index))
+    return [{**sighting_view(r), "crop": str(store.absolute(r.crop.store_path)) if r.crop else None,
+             "overview": str(store.absolute(r.overview.store_path)) if r.overview else None} for r in rows]
 
 
 def evidence_view(ev: Evidence) -> dict[str, Any]:

@@ -14,17 +14,22 @@ from evidence.db import make_engine, migrate, session_factory
 from evidence.filestore import FileStore
 from evidence.settings import Settings
 from models.dlib_faces import FACE_MODEL_NAMES, DlibAligner, DlibEmbedder, DlibHogDetector
+from models.ppocr import PPOCRDetector, PPOCRRecogniser, plate_model_versions
 from models.registry import face_calibration, model_versions
 from pipeline.analysis import FaceParams
+from pipeline.platereading import PlateParams
 from pipeline.watchlist import watchlist_threshold
 
-__all__ = ["AnalysisConfig", "FaceModels", "Runtime", "shared_face_models"]
+__all__ = ["AnalysisConfig", "FaceModels", "PlateModels", "Runtime", "shared_face_models", "shared_plate_models"]
 
 
 @dataclass(frozen=True)
 class AnalysisConfig:
     fps: float
     face: FaceParams
+    plates: bool
+    plate_fps: float
+    plate: PlateParams
     match_threshold: float | None
     match_fpir: float
     max_candidates: int
@@ -32,7 +37,8 @@ class AnalysisConfig:
 
     @classmethod
     def from_settings(cls, s: Settings) -> AnalysisConfig:
-        return cls(s.sample_fps, FaceParams(min_face_px=s.min_face_px), s.match_threshold, s.match_fpir,
+        return cls(s.sample_fps, FaceParams(min_face_px=s.min_face_px), s.plates, s.plate_fps,
+                   PlateParams(min_confidence=s.plate_min_confidence), s.match_threshold, s.match_fpir,
                    s.max_candidates_per_track, s.detect_threads)
 
     def threshold_for(self, n_references: int) -> float:
@@ -48,7 +54,8 @@ class AnalysisConfig:
                 "full_frame_every": self.face.full_frame_every, "early_after": self.face.early_after,
                 "embed_per_track": self.face.embed_per_track, "match_threshold": self.match_threshold,
                 "match_fpir": self.match_fpir,
-                "max_candidates": self.max_candidates, "tracker": {"max_gap_s": t.max_gap_s,
+                "max_candidates": self.max_candidates, "plates": self.plates, "plate_fps": self.plate_fps,
+                "plate": self.plate.as_record(), "tracker": {"max_gap_s": t.max_gap_s,
                 "max_shift_widths": t.max_shift_widths, "max_size_ratio": t.max_size_ratio}}
 
 
@@ -81,7 +88,24 @@ class FaceModels:
         return self.versions["dlib_face_recognition_resnet_model_v1"]
 
 
+class PlateModels:
+    """The text detector and recogniser plates are read with (onnxruntime, loaded on first use)."""
+
+    def __init__(self, max_side: int = 1280, threads: int = 1) -> None:
+        self.detector = PPOCRDetector(max_side=max_side, threads=threads)
+        self.recogniser = PPOCRRecogniser(threads=threads)
+
+    def load(self) -> None:
+        self.detector.load()
+        self.recogniser.load()
+
+    @property
+    def versions(self) -> dict[str, str]:
+        return plate_model_versions()
+
+
 _SHARED: list[FaceModels] = []
+_SHARED_PLATES: dict[tuple[int, int], PlateModels] = {}
 
 
 def shared_face_models() -> FaceModels:
@@ -91,12 +115,21 @@ def shared_face_models() -> FaceModels:
     return _SHARED[0]
 
 
+def shared_plate_models(max_side: int, threads: int) -> PlateModels:
+    """The process's plate models for these settings, loaded once."""
+    key = (max_side, threads)
+    if key not in _SHARED_PLATES:
+        _SHARED_PLATES[key] = PlateModels(max_side, threads)
+    return _SHARED_PLATES[key]
+
+
 class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.store = FileStore(settings.store_dir)
         self.analysis = AnalysisConfig.from_settings(settings)
         self.faces = shared_face_models()
+        self.plates = shared_plate_models(settings.plate_max_side, settings.onnx_threads)
 
     @cached_property
     def engine(self) -> Engine:

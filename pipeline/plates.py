@@ -16,10 +16,14 @@ not settle (A812CDE is a valid prefix plate and a misread of AB12CDE) still hits
 
 from __future__ import annotations
 
+import math
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
 
-__all__ = ["CONFUSABLE_KEY", "PlateRead", "confusion_key", "normalise", "parse_plate", "wildcard_regex"]
+from pipeline.ocr import ALPHABET, CharColumn
+from pipeline.types import PlateRead
+
+__all__ = ["CONFUSABLE_KEY", "PlateRead", "confusion_key", "fit_columns", "normalise", "parse_plate", "wildcard_regex"]
 
 # Digit-looking letters and letter-looking digits, both ways.
 _TO_DIGIT = {"O": "0", "D": "0", "Q": "0", "I": "1", "L": "1", "Z": "2", "S": "5", "B": "8", "G": "6", "T": "7"}
@@ -36,17 +40,6 @@ _FORMATS: list[tuple[str, str]] = [  # (name, pattern of L = letter slot, D = di
     *[("dateless", "L" * l + "D" * d) for d in range(1, 5) for l in range(1, 4)],
 ]
 _NI = re.compile(r"^[A-Z]*[IZ][A-Z]*$")
-
-
-@dataclass(frozen=True)
-class PlateRead:
-    """A registration as read, and as the grammar repairs it."""
-
-    raw: str
-    plate: str  # repaired (or the normalised read when no format fits)
-    format: str | None
-    valid: bool
-    changed: int  # characters the repair changed
 
 
 def normalise(text: str) -> str:
@@ -88,6 +81,82 @@ def parse_plate(text: str) -> PlateRead:
     if best is None:
         return PlateRead(text, read, None, False, 0)
     return PlateRead(text, best[2], best[3], True, best[0])
+
+
+_LETTERS = "".join(c for c in ALPHABET if c.isalpha())
+_DIGITS = "0123456789"
+# DVLA current format: I, Q and Z are never memory tags (first two letters); I and Q never random letters.
+_CURRENT_SLOTS = [_LETTERS.translate(str.maketrans("", "", "IQZ"))] * 2 + [_DIGITS] * 2 + \
+    [_LETTERS.translate(str.maketrans("", "", "IQ"))] * 3
+
+
+def _slots(name: str, pattern: str) -> list[str]:
+    """The characters each position may hold. Outside the current format the number is a count
+    (1-999, 1-9999): it never starts with 0."""
+    if name == "current":
+        return _CURRENT_SLOTS
+    first_digit = pattern.index("D")
+    return [_LETTERS if p == "L" else _DIGITS[1:] if i == first_digit else _DIGITS for i, p in enumerate(pattern)]
+
+
+# How common each format is on the road (log prior): a read equally likely to be a current plate
+# or a dateless one is a current plate. Approximate GB shares: current ~85 %, prefix ~8 %,
+# suffix and Northern Ireland ~2 % each, dateless well under 1 %.
+_LOG_PRIOR = {"current": math.log(0.85), "prefix": math.log(0.08), "suffix": math.log(0.02),
+              "northern_ireland": math.log(0.02), "dateless": math.log(0.005)}
+_LOG_DROP = math.log(0.05)  # a character the recogniser emitted twice or out of nothing (CTC)
+
+
+def _surety(column: CharColumn, ch: str, allowed: str) -> float:
+    """The probability that the glyph is ``ch`` *or* a look-alike its slot rules out (an "I" in a
+    digit slot is evidence for "1"): the confidence reported for a repaired character."""
+    p = sum(column.probs[i] for i, s in enumerate(ALPHABET)
+            if s == ch or (s not in allowed and (_TO_DIGIT.get(s) == ch or _TO_LETTER.get(s) == ch)))
+    return min(1.0, p)
+
+
+def _best_format(columns: Sequence[CharColumn]) -> tuple[float, float, int, str, str] | None:
+    """(score, log-surety, format order, plate, format name) of the likeliest fit, or None. The
+    score is the chosen characters' log-probability plus the format's log prior."""
+    best: tuple[float, float, int, str, str] | None = None
+    for order, (name, pattern) in enumerate(_FORMATS):
+        if len(pattern) != len(columns):
+            continue
+        slots = _slots(name, pattern)
+        chosen = [c.best(allowed) for c, allowed in zip(columns, slots, strict=True)]
+        plate = "".join(ch for ch, _ in chosen)
+        if name == "dateless" and pattern.startswith("LLLD") and _NI.match(plate[:3]):
+            name = "northern_ireland"
+        score = sum(math.log(max(p, 1e-9)) for _, p in chosen) + _LOG_PRIOR[name]
+        if best is None or (score, -order) > (best[0], -best[2]):
+            surety = sum(math.log(max(_surety(c, ch, allowed), 1e-9))
+                         for c, (ch, _), allowed in zip(columns, chosen, slots, strict=True))
+            best = (score, surety, order, plate, name)
+    return best
+
+
+def fit_columns(columns: Sequence[CharColumn]) -> tuple[PlateRead, float]:
+    """The most probable registration in any UK format, choosing each character from the
+    recogniser's probabilities at its position (a letter slot takes the likeliest *letter*,
+    whatever the top symbol was), weighed by how common the format is. A read one character too
+    long for every format may lose one character. Returns the read and its confidence (the
+    geometric mean of the chosen characters' probabilities). A read no format fits is returned as
+    read, ``valid`` False."""
+    raw = "".join(c.char for c in columns)
+    n = len(columns)
+    if n == 0:
+        return PlateRead("", "", None, False, 0), 0.0
+    best = _best_format(columns)
+    if best is None:
+        for i in range(n):
+            fit = _best_format([c for k, c in enumerate(columns) if k != i])
+            if fit is not None and (best is None or fit[0] + _LOG_DROP > best[0]):
+                best = (fit[0] + _LOG_DROP, fit[1] + math.log(max(1e-9, 1 - columns[i].p)), *fit[2:])
+    if best is None:
+        return PlateRead(raw, raw, None, False, 0), math.exp(sum(math.log(max(c.p, 1e-9)) for c in columns) / n)
+    plate = best[3]
+    changed = sum(a != b for a, b in zip(raw, plate, strict=False)) + abs(len(raw) - len(plate))
+    return PlateRead(raw, plate, best[4], True, changed), math.exp(best[1] / len(plate))
 
 
 def confusion_key(plate: str) -> str:

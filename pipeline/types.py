@@ -17,6 +17,9 @@ __all__ = [
     "FaceTrack",
     "Frame",
     "MediaInfo",
+    "PlateDetection",
+    "PlateRead",
+    "PlateSighting",
     "ReviewState",
     "WatchlistCandidate",
     "WatchlistSubject",
@@ -139,3 +142,42 @@ class WatchlistCandidate:
     score: float
     threshold: float
     t_s: float
+
+
+@dataclass(frozen=True)
+class PlateRead:
+    """A registration as read, and as the UK plate grammar repairs it (``pipeline.plates``)."""
+
+    raw: str
+    plate: str  # repaired (or the normalised read when no format fits)
+    format: str | None
+    valid: bool
+    changed: int  # characters the repair changed
+
+
+@dataclass(frozen=True)
+class PlateDetection:
+    """One plate read in one frame: where (``xyxy``), what, how sure (0..1)."""
+
+    t_s: float
+    xyxy: Box
+    read: PlateRead
+    confidence: float
+
+
+@dataclass(frozen=True)
+class PlateSighting:
+    """One vehicle's plate followed over frames, its reads voted into one registration.
+    ``alternatives`` are the other registrations read, best first, with their share of the vote."""
+
+    index: int
+    plate: str
+    format: str | None
+    valid: bool
+    confidence: float  # the winner's share of the confidence-weighted vote, times its mean confidence
+    alternatives: tuple[tuple[str, float], ...]
+    first_t_s: float
+    last_t_s: float
+    n_reads: int
+    best: PlateDetection  # the surest read of the winning registration (its frame gives the crops)
+    reads: tuple[PlateDetection, ...] = field(default=(), repr=False)  # every read voted

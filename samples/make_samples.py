@@ -21,6 +21,7 @@ import argparse
 import json
 import shutil
 import subprocess
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -28,6 +29,9 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+if __package__ in (None, ""):  # run as a script: make `samples.plates` importable
+    sys.path.insert(0, str(ROOT))
+from samples.plates import car_sprite  # noqa: E402
 LFW = ROOT.parent / "shared" / "data" / "faces" / "lfw" / "images"
 FPS = 25
 
@@ -45,6 +49,23 @@ class Appearance:
     end_xy: tuple[float, float]
     face_px: tuple[int, int]
     on_watchlist: bool
+
+
+@dataclass(frozen=True)
+class Vehicle:
+    """A car crossing the frame with its plate showing. ``plate_px`` is the plate's width at entry
+    and exit; positions are fractions of the frame (the car's centre)."""
+
+    plate: str
+    format: str
+    t_in_s: float
+    t_out_s: float
+    start_xy: tuple[float, float]
+    end_xy: tuple[float, float]
+    plate_px: tuple[int, int]
+    font: str = "roadgeek_d"
+    rear: bool = True
+    seed: int = 0
 
 
 def lfw_photo(name: str, index: int) -> Path:
@@ -120,6 +141,7 @@ def render_clip(
     rotate_90: bool = False,
     seed: int = 1,
     metadata: dict[str, str] | None = None,
+    vehicles: list[Vehicle] | None = None,
 ) -> Path:
     """Render and encode a clip; write OUT.truth.json beside it. With rotate_90 the picture is
     composed upright at size_wh, stored rotated to landscape and tagged with a 90-degree display
@@ -129,6 +151,8 @@ def render_clip(
     bg = _background(width, height, seed)
     grain = _grain_bank(width, height, seed)
     sprites = {p.photo: {} for p in people}
+    vehicles = vehicles or []
+    cars: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
     enc_w, enc_h = (height, width) if rotate_90 else (width, height)
     cmd = ["ffmpeg", "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
            "-s", f"{enc_w}x{enc_h}", "-r", str(FPS), "-i", "-", "-an", "-c:v", "libx264",
@@ -145,6 +169,16 @@ def render_clip(
         t = i / FPS
         ox = int(100 + 90 * np.sin(t * 0.3))
         frame = bg[40 : 40 + height, ox : ox + width].copy()
+        for k, v in enumerate(vehicles):
+            if not (v.t_in_s <= t < v.t_out_s):
+                continue
+            u = (t - v.t_in_s) / max(1e-6, v.t_out_s - v.t_in_s)
+            px = int(round((v.plate_px[0] + (v.plate_px[1] - v.plate_px[0]) * u) / 4)) * 4
+            if (k, px) not in cars:
+                cars[(k, px)] = car_sprite(v.plate, v.format, v.font, v.rear, px, v.seed)
+            cx = (v.start_xy[0] + (v.end_xy[0] - v.start_xy[0]) * u) * width
+            cy = (v.start_xy[1] + (v.end_xy[1] - v.start_xy[1]) * u) * height
+            _paste(frame, *cars[(k, px)], int(cx), int(cy))
         for p in people:
             if not (p.t_in_s <= t < p.t_out_s):
                 continue
@@ -173,6 +207,7 @@ def render_clip(
         "seconds": seconds,
         "fps": FPS,
         "appearances": [asdict(p) for p in people],
+        "vehicles": [asdict(v) for v in vehicles],
     }
     out.with_suffix(".truth.json").write_text(json.dumps(truth, indent=2) + "\n")
     return out

@@ -68,9 +68,9 @@ def enqueue_ingest(queue: Queue, evidence_id: int, generation: int, settings: Se
 
 
 def _enqueue_item(queue: Queue, item: WorkItem, settings: Settings) -> Job:
-    # A segment is bounded by the segment length; the quick pass and the working copy cover the
+    # A segment (faces or plates) is bounded by the segment length; the quick pass and the working copy cover the
     # whole clip (hours of body-worn footage): their timeout grows with it.
-    span = (item.end_s or 0.0) - item.start_s if item.kind != "segment" else 0.0
+    span = (item.end_s or 0.0) - item.start_s if item.kind not in ("segment", "plates") else 0.0
     timeout = max(settings.job_timeout_s, int(10 * span))
     return queue.enqueue_call("workers.jobs.item_job", args=(item.id,), job_id=item_job_id(item.id, item.attempts),
                               timeout=timeout, at_front=item.kind == "quick",

@@ -248,3 +248,39 @@ class HotlistEntry(Base):
     added_by: Mapped[str] = mapped_column(String(100))
     added_at: Mapped[datetime] = mapped_column(default=utcnow)
     removed_at: Mapped[datetime | None]
+
+
+class PlateSightingRow(Base):
+    """One vehicle's plate in footage: its reads voted into a registration, a candidate until a
+    named person confirms it. ``reads`` keeps every read (time, box, registration, confidence) so
+    sightings split by a segment cut can be voted again as one."""
+
+    __tablename__ = "plate_sightings"
+    __table_args__ = (UniqueConstraint("evidence_id", "sighting_index", name="uq_plate_sighting_index"),
+                      Index("ix_plate_sightings_vrm_key", "vrm_key"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    evidence_id: Mapped[int] = mapped_column(ForeignKey("evidence.id", ondelete="CASCADE"), index=True)
+    segment: Mapped[int]
+    sighting_index: Mapped[int]  # segment * 100000 + the segment's own number
+    vrm: Mapped[str] = mapped_column(String(16))
+    vrm_key: Mapped[str] = mapped_column(String(16))
+    format: Mapped[str | None] = mapped_column(String(24))
+    valid: Mapped[bool]
+    confidence: Mapped[float]
+    alternatives: Mapped[list[Any]] = mapped_column(JSON)
+    first_t_s: Mapped[float]
+    last_t_s: Mapped[float]
+    best_t_s: Mapped[float]
+    best_xyxy: Mapped[list[float]] = mapped_column(JSON)
+    n_reads: Mapped[int]
+    reads: Mapped[list[Any]] = mapped_column(JSON)
+    crop_id: Mapped[int | None] = mapped_column(ForeignKey("derivatives.id"))
+    overview_id: Mapped[int | None] = mapped_column(ForeignKey("derivatives.id"))
+    made_by: Mapped[dict[str, Any]] = mapped_column(JSON)
+    review_state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    reviewed_by: Mapped[str | None] = mapped_column(String(100))
+    reviewed_at: Mapped[datetime | None]
+    review_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    crop: Mapped[Derivative | None] = relationship(foreign_keys=[crop_id])
+    overview: Mapped[Derivative | None] = relationship(foreign_keys=[overview_id])

@@ -1,0 +1,201 @@
+"""Plate sightings in footage: the ``plates`` work item (one per segment, beside the face segment)
+and, when the evidence is finalised, the joining of sightings a segment cut split in two.
+
+Each sighting is stored with its plate crop and a wider overview crop (derivatives of the
+original, with the models and parameters that made them), every read it was voted from, and a
+review state: it is a candidate until a named person confirms it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from evidence import __version__
+from evidence.db.tables import Derivative, Evidence, PlateSightingRow, WorkItem
+from evidence.events import evidence_event
+from evidence.filestore import StoredFile
+from evidence.images import encode_jpeg
+from evidence.mediaio import DecodeReport, iter_frames
+from evidence.runtime import Runtime
+from pipeline.platereading import edit_distance, read_plates, track_plates, vote
+from pipeline.plates import confusion_key
+from pipeline.types import Box, Frame, MediaInfo, PlateDetection, PlateRead, PlateSighting, RGBImage
+
+__all__ = ["SIGHTING_INDEX_STRIDE", "clear_sightings", "find_sightings", "save_sightings", "stitch_sightings",
+           "sighting_view"]
+
+SIGHTING_INDEX_STRIDE = 100_000
+_UNREVIEWED = ("pending",)
+
+
+@dataclass(frozen=True)
+class _Crops:
+    plate_jpeg: bytes
+    overview_jpeg: bytes
+    overview_origin_xy: tuple[int, int]
+
+
+def _crop(image: RGBImage, xyxy: Box, grow_w: float, grow_h: float) -> tuple[RGBImage, tuple[int, int]]:
+    h, w = image.shape[:2]
+    x0, y0, x1, y1 = xyxy
+    bw, bh = x1 - x0, y1 - y0
+    ax, ay = max(0, int(x0 - grow_w * bw)), max(0, int(y0 - grow_h * bh))
+    bx, by = min(w, int(x1 + grow_w * bw) + 1), min(h, int(y1 + grow_h * bh) + 1)
+    return image[ay:by, ax:bx].copy(), (ax, ay)
+
+
+def _crops(image: RGBImage, xyxy: Box) -> _Crops:
+    """The plate with a little margin, and the vehicle around it (3 plate widths each side)."""
+    plate, _ = _crop(image, xyxy, 0.1, 0.3)
+    overview, origin = _crop(image, xyxy, 3.0, 6.0)
+    return _Crops(encode_jpeg(plate), encode_jpeg(overview, 85), origin)
+
+
+def find_sightings(rt: Runtime, ev: Evidence, info: MediaInfo, start_s: float, end_s: float | None,
+                   tick: Callable[[Frame], None]) -> tuple[int, list[PlateSighting], dict[tuple[float, Box], _Crops]]:
+    """Search one span of the clip: (frames looked at, sightings, crops of every read kept)."""
+    crops: dict[tuple[float, Box], _Crops] = {}
+    frames_seen = [0]
+    report = DecodeReport()
+    m, params = rt.plates, rt.analysis.plate
+
+    def reads() -> Iterator[list[PlateDetection]]:
+        for frame in iter_frames(rt.store.absolute(ev.store_path), info, rt.analysis.plate_fps, report,
+                                 start_s=start_s, end_s=end_s, threads=rt.settings.decode_threads):
+            frames_seen[0] += 1
+            tick(frame)
+            found = read_plates(frame.image, frame.t_s, m.detector, m.recogniser, params)
+            for d in found:
+                crops[(d.t_s, d.xyxy)] = _crops(frame.image, d.xyxy)
+            yield found
+
+    sightings = track_plates(reads(), params)
+    return frames_seen[0], sightings, crops
+
+
+def clear_sightings(s: Session, evidence_id: int, segment: int | None = None) -> None:
+    """Drop unreviewed sightings of an earlier or unfinished run (of one segment, or all)."""
+    q = delete(PlateSightingRow).where(PlateSightingRow.evidence_id == evidence_id,
+                                       PlateSightingRow.review_state.in_(_UNREVIEWED))
+    if segment is not None:
+        q = q.where(PlateSightingRow.segment == segment)
+    s.execute(q)
+
+
+def _read_json(d: PlateDetection) -> dict[str, Any]:
+    return {"t_s": round(d.t_s, 3), "xyxy": [round(v, 1) for v in d.xyxy], "raw": d.read.raw, "plate": d.read.plate,
+            "format": d.read.format, "valid": d.read.valid, "changed": d.read.changed, "confidence": d.confidence}
+
+
+def _read_from_json(r: dict[str, Any]) -> PlateDetection:
+    return PlateDetection(r["t_s"], tuple(r["xyxy"]),  # type: ignore[arg-type]
+                          PlateRead(r["raw"], r["plate"], r["format"], r["valid"], r["changed"]), r["confidence"])
+
+
+def _derivative(s: Session, ev: Evidence, kind: str, stored: StoredFile, rel_path: str,
+                made_by: dict[str, Any]) -> Derivative:
+    deriv = s.scalar(select(Derivative).where(Derivative.evidence_id == ev.id, Derivative.sha256 == stored.sha256))
+    if deriv is None:
+        deriv = Derivative(evidence_id=ev.id, parent_sha256=ev.sha256, kind=kind, sha256=stored.sha256,
+                           store_path=rel_path, made_by=made_by)
+        s.add(deriv)
+        s.flush()
+    return deriv
+
+
+def save_sightings(rt: Runtime, ev: Evidence, segment: int, sightings: Sequence[PlateSighting],
+                   crops: dict[tuple[float, Box], _Crops], fence: Callable[[Session], None]) -> int:
+    """Store the sightings of one segment, their crops as derivatives, in one transaction fenced by
+    the work item's lease; an event per sighting on the incident's timeline."""
+    made_by = {"software": f"evidence-pipeline {__version__}", "models": rt.plates.versions,
+               "parameters": {"plate_fps": rt.analysis.plate_fps, "detector_max_side": rt.settings.plate_max_side,
+                              **rt.analysis.plate.as_record()}}
+    stored: list[tuple[PlateSighting, StoredFile, StoredFile, _Crops]] = []
+    try:
+        for sg in sightings:
+            c = crops[(sg.best.t_s, sg.best.xyxy)]
+            stored.append((sg, rt.store.put_bytes(c.plate_jpeg, "derivatives", ".jpg"),
+                           rt.store.put_bytes(c.overview_jpeg, "derivatives", ".jpg"), c))
+        with rt.sessions.begin() as s:
+            fence(s)
+            clear_sightings(s, ev.id, segment)
+            for sg, plate_file, overview_file, c in stored:
+                at = {"t_s": sg.best.t_s, "xyxy": list(sg.best.xyxy)}
+                crop = _derivative(s, ev, "plate_crop", plate_file, rt.store.relative(plate_file.path),
+                                   {**made_by, **at})
+                overview = _derivative(s, ev, "plate_overview", overview_file,
+                                       rt.store.relative(overview_file.path),
+                                       {**made_by, **at, "crop_origin_xy": list(c.overview_origin_xy)})
+                row = PlateSightingRow(evidence_id=ev.id, segment=segment,
+                                       sighting_index=segment * SIGHTING_INDEX_STRIDE + sg.index,
+                                       crop_id=crop.id, overview_id=overview.id, made_by=made_by)
+                _fill(row, sg)
+                s.add(row)
+                s.flush()
+                evidence_event(s, ev.id, "plate.sighting", sighting_id=row.id, plate=row.vrm,
+                               confidence=row.confidence, t_s=row.best_t_s, valid=row.valid)
+    except BaseException:
+        for _, a, b, _ in stored:
+            for f in (a, b):
+                if not f.existed:
+                    rt.store.discard_new(f.path)
+        raise
+    return len(stored)
+
+
+def _fill(row: PlateSightingRow, sg: PlateSighting) -> None:
+    row.vrm, row.vrm_key, row.format, row.valid = sg.plate, confusion_key(sg.plate), sg.format, sg.valid
+    row.confidence, row.alternatives = sg.confidence, [list(a) for a in sg.alternatives]
+    row.first_t_s, row.last_t_s, row.best_t_s = sg.first_t_s, sg.last_t_s, sg.best.t_s
+    row.best_xyxy, row.n_reads = [round(v, 1) for v in sg.best.xyxy], sg.n_reads
+    row.reads = [_read_json(d) for d in sg.reads]
+
+
+def stitch_sightings(s: Session, ev: Evidence, items: Sequence[WorkItem], max_gap_s: float, max_key_distance: int,
+                     top_n: int) -> int:
+    """Join sightings of adjacent segments that are one vehicle across the cut (similar plate,
+    within ``max_gap_s``): their reads are voted again as one, and the crops are those of the piece
+    holding the best read. Reviewed sightings stay as they are. Returns how many were joined."""
+    rows = sorted(s.scalars(select(PlateSightingRow).where(PlateSightingRow.evidence_id == ev.id)),
+                  key=lambda r: (r.first_t_s, r.sighting_index))
+    planned = {i.index for i in items if i.kind == "plates"}
+    joined = 0
+    alive = list(rows)
+    for later in rows:
+        if later.review_state != "pending" or later.segment == 0:
+            continue
+        if later.segment - 1 not in planned:
+            continue
+        for earlier in alive:
+            if (earlier is later or earlier.segment != later.segment - 1 or earlier.review_state != "pending"
+                    or later.first_t_s - earlier.last_t_s > max_gap_s
+                    or edit_distance(earlier.vrm_key, later.vrm_key) > max_key_distance):
+                continue
+            sg = vote(0, [_read_from_json(r) for r in earlier.reads + later.reads], top_n)
+            if sg.best.t_s > earlier.last_t_s:  # the best read is the later piece's: so are the crops
+                earlier.crop_id, earlier.overview_id = later.crop_id, later.overview_id
+            _fill(earlier, sg)
+            earlier.segment = later.segment  # so a sighting crossing two cuts joins again
+            s.delete(later)
+            alive.remove(later)
+            joined += 1
+            break
+    s.flush()
+    return joined
+
+
+def sighting_view(row: PlateSightingRow, crop_url: str | None = None, overview_url: str | None = None
+                  ) -> dict[str, Any]:
+    """What a report, the CLI's JSON and the API show of a sighting."""
+    return {"id": row.id, "plate": row.vrm, "format": row.format, "valid": row.valid,
+            "confidence": row.confidence, "alternatives": row.alternatives,
+            "first_t_s": row.first_t_s, "last_t_s": row.last_t_s, "best_t_s": row.best_t_s,
+            "xyxy": row.best_xyxy, "n_reads": row.n_reads, "review_state": row.review_state,
+            "reviewed_by": row.reviewed_by,
+            "crop_sha256": row.crop.sha256 if row.crop else None,
+            "overview_sha256": row.overview.sha256 if row.overview else None,
+            **({"crop_url": crop_url} if crop_url else {}), **({"overview_url": overview_url} if overview_url else {})}
