@@ -19,10 +19,11 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from api.anpr import router as anpr_router
+from api.plates import router as plates_router, sighting_public
 from api.auth import allow
 from evidence import __version__
 from evidence.audit import Actor, append_audit
-from evidence.db.tables import CandidateRow, Evidence, Incident
+from evidence.db.tables import CandidateRow, Evidence, Incident, PlateSightingRow
 from evidence.processing import get_or_create_incident
 from evidence.reports import candidate_view, evidence_candidates, evidence_view
 from evidence.review import review_candidate
@@ -126,9 +127,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         with rt().sessions() as s:
             return [_incident_summary(i) for i in s.scalars(select(Incident).order_by(Incident.id.desc()))]
 
-    @app.get("/incidents/{incident_id}", summary="An incident with its evidence and candidates (audited read)",
+    @app.get("/incidents/{incident_id}", summary="An incident with its evidence, candidates and plates (audited read)",
              description="Roles: control_room, investigator, admin. Candidates are potential matches for "
-                         "review, never identifications.")
+                         "review, never identifications; plate sightings are reads to verify against the crop.")
     def get_incident(incident_id: int, actor: Annotated[Actor, Depends(allow(*LIVE))]) -> dict[str, object]:
         with rt().sessions.begin() as s:
             incident = s.get(Incident, incident_id)
@@ -137,7 +138,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             evidence = list(s.scalars(select(Evidence).where(Evidence.incident_id == incident_id)
                                       .order_by(Evidence.id)))
             out = {**_incident_summary(incident), "evidence": [
-                {**evidence_view(ev), "candidates": [_candidate(c) for c in evidence_candidates(s, ev.id)]}
+                {**evidence_view(ev), "candidates": [_candidate(c) for c in evidence_candidates(s, ev.id)],
+                 "plates": [sighting_public(p) for p in s.scalars(
+                     select(PlateSightingRow).where(PlateSightingRow.evidence_id == ev.id)
+                     .order_by(PlateSightingRow.first_t_s))]}
                 for ev in evidence]}
             append_audit(s, actor, "incident.view", f"incident:{incident_id}",
                          detail={"evidence": [ev.id for ev in evidence]})
@@ -320,6 +324,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"received": True, "sha256": out["sha256"], "name": out["name"], "size_bytes": out["size_bytes"]}
 
     app.include_router(anpr_router)
+    app.include_router(plates_router)
 
     # --- watchlist ------------------------------------------------------------------------------
 

@@ -15,13 +15,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from evidence.audit import Actor, append_audit
-from evidence.db.tables import AnprRead, HotlistEntry, Incident, utcnow
+from evidence.db.tables import AnprRead, HotlistEntry, Incident, PlateSightingRow, utcnow
 from evidence.events import add_event
 from evidence.runtime import Runtime
 from pipeline.errors import Conflict, EvidenceError, NotFound, TooLarge
 from pipeline.plates import confusion_key, normalise, parse_plate
 
-__all__ = ["BadRead", "ReadOutcome", "add_hotlist", "hotlist", "purge_reads", "remove_hotlist", "store_reads"]
+__all__ = ["BadRead", "ReadOutcome", "add_hotlist", "hotlist", "purge_reads", "remove_hotlist", "sighting_hits",
+           "store_reads"]
 
 MAX_IMAGE_BYTES = 2 * 1024 * 1024
 DIRECTIONS = {"N", "NE", "E", "SE", "S", "SW", "W", "NW", "TOWARDS", "AWAY", "UNKNOWN"}
@@ -105,10 +106,7 @@ def store_reads(rt: Runtime, reads: list[dict[str, Any]], actor: Actor) -> list[
                                                       for r in rows]):
                 inserted[(vrm_read, _utc(at))] = rid
             hot: dict[str, list[HotlistEntry]] = {}
-            now = utcnow()
-            for entry in s.scalars(select(HotlistEntry).where(
-                    HotlistEntry.vrm_key.in_({r["vrm_key"] for r in rows}), HotlistEntry.removed_at.is_(None),
-                    or_(HotlistEntry.expires_at.is_(None), HotlistEntry.expires_at > now))):
+            for entry in _active(s, {r["vrm_key"] for r in rows}):
                 hot.setdefault(entry.vrm_key, []).append(entry)
         for p in prepared:
             if isinstance(p, EvidenceError):
@@ -122,6 +120,36 @@ def store_reads(rt: Runtime, reads: list[dict[str, Any]], actor: Actor) -> list[
             row = AnprRead(id=rid, camera_id=actor.name, **r)
             out.append(ReadOutcome(rid, False, [_hit(s, row, e) for e in hot.get(r["vrm_key"], [])]))
     return out
+
+
+def _active(s: Session, keys: set[str]) -> list[HotlistEntry]:
+    """Hotlist entries in force whose confusion key is one of ``keys``."""
+    now = utcnow()
+    return list(s.scalars(select(HotlistEntry).where(
+        HotlistEntry.vrm_key.in_(keys), HotlistEntry.removed_at.is_(None),
+        or_(HotlistEntry.expires_at.is_(None), HotlistEntry.expires_at > now))))
+
+
+def sighting_hits(s: Session, row: PlateSightingRow, incident_id: int | None) -> list[dict[str, Any]]:
+    """A plate sighting in footage checked against the hotlist: its registration and the
+    alternatives it was also read as. Each hit goes on the hotlist entry's incident (and on the
+    footage's own incident) as an ``anpr.hit`` to verify against the crop, and to the audit log."""
+    keys = {row.vrm_key} | {confusion_key(a[0]) for a in row.alternatives}
+    hits = []
+    for entry in _active(s, keys):
+        hit = {"source": "footage", "sighting_id": row.id, "evidence_id": row.evidence_id, "t_s": row.best_t_s,
+               "vrm": row.vrm, "hotlist_id": entry.id, "hotlist_vrm": entry.vrm, "reason": entry.reason,
+               "category": entry.category, "confidence": row.confidence,
+               "on_alternative_read": entry.vrm_key != row.vrm_key, "exact": row.vrm == entry.vrm,
+               "plate_image": f"/plate-sightings/{row.id}/image?kind=plate",
+               "overview_image": f"/plate-sightings/{row.id}/image?kind=overview",
+               "verify": "a potential match: check the read against the image before acting"}
+        for target in {entry.incident_id, incident_id} - {None}:
+            add_event(s, target, "anpr.hit", hit)
+        append_audit(s, Actor("anpr", "system"), "anpr.hit", f"hotlist:{entry.id}",
+                     detail={"sighting_id": row.id, "evidence_id": row.evidence_id, "vrm": row.vrm})
+        hits.append(hit)
+    return hits
 
 
 def _utc(at: datetime) -> datetime:

@@ -15,6 +15,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from evidence import __version__
+from evidence.anpr import sighting_hits
 from evidence.db.tables import Derivative, Evidence, PlateSightingRow, WorkItem
 from evidence.events import evidence_event
 from evidence.filestore import StoredFile
@@ -110,34 +111,50 @@ def _derivative(s: Session, ev: Evidence, kind: str, stored: StoredFile, rel_pat
 def save_sightings(rt: Runtime, ev: Evidence, segment: int, sightings: Sequence[PlateSighting],
                    crops: dict[tuple[float, Box], _Crops], fence: Callable[[Session], None]) -> int:
     """Store the sightings of one segment, their crops as derivatives, in one transaction fenced by
-    the work item's lease; an event per sighting on the incident's timeline."""
+    the work item's lease; an event per sighting on the incident's timeline, and a hit for each
+    sighting of a hotlisted vehicle. A vehicle a person already reviewed (an earlier run) is not
+    stored again. Returns how many were stored."""
     made_by = {"software": f"evidence-pipeline {__version__}", "models": rt.plates.versions,
                "parameters": {"plate_fps": rt.analysis.plate_fps, "detector_max_side": rt.settings.plate_max_side,
                               **rt.analysis.plate.as_record()}}
+    p = rt.analysis.plate
+    with rt.sessions() as s:  # reviewed sightings outlive a re-run: the same vehicle is not raised twice
+        reviewed = [(r.vrm_key, r.first_t_s, r.last_t_s, r.sighting_index) for r in s.scalars(
+            select(PlateSightingRow).where(PlateSightingRow.evidence_id == ev.id,
+                                           PlateSightingRow.review_state.not_in(_UNREVIEWED)))]
+    fresh = [sg for sg in sightings if not any(
+        edit_distance(key, confusion_key(sg.plate)) <= p.max_key_distance
+        and sg.first_t_s <= last + p.max_gap_s and sg.last_t_s >= first - p.max_gap_s
+        for key, first, last, _ in reviewed)]
+    taken = {index for *_, index in reviewed}
     stored: list[tuple[PlateSighting, StoredFile, StoredFile, _Crops]] = []
     try:
-        for sg in sightings:
+        for sg in fresh:
             c = crops[(sg.best.t_s, sg.best.xyxy)]
             stored.append((sg, rt.store.put_bytes(c.plate_jpeg, "derivatives", ".jpg"),
                            rt.store.put_bytes(c.overview_jpeg, "derivatives", ".jpg"), c))
         with rt.sessions.begin() as s:
             fence(s)
             clear_sightings(s, ev.id, segment)
+            index = segment * SIGHTING_INDEX_STRIDE
             for sg, plate_file, overview_file, c in stored:
+                while index in taken:
+                    index += 1
+                taken.add(index)
                 at = {"t_s": sg.best.t_s, "xyxy": list(sg.best.xyxy)}
                 crop = _derivative(s, ev, "plate_crop", plate_file, rt.store.relative(plate_file.path),
                                    {**made_by, **at})
                 overview = _derivative(s, ev, "plate_overview", overview_file,
                                        rt.store.relative(overview_file.path),
                                        {**made_by, **at, "crop_origin_xy": list(c.overview_origin_xy)})
-                row = PlateSightingRow(evidence_id=ev.id, segment=segment,
-                                       sighting_index=segment * SIGHTING_INDEX_STRIDE + sg.index,
+                row = PlateSightingRow(evidence_id=ev.id, segment=segment, sighting_index=index,
                                        crop_id=crop.id, overview_id=overview.id, made_by=made_by)
                 _fill(row, sg)
                 s.add(row)
                 s.flush()
                 evidence_event(s, ev.id, "plate.sighting", sighting_id=row.id, plate=row.vrm,
                                confidence=row.confidence, t_s=row.best_t_s, valid=row.valid)
+                sighting_hits(s, row, ev.incident_id)
     except BaseException:
         for _, a, b, _ in stored:
             for f in (a, b):

@@ -1,21 +1,25 @@
-"""A named user's decision on a candidate."""
+"""A named user's decision on a candidate: a watchlist face match or a plate read in footage."""
 
 from __future__ import annotations
 
 from evidence.audit import Actor, append_audit
-from evidence.db.tables import CandidateRow, utcnow
-from evidence.events import candidate_event
+from evidence.db.tables import CandidateRow, PlateSightingRow, utcnow
+from evidence.events import candidate_event, evidence_event
 from evidence.runtime import Runtime
 from pipeline.errors import Conflict, NotFound
 
-__all__ = ["review_candidate"]
+__all__ = ["review_candidate", "review_sighting"]
 
 
-def review_candidate(rt: Runtime, candidate_id: int, decision: str, actor: Actor, reason: str) -> CandidateRow:
+def _check_decision(decision: str, reason: str) -> None:
     if decision not in ("confirmed", "rejected"):
         raise Conflict(f"decision must be confirmed or rejected, not {decision!r}")
     if not reason.strip():
         raise Conflict("a review needs a reason")
+
+
+def review_candidate(rt: Runtime, candidate_id: int, decision: str, actor: Actor, reason: str) -> CandidateRow:
+    _check_decision(decision, reason)
     with rt.sessions.begin() as s:
         c = s.get(CandidateRow, candidate_id, with_for_update=True)
         if c is None:
@@ -27,3 +31,20 @@ def review_candidate(rt: Runtime, candidate_id: int, decision: str, actor: Actor
                      detail={"subject": c.subject.name, "evidence_id": c.evidence_id, "score": c.score})
         candidate_event(s, c, "candidate.reviewed", reviewed_by=actor.name, reason=reason)
     return c
+
+
+def review_sighting(rt: Runtime, sighting_id: int, decision: str, actor: Actor, reason: str) -> PlateSightingRow:
+    """Confirm the plate read (the reviewer checked it against the crop) or reject it."""
+    _check_decision(decision, reason)
+    with rt.sessions.begin() as s:
+        row = s.get(PlateSightingRow, sighting_id, with_for_update=True)
+        if row is None:
+            raise NotFound(f"plate sighting {sighting_id} not found")
+        if row.review_state != "pending":
+            raise Conflict(f"plate sighting {sighting_id} was already {row.review_state} by {row.reviewed_by}")
+        row.review_state, row.reviewed_by, row.reviewed_at, row.review_reason = decision, actor.name, utcnow(), reason
+        append_audit(s, actor, f"plate_sighting.{decision}", f"plate_sighting:{row.id}", reason=reason,
+                     detail={"vrm": row.vrm, "evidence_id": row.evidence_id, "confidence": row.confidence})
+        evidence_event(s, row.evidence_id, "plate.reviewed", sighting_id=row.id, plate=row.vrm,
+                       review_state=decision, reviewed_by=actor.name, reason=reason)
+    return row

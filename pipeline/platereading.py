@@ -45,6 +45,7 @@ class PlateParams:
     min_aspect: float = 1.5  # width / height of the text line
     max_aspect: float = 10.0
     min_height_px: float = 8.0
+    max_height_frac: float = 0.2  # of the image height: taller "lines" are merged scenery (a crop is read whole)
     crop_pad: float = 0.12  # of the line height, around the text, before reading
     max_gap_s: float = 2.0  # a vehicle unseen for longer starts a new sighting
     max_key_distance: int = 2  # reads this close (edits on confusion keys) are the same plate
@@ -59,8 +60,9 @@ def read_crop(crop: RGBImage, recogniser: TextRecogniser) -> tuple[PlateRead, fl
     return fit_columns(recogniser.read([crop])[0])
 
 
-def _plate_shaped(box: TextBox, p: PlateParams) -> bool:
-    return box.height >= p.min_height_px and p.min_aspect <= box.width / max(box.height, 1.0) <= p.max_aspect
+def _plate_shaped(box: TextBox, image_h: int, p: PlateParams) -> bool:
+    return (p.min_height_px <= box.height <= p.max_height_frac * image_h
+            and p.min_aspect <= box.width / max(box.height, 1.0) <= p.max_aspect)
 
 
 def _plate_like(read: PlateRead, p: PlateParams) -> bool:
@@ -74,7 +76,7 @@ def read_plates(image: RGBImage, t_s: float, detector: TextDetector, recogniser:
     """Plate reads in one frame, surest first. Text that is not plate-shaped, holds no letter and
     digit, or is read with less than ``min_confidence`` is dropped; reads fitting no UK format are
     kept with ``valid`` False."""
-    lines = [b for b in merge_lines(detector.detect(image)) if _plate_shaped(b, params)]
+    lines = [b for b in merge_lines(detector.detect(image)) if _plate_shaped(b, image.shape[0], params)]
     if not lines:
         return []
     reads = recogniser.read([upright_crop(image, b, params.crop_pad) for b in lines])

@@ -52,10 +52,12 @@ PUBLIC = {"/health", "/public/uploads/{token}"}  # no key: liveness, and the upl
 def _call(client, route: APIRoute, headers, candidate_id):
     path = route.path.replace("{incident_id}", "1").replace("{candidate_id}", str(candidate_id))
     path = path.replace("{subject_id}", "1").replace("{read_id}", "1").replace("{hotlist_id}", "1")
+    path = path.replace("{sighting_id}", "1")
     method = sorted(route.methods)[0]
     body = {"/incidents": {"reference": "INC-M"}, "/incidents/{incident_id}/upload-links": {},
             "/hotlist": {"vrm": "AB12CDE", "reason": "role matrix", "category": "wanted"}, "/anpr/reads": {},
-            "/candidates/{candidate_id}/review": {"decision": "rejected", "reason": "role matrix"}}.get(route.path)
+            "/candidates/{candidate_id}/review": {"decision": "rejected", "reason": "role matrix"},
+            "/plate-sightings/{sighting_id}/review": {"decision": "rejected", "reason": "role matrix"}}.get(route.path)
     params = {"max_s": 0.1} if route.path.endswith("/events") else {"reason": "matrix"} if method == "DELETE" else None
     return client.request(method, path, headers=headers, json=body if method == "POST" else None, params=params)
 

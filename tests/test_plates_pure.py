@@ -30,3 +30,108 @@ def test_confusion_key_and_wildcards():
     assert wildcard_regex("AB1?CDE").match(confusion_key("AB12CDE"))
     assert wildcard_regex("*CDE").match(confusion_key("XY51CDE"))
     assert not wildcard_regex("AB1?CDE").match(confusion_key("AB123CDE"))
+
+
+# --- reading: CTC decoding, the grammar over per-character probabilities, lines, tracks ---------
+
+import numpy as np  # noqa: E402
+
+from pipeline.ocr import ALPHABET, CharColumn, TextBox, alphabet_columns, ctc_columns, merge_lines  # noqa: E402
+from pipeline.platereading import PlateParams, track_plates, vote  # noqa: E402
+from pipeline.plates import fit_columns  # noqa: E402
+from pipeline.types import PlateDetection, PlateRead  # noqa: E402
+
+
+def col(*probs: tuple[str, float]) -> CharColumn:
+    """A CTC step: the given symbols' probabilities, the rest spread thinly."""
+    p = [0.001] * len(ALPHABET)
+    for ch, v in probs:
+        p[ALPHABET.index(ch)] = v
+    top = max(probs, key=lambda x: x[1])[0]
+    return CharColumn(top, tuple(p))
+
+
+def sure(text: str) -> list[CharColumn]:
+    return [col((c, 0.97)) for c in text]
+
+
+def test_ctc_collapses_repeats_drops_blanks_and_text_outside_the_alphabet():
+    charset = ["a", "B", " ", "中", "1"]  # the network's symbols: column k + 1
+    columns = alphabet_columns(charset)
+    assert columns[ALPHABET.index("A")] == [1] and columns[ALPHABET.index("1")] == [5]
+    steps = [  # blank, a, a, blank, B, space, 中, 1, 1
+        [0.9, 0.05, 0.02, 0.01, 0.01, 0.01], [0.1, 0.8, 0.05, 0.02, 0.02, 0.01], [0.1, 0.85, 0.02, 0.01, 0.01, 0.01],
+        [0.9, 0.02, 0.02, 0.02, 0.02, 0.02], [0.05, 0.02, 0.9, 0.01, 0.01, 0.01], [0.05, 0.02, 0.02, 0.89, 0.01, 0.01],
+        [0.05, 0.02, 0.02, 0.01, 0.89, 0.01], [0.05, 0.02, 0.02, 0.01, 0.01, 0.89], [0.05, 0.02, 0.02, 0.01, 0.01, 0.89],
+    ]
+    out = ctc_columns(np.array(steps, np.float32), columns)
+    assert "".join(c.char for c in out) == "AB1"
+    assert out[0].p == pytest.approx(0.85)  # the surest of the repeated steps
+
+
+def test_grammar_picks_the_likeliest_character_each_slot_allows():
+    # "0B" in the memory tag: the letter slot takes O (the network's second choice there).
+    cols = [col(("0", 0.6), ("O", 0.35)), *sure("B12CDE")]
+    read, confidence = fit_columns(cols)
+    assert (read.plate, read.format, read.changed) == ("OB12CDE", "current", 1)
+    assert confidence > 0.9  # the glyph was O-or-0 with 0.95: the repair is sure
+    # An I the network saw in a digit slot becomes 1.
+    assert fit_columns([*sure("AB"), col(("I", 0.9), ("1", 0.05)), *sure("2CDE")])[0].plate == "AB12CDE"
+
+
+@pytest.mark.parametrize("text,plate,fmt", [
+    ("5634XKE", "S634XKE", "prefix"),     # a dateless 5634 XKE is possible but far rarer than prefix S634 XKE
+    ("0472VXW", "O472VXW", "prefix"),     # outside the current format a number never starts with 0
+    ("AB12CDE", "AB12CDE", "current"),
+    ("1234AB", "1234AB", "dateless"),     # no other format has this shape
+])
+def test_format_priors_and_number_rules(text, plate, fmt):
+    look_alike = {"5": "S", "0": "O"}
+    cols = [col((c, 0.7), (look_alike[c], 0.25)) if c in look_alike else col((c, 0.95)) for c in text]
+    read, _ = fit_columns(cols)
+    assert (read.plate, read.format) == (plate, fmt)
+
+
+def test_a_character_emitted_twice_is_dropped_when_no_format_fits_otherwise():
+    cols = [*sure("LM0"), col(("O", 0.5), ("0", 0.3)), *sure("2LAM")]  # LM0O2LAM: 8 characters
+    read, _ = fit_columns(cols)
+    assert read.plate == "LM02LAM" and read.valid
+    odd = fit_columns(sure("ABCDEFGHJ"))[0]  # nothing fits: kept as read, flagged
+    assert odd.plate == "ABCDEFGHJ" and not odd.valid
+
+
+def test_lines_split_at_the_plate_gap_are_joined_and_other_text_is_not():
+    def box(x0, y0, x1, y1):
+        return TextBox(((x0, y0), (x1, y0), (x1, y1), (x0, y1)), 0.9)
+
+    left, right = box(100, 200, 160, 220), box(172, 201, 215, 221)  # AB12 | CDE, gap of half a height
+    sign = box(100, 100, 300, 160)  # three times as tall
+    far = box(400, 200, 450, 220)
+    merged = merge_lines([right, sign, left, far])
+    assert sorted(b.xyxy for b in merged) == sorted([(100, 200, 215, 221), sign.xyxy, far.xyxy])
+
+
+def det(t: float, plate: str, x: float, conf: float = 0.95, valid: bool = True) -> PlateDetection:
+    return PlateDetection(t, (x, 500.0, x + 150, 540.0), PlateRead(plate, plate, "current" if valid else None, valid, 0),
+                          conf)
+
+
+def test_two_vehicles_are_followed_and_a_misread_is_voted_out():
+    frames = [
+        [det(0, "AB12CDE", 100), det(0, "K881MWE", 900)],
+        [det(1, "AB12CDF", 300, 0.7), det(1, "K881MWE", 800)],   # one misread of the first car
+        [det(2, "AB12CDE", 500)],
+        [det(3, "AB12CDE", 700)],
+        [],
+        [det(9, "AB12CDE", 100)],                                 # back after 6 s: a new sighting
+    ]
+    s = track_plates(frames, PlateParams(max_gap_s=2.0))
+    assert [(x.plate, x.n_reads, x.first_t_s, x.last_t_s) for x in s] == [
+        ("AB12CDE", 4, 0, 3), ("K881MWE", 2, 0, 1), ("AB12CDE", 1, 9, 9)]
+    assert s[0].alternatives[0][0] == "AB12CDF" and s[0].confidence < 1
+    assert s[0].best.read.plate == "AB12CDE" and len(s[0].reads) == 4
+
+
+def test_vote_prefers_reads_that_fit_a_format():
+    v = vote(0, [det(0, "AB12CDE", 0, 0.8), det(1, "AB12CD3", 0, 0.9, valid=False)])
+    assert v.plate == "AB12CDE" and v.valid and v.alternatives[0][0] == "AB12CD3"

@@ -1,0 +1,180 @@
+"""Plate reading accuracy and speed, every reader side by side in one run.
+
+    python benchmarks/plate_accuracy.py --labels samples/out/plates/crop/labels.csv
+    python benchmarks/plate_accuracy.py --labels samples/out/plates/scene/labels.csv --readers project,library
+    python benchmarks/plate_accuracy.py --make 500      # build the synthetic UK set first (samples/plates.py)
+
+``--labels`` is a CSV with a header and rows ``image,plate`` (image paths relative to the CSV);
+images may be whole scenes or plate crops. Each reader gets the image as the CLI does: the
+detector's surest plate read, or, when the image is itself plate-shaped and nothing was found,
+the whole image read as a crop (``--crops`` reads every image whole).
+
+Readers
+    project   PP-OCRv6 small detector + recogniser through our own code: the recogniser's output
+              restricted to A-Z 0-9, decoded with the UK grammar and format priors (what ships).
+    nogrammar the same network output, greedy A-Z 0-9 only, no grammar (ablation).
+    library   RapidOCR's own pipeline (rapidocr.RapidOCR: detection, angle classifier,
+              recognition, its decoding), then upper case, A-Z 0-9 only, then the UK positional
+              repair (pipeline.plates.parse_plate) - the "plain approach" of the issue.
+    crnn      our own CRNN (models/plate_crnn.onnx) on crops found by the project's detector, if
+              the file exists (models/recipes/train_plate_reader.py).
+
+Exact = the registration read equals the label (spaces ignored). ``exact_o0`` also counts reads
+that differ only by O/0. The last line is the first reader's ``exact=`` and ms per image."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from models.ppocr import PPOCRDetector, PPOCRRecogniser  # noqa: E402
+from pipeline.platereading import PlateParams, read_crop, read_plates  # noqa: E402
+from pipeline.plates import normalise, parse_plate  # noqa: E402
+from pipeline.types import RGBImage  # noqa: E402
+
+Reader = Callable[[RGBImage, bool], str]
+
+
+def _plate_shaped(image: RGBImage) -> bool:
+    return image.shape[1] >= 2 * image.shape[0]
+
+
+def project_reader(threads: int, grammar: bool = True) -> Reader:
+    det, rec = PPOCRDetector(threads=threads), PPOCRRecogniser(threads=threads)
+    params = PlateParams()
+
+    def read(image: RGBImage, as_crop: bool) -> str:
+        if not grammar:
+            if not as_crop:
+                found = read_plates(image, 0.0, det, rec, PlateParams(min_confidence=0.0))
+                if found:
+                    return found[0].read.raw
+            return "".join(c.char for c in rec.read([image])[0]) if (as_crop or _plate_shaped(image)) else ""
+        if not as_crop:
+            found = read_plates(image, 0.0, det, rec, params)
+            if found:
+                return found[0].read.plate
+            if not _plate_shaped(image):
+                return ""
+        return read_crop(image, rec)[0].plate
+
+    return read
+
+
+def library_reader(threads: int) -> Reader:
+    from rapidocr import RapidOCR  # type: ignore[import-not-found]
+
+    engine = RapidOCR(params={"Global.log_level": "error",
+                              "EngineConfig.onnxruntime.intra_op_num_threads": threads,
+                              "EngineConfig.onnxruntime.inter_op_num_threads": 1})
+
+    def run(image: RGBImage, as_crop: bool) -> str:
+        bgr = np.ascontiguousarray(image[..., ::-1])
+        out = engine(bgr, use_det=not as_crop, use_cls=not as_crop, use_rec=True)
+        texts = list(out.txts or ()) if out is not None else []
+        scores = list(out.scores or ()) if out is not None else []
+        best = ""
+        for text, _ in sorted(zip(texts, scores, strict=False), key=lambda x: -x[1]):
+            fitted = parse_plate(normalise(text))
+            if fitted.valid and any(c.isdigit() for c in fitted.plate):
+                return fitted.plate
+            best = best or fitted.plate
+        if not best and not as_crop and _plate_shaped(image):
+            return run(image, True)
+        return best
+
+    return run
+
+
+def crnn_reader(threads: int) -> Reader | None:
+    path = ROOT / "models" / "plate_crnn.onnx"
+    if not path.exists():
+        return None
+    from models.crnn import CRNNRecogniser
+
+    det, rec = PPOCRDetector(threads=threads), CRNNRecogniser(path, threads=threads)
+    params = PlateParams()
+
+    def read(image: RGBImage, as_crop: bool) -> str:
+        if not as_crop:
+            found = read_plates(image, 0.0, det, rec, params)
+            if found:
+                return found[0].read.plate
+            if not _plate_shaped(image):
+                return ""
+        return read_crop(image, rec)[0].plate
+
+    return read
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--labels", type=Path, help="CSV: image,plate")
+    ap.add_argument("--readers", default="project,nogrammar,library,crnn")
+    ap.add_argument("--crops", action="store_true", help="read every image whole (they are plate crops)")
+    ap.add_argument("--threads", type=int, default=1, help="onnxruntime threads per model")
+    ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--make", type=int, default=0, help="render N synthetic crops and N scenes first")
+    ap.add_argument("--out", type=Path, default=ROOT / "samples" / "out" / "plates")
+    ap.add_argument("--errors", action="store_true", help="list every misread")
+    args = ap.parse_args()
+    if args.make:
+        subprocess.run([sys.executable, str(ROOT / "samples" / "plates.py"), "--out", str(args.out),
+                        "--count", str(args.make)], check=True)
+        if args.labels is None:
+            return
+    if args.labels is None:
+        ap.error("--labels is required (or --make N)")
+    with args.labels.open() as f:
+        rows = [(r["image"], normalise(r["plate"])) for r in csv.DictReader(f)]
+    if args.limit:
+        rows = rows[:args.limit]
+    images = []
+    for name, plate in rows:
+        bgr = cv2.imread(str(args.labels.parent / name))
+        if bgr is None:
+            raise SystemExit(f"{name}: not a readable image")
+        images.append((name, plate, np.ascontiguousarray(bgr[..., ::-1])))
+    builders: dict[str, Callable[[], Reader | None]] = {
+        "project": lambda: project_reader(args.threads), "nogrammar": lambda: project_reader(args.threads, False),
+        "library": lambda: library_reader(args.threads), "crnn": lambda: crnn_reader(args.threads)}
+    results = []
+    for name in args.readers.split(","):
+        reader = builders[name]()
+        if reader is None:
+            print(f"{name}: not available (no model file)")
+            continue
+        reader(images[0][2], args.crops)  # load the models outside the timing
+        exact = exact_o0 = 0
+        started = time.perf_counter()
+        misreads = []
+        for image_name, plate, image in images:
+            got = normalise(reader(image, args.crops))
+            exact += got == plate
+            exact_o0 += got.replace("O", "0") == plate.replace("O", "0")
+            if got != plate:
+                misreads.append(f"  {image_name}: {plate} read {got or '-'}")
+        ms = (time.perf_counter() - started) / len(images) * 1000
+        n = len(images)
+        print(f"{name:<10} n={n} exact={exact / n:.4f} exact_o0={exact_o0 / n:.4f} ms_per_image={ms:.1f}")
+        if args.errors:
+            print("\n".join(misreads))
+        results.append((name, exact / n, ms))
+    if results:
+        name, exact_rate, ms = results[0]
+        print(f"exact={exact_rate:.4f} ms_per_image={ms:.1f} reader={name} n={len(images)} labels={args.labels}")
+
+
+if __name__ == "__main__":
+    main()
