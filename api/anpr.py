@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -9,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field, ValidationError
+from starlette.datastructures import UploadFile as StarletteUpload
 
 from api.auth import allow
 from api.uploads import refuse_oversize
@@ -46,19 +49,40 @@ class HotlistIn(BaseModel):
     expires_at: datetime | None = None
 
 
+async def _multipart_read(request: Request) -> Any:
+    """One read as multipart: a ``read`` field (the read's JSON) and the images as files
+    ``plate_image`` / ``overview_image`` (JPEG or PNG), as many cameras send them."""
+    form = await request.form(max_part_size=4 * 1024 * 1024)
+    raw = form.get("read")
+    if not isinstance(raw, str):
+        raise ValueError("a multipart read needs a `read` field holding the read's JSON")
+    read = json.loads(raw)
+    if not isinstance(read, dict):
+        raise ValueError("`read` must be a JSON object")
+    for name in ("plate_image", "overview_image"):
+        part = form.get(name)
+        if isinstance(part, StarletteUpload):
+            read[name] = base64.b64encode(await part.read()).decode()
+    return read
+
+
 def _rt(request: Request) -> Runtime:
     return request.app.state.runtime  # type: ignore[no-any-return]
 
 
 @router.post("/anpr/reads", summary="ANPR camera reads: one, or a batch",
              description="Roles: camera (the key's name is the camera id). A read object, or "
-                         '`{"reads": [...]}`. Each read is stored before the response; duplicates (same camera, '
-                         "VRM, time) are ignored; hotlist hits (confusion-aware: O/0, I/1, ...) go to the linked "
+                         '`{"reads": [...]}` (JSON; images base64), or one read as multipart/form-data: a `read` '
+                         "field with its JSON and `plate_image` / `overview_image` files. Each read is stored "
+                         "before the response; duplicates (same camera, VRM, time) are ignored; hotlist hits (confusion-aware: O/0, I/1, ...) go to the linked "
                          "incident's feed. In a batch, bad reads are listed by index and the rest stored.")
 async def post_reads(request: Request, actor: Annotated[Actor, Depends(allow("camera"))]) -> JSONResponse:
     refuse_oversize(request.headers, MAX_BODY)
     try:
-        body = await request.json()
+        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+            body = await _multipart_read(request)
+        else:
+            body = await request.json()
     except ValueError as exc:
         return JSONResponse({"code": "invalid_read", "message": f"body is not JSON: {exc}"}, status_code=422)
     rt = _rt(request)
@@ -78,7 +102,10 @@ async def post_reads(request: Request, actor: Annotated[Actor, Depends(allow("ca
                 errors.append({"index": i, "code": "invalid_read",
                                "message": f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"})
         done = []
-        for (i, _), out in zip(valid, store_reads(rt, [r for _, r in valid], actor), strict=True):
+        outcomes = store_reads(rt, [r for _, r in valid], actor)
+        if any(not isinstance(o, EvidenceError) and o.hits for o in outcomes):
+            request.app.state.wake.notify()  # committed: this process's incident feeds see the hit now
+        for (i, _), out in zip(valid, outcomes, strict=True):
             if isinstance(out, EvidenceError):
                 errors.append({"index": i, "code": out.code, "message": out.message})
             else:
@@ -87,8 +114,6 @@ async def post_reads(request: Request, actor: Annotated[Actor, Depends(allow("ca
         return done, errors
 
     done, errors = await run_in_threadpool(run)
-    if any(d["hits"] for d in done):
-        request.app.state.wake.notify()  # the incident feeds of this process see the hit now
     if not batch:
         if errors:
             status = 413 if errors[0]["code"] == "too_large" else 422

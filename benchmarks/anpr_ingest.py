@@ -1,6 +1,7 @@
 """ANPR ingest over real HTTP: cameras post batches of reads for a fixed time against a hotlist;
 prints reads/s stored and the read-to-hit latency (post sent -> hit received on the incident's SSE
-feed).
+feed). The cameras and the control-room feed are separate processes (as they are separate
+machines), so the load generator's own work does not delay the feed's timestamps.
 
     python benchmarks/anpr_ingest.py [--seconds 20] [--batch 50] [--clients 4] [--hotlist 1000]
     python benchmarks/anpr_ingest.py --database-url postgresql://postgres@127.0.0.1/anpr_bench
@@ -17,10 +18,12 @@ import os
 import random
 import sys
 import tempfile
-import threading
+import multiprocessing
+import signal
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -33,6 +36,60 @@ from harness import served  # noqa: E402
 def plate(rng: random.Random) -> str:
     L = "ABCDEFGHJKLMNPRSTUVWXY"
     return (rng.choice(L) + rng.choice(L) + f"{rng.randint(2, 75):02d}" + "".join(rng.choice(L) for _ in range(3)))
+
+
+def listen(base: str, viewer: str, incident_id: int, results: Any) -> None:
+    """The control room's feed, in its own process (the cameras' load must not delay the
+    timestamp of a hit's arrival): (key, arrival time) of every hit, sent when terminated."""
+    arrivals: list[tuple[str, float]] = []
+
+    def report(*_: Any) -> None:
+        results.put(arrivals)
+        results.close()
+        results.join_thread()  # flushed before the process ends
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, report)
+    with httpx.stream("GET", f"{base}/incidents/{incident_id}/events", params={"max_s": 3600},
+                      headers={"Authorization": f"Bearer {viewer}"}, timeout=httpx.Timeout(10, read=None)) as feed:
+        for line in feed.iter_lines():
+            if line.startswith("data: "):
+                e = json.loads(line[6:])
+                if e["kind"] == "anpr.hit":
+                    arrivals.append((e["vrm_read"] + e["read_at"], time.time()))
+
+
+def camera(i: int, base: str, key: str, hot: list[str], args: argparse.Namespace, stop_at: float,
+           results: Any) -> None:
+    """One camera (its own process, as cameras are separate machines): posts batches until
+    ``stop_at``, at its share of --rate if given; reports (stored, {key: sent time}, end time)."""
+    r = random.Random(i)
+    headers = {"Authorization": f"Bearer {key}"}
+    interval = args.batch * args.clients / args.rate if args.rate else 0.0
+    next_at = time.time() + (interval * i / args.clients if interval else 0.0)
+    sent_at: dict[str, float] = {}
+    stored = 0
+    with httpx.Client(timeout=30) as client:
+        while time.time() < stop_at:
+            if interval:
+                time.sleep(max(0.0, next_at - time.time()))
+                next_at += interval
+            reads = []
+            for _ in range(args.batch):
+                at = (datetime.now(UTC) - timedelta(microseconds=r.randint(0, 999_999))).isoformat()
+                if r.random() < 0.01:
+                    vrm = r.choice(hot)
+                    if r.random() < 0.33:
+                        vrm = vrm.replace("B", "8").replace("O", "0").replace("I", "1")
+                else:
+                    vrm = plate(r)
+                reads.append({"camera_id": f"CAM-{i}", "timestamp": at, "vrm": vrm, "confidence": 0.9,
+                              "direction": "N"})
+            t = time.time()
+            for rd in reads:
+                sent_at[rd["vrm"] + rd["timestamp"]] = t
+            stored += client.post(f"{base}/anpr/reads", json={"reads": reads}, headers=headers).json()["stored"]
+    results.put((stored, sent_at, time.time()))
 
 
 def main() -> None:
@@ -68,69 +125,29 @@ def main() -> None:
             add_hotlist(rt, vrm, "benchmark", "wanted", incident_id, None, admin)
         cams = [create_key(rt, f"CAM-{i}", "camera", admin)[1] for i in range(args.clients)]
         viewer = create_key(rt, "desk", "control_room", admin)[1]
-        sent_at: dict[str, float] = {}
-        hit_delays: list[float] = []
-        stored = [0]
-        lock = threading.Lock()
-        stop = threading.Event()
+        ctx = multiprocessing.get_context("fork")
+        results: Any = ctx.Queue()
         with served(env) as base:
-
-            def listen() -> None:
-                try:
-                    with httpx.stream("GET", f"{base}/incidents/{incident_id}/events", params={"max_s": 3600},
-                                      headers={"Authorization": f"Bearer {viewer}"},
-                                      timeout=httpx.Timeout(10, read=None)) as feed:
-                        for line in feed.iter_lines():
-                            if line.startswith("data: "):
-                                e = json.loads(line[6:])
-                                if e["kind"] == "anpr.hit":
-                                    t = sent_at.get(e["vrm_read"] + e["read_at"])
-                                    if t is not None:
-                                        hit_delays.append(time.time() - t)
-                except httpx.HTTPError:  # the server is stopped at the end of the run
-                    return
-
-            threading.Thread(target=listen, daemon=True).start()
-            time.sleep(0.5)
-
-            def camera(i: int) -> None:
-                r = random.Random(i)
-                headers = {"Authorization": f"Bearer {cams[i]}"}
-                interval = args.batch * args.clients / args.rate if args.rate else 0.0
-                next_at = time.time()
-                with httpx.Client(timeout=30) as client:
-                    while not stop.is_set():
-                        if interval:
-                            time.sleep(max(0.0, next_at - time.time()))
-                            next_at += interval
-                        reads = []
-                        for _ in range(args.batch):
-                            at = (datetime.now(UTC) - timedelta(microseconds=r.randint(0, 999_999))).isoformat()
-                            if r.random() < 0.01:
-                                vrm = r.choice(hot)
-                                if r.random() < 0.33:
-                                    vrm = vrm.replace("B", "8").replace("O", "0").replace("I", "1")
-                            else:
-                                vrm = plate(r)
-                            reads.append({"camera_id": f"CAM-{i}", "timestamp": at, "vrm": vrm, "confidence": 0.9,
-                                          "direction": "N"})
-                        t = time.time()
-                        for rd in reads:
-                            sent_at[rd["vrm"] + rd["timestamp"]] = t
-                        res = client.post(f"{base}/anpr/reads", json={"reads": reads}, headers=headers)
-                        with lock:
-                            stored[0] += res.json()["stored"]
-
-            workers = [threading.Thread(target=camera, args=(i,)) for i in range(args.clients)]
+            listener = ctx.Process(target=listen, args=(base, viewer, incident_id, results))
+            listener.start()
+            time.sleep(1.0)
             t0 = time.time()
-            for w in workers:
-                w.start()
-            time.sleep(args.seconds)
-            stop.set()
-            for w in workers:
-                w.join()
-            wall = time.time() - t0
+            stop_at = t0 + args.seconds
+            cameras = [ctx.Process(target=camera, args=(i, base, cams[i], hot, args, stop_at, results))
+                       for i in range(args.clients)]
+            for c in cameras:
+                c.start()
+            outcomes = [results.get() for _ in cameras]
+            for c in cameras:
+                c.join()
+            wall = max(o[2] for o in outcomes) - t0
             time.sleep(1.0)  # the last hits reach the feed
+            listener.terminate()
+            arrivals = results.get(timeout=30)
+            listener.join()
+    stored = [sum(o[0] for o in outcomes)]
+    sent_at = {k: v for o in outcomes for k, v in o[1].items()}
+    hit_delays = [arrived - sent_at[key] for key, arrived in arrivals if key in sent_at]
     rate = stored[0] / wall
     hit_delays.sort()
     n = len(hit_delays)

@@ -50,8 +50,8 @@ def _plate_shaped(image: RGBImage) -> bool:
     return image.shape[1] >= 2 * image.shape[0]
 
 
-def project_reader(threads: int, grammar: bool = True) -> Reader:
-    det, rec = PPOCRDetector(threads=threads), PPOCRRecogniser(threads=threads)
+def project_reader(threads: int, grammar: bool = True, max_side: int = 1280) -> Reader:
+    det, rec = PPOCRDetector(max_side=max_side, threads=threads), PPOCRRecogniser(threads=threads)
     params = PlateParams()
 
     def read(image: RGBImage, as_crop: bool) -> str:
@@ -97,13 +97,12 @@ def library_reader(threads: int) -> Reader:
     return run
 
 
-def crnn_reader(threads: int) -> Reader | None:
-    path = ROOT / "models" / "plate_crnn.onnx"
+def crnn_reader(threads: int, max_side: int = 1280, path: Path = ROOT / "models" / "plate_crnn.onnx") -> Reader | None:
     if not path.exists():
         return None
     from models.crnn import CRNNRecogniser
 
-    det, rec = PPOCRDetector(threads=threads), CRNNRecogniser(path, threads=threads)
+    det, rec = PPOCRDetector(max_side=max_side, threads=threads), CRNNRecogniser(path, threads=threads)
     params = PlateParams()
 
     def read(image: RGBImage, as_crop: bool) -> str:
@@ -124,6 +123,8 @@ def main() -> None:
     ap.add_argument("--readers", default="project,nogrammar,library,crnn")
     ap.add_argument("--crops", action="store_true", help="read every image whole (they are plate crops)")
     ap.add_argument("--threads", type=int, default=1, help="onnxruntime threads per model")
+    ap.add_argument("--max-side", type=int, default=1280, help="longest side the text detector sees")
+    ap.add_argument("--crnn", type=Path, default=ROOT / "models" / "plate_crnn.onnx", help="the CRNN reader's ONNX file")
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--make", type=int, default=0, help="render N synthetic crops and N scenes first")
     ap.add_argument("--out", type=Path, default=ROOT / "samples" / "out" / "plates")
@@ -147,8 +148,9 @@ def main() -> None:
             raise SystemExit(f"{name}: not a readable image")
         images.append((name, plate, np.ascontiguousarray(bgr[..., ::-1])))
     builders: dict[str, Callable[[], Reader | None]] = {
-        "project": lambda: project_reader(args.threads), "nogrammar": lambda: project_reader(args.threads, False),
-        "library": lambda: library_reader(args.threads), "crnn": lambda: crnn_reader(args.threads)}
+        "project": lambda: project_reader(args.threads, True, args.max_side),
+        "nogrammar": lambda: project_reader(args.threads, False, args.max_side),
+        "library": lambda: library_reader(args.threads), "crnn": lambda: crnn_reader(args.threads, args.max_side, args.crnn)}
     results = []
     for name in args.readers.split(","):
         reader = builders[name]()
@@ -167,7 +169,7 @@ def main() -> None:
                 misreads.append(f"  {image_name}: {plate} read {got or '-'}")
         ms = (time.perf_counter() - started) / len(images) * 1000
         n = len(images)
-        print(f"{name:<10} n={n} exact={exact / n:.4f} exact_o0={exact_o0 / n:.4f} ms_per_image={ms:.1f}")
+        print(f"{name:<10} max_side={args.max_side if name != 'library' else 'lib'} n={n} exact={exact / n:.4f} exact_o0={exact_o0 / n:.4f} ms_per_image={ms:.1f}")
         if args.errors:
             print("\n".join(misreads))
         results.append((name, exact / n, ms))

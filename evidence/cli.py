@@ -317,9 +317,11 @@ def status(rt: Runtime, evidence_id: int, as_json: bool) -> None:
         click.echo(json.dumps(view))
         return
     reason = f" ({view['failure_reason']})" if view["failure_reason"] else ""
-    names = {"quick": "quick pass", "segment": "segments", "transcode": "working copy"}
+    names = {"quick": "quick pass", "segment": "segments", "plates": "plate search", "transcode": "working copy"}
+    order = list(names)
     work = ", ".join(f"{names.get(k, k)} {w['done']}/{w['total']} done" + (f" ({w['running']} running)"
-                     if w["running"] else "") for k, w in view["work"].items())
+                     if w["running"] else "") for k, w in sorted(view["work"].items(),
+                                                                 key=lambda kw: order.index(kw[0]) if kw[0] in order else 9))
     click.echo(f"evidence {view['id']}: {view['state']}{reason}, {view['progress'] * 100:.0f} %"
                + (f"; {work}" if work else ""))
 

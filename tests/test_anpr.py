@@ -62,6 +62,23 @@ def test_a_read_of_a_hotlisted_vehicle_reaches_the_incident_feed(anpr):
     assert other.status_code == 201 and other.json()["hits"] == []
 
 
+def test_a_read_posted_as_multipart_with_image_files(anpr):
+    client, rt, cam, cr, incident = anpr
+    client.post("/hotlist", headers=cr, json={"vrm": "LV70XKE", "reason": "stolen", "category": "stolen",
+                                              "incident_id": incident})
+    files = {"plate_image": ("plate.jpg", base64.b64decode(JPEG), "image/jpeg"),
+             "overview_image": ("overview.jpg", base64.b64decode(JPEG), "image/jpeg")}
+    res = client.post("/anpr/reads", headers=cam, data={"read": json.dumps(_read("LV70XKE"))}, files=files)
+    assert res.status_code == 201, res.json()
+    hit = res.json()["hits"][0]
+    assert client.get(hit["overview_image"], headers=cr).content[:2] == b"\xff\xd8"
+    bad = client.post("/anpr/reads", headers=cam, data={"read": "{not json"}, files=files)
+    assert bad.status_code == 422 and bad.json()["code"] == "invalid_read"
+    text = client.post("/anpr/reads", headers=cam, data={"read": json.dumps(_read("LV70XKF"))},
+                       files={"plate_image": ("p.jpg", b"plain text", "image/jpeg")})
+    assert text.status_code == 422 and "not a JPEG or PNG" in text.json()["message"]
+
+
 def test_duplicates_are_ignored_and_a_batch_reports_its_bad_reads(anpr):
     client, rt, cam, _, _ = anpr
     read = _read("XY51ABC")
