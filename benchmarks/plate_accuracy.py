@@ -50,7 +50,7 @@ def _plate_shaped(image: RGBImage) -> bool:
     return image.shape[1] >= 2 * image.shape[0]
 
 
-def project_reader(threads: int, grammar: bool = True, max_side: int = 1280) -> Reader:
+def project_reader(threads: int, grammar: bool = True, max_side: int = 960) -> Reader:
     det, rec = PPOCRDetector(max_side=max_side, threads=threads), PPOCRRecogniser(threads=threads)
     params = PlateParams()
 
@@ -97,7 +97,7 @@ def library_reader(threads: int) -> Reader:
     return run
 
 
-def crnn_reader(threads: int, max_side: int = 1280, path: Path = ROOT / "models" / "plate_crnn.onnx") -> Reader | None:
+def crnn_reader(threads: int, max_side: int = 960, path: Path = ROOT / "models" / "plate_crnn.onnx") -> Reader | None:
     if not path.exists():
         return None
     from models.crnn import CRNNRecogniser
@@ -123,7 +123,7 @@ def main() -> None:
     ap.add_argument("--readers", default="project,nogrammar,library,crnn")
     ap.add_argument("--crops", action="store_true", help="read every image whole (they are plate crops)")
     ap.add_argument("--threads", type=int, default=1, help="onnxruntime threads per model")
-    ap.add_argument("--max-side", type=int, default=1280, help="longest side the text detector sees")
+    ap.add_argument("--max-side", type=int, default=960, help="longest side the text detector sees")
     ap.add_argument("--crnn", type=Path, default=ROOT / "models" / "plate_crnn.onnx", help="the CRNN reader's ONNX file")
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--make", type=int, default=0, help="render N synthetic crops and N scenes first")

@@ -91,7 +91,7 @@ class FaceModels:
 class PlateModels:
     """The text detector and recogniser plates are read with (onnxruntime, loaded on first use)."""
 
-    def __init__(self, max_side: int = 1280, threads: int = 1) -> None:
+    def __init__(self, max_side: int = 960, threads: int = 1) -> None:
         self.detector = PPOCRDetector(max_side=max_side, threads=threads)
         self.recogniser = PPOCRRecogniser(threads=threads)
 

@@ -56,10 +56,10 @@ class _Session:
 
 
 class PPOCRDetector:
-    """Text lines in a frame. ``max_side`` bounds the network's input (sides rounded to 32):
-    1280 keeps a 100 px wide plate in a 720p frame at full resolution."""
+    """Text lines in a frame. ``max_side`` bounds the network's input (sides rounded to 32); the
+    lines found are read from the full-resolution image."""
 
-    def __init__(self, max_side: int = 1280, threads: int = 1, thresh: float = 0.3, box_thresh: float = 0.5,
+    def __init__(self, max_side: int = 960, threads: int = 1, thresh: float = 0.3, box_thresh: float = 0.5,
                  unclip: float = 1.6) -> None:
         self._net = _Session("ppocrv6_det_small", threads)
         self.max_side, self.thresh, self.box_thresh, self.unclip = max_side, thresh, box_thresh, unclip

@@ -90,13 +90,22 @@ _CURRENT_SLOTS = [_LETTERS.translate(str.maketrans("", "", "IQZ"))] * 2 + [_DIGI
     [_LETTERS.translate(str.maketrans("", "", "IQ"))] * 3
 
 
+_YEAR_LETTERS = _LETTERS.translate(str.maketrans("", "", "IOQUZ"))
+
+
 def _slots(name: str, pattern: str) -> list[str]:
     """The characters each position may hold. Outside the current format the number is a count
-    (1-999, 1-9999): it never starts with 0."""
+    (1-999, 1-9999): it never starts with 0. The year letter of prefix plates (first) and suffix
+    plates (last) was never I, O, Q, U or Z."""
     if name == "current":
         return _CURRENT_SLOTS
     first_digit = pattern.index("D")
-    return [_LETTERS if p == "L" else _DIGITS[1:] if i == first_digit else _DIGITS for i, p in enumerate(pattern)]
+    slots = [_LETTERS if p == "L" else _DIGITS[1:] if i == first_digit else _DIGITS for i, p in enumerate(pattern)]
+    if name == "prefix":
+        slots[0] = _YEAR_LETTERS
+    elif name == "suffix":
+        slots[-1] = _YEAR_LETTERS
+    return slots
 
 
 # How common each format is on the road (log prior): a read equally likely to be a current plate

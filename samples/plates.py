@@ -7,7 +7,7 @@ DejaVu Sans Condensed Bold (Bitstream Vera licence) and Liberation Sans Narrow B
 Front plates are black on white, rear plates black on yellow; a quarter carry the blue UK band.
 
     python samples/plates.py --out samples/out/plates --count 500          # crops + scenes, labels.csv
-    python samples/plates.py --out /tmp/p --count 200 --kind scene --seed 7
+    python samples/plates.py --out /tmp/p --count 200 --kind scene --seed 7 --plate-px 60 100   # small plates
 
 Degradations (per image, seeded): perspective, scale, motion/defocus blur, low light, sensor noise,
 JPEG, dirt, partial shadow. ``--clean`` renders frontal, sharp plates only.
@@ -34,6 +34,7 @@ FONTS = {
 }
 LETTERS = "ABCDEFGHJKLMNOPRSTUVWXYZ"  # DVLA: no I or Q in the random letters of current plates
 MEMORY_TAG = "ABCDEFGHJKLMNOPRSTUVWXY"  # ... and no I, Q or Z in the first two (the memory tag)
+YEAR_LETTERS = "ABCDEFGHJKLMNPRSTVWXY"  # prefix / suffix year letters: never I, O, Q, U, Z
 DIGITS = "0123456789"
 WHITE, YELLOW, BLACK, BLUE = (248, 248, 245), (250, 210, 20), (12, 12, 12), (0, 51, 153)
 MM = 2  # pixels per millimetre of the clean plate (1040 x 222)
@@ -51,9 +52,9 @@ def random_plate(rng: random.Random) -> tuple[str, str]:
         age = rng.choice([f"{y:02d}" for y in range(2, 26)] + [f"{y:02d}" for y in range(51, 76)])
         return rng.choice(MEMORY_TAG) + rng.choice(MEMORY_TAG) + age + L(3), "current"
     if r < 0.85:
-        return rng.choice(LETTERS) + str(rng.randint(1, 999)) + L(3), "prefix"
+        return rng.choice(YEAR_LETTERS) + str(rng.randint(1, 999)) + L(3), "prefix"
     if r < 0.95:
-        return L(3) + str(rng.randint(1, 999)) + rng.choice(LETTERS), "suffix"
+        return L(3) + str(rng.randint(1, 999)) + rng.choice(YEAR_LETTERS), "suffix"
     return rng.choice("ABCDEFGHJKLMNOPRSTUVWXY") + rng.choice("IZ") + rng.choice(LETTERS) + str(rng.randint(1, 9999)), \
         "northern_ireland"
 
@@ -73,7 +74,8 @@ def groups(plate: str, fmt: str) -> list[str]:
 
 @cache
 def _glyph(font_path: str, ch: str) -> np.ndarray:
-    """The character's ink (0..255, white on black) stretched to the 50 x 79 mm box (1/I narrower)."""
+    """The character's ink (0..255, white on black) stretched to the 50 x 79 mm box; 1 and I (narrow
+    on UK plates) keep the font's own proportions at 79 mm high."""
     font = ImageFont.truetype(font_path, 200)
     canvas = Image.new("L", (400, 400), 0)
     ImageDraw.Draw(canvas).text((100, 50), ch, font=font, fill=255)
@@ -81,7 +83,7 @@ def _glyph(font_path: str, ch: str) -> np.ndarray:
     ys, xs = np.nonzero(ink > 40)
     ink = ink[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
     h = 79 * MM
-    w = 14 * MM if ch in "1I" else 50 * MM
+    w = max(14 * MM, round(ink.shape[1] * h / ink.shape[0])) if ch in "1I" else 50 * MM
     return cv2.resize(ink, (w, h), interpolation=cv2.INTER_AREA)
 
 
@@ -240,13 +242,13 @@ def car_with_plate(plate_img: np.ndarray, rng: random.Random) -> np.ndarray:
 
 
 def scene(plate: str, fmt: str, rng: random.Random, size: tuple[int, int] = (1280, 720), clean: bool = False,
-          font: str | None = None) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+          font: str | None = None, plate_px: tuple[int, int] = (100, 240)) -> tuple[np.ndarray, tuple[int, int, int, int]]:
     """A street frame with one car and its plate; returns (RGB frame, plate box x1, y1, x2, y2)."""
     w, h = size
     fonts = available_fonts()
     font = font or rng.choice(sorted(fonts))
     img = render_plate(plate, fmt, font, rear=rng.random() < 0.5, band=rng.random() < 0.25)
-    d = Degrade.random(rng, clean, width_px=rng.randint(100, 240))
+    d = Degrade.random(rng, clean, width_px=rng.randint(*plate_px))
     warped, corners = _perspective(img, d, 0.0, rng)
     car = car_with_plate(warped, rng)
     frame = street_background(w, h, rng)
@@ -266,6 +268,8 @@ def main() -> None:
     ap.add_argument("--kind", choices=["crop", "scene", "both"], default="both")
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--clean", action="store_true", help="frontal, sharp, well-lit plates only")
+    ap.add_argument("--plate-px", type=int, nargs=2, default=(100, 240), metavar=("MIN", "MAX"),
+                    help="scenes: plate width range in the 1280x720 frame (pixels)")
     args = ap.parse_args()
     if not available_fonts():
         raise SystemExit("no plate fonts: apt-get install fonts-roadgeek fonts-dejavu-core fonts-liberation")
@@ -280,7 +284,7 @@ def main() -> None:
             if kind == "crop":
                 img = plate_crop(plate, fmt, rng, args.clean)
             else:
-                img, _ = scene(plate, fmt, rng, clean=args.clean)
+                img, _ = scene(plate, fmt, rng, clean=args.clean, plate_px=tuple(args.plate_px))
             name = f"{i:05d}.jpg"
             cv2.imwrite(str(out / name), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
             rows.append((name, plate))

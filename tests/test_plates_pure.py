@@ -81,12 +81,12 @@ def test_grammar_picks_the_likeliest_character_each_slot_allows():
 
 @pytest.mark.parametrize("text,plate,fmt", [
     ("5634XKE", "S634XKE", "prefix"),     # a dateless 5634 XKE is possible but far rarer than prefix S634 XKE
-    ("0472VXW", "O472VXW", "prefix"),     # outside the current format a number never starts with 0
+    ("0472VXW", "D472VXW", "prefix"),     # no number starts with 0 outside the current format; no year letter is O
     ("AB12CDE", "AB12CDE", "current"),
     ("1234AB", "1234AB", "dateless"),     # no other format has this shape
 ])
 def test_format_priors_and_number_rules(text, plate, fmt):
-    look_alike = {"5": "S", "0": "O"}
+    look_alike = {"5": "S", "0": "D"}
     cols = [col((c, 0.7), (look_alike[c], 0.25)) if c in look_alike else col((c, 0.95)) for c in text]
     read, _ = fit_columns(cols)
     assert (read.plate, read.format) == (plate, fmt)
