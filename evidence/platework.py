@@ -57,11 +57,12 @@ def _crops(image: RGBImage, xyxy: Box) -> _Crops:
 
 
 def find_sightings(rt: Runtime, ev: Evidence, info: MediaInfo, start_s: float, end_s: float | None,
-                   tick: Callable[[Frame], None]) -> tuple[int, list[PlateSighting], dict[tuple[float, Box], _Crops]]:
-    """Search one span of the clip: (frames looked at, sightings, crops of every read kept)."""
+                   tick: Callable[[Frame], None], report: DecodeReport
+                   ) -> tuple[int, list[PlateSighting], dict[tuple[float, Box], _Crops]]:
+    """Search one span of the clip: (frames looked at, sightings, crops of every read kept);
+    ffmpeg's warnings go to ``report``."""
     crops: dict[tuple[float, Box], _Crops] = {}
     frames_seen = [0]
-    report = DecodeReport()
     m, params = rt.plates, rt.analysis.plate
 
     def reads() -> Iterator[list[PlateDetection]]:

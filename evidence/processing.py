@@ -53,7 +53,7 @@ from pipeline.types import Box, FaceDetection, Frame, MediaInfo, WatchlistCandid
 from pipeline.watchlist import match_embeddings, match_watchlist
 
 __all__ = ["AnalysisSummary", "ItemDone", "LeaseHeld", "analyse_evidence", "fail_evidence", "finalise_evidence",
-           "get_or_create_incident", "ingest_clip", "ingest_upload", "prepare_evidence", "run_item"]
+           "get_or_create_incident", "ingest_clip", "ingest_upload", "prepare_evidence", "run_item", "work_order"]
 
 
 class LeaseHeld(Conflict):
@@ -163,6 +163,14 @@ class ItemDone:
 QUICK_SEGMENT = -1  # FaceTrackRow.segment of the keyframe quick pass
 TRACK_INDEX_STRIDE = 100_000  # track_index = segment * stride + the tracker's own index
 KIND_ORDER = {"quick": 0, "segment": 1, "plates": 2, "transcode": 3}
+
+
+def work_order(item: WorkItem) -> tuple[int, int, int]:
+    """The order work items are done (in-process) and queued (workers): the quick pass, then each
+    stretch of the clip for faces and plates together (a hotlisted plate in the first minute must
+    not wait for faces in the last), the working copy last."""
+    phase = 0 if item.kind == "quick" else 2 if item.kind == "transcode" else 1
+    return phase, item.index, KIND_ORDER.get(item.kind, 9)
 ANALYSED_KINDS = ("segment", "plates")  # what the evidence's percentage counts
 UNREVIEWED = ("pending", "superseded")
 
@@ -350,7 +358,7 @@ def prepare_evidence(rt: Runtime, evidence_id: int, restart: bool = False, fail_
             if replan:
                 evidence_event(s, evidence_id, "evidence.analysing", progress=0.0)
             todo = s.scalars(select(WorkItem).where(WorkItem.evidence_id == evidence_id, WorkItem.state != "done"))
-            return [i.id for i in sorted(todo, key=lambda i: (KIND_ORDER.get(i.kind, 9), i.index))]
+            return [i.id for i in sorted(todo, key=work_order)]
     except LeaseHeld:
         raise
     except EvidenceError as exc:
@@ -635,9 +643,11 @@ def _run_plates(rt: Runtime, item: WorkItem, ev: Evidence, owner: str,
             last[0] = time.monotonic()
             _renew_item(rt, item, owner, done)
 
-    frames, sightings, crops = find_sightings(rt, ev, info, item.start_s, item.end_s, tick)
+    report = DecodeReport()
+    frames, sightings, crops = find_sightings(rt, ev, info, item.start_s, item.end_s, tick, report)
     saved = save_sightings(rt, ev, item.index, sightings, crops, _fence_item(item.id, owner))
-    return frames, {"sightings": saved, "reads": sum(sg.n_reads for sg in sightings)}
+    return frames, {"sightings": saved, "reads": sum(sg.n_reads for sg in sightings),
+                    "decode_warnings": report.warnings[:20]}
 
 
 def _run_transcode(rt: Runtime, item: WorkItem, ev: Evidence, owner: str) -> tuple[int, dict[str, Any]]:

@@ -21,6 +21,7 @@ from rq.serializers import JSONSerializer
 from sqlalchemy import or_, select, update
 
 from evidence.db.tables import Evidence, WorkItem, utcnow
+from evidence.processing import work_order
 from evidence.runtime import Runtime
 from evidence.settings import Settings
 
@@ -106,7 +107,7 @@ def enqueue_graph(rt: Runtime, queue: Queue, evidence_id: int) -> list[Job]:
         assert ev is not None
         generation = ev.attempts
         items = list(s.scalars(select(WorkItem).where(WorkItem.evidence_id == evidence_id, WorkItem.state != "done")))
-    jobs = [_enqueue_item(queue, item, rt.settings) for item in _claim(rt, items)]
+    jobs = [_enqueue_item(queue, item, rt.settings) for item in sorted(_claim(rt, items), key=work_order)]
     return [*jobs, _enqueue_finalise(queue, evidence_id, finalise_job_id(evidence_id, generation), jobs, rt.settings)]
 
 
