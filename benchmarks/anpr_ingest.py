@@ -69,6 +69,7 @@ def camera(i: int, base: str, key: str, hot: list[str], args: argparse.Namespace
     next_at = time.time() + (interval * i / args.clients if interval else 0.0)
     sent_at: dict[str, float] = {}
     stored = 0
+    posts: list[float] = []
     with httpx.Client(timeout=30) as client:
         while time.time() < stop_at:
             if interval:
@@ -89,7 +90,8 @@ def camera(i: int, base: str, key: str, hot: list[str], args: argparse.Namespace
             for rd in reads:
                 sent_at[rd["vrm"] + rd["timestamp"]] = t
             stored += client.post(f"{base}/anpr/reads", json={"reads": reads}, headers=headers).json()["stored"]
-    results.put((stored, sent_at, time.time()))
+            posts.append(time.time() - t)
+    results.put((stored, sent_at, time.time(), posts))
 
 
 def main() -> None:
@@ -148,6 +150,7 @@ def main() -> None:
     stored = [sum(o[0] for o in outcomes)]
     sent_at = {k: v for o in outcomes for k, v in o[1].items()}
     hit_delays = [arrived - sent_at[key] for key, arrived in arrivals if key in sent_at]
+    posts = sorted(p for o in outcomes for p in o[3])
     rate = stored[0] / wall
     hit_delays.sort()
     n = len(hit_delays)
@@ -156,7 +159,9 @@ def main() -> None:
     db = "PostgreSQL" if args.database_url else "SQLite"
     offered = f"offered {args.rate:.0f}/s, " if args.rate else ""
     print(f"{db}: {offered}{stored[0]} reads stored in {wall:.1f} s by {args.clients} cameras in batches of {args.batch}: "
-          f"{rate:.0f} reads/s; {n} hotlist hits, read-to-hit p50 {p50:.0f} ms, p99 {p99:.0f} ms")
+          f"{rate:.0f} reads/s; {n} hotlist hits, read-to-hit p50 {p50:.0f} ms, p99 {p99:.0f} ms; "
+          f"a batch's POST answered in p50 {posts[len(posts) // 2] * 1000:.0f} ms, "
+          f"p99 {posts[min(len(posts) - 1, int(0.99 * len(posts)))] * 1000:.0f} ms")
     print(f"reads_per_s={rate:.0f} p99_hit_ms={p99:.0f} hits={n}")
 
 

@@ -2,14 +2,16 @@
 in one run:
 
   decode-only   ffmpeg -i CLIP -f null -           (the physical limit: every frame decoded)
-  evidence      evidence process CLIP --json        (the analysis chain, fresh data dir, watchlist;
-                EVIDENCE_WORKING_COPY=false: the working copy is timed on its own line)
+  evidence      evidence process CLIP --json        (the face chain, fresh data dir, watchlist;
+                EVIDENCE_WORKING_COPY=false: the working copy is timed on its own line;
+                EVIDENCE_PLATES=false: with --plates a second row adds the plate search)
   plain         face_recognition's defaults on every sampled frame: HOG with one upsample on the
                 full frame, every detection encoded (dlib called directly with exactly the calls
                 face_recognition.face_locations / face_encodings(model="small") make)
 
     python benchmarks/clip_speed.py                 # builds samples/out/long_1080p_60s.mp4 if missing
     python benchmarks/clip_speed.py --clip X.mp4 --plain-seconds 20
+    python benchmarks/clip_speed.py --plates --skip-plain     # + the row with the plate search on
 
 Prints wall times (medians of --repeats interleaved runs), the ratio to decode-only, time to the
 first candidate and peak memory."""
@@ -91,23 +93,30 @@ def main() -> None:
     ap.add_argument("--plain-seconds", type=float, default=None, help="run the plain approach on the first N s only")
     ap.add_argument("--skip-plain", action="store_true")
     ap.add_argument("--repeats", type=int, default=3, help="decode-only and evidence runs, interleaved; medians reported")
+    ap.add_argument("--plates", action="store_true", help="also time evidence process with the plate search on")
     args = ap.parse_args()
     ensure_samples(args.clip, ["--seconds", "60"], args.watchlist)
     duration, clip_line = describe_clip(args.clip)
     print(f"{clip_line}; sampling {args.fps:g} fps")
 
-    decodes, walls, rsss, firsts, ratios = [], [], [], [], []
-    for _ in range(args.repeats):  # interleaved, so a noisy neighbour hits both sides alike
-        decodes.append(timed(["ffmpeg", "-nostdin", "-v", "error", "-i", str(args.clip), "-f", "null", "-"])[0])
+    decodes, walls, rsss, firsts, ratios, plate_walls = [], [], [], [], [], []
+
+    def process(plates: bool) -> tuple[float, int, dict]:
         with tempfile.TemporaryDirectory() as data:
             env = {**os.environ, "EVIDENCE_DATA_DIR": data, "EVIDENCE_SAMPLE_FPS": str(args.fps),
-                   "EVIDENCE_WORKING_COPY": "false"}
+                   "EVIDENCE_WORKING_COPY": "false", "EVIDENCE_PLATES": str(plates).lower()}
             env.pop("EVIDENCE_DATABASE_URL", None)
             env.pop("EVIDENCE_REDIS_URL", None)
             subprocess.run([str(BIN / "evidence"), "watchlist", "import", str(args.watchlist)], env=env, check=True,
                            capture_output=True)
             wall, rss, out = timed([str(BIN / "evidence"), "process", str(args.clip), "--json"], env)
-        result = json.loads(out)
+        return wall, rss, json.loads(out)
+
+    for _ in range(args.repeats):  # interleaved, so a noisy neighbour hits both sides alike
+        decodes.append(timed(["ffmpeg", "-nostdin", "-v", "error", "-i", str(args.clip), "-f", "null", "-"])[0])
+        wall, rss, result = process(False)
+        if args.plates:
+            plate_walls.append(process(True)[0])
         walls.append(wall)
         rsss.append(rss)
         firsts.append(result["timing"]["first_candidate_s"])
@@ -123,6 +132,10 @@ def main() -> None:
           f"{sorted({c['subject'] for c in result['candidates']})}")
     print(f"  first candidate {first:.2f} s after the command started processing" if first is not None
           else "  no candidate")
+    if plate_walls:
+        pw = statistics.median(plate_walls)
+        print(f"  + plate search (EVIDENCE_PLATES=true): {pw:7.2f} s  = {pw / decode:.2f}x decode-only; "
+              f"runs {', '.join(f'{w:.2f}' for w in plate_walls)}")
     print(f"working copy + contact sheet (made once, on its own): {working_copy_time(args.clip):7.2f} s")
     if not args.skip_plain:
         p_wall, frames, faces = plain_approach(args.clip, args.fps, args.plain_seconds)

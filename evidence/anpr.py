@@ -117,8 +117,9 @@ def store_reads(rt: Runtime, reads: list[dict[str, Any]], actor: Actor) -> list[
             if rid is None:
                 out.append(ReadOutcome(None, True, []))
                 continue
-            row = AnprRead(id=rid, camera_id=actor.name, **r)
-            out.append(ReadOutcome(rid, False, [_hit(s, row, e) for e in hot.get(r["vrm_key"], [])]))
+            entries = hot.get(r["vrm_key"], [])
+            row = AnprRead(id=rid, camera_id=actor.name, **r) if entries else None  # the hit's view only
+            out.append(ReadOutcome(rid, False, [_hit(s, row, e) for e in entries] if row else []))
     return out
 
 
