@@ -1,7 +1,8 @@
 """ANPR ingest over real HTTP: cameras post batches of reads for a fixed time against a hotlist;
 prints reads/s stored and the read-to-hit latency (post sent -> hit received on the incident's SSE
 feed). The cameras and the control-room feed are separate processes (as they are separate
-machines), so the load generator's own work does not delay the feed's timestamps.
+machines), so the load generator's own work does not delay the feed's timestamps, and the cameras
+run at the lowest CPU priority, so it does not starve the server either.
 
     python benchmarks/anpr_ingest.py [--seconds 20] [--batch 50] [--clients 4] [--hotlist 1000]
     python benchmarks/anpr_ingest.py --database-url postgresql://postgres@127.0.0.1/anpr_bench
@@ -62,7 +63,10 @@ def listen(base: str, viewer: str, incident_id: int, results: Any) -> None:
 def camera(i: int, base: str, key: str, hot: list[str], args: argparse.Namespace, stop_at: float,
            results: Any) -> None:
     """One camera (its own process, as cameras are separate machines): posts batches until
-    ``stop_at``, at its share of --rate if given; reports (stored, {key: sent time}, end time)."""
+    ``stop_at``, at its share of --rate if given; reports (stored, {key: sent time}, end time,
+    POST round trips). Cameras are other machines: here they run at the lowest CPU priority so
+    that the load generator does not take the 2 cores from the server it measures."""
+    os.nice(19)
     r = random.Random(i)
     headers = {"Authorization": f"Bearer {key}"}
     interval = args.batch * args.clients / args.rate if args.rate else 0.0

@@ -96,9 +96,10 @@ def line_boxes(prob: FloatArray, factors: tuple[float, float], image_wh: tuple[i
         (cx, cy), (rw, rh), angle = cv2.minAreaRect(c)
         if min(rw, rh) < min_side_px:
             continue
-        mask = np.zeros_like(bitmap)
-        cv2.drawContours(mask, [c], -1, 1, -1)
-        score = float(cv2.mean(prob, mask)[0])
+        x, y, bw, bh = cv2.boundingRect(c)  # score over the contour's own rectangle, not the whole map
+        mask = np.zeros((bh, bw), np.uint8)
+        cv2.drawContours(mask, [c], -1, 1, -1, offset=(-x, -y))
+        score = float(cv2.mean(prob[y:y + bh, x:x + bw], mask)[0])
         if score < box_thresh:
             continue
         grow = rw * rh * unclip / (2 * (rw + rh))  # the Vatti offset distance for a rectangle
