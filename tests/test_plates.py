@@ -81,7 +81,8 @@ def test_sightings_split_by_segment_cuts_are_joined(car_clip, tmp_path, face_mod
             segments = {r.segment for r in rows}
             ev = s.get(Evidence, evidence_id)
             stitched = ev.provenance["plates"]["sightings_stitched_across_cuts"]
-    assert results[3.0] == results[30.0] == [("AB12CDE", 4), ("K881MWE", 3)]
+    assert results[3.0] == results[30.0]  # the same sightings, with the same reads, cut or not
+    assert [vrm for vrm, _ in results[3.0]] == ["AB12CDE", "K881MWE"] and all(n >= 3 for _, n in results[3.0])
     assert stitched >= 1 and len(segments) == 2
 
 
