@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from api.anpr import router as anpr_router
 from api.plates import router as plates_router, sighting_public
+from api.search import router as search_router
 from api.auth import allow
 from evidence import __version__
 from evidence.audit import Actor, append_audit
@@ -325,6 +326,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(anpr_router)
     app.include_router(plates_router)
+    app.include_router(search_router)
 
     # --- watchlist ------------------------------------------------------------------------------
 

@@ -462,6 +462,33 @@ def plates_read(rt: Runtime, images: tuple[Path, ...], as_crop: bool, as_json: b
 
 
 @main.group()
+def search() -> None:
+    """Investigators' searches (a reason is required and audited)."""
+
+
+@search.command("plate")
+@click.argument("query")
+@click.option("--reason", required=True, help="why you search: recorded in the audit log")
+@click.option("--camera", help="camera reads of this camera only")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@clean_errors
+def search_plate(rt: Runtime, query: str, reason: str, camera: str | None, as_json: bool) -> None:
+    """Every sighting of QUERY (AB12CDE, AB1?CDE, *CDE; O/0, I/1, ... alike) in camera reads and footage."""
+    from evidence.search import search_plates
+
+    results = search_plates(rt, query, reason, _actor(), camera=camera)
+    if as_json:
+        click.echo(json.dumps({"query": query, "count": len(results), "results": results}))
+        return
+    click.echo(f"{len(results)} result(s) for {query} — reads to verify against their images:")
+    for r in results:
+        where = (f"camera {r['camera_id']} at {r['at']}" if r["source"] == "camera"
+                 else f"evidence {r['evidence_id']} ({r['evidence_name']}) at {r['t_s']:.1f} s")
+        click.echo(f"  {r['vrm']:<9} {r['confidence']:.2f}  {r['source']:<8} {where}")
+
+
+@main.group()
 def audit() -> None:
     """The append-only audit log."""
 

@@ -23,7 +23,8 @@ from collections.abc import Sequence
 from pipeline.ocr import ALPHABET, CharColumn
 from pipeline.types import PlateRead
 
-__all__ = ["CONFUSABLE_KEY", "PlateRead", "confusion_key", "fit_columns", "normalise", "parse_plate", "wildcard_regex"]
+__all__ = ["CONFUSABLE_KEY", "PlateRead", "confusion_key", "fit_columns", "normalise", "parse_plate", "wildcard_like",
+           "wildcard_regex"]
 
 # Digit-looking letters and letter-looking digits, both ways.
 _TO_DIGIT = {"O": "0", "D": "0", "Q": "0", "I": "1", "L": "1", "Z": "2", "S": "5", "B": "8", "G": "6", "T": "7"}
@@ -171,6 +172,20 @@ def fit_columns(columns: Sequence[CharColumn]) -> tuple[PlateRead, float]:
 def confusion_key(plate: str) -> str:
     """The plate with every confusable character replaced by its group's representative."""
     return normalise(plate).translate(CONFUSABLE_KEY)
+
+
+def wildcard_like(query: str) -> str:
+    """``AB1?CDE`` / ``*CDE`` as a SQL LIKE pattern over confusion keys (``?`` one character, ``*``
+    any run); other characters are reduced to their confusion key, so O and 0 match alike."""
+    out = []
+    for ch in query.upper():
+        if ch == "?":
+            out.append("_")
+        elif ch == "*":
+            out.append("%")
+        elif ch.isalnum():
+            out.append(ch.translate(CONFUSABLE_KEY))
+    return "".join(out)
 
 
 def wildcard_regex(query: str) -> re.Pattern[str]:

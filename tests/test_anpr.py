@@ -139,3 +139,34 @@ def test_retention_and_the_reason_rule_for_old_reads(anpr, cli):
     assert "deleted 1 camera read(s) older than 365 days" in cli("anpr", "purge").stdout
     with rt.sessions() as s:
         assert s.scalar(select(func.count()).select_from(AnprRead)) == 0
+
+
+def test_plate_search_wildcards_confusables_and_the_reason_rule(anpr, cli):
+    from evidence.db.tables import AuditEntry
+
+    client, rt, cam, cr, _ = anpr
+    inv = {"Authorization": f"Bearer {create_key(rt, 'DC 4411 Jones', 'investigator', ADMIN)[1]}"}
+    for vrm in ("AB12CDE", "AB17CDE", "XY12CDE", "A812C0E", "AB12CDF"):  # A812C0E: AB12CDE misread
+        assert client.post("/anpr/reads", headers=cam, json=_read(vrm)).status_code == 201
+
+    def found(q, headers=inv):
+        res = client.get("/search/plates", params={"q": q, "reason": "op NIGHTJAR"}, headers=headers)
+        assert res.status_code == 200, res.json()
+        return sorted(r["vrm_read"] for r in res.json()["results"])
+
+    assert found("AB12CDE") == ["A812C0E", "AB12CDE"]                    # confusable-aware
+    assert found("AB1?CDE") == ["A812C0E", "AB12CDE", "AB17CDE"]
+    assert found("*CDE") == ["A812C0E", "AB12CDE", "AB17CDE", "XY12CDE"]
+    assert found("ab12 cd?", cr) == ["A812C0E", "AB12CDE", "AB12CDF"]
+    no_reason = client.get("/search/plates", params={"q": "AB12CDE"}, headers=inv)
+    assert no_reason.status_code == 422
+    blank = client.get("/search/plates", params={"q": "AB12CDE", "reason": "  "}, headers=inv)
+    assert blank.status_code == 409 and "reason" in blank.json()["message"]
+    with rt.sessions() as s:
+        entry = s.scalars(select(AuditEntry).where(AuditEntry.action == "search.plates")
+                          .order_by(AuditEntry.id)).first()
+    assert entry.actor == "DC 4411 Jones" and entry.reason == "op NIGHTJAR"
+    assert entry.detail["query"] == "AB12CDE" and entry.detail["results"] == 2
+    res = cli("search", "plate", "AB1?CDE", "--reason", "op NIGHTJAR", "--json")
+    assert res.exit_code == 0 and json.loads(res.stdout)["count"] == 3
+    assert cli("search", "plate", "AB12CDE").exit_code == 2  # --reason is required

@@ -145,6 +145,9 @@ def test_hotlisted_plate_in_footage_hits_the_linked_incident_and_a_person_review
     again = client.post(f"/plate-sightings/{plates[0]['id']}/review", json={"decision": "rejected", "reason": "x"},
                         headers=cr)
     assert again.status_code == 409
+    search = client.get("/search/plates", params={"q": "K88?MWE", "reason": "enquiry"}, headers=cr).json()
+    assert [(r["source"], r["vrm"], r["evidence_id"]) for r in search["results"]] == [
+        ("footage", "K881MWE", evidence_id)]
     with rt.sessions() as s:
         actions = {e.action for e in s.scalars(select(AuditEntry))}
     assert {"anpr.hit", "plate_sighting.view_image", "plate_sighting.confirmed"} <= actions
