@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from models.ppocr import PPOCRDetector, PPOCRRecogniser  # noqa: E402
-from pipeline.platereading import PlateParams, read_crop, read_plates  # noqa: E402
+from pipeline.platereading import PlateParams, TextDetector, TextRecogniser, read_crop, read_plates  # noqa: E402
 from pipeline.plates import normalise, parse_plate  # noqa: E402
 from pipeline.types import RGBImage  # noqa: E402
 
@@ -52,15 +52,24 @@ def _plate_shaped(image: RGBImage) -> bool:
 
 def project_reader(threads: int, grammar: bool = True, max_side: int = 960) -> Reader:
     det, rec = PPOCRDetector(max_side=max_side, threads=threads), PPOCRRecogniser(threads=threads)
+    if grammar:
+        return _grammar_reader(det, rec)
+
+    def raw(image: RGBImage, as_crop: bool) -> str:
+        if not as_crop:
+            found = read_plates(image, 0.0, det, rec, PlateParams(min_confidence=0.0))
+            if found:
+                return found[0].read.raw
+        return "".join(c.char for c in rec.read([image])[0]) if (as_crop or _plate_shaped(image)) else ""
+
+    return raw
+
+
+def _grammar_reader(det: TextDetector, rec: TextRecogniser) -> Reader:
+    """What the CLI does: the detector's surest plate, else a plate-shaped image read whole."""
     params = PlateParams()
 
     def read(image: RGBImage, as_crop: bool) -> str:
-        if not grammar:
-            if not as_crop:
-                found = read_plates(image, 0.0, det, rec, PlateParams(min_confidence=0.0))
-                if found:
-                    return found[0].read.raw
-            return "".join(c.char for c in rec.read([image])[0]) if (as_crop or _plate_shaped(image)) else ""
         if not as_crop:
             found = read_plates(image, 0.0, det, rec, params)
             if found:
@@ -102,19 +111,7 @@ def crnn_reader(threads: int, max_side: int = 960, path: Path = ROOT / "models" 
         return None
     from models.crnn import CRNNRecogniser
 
-    det, rec = PPOCRDetector(max_side=max_side, threads=threads), CRNNRecogniser(path, threads=threads)
-    params = PlateParams()
-
-    def read(image: RGBImage, as_crop: bool) -> str:
-        if not as_crop:
-            found = read_plates(image, 0.0, det, rec, params)
-            if found:
-                return found[0].read.plate
-            if not _plate_shaped(image):
-                return ""
-        return read_crop(image, rec)[0].plate
-
-    return read
+    return _grammar_reader(PPOCRDetector(max_side=max_side, threads=threads), CRNNRecogniser(path, threads=threads))
 
 
 def main() -> None:
