@@ -21,6 +21,8 @@ from sqlalchemy import select
 from api.anpr import router as anpr_router
 from api.plates import router as plates_router, sighting_public
 from api.search import router as search_router
+from api.faces import router as faces_router
+from api.exports import router as exports_router
 from api.auth import allow
 from evidence import __version__
 from evidence.audit import Actor, append_audit
@@ -327,6 +329,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(anpr_router)
     app.include_router(plates_router)
     app.include_router(search_router)
+    app.include_router(faces_router)
+    app.include_router(exports_router)
 
     # --- watchlist ------------------------------------------------------------------------------
 

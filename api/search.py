@@ -5,26 +5,58 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 
 from api.auth import allow
 from evidence.audit import Actor
-from evidence.search import MAX_RESULTS, search_plates
+from evidence.search import MAX_RESULTS, FaceFilters, search_faces, search_plates
+from pipeline.errors import InvalidReference, TooLarge
+from pipeline.geo import GeoBox
 
 __all__ = ["router"]
 
 router = APIRouter()
+SEARCHERS = ("investigator", "control_room", "admin")
+MAX_PHOTO_BYTES = 20 * 1024 * 1024
+
+
+def _box(text: str | None) -> GeoBox | None:
+    try:
+        return GeoBox.from_text(text) if text else None
+    except ValueError as exc:
+        raise InvalidReference(f"box: {exc}") from exc
 
 
 @router.get("/search/plates", summary="Every sighting of a plate: camera reads and footage (audited, reason required)",
             description="Roles: investigator, control_room, admin. `q`: a registration, with `?` for one unknown "
                         "character and `*` for any run (`AB1?CDE`, `*CDE`); O/0, I/1, B/8, S/5, Z/2, G/6 match "
-                        "alike. `reason` is required and audited with the query and the result count. Results "
+                        "alike. `box`: `min_lat,min_lon,max_lat,max_lon` (camera location, or where footage was "
+                        "filmed). `reason` is required and audited with the query and the result count. Results "
                         "are reads to verify against their images.")
-def plates(request: Request, actor: Annotated[Actor, Depends(allow("investigator", "control_room", "admin"))],
+def plates(request: Request, actor: Annotated[Actor, Depends(allow(*SEARCHERS))],
            q: Annotated[str, Query(min_length=1, max_length=20)],
            reason: Annotated[str, Query(min_length=1, max_length=2000)],
            since: datetime | None = None, until: datetime | None = None, camera: str | None = None,
-           limit: Annotated[int, Query(ge=1, le=MAX_RESULTS)] = 200) -> dict[str, Any]:
-    results = search_plates(request.app.state.runtime, q, reason, actor, since, until, camera, limit)
+           box: str | None = None, limit: Annotated[int, Query(ge=1, le=MAX_RESULTS)] = 200) -> dict[str, Any]:
+    results = search_plates(request.app.state.runtime, q, reason, actor, since, until, camera, _box(box), limit)
     return {"query": q, "count": len(results), "results": results}
+
+
+@router.post("/search/faces", summary="Where else does this face appear? (audited, reason required)",
+             description="Roles: investigator, control_room, admin. Multipart: `photo` (one face), `reason` "
+                         "(required, audited with the probe's SHA-256 and the result count), optional `since`, "
+                         "`until` (when footage was received), `incident` (repeatable), `box` "
+                         "(`min_lat,min_lon,max_lat,max_lon`, where footage was filmed), `limit`. Returns "
+                         "appearances (evidence, face track, time, crop URL, distance) closest first, within "
+                         "EVIDENCE_SEARCH_MAX_DISTANCE: candidates for a person to check, never identities.")
+def faces(request: Request, actor: Annotated[Actor, Depends(allow(*SEARCHERS))],
+          photo: Annotated[UploadFile, File(description="a photo showing the one face to look for")],
+          reason: Annotated[str, Form(min_length=1, max_length=2000)],
+          since: Annotated[datetime | None, Form()] = None, until: Annotated[datetime | None, Form()] = None,
+          incident: Annotated[list[int] | None, Form()] = None, box: Annotated[str | None, Form()] = None,
+          limit: Annotated[int, Form(ge=1, le=MAX_RESULTS)] = 50) -> dict[str, Any]:
+    data = photo.file.read(MAX_PHOTO_BYTES + 1)
+    if len(data) > MAX_PHOTO_BYTES:
+        raise TooLarge(f"a probe photo is at most {MAX_PHOTO_BYTES // 2**20} MiB")
+    filters = FaceFilters(since, until, tuple(incident or ()), _box(box))
+    return search_faces(request.app.state.runtime, data, photo.filename or "photo", reason, actor, filters, limit)

@@ -85,7 +85,8 @@ def store_reads(rt: Runtime, reads: list[dict[str, Any]], actor: Actor) -> list[
             at, vrm_read, confidence, direction = _check(read, actor)
             parsed = parse_plate(vrm_read)
             prepared.append((0, {"read_at": at, "vrm_read": vrm_read, "vrm": parsed.plate,
-                                 "vrm_key": confusion_key(parsed.plate), "valid": parsed.valid,
+                                 "vrm_key": confusion_key(parsed.plate),
+                                 "vrm_key_rev": confusion_key(parsed.plate)[::-1], "valid": parsed.valid,
                                  "confidence": confidence, "location": read.get("location"), "direction": direction,
                                  "plate_image": _image(rt, read.get("plate_image"), "plate_image"),
                                  "overview_image": _image(rt, read.get("overview_image"), "overview_image")}))

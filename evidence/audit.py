@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from evidence.db.tables import AuditEntry, utcnow
 
-__all__ = ["Actor", "append_audit", "verify_audit"]
+__all__ = ["Actor", "append_audit", "utc_naive", "verify_audit"]
 
 GENESIS = "0" * 64
 
@@ -25,13 +25,13 @@ class Actor:
     role: str
 
 
-def _utc_naive(at: datetime) -> datetime:
+def utc_naive(at: datetime) -> datetime:
     # SQLite hands back naive datetimes, PostgreSQL aware ones: hash both as naive UTC.
     return at if at.tzinfo is None else at.astimezone(UTC).replace(tzinfo=None)
 
 
 def _digest(prev: str, e: AuditEntry) -> str:
-    body = json.dumps([prev, _utc_naive(e.at).isoformat(timespec="microseconds"), e.actor, e.role,
+    body = json.dumps([prev, utc_naive(e.at).isoformat(timespec="microseconds"), e.actor, e.role,
                        e.action, e.target, e.reason, e.detail], sort_keys=True, default=str)
     return hashlib.sha256(body.encode()).hexdigest()
 

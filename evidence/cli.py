@@ -15,6 +15,8 @@ import click
 from sqlalchemy import func, select
 
 from evidence.audit import Actor, verify_audit
+from evidence.cli_investigate import investigate_commands
+from evidence.cliutil import cli_actor as _actor, clean_errors
 from evidence.db.tables import CandidateRow, Evidence, FaceTrackRow
 from evidence.processing import analyse_evidence, ingest_clip
 from evidence.reports import candidate_view, evidence_candidates, evidence_plates, evidence_view, work_view
@@ -23,26 +25,7 @@ from evidence.settings import Settings
 from evidence.watchlists import EnrolResult, Enrolment, enrol, folder_enrolments, list_subjects
 from pipeline.errors import EvidenceError, NotFound
 
-F = TypeVar("F", bound=Callable[..., Any])
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _actor() -> Actor:
-    return Actor(f"cli:{os.environ.get('USER') or 'unknown'}", "admin")
-
-
-def clean_errors(fn: F) -> F:
-    """One line on stderr and exit status 2 for every expected error."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except EvidenceError as exc:
-            click.echo(f"error: {exc.message}", err=True)
-            sys.exit(2)
-
-    return wrapper  # type: ignore[return-value]
 
 
 @click.group()
@@ -462,33 +445,6 @@ def plates_read(rt: Runtime, images: tuple[Path, ...], as_crop: bool, as_json: b
 
 
 @main.group()
-def search() -> None:
-    """Investigators' searches (a reason is required and audited)."""
-
-
-@search.command("plate")
-@click.argument("query")
-@click.option("--reason", required=True, help="why you search: recorded in the audit log")
-@click.option("--camera", help="camera reads of this camera only")
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_obj
-@clean_errors
-def search_plate(rt: Runtime, query: str, reason: str, camera: str | None, as_json: bool) -> None:
-    """Every sighting of QUERY (AB12CDE, AB1?CDE, *CDE; O/0, I/1, ... alike) in camera reads and footage."""
-    from evidence.search import search_plates
-
-    results = search_plates(rt, query, reason, _actor(), camera=camera)
-    if as_json:
-        click.echo(json.dumps({"query": query, "count": len(results), "results": results}))
-        return
-    click.echo(f"{len(results)} result(s) for {query} — reads to verify against their images:")
-    for r in results:
-        where = (f"camera {r['camera_id']} at {r['at']}" if r["source"] == "camera"
-                 else f"evidence {r['evidence_id']} ({r['evidence_name']}) at {r['t_s']:.1f} s")
-        click.echo(f"  {r['vrm']:<9} {r['confidence']:.2f}  {r['source']:<8} {where}")
-
-
-@main.group()
 def audit() -> None:
     """The append-only audit log."""
 
@@ -504,6 +460,10 @@ def audit_verify(rt: Runtime) -> None:
     else:
         click.echo(f"audit log BROKEN at entry id {broken} (entry {n} of the chain)", err=True)
         sys.exit(1)
+
+
+for _command in investigate_commands:
+    main.add_command(_command)
 
 
 if __name__ == "__main__":

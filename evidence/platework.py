@@ -167,6 +167,7 @@ def save_sightings(rt: Runtime, ev: Evidence, segment: int, sightings: Sequence[
 
 def _fill(row: PlateSightingRow, sg: PlateSighting) -> None:
     row.vrm, row.vrm_key, row.format, row.valid = sg.plate, confusion_key(sg.plate), sg.format, sg.valid
+    row.vrm_key_rev = row.vrm_key[::-1]
     row.confidence, row.alternatives = sg.confidence, [list(a) for a in sg.alternatives]
     row.first_t_s, row.last_t_s, row.best_t_s = sg.first_t_s, sg.last_t_s, sg.best.t_s
     row.best_xyxy, row.n_reads = [round(v, 1) for v in sg.best.xyxy], sg.n_reads

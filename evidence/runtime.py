@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from evidence.db import make_engine, migrate, session_factory
+from evidence.faceindex import FaceIndex
 from evidence.filestore import FileStore
 from evidence.settings import Settings
 from models.dlib_faces import FACE_MODEL_NAMES, DlibAligner, DlibEmbedder, DlibHogDetector
@@ -136,6 +137,10 @@ class Runtime:
         engine = make_engine(self.settings.db_url)
         migrate(engine)
         return engine
+
+    @cached_property
+    def face_index(self) -> FaceIndex:
+        return FaceIndex(self.settings.data_dir / "index")
 
     @cached_property
     def sessions(self) -> sessionmaker[Session]:

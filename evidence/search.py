@@ -1,71 +1,199 @@
 """Investigators' searches over everything processed. Every search needs a reason; the reason, the
-query and the number of results go to the audit log.
+query and the number of results go to the audit log. Results are candidates, never identities.
+
+Faces: a probe photo's face against every face track (the HNSW index of ``evidence.faceindex``
+finds the nearest templates; each is then measured exactly against the track's stored embeddings),
+ranked closest first, at most ``search_max_distance`` away; filtered by when the footage was
+received, its incident and where it was filmed (phone location metadata).
 
 Plates: camera reads and plate sightings in footage, by registration with ``?`` (one character) and
 ``*`` (any run) wildcards, confusable-aware (O/0, I/1, B/8, S/5, Z/2, G/6 match alike), filtered by
-time (a read's time; for footage, when it was received) and camera. Results are candidates to
-verify against their images."""
+time (a read's time; for footage, when it was received), camera and place. A pattern's literal
+start, or its literal end through the reversed key, is an index range, so ``*CDE`` does not read
+every row."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+import numpy as np
+from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy.orm import InstrumentedAttribute
 
-from evidence.audit import Actor, append_audit
-from evidence.db.tables import AnprRead, Evidence, PlateSightingRow
+from evidence.audit import Actor, append_audit, utc_naive
+from evidence.db.tables import AnprRead, Evidence, FaceTrackRow, PlateSightingRow
+from evidence.images import decode_rgb
 from evidence.runtime import Runtime
 from pipeline.errors import Conflict
-from pipeline.plates import wildcard_like
+from pipeline.faces import embed_reference
+from pipeline.facesearch import probe_distances
+from pipeline.geo import GeoBox
+from pipeline.plates import key_query, prefix_upper_bound
 
-__all__ = ["search_plates"]
+__all__ = ["FaceFilters", "MAX_RESULTS", "appearance_view", "is_current", "search_faces", "search_plates", "track_embeddings"]
 
 MAX_RESULTS = 1000
+OVERFETCH = 10  # index hits fetched per result wanted: room for filters and stale entries
+
+
+def _need_reason(reason: str) -> None:
+    if not reason.strip():
+        raise Conflict("a search needs a reason (it is recorded in the audit log)")
+
+
+@dataclass(frozen=True)
+class FaceFilters:
+    since: datetime | None = None
+    until: datetime | None = None
+    incident_ids: tuple[int, ...] = ()
+    box: GeoBox | None = None
+
+    def keeps(self, ev: Evidence) -> bool:
+        received = utc_naive(ev.received_at)
+        return ((self.since is None or received >= utc_naive(self.since))
+                and (self.until is None or received <= utc_naive(self.until))
+                and (not self.incident_ids or ev.incident_id in self.incident_ids)
+                and (self.box is None or self.box.contains(ev.media.get("location"))))
+
+    def record(self) -> dict[str, Any]:
+        return {"since": self.since.isoformat() if self.since else None,
+                "until": self.until.isoformat() if self.until else None,
+                "incidents": list(self.incident_ids), "box": self.box.__dict__ if self.box else None}
+
+
+def track_embeddings(row: FaceTrackRow) -> np.ndarray:
+    return np.frombuffer(row.embeddings, dtype="<f4").reshape(-1, 128)
+
+
+def appearance_view(row: FaceTrackRow, ev: Evidence, distance: float) -> dict[str, Any]:
+    return {"track_id": row.id, "evidence_id": ev.id, "incident_id": ev.incident_id,
+            "evidence_name": ev.original_name, "evidence_sha256": ev.sha256, "track": row.track_index,
+            "t_s": round(row.best_t_s, 2), "first_t_s": round(row.first_t_s, 2), "last_t_s": round(row.last_t_s, 2),
+            "recorded_at": ev.media.get("creation_time"), "location": ev.media.get("location"),
+            "distance": round(distance, 4), "crop": f"/face-tracks/{row.id}/crop" if row.crop_id else None}
+
+
+def is_current(row: FaceTrackRow, ev: Evidence) -> bool:
+    # Keyframe quick-pass tracks stand in only until the evidence's full analysis is done.
+    return row.segment >= 0 or ev.state != "done"
+
+
+def search_faces(rt: Runtime, photo: bytes, photo_name: str, reason: str, actor: Actor,
+                 filters: FaceFilters = FaceFilters(), limit: int = 50) -> dict[str, Any]:
+    """Appearances of the probe photo's one face across all processed footage, closest first.
+    Raises Conflict without a reason, InvalidReference unless the photo shows exactly one face."""
+    _need_reason(reason)
+    m = rt.faces
+    probe = embed_reference(decode_rgb(photo, photo_name), m.reference_detector, m.aligner, m.embedder, photo_name)
+    max_distance = rt.settings.search_max_distance
+    stored = rt.store.put_bytes(photo, "probes", ".jpg")
+    index = rt.face_index
+    hits: list[tuple[int, float]] = []
+    if not filters.incident_ids:
+        index.catch_up(rt.sessions)
+        hits = index.search(probe, min(max(limit * OVERFETCH, 200), 10_000))
+    out: list[tuple[float, dict[str, Any]]] = []
+    with rt.sessions.begin() as s:
+        tracks = select(FaceTrackRow, Evidence).join(Evidence, Evidence.id == FaceTrackRow.evidence_id)
+        if filters.incident_ids:  # a few incidents: measure every one of their tracks, no index needed
+            rows = s.execute(tracks.where(Evidence.incident_id.in_(filters.incident_ids))).all()
+        else:
+            # A template (the mean) is never farther from the probe than the track's mean distance,
+            # so hits past the limit on templates cannot be within it exactly.
+            ids = [i for i, template_d in hits if template_d <= max_distance]
+            rows = s.execute(tracks.where(FaceTrackRow.id.in_(ids))).all() if ids else []
+        kept = [(row, ev) for row, ev in rows if is_current(row, ev) and filters.keeps(ev)]
+        for (row, ev), d in zip(kept, probe_distances(probe, [track_embeddings(r) for r, _ in kept]), strict=True):
+            if d <= max_distance:
+                out.append((d, appearance_view(row, ev, d)))
+        out.sort(key=lambda x: x[0])
+        results = [{"rank": n, **view} for n, (_, view) in enumerate(out[:limit], start=1)]
+        append_audit(s, actor, "search.faces", f"probe:{stored.sha256}", reason=reason,
+                     detail={"probe_sha256": stored.sha256, "probe_name": photo_name, **filters.record(),
+                             "max_distance": max_distance, "model": m.embedder_version, "results": len(results)})
+    return {"probe_sha256": stored.sha256, "max_distance": max_distance, "model": m.embedder_version,
+            "indexed": index.count, "results": results}
+
+
+def _key_filter(key: InstrumentedAttribute[str], key_rev: InstrumentedAttribute[str | None],
+                query: str) -> tuple[ColumnElement[bool], ...]:
+    plan = key_query(query)
+    if not plan.like.strip("%_"):
+        raise Conflict(f"query {query!r} has no letters or digits to search for")
+    if plan.exact is not None:
+        return (key == plan.exact,)
+    conds: list[ColumnElement[bool]] = [key.like(plan.like)]
+    if plan.prefix:
+        col = key_rev if plan.reverse else key
+        conds += [col >= plan.prefix, col < prefix_upper_bound(plan.prefix)]
+    return tuple(conds)
+
+
+def _first(rows: Iterable[Any], keep: Any, n: int) -> Iterator[Any]:
+    for row in rows:
+        if n <= 0:
+            return
+        if keep(row):
+            n -= 1
+            yield row
+
+
+def _read_view(r: AnprRead) -> dict[str, Any]:
+    return {"source": "camera", "read_id": r.id, "vrm": r.vrm, "vrm_read": r.vrm_read,
+            "camera_id": r.camera_id, "at": r.read_at.isoformat(), "confidence": r.confidence,
+            "location": r.location, "direction": r.direction,
+            "plate_image": f"/anpr/reads/{r.id}/plate" if r.plate_image else None,
+            "overview_image": f"/anpr/reads/{r.id}/overview" if r.overview_image else None}
+
+
+def _footage_view(p: PlateSightingRow, ev: Evidence) -> dict[str, Any]:
+    return {"source": "footage", "sighting_id": p.id, "vrm": p.vrm, "evidence_id": ev.id,
+            "incident_id": ev.incident_id, "evidence_name": ev.original_name,
+            "t_s": p.best_t_s, "first_t_s": p.first_t_s, "last_t_s": p.last_t_s,
+            "confidence": p.confidence, "review_state": p.review_state, "location": ev.media.get("location"),
+            "plate_image": f"/plate-sightings/{p.id}/image?kind=plate",
+            "overview_image": f"/plate-sightings/{p.id}/image?kind=overview"}
+
+
+def _timed(q: Select[Any], col: Any, since: datetime | None, until: datetime | None) -> Select[Any]:
+    if since is not None:
+        q = q.where(col >= since)
+    if until is not None:
+        q = q.where(col <= until)
+    return q
 
 
 def search_plates(rt: Runtime, query: str, reason: str, actor: Actor, since: datetime | None = None,
-                  until: datetime | None = None, camera: str | None = None,
+                  until: datetime | None = None, camera: str | None = None, box: GeoBox | None = None,
                   limit: int = MAX_RESULTS) -> list[dict[str, Any]]:
     """Camera reads (newest first), then sightings in footage (by evidence, time), whose
     confusion key matches ``query``. Raises Conflict without a reason or a usable query."""
-    if not reason.strip():
-        raise Conflict("a search needs a reason (it is recorded in the audit log)")
-    pattern = wildcard_like(query)
-    if not pattern.strip("%_"):
-        raise Conflict(f"query {query!r} has no letters or digits to search for")
-    exact = "%" not in pattern and "_" not in pattern
+    _need_reason(reason)
     out: list[dict[str, Any]] = []
     with rt.sessions.begin() as s:
-        reads = select(AnprRead).where(AnprRead.vrm_key == pattern if exact else AnprRead.vrm_key.like(pattern))
-        if since is not None:
-            reads = reads.where(AnprRead.read_at >= since)
-        if until is not None:
-            reads = reads.where(AnprRead.read_at <= until)
+        reads = _timed(select(AnprRead).where(*_key_filter(AnprRead.vrm_key, AnprRead.vrm_key_rev, query)),
+                       AnprRead.read_at, since, until)
         if camera is not None:
             reads = reads.where(AnprRead.camera_id == camera)
-        for r in s.scalars(reads.order_by(AnprRead.read_at.desc()).limit(limit)):
-            out.append({"source": "camera", "read_id": r.id, "vrm": r.vrm, "vrm_read": r.vrm_read,
-                        "camera_id": r.camera_id, "at": r.read_at.isoformat(), "confidence": r.confidence,
-                        "location": r.location, "direction": r.direction,
-                        "plate_image": f"/anpr/reads/{r.id}/plate" if r.plate_image else None,
-                        "overview_image": f"/anpr/reads/{r.id}/overview" if r.overview_image else None})
+        reads = reads.order_by(AnprRead.read_at.desc())
+        if box is None:
+            reads = reads.limit(limit)
+        rows = s.scalars(reads.execution_options(yield_per=500))
+        out += [_read_view(r) for r in _first(rows, lambda r: box is None or box.contains(r.location), limit)]
         if camera is None:  # footage has no camera id
-            found = select(PlateSightingRow, Evidence).join(Evidence, Evidence.id == PlateSightingRow.evidence_id).where(
-                PlateSightingRow.vrm_key == pattern if exact else PlateSightingRow.vrm_key.like(pattern))
-            if since is not None:
-                found = found.where(Evidence.received_at >= since)
-            if until is not None:
-                found = found.where(Evidence.received_at <= until)
-            for p, ev in s.execute(found.order_by(PlateSightingRow.evidence_id, PlateSightingRow.first_t_s)
-                                   .limit(max(0, limit - len(out)))):
-                out.append({"source": "footage", "sighting_id": p.id, "vrm": p.vrm, "evidence_id": ev.id,
-                            "incident_id": ev.incident_id, "evidence_name": ev.original_name,
-                            "t_s": p.best_t_s, "first_t_s": p.first_t_s, "last_t_s": p.last_t_s,
-                            "confidence": p.confidence, "review_state": p.review_state,
-                            "plate_image": f"/plate-sightings/{p.id}/image?kind=plate",
-                            "overview_image": f"/plate-sightings/{p.id}/image?kind=overview"})
+            found = _timed(select(PlateSightingRow, Evidence).join(Evidence, Evidence.id == PlateSightingRow.evidence_id)
+                           .where(*_key_filter(PlateSightingRow.vrm_key, PlateSightingRow.vrm_key_rev, query)),
+                           Evidence.received_at, since, until)
+            rows = s.execute(found.order_by(PlateSightingRow.evidence_id, PlateSightingRow.first_t_s)
+                             .execution_options(yield_per=500))
+            out += [_footage_view(p, ev) for p, ev in _first(
+                rows, lambda r: box is None or box.contains(r[1].media.get("location")), limit - len(out))]
         append_audit(s, actor, "search.plates", f"plates:{query}", reason=reason,
-                     detail={"query": query, "pattern": pattern, "since": since.isoformat() if since else None,
-                             "until": until.isoformat() if until else None, "camera": camera, "results": len(out)})
+                     detail={"query": query, "pattern": key_query(query).like,
+                             "since": since.isoformat() if since else None,
+                             "until": until.isoformat() if until else None, "camera": camera,
+                             "box": box.__dict__ if box else None, "results": len(out)})
     return out

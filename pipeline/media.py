@@ -15,6 +15,7 @@ __all__ = [
     "PacketIndex",
     "check_complete",
     "decode_args",
+    "redacted_copy_args",
     "explain_ffmpeg_error",
     "parse_packets",
     "parse_probe",
@@ -252,6 +253,16 @@ def working_copy_args(src: str, dst: str, info: MediaInfo, threads: int = 0) -> 
         if threads > 0:
             args += ["-threads", str(threads), "-x264-params", f"threads={threads}"]
     return args + ["-movflags", "+faststart", "-f", "mp4", dst]
+
+
+def redacted_copy_args(audio_src: str, dst: str, size_wh: tuple[int, int], fps: float) -> list[str]:
+    """ffmpeg arguments encoding RGB24 frames of ``size_wh`` read from stdin at ``fps`` into an H.264
+    MP4 (+faststart), with the audio of ``audio_src`` (the copy being redacted) if it has any."""
+    w, h = size_wh
+    return ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
+            "-s", f"{w}x{h}", "-r", f"{fps:g}", "-i", "pipe:0", "-i", audio_src, "-map", "0:v:0", "-map", "1:a:0?",
+            "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p", "-c:a", "copy",
+            "-movflags", "+faststart", "-f", "mp4", dst]
 
 
 def thumbnail_times(duration_s: float, n: int = 16) -> list[float]:

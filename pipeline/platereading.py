@@ -19,7 +19,7 @@ from pipeline.ocr import CharColumn, TextBox, merge_lines, upright_crop
 from pipeline.plates import confusion_key, fit_columns
 from pipeline.types import PlateDetection, PlateRead, PlateSighting, RGBImage
 
-__all__ = ["PlateParams", "TextDetector", "TextRecogniser", "edit_distance", "read_crop", "read_plates",
+__all__ = ["PlateParams", "TextDetector", "TextRecogniser", "edit_distance", "plate_shaped", "read_crop", "read_plates",
            "track_plates", "vote"]
 
 
@@ -60,7 +60,7 @@ def read_crop(crop: RGBImage, recogniser: TextRecogniser) -> tuple[PlateRead, fl
     return fit_columns(recogniser.read([crop])[0])
 
 
-def _plate_shaped(box: TextBox, image_h: int, p: PlateParams) -> bool:
+def plate_shaped(box: TextBox, image_h: int, p: PlateParams) -> bool:
     return (p.min_height_px <= box.height <= p.max_height_frac * image_h
             and p.min_aspect <= box.width / max(box.height, 1.0) <= p.max_aspect)
 
@@ -76,7 +76,7 @@ def read_plates(image: RGBImage, t_s: float, detector: TextDetector, recogniser:
     """Plate reads in one frame, surest first. Text that is not plate-shaped, holds no letter and
     digit, or is read with less than ``min_confidence`` is dropped; reads fitting no UK format are
     kept with ``valid`` False."""
-    lines = [b for b in merge_lines(detector.detect(image)) if _plate_shaped(b, image.shape[0], params)]
+    lines = [b for b in merge_lines(detector.detect(image)) if plate_shaped(b, image.shape[0], params)]
     if not lines:
         return []
     reads = recogniser.read([upright_crop(image, b, params.crop_pad) for b in lines])

@@ -19,12 +19,13 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from pipeline.ocr import ALPHABET, CharColumn
 from pipeline.types import PlateRead
 
-__all__ = ["CONFUSABLE_KEY", "PlateRead", "confusion_key", "fit_columns", "normalise", "parse_plate", "wildcard_like",
-           "wildcard_regex"]
+__all__ = ["CONFUSABLE_KEY", "KeyQuery", "PlateRead", "confusion_key", "fit_columns", "key_query", "normalise",
+           "parse_plate", "prefix_upper_bound", "wildcard_like", "wildcard_regex"]
 
 # Digit-looking letters and letter-looking digits, both ways.
 _TO_DIGIT = {"O": "0", "D": "0", "Q": "0", "I": "1", "L": "1", "Z": "2", "S": "5", "B": "8", "G": "6", "T": "7"}
@@ -186,6 +187,34 @@ def wildcard_like(query: str) -> str:
         elif ch.isalnum():
             out.append(ch.translate(CONFUSABLE_KEY))
     return "".join(out)
+
+
+@dataclass(frozen=True)
+class KeyQuery:
+    """How to find confusion keys matching a wildcard pattern through an index: keys equal to
+    ``exact``; or keys whose ``reverse``d form starts with ``prefix`` (an index range) that also
+    match the LIKE pattern ``like``. An empty prefix (``*12C*``) leaves only a scan."""
+
+    like: str
+    exact: str | None
+    prefix: str
+    reverse: bool
+
+
+def key_query(query: str) -> KeyQuery:
+    """Plan a plate search: the longer literal end of the pattern (its start, or its end read
+    backwards against the reversed key) becomes an index range."""
+    like = wildcard_like(query)
+    if "%" not in like and "_" not in like:
+        return KeyQuery(like, like, like, False)
+    head = re.split(r"[%_]", like, maxsplit=1)[0]
+    tail = re.split(r"[%_]", like[::-1], maxsplit=1)[0]
+    return KeyQuery(like, None, tail, True) if len(tail) > len(head) else KeyQuery(like, None, head, False)
+
+
+def prefix_upper_bound(prefix: str) -> str:
+    """The smallest string above every string starting with ``prefix`` (A-Z 0-9 keys)."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
 def wildcard_regex(query: str) -> re.Pattern[str]:

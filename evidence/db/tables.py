@@ -218,13 +218,15 @@ class AnprRead(Base):
 
     __tablename__ = "anpr_reads"
     __table_args__ = (UniqueConstraint("camera_id", "vrm_read", "read_at", name="uq_anpr_read"),
-                      Index("ix_anpr_reads_vrm_key", "vrm_key"), Index("ix_anpr_reads_read_at", "read_at"))
+                      Index("ix_anpr_reads_vrm_key", "vrm_key"), Index("ix_anpr_reads_read_at", "read_at"),
+                      Index("ix_anpr_reads_vrm_key_rev", "vrm_key_rev"))
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
     camera_id: Mapped[str] = mapped_column(String(64))
     read_at: Mapped[datetime]
     vrm_read: Mapped[str] = mapped_column(String(16))  # as the camera read it (normalised)
     vrm: Mapped[str] = mapped_column(String(16))  # repaired by the UK grammar where it decides
     vrm_key: Mapped[str] = mapped_column(String(16))  # confusion key (O/0, I/1, ...)
+    vrm_key_rev: Mapped[str | None] = mapped_column(String(16))  # reversed: searches like *CDE
     valid: Mapped[bool]  # fits a UK format
     confidence: Mapped[float]
     location: Mapped[dict[str, Any] | None] = mapped_column(JSON)
@@ -257,13 +259,15 @@ class PlateSightingRow(Base):
 
     __tablename__ = "plate_sightings"
     __table_args__ = (UniqueConstraint("evidence_id", "sighting_index", name="uq_plate_sighting_index"),
-                      Index("ix_plate_sightings_vrm_key", "vrm_key"))
+                      Index("ix_plate_sightings_vrm_key", "vrm_key"),
+                      Index("ix_plate_sightings_vrm_key_rev", "vrm_key_rev"))
     id: Mapped[int] = mapped_column(primary_key=True)
     evidence_id: Mapped[int] = mapped_column(ForeignKey("evidence.id", ondelete="CASCADE"), index=True)
     segment: Mapped[int]
     sighting_index: Mapped[int]  # segment * 100000 + the segment's own number
     vrm: Mapped[str] = mapped_column(String(16))
     vrm_key: Mapped[str] = mapped_column(String(16))
+    vrm_key_rev: Mapped[str | None] = mapped_column(String(16))
     format: Mapped[str | None] = mapped_column(String(24))
     valid: Mapped[bool]
     confidence: Mapped[float]
