@@ -158,6 +158,12 @@ def test_plate_search_wildcards_confusables_and_the_reason_rule(anpr, cli):
     assert found("AB1?CDE") == ["A812C0E", "AB12CDE", "AB17CDE"]
     assert found("*CDE") == ["A812C0E", "AB12CDE", "AB17CDE", "XY12CDE"]
     assert found("ab12 cd?", cr) == ["A812C0E", "AB12CDE", "AB12CDF"]
+    assert found("?B12CDE") == ["A812C0E", "AB12CDE"]  # through the reversed key
+    near = client.get("/search/plates", params={"q": "*CDE", "reason": "op NIGHTJAR", "box": "51.5,-0.4,51.6,-0.2"},
+                      headers=inv).json()
+    far = client.get("/search/plates", params={"q": "*CDE", "reason": "op NIGHTJAR", "box": "52,-1,53,0"},
+                     headers=inv).json()
+    assert near["count"] == 4 and far["count"] == 0  # the camera is at 51.52, -0.31
     no_reason = client.get("/search/plates", params={"q": "AB12CDE"}, headers=inv)
     assert no_reason.status_code == 422
     blank = client.get("/search/plates", params={"q": "AB12CDE", "reason": "  "}, headers=inv)
