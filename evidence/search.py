@@ -33,7 +33,8 @@ from pipeline.facesearch import probe_distances
 from pipeline.geo import GeoBox
 from pipeline.plates import key_query, prefix_upper_bound
 
-__all__ = ["FaceFilters", "MAX_RESULTS", "appearance_view", "is_current", "search_faces", "search_plates", "track_embeddings"]
+__all__ = ["FaceFilters", "MAX_RESULTS", "appearance_view", "is_current", "search_embedding", "search_faces", "search_plates",
+           "track_embeddings"]
 
 MAX_RESULTS = 1000
 OVERFETCH = 10  # index hits fetched per result wanted: room for filters and stale entries
@@ -88,8 +89,17 @@ def search_faces(rt: Runtime, photo: bytes, photo_name: str, reason: str, actor:
     _need_reason(reason)
     m = rt.faces
     probe = embed_reference(decode_rgb(photo, photo_name), m.reference_detector, m.aligner, m.embedder, photo_name)
-    max_distance = rt.settings.search_max_distance
     stored = rt.store.put_bytes(photo, "probes", ".jpg")
+    return search_embedding(rt, probe, {"probe_sha256": stored.sha256, "probe_name": photo_name}, reason, actor,
+                            filters, limit)
+
+
+def search_embedding(rt: Runtime, probe: np.ndarray, probe_record: dict[str, Any], reason: str, actor: Actor,
+                     filters: FaceFilters = FaceFilters(), limit: int = 50) -> dict[str, Any]:
+    """``search_faces`` for a probe already embedded ((128,) float32); ``probe_record`` says what
+    it was (audited)."""
+    _need_reason(reason)
+    max_distance = rt.settings.search_max_distance
     index = rt.face_index
     hits: list[tuple[int, float]] = []
     if not filters.incident_ids:
@@ -111,11 +121,11 @@ def search_faces(rt: Runtime, photo: bytes, photo_name: str, reason: str, actor:
                 out.append((d, appearance_view(row, ev, d)))
         out.sort(key=lambda x: x[0])
         results = [{"rank": n, **view} for n, (_, view) in enumerate(out[:limit], start=1)]
-        append_audit(s, actor, "search.faces", f"probe:{stored.sha256}", reason=reason,
-                     detail={"probe_sha256": stored.sha256, "probe_name": photo_name, **filters.record(),
-                             "max_distance": max_distance, "model": m.embedder_version, "results": len(results)})
-    return {"probe_sha256": stored.sha256, "max_distance": max_distance, "model": m.embedder_version,
-            "indexed": index.count, "results": results}
+        model = rt.faces.embedder_version
+        append_audit(s, actor, "search.faces", f"probe:{probe_record.get('probe_sha256', 'embedding')}",
+                     reason=reason, detail={**probe_record, **filters.record(), "max_distance": max_distance,
+                                            "model": model, "results": len(results)})
+    return {**probe_record, "max_distance": max_distance, "model": model, "indexed": index.count, "results": results}
 
 
 def _key_filter(key: InstrumentedAttribute[str], key_rev: InstrumentedAttribute[str | None],
