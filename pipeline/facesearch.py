@@ -61,10 +61,10 @@ def cluster_tracks(tracks: Sequence[F32], threshold: float,
     while True:
         masked = np.where(alive[:, None] & alive[None, :], d, np.inf)
         np.fill_diagonal(masked, np.inf)
-        i, j = np.unravel_index(int(np.argmin(masked)), masked.shape)
-        if not masked[i, j] <= threshold:
+        a, b = (int(x) for x in np.unravel_index(int(np.argmin(masked)), masked.shape))
+        if not masked[a, b] <= threshold:
             break
-        i, j = (int(i), int(j)) if i < j else (int(j), int(i))
+        i, j = min(a, b), max(a, b)
         # Average linkage (Lance-Williams): a group's distance to the merged one is the size-weighted
         # mean; an infinite (cannot-link) distance stays infinite.
         merged = (size[i] * d[i] + size[j] * d[j]) / (size[i] + size[j])
