@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from models.ppocr import PPOCRDetector, PPOCRRecogniser  # noqa: E402
-from pipeline.platereading import PlateParams, TextDetector, TextRecogniser, read_crop, read_plates  # noqa: E402
+from pipeline.platereading import PlateParams, TextDetector, TextRecogniser, read_image, read_plates  # noqa: E402
 from pipeline.plates import normalise, parse_plate  # noqa: E402
 from pipeline.types import RGBImage  # noqa: E402
 
@@ -66,17 +66,12 @@ def project_reader(threads: int, grammar: bool = True, max_side: int = 960) -> R
 
 
 def _grammar_reader(det: TextDetector, rec: TextRecogniser) -> Reader:
-    """What the CLI does: the detector's surest plate, else a plate-shaped image read whole."""
+    """What `evidence plates read` does: the detector's surest plate, else a plate-shaped image read whole."""
     params = PlateParams()
 
     def read(image: RGBImage, as_crop: bool) -> str:
-        if not as_crop:
-            found = read_plates(image, 0.0, det, rec, params)
-            if found:
-                return found[0].read.plate
-            if not _plate_shaped(image):
-                return ""
-        return read_crop(image, rec)[0].plate
+        found = read_image(image, det, rec, params, as_crop)
+        return found[0].read.plate if found else ""
 
     return read
 

@@ -413,7 +413,7 @@ def plates_read(rt: Runtime, images: tuple[Path, ...], as_crop: bool, as_json: b
     is itself plate-shaped (twice as wide as high) and holds no plate found by detection is read
     whole. Unreadable images are reported and skipped (exit status 2)."""
     from evidence.images import read_rgb
-    from pipeline.platereading import read_crop, read_plates
+    from pipeline.platereading import read_image
 
     m, params, failed = rt.plates, rt.analysis.plate, False
     for path in images:
@@ -423,15 +423,9 @@ def plates_read(rt: Runtime, images: tuple[Path, ...], as_crop: bool, as_json: b
             click.echo(f"error: {exc.message}", err=True)
             failed = True
             continue
-        h, w = image.shape[:2]
-        found = [] if as_crop else read_plates(image, 0.0, m.detector, m.recogniser, params)
-        reads = [{"plate": d.read.plate, "confidence": d.confidence, "xyxy": [round(v, 1) for v in d.xyxy],
-                  "raw": d.read.raw, "format": d.read.format, "valid": d.read.valid} for d in found]
-        if not reads and (as_crop or w >= 2 * h):
-            read, confidence = read_crop(image, m.recogniser)
-            if read.plate and (as_crop or confidence >= params.min_confidence):
-                reads = [{"plate": read.plate, "confidence": round(confidence, 4), "xyxy": [0.0, 0.0, float(w), float(h)],
-                          "raw": read.raw, "format": read.format, "valid": read.valid}]
+        reads = [{"plate": d.read.plate, "confidence": round(d.confidence, 4), "xyxy": [round(v, 1) for v in d.xyxy],
+                  "raw": d.read.raw, "format": d.read.format, "valid": d.read.valid}
+                 for d in read_image(image, m.detector, m.recogniser, params, as_crop)]
         if as_json:
             click.echo(json.dumps({"image": str(path), "reads": reads}))
             continue

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from evidence import __version__
 from evidence.audit import Actor, append_audit
-from evidence.db.tables import AuditEntry, Derivative, Evidence, Incident
+from evidence.db.tables import AuditEntry, Derivative, Evidence, FaceTrackRow, Incident
 from evidence.exportpage import report_html
 from evidence.reports import candidate_view, evidence_candidates, evidence_plates, evidence_view
 from evidence.runtime import Runtime
@@ -98,8 +98,10 @@ class _Package:
 
 def _audit_extract(s: Session, incident: Incident, evidence: list[Evidence], candidates: list[int],
                    sightings: list[int]) -> list[dict[str, Any]]:
+    tracks = s.scalars(select(FaceTrackRow.id).where(FaceTrackRow.evidence_id.in_([e.id for e in evidence]))).all()
     targets = ([f"incident:{incident.id}"] + [f"evidence:{e.id}" for e in evidence]
-               + [f"candidate:{c}" for c in candidates] + [f"plate_sighting:{p}" for p in sightings])
+               + [f"candidate:{c}" for c in candidates] + [f"plate_sighting:{p}" for p in sightings]
+               + [f"face_track:{t}" for t in tracks])
     rows: list[AuditEntry] = []
     for i in range(0, len(targets), 500):
         rows += s.scalars(select(AuditEntry).where(AuditEntry.target.in_(targets[i:i + 500])))

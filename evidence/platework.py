@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 
 from evidence import __version__
 from evidence.anpr import sighting_hits
-from evidence.db.tables import Derivative, Evidence, PlateSightingRow, WorkItem
+from evidence.derivatives import record_derivative
+from evidence.db.tables import Evidence, PlateSightingRow, WorkItem
 from evidence.events import evidence_event
 from evidence.filestore import StoredFile
 from evidence.images import encode_jpeg
@@ -98,17 +99,6 @@ def _read_from_json(r: dict[str, Any]) -> PlateDetection:
                           PlateRead(r["raw"], r["plate"], r["format"], r["valid"], r["changed"]), r["confidence"])
 
 
-def _derivative(s: Session, ev: Evidence, kind: str, stored: StoredFile, rel_path: str,
-                made_by: dict[str, Any]) -> Derivative:
-    deriv = s.scalar(select(Derivative).where(Derivative.evidence_id == ev.id, Derivative.sha256 == stored.sha256))
-    if deriv is None:
-        deriv = Derivative(evidence_id=ev.id, parent_sha256=ev.sha256, kind=kind, sha256=stored.sha256,
-                           store_path=rel_path, made_by=made_by)
-        s.add(deriv)
-        s.flush()
-    return deriv
-
-
 def save_sightings(rt: Runtime, ev: Evidence, segment: int, sightings: Sequence[PlateSighting],
                    crops: dict[tuple[float, Box], _Crops], fence: Callable[[Session], None]) -> int:
     """Store the sightings of one segment, their crops as derivatives, in one transaction fenced by
@@ -143,11 +133,11 @@ def save_sightings(rt: Runtime, ev: Evidence, segment: int, sightings: Sequence[
                     index += 1
                 taken.add(index)
                 at = {"t_s": sg.best.t_s, "xyxy": list(sg.best.xyxy)}
-                crop = _derivative(s, ev, "plate_crop", plate_file, rt.store.relative(plate_file.path),
-                                   {**made_by, **at})
-                overview = _derivative(s, ev, "plate_overview", overview_file,
-                                       rt.store.relative(overview_file.path),
-                                       {**made_by, **at, "crop_origin_xy": list(c.overview_origin_xy)})
+                crop = record_derivative(s, ev.id, ev.sha256, "plate_crop", plate_file.sha256,
+                                         rt.store.relative(plate_file.path), {**made_by, **at})
+                overview = record_derivative(s, ev.id, ev.sha256, "plate_overview", overview_file.sha256,
+                                             rt.store.relative(overview_file.path),
+                                             {**made_by, **at, "crop_origin_xy": list(c.overview_origin_xy)})
                 row = PlateSightingRow(evidence_id=ev.id, segment=segment, sighting_index=index,
                                        crop_id=crop.id, overview_id=overview.id, made_by=made_by)
                 _fill(row, sg)

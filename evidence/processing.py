@@ -36,7 +36,8 @@ from sqlalchemy.orm import Session
 from evidence import __version__
 from evidence.audit import Actor, append_audit
 from evidence.events import add_event, candidate_event, evidence_event
-from evidence.db.tables import CandidateRow, Derivative, Evidence, FaceTrackRow, Incident, WorkItem, utcnow
+from evidence.derivatives import record_derivative
+from evidence.db.tables import CandidateRow, Evidence, FaceTrackRow, Incident, WorkItem, utcnow
 from evidence.images import encode_jpeg
 from evidence.mediaio import DecodeReport, iter_frames, keyframe_times, probe_media
 from evidence.platework import clear_sightings, find_sightings, save_sightings, stitch_sightings
@@ -267,14 +268,9 @@ class _Recorder:
     def _save_track(self, s: Session, event: TrackEvent, crop_sha: str, crop_path: str) -> FaceTrackRow:
         track = event.track
         best = track.best.detection
-        deriv = s.scalar(select(Derivative).where(Derivative.evidence_id == self.ev.id, Derivative.sha256 == crop_sha))
-        if deriv is None:
-            deriv = Derivative(evidence_id=self.ev.id, parent_sha256=self.ev.sha256, kind="face_crop",
-                               sha256=crop_sha, store_path=crop_path,
-                               made_by={**self.made_by, "t_s": best.t_s, "xyxy": list(best.xyxy),
-                                        "crop_origin_xy": list(track.best.crop_origin_xy)})
-            s.add(deriv)
-            s.flush()
+        deriv = record_derivative(s, self.ev.id, self.ev.sha256, "face_crop", crop_sha, crop_path,
+                                  {**self.made_by, "t_s": best.t_s, "xyxy": list(best.xyxy),
+                                   "crop_origin_xy": list(track.best.crop_origin_xy)})
         index = self.track_index(track.track_index)
         row = s.scalar(select(FaceTrackRow).where(FaceTrackRow.evidence_id == self.ev.id,
                                                   FaceTrackRow.track_index == index))
@@ -658,13 +654,8 @@ def _run_transcode(rt: Runtime, item: WorkItem, ev: Evidence, owner: str) -> tup
         with rt.sessions.begin() as s:
             fence(s)
             for f in made:
-                exists = s.scalar(select(Derivative.id).where(Derivative.evidence_id == ev.id,
-                                                              Derivative.kind == f.kind,
-                                                              Derivative.sha256 == f.stored.sha256))
-                if exists is None:
-                    s.add(Derivative(evidence_id=ev.id, parent_sha256=ev.sha256, kind=f.kind, sha256=f.stored.sha256,
-                                     store_path=rt.store.relative(f.stored.path),
-                                     made_by={"software": f"evidence-pipeline {__version__}", **f.made_by}))
+                record_derivative(s, ev.id, ev.sha256, f.kind, f.stored.sha256, rt.store.relative(f.stored.path),
+                                  {"software": f"evidence-pipeline {__version__}", **f.made_by})
     except BaseException:
         for f in made:
             if not f.stored.existed:

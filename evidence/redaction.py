@@ -19,6 +19,7 @@ from sqlalchemy import select
 from evidence import __version__
 from evidence.audit import Actor, append_audit
 from evidence.db.tables import CandidateRow, Derivative, Evidence
+from evidence.derivatives import record_derivative
 from evidence.export import Redactor
 from evidence.mediaio import iter_frames, probe_media
 from evidence.runtime import Runtime
@@ -126,10 +127,8 @@ def redactor_for(rt: Runtime, actor: Actor, plates: bool = False) -> Redactor:
                    "plates": {"models": rt.plates.versions} if plates else None, "blur": "pixelate 16 + gaussian",
                    **done}
         with rt.sessions.begin() as s:
-            row = Derivative(evidence_id=ev.id, parent_sha256=parent_sha, kind="redacted_copy", sha256=stored.sha256,
-                             store_path=rt.store.relative(stored.path), made_by=made_by)
-            s.add(row)
-            s.flush()
+            row = record_derivative(s, ev.id, parent_sha, "redacted_copy", stored.sha256,
+                                    rt.store.relative(stored.path), made_by)
             append_audit(s, actor, "evidence.redact", f"evidence:{ev.id}",
                          detail={"derivative_id": row.id, "sha256": stored.sha256, "parent_sha256": parent_sha,
                                  "plates": plates, "visible_subjects": [k["subject"] for k in kept_record]})

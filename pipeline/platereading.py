@@ -19,7 +19,7 @@ from pipeline.ocr import CharColumn, TextBox, merge_lines, upright_crop
 from pipeline.plates import confusion_key, fit_columns
 from pipeline.types import PlateDetection, PlateRead, PlateSighting, RGBImage
 
-__all__ = ["PlateParams", "TextDetector", "TextRecogniser", "edit_distance", "plate_shaped", "read_crop", "read_plates",
+__all__ = ["PlateParams", "TextDetector", "TextRecogniser", "edit_distance", "plate_shaped", "read_crop", "read_image", "read_plates",
            "track_plates", "vote"]
 
 
@@ -58,6 +58,21 @@ class PlateParams:
 def read_crop(crop: RGBImage, recogniser: TextRecogniser) -> tuple[PlateRead, float]:
     """Read one plate crop (the plate roughly filling the image)."""
     return fit_columns(recogniser.read([crop])[0])
+
+
+def read_image(image: RGBImage, detector: TextDetector, recogniser: TextRecogniser,
+               params: PlateParams = PlateParams(), as_crop: bool = False) -> list[PlateDetection]:
+    """Plates in a still image: the detector's reads, surest first. When it finds none and the image
+    is itself plate-shaped (twice as wide as high), or ``as_crop`` says it is a plate crop, the
+    whole image is read as one plate (kept if ``as_crop`` or at least ``min_confidence`` sure)."""
+    h, w = image.shape[:2]
+    found = [] if as_crop else read_plates(image, 0.0, detector, recogniser, params)
+    if found or not (as_crop or w >= 2 * h):
+        return found
+    read, confidence = read_crop(image, recogniser)
+    if read.plate and (as_crop or confidence >= params.min_confidence):
+        return [PlateDetection(0.0, (0.0, 0.0, float(w), float(h)), read, confidence)]
+    return []
 
 
 def plate_shaped(box: TextBox, image_h: int, p: PlateParams) -> bool:
