@@ -28,7 +28,7 @@ from pipeline.facesearch import track_template
 __all__ = ["FaceIndex"]
 
 DIM = 128
-HNSW_M = 32  # links per node: recall ~0.99 at efSearch 128 on 1 M templates (benchmarks/search.py)
+HNSW_M = 32  # links per node: recall@10 0.983 on 1 M synthetic templates (benchmarks/search.py)
 EF_CONSTRUCTION = 80
 EF_SEARCH = 128
 BATCH = 20_000
