@@ -20,7 +20,7 @@ from pipeline.facesearch import cluster_tracks, pair_distance, track_template
 
 __all__ = ["incident_people"]
 
-MAX_TRACKS = 3000  # clustering is quadratic in tracks; an incident past this is refused, not slowed to a crawl
+MAX_TRACKS = 2000  # clustering is quadratic in tracks; an incident past this is refused, not slowed to a crawl
 ELSEWHERE_K = 100
 
 

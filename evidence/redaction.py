@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -83,15 +84,18 @@ def _redact_video(rt: Runtime, src: Path, dst: Path, faces: _Faces, plates: bool
             blurred += len(boxes) > 0
             enc.stdin.write(blur_regions(image, boxes).tobytes())
 
+    def find_plates(image: RGBImage) -> list[Box]:
+        return [b.xyxy for b in merge_lines(rt.plates.detector.detect(image)) if plate_shaped(b, image.shape[0], params)]
+
+    pool = ThreadPoolExecutor(1)
     try:
         for frame in iter_frames(src, info, None):
             held.append((frame.index, frame.image))
             if frame.index % stride == 0:
+                # The plate detector (onnxruntime, GIL released) runs beside dlib's face detector.
+                plate_boxes = pool.submit(find_plates, frame.image) if plates else None
                 boxes = faces.boxes(frame.image)
-                if plates:
-                    boxes += [b.xyxy for b in merge_lines(rt.plates.detector.detect(frame.image))
-                              if plate_shaped(b, frame.image.shape[0], params)]
-                detected[frame.index] = boxes
+                detected[frame.index] = boxes + (plate_boxes.result() if plate_boxes else [])
                 flush(frame.index)
                 for done_k in [k for k in detected if k < frame.index]:
                     del detected[done_k]
@@ -101,6 +105,7 @@ def _redact_video(rt: Runtime, src: Path, dst: Path, faces: _Faces, plates: bool
         if enc.wait() != 0:
             raise InvalidMedia(f"{src.name}: encoding the redacted copy failed ({err.strip()[-300:]})")
     finally:
+        pool.shutdown()
         if enc.poll() is None:
             enc.kill()
             enc.wait()

@@ -55,23 +55,22 @@ def cluster_tracks(tracks: Sequence[F32], threshold: float,
     d = pair_distances(tracks)
     for i, j in cannot_link:
         d[i, j] = d[j, i] = np.inf
+    np.fill_diagonal(d, np.inf)
     size = np.ones(n)
-    alive = np.ones(n, dtype=bool)
     members: list[list[int]] = [[i] for i in range(n)]
     while True:
-        masked = np.where(alive[:, None] & alive[None, :], d, np.inf)
-        np.fill_diagonal(masked, np.inf)
-        a, b = (int(x) for x in np.unravel_index(int(np.argmin(masked)), masked.shape))
-        if not masked[a, b] <= threshold:
+        a, b = (int(x) for x in np.unravel_index(int(np.argmin(d)), d.shape))
+        if not d[a, b] <= threshold:
             break
         i, j = min(a, b), max(a, b)
         # Average linkage (Lance-Williams): a group's distance to the merged one is the size-weighted
-        # mean; an infinite (cannot-link) distance stays infinite.
+        # mean; an infinite (cannot-link) distance stays infinite. The merged-away group's row and
+        # column become infinite: it is never picked again.
         merged = (size[i] * d[i] + size[j] * d[j]) / (size[i] + size[j])
         d[i, :] = d[:, i] = merged
+        d[j, :] = d[:, j] = np.inf
         d[i, i] = np.inf
         size[i] += size[j]
-        alive[j] = False
         members[i].extend(members[j])
         members[j] = []
     labels = [0] * n

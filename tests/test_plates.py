@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import zipfile
 from pathlib import Path
 
 import cv2
@@ -17,6 +18,7 @@ from evidence.processing import analyse_evidence, ingest_clip
 from evidence.audit import Actor
 from evidence.runtime import Runtime
 from evidence.settings import Settings
+from pipeline.platereading import read_image
 from samples.make_samples import Vehicle, render_clip
 from samples.plates import plate_crop, scene
 
@@ -66,6 +68,34 @@ def test_the_table_output_lists_plates_and_no_plates_skips_the_search(cli, car_c
     assert "2 plate sighting(s)" in res.stdout and "AB12CDE" in res.stdout
     res = cli("process", car_clip, "--no-plates", "--json")
     assert json.loads(res.stdout)["plates"] == []
+
+
+def test_a_disclosure_copy_with_plates_redacted_hides_every_plate(cli, car_clip, env, tmp_path):
+    assert cli("process", car_clip, "--incident", "INC-RED").exit_code == 0
+    out = tmp_path / "red.zip"
+    res = cli("export", "INC-RED", "--out", out, "--reason", "disclosure", "--redact-plates")
+    assert res.exit_code == 0, res.output
+    with zipfile.ZipFile(out) as zf:
+        files = json.loads(zf.read("files.json"))
+        red = next(f for f in files if f["role"] == "redacted_copy")
+        (tmp_path / "red.mp4").write_bytes(zf.read(red["path"]))
+        working = next(f for f in files if f["role"] == "working_copy")
+        (tmp_path / "working.mp4").write_bytes(zf.read(working["path"]))
+    assert red["parent_sha256"] == working["sha256"]
+    rt = Runtime(Settings())
+
+    def plates_at(video: Path, t_s: float) -> list[str]:
+        cap = cv2.VideoCapture(str(video))
+        cap.set(cv2.CAP_PROP_POS_MSEC, t_s * 1000)
+        ok, frame = cap.read()
+        cap.release()
+        assert ok
+        image = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        return [d.read.plate for d in read_image(image, rt.plates.detector, rt.plates.recogniser)]
+
+    for t_s, plate in ((2.5, "AB12CDE"), (8.0, "K881MWE")):
+        assert plate in plates_at(tmp_path / "working.mp4", t_s)
+        assert plates_at(tmp_path / "red.mp4", t_s) == []
 
 
 def test_sightings_split_by_segment_cuts_are_joined(car_clip, tmp_path, face_models):
