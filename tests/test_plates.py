@@ -70,8 +70,12 @@ def test_the_table_output_lists_plates_and_no_plates_skips_the_search(cli, car_c
     assert json.loads(res.stdout)["plates"] == []
 
 
-def test_a_disclosure_copy_with_plates_redacted_hides_every_plate(cli, car_clip, env, tmp_path):
-    assert cli("process", car_clip, "--incident", "INC-RED").exit_code == 0
+def test_a_disclosure_copy_with_plates_redacted_hides_every_plate(cli, env, tmp_path):
+    clip = render_clip(tmp_path / "pass.mp4", [], 4.0, size_wh=(1280, 720), seed=22, vehicles=[
+        Vehicle("AB12CDE", "current", 0.2, 3.8, (0.15, 0.62), (0.8, 0.62), (150, 190)),
+        Vehicle("K881MWE", "prefix", 0.2, 3.8, (0.9, 0.3), (0.5, 0.3), (170, 140), font="dejavu_condensed_bold",
+                rear=False, seed=1)])
+    assert cli("process", clip, "--incident", "INC-RED").exit_code == 0
     out = tmp_path / "red.zip"
     res = cli("export", "INC-RED", "--out", out, "--reason", "disclosure", "--redact-plates")
     assert res.exit_code == 0, res.output
@@ -93,8 +97,8 @@ def test_a_disclosure_copy_with_plates_redacted_hides_every_plate(cli, car_clip,
         image = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
         return [d.read.plate for d in read_image(image, rt.plates.detector, rt.plates.recogniser)]
 
-    for t_s, plate in ((2.5, "AB12CDE"), (8.0, "K881MWE")):
-        assert plate in plates_at(tmp_path / "working.mp4", t_s)
+    for t_s in (1.0, 2.5):
+        assert {"AB12CDE", "K881MWE"} <= set(plates_at(tmp_path / "working.mp4", t_s))
         assert plates_at(tmp_path / "red.mp4", t_s) == []
 
 
