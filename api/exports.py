@@ -24,7 +24,7 @@ router = APIRouter()
 class ExportIn(BaseModel):
     reason: str = Field(min_length=1, max_length=2000, description="why it is exported: recorded in the audit log")
     redact: bool = Field(False, description="add disclosure copies: every face blurred but confirmed subjects'")
-    redact_plates: bool = Field(False, description="with redact: blur number plates too")
+    redact_plates: bool = Field(False, description="blur number plates too (implies redact)")
 
 
 @router.post("/incidents/{incident_id}/export", summary="The incident's evidence package, ZIP (audited)",

@@ -205,6 +205,33 @@ def demo(rt: Runtime) -> None:
     click.echo(f"watchlist: {', '.join(n for n, _ in enrolled.added)}")
     result = _process(rt, clip, incident, as_json=False)
     _print_result(result)
+    _demo_investigation(rt, incident)
+
+
+def _demo_investigation(rt: Runtime, incident: str) -> None:
+    """Later, an investigator: where else does a man not on the watchlist appear (another photo
+    of him), the incident's unknown faces, and the evidence package for court, verified."""
+    from evidence.export import export_incident, find_incident, verify_package
+    from evidence.people import incident_people
+    from evidence.search import search_faces
+
+    probe = ROOT.parent / "shared" / "data" / "faces" / "lfw" / "images" / "Vaclav_Havel" / "Vaclav_Havel_0005.jpg"
+    actor = Actor(f"{_actor().name} (investigator)", "investigator")
+    if probe.exists():
+        found = search_faces(rt, probe.read_bytes(), probe.name, "demo: who is the man by the door?", actor)
+        click.echo(f"investigator: face search with {probe.name} — {len(found['results'])} appearance(s):")
+        for r in found["results"][:3]:
+            click.echo(f"  {r['rank']}. evidence {r['evidence_id']} ({r['evidence_name']}) at {r['t_s']:.1f} s, "
+                       f"distance {r['distance']:.3f}, crop {r['crop']}")
+    with rt.sessions() as s:
+        incident_id = find_incident(s, incident).id
+    people = incident_people(rt, incident_id, actor)
+    click.echo(f"unknown faces: {people['unknown_tracks']} track(s) in {len(people['people'])} group(s)")
+    out = rt.settings.data_dir / "exports" / f"{incident}.zip"
+    summary = export_incident(rt, incident_id, out, actor, "demo: evidence package for the CPS")
+    check = verify_package(out)
+    click.echo(f"evidence package {out}: {summary.files} files, {summary.bytes / 1e6:.1f} MB; "
+               f"verify: {'intact' if check.ok else 'NOT intact'} (manifest SHA-256 {summary.manifest_sha256[:16]}…)")
 
 
 def _queue(rt: Runtime):  # type: ignore[no-untyped-def]

@@ -124,7 +124,7 @@ def people(rt: Runtime, incident: int, as_json: bool) -> None:
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="the package to write (.zip)")
 @click.option("--reason", required=True, help="why it is exported: recorded in the audit log")
 @click.option("--redact", is_flag=True, help="add disclosure copies with every face blurred but confirmed subjects'")
-@click.option("--redact-plates", is_flag=True, help="with --redact: blur number plates too")
+@click.option("--redact-plates", is_flag=True, help="blur number plates too (implies --redact)")
 @click.pass_obj
 @clean_errors
 def export(rt: Runtime, incident: str, out: Path, reason: str, redact: bool, redact_plates: bool) -> None:
