@@ -81,6 +81,16 @@ def test_face_search_and_people_on_both_databases(rt):
     assert [r["evidence_id"] for r in only["results"]] == [ids[1]]
     later = search_embedding(rt, probe, {}, "op NIGHTJAR", INV, FaceFilters(since=utcnow() + timedelta(hours=1)))
     assert later["results"] == []
+    # Kept in step: a track written after the index was built is found; a deleted one is not listed.
+    with rt.sessions.begin() as s:
+        s.add(FaceTrackRow(evidence_id=ids[1], track_index=9, first_t_s=8.0, last_t_s=9.0, best_t_s=8.5,
+                           best_xyxy=[0, 0, 100, 100], n_detections=4, quality=1.0, closed=True,
+                           embeddings=_person(rng, a).tobytes()))
+    again = search_embedding(rt, probe, {}, "op NIGHTJAR", INV)["results"]
+    assert len(again) == 3 and 8.5 in [r["t_s"] for r in again]
+    with rt.sessions.begin() as s:
+        s.delete(s.get(FaceTrackRow, again[-1]["track_id"]))
+    assert len(search_embedding(rt, probe, {}, "op NIGHTJAR", INV)["results"]) == 2
     people = incident_people(rt, inc[0], INV)["people"]
     assert len(people) == 2
     person_a = next(p for p in people if p["elsewhere"])
