@@ -1,11 +1,11 @@
 """Follow face detections across sampled frames into face tracks (one per person on screen).
 
 Association is greedy on the overlap of a detection with where the track's box is predicted to be
-(constant velocity from its last two sightings). A detection that does not overlap (a face seen
-again after a gap, or two faces near each other) joins a track only if it is near *and* either
-the pairing is unambiguous for a track seen in the previous sample, or its embedding is within
-``same_person_distance`` of the track's: embeddings are computed only for those ambiguous cases,
-never for every detection. A track closes when its face has not been seen for ``max_gap_s``."""
+(constant velocity from its last two sightings). A detection that overlaps a track seen in the
+previous sample joins it. Otherwise (a face seen again after a gap, or two faces near each other)
+it joins a track only if it is near *and* either the pairing is unambiguous for a track seen in
+the previous sample, or its embedding is within ``same_person_distance`` of the track's:
+embeddings are computed only for those cases, never for every detection. A track closes when its face has not been seen for ``max_gap_s``."""
 
 from __future__ import annotations
 
@@ -123,7 +123,9 @@ class FaceTracker:
             track = self._open[ti]
             recent = track.last_t_s == self._last_frame_t_s or not p.embed_to_associate
             unambiguous = per_track[ti] == 1 and per_det[di] == 1 and recent
-            if not (overlapping or unambiguous) and (
+            # After a gap even an overlapping face is checked: someone stepping into the place a
+            # person left a moment ago is someone else.
+            if not ((overlapping and recent) or unambiguous) and (
                     not p.embed_to_associate or not self._same_person(track, sample_face(frame, detections[di]))):
                 continue
             used_t.add(ti)

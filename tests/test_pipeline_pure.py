@@ -113,6 +113,18 @@ def test_tracker_checks_embeddings_for_a_face_seen_again_after_a_miss(distance, 
     assert len(tracker.finish()) == tracks
 
 
+@pytest.mark.parametrize("distance, tracks", [(0.2, 1), (0.9, 2)])
+def test_a_face_in_the_very_place_a_track_was_lost_is_checked_too(distance, tracks):
+    """One person leaves, another steps into the same place a sample later: overlapping boxes,
+    but after a gap the embedding decides."""
+    vectors = iter([np.zeros(128, np.float32), np.full(128, distance / np.sqrt(128), np.float32)])
+    tracker = FaceTracker(TrackerParams(), embed=lambda s: next(vectors))
+    tracker.update(_frame(0.0), [_det(0.0, (100, 100, 200, 200))])
+    tracker.update(_frame(0.5), [])
+    tracker.update(_frame(1.0), [_det(1.0, (105, 100, 205, 200))])
+    assert len(tracker.finish()) == tracks
+
+
 def test_tracker_predicts_motion_and_needs_no_embeddings_for_a_steady_fast_mover():
     tracker = FaceTracker(TrackerParams(), embed=lambda s: pytest.fail("no embedding needed"))
     for k in range(6):  # 90 px per sample with a 100 px face: boxes of successive samples barely touch

@@ -32,11 +32,11 @@ W, H = 960, 540
 
 # Hugo Chavez (the probe's person) and Lleyton Hewitt (on no watchlist) appear in both clips, in
 # other photos each time; a different stranger in each. Hewitt shares the screen with Chavez in the
-# park clip (two faces at one moment: never one person). Nobody takes the place of someone who just
-# left (the tracker follows position, and would join them).
+# park clip (two faces at one moment: never one person); Kirchner steps into the place Chavez left
+# 0.6 s earlier (one track would hide Chavez from the search).
 PARK = [Appearance("Hugo_Chavez", "Hugo_Chavez_0005", 0.2, 2.6, (0.25, 0.45), (0.3, 0.45), (120, 125), False),
         Appearance("Lleyton_Hewitt", "Lleyton_Hewitt_0003", 0.8, 4.4, (0.75, 0.45), (0.7, 0.5), (120, 130), False),
-        Appearance("Nestor_Kirchner", "Nestor_Kirchner_0002", 3.2, 5.8, (0.45, 0.5), (0.5, 0.5), (120, 125), False)]
+        Appearance("Nestor_Kirchner", "Nestor_Kirchner_0002", 3.2, 5.8, (0.3, 0.45), (0.35, 0.5), (120, 125), False)]
 BUS = [Appearance("Ricardo_Lagos", "Ricardo_Lagos_0004", 0.2, 2.4, (0.75, 0.45), (0.7, 0.45), (120, 125), False),
        Appearance("Hugo_Chavez", "Hugo_Chavez_0012", 0.6, 2.8, (0.25, 0.5), (0.3, 0.5), (125, 120), False),
        Appearance("Lleyton_Hewitt", "Lleyton_Hewitt_0010", 3.2, 5.8, (0.5, 0.45), (0.55, 0.45), (125, 130), True)]
