@@ -171,6 +171,7 @@ def export_incident(rt: Runtime, incident_id: int, out: Path, actor: Actor, reas
                                       "sha256": pkg.add_file(dname, rt.store.absolute(d.store_path))})
                 if redactor is not None:
                     for role, path, d in redactor(ev, tmp.parent):
+                        derivs.setdefault(ev.id, []).append(d)  # into provenance.json with what made it
                         rname = f"redacted/{ev.id}_{role}{path.suffix}"
                         files.append({"path": rname, "role": role, "evidence_id": ev.id, "derivative_id": d.id,
                                       "parent_sha256": d.parent_sha256, "sha256": pkg.add_file(rname, path)})

@@ -242,6 +242,8 @@ def test_a_redacted_export_blurs_faces_but_the_confirmed_subjects(footage, tmp_p
         files = json.loads(zf.read("files.json"))
         red = next(f for f in files if f["role"] == "redacted_copy")
         (tmp_path / "red.mp4").write_bytes(zf.read(red["path"]))
+        made = [d for e in json.loads(zf.read("provenance.json"))["evidence"] for d in e["derivatives"]]
+    assert any(d["kind"] == "redacted_copy" and d["sha256"] == red["sha256"] and d["made_by"]["faces"] for d in made)
     with rt.sessions() as s:
         working = s.scalar(select(Derivative).where(Derivative.evidence_id == ev_id, Derivative.kind == "working_copy"))
         d = s.get(Derivative, red["derivative_id"])
