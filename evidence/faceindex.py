@@ -22,7 +22,7 @@ import numpy.typing as npt
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from evidence.db.tables import FaceTrackRow
+from evidence.db.tables import FaceTrackRow, embedding_rows
 from pipeline.facesearch import track_template
 
 __all__ = ["FaceIndex"]
@@ -46,7 +46,7 @@ def templates_from_rows(rows: Iterator[tuple[int, bytes]]) -> Iterator[tuple[npt
     ids: list[int] = []
     vecs: list[npt.NDArray[np.float32]] = []
     for track_id, blob in rows:
-        emb = np.frombuffer(blob, dtype="<f4").reshape(-1, DIM)
+        emb = embedding_rows(blob)
         if len(emb):
             ids.append(track_id)
             vecs.append(track_template(emb))

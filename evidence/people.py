@@ -12,9 +12,9 @@ import numpy as np
 from sqlalchemy import select
 
 from evidence.audit import Actor, append_audit
-from evidence.db.tables import CandidateRow, Evidence, FaceTrackRow, Incident
+from evidence.db.tables import CandidateRow, Evidence, FaceTrackRow, Incident, embedding_rows
 from evidence.runtime import Runtime
-from evidence.search import appearance_view, is_current, track_embeddings
+from evidence.search import appearance_view, is_current
 from pipeline.errors import Conflict, NotFound
 from pipeline.facesearch import cluster_tracks, pair_distance, track_template
 
@@ -60,7 +60,7 @@ def _elsewhere(rt: Runtime, incident_id: int, embs: np.ndarray, threshold: float
     found = []
     # Elsewhere every track counts: the same face matched to a watchlist subject there is a lead.
     for row, ev in _tracks(rt, exclude_incident=incident_id, track_ids=hits, unknown=False) if hits else []:
-        d = pair_distance(embs, track_embeddings(row))
+        d = pair_distance(embs, embedding_rows(row.embeddings))
         if d <= threshold:
             found.append((d, appearance_view(row, ev, d)))
     return [view for _, view in sorted(found, key=lambda x: x[0])]
@@ -77,7 +77,7 @@ def incident_people(rt: Runtime, incident_id: int, actor: Actor) -> dict[str, An
     if len(rows) > MAX_TRACKS:
         raise Conflict(f"incident {incident_id} has {len(rows)} unknown face tracks; grouping is limited to "
                        f"{MAX_TRACKS} (search by photo instead)")
-    embs = [track_embeddings(r) for r, _ in rows]
+    embs = [embedding_rows(r.embeddings) for r, _ in rows]
     labels = cluster_tracks(embs, threshold, _overlapping(rows))
     rt.face_index.catch_up(rt.sessions)
     people = []

@@ -37,7 +37,7 @@ from evidence import __version__
 from evidence.audit import Actor, append_audit
 from evidence.events import add_event, candidate_event, evidence_event
 from evidence.derivatives import record_derivative
-from evidence.db.tables import CandidateRow, Evidence, FaceTrackRow, Incident, WorkItem, utcnow
+from evidence.db.tables import CandidateRow, Evidence, FaceTrackRow, Incident, WorkItem, embedding_rows, utcnow
 from evidence.images import encode_jpeg
 from evidence.mediaio import DecodeReport, iter_frames, keyframe_times, probe_media
 from evidence.platework import clear_sightings, find_sightings, save_sightings, stitch_sightings
@@ -728,7 +728,7 @@ def _stitch(s: Session, rt: Runtime, ev: Evidence, items: list[WorkItem], subjec
 
     def ends(r: FaceTrackRow) -> TrackEnds:
         return TrackEnds(r.id, r.segment, r.first_t_s, r.last_t_s, tuple(r.first_xyxy or r.best_xyxy),  # type: ignore[arg-type]
-                         tuple(r.last_xyxy or r.best_xyxy), np.frombuffer(r.embeddings, "<f4").reshape(-1, 128))  # type: ignore[arg-type]
+                         tuple(r.last_xyxy or r.best_xyxy), embedding_rows(r.embeddings))  # type: ignore[arg-type]
 
     joined = stitch_tracks([ends(r) for r in rows.values()], segments, rt.analysis.face.tracker)
     cands: dict[int, dict[int, CandidateRow]] = {}
@@ -765,7 +765,7 @@ def _stitch(s: Session, rt: Runtime, ev: Evidence, items: list[WorkItem], subjec
     s.flush()
     for root_id in roots:
         root = rows[root_id]
-        embeddings = np.frombuffer(root.embeddings, "<f4").reshape(-1, 128)
+        embeddings = embedding_rows(root.embeddings)
         matches = match_embeddings(root.track_index, embeddings, root.best_t_s, subjects, threshold,
                                    rt.analysis.max_candidates, _rejected(s, root.id))
         _sync_candidates(s, ev.id, root, matches, rt.faces.embedder_version, final=True)

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from evidence import __version__
 from evidence.audit import Actor, append_audit
-from evidence.db.tables import CandidateRow, Derivative, Evidence
+from evidence.db.tables import CandidateRow, Derivative, Evidence, embedding_rows
 from evidence.derivatives import record_derivative
 from evidence.export import Redactor
 from evidence.mediaio import iter_frames, probe_media
@@ -58,7 +58,7 @@ def _confirmed(rt: Runtime, evidence_id: int) -> tuple[list[tuple[np.ndarray, fl
     with rt.sessions() as s:
         rows = list(s.scalars(select(CandidateRow).where(CandidateRow.evidence_id == evidence_id,
                                                          CandidateRow.review_state == "confirmed")))
-        keep = [(np.frombuffer(c.track.embeddings, dtype="<f4").reshape(-1, 128), c.threshold) for c in rows]
+        keep = [(embedding_rows(c.track.embeddings), c.threshold) for c in rows]
         record = [{"candidate_id": c.id, "subject": c.subject.name, "track_id": c.track_id,
                    "threshold": c.threshold} for c in rows]
     return keep, record

@@ -24,17 +24,16 @@ from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from evidence.audit import Actor, append_audit, utc_naive
-from evidence.db.tables import AnprRead, Evidence, FaceTrackRow, PlateSightingRow
+from evidence.db.tables import AnprRead, Evidence, FaceTrackRow, PlateSightingRow, embedding_rows
 from evidence.images import decode_rgb
 from evidence.runtime import Runtime
 from pipeline.errors import Conflict
 from pipeline.faces import embed_reference
 from pipeline.facesearch import probe_distances
 from pipeline.geo import GeoBox
-from pipeline.plates import key_query, prefix_upper_bound
+from pipeline.plates import KeyQuery, key_query, prefix_upper_bound
 
-__all__ = ["FaceFilters", "MAX_RESULTS", "appearance_view", "is_current", "search_embedding", "search_faces", "search_plates",
-           "track_embeddings"]
+__all__ = ["FaceFilters", "MAX_RESULTS", "appearance_view", "is_current", "search_embedding", "search_faces", "search_plates"]
 
 MAX_RESULTS = 1000
 OVERFETCH = 10  # index hits fetched per result wanted: room for filters and stale entries
@@ -63,10 +62,6 @@ class FaceFilters:
         return {"since": self.since.isoformat() if self.since else None,
                 "until": self.until.isoformat() if self.until else None,
                 "incidents": list(self.incident_ids), "box": self.box.__dict__ if self.box else None}
-
-
-def track_embeddings(row: FaceTrackRow) -> np.ndarray:
-    return np.frombuffer(row.embeddings, dtype="<f4").reshape(-1, 128)
 
 
 def appearance_view(row: FaceTrackRow, ev: Evidence, distance: float) -> dict[str, Any]:
@@ -116,7 +111,7 @@ def search_embedding(rt: Runtime, probe: np.ndarray, probe_record: dict[str, Any
             ids = [i for i, template_d in hits if template_d <= max_distance]
             rows = s.execute(tracks.where(FaceTrackRow.id.in_(ids))).all() if ids else []
         kept = [(row, ev) for row, ev in rows if is_current(row, ev) and filters.keeps(ev)]
-        for (row, ev), d in zip(kept, probe_distances(probe, [track_embeddings(r) for r, _ in kept]), strict=True):
+        for (row, ev), d in zip(kept, probe_distances(probe, [embedding_rows(r.embeddings) for r, _ in kept]), strict=True):
             if d <= max_distance:
                 out.append((d, appearance_view(row, ev, d)))
         out.sort(key=lambda x: x[0])
@@ -129,10 +124,7 @@ def search_embedding(rt: Runtime, probe: np.ndarray, probe_record: dict[str, Any
 
 
 def _key_filter(key: InstrumentedAttribute[str], key_rev: InstrumentedAttribute[str | None],
-                query: str) -> tuple[ColumnElement[bool], ...]:
-    plan = key_query(query)
-    if not plan.like.strip("%_"):
-        raise Conflict(f"query {query!r} has no letters or digits to search for")
+                plan: KeyQuery) -> tuple[ColumnElement[bool], ...]:
     if plan.exact is not None:
         return (key == plan.exact,)
     conds: list[ColumnElement[bool]] = [key.like(plan.like)]
@@ -182,9 +174,12 @@ def search_plates(rt: Runtime, query: str, reason: str, actor: Actor, since: dat
     """Camera reads (newest first), then sightings in footage (by evidence, time), whose
     confusion key matches ``query``. Raises Conflict without a reason or a usable query."""
     _need_reason(reason)
+    plan = key_query(query)
+    if not plan.like.strip("%_"):
+        raise Conflict(f"query {query!r} has no letters or digits to search for")
     out: list[dict[str, Any]] = []
     with rt.sessions.begin() as s:
-        reads = _timed(select(AnprRead).where(*_key_filter(AnprRead.vrm_key, AnprRead.vrm_key_rev, query)),
+        reads = _timed(select(AnprRead).where(*_key_filter(AnprRead.vrm_key, AnprRead.vrm_key_rev, plan)),
                        AnprRead.read_at, since, until)
         if camera is not None:
             reads = reads.where(AnprRead.camera_id == camera)
@@ -195,14 +190,14 @@ def search_plates(rt: Runtime, query: str, reason: str, actor: Actor, since: dat
         out += [_read_view(r) for r in _first(rows, lambda r: box is None or box.contains(r.location), limit)]
         if camera is None:  # footage has no camera id
             found = _timed(select(PlateSightingRow, Evidence).join(Evidence, Evidence.id == PlateSightingRow.evidence_id)
-                           .where(*_key_filter(PlateSightingRow.vrm_key, PlateSightingRow.vrm_key_rev, query)),
+                           .where(*_key_filter(PlateSightingRow.vrm_key, PlateSightingRow.vrm_key_rev, plan)),
                            Evidence.received_at, since, until)
             rows = s.execute(found.order_by(PlateSightingRow.evidence_id, PlateSightingRow.first_t_s)
                              .execution_options(yield_per=500))
             out += [_footage_view(p, ev) for p, ev in _first(
                 rows, lambda r: box is None or box.contains(r[1].media.get("location")), limit - len(out))]
         append_audit(s, actor, "search.plates", f"plates:{query}", reason=reason,
-                     detail={"query": query, "pattern": key_query(query).like,
+                     detail={"query": query, "pattern": plan.like,
                              "since": since.isoformat() if since else None,
                              "until": until.isoformat() if until else None, "camera": camera,
                              "box": box.__dict__ if box else None, "results": len(out)})

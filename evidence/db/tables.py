@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -87,6 +88,11 @@ class Derivative(Base):
     store_path: Mapped[str] = mapped_column(String(500))
     made_by: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def embedding_rows(blob: bytes) -> np.ndarray:
+    """A stored ``embeddings`` blob (FaceTrackRow) as its (n, 128) float32 rows."""
+    return np.frombuffer(blob, dtype="<f4").reshape(-1, 128)
 
 
 class FaceTrackRow(Base):
