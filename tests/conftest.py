@@ -105,6 +105,18 @@ def runtime(env: Path, face_models: FaceModels) -> Runtime:
     return rt
 
 
+def frame_at(video: Path, t_s: float):
+    """The RGB frame of ``video`` shown at ``t_s`` (read back with OpenCV, as a viewer would)."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(video))
+    cap.set(cv2.CAP_PROP_POS_MSEC, t_s * 1000)
+    ok, frame = cap.read()
+    cap.release()
+    assert ok, f"{video}: no frame at {t_s} s"
+    return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+
+
 class Cli:
     """Runs the real ``evidence`` command in-process (same entry point as the console script),
     with a Runtime built from the environment like the CLI's own, whose models stay loaded."""

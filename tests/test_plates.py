@@ -17,6 +17,7 @@ from evidence.db.tables import Derivative, Evidence, PlateSightingRow
 from evidence.processing import analyse_evidence, ingest_clip
 from evidence.audit import Actor
 from evidence.runtime import Runtime
+from conftest import frame_at
 from evidence.settings import Settings
 from pipeline.platereading import read_image
 from samples.make_samples import Vehicle, render_clip
@@ -89,13 +90,7 @@ def test_a_disclosure_copy_with_plates_redacted_hides_every_plate(cli, env, tmp_
     rt = Runtime(Settings())
 
     def plates_at(video: Path, t_s: float) -> list[str]:
-        cap = cv2.VideoCapture(str(video))
-        cap.set(cv2.CAP_PROP_POS_MSEC, t_s * 1000)
-        ok, frame = cap.read()
-        cap.release()
-        assert ok
-        image = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-        return [d.read.plate for d in read_image(image, rt.plates.detector, rt.plates.recogniser)]
+        return [d.read.plate for d in read_image(frame_at(video, t_s), rt.plates.detector, rt.plates.recogniser)]
 
     for t_s in (1.0, 2.5):
         assert {"AB12CDE", "K881MWE"} <= set(plates_at(tmp_path / "working.mp4", t_s))

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from api.main import create_app
-from conftest import LFW, Cli
+from conftest import LFW, Cli, frame_at
 from evidence.audit import Actor
 from evidence.db.tables import AuditEntry, CandidateRow, Derivative, Evidence, FaceTrackRow
 from evidence.keys import create_key
@@ -254,12 +254,8 @@ def test_a_redacted_export_blurs_faces_but_the_confirmed_subjects(footage, tmp_p
     det = face_models.reference_detector
 
     def faces_at(path: Path, t: float) -> list[float]:
-        cap = cv2.VideoCapture(str(path))
-        cap.set(cv2.CAP_PROP_POS_MSEC, t * 1000)
-        ok, frame = cap.read()
-        cap.release()
-        assert ok
-        return [(b[0] + b[2]) / 2 / frame.shape[1] for b, _ in det.detect(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))]
+        frame = frame_at(path, t)
+        return [(b[0] + b[2]) / 2 / frame.shape[1] for b, _ in det.detect(frame)]
 
     assert faces_at(rt.store.absolute(working.store_path), 4.5) and not faces_at(tmp_path / "red.mp4", 4.5)
     assert any(x < 0.45 for x in faces_at(tmp_path / "red.mp4", 1.5))
