@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -19,6 +19,7 @@ from evidence.anpr import add_hotlist, hotlist, remove_hotlist, store_reads
 from evidence.audit import Actor, append_audit
 from evidence.db.tables import AnprRead, utcnow
 from evidence.runtime import Runtime
+from evidence.utc import UtcDatetime
 from pipeline.errors import EvidenceError, Forbidden, NotFound
 
 __all__ = ["router"]
@@ -32,7 +33,7 @@ AGED = ("Roles: control_room, investigator, admin. A read older than EVIDENCE_AN
 
 class ReadIn(BaseModel):
     camera_id: str = Field(min_length=1, max_length=64)
-    timestamp: datetime = Field(description="UTC, with its offset: 2026-11-22T21:14:03Z")
+    timestamp: UtcDatetime = Field(description="with its UTC offset (2026-11-22T21:14:03Z or …+01:00); stored in UTC")
     vrm: str = Field(min_length=1, max_length=20, description="the registration as read")
     confidence: float = Field(ge=0, le=1)
     location: dict[str, Any] | None = Field(None, description='e.g. {"lat": 51.5, "lon": -0.12, "name": "A40 J3"}')
@@ -46,7 +47,7 @@ class HotlistIn(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
     category: str = Field(min_length=1, max_length=32, description="e.g. wanted, stolen, missing_person")
     incident_id: int | None = None
-    expires_at: datetime | None = None
+    expires_at: UtcDatetime | None = Field(None, description="with its UTC offset; the entry stops matching then")
 
 
 async def _multipart_read(request: Request) -> Any:
@@ -109,7 +110,8 @@ async def post_reads(request: Request, actor: Annotated[Actor, Depends(allow("ca
             if isinstance(out, EvidenceError):
                 errors.append({"index": i, "code": out.code, "message": out.message})
             else:
-                done.append({"read_id": out.read_id, "duplicate": out.duplicate, "hits": out.hits})
+                # A camera is told that a read hit, never why: the hotlist's reasons go to the incident.
+                done.append({"read_id": out.read_id, "duplicate": out.duplicate, "hit": bool(out.hits)})
         errors.sort(key=lambda e: e["index"])
         return done, errors
 
@@ -120,7 +122,7 @@ async def post_reads(request: Request, actor: Annotated[Actor, Depends(allow("ca
             return JSONResponse({"code": errors[0]["code"], "message": errors[0]["message"]}, status_code=status)
         return JSONResponse(done[0], status_code=200 if done[0]["duplicate"] else 201)
     summary = {"stored": sum(1 for d in done if not d["duplicate"]), "duplicates": sum(1 for d in done if d["duplicate"]),
-               "hits": [h for d in done for h in d["hits"]], "errors": errors}
+               "hits": sum(1 for d in done if d["hit"]), "errors": errors}
     return JSONResponse(summary, status_code=422 if not done else 200)
 
 
@@ -135,8 +137,7 @@ def _image(request: Request, read_id: int, which: str, actor: Actor, reason: str
         path = getattr(row, which) if row else None
         if row is None or path is None:
             raise NotFound(f"read {read_id} has no {which.replace('_', ' ')}")
-        read_at = row.read_at if row.read_at.tzinfo else row.read_at.replace(tzinfo=UTC)
-        if read_at < utcnow() - timedelta(days=rt.settings.anpr_reason_after_days) and not (reason or "").strip():
+        if row.read_at < utcnow() - timedelta(days=rt.settings.anpr_reason_after_days) and not (reason or "").strip():
             raise ReasonRequired(f"read {read_id} is older than {rt.settings.anpr_reason_after_days} days: "
                                  "give a `reason` (it is recorded)")
         append_audit(s, actor, f"anpr.view_{which}", f"anpr_read:{read_id}", reason=reason or None)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 
 from api.auth import allow
 from evidence.audit import Actor
+from evidence.utc import UtcDatetime
 from evidence.search import MAX_RESULTS, FaceFilters, search_faces, search_plates
 from pipeline.errors import InvalidReference, TooLarge
 from pipeline.geo import GeoBox
@@ -36,7 +36,9 @@ def _box(text: str | None) -> GeoBox | None:
 def plates(request: Request, actor: Annotated[Actor, Depends(allow(*SEARCHERS))],
            q: Annotated[str, Query(min_length=1, max_length=20)],
            reason: Annotated[str, Query(min_length=1, max_length=2000)],
-           since: datetime | None = None, until: datetime | None = None, camera: str | None = None,
+           since: Annotated[UtcDatetime | None, Query(description="with its UTC offset")] = None,
+           until: Annotated[UtcDatetime | None, Query(description="with its UTC offset")] = None,
+           camera: Annotated[str | None, Query(max_length=64)] = None,
            box: str | None = None, limit: Annotated[int, Query(ge=1, le=MAX_RESULTS)] = 200) -> dict[str, Any]:
     results = search_plates(request.app.state.runtime, q, reason, actor, since, until, camera, _box(box), limit)
     return {"query": q, "count": len(results), "results": results}
@@ -52,7 +54,8 @@ def plates(request: Request, actor: Annotated[Actor, Depends(allow(*SEARCHERS))]
 def faces(request: Request, actor: Annotated[Actor, Depends(allow(*SEARCHERS))],
           photo: Annotated[UploadFile, File(description="a photo showing the one face to look for")],
           reason: Annotated[str, Form(min_length=1, max_length=2000)],
-          since: Annotated[datetime | None, Form()] = None, until: Annotated[datetime | None, Form()] = None,
+          since: Annotated[UtcDatetime | None, Form(description="with its UTC offset")] = None,
+          until: Annotated[UtcDatetime | None, Form(description="with its UTC offset")] = None,
           incident: Annotated[list[int] | None, Form()] = None, box: Annotated[str | None, Form()] = None,
           limit: Annotated[int, Form(ge=1, le=MAX_RESULTS)] = 50) -> dict[str, Any]:
     data = photo.file.read(MAX_PHOTO_BYTES + 1)

@@ -131,7 +131,7 @@ def check_link(rt: Runtime, token: str) -> tuple[UploadLink, Incident]:
         link = s.scalar(select(UploadLink).where(UploadLink.token_sha256 == secret_digest(token)))
         if link is None:
             raise UnknownLink("this upload link is not valid")
-        if link.expires_at.replace(tzinfo=utcnow().tzinfo) < utcnow():
+        if link.expires_at < utcnow():
             raise LinkExpired("this upload link has expired: ask the police for a new one")
         if link.uses >= link.max_uploads:
             raise LinkUsedUp(f"this upload link has been used its {link.max_uploads} time(s)")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, or_, select
@@ -18,6 +18,7 @@ from evidence.audit import Actor, append_audit
 from evidence.db.tables import AnprRead, HotlistEntry, Incident, PlateSightingRow, utcnow
 from evidence.events import add_event
 from evidence.runtime import Runtime
+from evidence.utc import as_utc
 from pipeline.errors import Conflict, EvidenceError, NotFound, TooLarge
 from pipeline.plates import confusion_key, normalise, parse_plate
 
@@ -60,9 +61,10 @@ def _image(rt: Runtime, b64: str | None, what: str) -> str | None:
 def _check(read: dict[str, Any], actor: Actor) -> tuple[datetime, str, float, str | None]:
     if read.get("camera_id") != actor.name:
         raise UnknownCamera(f"camera {read.get('camera_id')!r} is not the camera this key belongs to ({actor.name})")
-    at: datetime = read["timestamp"]
-    if at.tzinfo is None:
-        raise BadRead("timestamp must be UTC with its offset (e.g. 2026-11-22T21:14:03Z)")
+    try:
+        at = as_utc(read["timestamp"])
+    except ValueError as exc:
+        raise BadRead(f"timestamp: {exc}") from exc
     now = utcnow()
     if at > now + timedelta(minutes=5) or at < now - timedelta(days=366):
         raise BadRead(f"impossible timestamp {at.isoformat()} (the camera's clock?)")
@@ -105,7 +107,7 @@ def store_reads(rt: Runtime, reads: list[dict[str, Any]], actor: Actor) -> list[
                 AnprRead.id, AnprRead.vrm_read, AnprRead.read_at)
             for rid, vrm_read, at in s.execute(stmt, [{"camera_id": actor.name, "received_at": utcnow(), **r}
                                                       for r in rows]):
-                inserted[(vrm_read, _utc(at))] = rid
+                inserted[(vrm_read, at)] = rid
             hot: dict[str, list[HotlistEntry]] = {}
             for entry in _active(s, {r["vrm_key"] for r in rows}):
                 hot.setdefault(entry.vrm_key, []).append(entry)
@@ -114,7 +116,7 @@ def store_reads(rt: Runtime, reads: list[dict[str, Any]], actor: Actor) -> list[
                 out.append(p)
                 continue
             r = p[1]
-            rid = inserted.pop((r["vrm_read"], _utc(r["read_at"])), None)
+            rid = inserted.pop((r["vrm_read"], r["read_at"]), None)
             if rid is None:
                 out.append(ReadOutcome(None, True, []))
                 continue
@@ -154,10 +156,6 @@ def sighting_hits(s: Session, row: PlateSightingRow, incident_id: int | None) ->
     return hits
 
 
-def _utc(at: datetime) -> datetime:
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-
-
 def _hit(s: Session, row: AnprRead, entry: HotlistEntry) -> dict[str, Any]:
     hit = {"read_id": row.id, "camera_id": row.camera_id, "read_at": row.read_at.isoformat(),
            "vrm_read": row.vrm_read, "vrm": row.vrm, "hotlist_id": entry.id, "hotlist_vrm": entry.vrm,
@@ -175,6 +173,7 @@ def _hit(s: Session, row: AnprRead, entry: HotlistEntry) -> dict[str, Any]:
 def add_hotlist(rt: Runtime, vrm: str, reason: str, category: str, incident_id: int | None,
                 expires_at: datetime | None, actor: Actor) -> HotlistEntry:
     plate = parse_plate(vrm).plate
+    expires_at = as_utc(expires_at) if expires_at is not None else None
     if not plate:
         raise Conflict(f"{vrm!r} is not a registration")
     with rt.sessions.begin() as s:

@@ -1,20 +1,31 @@
 """Append-only audit log with a hash chain: each entry's hash covers its fields and the previous
-entry's hash, so an edited or deleted row breaks the chain at that point."""
+entry's hash, so an edited or deleted row breaks the chain at that point.
+
+Appends are serialised through the chain's head row (``audit_head``): an append first updates it
+(``UPDATE … RETURNING``), which locks the row on PostgreSQL and takes the database's write lock on
+SQLite, so two requests at once can never both link to the same predecessor. The head also
+records how many entries there are and the newest hash, so deleting the last entries is caught.
+Someone who can write to the database can still rewrite the head and recompute every hash: an
+*anchor* (``anchor_audit``: the head's count and hash, written to a file outside the database)
+pins the chain, and ``verify_audit`` checks it against every anchor given."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from evidence.db.tables import AuditEntry, utcnow
+from evidence.db.tables import AuditEntry, AuditHead, utcnow
 
-__all__ = ["Actor", "append_audit", "utc_naive", "verify_audit"]
+__all__ = ["Actor", "Anchor", "AuditCheck", "anchor_audit", "append_audit", "read_anchors", "utc_naive",
+           "verify_audit"]
 
 GENESIS = "0" * 64
 
@@ -26,7 +37,7 @@ class Actor:
 
 
 def utc_naive(at: datetime) -> datetime:
-    # SQLite hands back naive datetimes, PostgreSQL aware ones: hash both as naive UTC.
+    """UTC wall time without an offset: the form every entry's time is hashed in."""
     return at if at.tzinfo is None else at.astimezone(UTC).replace(tzinfo=None)
 
 
@@ -36,25 +47,106 @@ def _digest(prev: str, e: AuditEntry) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
+def _take_head(session: Session) -> tuple[int, str]:
+    """Lock the head row by updating it; (entries before this one, newest hash)."""
+    stmt = (update(AuditHead).where(AuditHead.id == 1).values(entries=AuditHead.entries + 1)
+            .returning(AuditHead.entries, AuditHead.hash).execution_options(synchronize_session=False))
+    row = session.execute(stmt).one_or_none()
+    if row is None:
+        raise RuntimeError("the audit_head row is missing: the database was not migrated (evidence db upgrade)")
+    return int(row[0]) - 1, str(row[1])
+
+
 def append_audit(session: Session, actor: Actor, action: str, target: str, reason: str | None = None,
                  detail: dict[str, Any] | None = None) -> AuditEntry:
-    """Add an entry in the caller's transaction (it commits with the action it records)."""
-    last = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(1).with_for_update()).first()
-    prev = last.hash if last else GENESIS
+    """Add an entry in the caller's transaction (it commits with the action it records). The head
+    row stays locked until that transaction ends: keep it short after this call."""
+    _, prev = _take_head(session)
     entry = AuditEntry(at=utcnow(), actor=actor.name, role=actor.role, action=action,
                        target=target, reason=reason, detail=detail or {}, prev_hash=prev, hash="")
     entry.hash = _digest(prev, entry)
     session.add(entry)
     session.flush()
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=entry.hash)
+                    .execution_options(synchronize_session=False))
     return entry
 
 
-def verify_audit(session: Session) -> tuple[int, int | None]:
-    """(entries checked, id of the first broken entry or None)."""
-    prev, n = GENESIS, 0
-    for e in session.scalars(select(AuditEntry).order_by(AuditEntry.id)):
+@dataclass(frozen=True)
+class Anchor:
+    """The chain at a moment: its number of entries and the newest hash."""
+
+    entries: int
+    hash: str
+    at: str
+
+    def line(self) -> str:
+        return json.dumps({"at": self.at, "entries": self.entries, "hash": self.hash}, sort_keys=True)
+
+
+def anchor_audit(session: Session, out: Path, actor: Actor) -> Anchor:
+    """Append the chain's current head to ``out`` (a file the database cannot rewrite: keep it on
+    other storage) and record the anchoring in the log. The caller commits."""
+    head = session.get(AuditHead, 1)
+    if head is None:
+        raise RuntimeError("the audit_head row is missing: the database was not migrated")
+    anchor = Anchor(int(head.entries), head.hash, utcnow().isoformat(timespec="seconds"))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("a", encoding="utf-8") as f:
+        f.write(anchor.line() + "\n")
+    append_audit(session, actor, "audit.anchor", "audit_log", detail={"entries": anchor.entries, "hash": anchor.hash,
+                                                                      "file": out.name})
+    return anchor
+
+
+def read_anchors(path: Path) -> list[Anchor]:
+    """The anchors in an anchor file (ValueError naming the line when one is not an anchor)."""
+    anchors = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            d = json.loads(line)
+            anchors.append(Anchor(int(d["entries"]), str(d["hash"]), str(d.get("at", ""))))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}:{n}: not an audit anchor ({exc})") from exc
+    return anchors
+
+
+@dataclass(frozen=True)
+class AuditCheck:
+    entries: int
+    broken_at: int | None  # id of the first entry whose link or hash is wrong
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify_audit(session: Session, anchors: Iterable[Anchor] = ()) -> AuditCheck:
+    """Walk the chain: every entry must link to the one before and hash to its own hash; the head
+    row must name the last entry; each anchor's entry must still carry the anchored hash."""
+    pinned = {a.entries: a for a in anchors}
+    problems: list[str] = []
+    prev, n, broken = GENESIS, 0, None
+    for e in session.scalars(select(AuditEntry).order_by(AuditEntry.id).execution_options(yield_per=1000)):
         n += 1
-        if e.prev_hash != prev or e.hash != _digest(prev, e):
-            return n, e.id
+        if broken is None and (e.prev_hash != prev or e.hash != _digest(prev, e)):
+            broken = e.id
+            what = "does not link to the entry before it" if e.prev_hash != prev else "was altered"
+            problems.append(f"entry id {e.id} (entry {n} of the chain) {what}")
+        if n in pinned and pinned[n].hash != e.hash:
+            problems.append(f"entry {n} does not carry the hash anchored at {pinned[n].at} ({pinned[n].hash[:16]}…): "
+                            "the log was rewritten")
         prev = e.hash
-    return n, None
+    head = session.get(AuditHead, 1)
+    if head is None:
+        problems.append("the chain head (audit_head) is missing")
+    elif head.entries != n or head.hash != prev:
+        problems.append(f"the chain head records {head.entries} entries ending in {head.hash[:16]}…, the log holds "
+                        f"{n} ending in {prev[:16]}…: entries were deleted or added outside the log")
+    for a in pinned.values():
+        if a.entries > n:
+            problems.append(f"the anchor of {a.at} pins {a.entries} entries; the log holds {n}: it was truncated")
+    return AuditCheck(n, broken, problems)

@@ -12,7 +12,7 @@ from typing import Any
 import click
 from sqlalchemy import func, select
 
-from evidence.audit import Actor, verify_audit
+from evidence.audit import Actor, anchor_audit, read_anchors, verify_audit
 from evidence.cli_investigate import investigate_commands
 from evidence.cliutil import cli_actor as _actor, clean_errors
 from evidence.db.tables import CandidateRow, Evidence, FaceTrackRow
@@ -469,16 +469,44 @@ def audit() -> None:
 
 
 @audit.command("verify")
+@click.option("--anchors", "anchors_path", type=click.Path(path_type=Path),
+              help="anchor file to check the chain against (default EVIDENCE_AUDIT_ANCHORS, if it exists)")
 @click.pass_obj
-def audit_verify(rt: Runtime) -> None:
-    """Check the hash chain; report the first broken entry."""
+@clean_errors
+def audit_verify(rt: Runtime, anchors_path: Path | None) -> None:
+    """Check the hash chain, its head and every anchor; report what is wrong (exit status 1)."""
+    path = anchors_path or rt.settings.audit_anchors_file
+    if anchors_path is not None and not anchors_path.is_file():
+        raise NotFound(f"{anchors_path}: no such anchor file")
+    try:
+        anchors = read_anchors(path) if path.is_file() else []
+    except ValueError as exc:
+        raise EvidenceError(str(exc)) from exc
     with rt.sessions() as s:
-        n, broken = verify_audit(s)
-    if broken is None:
-        click.echo(f"audit log intact: {n} entries")
-    else:
-        click.echo(f"audit log BROKEN at entry id {broken} (entry {n} of the chain)", err=True)
-        sys.exit(1)
+        check = verify_audit(s, anchors)
+    pinned = f", {len(anchors)} anchor(s) from {path} hold" if anchors else ""
+    if check.ok:
+        click.echo(f"audit log intact: {check.entries} entries{pinned}")
+        return
+    click.echo(f"audit log BROKEN ({check.entries} entries):", err=True)
+    for problem in check.problems:
+        click.echo(f"  {problem}", err=True)
+    sys.exit(1)
+
+
+@audit.command("anchor")
+@click.option("--out", type=click.Path(path_type=Path),
+              help="file to append the anchor to (default EVIDENCE_AUDIT_ANCHORS); keep it where the database "
+                   "cannot be used to rewrite it")
+@click.pass_obj
+@clean_errors
+def audit_anchor(rt: Runtime, out: Path | None) -> None:
+    """Pin the chain as it is now: append its entry count and newest hash to an anchor file (and
+    print it, e.g. for a records system). `audit verify` then detects a truncated or rewritten log."""
+    path = out or rt.settings.audit_anchors_file
+    with rt.sessions.begin() as s:
+        anchor = anchor_audit(s, path, _actor())
+    click.echo(anchor.line())
 
 
 for _command in investigate_commands:

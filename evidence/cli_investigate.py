@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from evidence.cliutil import cli_actor, clean_errors
+from evidence.cliutil import UTC_TIME, cli_actor, clean_errors
 from evidence.runtime import Runtime
 from pipeline.errors import InvalidReference
 from pipeline.geo import GeoBox
@@ -26,9 +26,8 @@ def _box(_: click.Context, __: click.Parameter, value: str | None) -> GeoBox | N
         raise click.BadParameter(str(exc)) from exc
 
 
-_since = click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
-                      help="from this time (UTC; footage: when it was received)")
-_until = click.option("--until", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), help="up to this time (UTC)")
+_since = click.option("--since", type=UTC_TIME, help="from this time (footage: when it was received)")
+_until = click.option("--until", type=UTC_TIME, help="up to this time")
 _boxopt = click.option("--box", callback=_box, metavar="LAT1,LON1,LAT2,LON2",
                        help="only where it was filmed / read inside this box (degrees)")
 _reason = click.option("--reason", required=True, help="why you search: recorded in the audit log")

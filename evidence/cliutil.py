@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -13,9 +14,27 @@ import click
 from evidence.audit import Actor
 from pipeline.errors import EvidenceError
 
-__all__ = ["cli_actor", "clean_errors"]
+__all__ = ["UTC_TIME", "cli_actor", "clean_errors"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class UtcTime(click.ParamType):
+    """An ISO 8601 date or time, converted to UTC; one without an offset is taken as UTC."""
+
+    name = "TIME"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            at = datetime.fromisoformat(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not a date or time (2026-12-01, 2026-12-01T05:02:49Z, …+01:00)", param, ctx)
+        return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
+UTC_TIME = UtcTime()
 
 
 def cli_actor() -> Actor:

@@ -63,10 +63,16 @@ class Settings(BaseSettings):
     search_max_distance: float = Field(0.6, gt=0, lt=1.5, description="face search: farthest appearance listed")
     people_threshold: float = Field(0.5, gt=0, lt=1.5, description="unknown faces: mean distance that groups two tracks")
     max_upload_bytes: int = Field(8 * 1024**3, gt=0)
+    audit_anchors: Path | None = Field(None, description="anchor file of the audit chain (default "
+                                                         "DATA_DIR/audit-anchors.jsonl); keep it on other storage")
 
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'evidence.db').resolve()}"
+
+    @property
+    def audit_anchors_file(self) -> Path:
+        return self.audit_anchors or self.data_dir / "audit-anchors.jsonl"
 
     @property
     def store_dir(self) -> Path:

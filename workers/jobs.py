@@ -80,11 +80,15 @@ def finalise_job(evidence_id: int) -> dict[str, Any]:
 
 
 def purge_anpr_job() -> dict[str, Any]:
-    """Scheduled retention: delete camera reads past EVIDENCE_ANPR_RETENTION_DAYS."""
+    """Scheduled daily: delete camera reads past EVIDENCE_ANPR_RETENTION_DAYS, then anchor the audit
+    chain (EVIDENCE_AUDIT_ANCHORS) so that a later truncation or rewrite is detected."""
     from evidence.anpr import purge_reads
-    from evidence.audit import Actor
+    from evidence.audit import Actor, anchor_audit
 
-    deleted = purge_reads(Runtime(Settings()), Actor("retention", "system"))
+    rt = Runtime(Settings())
+    deleted = purge_reads(rt, Actor("retention", "system"))
+    with rt.sessions.begin() as s:
+        anchor_audit(s, rt.settings.audit_anchors_file, Actor("retention", "system"))
     if get_current_job() is not None:
         from datetime import timedelta
 

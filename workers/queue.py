@@ -151,8 +151,7 @@ def reconcile(rt: Runtime, queue: Queue) -> list[int]:
     with rt.sessions() as s:
         rows = list(s.scalars(select(Evidence).where(Evidence.state.in_(("queued", "ingesting", "analysing")))))
     for ev in rows:
-        unheld = ev.lease_owner is None or (ev.lease_expires_at is not None and
-                                            ev.lease_expires_at.replace(tzinfo=now.tzinfo) < now)
+        unheld = ev.lease_owner is None or (ev.lease_expires_at is not None and ev.lease_expires_at < now)
         if ev.state in ("queued", "ingesting"):
             if not unheld or _job_waiting_or_starting(queue, ingest_job_id(ev.id, ev.attempts), grace):
                 continue

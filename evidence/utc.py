@@ -1,0 +1,32 @@
+"""One rule for time: every datetime that comes in (an API field, a query parameter, a CLI option,
+a database row) is converted to UTC at the boundary; inside the project every datetime is
+timezone-aware UTC.
+
+- ``UtcDatetime`` is the pydantic field type of incoming times: an offset is required
+  (``2026-12-01T05:02:49+01:00`` or ``…Z``) and the value is converted to UTC (04:02:49Z).
+- ``evidence.db.tables.UTCDateTime`` is the column type: UTC is written (naive on SQLite, which
+  has no time zones; ``timestamptz`` on PostgreSQL) and aware UTC is read back on both.
+- ``as_utc`` is the conversion; a naive datetime is refused rather than guessed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, AwareDatetime
+
+__all__ = ["UtcDatetime", "as_utc", "utcnow"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(at: datetime) -> datetime:
+    """The same instant in UTC; ValueError for a naive datetime (whose zone nobody knows)."""
+    if at.tzinfo is None or at.tzinfo.utcoffset(at) is None:
+        raise ValueError(f"{at.isoformat()} has no UTC offset: give one, e.g. 2026-12-01T05:02:49Z or +01:00")
+    return at.astimezone(UTC)
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(as_utc)]
