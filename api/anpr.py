@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -14,7 +13,8 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.datastructures import UploadFile as StarletteUpload
 
 from api.auth import allow
-from api.uploads import refuse_oversize
+from api.guards import SafeJSONRoute, parse_json
+from api.params import MAX_ID, BigId, Id
 from evidence.anpr import add_hotlist, hotlist, remove_hotlist, store_reads
 from evidence.audit import Actor, append_audit
 from evidence.db.tables import AnprRead, utcnow
@@ -24,7 +24,7 @@ from pipeline.errors import EvidenceError, Forbidden, NotFound
 
 __all__ = ["router"]
 
-router = APIRouter()
+router = APIRouter(route_class=SafeJSONRoute)
 STAFF = ("control_room", "investigator", "admin")
 MAX_BODY = 64 * 1024 * 1024
 AGED = ("Roles: control_room, investigator, admin. A read older than EVIDENCE_ANPR_REASON_AFTER_DAYS (90) "
@@ -46,7 +46,7 @@ class HotlistIn(BaseModel):
     vrm: str = Field(min_length=1, max_length=20)
     reason: str = Field(min_length=1, max_length=2000)
     category: str = Field(min_length=1, max_length=32, description="e.g. wanted, stolen, missing_person")
-    incident_id: int | None = None
+    incident_id: int | None = Field(None, ge=1, le=MAX_ID)
     expires_at: UtcDatetime | None = Field(None, description="with its UTC offset; the entry stops matching then")
 
 
@@ -57,7 +57,7 @@ async def _multipart_read(request: Request) -> Any:
     raw = form.get("read")
     if not isinstance(raw, str):
         raise ValueError("a multipart read needs a `read` field holding the read's JSON")
-    read = json.loads(raw)
+    read = parse_json(raw)
     if not isinstance(read, dict):
         raise ValueError("`read` must be a JSON object")
     for name in ("plate_image", "overview_image"):
@@ -78,14 +78,13 @@ def _rt(request: Request) -> Runtime:
                          "before the response; duplicates (same camera, VRM, time) are ignored; hotlist hits (confusion-aware: O/0, I/1, ...) go to the linked "
                          "incident's feed. In a batch, bad reads are listed by index and the rest stored.")
 async def post_reads(request: Request, actor: Annotated[Actor, Depends(allow("camera"))]) -> JSONResponse:
-    refuse_oversize(request.headers, MAX_BODY)
     try:
         if request.headers.get("content-type", "").startswith("multipart/form-data"):
             body = await _multipart_read(request)
         else:
             body = await request.json()
     except ValueError as exc:
-        return JSONResponse({"code": "invalid_read", "message": f"body is not JSON: {exc}"}, status_code=422)
+        return JSONResponse({"code": "invalid_read", "message": f"body is not a read: {exc}"}, status_code=422)
     rt = _rt(request)
     batch = isinstance(body, dict) and "reads" in body
     items = body["reads"] if batch else [body]
@@ -146,14 +145,14 @@ def _image(request: Request, read_id: int, which: str, actor: Actor, reason: str
 
 @router.get("/anpr/reads/{read_id}/plate", summary="A read's plate patch (audited)", response_class=FileResponse,
             description=AGED)
-def plate_image(read_id: int, request: Request, actor: Annotated[Actor, Depends(allow(*STAFF))],
+def plate_image(read_id: BigId, request: Request, actor: Annotated[Actor, Depends(allow(*STAFF))],
                 reason: Annotated[str | None, Query(max_length=2000)] = None) -> FileResponse:
     return _image(request, read_id, "plate_image", actor, reason)
 
 
 @router.get("/anpr/reads/{read_id}/overview", summary="A read's overview image (audited)",
             response_class=FileResponse, description=AGED)
-def overview_image(read_id: int, request: Request, actor: Annotated[Actor, Depends(allow(*STAFF))],
+def overview_image(read_id: BigId, request: Request, actor: Annotated[Actor, Depends(allow(*STAFF))],
                    reason: Annotated[str | None, Query(max_length=2000)] = None) -> FileResponse:
     return _image(request, read_id, "overview_image", actor, reason)
 
@@ -165,6 +164,7 @@ def _entry(e: Any) -> dict[str, Any]:
 
 
 @router.post("/hotlist", status_code=201, summary="Add a vehicle of interest",
+             responses={404: {"description": "No such incident"}},
              description="Roles: control_room, investigator, admin. Reads match it confusion-aware; hits go to "
                          "`incident_id`'s feed.")
 def hotlist_add(body: HotlistIn, request: Request,
@@ -181,7 +181,7 @@ def hotlist_list(request: Request, actor: Annotated[Actor, Depends(allow(*STAFF)
 
 @router.delete("/hotlist/{hotlist_id}", summary="Take a vehicle off the hotlist",
                description="Roles: control_room, investigator, admin. `reason` is required and audited.")
-def hotlist_remove(hotlist_id: int, request: Request, reason: Annotated[str, Query(min_length=1, max_length=2000)],
+def hotlist_remove(hotlist_id: Id, request: Request, reason: Annotated[str, Query(min_length=1, max_length=2000)],
                    actor: Annotated[Actor, Depends(allow(*STAFF))]) -> dict[str, Any]:
     remove_hotlist(_rt(request), hotlist_id, actor, reason)
     return {"id": hotlist_id, "removed": True}

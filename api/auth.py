@@ -1,5 +1,8 @@
 """Who may call what: every route declares its roles with ``allow(...)``. A missing, unknown or
-revoked key is 401; a valid key whose role is not listed is 403."""
+revoked key is 401; a valid key whose role is not listed is 403. Failed authentication is counted
+per client address: past the limit, its failures get 429 (with ``Retry-After``) instead of 401. A
+valid key is never refused by that limit, so one misconfigured client behind a control room's
+shared address cannot lock its colleagues out."""
 
 from __future__ import annotations
 
@@ -9,21 +12,31 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.ratelimit import Limits
 from evidence.audit import Actor
 from evidence.keys import authenticate
-from pipeline.errors import Forbidden
+from pipeline.errors import Forbidden, Unauthorized
 
-__all__ = ["allow"]
+__all__ = ["allow", "client_address"]
 
 _bearer = HTTPBearer(auto_error=False, description="an API key from `evidence keys create --role ROLE --name NAME`")
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
 
 
 def allow(*roles: str) -> Callable[..., Actor]:
     """A dependency giving the calling Actor if its role is one of ``roles``."""
 
     def caller(request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Actor:
-        with request.app.state.runtime.sessions() as s:
-            actor = authenticate(s, creds.credentials if creds else None)
+        try:
+            with request.app.state.runtime.sessions() as s:
+                actor = authenticate(s, creds.credentials if creds else None)
+        except Unauthorized:
+            limits: Limits = request.app.state.limits
+            limits.auth_failures.hit(client_address(request))  # 429 once over the limit
+            raise
         if actor.role not in roles:
             raise Forbidden(f"role {actor.role} may not call this (allowed: {', '.join(roles)})")
         return actor

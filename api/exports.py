@@ -11,6 +11,8 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from api.auth import allow
+from api.guards import SafeJSONRoute
+from api.params import Id
 from evidence.audit import Actor
 from evidence.export import export_incident
 from evidence.redaction import redactor_for
@@ -18,7 +20,7 @@ from evidence.runtime import Runtime
 
 __all__ = ["router"]
 
-router = APIRouter()
+router = APIRouter(route_class=SafeJSONRoute)
 
 
 class ExportIn(BaseModel):
@@ -33,7 +35,7 @@ class ExportIn(BaseModel):
                          "(check with `evidence verify`). The `X-Manifest-SHA256` header is the manifest's hash, "
                          "recorded in the audit log. 409 while evidence is still being analysed.",
              response_class=FileResponse)
-def export(incident_id: int, body: ExportIn, request: Request, background: BackgroundTasks,
+def export(incident_id: Id, body: ExportIn, request: Request, background: BackgroundTasks,
            actor: Annotated[Actor, Depends(allow("investigator", "admin"))]) -> FileResponse:
     rt: Runtime = request.app.state.runtime
     tmp_dir = rt.settings.data_dir / "exports"

@@ -9,6 +9,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse
 
 from api.auth import allow
+from api.guards import SafeJSONRoute
+from api.params import Id
 from evidence.audit import Actor, append_audit
 from evidence.db.tables import FaceTrackRow
 from evidence.people import incident_people
@@ -17,13 +19,13 @@ from pipeline.errors import NotFound
 
 __all__ = ["router"]
 
-router = APIRouter()
+router = APIRouter(route_class=SafeJSONRoute)
 LIVE = ("control_room", "investigator", "admin")
 
 
 @router.get("/face-tracks/{track_id}/crop", summary="A face track's best crop, JPEG (audited read)",
             description="Roles: control_room, investigator, admin.", response_class=FileResponse)
-def track_crop(track_id: int, request: Request, actor: Annotated[Actor, Depends(allow(*LIVE))]) -> FileResponse:
+def track_crop(track_id: Id, request: Request, actor: Annotated[Actor, Depends(allow(*LIVE))]) -> FileResponse:
     rt: Runtime = request.app.state.runtime
     with rt.sessions.begin() as s:
         row = s.get(FaceTrackRow, track_id)
@@ -40,6 +42,6 @@ def track_crop(track_id: int, request: Request, actor: Annotated[Actor, Depends(
                         "across the incident's clips (mean distance <= EVIDENCE_PEOPLE_THRESHOLD; two faces on "
                         "screen together are never grouped), most clips first; `elsewhere` lists the same face "
                         "in other incidents. Suggestions for a person to check, never identities.")
-def people(incident_id: int, request: Request,
+def people(incident_id: Id, request: Request,
            actor: Annotated[Actor, Depends(allow("investigator", "admin"))]) -> dict[str, Any]:
     return incident_people(request.app.state.runtime, incident_id, actor)

@@ -10,6 +10,8 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from api.auth import allow
+from api.guards import SafeJSONRoute
+from api.params import Id
 from evidence.audit import Actor, append_audit
 from evidence.db.tables import PlateSightingRow
 from evidence.platework import sighting_view
@@ -19,7 +21,7 @@ from pipeline.errors import NotFound
 
 __all__ = ["router", "sighting_public"]
 
-router = APIRouter()
+router = APIRouter(route_class=SafeJSONRoute)
 LIVE = ("control_room", "investigator", "admin")
 
 
@@ -41,7 +43,7 @@ def _rt(request: Request) -> Runtime:
 @router.get("/plate-sightings/{sighting_id}", summary="One plate sighting in footage (audited read)",
             description="Roles: control_room, investigator, admin. The plate is a read to verify against the "
                         "crop, with the alternatives it was also read as.")
-def get_sighting(sighting_id: int, request: Request, actor: Annotated[Actor, Depends(allow(*LIVE))]) -> dict[str, Any]:
+def get_sighting(sighting_id: Id, request: Request, actor: Annotated[Actor, Depends(allow(*LIVE))]) -> dict[str, Any]:
     with _rt(request).sessions.begin() as s:
         row = s.get(PlateSightingRow, sighting_id)
         if row is None:
@@ -52,7 +54,7 @@ def get_sighting(sighting_id: int, request: Request, actor: Annotated[Actor, Dep
 
 @router.get("/plate-sightings/{sighting_id}/image", summary="A sighting's plate crop or overview, JPEG (audited read)",
             description="Roles: control_room, investigator, admin.", response_class=FileResponse)
-def get_sighting_image(sighting_id: int, request: Request, actor: Annotated[Actor, Depends(allow(*LIVE))],
+def get_sighting_image(sighting_id: Id, request: Request, actor: Annotated[Actor, Depends(allow(*LIVE))],
                        kind: Annotated[Literal["plate", "overview"], Query()] = "plate") -> FileResponse:
     rt = _rt(request)
     with rt.sessions.begin() as s:
@@ -69,7 +71,7 @@ def get_sighting_image(sighting_id: int, request: Request, actor: Annotated[Acto
 @router.post("/plate-sightings/{sighting_id}/review", summary="Confirm or reject a plate read (a named user's decision)",
              description="Roles: control_room, investigator. The key's name is the reviewer; the reason is required "
                          "and audited.")
-def review(sighting_id: int, body: SightingReviewIn, request: Request,
+def review(sighting_id: Id, body: SightingReviewIn, request: Request,
            actor: Annotated[Actor, Depends(allow("control_room", "investigator"))]) -> dict[str, Any]:
     row = review_sighting(_rt(request), sighting_id, body.decision, actor, body.reason)
     request.app.state.wake.notify()

@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from pydantic import Field
 
 from api.auth import allow
+from api.guards import SafeJSONRoute
+from api.params import MAX_ID
 from evidence.audit import Actor
 from evidence.utc import UtcDatetime
 from evidence.search import MAX_RESULTS, FaceFilters, search_faces, search_plates
@@ -15,7 +18,7 @@ from pipeline.geo import GeoBox
 
 __all__ = ["router"]
 
-router = APIRouter()
+router = APIRouter(route_class=SafeJSONRoute)
 SEARCHERS = ("investigator", "control_room", "admin")
 MAX_PHOTO_BYTES = 20 * 1024 * 1024
 
@@ -39,7 +42,7 @@ def plates(request: Request, actor: Annotated[Actor, Depends(allow(*SEARCHERS))]
            since: Annotated[UtcDatetime | None, Query(description="with its UTC offset")] = None,
            until: Annotated[UtcDatetime | None, Query(description="with its UTC offset")] = None,
            camera: Annotated[str | None, Query(max_length=64)] = None,
-           box: str | None = None, limit: Annotated[int, Query(ge=1, le=MAX_RESULTS)] = 200) -> dict[str, Any]:
+           box: Annotated[str | None, Query(max_length=100)] = None, limit: Annotated[int, Query(ge=1, le=MAX_RESULTS)] = 200) -> dict[str, Any]:
     results = search_plates(request.app.state.runtime, q, reason, actor, since, until, camera, _box(box), limit)
     return {"query": q, "count": len(results), "results": results}
 
@@ -56,7 +59,8 @@ def faces(request: Request, actor: Annotated[Actor, Depends(allow(*SEARCHERS))],
           reason: Annotated[str, Form(min_length=1, max_length=2000)],
           since: Annotated[UtcDatetime | None, Form(description="with its UTC offset")] = None,
           until: Annotated[UtcDatetime | None, Form(description="with its UTC offset")] = None,
-          incident: Annotated[list[int] | None, Form()] = None, box: Annotated[str | None, Form()] = None,
+          incident: Annotated[list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None, Form(max_length=100)] = None,
+          box: Annotated[str | None, Form(max_length=100)] = None,
           limit: Annotated[int, Form(ge=1, le=MAX_RESULTS)] = 50) -> dict[str, Any]:
     data = photo.file.read(MAX_PHOTO_BYTES + 1)
     if len(data) > MAX_PHOTO_BYTES:

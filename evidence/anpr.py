@@ -19,7 +19,7 @@ from evidence.db.tables import AnprRead, HotlistEntry, Incident, PlateSightingRo
 from evidence.events import add_event
 from evidence.runtime import Runtime
 from evidence.utc import as_utc
-from pipeline.errors import Conflict, EvidenceError, NotFound, TooLarge
+from pipeline.errors import EvidenceError, InvalidRequest, NotFound, TooLarge
 from pipeline.plates import confusion_key, normalise, parse_plate
 
 __all__ = ["BadRead", "ReadOutcome", "add_hotlist", "hotlist", "purge_reads", "remove_hotlist", "sighting_hits",
@@ -175,7 +175,7 @@ def add_hotlist(rt: Runtime, vrm: str, reason: str, category: str, incident_id: 
     plate = parse_plate(vrm).plate
     expires_at = as_utc(expires_at) if expires_at is not None else None
     if not plate:
-        raise Conflict(f"{vrm!r} is not a registration")
+        raise InvalidRequest(f"{vrm!r} is not a registration")
     with rt.sessions.begin() as s:
         if incident_id is not None and s.get(Incident, incident_id) is None:
             raise NotFound(f"incident {incident_id} not found")

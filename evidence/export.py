@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,11 +30,13 @@ from evidence.exportpage import report_html
 from evidence.reports import candidate_view, evidence_candidates, evidence_plates, evidence_view
 from evidence.runtime import Runtime
 from models.registry import manifest
-from pipeline.errors import Conflict, NotFound
+from pipeline.errors import Conflict, InvalidRequest, NotFound
 
 __all__ = ["ExportSummary", "PackageCheck", "export_incident", "find_incident", "verify_package"]
 
 MANIFEST = "MANIFEST.sha256"
+MAX_NAME_BYTES = 255  # one path part: what Linux, macOS and Windows file systems take
+MAX_PATH_CHARS = 1000
 STORED_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".jpg", ".jpeg", ".png", ".webm", ".3gp"}  # compressed already
 CHUNK = 1 << 20
 
@@ -47,8 +50,15 @@ class ExportSummary:
     evidence: int
 
 
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "file"
+def _safe(name: str, max_chars: int = 100) -> str:
+    """A file name for inside the package: ASCII letters, digits, ``._-``; at most ``max_chars``
+    with the extension kept (the full name is in the report)."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "file"
+    if len(name) > max_chars:
+        stem, dot, suffix = name.rpartition(".")
+        suffix = f".{suffix}" if dot and len(suffix) <= 10 else ""
+        name = (stem if suffix else name)[: max_chars - len(suffix)] + suffix
+    return name
 
 
 def find_incident(s: Session, incident: str) -> Incident:
@@ -132,9 +142,9 @@ def export_incident(rt: Runtime, incident_id: int, out: Path, actor: Actor, reas
                     redactor: Redactor | None = None) -> ExportSummary:
     """Write the incident's evidence package to ``out`` (a .zip). ``redactor`` (see
     ``evidence.redaction``) adds disclosure copies of the working copies. Raises NotFound,
-    Conflict (no reason; evidence still being analysed)."""
+    InvalidRequest (no reason), Conflict (evidence still being analysed)."""
     if not reason.strip():
-        raise Conflict("an export needs a reason (it is recorded in the audit log)")
+        raise InvalidRequest("an export needs a reason (it is recorded in the audit log)")
     tmp = out.with_name(f".{out.name}.part")
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -228,29 +238,65 @@ class PackageCheck:
     problems: list[str]
 
 
+def _name_problem(name: str) -> str | None:
+    """Why an entry name could write outside the folder it is extracted to, or not at all."""
+    parts = name.split("/")
+    if not name or name.startswith("/") or "\\" in name or ":" in parts[0] or any(p in ("", ".", "..") for p in parts):
+        return "not a plain relative path (absolute, '..', '.', empty part, backslash or drive)"
+    if any(len(p.encode()) > MAX_NAME_BYTES for p in parts) or len(name) > MAX_PATH_CHARS:
+        return "a name too long to extract"
+    if not name.isprintable():
+        return "a name with control characters"
+    return None
+
+
+def _is_link(info: zipfile.ZipInfo) -> bool:
+    return stat.S_ISLNK(info.external_attr >> 16)
+
+
 def verify_package(path: Path) -> PackageCheck:
-    """Recompute every file's SHA-256 against MANIFEST.sha256; any changed, missing or unlisted
-    file (or an unreadable ZIP) is a problem."""
+    """Recompute every file's SHA-256 against MANIFEST.sha256. Strict: any changed, missing or
+    unlisted file, any entry present twice (extraction tools keep the one they meet last or first),
+    any entry that is a symlink or whose name is absolute, climbs out with '..', holds a backslash,
+    or is too long to extract, and any malformed or repeated manifest line is a problem."""
     problems: list[str] = []
     try:
         zf = zipfile.ZipFile(path)
     except (OSError, zipfile.BadZipFile) as exc:
         return PackageCheck(False, 0, None, [f"{path}: not a readable ZIP ({exc})"])
     with zf:
+        infos = zf.infolist()
+        counts: dict[str, int] = {}
+        for info in infos:
+            counts[info.filename] = counts.get(info.filename, 0) + 1
+        problems += [f"{n}: in the package {c} times" for n, c in sorted(counts.items()) if c > 1]
+        for info in infos:
+            if (why := _name_problem(info.filename.rstrip("/") if info.is_dir() else info.filename)) is not None:
+                problems.append(f"{info.filename!r}: {why}")
+            if _is_link(info):
+                problems.append(f"{info.filename}: a symbolic link")
+        if counts.get(MANIFEST) != 1:
+            return PackageCheck(False, 0, None, problems + ([f"{MANIFEST} is missing"] if MANIFEST not in counts else []))
         try:
             text = zf.read(MANIFEST).decode()
-        except KeyError:
-            return PackageCheck(False, 0, None, [f"{MANIFEST} is missing"])
+        except (UnicodeDecodeError, zipfile.BadZipFile, OSError) as exc:
+            return PackageCheck(False, 0, None, problems + [f"{MANIFEST}: unreadable ({exc})"])
         listed: dict[str, str] = {}
         for line in text.splitlines():
             digest, _, name = line.partition("  ")
-            if len(digest) != 64 or not name:
-                problems.append(f"{MANIFEST}: malformed line {line!r}")
+            if len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest) or not name:
+                problems.append(f"{MANIFEST}: malformed line {line[:200]!r}")
+            elif name in listed:
+                problems.append(f"{MANIFEST}: {name} listed twice")
+            elif (why := _name_problem(name)) is not None:
+                problems.append(f"{MANIFEST}: {name!r}: {why}")
             listed[name] = digest
-        present = {i.filename for i in zf.infolist() if not i.is_dir()} - {MANIFEST}
+        present = {i.filename for i in infos if not i.is_dir()} - {MANIFEST}
         problems += [f"{n}: not in the package" for n in sorted(set(listed) - present)]
         problems += [f"{n}: not in the manifest" for n in sorted(present - set(listed))]
         for name in sorted(present & set(listed)):
+            if counts[name] > 1:
+                continue  # already a problem; which copy would be read is the point
             h = hashlib.sha256()
             try:
                 with zf.open(name) as f:

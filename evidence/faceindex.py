@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
+from evidence.db import Sessions
 from evidence.db.tables import FaceTrackRow, embedding_rows
 from pipeline.facesearch import track_template
 
@@ -103,7 +104,7 @@ class FaceIndex:
             added += len(ids)
         return added
 
-    def catch_up(self, sessions: sessionmaker[Session]) -> int:
+    def catch_up(self, sessions: Sessions) -> int:
         """Add the tracks written since the last look; returns how many."""
         with self.lock:
             self._load()
@@ -116,7 +117,7 @@ class FaceIndex:
                 self.save()
             return added
 
-    def rebuild(self, sessions: sessionmaker[Session]) -> int:
+    def rebuild(self, sessions: Sessions) -> int:
         """Build afresh from every track in the database and save; returns the number indexed."""
         with self.lock:
             self.index, self.high_id = self._new(), 0

@@ -11,9 +11,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["FileStore", "StoredFile"]
+__all__ = ["FileStore", "StoredFile", "clean_name"]
 
 CHUNK = 1 << 20
+MAX_NAME_CHARS = 120
+
+
+def clean_name(name: str | None, default: str = "upload", max_chars: int = MAX_NAME_CHARS) -> str:
+    """A sender's file name as it may be recorded and shown: its last path part (``/`` or ``\\``),
+    without control characters, at most ``max_chars`` long with its extension kept. Files are
+    stored under their hash; this name is never used as a path."""
+    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    base = " ".join("".join(c for c in base if c.isprintable()).split()).strip(". ")
+    if not base:
+        return default
+    if len(base) > max_chars:
+        stem, dot, suffix = base.rpartition(".")
+        suffix = f".{suffix}" if dot and 0 < len(suffix) <= 10 else ""
+        base = (stem if suffix else base)[: max_chars - len(suffix)].rstrip() + suffix
+    return base
 
 
 @dataclass(frozen=True)

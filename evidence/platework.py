@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from evidence import __version__
 from evidence.anpr import sighting_hits
-from evidence.derivatives import record_derivative
+from evidence.derivatives import discard_unreferenced, ensure_stored, record_derivative
 from evidence.db.tables import Evidence, PlateSightingRow, WorkItem
 from evidence.events import evidence_event
 from evidence.filestore import StoredFile
@@ -108,17 +109,9 @@ def save_sightings(rt: Runtime, ev: Evidence, segment: int, sightings: Sequence[
     made_by = {"software": f"evidence-pipeline {__version__}", "models": rt.plates.versions,
                "parameters": {"plate_fps": rt.analysis.plate_fps, "detector_max_side": rt.settings.plate_max_side,
                               **rt.analysis.plate.as_record()}}
-    p = rt.analysis.plate
-    with rt.sessions() as s:  # reviewed sightings outlive a re-run: the same vehicle is not raised twice
-        reviewed = [(r.vrm_key, r.first_t_s, r.last_t_s, r.sighting_index) for r in s.scalars(
-            select(PlateSightingRow).where(PlateSightingRow.evidence_id == ev.id,
-                                           PlateSightingRow.review_state.not_in(_UNREVIEWED)))]
-    fresh = [sg for sg in sightings if not any(
-        edit_distance(key, confusion_key(sg.plate)) <= p.max_key_distance
-        and sg.first_t_s <= last + p.max_gap_s and sg.last_t_s >= first - p.max_gap_s
-        for key, first, last, _ in reviewed)]
-    taken = {index for *_, index in reviewed}
     stored: list[tuple[PlateSighting, StoredFile, StoredFile, _Crops]] = []
+    with rt.sessions() as s:
+        fresh, _ = _not_reviewed(s, rt, ev.id, sightings)
     try:
         for sg in fresh:
             c = crops[(sg.best.t_s, sg.best.xyxy)]
@@ -126,12 +119,21 @@ def save_sightings(rt: Runtime, ev: Evidence, segment: int, sightings: Sequence[
                            rt.store.put_bytes(c.overview_jpeg, "derivatives", ".jpg"), c))
         with rt.sessions.begin() as s:
             fence(s)
+            # Decided again inside the transaction: a sighting reviewed since is not raised twice.
+            still, taken = _not_reviewed(s, rt, ev.id, [sg for sg, *_ in stored])
+            keep = {id(sg) for sg in still}
             clear_sightings(s, ev.id, segment)
             index = segment * SIGHTING_INDEX_STRIDE
+            saved = 0
             for sg, plate_file, overview_file, c in stored:
+                if id(sg) not in keep:
+                    continue
                 while index in taken:
                     index += 1
                 taken.add(index)
+                plate_file = ensure_stored(plate_file, partial(rt.store.put_bytes, c.plate_jpeg, "derivatives", ".jpg"))
+                overview_file = ensure_stored(overview_file,
+                                              partial(rt.store.put_bytes, c.overview_jpeg, "derivatives", ".jpg"))
                 at = {"t_s": sg.best.t_s, "xyxy": list(sg.best.xyxy)}
                 crop = record_derivative(s, ev.id, ev.sha256, "plate_crop", plate_file.sha256,
                                          rt.store.relative(plate_file.path), {**made_by, **at})
@@ -146,13 +148,28 @@ def save_sightings(rt: Runtime, ev: Evidence, segment: int, sightings: Sequence[
                 evidence_event(s, ev.id, "plate.sighting", sighting_id=row.id, plate=row.vrm,
                                confidence=row.confidence, t_s=row.best_t_s, valid=row.valid)
                 sighting_hits(s, row, ev.incident_id)
+                saved += 1
     except BaseException:
-        for _, a, b, _ in stored:
-            for f in (a, b):
-                if not f.existed:
-                    rt.store.discard_new(f.path)
+        discard_unreferenced(rt.sessions, rt.store, [f for _, a, b, _ in stored for f in (a, b)])
         raise
-    return len(stored)
+    if saved < len(stored):
+        discard_unreferenced(rt.sessions, rt.store, [f for _, a, b, _ in stored for f in (a, b)])
+    return saved
+
+
+def _not_reviewed(s: Session, rt: Runtime, evidence_id: int,
+                  sightings: list[PlateSighting]) -> tuple[list[PlateSighting], set[int]]:
+    """The sightings no reviewed sighting of this evidence already covers (reviewed ones outlive a
+    re-run: the same vehicle is not raised twice), and the sighting indexes the reviewed hold."""
+    p = rt.analysis.plate
+    reviewed = [(r.vrm_key, r.first_t_s, r.last_t_s, r.sighting_index) for r in s.scalars(
+        select(PlateSightingRow).where(PlateSightingRow.evidence_id == evidence_id,
+                                       PlateSightingRow.review_state.not_in(_UNREVIEWED)))]
+    fresh = [sg for sg in sightings if not any(
+        edit_distance(key, confusion_key(sg.plate)) <= p.max_key_distance
+        and sg.first_t_s <= last + p.max_gap_s and sg.last_t_s >= first - p.max_gap_s
+        for key, first, last, _ in reviewed)]
+    return fresh, {index for *_, index in reviewed}
 
 
 def _fill(row: PlateSightingRow, sg: PlateSighting) -> None:

@@ -36,7 +36,8 @@ from sqlalchemy.orm import Session
 from evidence import __version__
 from evidence.audit import Actor, append_audit
 from evidence.events import add_event, candidate_event, evidence_event
-from evidence.derivatives import record_derivative
+from evidence.filestore import clean_name
+from evidence.derivatives import discard_unreferenced, ensure_stored, record_derivative
 from evidence.db.tables import CandidateRow, Evidence, FaceTrackRow, Incident, WorkItem, embedding_rows, utcnow
 from evidence.images import encode_jpeg
 from evidence.mediaio import DecodeReport, iter_frames, keyframe_times, probe_media
@@ -109,11 +110,12 @@ def ingest_clip(rt: Runtime, path: Path, incident_ref: str | None, actor: Actor,
 def ingest_upload(rt: Runtime, path: Path, incident_ref: str | None, actor: Actor, name: str | None = None,
                   submitted: dict[str, Any] | None = None) -> tuple[int, bool]:
     """``ingest_clip`` returning (evidence id, True if these bytes were already on the incident)."""
-    name = name or path.name
+    name = clean_name(name or path.name)
     info = probe_media(path, name)
     stored = rt.store.put_file(path, "originals")
     try:
         with rt.sessions.begin() as s:
+            stored = ensure_stored(stored, lambda: rt.store.put_file(path, "originals"))
             incident = get_or_create_incident(s, incident_ref) if incident_ref else None
             incident_id = incident.id if incident else None
             ev = s.scalar(select(Evidence).where(Evidence.sha256 == stored.sha256,
@@ -124,7 +126,7 @@ def ingest_upload(rt: Runtime, path: Path, incident_ref: str | None, actor: Acto
                 ev = Evidence(incident_id=incident_id, sha256=stored.sha256, original_name=name,
                               size_bytes=stored.size_bytes, store_path=rt.store.relative(stored.path),
                               media=dataclasses.asdict(info), state="queued",
-                              submitted={"by": actor.name, "role": actor.role, **(submitted or {})})
+                              submitted={**(submitted or {}), "by": actor.name, "role": actor.role})
                 s.add(ev)
                 s.flush()
                 add_event(s, incident_id, "evidence.received",
@@ -135,8 +137,7 @@ def ingest_upload(rt: Runtime, path: Path, incident_ref: str | None, actor: Acto
                                  "duplicate": duplicate})
             return ev.id, duplicate
     except BaseException:
-        if not stored.existed:
-            rt.store.discard_new(stored.path)
+        discard_unreferenced(rt.sessions, rt.store, [stored])
         raise
 
 
@@ -248,18 +249,19 @@ class _Recorder:
 
     def record(self, event: TrackEvent, exclude: frozenset[int] = frozenset()) -> None:
         track, rt = event.track, self.rt
-        crop = rt.store.put_bytes(encode_jpeg(track.best.crop), "derivatives", ".jpg")
+        jpeg = encode_jpeg(track.best.crop)
+        crop = rt.store.put_bytes(jpeg, "derivatives", ".jpg")
         try:
             with rt.sessions.begin() as s:
                 self.fence(s)  # write only while this run still holds its work item
+                crop = ensure_stored(crop, lambda: rt.store.put_bytes(jpeg, "derivatives", ".jpg"))
                 row = self._save_track(s, event, crop.sha256, rt.store.relative(crop.path))
                 matches = match_watchlist(track, self.subjects, self.threshold, rt.analysis.max_candidates,
                                           _rejected(s, row.id) | exclude)
                 fresh = _sync_candidates(s, self.ev.id, row, matches, rt.faces.embedder_version,
                                          final=event.kind == "closed")
         except BaseException:
-            if not crop.existed:
-                rt.store.discard_new(crop.path)
+            discard_unreferenced(rt.sessions, rt.store, [crop])
             raise
         for c in fresh:
             if self.on_candidate:
@@ -653,13 +655,13 @@ def _run_transcode(rt: Runtime, item: WorkItem, ev: Evidence, owner: str) -> tup
     try:
         with rt.sessions.begin() as s:
             fence(s)
+            if not all(f.stored.path.is_file() for f in made):  # removed by a run that failed meanwhile
+                raise RuntimeError(f"work item {item.id}: the working copy left the store before it was recorded")
             for f in made:
                 record_derivative(s, ev.id, ev.sha256, f.kind, f.stored.sha256, rt.store.relative(f.stored.path),
                                   {"software": f"evidence-pipeline {__version__}", **f.made_by})
     except BaseException:
-        for f in made:
-            if not f.stored.existed:
-                rt.store.discard_new(f.stored.path)
+        discard_unreferenced(rt.sessions, rt.store, [f.stored for f in made])
         raise
     return 0, {f.kind: f.stored.sha256 for f in made}
 

@@ -6,16 +6,16 @@ from evidence.audit import Actor, append_audit
 from evidence.db.tables import CandidateRow, PlateSightingRow, utcnow
 from evidence.events import candidate_event, evidence_event
 from evidence.runtime import Runtime
-from pipeline.errors import Conflict, NotFound
+from pipeline.errors import Conflict, InvalidRequest, NotFound
 
 __all__ = ["review_candidate", "review_sighting"]
 
 
 def _check_decision(decision: str, reason: str) -> None:
     if decision not in ("confirmed", "rejected"):
-        raise Conflict(f"decision must be confirmed or rejected, not {decision!r}")
+        raise InvalidRequest(f"decision must be confirmed or rejected, not {decision!r}")
     if not reason.strip():
-        raise Conflict("a review needs a reason")
+        raise InvalidRequest("a review needs a reason")
 
 
 def review_candidate(rt: Runtime, candidate_id: int, decision: str, actor: Actor, reason: str) -> CandidateRow:

@@ -8,9 +8,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
-from evidence.db import make_engine, migrate, session_factory
+from evidence.db import Sessions, make_engine, migrate
 from evidence.faceindex import FaceIndex
 from evidence.filestore import FileStore
 from evidence.settings import Settings
@@ -143,5 +142,5 @@ class Runtime:
         return FaceIndex(self.settings.data_dir / "index")
 
     @cached_property
-    def sessions(self) -> sessionmaker[Session]:
-        return session_factory(self.engine)
+    def sessions(self) -> Sessions:
+        return Sessions(self.engine)

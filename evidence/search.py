@@ -27,7 +27,7 @@ from evidence.audit import Actor, append_audit, utc_naive
 from evidence.db.tables import AnprRead, Evidence, FaceTrackRow, PlateSightingRow, embedding_rows
 from evidence.images import decode_rgb
 from evidence.runtime import Runtime
-from pipeline.errors import Conflict
+from pipeline.errors import InvalidRequest
 from pipeline.faces import embed_reference
 from pipeline.facesearch import probe_distances
 from pipeline.geo import GeoBox
@@ -41,7 +41,7 @@ OVERFETCH = 10  # index hits fetched per result wanted: room for filters and sta
 
 def _need_reason(reason: str) -> None:
     if not reason.strip():
-        raise Conflict("a search needs a reason (it is recorded in the audit log)")
+        raise InvalidRequest("a search needs a reason (it is recorded in the audit log)")
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def is_current(row: FaceTrackRow, ev: Evidence) -> bool:
 def search_faces(rt: Runtime, photo: bytes, photo_name: str, reason: str, actor: Actor,
                  filters: FaceFilters = FaceFilters(), limit: int = 50) -> dict[str, Any]:
     """Appearances of the probe photo's one face across all processed footage, closest first.
-    Raises Conflict without a reason, InvalidReference unless the photo shows exactly one face."""
+    Raises InvalidRequest without a reason, InvalidReference unless the photo shows exactly one face."""
     _need_reason(reason)
     m = rt.faces
     probe = embed_reference(decode_rgb(photo, photo_name), m.reference_detector, m.aligner, m.embedder, photo_name)
@@ -172,11 +172,11 @@ def search_plates(rt: Runtime, query: str, reason: str, actor: Actor, since: dat
                   until: datetime | None = None, camera: str | None = None, box: GeoBox | None = None,
                   limit: int = MAX_RESULTS) -> list[dict[str, Any]]:
     """Camera reads (newest first), then sightings in footage (by evidence, time), whose
-    confusion key matches ``query``. Raises Conflict without a reason or a usable query."""
+    confusion key matches ``query``. Raises InvalidRequest without a reason or a usable query."""
     _need_reason(reason)
     plan = key_query(query)
     if not plan.like.strip("%_"):
-        raise Conflict(f"query {query!r} has no letters or digits to search for")
+        raise InvalidRequest(f"query {query!r} has no letters or digits to search for")
     out: list[dict[str, Any]] = []
     with rt.sessions.begin() as s:
         reads = _timed(select(AnprRead).where(*_key_filter(AnprRead.vrm_key, AnprRead.vrm_key_rev, plan)),

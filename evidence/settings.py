@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     search_max_distance: float = Field(0.6, gt=0, lt=1.5, description="face search: farthest appearance listed")
     people_threshold: float = Field(0.5, gt=0, lt=1.5, description="unknown faces: mean distance that groups two tracks")
     max_upload_bytes: int = Field(8 * 1024**3, gt=0)
+    # Rate limits (per API process): 429 with Retry-After past them.
+    auth_failures_per_min: int = Field(20, ge=1, description="failed authentications a minute from one address")
+    link_requests_per_min: int = Field(20, ge=1, description="requests a minute to one public upload link")
+    client_link_requests_per_min: int = Field(60, ge=1, description="public upload requests a minute from one address")
     audit_anchors: Path | None = Field(None, description="anchor file of the audit chain (default "
                                                          "DATA_DIR/audit-anchors.jsonl); keep it on other storage")
 

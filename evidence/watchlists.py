@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from evidence.audit import Actor, append_audit
+from evidence.derivatives import discard_unreferenced
 from evidence.db.tables import WatchlistReference, WatchlistSubjectRow
 from evidence.images import read_rgb
 from evidence.runtime import Runtime
@@ -27,8 +28,15 @@ SMALL_PHOTO_PX = 800
 
 @dataclass(frozen=True)
 class Enrolment:
+    """A subject's name and reference photos; ``labels`` name the photos in messages (an upload's
+    file names) when the paths do not (temporary files)."""
+
     name: str
     images: tuple[Path, ...]
+    labels: tuple[str, ...] = ()
+
+    def label(self, i: int) -> str:
+        return self.labels[i] if i < len(self.labels) else str(self.images[i])
 
 
 def folder_enrolments(folder: Path) -> list[Enrolment]:
@@ -59,20 +67,21 @@ def enrol(rt: Runtime, enrolments: Iterable[Enrolment], actor: Actor, skip_unusa
     of many subjects) the usable photos are enrolled and the others reported in ``skipped``; a
     subject with no usable photo is not enrolled at all."""
     m = rt.faces
-    embedded: list[tuple[str, Path, np.ndarray]] = []
+    embedded: list[tuple[str, Path, str, np.ndarray]] = []
     problems: list[str] = []
     for e in enrolments:
         if not e.name.strip():
             problems.append("a subject needs a name")
             continue
         usable = 0
-        for path in e.images:
+        for i, path in enumerate(e.images):
+            label = e.label(i)
             try:
-                img = read_rgb(path)
+                img = read_rgb(path, name=label)
                 # Small photos (LFW-sized) need the upsampling detector; large ones do not (~4x cheaper).
                 detector = m.reference_detector if max(img.shape[:2]) < SMALL_PHOTO_PX else m.detector
-                embedded.append((e.name.strip(), path, embed_reference(img, detector, m.aligner, m.embedder,
-                                                                       str(path))))
+                embedded.append((e.name.strip(), path, label, embed_reference(img, detector, m.aligner, m.embedder,
+                                                                              label)))
                 usable += 1
             except InvalidReference as exc:
                 problems.append(exc.message)
@@ -84,10 +93,10 @@ def enrol(rt: Runtime, enrolments: Iterable[Enrolment], actor: Actor, skip_unusa
     stored = []
     try:
         with rt.sessions.begin() as s:
-            for name, path, vec in embedded:
-                f = rt.store.put_file(path, "references", path.suffix.lower())
-                if not f.existed:
-                    stored.append(f.path)
+            for name, path, label, vec in embedded:
+                suffix = Path(label).suffix.lower()
+                f = rt.store.put_file(path, "references", suffix if suffix in IMAGE_SUFFIXES else "")
+                stored.append(f)
                 subject = s.scalar(select(WatchlistSubjectRow).where(WatchlistSubjectRow.name == name))
                 if subject is None:
                     subject = WatchlistSubjectRow(name=name, created_by=actor.name)
@@ -103,8 +112,7 @@ def enrol(rt: Runtime, enrolments: Iterable[Enrolment], actor: Actor, skip_unusa
                 added[name] += 1
             append_audit(s, actor, "watchlist.enrol", "watchlist", detail={"added": added, "skipped": problems})
     except BaseException:
-        for p in stored:
-            rt.store.discard_new(p)
+        discard_unreferenced(rt.sessions, rt.store, stored)
         raise
     return EnrolResult(list(added.items()), problems)
 

@@ -122,7 +122,7 @@ def test_a_search_without_a_reason_or_a_face_is_refused(footage, tmp_path):
     with PROBE.open("rb") as f:
         res = client.post("/search/faces", headers=inv, files={"photo": ("p.jpg", f, "image/jpeg")},
                           data={"reason": "   "})
-    assert res.status_code == 409 and "reason" in res.json()["message"]
+    assert res.status_code == 422 and "reason" in res.json()["message"]
     blank = tmp_path / "wall.jpg"
     cv2.imwrite(str(blank), np.full((300, 300, 3), 128, np.uint8))
     with blank.open("rb") as f:

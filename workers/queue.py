@@ -156,8 +156,11 @@ def reconcile(rt: Runtime, queue: Queue) -> list[int]:
             if not unheld or _job_waiting_or_starting(queue, ingest_job_id(ev.id, ev.attempts), grace):
                 continue
             with rt.sessions.begin() as s:
-                res = s.execute(update(Evidence).where(Evidence.id == ev.id, Evidence.attempts == ev.attempts)
-                                .values(attempts=ev.attempts + 1, state="queued"))
+                # Still as it was read (not ingested meanwhile, nobody holding it): only then re-queue.
+                res = s.execute(update(Evidence).where(
+                    Evidence.id == ev.id, Evidence.attempts == ev.attempts, Evidence.state == ev.state,
+                    or_(Evidence.lease_owner.is_(None), Evidence.lease_expires_at < now))
+                    .values(attempts=ev.attempts + 1, state="queued"))
             if res.rowcount == 1:
                 enqueue_ingest(queue, ev.id, ev.attempts + 1, rt.settings)
                 requeued.add(ev.id)

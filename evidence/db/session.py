@@ -1,7 +1,25 @@
-"""Engine and session factory; ``migrate`` brings any database to the latest Alembic revision."""
+"""Engine and sessions; ``migrate`` brings any database to the latest Alembic revision.
+
+Transactions follow one rule on both databases: ``sessions()`` reads (on SQLite one consistent
+snapshot for the session), ``sessions.begin()`` writes, and **write transactions run one at a
+time**, each holding the lock from its first statement to its commit:
+
+- SQLite: ``BEGIN IMMEDIATE`` takes the database's one write lock at once (Python's sqlite3 would
+  otherwise run the reads before a first write outside any transaction, and ``SELECT … FOR
+  UPDATE`` does not exist on SQLite).
+- PostgreSQL: the first statement locks the journal head row (``audit_head``, ``FOR UPDATE``).
+
+So whatever a write transaction reads cannot change before it commits (every check-then-act is
+safe), rows are numbered in the order they become visible (the live feed and the face index
+follow ids and miss nothing), and the audit chain has one head. The cost is write concurrency:
+writes are short (a track, a batch of camera reads, an audited view), measured in
+``benchmarks/soak.py``."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, text
@@ -9,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.errors import EvidenceError
 
-__all__ = ["HEAD_REVISION", "make_engine", "migrate", "session_factory"]
+__all__ = ["HEAD_REVISION", "Sessions", "make_engine", "migrate", "session_factory"]
 
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # The newest migration; tests check it against Alembic's own view. Knowing it lets a process whose
@@ -26,10 +44,15 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+            dbapi_conn.isolation_level = None  # no implicit BEGIN: the "begin" hook below says which
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA journal_mode=WAL")
             cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn):  # type: ignore[no-untyped-def]
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("writing") else "BEGIN")
 
         return engine
     if url.startswith("postgresql"):
@@ -65,3 +88,31 @@ def migrate(engine: Engine) -> None:
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+class Sessions:
+    """``sessions()``: a session to read with; ``sessions.begin()``: a transaction to write in,
+    committed when the block ends (SQLite: ``BEGIN IMMEDIATE``). A second write transaction opened
+    on a thread that already has one would wait for itself on SQLite: it is refused at once."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._read = session_factory(engine)
+        self._write = session_factory(engine.execution_options(writing=True))
+        self._local = threading.local()
+
+    def __call__(self) -> Session:
+        return self._read()
+
+    @contextmanager
+    def begin(self) -> Iterator[Session]:
+        if getattr(self._local, "writing", False):
+            raise RuntimeError("a write transaction is already open on this thread")
+        self._local.writing = True
+        try:
+            with self._write.begin() as s:
+                if self.engine.dialect.name != "sqlite":
+                    s.execute(text("SELECT id FROM audit_head WHERE id = 1 FOR UPDATE"))
+                yield s
+        finally:
+            self._local.writing = False

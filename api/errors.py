@@ -1,0 +1,94 @@
+"""Errors at the HTTP edge: validation errors made safe to send as JSON, and every status code a
+route can answer written into the OpenAPI document (with the error body's shape)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+
+__all__ = ["documented_errors", "json_safe_errors"]
+
+ERROR_SCHEMA = {"title": "Error", "type": "object", "required": ["code", "message"],
+                "properties": {"code": {"type": "string", "description": "stable, for programs"},
+                               "message": {"type": "string", "description": "one line, for people"},
+                               "errors": {"type": "array", "items": {"type": "object"},
+                                          "description": "invalid_request: each field's problem"}}}
+DESCRIPTIONS = {
+    400: "Malformed body (e.g. a broken multipart form)",
+    401: "No valid API key",
+    403: "The key's role may not call this",
+    404: "Not found",
+    409: "Conflicts with the stored state",
+    410: "Expired or used up",
+    413: "Body over this route's size cap",
+    422: "Invalid request",
+    429: "Rate limited: see Retry-After",
+}
+
+
+def _text(value: object, limit: int = 500) -> str:
+    # A lone surrogate (from JSON escapes) cannot be encoded as UTF-8: show it escaped instead.
+    return str(value).encode("utf-8", "backslashreplace").decode("utf-8")[:limit]
+
+
+def json_safe_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """Pydantic's error list as plain JSON: location, message and type only (the offending input
+    may be bytes, a file or text that cannot be encoded, and is not echoed back)."""
+    out = []
+    for e in errors[:20]:
+        loc = [p if isinstance(p, int) else _text(p, 100) for p in e.get("loc", ())]
+        msg = _text(e.get("msg", "invalid"))
+        reason = (e.get("ctx") or {}).get("error")
+        if e.get("type") == "json_invalid" and reason:
+            msg = f"{msg}: {_text(reason)}"
+        out.append({"loc": loc, "msg": msg, "type": _text(e.get("type", ""), 100)})
+    return out
+
+
+def _api_routes(routes: Iterable[Any]) -> Iterable[APIRoute]:
+    for r in routes:
+        if isinstance(r, APIRoute):
+            yield r
+        elif hasattr(r, "original_router"):  # an included router (FastAPI >= 0.16x)
+            yield from _api_routes(r.original_router.routes)
+
+
+def _codes(route: APIRoute, method: str) -> set[int]:
+    codes = {413, 422}
+    if any(hasattr(dep.call, "roles") for dep in route.dependant.dependencies):
+        codes |= {401, 403, 429}
+    if route.param_convertors:
+        codes.add(404)
+    if method in ("POST", "PUT", "PATCH"):
+        codes.add(400)
+    return codes
+
+
+def documented_errors(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """``app.openapi`` with every error a route can give: 413 and 422 everywhere; 401, 403 and 429
+    where a key is needed; 404 where the path names something; 400 where there is a body; and
+    whatever the route declares itself (``responses=``). Each with the ``Error`` body."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+        error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+        for route in _api_routes(app.routes):
+            for method in route.methods or ():
+                op = schema["paths"].get(route.path_format, {}).get(method.lower())
+                if op is None:
+                    continue
+                responses = op.setdefault("responses", {})
+                for code in sorted(_codes(route, method) | {int(c) for c in route.responses if int(c) >= 400}):
+                    entry = responses.setdefault(str(code), {"description": DESCRIPTIONS.get(code, "Error")})
+                    entry["content"] = error
+        app.openapi_schema = schema
+        return schema
+
+    return openapi
