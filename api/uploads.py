@@ -143,9 +143,12 @@ def check_link(rt: Runtime, token: str) -> tuple[UploadLink, Incident]:
 def use_link(rt: Runtime, link: UploadLink) -> None:
     """Count one upload on the link (compare-and-set: two last uploads at once cannot both pass)."""
     with rt.sessions.begin() as s:
-        res = s.execute(update(UploadLink).where(UploadLink.id == link.id, UploadLink.uses < UploadLink.max_uploads)
+        res = s.execute(update(UploadLink).where(UploadLink.id == link.id, UploadLink.uses < UploadLink.max_uploads,
+                                                 UploadLink.expires_at > utcnow())
                         .values(uses=UploadLink.uses + 1).execution_options(synchronize_session=False))
         if res.rowcount != 1:
+            if link.expires_at <= utcnow():
+                raise LinkExpired("this upload link has expired: ask the police for a new one")
             raise LinkUsedUp(f"this upload link has been used its {link.max_uploads} time(s)")
 
 

@@ -47,8 +47,9 @@ def describe_clip(clip: Path) -> tuple[float, str]:
 
 
 @contextmanager
-def served(env: dict[str, str]) -> Iterator[str]:
-    """`evidence serve` with ``env`` on a free port; yields its base URL once /health answers."""
+def served_process(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`evidence serve` with ``env`` on a free port; yields (base URL, the server's process) once
+    /health answers."""
     port = free_port()
     server = subprocess.Popen([EVIDENCE, "serve", "--port", str(port)], env=env, start_new_session=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -60,7 +61,14 @@ def served(env: dict[str, str]) -> Iterator[str]:
                 break
             except httpx.TransportError:
                 time.sleep(0.05)
-        yield base
+        yield base, server
     finally:
         os.killpg(server.pid, signal.SIGKILL)
         server.wait()
+
+
+@contextmanager
+def served(env: dict[str, str]) -> Iterator[str]:
+    """`evidence serve` with ``env`` on a free port; yields its base URL once /health answers."""
+    with served_process(env) as (base, _):
+        yield base

@@ -71,7 +71,9 @@ class FaceModels:
 
     def load(self) -> None:
         """Load every model now (a worker does it once, before it forks a process per job)."""
-        _ = self.embedder.model, self.aligner.model, self.detector.model
+        _ = self.embedder.model
+        self.aligner.load()
+        self.detector.load()
 
     def warm_up(self) -> threading.Thread:
         """Load the models in the background (while a clip is hashed and probed); returns the thread."""

@@ -2,13 +2,19 @@
 the path the manifest verifies; nothing is loaded at import.
 
 dlib's detector and shape predictor give wrong, varying results when one object is used from two
-threads at once (measured: 56 vs 57-60 detections on the same frames), so every thread that uses
-them gets its own (cheap) model object. The embedder's 22 MB network is loaded once and used under
-a lock, so it can be loaded in the background while a clip is hashed and probed."""
+threads at once (measured: 56 vs 57-60 detections on the same frames), so each use borrows an
+object of its own from a small pool: as many exist as were ever in use at the same time, at most
+``max_in_use`` (further callers wait). Objects per *thread* would grow with every thread that ever
+ran a search (a web server's thread pool has 40): 265 MB after 300 face searches, never given
+back (benchmarks/soak.py). The embedder's 22 MB network is loaded once and used under a lock, so it
+can be loaded in the background while a clip is hashed and probed."""
 
 from __future__ import annotations
 
+import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -23,29 +29,56 @@ FACE_MODEL_NAMES = ["dlib_hog_frontal_face", "shape_predictor_5_face_landmarks",
                     "dlib_face_recognition_resnet_model_v1"]
 
 
-class _Lazy:
-    def __init__(self) -> None:
-        self._local = threading.local()
+class _Pooled:
+    """Model objects lent one caller at a time; made on demand, at most ``max_in_use``."""
+
+    def __init__(self, max_in_use: int | None = None) -> None:
+        self.max_in_use = max_in_use or max(2, os.cpu_count() or 2)
+        self._free: list[Any] = []
+        self._made = 0
+        self._ready = threading.Condition()
 
     def _build(self) -> Any:
         raise NotImplementedError
 
-    @property
-    def model(self) -> Any:
-        model = getattr(self._local, "model", None)
+    @contextmanager
+    def borrowed(self) -> Iterator[Any]:
+        with self._ready:
+            while not self._free and self._made >= self.max_in_use:
+                self._ready.wait()
+            model = self._free.pop() if self._free else None
+            if model is None:
+                self._made += 1
         if model is None:
-            model = self._local.model = self._build()
-        return model
+            try:
+                model = self._build()
+            except BaseException:
+                with self._ready:
+                    self._made -= 1
+                    self._ready.notify()
+                raise
+        try:
+            yield model
+        finally:
+            with self._ready:
+                self._free.append(model)
+                self._ready.notify()
+
+    def load(self) -> None:
+        """Make one now (a worker does it before it forks)."""
+        with self.borrowed():
+            pass
 
 
-class DlibHogDetector(_Lazy):
+class DlibHogDetector(_Pooled):
     """dlib's HOG face detector. ``upsample`` doubles the image that many times first (finds
     smaller faces, ~4x the cost each); ``adjust_threshold`` shifts the SVM threshold; with
     ``grayscale`` it runs on luminance: 21 % faster than on RGB, same recall on small faces in
     1080p (benchmarks/face_detection.py)."""
 
-    def __init__(self, upsample: int = 0, adjust_threshold: float = 0.0, grayscale: bool = True) -> None:
-        super().__init__()
+    def __init__(self, upsample: int = 0, adjust_threshold: float = 0.0, grayscale: bool = True,
+                 max_in_use: int | None = None) -> None:
+        super().__init__(max_in_use)
         self.upsample, self.adjust_threshold, self.grayscale = upsample, adjust_threshold, grayscale
 
     def _build(self) -> Any:
@@ -58,12 +91,13 @@ class DlibHogDetector(_Lazy):
             import cv2
 
             image = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-        rects, scores, _ = self.model.run(image, self.upsample, self.adjust_threshold)
+        with self.borrowed() as model:
+            rects, scores, _ = model.run(image, self.upsample, self.adjust_threshold)
         return [((float(r.left()), float(r.top()), float(r.right()), float(r.bottom())), float(s))
                 for r, s in zip(rects, scores, strict=True)]
 
 
-class DlibAligner(_Lazy):
+class DlibAligner(_Pooled):
     def _build(self) -> Any:
         import dlib
 
@@ -73,7 +107,8 @@ class DlibAligner(_Lazy):
         import dlib
 
         rect = dlib.rectangle(*(int(round(v)) for v in box))
-        shape = self.model(image, rect)
+        with self.borrowed() as model:
+            shape = model(image, rect)
         return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
 
 

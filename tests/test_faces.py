@@ -42,6 +42,26 @@ def test_parallel_detection_gives_exactly_the_serial_result(clips, face_models):
         assert list(ordered_map(detect, frames, workers=2)) == serial
 
 
+def test_many_threads_share_a_few_model_objects(clips):
+    """A web server's 40 threads must not each build a detector and landmark model (memory never
+    given back): objects are lent from a pool no bigger than the peak use allowed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from models.dlib_faces import DlibAligner, DlibHogDetector
+
+    detector, aligner = DlibHogDetector(max_in_use=2), DlibAligner(max_in_use=2)
+    frames = list(iter_frames(clips["street"], probe_media(clips["street"]), 2.0))[:6]
+
+    def detect(frame):
+        return [(d.xyxy, d.landmarks_xy.tobytes()) for d in detect_faces(frame, detector, aligner,
+                                                                          detection_scale(80), 80)]
+
+    serial = [detect(f) for f in frames]
+    with ThreadPoolExecutor(24) as pool:
+        assert list(pool.map(detect, frames * 4)) == serial * 4
+    assert detector._made <= 2 and aligner._made <= 2
+
+
 def test_frames_are_upright_and_sampled_at_the_rate(clips):
     info = probe_media(clips["phone"])
     assert info.size_wh == (1280, 720) and info.display_wh == (720, 1280)

@@ -10,9 +10,7 @@ import os
 import re
 import resource
 import socket
-import struct
 import zipfile
-import zlib
 from pathlib import Path
 from select import select as ready
 
@@ -25,6 +23,7 @@ from evidence.audit import Actor
 from evidence.db.tables import Evidence
 from evidence.keys import ROLES, create_key
 from evidence.settings import Settings
+from samples.hostile import png_bomb
 from tests.served import run, served
 
 ADMIN = Actor("test-admin", "admin")
@@ -44,22 +43,9 @@ def api(database_url, tmp_path, monkeypatch):
     return client, rt, keys, incident
 
 
-def _png_bomb(side: int) -> bytes:
-    """A valid PNG of side x side black RGB pixels: a few hundred KB declaring gigabytes."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    z, row, parts = zlib.compressobj(9), b"\0" * (side * 3 + 1), []
-    for _ in range(side):
-        parts.append(z.compress(row))
-    parts.append(z.flush())
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", b"".join(parts)) + chunk(b"IEND", b""))
-
-
 @pytest.fixture(scope="module")
 def bomb() -> bytes:
-    return _png_bomb(20_000)
+    return png_bomb(20_000)
 
 
 def _peak_rss_mb() -> float:

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
+from sqlalchemy import func, select
 
 from evidence.audit import Actor
 from evidence.db.tables import AnprRead, Evidence, FaceTrackRow, Incident, utcnow
@@ -91,6 +92,19 @@ def test_face_search_and_people_on_both_databases(rt):
     with rt.sessions.begin() as s:
         s.delete(s.get(FaceTrackRow, again[-1]["track_id"]))
     assert len(search_embedding(rt, probe, {}, "op NIGHTJAR", INV)["results"]) == 2
+    # The newest track deleted (as a stitch or a re-run does), then another written: its id is new
+    # (never the deleted one's, which the index has already passed), so it is found.
+    with rt.sessions.begin() as s:
+        newest = s.scalar(select(func.max(FaceTrackRow.id)))
+        s.delete(s.get(FaceTrackRow, newest))
+    with rt.sessions.begin() as s:
+        row = FaceTrackRow(evidence_id=ids[1], track_index=10, first_t_s=12.0, last_t_s=13.0, best_t_s=12.5,
+                           best_xyxy=[0, 0, 100, 100], n_detections=4, quality=1.0, closed=True,
+                           embeddings=_person(rng, a).tobytes())
+        s.add(row)
+        s.flush()
+        assert row.id > newest
+    assert 12.5 in [r["t_s"] for r in search_embedding(rt, probe, {}, "op NIGHTJAR", INV)["results"]]
     people = incident_people(rt, inc[0], INV)["people"]
     assert len(people) == 2
     person_a = next(p for p in people if p["elsewhere"])

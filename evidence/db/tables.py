@@ -117,7 +117,9 @@ def embedding_rows(blob: bytes) -> np.ndarray:
 
 class FaceTrackRow(Base):
     __tablename__ = "face_tracks"
-    __table_args__ = (UniqueConstraint("evidence_id", "track_index", name="uq_track_evidence_index"),)
+    # Ids never reused (SQLite AUTOINCREMENT): the face index follows them.
+    __table_args__ = (UniqueConstraint("evidence_id", "track_index", name="uq_track_evidence_index"),
+                      {"sqlite_autoincrement": True})
     id: Mapped[int] = mapped_column(primary_key=True)
     evidence_id: Mapped[int] = mapped_column(ForeignKey("evidence.id", ondelete="CASCADE"), index=True)
     track_index: Mapped[int]
