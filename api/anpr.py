@@ -16,7 +16,7 @@ from api.auth import allow
 from api.guards import SafeJSONRoute, parse_json
 from api.params import MAX_ID, BigId, Id
 from evidence.anpr import add_hotlist, hotlist, remove_hotlist, store_reads
-from evidence.audit import Actor, append_audit
+from evidence.audit import Actor, audit_read
 from evidence.db.tables import AnprRead, utcnow
 from evidence.runtime import Runtime
 from evidence.utc import UtcDatetime
@@ -67,11 +67,25 @@ async def _multipart_read(request: Request) -> Any:
     return read
 
 
+def _reads_body() -> dict[str, Any]:
+    """The OpenAPI request body of POST /anpr/reads, which reads its body itself (JSON or multipart)."""
+    read = ReadIn.model_json_schema()
+    batch = {"type": "object", "required": ["reads"],
+             "properties": {"reads": {"type": "array", "minItems": 1, "items": read}}}
+    multipart = {"type": "object", "required": ["read"], "properties": {
+        "read": {"type": "string", "description": "the read's JSON"},
+        "plate_image": {"type": "string", "format": "binary"}, "overview_image": {"type": "string", "format": "binary"}}}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": {"anyOf": [read, batch]}},
+                                                          "multipart/form-data": {"schema": multipart}}}}
+
+
 def _rt(request: Request) -> Runtime:
     return request.app.state.runtime  # type: ignore[no-any-return]
 
 
-@router.post("/anpr/reads", summary="ANPR camera reads: one, or a batch",
+@router.post("/anpr/reads", summary="ANPR camera reads: one, or a batch", openapi_extra=_reads_body(),
+             responses={200: {"description": "A batch, or a read already stored (duplicate)"},
+                        201: {"description": "A new read stored: {read_id, duplicate, hit}"}},
              description="Roles: camera (the key's name is the camera id). A read object, or "
                          '`{"reads": [...]}` (JSON; images base64), or one read as multipart/form-data: a `read` '
                          "field with its JSON and `plate_image` / `overview_image` files. Each read is stored "
@@ -131,7 +145,7 @@ class ReasonRequired(Forbidden):
 
 def _image(request: Request, read_id: int, which: str, actor: Actor, reason: str | None) -> FileResponse:
     rt = _rt(request)
-    with rt.sessions.begin() as s:
+    with rt.sessions() as s:
         row = s.get(AnprRead, read_id)
         path = getattr(row, which) if row else None
         if row is None or path is None:
@@ -139,7 +153,7 @@ def _image(request: Request, read_id: int, which: str, actor: Actor, reason: str
         if row.read_at < utcnow() - timedelta(days=rt.settings.anpr_reason_after_days) and not (reason or "").strip():
             raise ReasonRequired(f"read {read_id} is older than {rt.settings.anpr_reason_after_days} days: "
                                  "give a `reason` (it is recorded)")
-        append_audit(s, actor, f"anpr.view_{which}", f"anpr_read:{read_id}", reason=reason or None)
+    audit_read(rt.sessions, actor, f"anpr.view_{which}", f"anpr_read:{read_id}", reason=reason or None)
     return FileResponse(rt.store.absolute(path))
 
 

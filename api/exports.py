@@ -30,6 +30,8 @@ class ExportIn(BaseModel):
 
 
 @router.post("/incidents/{incident_id}/export", summary="The incident's evidence package, ZIP (audited)",
+             responses={409: {"description": "Evidence still being analysed, or an original no longer matches "
+                                             "its intake hash"}},
              description="Roles: investigator, admin. Originals, working copies, crops, candidate and sighting "
                          "reports (JSON, HTML), provenance, the incident's audit extract and MANIFEST.sha256 "
                          "(check with `evidence verify`). The `X-Manifest-SHA256` header is the manifest's hash, "

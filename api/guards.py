@@ -16,15 +16,25 @@ import json
 import math
 import re
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
+from pydantic import AfterValidator
 from starlette.exceptions import HTTPException
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["BodyLimit", "BodyTooLarge", "MAX_JSON_DEPTH", "SafeJSONRoute", "clean_text", "parse_json"]
+__all__ = ["BodyLimit", "BodyTooLarge", "MAX_JSON_DEPTH", "SafeJSONRoute", "Text", "clean_text", "limit_body",
+           "parse_json"]
+
+_CAP_KEY = "evidence.body_cap"
+
+
+def limit_body(scope: Scope, cap: int) -> None:
+    """Lower this request's body cap from inside the route, before it reads the body (an upload
+    link's own size cap, known only once the link is looked up); counted as the bytes stream."""
+    scope[_CAP_KEY] = min(cap, scope.get(_CAP_KEY, cap))
 
 MAX_JSON_DEPTH = 32
 
@@ -66,7 +76,7 @@ class BodyLimit:
             for message in _error(422, "invalid_request", "a NUL character in the path or query string"):
                 await send(message)
             return
-        cap = self.cap(scope["method"], scope["path"])
+        cap = scope[_CAP_KEY] = self.cap(scope["method"], scope["path"])
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > cap:
             for message in _error(413, "too_large", f"request of {int(declared)} bytes is over this route's "
@@ -81,8 +91,8 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > cap:
-                    raise BodyTooLarge(cap)
+                if seen > scope[_CAP_KEY]:
+                    raise BodyTooLarge(scope[_CAP_KEY])
             return message
 
         async def tracked(message: Message) -> None:
@@ -126,6 +136,10 @@ def clean_text(text: str) -> str:
     if "\x00" in text:
         raise ValueError("text holding a NUL character")
     return text
+
+
+# A text field of a form (JSON bodies, paths and query strings are checked whole).
+Text = Annotated[str, AfterValidator(clean_text)]
 
 
 def _no_constant(name: str) -> Any:

@@ -28,11 +28,11 @@ from api.faces import router as faces_router
 from api.exports import router as exports_router
 from api.auth import allow, client_address
 from api.errors import json_safe_errors, documented_errors
-from api.guards import BodyLimit, SafeJSONRoute
+from api.guards import BodyLimit, SafeJSONRoute, limit_body
 from api.params import MAX_BIG_ID, Id
 from api.ratelimit import Limits
 from evidence import __version__
-from evidence.audit import Actor, append_audit
+from evidence.audit import Actor, append_audit, audit_read
 from evidence.db.tables import CandidateRow, Evidence, Incident, PlateSightingRow
 from evidence.filestore import clean_name
 from evidence.processing import get_or_create_incident
@@ -212,7 +212,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
              description="Roles: control_room, investigator, admin. Candidates are potential matches for "
                          "review, never identifications; plate sightings are reads to verify against the crop.")
     def get_incident(incident_id: Id, actor: Annotated[Actor, Depends(allow(*LIVE))]) -> dict[str, object]:
-        with rt().sessions.begin() as s:
+        with rt().sessions() as s:
             incident = s.get(Incident, incident_id)
             if incident is None:
                 raise NotFound(f"incident {incident_id} not found")
@@ -224,9 +224,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                      select(PlateSightingRow).where(PlateSightingRow.evidence_id == ev.id)
                      .order_by(PlateSightingRow.first_t_s))]}
                 for ev in evidence]}
-            append_audit(s, actor, "incident.view", f"incident:{incident_id}",
-                         detail={"evidence": [ev.id for ev in evidence]})
-            return out
+        audit_read(rt().sessions, actor, "incident.view", f"incident:{incident_id}",
+                   detail={"evidence": [ev.id for ev in evidence]})
+        return out
 
     def _candidate(c: CandidateRow) -> dict[str, object]:
         view = candidate_view(c, rt().store)
@@ -236,23 +236,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/candidates/{candidate_id}", summary="One candidate (audited read)",
              description="Roles: control_room, investigator, admin.")
     def get_candidate(candidate_id: Id, actor: Annotated[Actor, Depends(allow(*LIVE))]) -> dict[str, object]:
-        with rt().sessions.begin() as s:
+        with rt().sessions() as s:
             c = s.get(CandidateRow, candidate_id)
             if c is None:
                 raise NotFound(f"candidate {candidate_id} not found")
-            append_audit(s, actor, "candidate.view", f"candidate:{candidate_id}")
-            return _candidate(c)
+            out = _candidate(c)
+        audit_read(rt().sessions, actor, "candidate.view", f"candidate:{candidate_id}")
+        return out
 
     @app.get("/candidates/{candidate_id}/crop", summary="The candidate's face crop, JPEG (audited read)",
              description="Roles: control_room, investigator, admin.", response_class=FileResponse)
     def get_crop(candidate_id: Id, actor: Annotated[Actor, Depends(allow(*LIVE))]) -> FileResponse:
-        with rt().sessions.begin() as s:
+        with rt().sessions() as s:
             c = s.get(CandidateRow, candidate_id)
             if c is None or c.track.crop is None:
                 raise NotFound(f"candidate {candidate_id} has no crop")
-            path = rt().store.absolute(c.track.crop.store_path)
-            append_audit(s, actor, "candidate.view_crop", f"candidate:{candidate_id}",
-                         detail={"sha256": c.track.crop.sha256})
+            path, sha256 = rt().store.absolute(c.track.crop.store_path), c.track.crop.sha256
+        audit_read(rt().sessions, actor, "candidate.view_crop", f"candidate:{candidate_id}", detail={"sha256": sha256})
         return FileResponse(path, media_type="image/jpeg")
 
     @app.post("/candidates/{candidate_id}/review", responses={409: {"description": "Already reviewed"}}, summary="Confirm or reject a candidate (a named user's decision)",
@@ -280,10 +280,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def timeline(incident_id: Id, actor: Annotated[Actor, Depends(allow(*LIVE))],
                  after: Annotated[int, Query(ge=0, le=MAX_BIG_ID)] = 0) -> list[dict[str, Any]]:
         _incident_or_404(incident_id)
-        with rt().sessions.begin() as s:
+        with rt().sessions() as s:
             events = [event_view(e) for e in events_after(s, incident_id, after)]
-            append_audit(s, actor, "incident.timeline", f"incident:{incident_id}", detail={"after": after})
-            return events
+        audit_read(rt().sessions, actor, "incident.timeline", f"incident:{incident_id}", detail={"after": after})
+        return events
 
     @app.get("/incidents/{incident_id}/events", summary="Live feed of the incident's events (Server-Sent Events)",
              description="Roles: control_room, investigator, admin. Each event's SSE id is its event id: "
@@ -297,8 +297,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
              max_s: Annotated[float | None, Query(gt=0, le=24 * 3600, allow_inf_nan=False)] = None) -> StreamingResponse:
         _incident_or_404(incident_id)
         start = _last_event_id(last_event_id, after)
-        with rt().sessions.begin() as s:
-            append_audit(s, actor, "incident.watch", f"incident:{incident_id}", detail={"after": start})
+        audit_read(rt().sessions, actor, "incident.watch", f"incident:{incident_id}", detail={"after": start})
 
         def fetch(last: int) -> list[dict[str, Any]]:
             with rt().sessions() as s:
@@ -339,6 +338,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                       submitted: dict[str, Any] | None, background: BackgroundTasks,
                       before_store: Any = None) -> dict[str, Any]:
         refuse_oversize(request.headers, cap, MULTIPART_SLACK)
+        limit_body(request.scope, cap + MULTIPART_SLACK)  # this upload's own cap, counted as it streams
         form = await request.form(max_files=1, max_fields=10)
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
@@ -348,15 +348,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await upload.close()
         if before_store is not None:
             try:
-                before_store()
+                await run_in_threadpool(before_store)  # a write: never on the event loop's thread
             except BaseException:
                 tmp.unlink(missing_ok=True)
                 raise
         # What the sender wrote goes first: the server's own record of who and how cannot be overridden.
         evidence_id, duplicate = await run_in_threadpool(
             store_upload, rt(), tmp, incident, clean_name(upload.filename), actor, {**sender, **(submitted or {})})
-        if not duplicate and (run := dispatch(rt(), evidence_id)) is not None:
+        if not duplicate and (run := await run_in_threadpool(dispatch, rt(), evidence_id)) is not None:
             background.add_task(run)
+        return await run_in_threadpool(_evidence_out, evidence_id, duplicate)
+
+    def _evidence_out(evidence_id: int, duplicate: bool) -> dict[str, Any]:
         with rt().sessions() as s:
             ev = s.get(Evidence, evidence_id)
             assert ev is not None
@@ -370,7 +373,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                           "bytes again link the existing evidence (`duplicate: true`). Then queued for analysis.")
     async def upload(incident_id: Id, request: Request, background: BackgroundTasks,
                      actor: Annotated[Actor, Depends(allow(*UPLOADERS))]) -> dict[str, Any]:
-        incident = _incident_or_404(incident_id)
+        incident = await run_in_threadpool(_incident_or_404, incident_id)
         return await _upload(request, incident, actor, rt().settings.max_upload_bytes, None, background)
 
     @app.post("/incidents/{incident_id}/upload-links", status_code=201,
@@ -395,7 +398,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         limits.link_client.hit(client_address(request))
         limits.link.hit(secret_digest(token))
         try:
-            link, incident = check_link(rt(), token)
+            link, incident = await run_in_threadpool(check_link, rt(), token)
         except UnknownLink:
             limits.auth_failures.hit(client_address(request))  # guessing links counts as failed sign-ins
             raise
@@ -411,7 +414,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                 background, before_store=count)
         except BaseException:
             if counted:
-                unuse_link(rt(), link)
+                await run_in_threadpool(unuse_link, rt(), link)
             raise
         # The public sender sees a receipt, not the police's view of the evidence.
         return {"received": True, "sha256": out["sha256"], "name": out["name"], "size_bytes": out["size_bytes"]}

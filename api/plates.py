@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from api.auth import allow
 from api.guards import SafeJSONRoute
 from api.params import Id
-from evidence.audit import Actor, append_audit
+from evidence.audit import Actor, audit_read
 from evidence.db.tables import PlateSightingRow
 from evidence.platework import sighting_view
 from evidence.review import review_sighting
@@ -44,12 +44,14 @@ def _rt(request: Request) -> Runtime:
             description="Roles: control_room, investigator, admin. The plate is a read to verify against the "
                         "crop, with the alternatives it was also read as.")
 def get_sighting(sighting_id: Id, request: Request, actor: Annotated[Actor, Depends(allow(*LIVE))]) -> dict[str, Any]:
-    with _rt(request).sessions.begin() as s:
+    rt = _rt(request)
+    with rt.sessions() as s:
         row = s.get(PlateSightingRow, sighting_id)
         if row is None:
             raise NotFound(f"plate sighting {sighting_id} not found")
-        append_audit(s, actor, "plate_sighting.view", f"plate_sighting:{sighting_id}")
-        return sighting_public(row)
+        out = sighting_public(row)
+    audit_read(rt.sessions, actor, "plate_sighting.view", f"plate_sighting:{sighting_id}")
+    return out
 
 
 @router.get("/plate-sightings/{sighting_id}/image", summary="A sighting's plate crop or overview, JPEG (audited read)",
@@ -57,18 +59,19 @@ def get_sighting(sighting_id: Id, request: Request, actor: Annotated[Actor, Depe
 def get_sighting_image(sighting_id: Id, request: Request, actor: Annotated[Actor, Depends(allow(*LIVE))],
                        kind: Annotated[Literal["plate", "overview"], Query()] = "plate") -> FileResponse:
     rt = _rt(request)
-    with rt.sessions.begin() as s:
+    with rt.sessions() as s:
         row = s.get(PlateSightingRow, sighting_id)
         image = None if row is None else row.crop if kind == "plate" else row.overview
         if image is None:
             raise NotFound(f"plate sighting {sighting_id} has no {kind} image")
-        path = rt.store.absolute(image.store_path)
-        append_audit(s, actor, "plate_sighting.view_image", f"plate_sighting:{sighting_id}",
-                     detail={"kind": kind, "sha256": image.sha256})
+        path, sha256 = rt.store.absolute(image.store_path), image.sha256
+    audit_read(rt.sessions, actor, "plate_sighting.view_image", f"plate_sighting:{sighting_id}",
+               detail={"kind": kind, "sha256": sha256})
     return FileResponse(path, media_type="image/jpeg")
 
 
-@router.post("/plate-sightings/{sighting_id}/review", summary="Confirm or reject a plate read (a named user's decision)",
+@router.post("/plate-sightings/{sighting_id}/review", responses={409: {"description": "Already reviewed"}},
+             summary="Confirm or reject a plate read (a named user's decision)",
              description="Roles: control_room, investigator. The key's name is the reviewer; the reason is required "
                          "and audited.")
 def review(sighting_id: Id, body: SightingReviewIn, request: Request,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from pydantic import Field
 
 from api.auth import allow
-from api.guards import SafeJSONRoute
+from api.guards import SafeJSONRoute, Text
 from api.params import MAX_ID
 from evidence.audit import Actor
 from evidence.utc import UtcDatetime
@@ -56,11 +56,11 @@ def plates(request: Request, actor: Annotated[Actor, Depends(allow(*SEARCHERS))]
                          "EVIDENCE_SEARCH_MAX_DISTANCE: candidates for a person to check, never identities.")
 def faces(request: Request, actor: Annotated[Actor, Depends(allow(*SEARCHERS))],
           photo: Annotated[UploadFile, File(description="a photo showing the one face to look for")],
-          reason: Annotated[str, Form(min_length=1, max_length=2000)],
+          reason: Annotated[Text, Form(min_length=1, max_length=2000)],
           since: Annotated[UtcDatetime | None, Form(description="with its UTC offset")] = None,
           until: Annotated[UtcDatetime | None, Form(description="with its UTC offset")] = None,
           incident: Annotated[list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None, Form(max_length=100)] = None,
-          box: Annotated[str | None, Form(max_length=100)] = None,
+          box: Annotated[Text | None, Form(max_length=100)] = None,
           limit: Annotated[int, Form(ge=1, le=MAX_RESULTS)] = 50) -> dict[str, Any]:
     data = photo.file.read(MAX_PHOTO_BYTES + 1)
     if len(data) > MAX_PHOTO_BYTES:

@@ -1,10 +1,10 @@
 """Append-only audit log with a hash chain: each entry's hash covers its fields and the previous
 entry's hash, so an edited or deleted row breaks the chain at that point.
 
-Appends are serialised through the chain's head row (``audit_head``): an append first updates it
-(``UPDATE … RETURNING``), which locks the row on PostgreSQL and takes the database's write lock on
-SQLite, so two requests at once can never both link to the same predecessor. The head also
-records how many entries there are and the newest hash, so deleting the last entries is caught.
+Appends are serialised: write transactions run one at a time (``evidence.db.session``: SQLite's
+write lock, on PostgreSQL a lock on this head row), and an append updates the chain's head row
+(``audit_head``: how many entries, the newest hash) in the same transaction, so two requests at
+once can never both link to the same predecessor, and deleting the last entries is caught.
 Someone who can write to the database can still rewrite the head and recompute every hash: an
 *anchor* (``anchor_audit``: the head's count and hash, written to a file outside the database)
 pins the chain, and ``verify_audit`` checks it against every anchor given."""
@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,10 +22,11 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from evidence.db import Sessions
 from evidence.db.tables import AuditEntry, AuditHead, utcnow
 
-__all__ = ["Actor", "Anchor", "AuditCheck", "anchor_audit", "append_audit", "read_anchors", "utc_naive",
-           "verify_audit"]
+__all__ = ["Actor", "Anchor", "AuditCheck", "anchor_audit", "append_audit", "audit_read", "read_anchors",
+           "utc_naive", "verify_audit"]
 
 GENESIS = "0" * 64
 
@@ -48,7 +49,8 @@ def _digest(prev: str, e: AuditEntry) -> str:
 
 
 def _take_head(session: Session) -> tuple[int, str]:
-    """Lock the head row by updating it; (entries before this one, newest hash)."""
+    """Count one more entry on the head row (its lock held to the end of the transaction);
+    (entries before this one, newest hash)."""
     stmt = (update(AuditHead).where(AuditHead.id == 1).values(entries=AuditHead.entries + 1)
             .returning(AuditHead.entries, AuditHead.hash).execution_options(synchronize_session=False))
     row = session.execute(stmt).one_or_none()
@@ -59,8 +61,7 @@ def _take_head(session: Session) -> tuple[int, str]:
 
 def append_audit(session: Session, actor: Actor, action: str, target: str, reason: str | None = None,
                  detail: dict[str, Any] | None = None) -> AuditEntry:
-    """Add an entry in the caller's transaction (it commits with the action it records). The head
-    row stays locked until that transaction ends: keep it short after this call."""
+    """Add an entry in the caller's write transaction (it commits with the action it records)."""
     _, prev = _take_head(session)
     entry = AuditEntry(at=utcnow(), actor=actor.name, role=actor.role, action=action,
                        target=target, reason=reason, detail=detail or {}, prev_hash=prev, hash="")
@@ -70,6 +71,14 @@ def append_audit(session: Session, actor: Actor, action: str, target: str, reaso
     session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=entry.hash)
                     .execution_options(synchronize_session=False))
     return entry
+
+
+def audit_read(sessions: Sessions, actor: Actor, action: str, target: str, reason: str | None = None,
+               detail: dict[str, Any] | None = None) -> None:
+    """Record a view or a search once its data has been read (in a read session), in a write
+    transaction of its own: the write lock is then held for the entry only, not for the reading."""
+    with sessions.begin() as s:
+        append_audit(s, actor, action, target, reason, detail)
 
 
 @dataclass(frozen=True)
@@ -117,7 +126,7 @@ def read_anchors(path: Path) -> list[Anchor]:
 class AuditCheck:
     entries: int
     broken_at: int | None  # id of the first entry whose link or hash is wrong
-    problems: list[str] = field(default_factory=list)
+    problems: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -126,7 +135,12 @@ class AuditCheck:
 
 def verify_audit(session: Session, anchors: Iterable[Anchor] = ()) -> AuditCheck:
     """Walk the chain: every entry must link to the one before and hash to its own hash; the head
-    row must name the last entry; each anchor's entry must still carry the anchored hash."""
+    row must name the last entry; each anchor's entry must still carry the anchored hash. Reads one
+    snapshot (``session`` must not have run a statement yet): appends committed meanwhile are not
+    mistaken for entries added behind the head's back."""
+    if session.get_bind().dialect.name == "postgresql" and not session.in_transaction():
+        # SQLite's read sessions are one snapshot already.
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
     pinned = {a.entries: a for a in anchors}
     problems: list[str] = []
     prev, n, broken = GENESIS, 0, None
@@ -149,4 +163,4 @@ def verify_audit(session: Session, anchors: Iterable[Anchor] = ()) -> AuditCheck
     for a in pinned.values():
         if a.entries > n:
             problems.append(f"the anchor of {a.at} pins {a.entries} entries; the log holds {n}: it was truncated")
-    return AuditCheck(n, broken, problems)
+    return AuditCheck(n, broken, tuple(problems))

@@ -409,6 +409,9 @@ def serve(host: str, port: int) -> None:
     uvicorn.run(create_app(), host=host, port=port)
 
 
+M_ARENA_MAX = -8  # glibc's mallopt parameter number (malloc.h)
+
+
 def _limit_malloc_arenas(n: int) -> None:
     """glibc gives each thread that allocates under contention an arena of its own (up to 8 per
     core) and rarely hands their free space back: a server's thread pool then holds on to memory a
@@ -419,7 +422,7 @@ def _limit_malloc_arenas(n: int) -> None:
 
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.mallopt(-8, n)  # M_ARENA_MAX
+        libc.mallopt(M_ARENA_MAX, n)
     except (OSError, AttributeError):
         pass
 
@@ -492,15 +495,16 @@ def audit() -> None:
 def audit_verify(rt: Runtime, anchors_path: Path | None) -> None:
     """Check the hash chain, its head and every anchor; report what is wrong (exit status 1)."""
     path = anchors_path or rt.settings.audit_anchors_file
-    if anchors_path is not None and not anchors_path.is_file():
-        raise NotFound(f"{anchors_path}: no such anchor file")
+    if (anchors_path is not None or rt.settings.audit_anchors is not None) and not path.is_file():
+        raise NotFound(f"{path}: no such anchor file (a missing anchor file hides a truncated log)")
     try:
         anchors = read_anchors(path) if path.is_file() else []
     except ValueError as exc:
         raise EvidenceError(str(exc)) from exc
     with rt.sessions() as s:
         check = verify_audit(s, anchors)
-    pinned = f", {len(anchors)} anchor(s) from {path} hold" if anchors else ""
+    pinned = (f", {len(anchors)} anchor(s) from {path} hold" if anchors
+              else f"; no anchor checked (none at {path}: `evidence audit anchor` makes one)")
     if check.ok:
         click.echo(f"audit log intact: {check.entries} entries{pinned}")
         return

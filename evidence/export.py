@@ -13,6 +13,7 @@ import json
 import os
 import re
 import stat
+import unicodedata
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -214,7 +215,8 @@ def export_incident(rt: Runtime, incident_id: int, out: Path, actor: Actor, reas
             pkg.add_json("reports/report.json", summary)
             pkg.add_bytes("reports/report.html", report_html(summary).encode())
             pkg.add_json("provenance.json", _provenance(rt, evidence, derivs))
-            pkg.add_json("audit.json", _audit_extract(s, inc, evidence, candidates, sightings))
+            with rt.sessions() as now:  # a fresh read: entries written during this export (redaction) too
+                pkg.add_json("audit.json", _audit_extract(now, inc, evidence, candidates, sightings))
             pkg.add_json("files.json", files)
             lines = "".join(f"{h}  {n}\n" for n, h in sorted(pkg.hashes.items()))
             zf.writestr(MANIFEST, lines)
@@ -270,6 +272,12 @@ def verify_package(path: Path) -> PackageCheck:
         for info in infos:
             counts[info.filename] = counts.get(info.filename, 0) + 1
         problems += [f"{n}: in the package {c} times" for n, c in sorted(counts.items()) if c > 1]
+        folded: dict[str, str] = {}
+        for name in sorted(counts):  # one file over another when extracted on Windows or macOS
+            key = unicodedata.normalize("NFC", name).casefold()
+            if key in folded:
+                problems.append(f"{name}: differs from {folded[key]} only in letter case or Unicode form")
+            folded.setdefault(key, name)
         for info in infos:
             if (why := _name_problem(info.filename.rstrip("/") if info.is_dir() else info.filename)) is not None:
                 problems.append(f"{info.filename!r}: {why}")

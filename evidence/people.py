@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
-from evidence.audit import Actor, append_audit
+from evidence.audit import Actor, audit_read
 from evidence.db.tables import CandidateRow, Evidence, FaceTrackRow, Incident, embedding_rows
 from evidence.runtime import Runtime
 from evidence.search import appearance_view, is_current
@@ -90,9 +90,8 @@ def incident_people(rt: Runtime, incident_id: int, actor: Actor) -> dict[str, An
     people.sort(key=lambda p: (-p["clips"], -len(p["appearances"]), p["appearances"][0]["track_id"]))
     for n, p in enumerate(people, start=1):
         p["person"] = f"unknown-{n}"
-    with rt.sessions.begin() as s:
-        append_audit(s, actor, "incident.people", f"incident:{incident_id}",
-                     detail={"tracks": len(rows), "people": len(people), "threshold": threshold,
-                             "in_several_clips": sum(1 for p in people if p["clips"] > 1)})
+    audit_read(rt.sessions, actor, "incident.people", f"incident:{incident_id}",
+               detail={"tracks": len(rows), "people": len(people), "threshold": threshold,
+                       "in_several_clips": sum(1 for p in people if p["clips"] > 1)})
     return {"incident_id": incident_id, "threshold": threshold, "unknown_tracks": len(rows),
             "people": [{"person": p.pop("person"), **p} for p in people]}

@@ -110,6 +110,7 @@ def save_sightings(rt: Runtime, ev: Evidence, segment: int, sightings: Sequence[
                "parameters": {"plate_fps": rt.analysis.plate_fps, "detector_max_side": rt.settings.plate_max_side,
                               **rt.analysis.plate.as_record()}}
     stored: list[tuple[PlateSighting, StoredFile, StoredFile, _Crops]] = []
+    files: list[StoredFile] = []  # everything this run put in the store, to discard if unused
     with rt.sessions() as s:
         fresh, _ = _not_reviewed(s, rt, ev.id, sightings)
     try:
@@ -117,6 +118,7 @@ def save_sightings(rt: Runtime, ev: Evidence, segment: int, sightings: Sequence[
             c = crops[(sg.best.t_s, sg.best.xyxy)]
             stored.append((sg, rt.store.put_bytes(c.plate_jpeg, "derivatives", ".jpg"),
                            rt.store.put_bytes(c.overview_jpeg, "derivatives", ".jpg"), c))
+            files += stored[-1][1:3]
         with rt.sessions.begin() as s:
             fence(s)
             # Decided again inside the transaction: a sighting reviewed since is not raised twice.
@@ -134,6 +136,7 @@ def save_sightings(rt: Runtime, ev: Evidence, segment: int, sightings: Sequence[
                 plate_file = ensure_stored(plate_file, partial(rt.store.put_bytes, c.plate_jpeg, "derivatives", ".jpg"))
                 overview_file = ensure_stored(overview_file,
                                               partial(rt.store.put_bytes, c.overview_jpeg, "derivatives", ".jpg"))
+                files += [plate_file, overview_file]
                 at = {"t_s": sg.best.t_s, "xyxy": list(sg.best.xyxy)}
                 crop = record_derivative(s, ev.id, ev.sha256, "plate_crop", plate_file.sha256,
                                          rt.store.relative(plate_file.path), {**made_by, **at})
@@ -150,10 +153,10 @@ def save_sightings(rt: Runtime, ev: Evidence, segment: int, sightings: Sequence[
                 sighting_hits(s, row, ev.incident_id)
                 saved += 1
     except BaseException:
-        discard_unreferenced(rt.sessions, rt.store, [f for _, a, b, _ in stored for f in (a, b)])
+        discard_unreferenced(rt.sessions, rt.store, files)
         raise
     if saved < len(stored):
-        discard_unreferenced(rt.sessions, rt.store, [f for _, a, b, _ in stored for f in (a, b)])
+        discard_unreferenced(rt.sessions, rt.store, files)
     return saved
 
 

@@ -23,7 +23,7 @@ import numpy as np
 from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import InstrumentedAttribute
 
-from evidence.audit import Actor, append_audit, utc_naive
+from evidence.audit import Actor, audit_read, utc_naive
 from evidence.db.tables import AnprRead, Evidence, FaceTrackRow, PlateSightingRow, embedding_rows
 from evidence.images import decode_rgb
 from evidence.runtime import Runtime
@@ -101,7 +101,7 @@ def search_embedding(rt: Runtime, probe: np.ndarray, probe_record: dict[str, Any
         index.catch_up(rt.sessions)
         hits = index.search(probe, min(max(limit * OVERFETCH, 200), 10_000))
     out: list[tuple[float, dict[str, Any]]] = []
-    with rt.sessions.begin() as s:
+    with rt.sessions() as s:
         tracks = select(FaceTrackRow, Evidence).join(Evidence, Evidence.id == FaceTrackRow.evidence_id)
         if filters.incident_ids:  # a few incidents: measure every one of their tracks, no index needed
             rows = s.execute(tracks.where(Evidence.incident_id.in_(filters.incident_ids))).all()
@@ -115,11 +115,11 @@ def search_embedding(rt: Runtime, probe: np.ndarray, probe_record: dict[str, Any
             if d <= max_distance:
                 out.append((d, appearance_view(row, ev, d)))
         out.sort(key=lambda x: x[0])
-        results = [{"rank": n, **view} for n, (_, view) in enumerate(out[:limit], start=1)]
-        model = rt.faces.embedder_version
-        append_audit(s, actor, "search.faces", f"probe:{probe_record.get('probe_sha256', 'embedding')}",
-                     reason=reason, detail={**probe_record, **filters.record(), "max_distance": max_distance,
-                                            "model": model, "results": len(results)})
+    results = [{"rank": n, **view} for n, (_, view) in enumerate(out[:limit], start=1)]
+    model = rt.faces.embedder_version
+    audit_read(rt.sessions, actor, "search.faces", f"probe:{probe_record.get('probe_sha256', 'embedding')}",
+               reason=reason, detail={**probe_record, **filters.record(), "max_distance": max_distance,
+                                      "model": model, "results": len(results)})
     return {**probe_record, "max_distance": max_distance, "model": model, "indexed": index.count, "results": results}
 
 
@@ -178,7 +178,7 @@ def search_plates(rt: Runtime, query: str, reason: str, actor: Actor, since: dat
     if not plan.like.strip("%_"):
         raise InvalidRequest(f"query {query!r} has no letters or digits to search for")
     out: list[dict[str, Any]] = []
-    with rt.sessions.begin() as s:
+    with rt.sessions() as s:
         reads = _timed(select(AnprRead).where(*_key_filter(AnprRead.vrm_key, AnprRead.vrm_key_rev, plan)),
                        AnprRead.read_at, since, until)
         if camera is not None:
@@ -196,9 +196,8 @@ def search_plates(rt: Runtime, query: str, reason: str, actor: Actor, since: dat
                              .execution_options(yield_per=500))
             out += [_footage_view(p, ev) for p, ev in _first(
                 rows, lambda r: box is None or box.contains(r[1].media.get("location")), limit - len(out))]
-        append_audit(s, actor, "search.plates", f"plates:{query}", reason=reason,
-                     detail={"query": query, "pattern": plan.like,
-                             "since": since.isoformat() if since else None,
-                             "until": until.isoformat() if until else None, "camera": camera,
-                             "box": box.__dict__ if box else None, "results": len(out)})
+    audit_read(rt.sessions, actor, "search.plates", f"plates:{query}", reason=reason,
+               detail={"query": query, "pattern": plan.like, "since": since.isoformat() if since else None,
+                       "until": until.isoformat() if until else None, "camera": camera,
+                       "box": box.__dict__ if box else None, "results": len(out)})
     return out

@@ -48,6 +48,27 @@ def test_twenty_concurrent_writers_keep_one_chain(rt):
     assert check.entries == 200 and len(set(prevs)) == 200  # nobody shares a predecessor: no fork
 
 
+def test_verify_while_others_append_sees_an_intact_chain(rt):
+    """Entries committed during the walk must not look like entries added behind the head's back."""
+    stop = threading.Event()
+
+    def append(i: int) -> None:
+        while not stop.is_set():
+            with rt.sessions.begin() as s:
+                append_audit(s, Actor(f"camera {i}", "camera"), "anpr.read", "anpr_reads")
+
+    with ThreadPoolExecutor(4) as pool:
+        for i in range(4):
+            pool.submit(append, i)
+        checks = []
+        for _ in range(15):
+            with rt.sessions() as s:
+                checks.append(verify_audit(s))
+        stop.set()
+    assert all(c.ok for c in checks), [c.problems for c in checks if not c.ok][:2]
+    assert checks[-1].entries > checks[0].entries
+
+
 def test_a_deleted_last_entry_is_caught_by_the_head(rt):
     with rt.sessions.begin() as s:
         for i in range(5):

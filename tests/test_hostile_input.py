@@ -14,6 +14,7 @@ import zipfile
 from pathlib import Path
 from select import select as ready
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -100,12 +101,18 @@ def _post_chunked(base: str, path: str, headers: dict[str, str], total: int, pre
 def test_bodies_are_capped_as_they_stream_before_authentication(env):
     e = dict(os.environ)
     camera = run("keys", "create", "--role", "camera", "--name", "CAM-1", env=e).stdout.split()[-1]
+    desk = run("keys", "create", "--role", "control_room", "--name", "desk", env=e).stdout.split()[-1]
     with served(e) as base:
+        cr = {"Authorization": f"Bearer {desk}"}
+        incident = httpx.post(f"{base}/incidents", json={"reference": "INC-CAP"}, headers=cr).json()["id"]
+        link = httpx.post(f"{base}/incidents/{incident}/upload-links", json={"max_bytes": 2 * MB}, headers=cr).json()
         json_, form = {"Content-Type": "application/json"}, {"Content-Type": "multipart/form-data; boundary=b"}
         for path, headers, cap in (("/incidents", json_, 64 * 1024), ("/search/faces", form, 21 * MB),
-                                   ("/anpr/reads", {**json_, "Authorization": f"Bearer {camera}"}, 64 * MB)):
-            part = (b'--b\r\nContent-Disposition: form-data; name="photo"; filename="p.jpg"\r\n'
-                    b"Content-Type: image/jpeg\r\n\r\n") if headers is form else b""
+                                   ("/anpr/reads", {**json_, "Authorization": f"Bearer {camera}"}, 64 * MB),
+                                   (link["url"], form, 2 * MB)):  # the link's own cap, not the 8 GiB one
+            field = "photo" if path == "/search/faces" else "file"
+            part = (f'--b\r\nContent-Disposition: form-data; name="{field}"; filename="p.jpg"\r\n'
+                    "Content-Type: image/jpeg\r\n\r\n").encode() if headers is form else b""
             status, body, sent = _post_chunked(base, path, headers, 300 * MB, part)
             assert status == 413 and body["code"] == "too_large", (path, body)
             assert sent <= cap + 8 * MB, (path, sent)  # stopped at the cap (plus what the sockets buffer)
@@ -185,6 +192,9 @@ def test_bodies_that_cannot_be_stored_or_parsed_are_422(api):
     assert nul.status_code == 422 and "NUL" in nul.json()["message"]
     nan = client.post("/anpr/reads", content=b'{"camera_id": "camera one", "location": {"lat": NaN}}', headers=cam)
     assert nan.status_code == 422
+    nul_form = client.post("/search/faces", headers=inv, data={"reason": "op\x00X"},
+                           files={"photo": ("p.jpg", b"\xff\xd8", "image/jpeg")})
+    assert nul_form.status_code == 422 and "NUL" in nul_form.json()["message"]
     as_text = client.post("/search/faces", headers=inv, data={"reason": "r", "photo": "not a file"})
     assert as_text.status_code == 422 and as_text.json()["code"] == "invalid_request"
     deep = b"[" * 100_000 + b"]" * 100_000

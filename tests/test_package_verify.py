@@ -49,6 +49,12 @@ def test_entries_that_do_not_extract_where_they_say_are_caught(tmp_path, name):
     assert not check.ok and any(repr(name) in p for p in check.problems), check.problems
 
 
+def test_names_that_differ_only_in_case_or_unicode_form_are_caught(tmp_path):
+    for other in ("Reports/report.json", "reports/REPORT.json"):
+        check = verify_package(_package(tmp_path / "p.zip", [*GENUINE.items(), (other, b"forged")]))
+        assert not check.ok and any("only in letter case" in p for p in check.problems), check.problems
+
+
 def test_a_symbolic_link_listed_in_the_manifest_is_caught(tmp_path):
     link = zipfile.ZipInfo("reports/latest")
     link.external_attr = (0o120777 << 16)

@@ -86,16 +86,19 @@ def purge_anpr_job() -> dict[str, Any]:
     from evidence.audit import Actor, anchor_audit
 
     rt = Runtime(Settings())
-    deleted = purge_reads(rt, Actor("retention", "system"))
-    with rt.sessions.begin() as s:
-        anchor_audit(s, rt.settings.audit_anchors_file, Actor("retention", "system"))
-    if get_current_job() is not None:
+    if get_current_job() is not None:  # tomorrow's run first: nothing below may stop it
         from datetime import timedelta
 
         from evidence.db.tables import utcnow
         from workers.queue import schedule_retention
 
         schedule_retention(_queue(), utcnow() + timedelta(days=1))
+    deleted = purge_reads(rt, Actor("retention", "system"))
+    try:
+        with rt.sessions.begin() as s:
+            anchor_audit(s, rt.settings.audit_anchors_file, Actor("retention", "system"))
+    except OSError as exc:
+        log.error("could not write the audit anchor to %s: %s", rt.settings.audit_anchors_file, exc)
     return {"deleted": deleted}
 
 

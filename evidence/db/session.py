@@ -73,7 +73,11 @@ def _current_revision(engine: Engine) -> str | None:
 
 
 def migrate(engine: Engine) -> None:
-    """Upgrade the schema to the newest migration (nothing to do when it is already there)."""
+    """Upgrade the schema to the newest migration (nothing to do when it is already there).
+
+    On SQLite, foreign keys are off while migrations run: a batch migration rebuilds a table by
+    dropping it, and with foreign keys on that drop would cascade (rebuilding ``face_tracks`` would
+    delete every candidate, reviewed or not). They are checked once the upgrade is done."""
     if _current_revision(engine) == HEAD_REVISION:
         return
     from alembic import command
@@ -81,9 +85,21 @@ def migrate(engine: Engine) -> None:
 
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as conn:
+        if sqlite:  # outside any transaction, where SQLite takes this pragma
+            conn.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
+        try:
+            with conn.begin():
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all() if sqlite else []
+                if broken:
+                    raise EvidenceError(f"the upgrade left {len(broken)} broken reference(s), e.g. {broken[0]}: "
+                                        "nothing was changed")
+        finally:
+            if sqlite:
+                conn.connection.dbapi_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -111,7 +127,11 @@ class Sessions:
         self._local.writing = True
         try:
             with self._write.begin() as s:
-                if self.engine.dialect.name != "sqlite":
+                # The lock is taken now, not at the block's first statement: what the block checks
+                # outside the database (a file still in the store) holds until it commits.
+                if self.engine.dialect.name == "sqlite":
+                    s.connection()  # BEGIN IMMEDIATE
+                else:
                     s.execute(text("SELECT id FROM audit_head WHERE id = 1 FOR UPDATE"))
                 yield s
         finally:
