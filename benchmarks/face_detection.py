@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 from samples.make_samples import _background, _face_sprite, _paste, lfw_photo  # noqa: E402
 
 from pipeline.faces import detection_scale  # noqa: E402
+from harness import SHARED_LFW, shared_data  # noqa: E402
 
 PEOPLE = [("Gordon_Brown", 6), ("Kim_Clijsters", 8), ("Vaclav_Havel", 2), ("Jimmy_Carter", 4), ("Tom_Ridge", 10),
           ("Jose_Serra", 4), ("John_McCain", 3), ("Jennifer_Garner", 7), ("Hugo_Chavez", 5),
@@ -35,7 +36,7 @@ def frame_with_faces(face_px: int, seed: int) -> tuple[np.ndarray, list[tuple[in
     frame = _background(1920, 1080, seed)[40:1120, 100:2020].copy()
     centres = []
     for k, (name, i) in enumerate(PEOPLE):
-        rgb, alpha = _face_sprite(lfw_photo(name, i), face_px)
+        rgb, alpha = _face_sprite(lfw_photo(name, i, shared_data(SHARED_LFW)), face_px)
         cx, cy = 180 + (k % 6) * 310, 250 + (k // 6) * 500
         _paste(frame, rgb, alpha, cx, cy)
         centres.append((cx, cy))

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import shared_data  # noqa: E402
 from lfw import embed_images  # noqa: E402
 
 ONE_TO_ONE_THRESHOLD = 0.6
@@ -40,10 +41,10 @@ def main() -> None:
     ap.add_argument("--images", type=Path, required=True)
     ap.add_argument("--no-cache", action="store_true", help="recompute every embedding (honest time per image)")
     args = ap.parse_args()
-    pairs = read_pairs(args.pairs)
+    pairs = read_pairs(shared_data(args.pairs))
     names = sorted({p for a, b, _ in pairs for p in (a, b)})
     t0 = time.perf_counter()
-    emb = embed_images(args.images, names, use_cache=not args.no_cache)
+    emb = embed_images(shared_data(args.images), names, use_cache=not args.no_cache)
     d = np.array([np.linalg.norm(emb.vectors[a] - emb.vectors[b]) for a, b, _ in pairs])
     same = np.array([s for _, _, s in pairs])
     acc = float(np.mean((d <= ONE_TO_ONE_THRESHOLD) == same))

@@ -18,6 +18,16 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 EVIDENCE = str(Path(sys.executable).parent / "evidence")
+SHARED_LFW = ROOT.parent / "shared" / "data" / "faces" / "lfw" / "images"
+
+
+def shared_data(path: Path) -> Path:
+    """``path`` (benchmark data in ../shared, beside the repository), or exit with a message saying
+    what is missing: the tests and the demo never need it, the benchmarks measure on it."""
+    if not path.exists():
+        raise SystemExit(f"benchmark data missing: {path} (the benchmarks measure on ../shared beside the "
+                         "repository; the demo and the tests run without it)")
+    return path
 
 
 def free_port() -> int:

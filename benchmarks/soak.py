@@ -36,8 +36,8 @@ sys.path.insert(0, str(ROOT))
 
 from harness import EVIDENCE, served_process  # noqa: E402
 from samples.hostile import png_bomb  # noqa: E402
+from samples.make_samples import FACES  # noqa: E402
 
-LFW = ROOT.parent / "shared" / "data" / "faces" / "lfw" / "images"
 Request = Callable[[httpx.Client, random.Random], httpx.Response]
 
 
@@ -218,7 +218,7 @@ def main() -> None:
         keys["camera"] = subprocess.run([EVIDENCE, "keys", "create", "--role", "camera", "--name", "CAM-SOAK"], env=env,
                                         capture_output=True, text=True, check=True).stdout.split()[-1]
         clips = tiny_clips(Path(tmp), 8)
-        face = (LFW / "Gordon_Brown" / "Gordon_Brown_0001.jpg").read_bytes()
+        face = (FACES / "Gordon_Brown" / "Gordon_Brown_0001.jpg").read_bytes()
         with served_process(env) as (base, server):
             rss_start = rss_mb(server.pid)[0]
             with httpx.Client(base_url=base, timeout=60) as c:

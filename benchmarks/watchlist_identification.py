@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import shared_data  # noqa: E402
 from lfw import embed_images  # noqa: E402
 
 from evidence.runtime import AnalysisConfig  # noqa: E402
@@ -94,7 +95,7 @@ def main() -> None:
     args = ap.parse_args()
     cfg = AnalysisConfig.from_settings(Settings())
     people: dict[str, list[str]] = defaultdict(list)
-    for p in sorted(args.images.glob("*/*.jpg")):
+    for p in sorted(shared_data(args.images).glob("*/*.jpg")):
         people[p.parent.name].append(f"{p.parent.name}/{p.name}")
     emb = embed_images(args.images, [p for v in people.values() for p in v])
     print(f"people={len(people)} photos={sum(map(len, people.values()))} no_face_detected={len(emb.undetected)} "

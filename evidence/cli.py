@@ -215,7 +215,7 @@ def _demo_investigation(rt: Runtime, incident: str) -> None:
     from evidence.people import incident_people
     from evidence.search import search_faces
 
-    probe = ROOT.parent / "shared" / "data" / "faces" / "lfw" / "images" / "Vaclav_Havel" / "Vaclav_Havel_0005.jpg"
+    probe = ROOT / "samples" / "faces" / "Vaclav_Havel" / "Vaclav_Havel_0005.jpg"
     actor = Actor(f"{_actor().name} (investigator)", "investigator")
     if probe.exists():
         found = search_faces(rt, probe.read_bytes(), probe.name, "demo: who is the man by the door?", actor)

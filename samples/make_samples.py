@@ -1,4 +1,5 @@
-"""Build synthetic H.264 test clips from the real LFW face photos in ../shared/data/faces.
+"""Build synthetic H.264 test clips from real LFW face photos (the few in samples/faces/, see its
+README for their source and terms; benchmarks pass the full set in ../shared).
 
 Faces are cut from the deep-funnelled LFW photos with a feathered ellipse, scaled and moved over a
 procedural street-like background, and encoded with the ffmpeg CLI (frames are piped, never held
@@ -32,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if __package__ in (None, ""):  # run as a script: make `samples.plates` importable
     sys.path.insert(0, str(ROOT))
 from samples.plates import car_sprite  # noqa: E402
-LFW = ROOT.parent / "shared" / "data" / "faces" / "lfw" / "images"
+FACES = ROOT / "samples" / "faces"  # <Name>/<Name>_NNNN.jpg
 FPS = 25
 
 
@@ -68,8 +69,8 @@ class Vehicle:
     seed: int = 0
 
 
-def lfw_photo(name: str, index: int) -> Path:
-    return LFW / name / f"{name}_{index:04d}.jpg"
+def lfw_photo(name: str, index: int, root: Path = FACES) -> Path:
+    return root / name / f"{name}_{index:04d}.jpg"
 
 
 def _face_sprite(photo: Path, face_px: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,4 +1,4 @@
-"""Shared fixtures: real clips rendered from the LFW photos in ../shared, real ffmpeg, real dlib
+"""Shared fixtures: real clips rendered from the LFW photos in samples/faces, real ffmpeg, real dlib
 models, a fresh data directory per test, and PostgreSQL on loopback when it is reachable."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from evidence.settings import Settings
 from samples.make_samples import Appearance, build_watchlist, render_clip
 
 ROOT = Path(__file__).resolve().parent.parent
-LFW = ROOT.parent / "shared" / "data" / "faces" / "lfw"
+FACES = ROOT / "samples" / "faces"  # the LFW photos the tests and the demo use
 POSTGRES_ADMIN_URL = os.environ.get("EVIDENCE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 

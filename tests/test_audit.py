@@ -61,12 +61,12 @@ def test_verify_while_others_append_sees_an_intact_chain(rt):
         for i in range(4):
             pool.submit(append, i)
         checks = []
-        for _ in range(15):
+        while len(checks) < 5000 and (len(checks) < 10 or checks[-1].entries < checks[0].entries + 40):
             with rt.sessions() as s:
                 checks.append(verify_audit(s))
         stop.set()
     assert all(c.ok for c in checks), [c.problems for c in checks if not c.ok][:2]
-    assert checks[-1].entries > checks[0].entries
+    assert checks[-1].entries >= checks[0].entries + 40  # the log grew while it was being verified
 
 
 def test_a_deleted_last_entry_is_caught_by_the_head(rt):

@@ -22,7 +22,7 @@ from evidence.settings import Settings
 from pipeline.errors import InvalidMedia
 
 ROOT = Path(__file__).resolve().parent.parent
-LFW = ROOT.parent / "shared" / "data" / "faces" / "lfw" / "images"
+LFW = ROOT / "samples" / "faces"
 
 
 def files_under(d: Path) -> list[Path]:

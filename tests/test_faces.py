@@ -14,7 +14,7 @@ from models.registry import manifest, model_path
 from pipeline.errors import InvalidReference
 from pipeline.faces import detect_faces, detection_scale, embed_reference
 
-LFW = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "faces" / "lfw" / "images"
+LFW = Path(__file__).resolve().parent.parent / "samples" / "faces"
 
 
 def test_every_model_file_matches_its_manifest_hash():

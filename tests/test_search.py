@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from api.main import create_app
-from conftest import LFW, Cli, frame_at
+from conftest import FACES, Cli, frame_at
 from evidence.audit import Actor
 from evidence.db.tables import AuditEntry, CandidateRow, Derivative, Evidence, FaceTrackRow
 from evidence.keys import create_key
@@ -27,7 +27,7 @@ from evidence.watchlists import enrol, folder_enrolments
 from samples.make_samples import Appearance, build_watchlist, render_clip
 
 ADMIN = Actor("test-admin", "admin")
-PROBE = LFW / "images" / "Hugo_Chavez" / "Hugo_Chavez_0020.jpg"
+PROBE = FACES / "Hugo_Chavez" / "Hugo_Chavez_0020.jpg"
 W, H = 960, 540
 
 # Hugo Chavez (the probe's person) and Lleyton Hewitt (on no watchlist) appear in both clips, in

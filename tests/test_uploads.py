@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
 from api.main import create_app
+from conftest import FACES
 from evidence.audit import Actor
 from evidence.db.tables import Evidence, UploadLink, utcnow
 from evidence.keys import create_key
@@ -122,8 +123,7 @@ def _bad(name, data):
 def test_bad_uploads_are_refused_and_leave_nothing(app, clips, case):
     client, keys, rt, incident_id = app
     clip = clips["street"].read_bytes()
-    jpeg = next((__import__("pathlib").Path(__file__).resolve().parents[2] / "shared" / "data" / "faces" / "lfw")
-                .rglob("*.jpg")).read_bytes()
+    jpeg = (FACES / "Gordon_Brown" / "Gordon_Brown_0001.jpg").read_bytes()
     files, code, status = {
         "empty": (_bad("a.mp4", b""), "invalid_media", 422),
         "over_cap": (_bad("big.mp4", clip + b"\0" * 5_000_000), "too_large", 413),
