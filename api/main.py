@@ -35,13 +35,13 @@ from evidence import __version__
 from evidence.audit import Actor, append_audit, audit_read
 from evidence.db.tables import CandidateRow, Evidence, Incident, PlateSightingRow
 from evidence.filestore import clean_name
-from evidence.processing import get_or_create_incident
+from evidence.work import WorkQueue, get_or_create_incident, start_analysis
 from evidence.reports import candidate_view, evidence_candidates, evidence_view
 from evidence.review import review_candidate
 from evidence.runtime import Runtime
 from evidence.settings import Settings
 from evidence.watchlists import Enrolment, enrol, list_subjects, remove_subject
-from api.uploads import (MULTIPART_SLACK, UnknownLink, check_link, create_link, dispatch, receive, refuse_oversize,
+from api.uploads import (MULTIPART_SLACK, UnknownLink, check_link, create_link, receive, refuse_oversize,
                          store_upload, unuse_link, use_link)
 from evidence.events import event_view, events_after
 from evidence.keys import secret_digest
@@ -135,7 +135,9 @@ class Wake:
             self.loop.call_soon_threadsafe(lambda: [e.set() for e in list(self.waiters)])
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, work_queue: WorkQueue | None = None) -> FastAPI:
+    """The API. ``work_queue``: the workers' queue (``evidence serve`` passes it when Redis is
+    configured); without it, evidence is analysed in this process after the upload is answered."""
     settings = settings or Settings()
     app = FastAPI(title="Evidence Pipeline", version=__version__,
                   description="Evidence intake, face tracks and watchlist candidates for review. "
@@ -145,6 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.route_class = SafeJSONRoute
     app.state.runtime = Runtime(settings)
     app.state.wake = Wake()
+    app.state.work_queue = work_queue
     app.state.limits = Limits(settings.auth_failures_per_min, settings.link_requests_per_min,
                               settings.client_link_requests_per_min)
     upload_cap = settings.max_upload_bytes + MULTIPART_SLACK
@@ -355,7 +358,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # What the sender wrote goes first: the server's own record of who and how cannot be overridden.
         evidence_id, duplicate = await run_in_threadpool(
             store_upload, rt(), tmp, incident, clean_name(upload.filename), actor, {**sender, **(submitted or {})})
-        if not duplicate and (run := await run_in_threadpool(dispatch, rt(), evidence_id)) is not None:
+        if not duplicate and (run := await run_in_threadpool(start_analysis, rt(), evidence_id,
+                                                             app.state.work_queue)) is not None:
             background.add_task(run)
         return await run_in_threadpool(_evidence_out, evidence_id, duplicate)
 

@@ -14,7 +14,7 @@ from api.guards import SafeJSONRoute
 from api.params import Id
 from evidence.audit import Actor, audit_read
 from evidence.db.tables import PlateSightingRow
-from evidence.platework import sighting_view
+from evidence.reports import sighting_view
 from evidence.review import review_sighting
 from evidence.runtime import Runtime
 from pipeline.errors import NotFound

@@ -9,7 +9,7 @@ import logging
 import os
 import secrets
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -20,11 +20,11 @@ from evidence.audit import Actor, append_audit
 from evidence.db.tables import Incident, UploadLink, utcnow
 from evidence.events import add_event
 from evidence.keys import secret_digest
-from evidence.processing import analyse_evidence, ingest_upload
+from evidence.work import ingest_upload
 from evidence.runtime import Runtime
-from pipeline.errors import EvidenceError, Gone, NotFound, TooLarge
+from pipeline.errors import Gone, NotFound, TooLarge
 
-__all__ = ["LinkExpired", "LinkUsedUp", "UnknownLink", "check_link", "create_link", "dispatch",
+__all__ = ["LinkExpired", "LinkUsedUp", "UnknownLink", "check_link", "create_link",
            "receive", "refuse_oversize", "store_upload", "unuse_link", "use_link"]
 
 log = logging.getLogger(__name__)
@@ -69,30 +69,6 @@ def store_upload(rt: Runtime, tmp: Path, incident: Incident, filename: str, acto
         return ingest_upload(rt, tmp, incident.reference, actor, Path(filename or "upload").name, submitted)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def dispatch(rt: Runtime, evidence_id: int) -> Callable[[], None] | None:
-    """Queue the analysis on the workers; without Redis, return the in-process run for the caller
-    to start after the response. A Redis outage loses nothing: the row is `queued` and every
-    worker's `reconcile` picks it up."""
-    if rt.settings.redis_url:
-        from redis.exceptions import RedisError
-
-        from workers.queue import connect, make_queue, reconcile
-
-        try:
-            reconcile(rt, make_queue(connect(rt.settings.redis_url), rt.settings.queue_name))
-        except RedisError as exc:
-            log.warning("evidence %s stored and queued in the database; Redis unreachable: %s", evidence_id, exc)
-        return None
-
-    def run() -> None:
-        try:
-            analyse_evidence(rt, evidence_id)
-        except EvidenceError as exc:  # recorded on the evidence (`failed`, with the reason)
-            log.warning("evidence %s: %s", evidence_id, exc.message)
-
-    return run
 
 
 def create_link(rt: Runtime, incident_id: int, expires_in_s: int, max_uploads: int, max_bytes: int,

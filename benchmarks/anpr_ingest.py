@@ -110,7 +110,7 @@ def main() -> None:
     from evidence.anpr import add_hotlist
     from evidence.audit import Actor
     from evidence.keys import create_key
-    from evidence.processing import get_or_create_incident
+    from evidence.work import get_or_create_incident
     from evidence.runtime import Runtime
     from evidence.settings import Settings
 

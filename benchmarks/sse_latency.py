@@ -33,7 +33,7 @@ def main() -> None:
     from evidence.audit import Actor
     from evidence.events import add_event
     from evidence.keys import create_key
-    from evidence.processing import get_or_create_incident
+    from evidence.work import get_or_create_incident
     from evidence.runtime import Runtime
     from evidence.settings import Settings
 

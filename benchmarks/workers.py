@@ -150,7 +150,7 @@ def run_quick_pass(clip: Path, watchlist: Path) -> tuple[float, dict[str, object
 
     from evidence.audit import Actor
     from evidence.db.tables import WorkItem
-    from evidence.processing import ingest_clip, prepare_evidence, run_item
+    from evidence.work import ingest_clip, prepare_evidence, run_item
     from evidence.runtime import Runtime
     from evidence.settings import Settings
     from evidence.watchlists import enrol, folder_enrolments

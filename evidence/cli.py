@@ -16,7 +16,7 @@ from evidence.audit import Actor, anchor_audit, read_anchors, verify_audit
 from evidence.cli_investigate import investigate_commands
 from evidence.cliutil import cli_actor as _actor, clean_errors
 from evidence.db.tables import CandidateRow, Evidence, FaceTrackRow
-from evidence.processing import analyse_evidence, ingest_clip
+from evidence.work import analyse_evidence, ingest_clip
 from evidence.reports import candidate_view, evidence_candidates, evidence_plates, evidence_view, work_view
 from evidence.runtime import Runtime
 from evidence.settings import Settings
@@ -111,7 +111,7 @@ def _process(rt: Runtime, clip: Path, incident: str | None, as_json: bool) -> di
     try:
         if bar is not None:
             bar.__enter__()
-        summary = analyse_evidence(rt, evidence_id, progress, alert)
+        summary = analyse_evidence(rt, evidence_id, progress, alert, hashed_at_intake=True)
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
@@ -404,9 +404,12 @@ def serve(host: str, port: int) -> None:
     import uvicorn
 
     from api.main import create_app
+    from workers.queue import RQWorkQueue
 
     _limit_malloc_arenas(2)
-    uvicorn.run(create_app(), host=host, port=port)
+    settings = Settings()
+    queue = RQWorkQueue(Runtime(settings)) if settings.redis_url else None
+    uvicorn.run(create_app(settings, queue), host=host, port=port)
 
 
 M_ARENA_MAX = -8  # glibc's mallopt parameter number (malloc.h)

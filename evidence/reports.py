@@ -9,9 +9,8 @@ from sqlalchemy.orm import Session, joinedload
 
 from evidence.db.tables import CandidateRow, Evidence, FaceTrackRow, PlateSightingRow, WorkItem
 from evidence.filestore import FileStore
-from evidence.platework import sighting_view
 
-__all__ = ["candidate_view", "evidence_candidates", "evidence_plates", "evidence_view", "work_view"]
+__all__ = ["candidate_view", "evidence_candidates", "evidence_plates", "evidence_view", "sighting_view", "work_view"]
 
 
 def candidate_view(c: CandidateRow, store: FileStore) -> dict[str, Any]:
@@ -39,6 +38,19 @@ def evidence_plates(s: Session, evidence_id: int, store: FileStore) -> list[dict
                      .order_by(PlateSightingRow.first_t_s, PlateSightingRow.sighting_index))
     return [{**sighting_view(r), "crop": str(store.absolute(r.crop.store_path)) if r.crop else None,
              "overview": str(store.absolute(r.overview.store_path)) if r.overview else None} for r in rows]
+
+
+def sighting_view(row: PlateSightingRow, crop_url: str | None = None, overview_url: str | None = None
+                  ) -> dict[str, Any]:
+    """What a report, the CLI's JSON and the API show of a sighting."""
+    return {"id": row.id, "plate": row.vrm, "format": row.format, "valid": row.valid,
+            "confidence": row.confidence, "alternatives": row.alternatives,
+            "first_t_s": row.first_t_s, "last_t_s": row.last_t_s, "best_t_s": row.best_t_s,
+            "xyxy": row.best_xyxy, "n_reads": row.n_reads, "review_state": row.review_state,
+            "reviewed_by": row.reviewed_by,
+            "crop_sha256": row.crop.sha256 if row.crop else None,
+            "overview_sha256": row.overview.sha256 if row.overview else None,
+            **({"crop_url": crop_url} if crop_url else {}), **({"overview_url": overview_url} if overview_url else {})}
 
 
 def evidence_view(ev: Evidence) -> dict[str, Any]:

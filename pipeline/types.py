@@ -4,8 +4,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass, field, fields
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -20,7 +21,6 @@ __all__ = [
     "PlateDetection",
     "PlateRead",
     "PlateSighting",
-    "ReviewState",
     "WatchlistCandidate",
     "WatchlistSubject",
 ]
@@ -28,7 +28,6 @@ __all__ = [
 RGBImage = npt.NDArray[np.uint8]
 Embedding = npt.NDArray[np.float32]
 Box = tuple[float, float, float, float]
-ReviewState = Literal["pending", "confirmed", "rejected"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +51,18 @@ class MediaInfo:
     def display_wh(self) -> tuple[int, int]:
         w, h = self.size_wh
         return (h, w) if self.rotation_deg % 180 == 90 else (w, h)
+
+    def as_record(self) -> dict[str, object]:
+        """As stored (JSON): the fields, ``size_wh`` a list."""
+        return {**{f.name: getattr(self, f.name) for f in fields(self)}, "size_wh": list(self.size_wh)}
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> MediaInfo:
+        """From ``as_record``'s JSON (extra keys ignored)."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in record.items() if k in known}
+        values["size_wh"] = (int(record["size_wh"][0]), int(record["size_wh"][1]))
+        return cls(**values)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from api.main import create_app
 from evidence.audit import Actor, verify_audit
 from evidence.db.tables import AuditEntry, CandidateRow
 from evidence.keys import ROLES, create_key, revoke_key
-from evidence.processing import analyse_evidence, ingest_clip
+from evidence.work import analyse_evidence, ingest_clip
 from evidence.settings import Settings
 from evidence.watchlists import enrol, folder_enrolments
 

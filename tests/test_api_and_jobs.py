@@ -4,7 +4,7 @@ from sqlalchemy import func, select
 from api.main import create_app
 from evidence.audit import Actor
 from evidence.db.tables import CandidateRow, Evidence, FaceTrackRow, WorkItem
-from evidence.processing import finalise_evidence, ingest_clip, prepare_evidence, run_item
+from evidence.work import finalise_evidence, ingest_clip, prepare_evidence, run_item
 from evidence.runtime import Runtime
 from evidence.settings import Settings
 from evidence.watchlists import enrol, folder_enrolments

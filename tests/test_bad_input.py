@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from evidence.db.tables import Evidence, FaceTrackRow, WatchlistSubjectRow
-from evidence.processing import analyse_evidence, ingest_clip
+from evidence.work import analyse_evidence, ingest_clip
 from evidence.audit import Actor
 from evidence.runtime import Runtime
 from evidence.settings import Settings
@@ -98,7 +98,7 @@ def test_stored_original_damaged_before_analysis_is_caught_by_its_hash(runtime, 
 def test_media_lost_mid_analysis_ends_failed_with_reason(runtime, clips, watchlist_dir):
     """A stored original that cannot be decoded mid-job: the evidence is `failed` with the reason,
     with no tracks or candidates left behind."""
-    from evidence.processing import prepare_evidence, run_item
+    from evidence.work import prepare_evidence, run_item
 
     eid = ingest_clip(runtime, clips["street"], "INC-3", Actor("test", "admin"))
     todo = prepare_evidence(runtime, eid)  # checked and planned; then the disk loses it

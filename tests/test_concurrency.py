@@ -22,7 +22,7 @@ from evidence.db.tables import (AuditEntry, CandidateRow, Evidence, FaceTrackRow
                                 WatchlistSubjectRow)
 from evidence.events import add_event, events_after
 from evidence.keys import create_key, revoke_key
-from evidence.processing import _take, get_or_create_incident, ingest_upload
+from evidence.work import Lease, get_or_create_incident, ingest_upload
 from evidence.review import review_candidate
 from evidence.runtime import Runtime
 from evidence.settings import Settings
@@ -128,7 +128,7 @@ def test_one_work_item_one_runner(rt):
 
     def take(i: int) -> bool:
         with rt.sessions.begin() as s:
-            return _take(s, WorkItem, item_id, f"runner {i}", 60)
+            return Lease(rt.sessions, WorkItem, item_id, 60).take(s)
 
     assert sum(_at_once(N, take)) == 1
 

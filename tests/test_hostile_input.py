@@ -23,7 +23,9 @@ from api.main import create_app
 from evidence.audit import Actor
 from evidence.db.tables import Evidence
 from evidence.keys import ROLES, create_key
+from evidence.runtime import Runtime
 from evidence.settings import Settings
+from workers.queue import RQWorkQueue
 from samples.hostile import png_bomb
 from tests.served import run, served
 
@@ -35,8 +37,8 @@ MB = 1 << 20
 def api(database_url, tmp_path, monkeypatch):
     """An app on SQLite or PostgreSQL with a key per role and an incident. Analysis is left queued
     (Redis configured but unreachable): these tests are about what the API lets in."""
-    monkeypatch.setenv("EVIDENCE_REDIS_URL", "redis://127.0.0.1:1/0")
-    app = create_app(Settings(data_dir=tmp_path / "data", database_url=database_url))
+    settings = Settings(data_dir=tmp_path / "data", database_url=database_url, redis_url="redis://127.0.0.1:1/0")
+    app = create_app(settings, RQWorkQueue(Runtime(settings)))
     rt = app.state.runtime
     client = TestClient(app)
     keys = {role: {"Authorization": f"Bearer {create_key(rt, f'{role} one', role, ADMIN)[1]}"} for role in ROLES}

@@ -18,7 +18,9 @@ from api.errors import _api_routes
 from api.main import create_app
 from evidence.audit import Actor
 from evidence.keys import ROLES, create_key
+from evidence.runtime import Runtime
 from evidence.settings import Settings
+from workers.queue import RQWorkQueue
 
 ADMIN = Actor("test-admin", "admin")
 EXAMPLES = {GenerationMode.POSITIVE: 40, GenerationMode.NEGATIVE: 40}
@@ -29,7 +31,7 @@ def app(tmp_path_factory):
     data = tmp_path_factory.mktemp("fuzz") / "data"
     settings_ = Settings(data_dir=data, redis_url="redis://127.0.0.1:1/0", working_copy=False, plates=False,
                          auth_failures_per_min=10**6, link_requests_per_min=10**6, client_link_requests_per_min=10**6)
-    app = create_app(settings_)
+    app = create_app(settings_, RQWorkQueue(Runtime(settings_)))  # uploads stored and queued, not analysed
     rt = app.state.runtime
     app.state.keys = {role: create_key(rt, f"fuzz {role}", role, ADMIN)[1] for role in ROLES}
     return app

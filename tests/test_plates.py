@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from evidence.db.tables import Derivative, Evidence, PlateSightingRow
-from evidence.processing import analyse_evidence, ingest_clip
+from evidence.work import analyse_evidence, ingest_clip
 from evidence.audit import Actor
 from evidence.runtime import Runtime
 from conftest import frame_at

@@ -8,7 +8,7 @@ from sqlalchemy import select, text
 
 from evidence.audit import Actor
 from evidence.db.tables import AuditEntry, CandidateRow, Evidence
-from evidence.processing import analyse_evidence, ingest_clip
+from evidence.work import analyse_evidence, ingest_clip
 from evidence.review import review_candidate
 from evidence.runtime import Runtime
 from evidence.settings import Settings
@@ -86,7 +86,7 @@ def test_a_run_whose_lease_is_taken_over_stops_writing(database_url, tmp_path, f
     from sqlalchemy import update
 
     from evidence.db.tables import FaceTrackRow, WorkItem, utcnow
-    from evidence.processing import LeaseHeld
+    from evidence.work import LeaseHeld
 
     rt = Runtime(Settings(data_dir=tmp_path / "data", database_url=database_url))
     rt.faces = face_models

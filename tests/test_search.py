@@ -20,7 +20,7 @@ from conftest import FACES, Cli, frame_at
 from evidence.audit import Actor
 from evidence.db.tables import AuditEntry, CandidateRow, Derivative, Evidence, FaceTrackRow
 from evidence.keys import create_key
-from evidence.processing import analyse_evidence, ingest_clip
+from evidence.work import analyse_evidence, ingest_clip
 from evidence.review import review_candidate
 from evidence.settings import Settings
 from evidence.watchlists import enrol, folder_enrolments

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from evidence.audit import Actor
 from evidence.db.tables import CandidateRow, Derivative, Evidence, FaceTrackRow, WorkItem
-from evidence.processing import analyse_evidence, ingest_clip
+from evidence.work import analyse_evidence, ingest_clip
 from evidence.runtime import Runtime
 from evidence.settings import Settings
 from evidence.watchlists import enrol, folder_enrolments

@@ -230,7 +230,7 @@ def test_a_poison_job_stops_after_its_retries_and_fails_the_evidence(worker_env,
     back-off list, then the evidence ends `failed` with the reason — no loop, no stuck item."""
     from rq.registry import FailedJobRegistry
 
-    from evidence.processing import prepare_evidence
+    from evidence.work import prepare_evidence
     from workers.queue import connect
 
     env = {**worker_env, "EVIDENCE_RETRY_BACKOFF_S": "[0, 0]"}  # two immediate retries

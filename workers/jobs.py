@@ -12,7 +12,7 @@ from rq import Queue, get_current_job
 from rq.serializers import JSONSerializer
 
 from evidence.db.tables import Evidence
-from evidence.processing import LeaseHeld, fail_evidence, finalise_evidence, prepare_evidence, run_item
+from evidence.work import Hooks, LeaseHeld, fail_evidence, finalise_evidence, prepare_evidence, run_item
 from evidence.runtime import Runtime
 from evidence.settings import Settings
 from pipeline.errors import InvalidMedia, NotFound
@@ -58,7 +58,7 @@ def item_job(item_id: int) -> dict[str, Any]:
     work makes sure a finalise will run."""
     rt = Runtime(Settings())
     try:
-        done = run_item(rt, item_id, on_progress=_report_progress, fail_on_error=False)
+        done = run_item(rt, item_id, Hooks(on_progress=_report_progress), fail_on_error=False)
     except InvalidMedia as exc:
         return {"item_id": item_id, "state": "failed", "reason": exc.message}
     except (LeaseHeld, NotFound) as exc:

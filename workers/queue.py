@@ -11,22 +11,26 @@ holds can no longer run."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import datetime, timedelta
 
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Callback, Queue, Retry
 from rq.job import Dependency, Job
 from rq.serializers import JSONSerializer
 from sqlalchemy import or_, select, update
 
 from evidence.db.tables import Evidence, WorkItem, utcnow
-from evidence.processing import work_order
+from evidence.work import work_order
 from evidence.runtime import Runtime
 from evidence.settings import Settings
 
-__all__ = ["connect", "enqueue_graph", "enqueue_ingest", "ensure_finalise", "finalise_job_id", "ingest_job_id",
-           "item_job_id", "make_queue", "reconcile", "schedule_retention"]
+__all__ = ["RQWorkQueue", "connect", "enqueue_graph", "enqueue_ingest", "ensure_finalise", "finalise_job_id",
+           "ingest_job_id", "item_job_id", "make_queue", "reconcile", "schedule_retention"]
+
+log = logging.getLogger(__name__)
 
 FINALISE_RETRY = Retry(max=10, interval=[2, 5, 10, 30, 60])  # waits out another finaliser's lease
 WAITING = ("queued", "deferred", "scheduled")
@@ -185,6 +189,20 @@ def reconcile(rt: Runtime, queue: Queue) -> list[int]:
             ensure_finalise(queue, ev.id, ev.attempts, None, rt.settings)
             requeued.add(ev.id)
     return sorted(requeued)
+
+
+class RQWorkQueue:
+    """The workers' queue as the API sees it (``evidence.work.WorkQueue``): submitting evidence
+    reconciles, which enqueues its ingest and anything else unfinished that nobody holds."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    def submit(self, evidence_id: int) -> None:
+        try:
+            reconcile(self.rt, make_queue(connect(self.rt.settings.redis_url or ""), self.rt.settings.queue_name))
+        except RedisError as exc:  # the row is `queued`: every worker's reconcile picks it up
+            log.warning("evidence %s stored and queued in the database; Redis unreachable: %s", evidence_id, exc)
 
 
 def schedule_retention(queue: Queue, when: datetime | None = None) -> None:

@@ -90,6 +90,7 @@ class WorkItem(Base):
     progress: Mapped[float] = mapped_column(default=0.0)
     frames: Mapped[int] = mapped_column(default=0)
     result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    plan: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=dict)  # from the ingest (the quick pass's key frames)
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_expires_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(default=0)

@@ -1,5 +1,6 @@
-"""Plate sightings in footage: the ``plates`` work item (one per segment, beside the face segment)
-and, when the evidence is finalised, the joining of sightings a segment cut split in two.
+"""The ``plates`` work item: number plates in one stretch of the clip (beside the face segment of
+the same stretch, from its own decode at ``EVIDENCE_PLATE_FPS``), and, when the evidence is
+finalised, the joining of sightings a segment cut split in two.
 
 Each sighting is stored with its plate crop and a wider overview crop (derivatives of the
 original, with the models and parameters that made them), every read it was voted from, and a
@@ -15,24 +16,26 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from evidence import __version__
+from evidence import SOFTWARE
 from evidence.anpr import sighting_hits
 from evidence.derivatives import discard_unreferenced, ensure_stored, record_derivative
-from evidence.db.tables import Evidence, PlateSightingRow, WorkItem
+from evidence.db.tables import PlateSightingRow, WorkItem
 from evidence.events import evidence_event
 from evidence.filestore import StoredFile
 from evidence.images import encode_jpeg
 from evidence.mediaio import DecodeReport, iter_frames
 from evidence.runtime import Runtime
+from evidence.states import ReviewState, WorkKind
+from evidence.work.contract import Hooks, ItemLease, Job, Outcome
 from pipeline.platereading import edit_distance, read_plates, track_plates, vote
 from pipeline.plates import confusion_key
-from pipeline.types import Box, Frame, MediaInfo, PlateDetection, PlateRead, PlateSighting, RGBImage
+from pipeline.types import Box, Frame, PlateDetection, PlateRead, PlateSighting, RGBImage
 
-__all__ = ["SIGHTING_INDEX_STRIDE", "clear_sightings", "find_sightings", "save_sightings", "stitch_sightings",
-           "sighting_view"]
+__all__ = ["SIGHTING_INDEX_STRIDE", "clear_sightings", "find_sightings", "run_plates", "save_sightings",
+           "stitch_sightings"]
 
 SIGHTING_INDEX_STRIDE = 100_000
-_UNREVIEWED = ("pending",)
+_UNREVIEWED = (ReviewState.PENDING,)
 
 
 @dataclass(frozen=True)
@@ -58,18 +61,17 @@ def _crops(image: RGBImage, xyxy: Box) -> _Crops:
     return _Crops(encode_jpeg(plate), encode_jpeg(overview, 85), origin)
 
 
-def find_sightings(rt: Runtime, ev: Evidence, info: MediaInfo, start_s: float, end_s: float | None,
-                   tick: Callable[[Frame], None], report: DecodeReport
+def find_sightings(rt: Runtime, job: Job, tick: Callable[[Frame], None], report: DecodeReport
                    ) -> tuple[int, list[PlateSighting], dict[tuple[float, Box], _Crops]]:
-    """Search one span of the clip: (frames looked at, sightings, crops of every read kept);
+    """Search the job's span of the clip: (frames looked at, sightings, crops of every read kept);
     ffmpeg's warnings go to ``report``."""
     crops: dict[tuple[float, Box], _Crops] = {}
     frames_seen = [0]
     m, params = rt.plates, rt.analysis.plate
 
     def reads() -> Iterator[list[PlateDetection]]:
-        for frame in iter_frames(rt.store.absolute(ev.store_path), info, rt.analysis.plate_fps, report,
-                                 start_s=start_s, end_s=end_s, threads=rt.settings.decode_threads):
+        for frame in iter_frames(job.original, job.media, rt.analysis.plate_fps, report,
+                                 start_s=job.start_s, end_s=job.end_s, threads=rt.settings.decode_threads):
             frames_seen[0] += 1
             tick(frame)
             found = read_plates(frame.image, frame.t_s, m.detector, m.recogniser, params)
@@ -100,19 +102,19 @@ def _read_from_json(r: dict[str, Any]) -> PlateDetection:
                           PlateRead(r["raw"], r["plate"], r["format"], r["valid"], r["changed"]), r["confidence"])
 
 
-def save_sightings(rt: Runtime, ev: Evidence, segment: int, sightings: Sequence[PlateSighting],
+def save_sightings(rt: Runtime, job: Job, sightings: Sequence[PlateSighting],
                    crops: dict[tuple[float, Box], _Crops], fence: Callable[[Session], None]) -> int:
     """Store the sightings of one segment, their crops as derivatives, in one transaction fenced by
     the work item's lease; an event per sighting on the incident's timeline, and a hit for each
     sighting of a hotlisted vehicle. A vehicle a person already reviewed (an earlier run) is not
     stored again. Returns how many were stored."""
-    made_by = {"software": f"evidence-pipeline {__version__}", "models": rt.plates.versions,
+    made_by = {"software": SOFTWARE, "models": rt.plates.versions,
                "parameters": {"plate_fps": rt.analysis.plate_fps, "detector_max_side": rt.settings.plate_max_side,
                               **rt.analysis.plate.as_record()}}
     stored: list[tuple[PlateSighting, StoredFile, StoredFile, _Crops]] = []
     files: list[StoredFile] = []  # everything this run put in the store, to discard if unused
     with rt.sessions() as s:
-        fresh, _ = _not_reviewed(s, rt, ev.id, sightings)
+        fresh, _ = _not_reviewed(s, rt, job.evidence_id, sightings)
     try:
         for sg in fresh:
             c = crops[(sg.best.t_s, sg.best.xyxy)]
@@ -122,10 +124,10 @@ def save_sightings(rt: Runtime, ev: Evidence, segment: int, sightings: Sequence[
         with rt.sessions.begin() as s:
             fence(s)
             # Decided again inside the transaction: a sighting reviewed since is not raised twice.
-            still, taken = _not_reviewed(s, rt, ev.id, [sg for sg, *_ in stored])
+            still, taken = _not_reviewed(s, rt, job.evidence_id, [sg for sg, *_ in stored])
             keep = {id(sg) for sg in still}
-            clear_sightings(s, ev.id, segment)
-            index = segment * SIGHTING_INDEX_STRIDE
+            clear_sightings(s, job.evidence_id, job.index)
+            index = job.index * SIGHTING_INDEX_STRIDE
             saved = 0
             for sg, plate_file, overview_file, c in stored:
                 if id(sg) not in keep:
@@ -138,19 +140,19 @@ def save_sightings(rt: Runtime, ev: Evidence, segment: int, sightings: Sequence[
                                               partial(rt.store.put_bytes, c.overview_jpeg, "derivatives", ".jpg"))
                 files += [plate_file, overview_file]
                 at = {"t_s": sg.best.t_s, "xyxy": list(sg.best.xyxy)}
-                crop = record_derivative(s, ev.id, ev.sha256, "plate_crop", plate_file.sha256,
+                crop = record_derivative(s, job.evidence_id, job.sha256, "plate_crop", plate_file.sha256,
                                          rt.store.relative(plate_file.path), {**made_by, **at})
-                overview = record_derivative(s, ev.id, ev.sha256, "plate_overview", overview_file.sha256,
+                overview = record_derivative(s, job.evidence_id, job.sha256, "plate_overview", overview_file.sha256,
                                              rt.store.relative(overview_file.path),
                                              {**made_by, **at, "crop_origin_xy": list(c.overview_origin_xy)})
-                row = PlateSightingRow(evidence_id=ev.id, segment=segment, sighting_index=index,
+                row = PlateSightingRow(evidence_id=job.evidence_id, segment=job.index, sighting_index=index,
                                        crop_id=crop.id, overview_id=overview.id, made_by=made_by)
                 _fill(row, sg)
                 s.add(row)
                 s.flush()
-                evidence_event(s, ev.id, "plate.sighting", sighting_id=row.id, plate=row.vrm,
+                evidence_event(s, job.evidence_id, "plate.sighting", sighting_id=row.id, plate=row.vrm,
                                confidence=row.confidence, t_s=row.best_t_s, valid=row.valid)
-                sighting_hits(s, row, ev.incident_id)
+                sighting_hits(s, row, job.incident_id)
                 saved += 1
     except BaseException:
         discard_unreferenced(rt.sessions, rt.store, files)
@@ -184,23 +186,23 @@ def _fill(row: PlateSightingRow, sg: PlateSighting) -> None:
     row.reads = [_read_json(d) for d in sg.reads]
 
 
-def stitch_sightings(s: Session, ev: Evidence, items: Sequence[WorkItem], max_gap_s: float, max_key_distance: int,
-                     top_n: int) -> int:
+def stitch_sightings(s: Session, evidence_id: int, items: Sequence[WorkItem], max_gap_s: float,
+                     max_key_distance: int, top_n: int) -> int:
     """Join sightings of adjacent segments that are one vehicle across the cut (similar plate,
     within ``max_gap_s``): their reads are voted again as one, and the crops are those of the piece
     holding the best read. Reviewed sightings stay as they are. Returns how many were joined."""
-    rows = sorted(s.scalars(select(PlateSightingRow).where(PlateSightingRow.evidence_id == ev.id)),
+    rows = sorted(s.scalars(select(PlateSightingRow).where(PlateSightingRow.evidence_id == evidence_id)),
                   key=lambda r: (r.first_t_s, r.sighting_index))
-    planned = {i.index for i in items if i.kind == "plates"}
+    planned = {i.index for i in items if i.kind == WorkKind.PLATES}
     joined = 0
     alive = list(rows)
     for later in rows:
-        if later.review_state != "pending" or later.segment == 0:
+        if later.review_state != ReviewState.PENDING or later.segment == 0:
             continue
         if later.segment - 1 not in planned:
             continue
         for earlier in alive:
-            if (earlier is later or earlier.segment != later.segment - 1 or earlier.review_state != "pending"
+            if (earlier is later or earlier.segment != later.segment - 1 or earlier.review_state != ReviewState.PENDING
                     or later.first_t_s - earlier.last_t_s > max_gap_s
                     or edit_distance(earlier.vrm_key, later.vrm_key) > max_key_distance):
                 continue
@@ -217,14 +219,10 @@ def stitch_sightings(s: Session, ev: Evidence, items: Sequence[WorkItem], max_ga
     return joined
 
 
-def sighting_view(row: PlateSightingRow, crop_url: str | None = None, overview_url: str | None = None
-                  ) -> dict[str, Any]:
-    """What a report, the CLI's JSON and the API show of a sighting."""
-    return {"id": row.id, "plate": row.vrm, "format": row.format, "valid": row.valid,
-            "confidence": row.confidence, "alternatives": row.alternatives,
-            "first_t_s": row.first_t_s, "last_t_s": row.last_t_s, "best_t_s": row.best_t_s,
-            "xyxy": row.best_xyxy, "n_reads": row.n_reads, "review_state": row.review_state,
-            "reviewed_by": row.reviewed_by,
-            "crop_sha256": row.crop.sha256 if row.crop else None,
-            "overview_sha256": row.overview.sha256 if row.overview else None,
-            **({"crop_url": crop_url} if crop_url else {}), **({"overview_url": overview_url} if overview_url else {})}
+def run_plates(rt: Runtime, job: Job, lease: ItemLease, hooks: Hooks) -> Outcome:
+    report = DecodeReport()
+    frames, sightings, crops = find_sightings(rt, job, lambda frame: lease.beat(job.done_at(frame.t_s), hooks),
+                                              report)
+    saved = save_sightings(rt, job, sightings, crops, lease.fence)
+    return Outcome(frames, {"sightings": saved, "reads": sum(sg.n_reads for sg in sightings),
+                            "decode_warnings": report.warnings[:20]})
