@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from evidence.cli import main
+from cli.main import main
 from evidence.runtime import FaceModels, Runtime
 from evidence.settings import Settings
 from samples.make_samples import Appearance, build_watchlist, render_clip

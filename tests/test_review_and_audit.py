@@ -70,7 +70,7 @@ def test_audit_chain_verifies_and_detects_an_edited_row(processed, cli_for):
 def cli_for():
     from click.testing import CliRunner
 
-    from evidence.cli import main
+    from cli.main import main
 
     def run(rt, *args):
         return CliRunner().invoke(main, list(args), obj=rt, catch_exceptions=False)

@@ -18,9 +18,20 @@ from evidence.settings import Settings
 from pipeline.errors import InvalidMedia, NotFound
 from workers.queue import enqueue_graph, ensure_finalise
 
-__all__ = ["finalise_job", "ingest_job", "item_job", "on_job_failure", "purge_anpr_job"]
+__all__ = ["finalise_job", "ingest_job", "item_job", "on_job_failure", "purge_anpr_job", "use_settings"]
 
 log = logging.getLogger(__name__)
+_settings: list[Settings] = []  # the worker's, handed down to its forked work-horses
+
+
+def use_settings(settings: Settings) -> None:
+    """The settings every job of this process (and of the work-horses it forks) runs with; set by
+    `evidence worker` before it starts. A process that never calls it reads the environment."""
+    _settings[:] = [settings]
+
+
+def _runtime() -> Runtime:
+    return Runtime(_settings[0] if _settings else Settings())
 
 
 def _report_progress(p: float) -> None:
@@ -42,7 +53,7 @@ def _queue() -> Queue:
 
 def ingest_job(evidence_id: int) -> dict[str, Any]:
     """Check and plan stored evidence, then enqueue its work items and their finalise."""
-    rt = Runtime(Settings())
+    rt = _runtime()
     try:
         todo = prepare_evidence(rt, evidence_id, fail_on_error=False)
     except InvalidMedia as exc:  # no retry can fix the bytes: the evidence is `failed`, the job done
@@ -56,7 +67,7 @@ def ingest_job(evidence_id: int) -> dict[str, Any]:
 def item_job(item_id: int) -> dict[str, Any]:
     """One work item (quick pass, segment, working copy). The one that completes its evidence's
     work makes sure a finalise will run."""
-    rt = Runtime(Settings())
+    rt = _runtime()
     try:
         done = run_item(rt, item_id, Hooks(on_progress=_report_progress), fail_on_error=False)
     except InvalidMedia as exc:
@@ -75,7 +86,7 @@ def item_job(item_id: int) -> dict[str, Any]:
 def finalise_job(evidence_id: int) -> dict[str, Any]:
     """Stitch, re-match, mark done. Another finaliser holding the evidence raises LeaseHeld and RQ
     retries this job later; unfinished work ends it quietly (the last item enqueues another)."""
-    done = finalise_evidence(Runtime(Settings()), evidence_id)
+    done = finalise_evidence(_runtime(), evidence_id)
     return {"evidence_id": evidence_id, "state": "done" if done else "not ready"}
 
 
@@ -85,7 +96,7 @@ def purge_anpr_job() -> dict[str, Any]:
     from evidence.anpr import purge_reads
     from evidence.audit import Actor, anchor_audit
 
-    rt = Runtime(Settings())
+    rt = _runtime()
     if get_current_job() is not None:  # tomorrow's run first: nothing below may stop it
         from datetime import timedelta
 
@@ -116,4 +127,4 @@ def on_job_failure(job: Any, connection: Any, exc_type: Any, exc_value: Any, tb:
     log.warning("job %s failed%s: %s", job.id, "" if final else " (will be retried)", reason)
     evidence_id = job.meta.get("evidence_id")
     if final and evidence_id is not None and not job.func_name.endswith("finalise_job"):
-        fail_evidence(Runtime(Settings()), int(evidence_id), f"job {job.id} failed after its retries: {reason}")
+        fail_evidence(_runtime(), int(evidence_id), f"job {job.id} failed after its retries: {reason}")

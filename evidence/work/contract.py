@@ -55,6 +55,8 @@ class Job:
     @classmethod
     def from_rows(cls, item: WorkItem, ev: Evidence, original: Path) -> Job:
         media = MediaInfo.from_record(ev.media)
+        if item.kind not in WorkKind.__members__.values():
+            raise ValueError(f"work item {item.id} has an unknown kind {item.kind!r}")
         return cls(item.id, ev.id, WorkKind(item.kind), item.index, item.start_s, item.end_s, original,
                    ev.original_name, ev.sha256, media, ev.incident_id, dict(item.plan or {}))
 

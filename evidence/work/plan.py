@@ -34,7 +34,7 @@ def work_order(item: WorkItem) -> tuple[int, int, int]:
     stretch of the clip for faces and plates together (a hotlisted plate in the first minute must
     not wait for faces in the last), the working copy last."""
     phase = 0 if item.kind == WorkKind.QUICK else 2 if item.kind == WorkKind.TRANSCODE else 1
-    return phase, item.index, KIND_ORDER.get(WorkKind(item.kind), 9)
+    return phase, item.index, KIND_ORDER.get(item.kind, 9)  # type: ignore[call-overload]
 
 
 def _sha256_of(path: Path) -> str:

@@ -62,17 +62,17 @@ def run_item(rt: Runtime, item_id: int, hooks: Hooks | None = None, fail_on_erro
         lease = ItemLease(rt.sessions, item_id, ev.id, rt.settings.lease_s)
         if not lease.take(s, state=WorkState.RUNNING, progress=0.0, frames=0):
             raise LeaseHeld(f"work item {item_id} is being done by another worker")
-        job = Job.from_rows(item, ev, rt.store.absolute(ev.store_path))
     try:
+        job = Job.from_rows(item, ev, rt.store.absolute(ev.store_path))
         outcome = RUNNERS[job.kind](rt, job, lease, hooks or Hooks())
     except LeaseHeld:
         raise
     except EvidenceError as exc:
-        fail_evidence(rt, job.evidence_id, exc.message, item_id)
+        fail_evidence(rt, ev.id, exc.message, item_id)
         raise
     except Exception as exc:
         if fail_on_error:
-            fail_evidence(rt, job.evidence_id, f"internal error: {type(exc).__name__}: {exc}", item_id)
+            fail_evidence(rt, ev.id, f"internal error: {type(exc).__name__}: {exc}", item_id)
         else:
             lease.let_go()
         raise

@@ -11,12 +11,16 @@ from pathlib import Path
 
 import click
 
-from evidence.cliutil import UTC_TIME, cli_actor, clean_errors
+from cli.common import UTC_TIME, cli_actor, clean_errors
+from evidence.export import export_incident, find_incident, verify_package
+from evidence.people import incident_people
+from evidence.redaction import redactor_for
 from evidence.runtime import Runtime
+from evidence.search import FaceFilters, search_faces, search_plates
 from pipeline.errors import InvalidReference
 from pipeline.geo import GeoBox
 
-__all__ = ["investigate_commands"]
+__all__ = ["export", "index", "people", "search", "verify"]
 
 
 def _box(_: click.Context, __: click.Parameter, value: str | None) -> GeoBox | None:
@@ -53,8 +57,6 @@ def search_face(rt: Runtime, photo: Path, reason: str, since: datetime | None, u
                 incidents: tuple[int, ...], box: GeoBox | None, limit: int, as_json: bool) -> None:
     """Where else does the face in PHOTO appear? Appearances in all processed footage, closest first:
     candidates for a person to look at, never identities."""
-    from evidence.search import FaceFilters, search_faces
-
     if not photo.is_file():
         raise InvalidReference(f"{photo}: no such file")
     found = search_faces(rt, photo.read_bytes(), str(photo), reason, cli_actor(),
@@ -82,8 +84,6 @@ def search_face(rt: Runtime, photo: Path, reason: str, since: datetime | None, u
 def search_plate(rt: Runtime, query: str, reason: str, since: datetime | None, until: datetime | None,
                  camera: str | None, box: GeoBox | None, as_json: bool) -> None:
     """Every sighting of QUERY (AB12CDE, AB1?CDE, *CDE; O/0, I/1, ... alike) in camera reads and footage."""
-    from evidence.search import search_plates
-
     results = search_plates(rt, query, reason, cli_actor(), since, until, camera, box)
     if as_json:
         click.echo(json.dumps({"query": query, "count": len(results), "results": results}))
@@ -102,8 +102,6 @@ def search_plate(rt: Runtime, query: str, reason: str, since: datetime | None, u
 @clean_errors
 def people(rt: Runtime, incident: int, as_json: bool) -> None:
     """INCIDENT's unknown faces (no watchlist candidate) grouped into people, with where else each appears."""
-    from evidence.people import incident_people
-
     found = incident_people(rt, incident, cli_actor())
     if as_json:
         click.echo(json.dumps(found))
@@ -129,9 +127,6 @@ def people(rt: Runtime, incident: int, as_json: bool) -> None:
 def export(rt: Runtime, incident: str, out: Path, reason: str, redact: bool, redact_plates: bool) -> None:
     """Write INCIDENT's (reference or number) evidence package: originals, working copies, reports,
     provenance, audit extract and a SHA-256 manifest (check it with `evidence verify`)."""
-    from evidence.export import export_incident, find_incident
-    from evidence.redaction import redactor_for
-
     actor = cli_actor()
     started = time.monotonic()
     with rt.sessions() as s:
@@ -147,8 +142,6 @@ def export(rt: Runtime, incident: str, out: Path, reason: str, redact: bool, red
 @click.argument("package", type=click.Path(path_type=Path))
 def verify(package: Path) -> None:
     """Check an evidence package against its SHA-256 manifest; exit 1 if anything differs."""
-    from evidence.export import verify_package
-
     check = verify_package(package)
     for problem in check.problems:
         click.echo(f"FAIL {problem}", err=True)
@@ -171,5 +164,3 @@ def index_rebuild(rt: Runtime) -> None:
     n = rt.face_index.rebuild(rt.sessions)
     click.echo(f"indexed {n} face tracks in {time.monotonic() - started:.1f} s ({rt.face_index.path})")
 
-
-investigate_commands = [search, people, export, verify, index]

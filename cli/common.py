@@ -1,4 +1,4 @@
-"""What every ``evidence`` command shares: who the command line acts as, and one-line errors."""
+"""What every ``evidence`` command shares: who the command line acts as, one-line errors, times."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import wraps
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -14,7 +15,9 @@ import click
 from evidence.audit import Actor
 from pipeline.errors import EvidenceError
 
-__all__ = ["UTC_TIME", "cli_actor", "clean_errors"]
+__all__ = ["ROOT", "UTC_TIME", "cli_actor", "clean_errors"]
+
+ROOT = Path(__file__).resolve().parent.parent  # the repository: samples/ for the demo
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -1,0 +1,188 @@
+"""Administration: API keys, the HTTP API, camera-read retention, plates in still images, and the
+audit log (verify, anchor)."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from cli.common import clean_errors, cli_actor
+from evidence.anpr import purge_reads
+from evidence.audit import anchor_audit, read_anchors, verify_audit
+from evidence.images import read_rgb
+from evidence.keys import ROLES, create_key, list_keys, revoke_key
+from evidence.runtime import Runtime
+from evidence.settings import Settings
+from pipeline.errors import EvidenceError, NotFound
+from pipeline.platereading import read_image
+
+__all__ = ["anpr", "audit", "keys", "plates", "serve"]
+
+
+@click.group()
+def keys() -> None:
+    """API keys for the HTTP API (one role each)."""
+
+
+@keys.command("create")
+@click.option("--role", required=True, type=click.Choice([str(r) for r in ROLES]))
+@click.option("--name", required=True, help="whose key it is (a person, a camera, a system)")
+@click.pass_obj
+@clean_errors
+def keys_create(rt: Runtime, role: str, name: str) -> None:
+    """Make a key; it is printed once, as the last word of the output (only its hash is stored)."""
+    key_id, key = create_key(rt, name, role, cli_actor())
+    click.echo(f"key {key_id} for {name} ({role}): {key}")
+
+
+@keys.command("list")
+@click.pass_obj
+@clean_errors
+def keys_list(rt: Runtime) -> None:
+    """Keys by id: name, role, prefix, revoked or not."""
+    with rt.sessions() as s:
+        for k in list_keys(s):
+            click.echo(f"{k.id:>4}  {k.name:<32} {k.role:<13} {k.prefix}…  {'revoked' if k.revoked_at else 'active'}")
+
+
+@keys.command("revoke")
+@click.argument("key_id", type=int)
+@click.pass_obj
+@clean_errors
+def keys_revoke(rt: Runtime, key_id: int) -> None:
+    """Revoke a key (it stops working at once; the row stays for the audit trail)."""
+    revoke_key(rt, key_id, cli_actor())
+    click.echo(f"key {key_id} revoked")
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def serve(host: str, port: int) -> None:
+    """Serve the HTTP API (OpenAPI document at /docs and /openapi.json)."""
+    import uvicorn  # imported when serving only: every other command starts faster without them
+
+    from api.main import create_app
+    from workers.queue import RQWorkQueue
+
+    _limit_malloc_arenas(2)
+    settings = Settings()
+    queue = RQWorkQueue(Runtime(settings)) if settings.redis_url else None
+    uvicorn.run(create_app(settings, queue), host=host, port=port)
+
+
+M_ARENA_MAX = -8  # glibc's mallopt parameter number (malloc.h)
+
+
+def _limit_malloc_arenas(n: int) -> None:
+    """glibc gives each thread that allocates under contention an arena of its own (up to 8 per
+    core) and rarely hands their free space back: a server's thread pool then holds on to memory a
+    burst of requests once needed (measured with benchmarks/soak.py: +68 MB after 500 mixed requests
+    with the default, +23 MB with 2 arenas, flat after). No-op off glibc."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(M_ARENA_MAX, n)
+    except (OSError, AttributeError):
+        pass
+
+
+@click.group()
+def anpr() -> None:
+    """ANPR camera reads."""
+
+
+@anpr.command("purge")
+@click.pass_obj
+@clean_errors
+def anpr_purge(rt: Runtime) -> None:
+    """Delete camera reads older than EVIDENCE_ANPR_RETENTION_DAYS (workers also do it daily)."""
+    n = purge_reads(rt, cli_actor())
+    click.echo(f"deleted {n} camera read(s) older than {rt.settings.anpr_retention_days} days")
+
+
+@click.group()
+def plates() -> None:
+    """Number plates in still images."""
+
+
+@plates.command("read")
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--crop", "as_crop", is_flag=True, help="each image is a plate crop: read it whole, no detection")
+@click.option("--json", "as_json", is_flag=True, help='one JSON object per image: {"image", "reads": [...]}')
+@click.pass_obj
+def plates_read(rt: Runtime, images: tuple[Path, ...], as_crop: bool, as_json: bool) -> None:
+    """Find and read the UK number plates in IMAGES (JPEG/PNG). Reads are surest first, repaired by
+    the UK plate grammar where it decides; a read fitting no UK format is flagged. An image that
+    is itself plate-shaped (twice as wide as high) and holds no plate found by detection is read
+    whole. Unreadable images are reported and skipped (exit status 2)."""
+    m, params, failed = rt.plates, rt.analysis.plate, False
+    for path in images:
+        try:
+            image = read_rgb(path)
+        except EvidenceError as exc:
+            click.echo(f"error: {exc.message}", err=True)
+            failed = True
+            continue
+        reads = [{"plate": d.read.plate, "confidence": round(d.confidence, 4), "xyxy": [round(v, 1) for v in d.xyxy],
+                  "raw": d.read.raw, "format": d.read.format, "valid": d.read.valid}
+                 for d in read_image(image, m.detector, m.recogniser, params, as_crop)]
+        if as_json:
+            click.echo(json.dumps({"image": str(path), "reads": reads}))
+            continue
+        click.echo(f"{path}: " + (", ".join(
+            f"{r['plate']} ({r['confidence']:.2f}{'' if r['valid'] else ', no UK format'})" for r in reads)
+            or "no plate found"))
+    if failed:
+        sys.exit(2)
+
+
+@click.group()
+def audit() -> None:
+    """The append-only audit log."""
+
+
+@audit.command("verify")
+@click.option("--anchors", "anchors_path", type=click.Path(path_type=Path),
+              help="anchor file to check the chain against (default EVIDENCE_AUDIT_ANCHORS, if it exists)")
+@click.pass_obj
+@clean_errors
+def audit_verify(rt: Runtime, anchors_path: Path | None) -> None:
+    """Check the hash chain, its head and every anchor; report what is wrong (exit status 1)."""
+    path = anchors_path or rt.settings.audit_anchors_file
+    if (anchors_path is not None or rt.settings.audit_anchors is not None) and not path.is_file():
+        raise NotFound(f"{path}: no such anchor file (a missing anchor file hides a truncated log)")
+    try:
+        anchors = read_anchors(path) if path.is_file() else []
+    except ValueError as exc:
+        raise EvidenceError(str(exc)) from exc
+    with rt.sessions() as s:
+        check = verify_audit(s, anchors)
+    pinned = (f", {len(anchors)} anchor(s) from {path} hold" if anchors
+              else f"; no anchor checked (none at {path}: `evidence audit anchor` makes one)")
+    if check.ok:
+        click.echo(f"audit log intact: {check.entries} entries{pinned}")
+        return
+    click.echo(f"audit log BROKEN ({check.entries} entries):", err=True)
+    for problem in check.problems:
+        click.echo(f"  {problem}", err=True)
+    sys.exit(1)
+
+
+@audit.command("anchor")
+@click.option("--out", type=click.Path(path_type=Path),
+              help="file to append the anchor to (default EVIDENCE_AUDIT_ANCHORS); keep it where the database "
+                   "cannot be used to rewrite it")
+@click.pass_obj
+@clean_errors
+def audit_anchor(rt: Runtime, out: Path | None) -> None:
+    """Pin the chain as it is now: append its entry count and newest hash to an anchor file (and
+    print it, e.g. for a records system). `audit verify` then detects a truncated or rewritten log."""
+    path = out or rt.settings.audit_anchors_file
+    with rt.sessions.begin() as s:
+        anchor = anchor_audit(s, path, cli_actor())
+    click.echo(anchor.line())

@@ -1,0 +1,34 @@
+"""``evidence``: the command group. Settings come from EVIDENCE_* variables (see the README); each
+command's module holds its commands."""
+
+from __future__ import annotations
+
+import click
+
+from cli.admin import anpr, audit, keys, plates, serve
+from cli.investigate import export, index, people, search, verify
+from cli.process import demo, process, review, status
+from cli.watchlist import watchlist
+from cli.workers import reconcile_cmd, submit, worker
+from evidence.runtime import Runtime
+from evidence.settings import Settings
+
+__all__ = ["main"]
+
+
+@click.group()
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """Evidence Pipeline: fingerprint clips, find faces and plates, raise watchlist candidates and
+    hotlist hits for review, search, and export for court."""
+    if ctx.obj is None:
+        ctx.obj = Runtime(Settings())
+
+
+for _command in (watchlist, process, demo, status, review, submit, worker, reconcile_cmd, keys, serve, anpr, plates,
+                 audit, search, people, export, verify, index):
+    main.add_command(_command)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,207 @@
+"""``evidence process``, ``demo``, ``status`` and ``review``: a clip analysed in this process, the
+seed scenario, where an evidence item stands, and a named person's decision on a candidate."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy import func, select
+
+from cli.common import ROOT, clean_errors, cli_actor
+from cli.watchlist import print_enrolled
+from evidence.audit import Actor
+from evidence.db.tables import CandidateRow, Evidence, FaceTrackRow
+from evidence.export import export_incident, find_incident, verify_package
+from evidence.people import incident_people
+from evidence.reports import candidate_view, evidence_candidates, evidence_plates, evidence_view, work_view
+from evidence.review import review_candidate
+from evidence.runtime import Runtime
+from evidence.search import search_faces
+from evidence.watchlists import enrol, folder_enrolments
+from evidence.work import analyse_evidence, ingest_clip
+from pipeline.errors import NotFound
+
+__all__ = ["demo", "process", "review", "status"]
+
+
+def _process(rt: Runtime, clip: Path, incident: str | None, as_json: bool) -> dict[str, Any]:
+    started = time.monotonic()
+    first: list[float] = []
+    rt.faces.warm_up()
+    evidence_id = ingest_clip(rt, clip, incident, cli_actor())
+    bar = None if as_json else click.progressbar(length=1000, label=f"analysing {clip.name}", file=sys.stderr)
+
+    def progress(p: float) -> None:
+        if bar is not None:
+            bar.update(int(p * 1000) - bar.pos)
+
+    def alert(c: CandidateRow) -> None:
+        if not first:
+            first.append(time.monotonic() - started)
+        if bar is not None:
+            lead = "\n" if sys.stderr.isatty() else ""  # step off the progress bar's line
+            click.echo(f"{lead}  potential match: {c.subject.name} (score {c.score:.2f}) at {c.t_s:.1f} s", err=True)
+
+    try:
+        if bar is not None:
+            bar.__enter__()
+        summary = analyse_evidence(rt, evidence_id, progress, alert, hashed_at_intake=True)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    with rt.sessions() as s:
+        ev = s.get(Evidence, evidence_id)
+        assert ev is not None
+        n_tracks = s.scalar(select(func.count()).select_from(FaceTrackRow).where(FaceTrackRow.evidence_id == ev.id))
+        cands = [candidate_view(c, rt.store) for c in evidence_candidates(s, ev.id)]
+        return {
+            "evidence": evidence_view(ev), "incident": incident, "tracks": n_tracks, "candidates": cands,
+            "plates": evidence_plates(s, ev.id, rt.store),
+            "timing": {"wall_s": round(time.monotonic() - started, 3), "frames": summary.frames,
+                       "working_copy_s": round(summary.working_copy_s, 3),
+                       "first_candidate_s": round(first[0], 3) if first else None},
+        }
+
+
+def _print_result(result: dict[str, Any]) -> None:
+    ev = result["evidence"]
+    click.echo(f"evidence {ev['id']}  sha256 {ev['sha256']}")
+    click.echo(f"  {ev['name']}: {ev['duration_s']:.1f} s, {ev['codec']} {ev['size_wh'][0]}x{ev['size_wh'][1]}"
+               f", rotation {ev['rotation_deg']}°, state {ev['state']}")
+    t = result["timing"]
+    first = f"{t['first_candidate_s']:.1f} s" if t["first_candidate_s"] is not None else "none"
+    copy = f" + working copy {t['working_copy_s']:.1f} s" if t["working_copy_s"] else ""
+    click.echo(f"  {result['tracks']} face track(s), {t['frames']} frames analysed in "
+               f"{t['wall_s'] - t['working_copy_s']:.1f} s{copy}; first candidate after {first}")
+    cands = result["candidates"]
+    if not cands:
+        click.echo("no watchlist candidates")
+    else:
+        click.echo(f"{len(cands)} POTENTIAL match(es) — candidates for review, not identifications:")
+        click.echo(f"  {'id':>4}  {'subject':<24} {'score':>6} {'dist':>6}  {'seen at':>8}  {'state':<8} crop")
+        for c in cands:
+            click.echo(f"  {c['id']:>4}  {c['subject']:<24} {c['score']:>6.3f} {c['distance']:>6.3f}  "
+                       f"{c['t_s']:>7.1f}s  {c['review_state']:<8} {c['crop']}")
+    plates = result.get("plates") or []
+    if plates:
+        click.echo(f"{len(plates)} plate sighting(s) — reads to verify against the crop:")
+        click.echo(f"  {'id':>4}  {'plate':<9} {'conf':>5}  {'seen':>13}  {'reads':>5}  {'also read as':<24} crop")
+        for p in plates:
+            alt = ", ".join(f"{a} {share:.2f}" for a, share in p["alternatives"]) or "-"
+            flag = "" if p["valid"] else " (no UK format)"
+            click.echo(f"  {p['id']:>4}  {p['plate']:<9} {p['confidence']:>5.2f}  {p['first_t_s']:>5.1f}-"
+                       f"{p['last_t_s']:>5.1f} s  {p['n_reads']:>5}  {alt:<24} {p['crop']}{flag}")
+
+
+@click.command()
+@click.argument("clip", type=click.Path(path_type=Path))
+@click.option("--incident", help="incident reference to attach the clip to (created if new)")
+@click.option("--watchlist", "watchlist_dir", type=click.Path(path_type=Path),
+              help="enrol DIR/<subject name>/*.jpg before processing")
+@click.option("--fps", type=float, help="frames analysed per second (default EVIDENCE_SAMPLE_FPS or 2)")
+@click.option("--plates/--no-plates", default=None, help="search the footage for number plates (default EVIDENCE_PLATES, on)")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object instead of a table")
+@click.pass_obj
+@clean_errors
+def process(rt: Runtime, clip: Path, incident: str | None, watchlist_dir: Path | None, fps: float | None,
+            plates: bool | None, as_json: bool) -> None:
+    """Fingerprint CLIP, find and track faces, list watchlist candidates and plate sightings (in-process)."""
+    update: dict[str, Any] = {}
+    if fps is not None:
+        update["sample_fps"] = fps
+    if plates is not None:
+        update["plates"] = plates
+    if update:
+        rt = Runtime(rt.settings.model_copy(update=update))
+    if watchlist_dir is not None:  # unusable photos are reported and skipped; the clip still runs
+        enrolled = enrol(rt, folder_enrolments(watchlist_dir), cli_actor(), skip_unusable=True)
+        print_enrolled(enrolled, quiet=True)
+        if not as_json:
+            click.echo(f"watchlist: {len(enrolled.added)} subject(s) from {watchlist_dir}")
+    result = _process(rt, clip, incident, as_json)
+    click.echo(json.dumps(result, indent=2) if as_json else "", nl=as_json)
+    if not as_json:
+        _print_result(result)
+
+
+@click.command()
+@click.pass_obj
+@clean_errors
+def demo(rt: Runtime) -> None:
+    """Seed scenario on samples/: incident, watchlist, the public 1080p clip, its candidates."""
+    out = ROOT / "samples" / "out"
+    clip, wl = out / "public_1080p.mp4", out / "watchlist"
+    if not clip.exists():
+        raise NotFound(f"{clip} missing: run `python samples/make_samples.py` first (make demo does)")
+    incident = "DEMO-FIREWORKS-001"
+    click.echo(f"incident {incident}: fireworks thrown at a house; a member of the public sends a clip")
+    enrolled = enrol(rt, folder_enrolments(wl), cli_actor())
+    click.echo(f"watchlist: {', '.join(n for n, _ in enrolled.added)}")
+    result = _process(rt, clip, incident, as_json=False)
+    _print_result(result)
+    _demo_investigation(rt, incident)
+
+
+def _demo_investigation(rt: Runtime, incident: str) -> None:
+    """Later, an investigator: where else does a man not on the watchlist appear (another photo
+    of him), the incident's unknown faces, and the evidence package for court, verified."""
+    probe = ROOT / "samples" / "faces" / "Vaclav_Havel" / "Vaclav_Havel_0005.jpg"
+    actor = Actor(f"{cli_actor().name} (investigator)", "investigator")
+    if probe.exists():
+        found = search_faces(rt, probe.read_bytes(), probe.name, "demo: who is the man by the door?", actor)
+        click.echo(f"investigator: face search with {probe.name} — {len(found['results'])} appearance(s):")
+        for r in found["results"][:3]:
+            click.echo(f"  {r['rank']}. evidence {r['evidence_id']} ({r['evidence_name']}) at {r['t_s']:.1f} s, "
+                       f"distance {r['distance']:.3f}, crop {r['crop']}")
+    with rt.sessions() as s:
+        incident_id = find_incident(s, incident).id
+    people = incident_people(rt, incident_id, actor)
+    click.echo(f"unknown faces: {people['unknown_tracks']} track(s) in {len(people['people'])} group(s)")
+    out = rt.settings.data_dir / "exports" / f"{incident}.zip"
+    summary = export_incident(rt, incident_id, out, actor, "demo: evidence package for the CPS")
+    check = verify_package(out)
+    click.echo(f"evidence package {out}: {summary.files} files, {summary.bytes / 1e6:.1f} MB; "
+               f"verify: {'intact' if check.ok else 'NOT intact'} (manifest SHA-256 {summary.manifest_sha256[:16]}…)")
+
+
+@click.command()
+@click.argument("evidence_id", type=int)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@clean_errors
+def status(rt: Runtime, evidence_id: int, as_json: bool) -> None:
+    """State and progress of one evidence item."""
+    with rt.sessions() as s:
+        ev = s.get(Evidence, evidence_id)
+        if ev is None:
+            raise NotFound(f"evidence {evidence_id} not found")
+        view = {**evidence_view(ev), "work": work_view(s, evidence_id)}
+    if as_json:
+        click.echo(json.dumps(view))
+        return
+    reason = f" ({view['failure_reason']})" if view["failure_reason"] else ""
+    names = {"quick": "quick pass", "segment": "segments", "plates": "plate search", "transcode": "working copy"}
+    order = list(names)
+    work = ", ".join(f"{names.get(k, k)} {w['done']}/{w['total']} done" + (f" ({w['running']} running)"
+                     if w["running"] else "") for k, w in sorted(view["work"].items(),
+                                                                 key=lambda kw: order.index(kw[0]) if kw[0] in order else 9))
+    click.echo(f"evidence {view['id']}: {view['state']}{reason}, {view['progress'] * 100:.0f} %"
+               + (f"; {work}" if work else ""))
+
+
+@click.command()
+@click.argument("candidate_id", type=int)
+@click.option("--decision", type=click.Choice(["confirmed", "rejected"]), required=True)
+@click.option("--user", required=True, help="the named person making the decision")
+@click.option("--reason", required=True)
+@click.pass_obj
+@clean_errors
+def review(rt: Runtime, candidate_id: int, decision: str, user: str, reason: str) -> None:
+    """Confirm or reject a candidate (a named user's decision, audited)."""
+    c = review_candidate(rt, candidate_id, decision, Actor(user, "control_room"), reason)
+    click.echo(f"candidate {c.id}: {c.review_state} by {c.reviewed_by}")

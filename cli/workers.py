@@ -1,0 +1,85 @@
+"""``evidence submit``, ``worker`` and ``reconcile``: evidence analysed by RQ workers on Redis
+(EVIDENCE_REDIS_URL)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from redis.exceptions import RedisError
+from rq import Queue, Worker
+from rq.serializers import JSONSerializer
+
+from cli.common import clean_errors, cli_actor
+from evidence.db.tables import Evidence
+from evidence.runtime import Runtime
+from evidence.work import ingest_clip
+from pipeline.errors import EvidenceError
+from workers.jobs import use_settings
+from workers.queue import connect, make_queue, reconcile, schedule_retention
+
+__all__ = ["reconcile_cmd", "submit", "worker"]
+
+
+def _queue(rt: Runtime) -> Queue:
+    if not rt.settings.redis_url:
+        raise EvidenceError("no Redis configured: set EVIDENCE_REDIS_URL (or use `evidence process`)")
+    redis = connect(rt.settings.redis_url)
+    try:
+        redis.ping()
+    except RedisError as exc:
+        raise EvidenceError(f"Redis at {rt.settings.redis_url} not reachable ({exc})") from exc
+    return make_queue(redis, rt.settings.queue_name)
+
+
+@click.command()
+@click.argument("clip", type=click.Path(path_type=Path))
+@click.option("--incident", help="incident reference to attach the clip to (created if new)")
+@click.pass_obj
+@clean_errors
+def submit(rt: Runtime, clip: Path, incident: str | None) -> None:
+    """Fingerprint and store CLIP, then queue its analysis for the workers (EVIDENCE_REDIS_URL)."""
+    queue = _queue(rt)
+    evidence_id = ingest_clip(rt, clip, incident, cli_actor())
+    reconcile(rt, queue)  # enqueues its ingest (and anything else unfinished that nobody holds)
+    with rt.sessions() as s:
+        ev = s.get(Evidence, evidence_id)
+        assert ev is not None
+        state = ev.state
+    click.echo(f"evidence {evidence_id} {state}")
+
+
+@click.command()
+@click.option("--queues", default=None, help="comma-separated queue names (default EVIDENCE_QUEUE_NAME)")
+@click.option("--burst", is_flag=True, help="stop when the queues are empty")
+@click.option("--threads", type=click.IntRange(1, 64), default=None,
+              help="CPU threads per job for decoding and detection (default 1: start one worker per core)")
+@click.pass_obj
+@clean_errors
+def worker(rt: Runtime, queues: str | None, burst: bool, threads: int | None) -> None:
+    """Run an RQ worker; it first re-queues unfinished work that nobody holds (`evidence reconcile`)."""
+    queue = _queue(rt)
+    requeued = reconcile(rt, queue)
+    if requeued:
+        click.echo(f"re-queued evidence {', '.join(map(str, requeued))}", err=True)
+    schedule_retention(queue)  # today's ANPR retention run (one per day, whoever starts first)
+    # The jobs run with these settings (each work-horse is forked from this process): one thread
+    # each for decoding and detection unless told otherwise, so throughput scales by workers.
+    fields = rt.settings.model_fields_set
+    use_settings(rt.settings.model_copy(update={
+        "detect_threads": threads or (rt.settings.detect_threads if "detect_threads" in fields else 1),
+        "decode_threads": threads or (rt.settings.decode_threads if "decode_threads" in fields else 1)}))
+    rt.faces.load()  # once, before RQ forks a work-horse per job
+    rt.engine.dispose()  # no pooled connection crosses the fork
+    names = queues.split(",") if queues else [rt.settings.queue_name]
+    Worker([make_queue(queue.connection, n) for n in names], connection=queue.connection,
+           serializer=JSONSerializer).work(burst=burst, with_scheduler=True)
+
+
+@click.command("reconcile")
+@click.pass_obj
+@clean_errors
+def reconcile_cmd(rt: Runtime) -> None:
+    """Re-queue evidence that is unfinished and held by no live worker (after a crash or a Redis loss)."""
+    requeued = reconcile(rt, _queue(rt))
+    click.echo(f"re-queued {len(requeued)} evidence item(s){': ' if requeued else ''}{', '.join(map(str, requeued))}")
