@@ -1,4 +1,5 @@
-"""ANPR routes: camera reads (camera role only), the hotlist, and the read images."""
+"""ANPR cameras' reads (the camera role only): stored before the answer, checked against the
+hotlist; and the reads' images (audited; an old read's only with a recorded reason)."""
 
 from __future__ import annotations
 
@@ -12,20 +13,21 @@ from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 from starlette.datastructures import UploadFile as StarletteUpload
 
-from api.auth import allow
+from api.auth import CAMERAS, READERS, allow
+from api.deps import RuntimeDep
 from api.guards import SafeJSONRoute, parse_json
-from api.params import MAX_ID, BigId, Id
-from evidence.anpr import add_hotlist, hotlist, remove_hotlist, store_reads
+from api.params import BigId
+from api.schemas import BatchResult, ReadResult
+from evidence.anpr import store_reads
 from evidence.audit import Actor, audit_read
-from evidence.db.tables import AnprRead, utcnow
+from evidence.db.tables import AnprRead
+from evidence.errors import EvidenceError, Forbidden, NotFound
 from evidence.runtime import Runtime
-from evidence.utc import UtcDatetime
-from pipeline.errors import EvidenceError, Forbidden, NotFound
+from evidence.utc import UtcDatetime, utcnow
 
-__all__ = ["router"]
+__all__ = ["MAX_BODY", "router"]
 
-router = APIRouter(route_class=SafeJSONRoute)
-STAFF = ("control_room", "investigator", "admin")
+router = APIRouter(route_class=SafeJSONRoute, tags=["anpr"])
 MAX_BODY = 64 * 1024 * 1024
 AGED = ("Roles: control_room, investigator, admin. A read older than EVIDENCE_ANPR_REASON_AFTER_DAYS (90) "
         "needs a `reason` (403 `reason_required` without one); it is audited.")
@@ -40,14 +42,6 @@ class ReadIn(BaseModel):
     direction: str | None = Field(None, description="N, NE, ... or TOWARDS / AWAY")
     plate_image: str | None = Field(None, description="plate patch, base64 JPEG/PNG (<= 2 MB)")
     overview_image: str | None = Field(None, description="overview, base64 JPEG/PNG (<= 2 MB)")
-
-
-class HotlistIn(BaseModel):
-    vrm: str = Field(min_length=1, max_length=20)
-    reason: str = Field(min_length=1, max_length=2000)
-    category: str = Field(min_length=1, max_length=32, description="e.g. wanted, stolen, missing_person")
-    incident_id: int | None = Field(None, ge=1, le=MAX_ID)
-    expires_at: UtcDatetime | None = Field(None, description="with its UTC offset; the entry stops matching then")
 
 
 async def _multipart_read(request: Request) -> Any:
@@ -79,19 +73,16 @@ def _reads_body() -> dict[str, Any]:
                                                           "multipart/form-data": {"schema": multipart}}}}
 
 
-def _rt(request: Request) -> Runtime:
-    return request.app.state.runtime  # type: ignore[no-any-return]
-
-
 @router.post("/anpr/reads", summary="ANPR camera reads: one, or a batch", openapi_extra=_reads_body(),
-             responses={200: {"description": "A batch, or a read already stored (duplicate)"},
-                        201: {"description": "A new read stored: {read_id, duplicate, hit}"}},
+             response_model=ReadResult | BatchResult,
+             responses={200: {"description": "A batch (BatchResult), or a read already stored (duplicate)"},
+                        201: {"description": "A new read stored", "model": ReadResult}},
              description="Roles: camera (the key's name is the camera id). A read object, or "
                          '`{"reads": [...]}` (JSON; images base64), or one read as multipart/form-data: a `read` '
                          "field with its JSON and `plate_image` / `overview_image` files. Each read is stored "
                          "before the response; duplicates (same camera, VRM, time) are ignored; hotlist hits (confusion-aware: O/0, I/1, ...) go to the linked "
                          "incident's feed. In a batch, bad reads are listed by index and the rest stored.")
-async def post_reads(request: Request, actor: Annotated[Actor, Depends(allow("camera"))]) -> JSONResponse:
+async def post_reads(request: Request, rt: RuntimeDep, actor: Annotated[Actor, Depends(allow(*CAMERAS))]) -> JSONResponse:
     try:
         if request.headers.get("content-type", "").startswith("multipart/form-data"):
             body = await _multipart_read(request)
@@ -99,7 +90,6 @@ async def post_reads(request: Request, actor: Annotated[Actor, Depends(allow("ca
             body = await request.json()
     except ValueError as exc:
         return JSONResponse({"code": "invalid_read", "message": f"body is not a read: {exc}"}, status_code=422)
-    rt = _rt(request)
     batch = isinstance(body, dict) and "reads" in body
     items = body["reads"] if batch else [body]
     if not isinstance(items, list) or not items:
@@ -143,8 +133,7 @@ class ReasonRequired(Forbidden):
     code = "reason_required"
 
 
-def _image(request: Request, read_id: int, which: str, actor: Actor, reason: str | None) -> FileResponse:
-    rt = _rt(request)
+def _image(rt: Runtime, read_id: int, which: str, actor: Actor, reason: str | None) -> FileResponse:
     with rt.sessions() as s:
         row = s.get(AnprRead, read_id)
         path = getattr(row, which) if row else None
@@ -159,43 +148,13 @@ def _image(request: Request, read_id: int, which: str, actor: Actor, reason: str
 
 @router.get("/anpr/reads/{read_id}/plate", summary="A read's plate patch (audited)", response_class=FileResponse,
             description=AGED)
-def plate_image(read_id: BigId, request: Request, actor: Annotated[Actor, Depends(allow(*STAFF))],
+def plate_image(read_id: BigId, rt: RuntimeDep, actor: Annotated[Actor, Depends(allow(*READERS))],
                 reason: Annotated[str | None, Query(max_length=2000)] = None) -> FileResponse:
-    return _image(request, read_id, "plate_image", actor, reason)
+    return _image(rt, read_id, "plate_image", actor, reason)
 
 
 @router.get("/anpr/reads/{read_id}/overview", summary="A read's overview image (audited)",
             response_class=FileResponse, description=AGED)
-def overview_image(read_id: BigId, request: Request, actor: Annotated[Actor, Depends(allow(*STAFF))],
+def overview_image(read_id: BigId, rt: RuntimeDep, actor: Annotated[Actor, Depends(allow(*READERS))],
                    reason: Annotated[str | None, Query(max_length=2000)] = None) -> FileResponse:
-    return _image(request, read_id, "overview_image", actor, reason)
-
-
-def _entry(e: Any) -> dict[str, Any]:
-    return {"id": e.id, "vrm": e.vrm, "reason": e.reason, "category": e.category, "incident_id": e.incident_id,
-            "expires_at": e.expires_at.isoformat() if e.expires_at else None, "added_by": e.added_by,
-            "added_at": e.added_at.isoformat()}
-
-
-@router.post("/hotlist", status_code=201, summary="Add a vehicle of interest",
-             responses={404: {"description": "No such incident"}},
-             description="Roles: control_room, investigator, admin. Reads match it confusion-aware; hits go to "
-                         "`incident_id`'s feed.")
-def hotlist_add(body: HotlistIn, request: Request,
-                actor: Annotated[Actor, Depends(allow(*STAFF))]) -> dict[str, Any]:
-    return _entry(add_hotlist(_rt(request), body.vrm, body.reason, body.category, body.incident_id, body.expires_at,
-                              actor))
-
-
-@router.get("/hotlist", summary="The hotlist", description="Roles: control_room, investigator, admin.")
-def hotlist_list(request: Request, actor: Annotated[Actor, Depends(allow(*STAFF))]) -> list[dict[str, Any]]:
-    with _rt(request).sessions() as s:
-        return [_entry(e) for e in hotlist(s)]
-
-
-@router.delete("/hotlist/{hotlist_id}", summary="Take a vehicle off the hotlist",
-               description="Roles: control_room, investigator, admin. `reason` is required and audited.")
-def hotlist_remove(hotlist_id: Id, request: Request, reason: Annotated[str, Query(min_length=1, max_length=2000)],
-                   actor: Annotated[Actor, Depends(allow(*STAFF))]) -> dict[str, Any]:
-    remove_hotlist(_rt(request), hotlist_id, actor, reason)
-    return {"id": hotlist_id, "removed": True}
+    return _image(rt, read_id, "overview_image", actor, reason)

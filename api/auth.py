@@ -1,8 +1,8 @@
-"""Who may call what: every route declares its roles with ``allow(...)``. A missing, unknown or
-revoked key is 401; a valid key whose role is not listed is 403. Failed authentication is counted
-per client address: past the limit, its failures get 429 (with ``Retry-After``) instead of 401. A
-valid key is never refused by that limit, so one misconfigured client behind a control room's
-shared address cannot lock its colleagues out."""
+"""Who may call what: every route declares its roles with ``allow(...)``, from the role sets named
+here. A missing, unknown or revoked key is 401; a valid key whose role is not listed is 403.
+Failed authentication is counted per client address: past the limit, its failures get 429 (with
+``Retry-After``) instead of 401. A valid key is never refused by that limit, so one misconfigured
+client behind a control room's shared address cannot lock its colleagues out."""
 
 from __future__ import annotations
 
@@ -14,10 +14,19 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.ratelimit import Limits
 from evidence.audit import Actor
+from evidence.errors import Forbidden, Unauthorized
 from evidence.keys import authenticate
-from pipeline.errors import Forbidden, Unauthorized
+from evidence.states import Role
 
-__all__ = ["allow", "client_address"]
+__all__ = ["ADMINS", "CAMERAS", "EXPORTERS", "OPENERS", "READERS", "REVIEWERS", "UPLOADERS", "allow", "client_address"]
+
+READERS = (Role.CONTROL_ROOM, Role.INVESTIGATOR, Role.ADMIN)  # incidents, evidence, candidates, hotlist; search
+REVIEWERS = (Role.CONTROL_ROOM, Role.INVESTIGATOR)  # a named person's decision on a candidate or a plate read
+OPENERS = (Role.CONTROL_ROOM, Role.ADMIN)  # open incidents, send upload links
+EXPORTERS = (Role.INVESTIGATOR, Role.ADMIN)  # evidence packages, unknown people
+UPLOADERS = (Role.UPLOADER, Role.CONTROL_ROOM, Role.INVESTIGATOR, Role.ADMIN)  # send footage
+ADMINS = (Role.ADMIN,)  # the watchlist
+CAMERAS = (Role.CAMERA,)  # ANPR reads
 
 _bearer = HTTPBearer(auto_error=False, description="an API key from `evidence keys create --role ROLE --name NAME`")
 
@@ -26,7 +35,7 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def allow(*roles: str) -> Callable[..., Actor]:
+def allow(*roles: Role) -> Callable[..., Actor]:
     """A dependency giving the calling Actor if its role is one of ``roles``."""
 
     def caller(request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Actor:

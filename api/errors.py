@@ -1,16 +1,29 @@
-"""Errors at the HTTP edge: validation errors made safe to send as JSON, and every status code a
-route can answer written into the OpenAPI document (with the error body's shape)."""
+"""Errors at the HTTP edge, in one place: the project's errors mapped to HTTP status codes with a
+stable ``code`` and a human message; the framework's own errors and validation errors in the same
+shape (made safe to send as JSON); and every status code a route can answer written into the
+OpenAPI document, with the error body's shape."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
 
-__all__ = ["documented_errors", "json_safe_errors"]
+from evidence.errors import (Conflict, EvidenceError, Forbidden, Gone, InvalidMedia, InvalidReference, InvalidRequest,
+                             NotFound, TooLarge, TooManyRequests, Unauthorized)
+
+__all__ = ["STATUS", "api_routes", "documented_errors", "install_error_handlers", "json_safe_errors"]
+
+STATUS: dict[type[EvidenceError], int] = {
+    NotFound: 404, Unauthorized: 401, Forbidden: 403, Conflict: 409, InvalidMedia: 422, InvalidReference: 422,
+    InvalidRequest: 422, TooLarge: 413, Gone: 410, TooManyRequests: 429}
 
 ERROR_SCHEMA = {"title": "Error", "type": "object", "required": ["code", "message"],
                 "properties": {"code": {"type": "string", "description": "stable, for programs"},
@@ -49,12 +62,41 @@ def json_safe_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _api_routes(routes: Iterable[Any]) -> Iterable[APIRoute]:
+def install_error_handlers(app: FastAPI) -> None:
+    """The one place errors become HTTP responses: ``{"code": ..., "message": ...}``."""
+
+    @app.exception_handler(EvidenceError)
+    async def evidence_error(_: Request, exc: EvidenceError) -> JSONResponse:
+        status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 500)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if isinstance(exc, TooManyRequests):
+            headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
+        return JSONResponse({"code": exc.code, "message": exc.message}, status_code=status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = json_safe_errors(exc.errors())
+        first = errors[0] if errors else {"loc": [], "msg": "invalid"}
+        where = ".".join(str(p) for p in first["loc"])
+        return JSONResponse({"code": "invalid_request", "message": f"{where}: {first['msg']}", "errors": errors},
+                            status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        """The framework's own errors (no such route, a malformed multipart body, a body over its
+        cap) in the same shape as ours."""
+        code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
+            exc.status_code, "http_error")
+        return JSONResponse({"code": code, "message": str(exc.detail)}, status_code=exc.status_code,
+                            headers=exc.headers)
+
+
+def api_routes(routes: Iterable[Any]) -> Iterable[APIRoute]:
     for r in routes:
         if isinstance(r, APIRoute):
             yield r
         elif hasattr(r, "original_router"):  # an included router (FastAPI >= 0.16x)
-            yield from _api_routes(r.original_router.routes)
+            yield from api_routes(r.original_router.routes)
 
 
 def _codes(route: APIRoute, method: str) -> set[int]:
@@ -79,7 +121,7 @@ def documented_errors(app: FastAPI) -> Callable[[], dict[str, Any]]:
         schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
         schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
         error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-        for route in _api_routes(app.routes):
+        for route in api_routes(app.routes):
             for method in route.methods or ():
                 op = schema["paths"].get(route.path_format, {}).get(method.lower())
                 if op is None:

@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Request
+from fastapi import APIRouter, BackgroundTasks, Depends
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
-from api.auth import allow
+from api.auth import EXPORTERS, allow
+from api.deps import RuntimeDep
 from api.guards import SafeJSONRoute
 from api.params import Id
 from evidence.audit import Actor
 from evidence.export import export_incident
 from evidence.redaction import redactor_for
-from evidence.runtime import Runtime
 
 __all__ = ["router"]
 
-router = APIRouter(route_class=SafeJSONRoute)
+router = APIRouter(route_class=SafeJSONRoute, tags=["export"])
 
 
 class ExportIn(BaseModel):
@@ -30,16 +31,16 @@ class ExportIn(BaseModel):
 
 
 @router.post("/incidents/{incident_id}/export", summary="The incident's evidence package, ZIP (audited)",
-             responses={409: {"description": "Evidence still being analysed, or an original no longer matches "
+             responses={200: {"content": {"application/zip": {}}, "description": "the package"},
+                        409: {"description": "Evidence still being analysed, or an original no longer matches "
                                              "its intake hash"}},
              description="Roles: investigator, admin. Originals, working copies, crops, candidate and sighting "
                          "reports (JSON, HTML), provenance, the incident's audit extract and MANIFEST.sha256 "
                          "(check with `evidence verify`). The `X-Manifest-SHA256` header is the manifest's hash, "
                          "recorded in the audit log. 409 while evidence is still being analysed.",
              response_class=FileResponse)
-def export(incident_id: Id, body: ExportIn, request: Request, background: BackgroundTasks,
-           actor: Annotated[Actor, Depends(allow("investigator", "admin"))]) -> FileResponse:
-    rt: Runtime = request.app.state.runtime
+def export(incident_id: Id, body: ExportIn, rt: RuntimeDep, background: BackgroundTasks,
+           actor: Annotated[Actor, Depends(allow(*EXPORTERS))]) -> FileResponse:
     tmp_dir = rt.settings.data_dir / "exports"
     tmp_dir.mkdir(parents=True, exist_ok=True)
     out = Path(tempfile.mkdtemp(dir=tmp_dir)) / f"incident-{incident_id}.zip"
@@ -47,8 +48,8 @@ def export(incident_id: Id, body: ExportIn, request: Request, background: Backgr
     try:
         summary = export_incident(rt, incident_id, out, actor, body.reason, redactor)
     except BaseException:
-        out.parent.rmdir()
+        shutil.rmtree(out.parent, ignore_errors=True)
         raise
-    background.add_task(lambda: (out.unlink(missing_ok=True), out.parent.rmdir()))
+    background.add_task(shutil.rmtree, out.parent, True)  # once the response is sent
     return FileResponse(out, media_type="application/zip", filename=out.name,
                         headers={"X-Manifest-SHA256": summary.manifest_sha256})

@@ -25,8 +25,20 @@ from starlette.exceptions import HTTPException
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["BodyLimit", "BodyTooLarge", "MAX_JSON_DEPTH", "SafeJSONRoute", "Text", "clean_text", "limit_body",
-           "parse_json"]
+from evidence.errors import TooLarge
+
+__all__ = ["BodyLimit", "BodyTooLarge", "MAX_JSON_DEPTH", "MULTIPART_SLACK", "SafeJSONRoute", "Text", "clean_text",
+           "limit_body", "parse_json", "refuse_oversize"]
+
+MULTIPART_SLACK = 64 * 1024  # a form's framing and fields around its file
+
+
+def refuse_oversize(headers: Mapping[str, str], cap: int, slack: int = 0) -> None:
+    """TooLarge at once when the declared Content-Length is over ``cap`` + ``slack``, before a byte
+    of the body is read."""
+    length = headers.get("content-length")
+    if length and length.isdigit() and int(length) > cap + slack:
+        raise TooLarge(f"request of {int(length)} bytes is over the {cap}-byte limit")
 
 _CAP_KEY = "evidence.body_cap"
 

@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
-from pipeline.errors import TooManyRequests
+from evidence.errors import TooManyRequests
 
 __all__ = ["Limits", "RateLimiter"]
 

@@ -18,7 +18,7 @@ from evidence.images import read_rgb
 from evidence.keys import ROLES, create_key, list_keys, revoke_key
 from evidence.runtime import Runtime
 from evidence.settings import Settings
-from pipeline.errors import EvidenceError, NotFound
+from evidence.errors import EvidenceError, NotFound
 from pipeline.platereading import read_image
 
 __all__ = ["anpr", "audit", "keys", "plates", "serve"]

@@ -18,13 +18,13 @@ from evidence.audit import Actor
 from evidence.db.tables import CandidateRow, Evidence, FaceTrackRow
 from evidence.export import export_incident, find_incident, verify_package
 from evidence.people import incident_people
-from evidence.reports import candidate_view, evidence_candidates, evidence_plates, evidence_view, work_view
+from evidence.reports import candidate_view, crop_path, evidence_candidates, evidence_plates, evidence_view, work_view
 from evidence.review import review_candidate
 from evidence.runtime import Runtime
 from evidence.search import search_faces
 from evidence.watchlists import enrol, folder_enrolments
 from evidence.work import analyse_evidence, ingest_clip
-from pipeline.errors import NotFound
+from evidence.errors import NotFound
 
 __all__ = ["demo", "process", "review", "status"]
 
@@ -58,7 +58,7 @@ def _process(rt: Runtime, clip: Path, incident: str | None, as_json: bool) -> di
         ev = s.get(Evidence, evidence_id)
         assert ev is not None
         n_tracks = s.scalar(select(func.count()).select_from(FaceTrackRow).where(FaceTrackRow.evidence_id == ev.id))
-        cands = [candidate_view(c, rt.store) for c in evidence_candidates(s, ev.id)]
+        cands = [{**candidate_view(c), "crop_path": crop_path(c, rt.store)} for c in evidence_candidates(s, ev.id)]
         return {
             "evidence": evidence_view(ev), "incident": incident, "tracks": n_tracks, "candidates": cands,
             "plates": evidence_plates(s, ev.id, rt.store),
@@ -86,7 +86,7 @@ def _print_result(result: dict[str, Any]) -> None:
         click.echo(f"  {'id':>4}  {'subject':<24} {'score':>6} {'dist':>6}  {'seen at':>8}  {'state':<8} crop")
         for c in cands:
             click.echo(f"  {c['id']:>4}  {c['subject']:<24} {c['score']:>6.3f} {c['distance']:>6.3f}  "
-                       f"{c['t_s']:>7.1f}s  {c['review_state']:<8} {c['crop']}")
+                       f"{c['t_s']:>7.1f}s  {c['review_state']:<8} {c['crop_path']}")
     plates = result.get("plates") or []
     if plates:
         click.echo(f"{len(plates)} plate sighting(s) — reads to verify against the crop:")
@@ -95,7 +95,7 @@ def _print_result(result: dict[str, Any]) -> None:
             alt = ", ".join(f"{a} {share:.2f}" for a, share in p["alternatives"]) or "-"
             flag = "" if p["valid"] else " (no UK format)"
             click.echo(f"  {p['id']:>4}  {p['plate']:<9} {p['confidence']:>5.2f}  {p['first_t_s']:>5.1f}-"
-                       f"{p['last_t_s']:>5.1f} s  {p['n_reads']:>5}  {alt:<24} {p['crop']}{flag}")
+                       f"{p['last_t_s']:>5.1f} s  {p['n_reads']:>5}  {alt:<24} {p['crop_path']}{flag}")
 
 
 @click.command()
@@ -157,7 +157,7 @@ def _demo_investigation(rt: Runtime, incident: str) -> None:
         click.echo(f"investigator: face search with {probe.name} — {len(found['results'])} appearance(s):")
         for r in found["results"][:3]:
             click.echo(f"  {r['rank']}. evidence {r['evidence_id']} ({r['evidence_name']}) at {r['t_s']:.1f} s, "
-                       f"distance {r['distance']:.3f}, crop {r['crop']}")
+                       f"distance {r['distance']:.3f}, crop {r['crop_url']}")
     with rt.sessions() as s:
         incident_id = find_incident(s, incident).id
     people = incident_people(rt, incident_id, actor)

@@ -19,7 +19,7 @@ from evidence.db.tables import AnprRead, HotlistEntry, Incident, PlateSightingRo
 from evidence.events import add_event
 from evidence.runtime import Runtime
 from evidence.utc import as_utc
-from pipeline.errors import EvidenceError, InvalidRequest, NotFound, TooLarge
+from evidence.errors import EvidenceError, InvalidRequest, NotFound, TooLarge
 from pipeline.plates import confusion_key, normalise, parse_plate
 
 __all__ = ["BadRead", "ReadOutcome", "add_hotlist", "hotlist", "purge_reads", "remove_hotlist", "sighting_hits",
@@ -145,8 +145,8 @@ def sighting_hits(s: Session, row: PlateSightingRow, incident_id: int | None) ->
                "vrm": row.vrm, "hotlist_id": entry.id, "hotlist_vrm": entry.vrm, "reason": entry.reason,
                "category": entry.category, "confidence": row.confidence,
                "on_alternative_read": entry.vrm_key != row.vrm_key, "exact": row.vrm == entry.vrm,
-               "plate_image": f"/plate-sightings/{row.id}/image?kind=plate",
-               "overview_image": f"/plate-sightings/{row.id}/image?kind=overview",
+               "plate_image_url": f"/plate-sightings/{row.id}/image?kind=plate",
+               "overview_image_url": f"/plate-sightings/{row.id}/image?kind=overview",
                "verify": "a potential match: check the read against the image before acting"}
         for target in {entry.incident_id, incident_id} - {None}:
             add_event(s, target, "anpr.hit", hit)
@@ -161,8 +161,8 @@ def _hit(s: Session, row: AnprRead, entry: HotlistEntry) -> dict[str, Any]:
            "vrm_read": row.vrm_read, "vrm": row.vrm, "hotlist_id": entry.id, "hotlist_vrm": entry.vrm,
            "reason": entry.reason, "category": entry.category, "confidence": row.confidence,
            "location": row.location, "direction": row.direction, "exact": row.vrm == entry.vrm,
-           "plate_image": f"/anpr/reads/{row.id}/plate" if row.plate_image else None,
-           "overview_image": f"/anpr/reads/{row.id}/overview" if row.overview_image else None,
+           "plate_image_url": f"/anpr/reads/{row.id}/plate" if row.plate_image else None,
+           "overview_image_url": f"/anpr/reads/{row.id}/overview" if row.overview_image else None,
            "verify": "a potential match: check the read against the image before acting"}
     add_event(s, entry.incident_id, "anpr.hit", hit)
     append_audit(s, Actor("anpr", "system"), "anpr.hit", f"hotlist:{entry.id}",

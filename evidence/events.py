@@ -29,7 +29,7 @@ def candidate_event(s: Session, c: CandidateRow, kind: str = "candidate", **data
     """A candidate raised (or reviewed): what the control room needs to act on it."""
     evidence_event(s, c.evidence_id, kind, candidate_id=c.id, subject=c.subject.name, score=round(c.score, 4),
                    distance=round(c.distance, 4), threshold=c.threshold, t_s=round(c.t_s, 2),
-                   review_state=c.review_state, crop=f"/candidates/{c.id}/crop", **data)
+                   review_state=c.review_state, crop_url=f"/candidates/{c.id}/crop", **data)
 
 
 def events_after(s: Session, incident_id: int, after_id: int = 0, limit: int = 500) -> list[IncidentEvent]:

@@ -24,14 +24,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from evidence import __version__
+from evidence import SOFTWARE
 from evidence.audit import Actor, append_audit
 from evidence.db.tables import AuditEntry, Derivative, Evidence, FaceTrackRow, Incident
 from evidence.exportpage import report_html
 from evidence.reports import candidate_view, evidence_candidates, evidence_plates, evidence_view
 from evidence.runtime import Runtime
 from models.registry import manifest
-from pipeline.errors import Conflict, InvalidRequest, NotFound
+from evidence.errors import Conflict, InvalidRequest, NotFound
 
 __all__ = ["ExportSummary", "PackageCheck", "export_incident", "find_incident", "verify_package"]
 
@@ -124,7 +124,7 @@ def _audit_extract(s: Session, incident: Incident, evidence: list[Evidence], can
 
 def _provenance(rt: Runtime, evidence: list[Evidence], derivatives: dict[int, list[Derivative]]) -> dict[str, Any]:
     return {
-        "software": f"evidence-pipeline {__version__}",
+        "software": SOFTWARE,
         "models": [{"name": m.name, "role": m.role, "file": m.file, "sha256": m.sha256, "version": m.version,
                     "source": m.source, "licence": m.licence} for m in manifest().values()],
         "settings": {**rt.analysis.as_record(), "search_max_distance": rt.settings.search_max_distance,
@@ -188,12 +188,12 @@ def export_incident(rt: Runtime, incident_id: int, out: Path, actor: Actor, reas
                                       "parent_sha256": d.parent_sha256, "sha256": pkg.add_file(rname, path)})
                 cands = []
                 for c in evidence_candidates(s, ev.id):
-                    view = candidate_view(c, rt.store)
-                    view["crop"] = None
+                    view = candidate_view(c)
+                    view["crop_file"] = None
                     if c.track.crop is not None:
-                        view["crop"] = f"crops/faces/{c.track_id}.jpg"
-                        if view["crop"] not in pkg.hashes:
-                            pkg.add_file(view["crop"], rt.store.absolute(c.track.crop.store_path))
+                        view["crop_file"] = f"crops/faces/{c.track_id}.jpg"
+                        if view["crop_file"] not in pkg.hashes:
+                            pkg.add_file(view["crop_file"], rt.store.absolute(c.track.crop.store_path))
                     view["reviewed_at"] = c.reviewed_at.isoformat() if c.reviewed_at else None
                     view["review_reason"] = c.review_reason
                     cands.append(view)
@@ -202,14 +202,15 @@ def export_incident(rt: Runtime, incident_id: int, out: Path, actor: Actor, reas
                 for p in plates:
                     sightings.append(p["id"])
                     for kind in ("crop", "overview"):
-                        if p[kind]:
-                            pname = f"crops/plates/{p['id']}_{kind}.jpg"
-                            pkg.add_file(pname, Path(p[kind]))
-                            p[kind] = pname
+                        path = p.pop(f"{kind}_path")
+                        p[f"{kind}_file"] = None
+                        if path:
+                            p[f"{kind}_file"] = f"crops/plates/{p['id']}_{kind}.jpg"
+                            pkg.add_file(p[f"{kind}_file"], Path(path))
                 report.append({**evidence_view(ev), "candidates": cands, "plates": plates})
             summary = {"incident": {"id": inc.id, "reference": inc.reference, "title": inc.title},
                        "exported_at": datetime.now(UTC).isoformat(), "exported_by": actor.name, "reason": reason,
-                       "software": f"evidence-pipeline {__version__}", "evidence": report,
+                       "software": SOFTWARE, "evidence": report,
                        "note": "Candidates and plate reads are potential matches with scores; only the review "
                                "state records a named person's decision."}
             pkg.add_json("reports/report.json", summary)

@@ -27,7 +27,7 @@ def _candidates(rows: list[dict[str, Any]]) -> str:
         return "<p>No watchlist candidates.</p>"
     head = "<tr><th>crop</th><th>subject (candidate)</th><th>score</th><th>distance / threshold</th>" \
            "<th>time (s)</th><th>review</th><th>by</th><th>reason</th></tr>"
-    body = "".join("<tr>" + _img(c["crop"]) + _cell(c["subject"]) + _cell(c["score"])
+    body = "".join("<tr>" + _img(c["crop_file"]) + _cell(c["subject"]) + _cell(c["score"])
                    + _cell(f"{c['distance']} / {c['threshold']:.4f}") + _cell(c["crop_t_s"]) + _cell(c["review_state"])
                    + _cell(c["reviewed_by"]) + _cell(c.get("review_reason")) + "</tr>" for c in rows)
     return f"<table>{head}{body}</table>"
@@ -38,7 +38,7 @@ def _plates(rows: list[dict[str, Any]]) -> str:
         return "<p>No plate sightings.</p>"
     head = "<tr><th>plate crop</th><th>overview</th><th>read</th><th>confidence</th><th>alternatives</th>" \
            "<th>seen (s)</th><th>review</th><th>by</th></tr>"
-    body = "".join("<tr>" + _img(p["crop"]) + _img(p["overview"]) + _cell(p["plate"]) + _cell(round(p["confidence"], 3))
+    body = "".join("<tr>" + _img(p["crop_file"]) + _img(p["overview_file"]) + _cell(p["plate"]) + _cell(round(p["confidence"], 3))
                    + _cell(", ".join(str(a[0]) for a in p["alternatives"])) +
                    _cell(f"{p['first_t_s']:.1f}-{p['last_t_s']:.1f}") + _cell(p["review_state"]) + _cell(p["reviewed_by"])
                    + "</tr>" for p in rows)

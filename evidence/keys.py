@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from evidence.audit import Actor, append_audit
 from evidence.db.tables import ApiKey, utcnow
 from evidence.runtime import Runtime
-from pipeline.errors import Conflict, NotFound, Unauthorized
+from evidence.errors import Conflict, NotFound, Unauthorized
 
 __all__ = ["ROLES", "authenticate", "create_key", "list_keys", "revoke_key", "secret_digest"]
 

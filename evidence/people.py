@@ -15,7 +15,7 @@ from evidence.audit import Actor, audit_read
 from evidence.db.tables import CandidateRow, Evidence, FaceTrackRow, Incident, embedding_rows
 from evidence.runtime import Runtime
 from evidence.search import appearance_view, is_current
-from pipeline.errors import Conflict, NotFound
+from evidence.errors import Conflict, NotFound
 from pipeline.facesearch import cluster_tracks, pair_distance, track_template
 
 __all__ = ["incident_people"]

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
-from evidence import __version__
+from evidence import SOFTWARE
 from evidence.audit import Actor, append_audit
 from evidence.db.tables import CandidateRow, Derivative, Evidence, embedding_rows
 from evidence.derivatives import record_derivative
@@ -126,7 +126,7 @@ def redactor_for(rt: Runtime, actor: Actor, plates: bool = False) -> Redactor:
             out = Path(tmp) / "redacted.mp4"
             done = _redact_video(rt, src, out, _Faces(rt, keep), plates)
             stored = rt.store.put_file(out, "derivatives", ".mp4")
-        made_by = {"software": f"evidence-pipeline {__version__}", "from": "working_copy" if parent else "original",
+        made_by = {"software": SOFTWARE, "from": "working_copy" if parent else "original",
                    "faces": {"detector": "dlib HOG (1 upsample)", "models": rt.faces.versions,
                              "visible_confirmed_subjects": kept_record},
                    "plates": {"models": rt.plates.versions} if plates else None, "blur": "pixelate 16 + gaussian",

@@ -1,4 +1,6 @@
-"""Read-side views of stored results, shared by the CLI and (later) the API."""
+"""Read-side views of stored results, shared by the CLI, the API and the evidence package. Where the
+crop is depends on who shows it — a path in the store (``crop_path``, the CLI), a route of the API
+(``crop_url``), a file in the package (``crop_file``) — so each adds its own."""
 
 from __future__ import annotations
 
@@ -10,18 +12,21 @@ from sqlalchemy.orm import Session, joinedload
 from evidence.db.tables import CandidateRow, Evidence, FaceTrackRow, PlateSightingRow, WorkItem
 from evidence.filestore import FileStore
 
-__all__ = ["candidate_view", "evidence_candidates", "evidence_plates", "evidence_view", "sighting_view", "work_view"]
+__all__ = ["candidate_view", "crop_path", "evidence_candidates", "evidence_plates", "evidence_view", "sighting_view", "work_view"]
 
 
-def candidate_view(c: CandidateRow, store: FileStore) -> dict[str, Any]:
-    crop = c.track.crop
+def candidate_view(c: CandidateRow) -> dict[str, Any]:
     return {
         "id": c.id, "subject": c.subject.name, "rank": c.rank, "score": round(c.score, 4),
         "distance": round(c.distance, 4), "threshold": c.threshold, "t_s": round(c.track.first_t_s, 2),
         "crop_t_s": round(c.t_s, 2), "track": c.track.track_index, "model_version": c.model_version,
-        "crop": str(store.absolute(crop.store_path)) if crop else None, "review_state": c.review_state,
-        "reviewed_by": c.reviewed_by,
+        "review_state": c.review_state, "reviewed_by": c.reviewed_by,
     }
+
+
+def crop_path(c: CandidateRow, store: FileStore) -> str | None:
+    """Where the candidate's face crop is in the store."""
+    return str(store.absolute(c.track.crop.store_path)) if c.track.crop else None
 
 
 def evidence_candidates(s: Session, evidence_id: int) -> list[CandidateRow]:
@@ -36,8 +41,8 @@ def evidence_plates(s: Session, evidence_id: int, store: FileStore) -> list[dict
     rows = s.scalars(select(PlateSightingRow).where(PlateSightingRow.evidence_id == evidence_id)
                      .options(joinedload(PlateSightingRow.crop), joinedload(PlateSightingRow.overview))
                      .order_by(PlateSightingRow.first_t_s, PlateSightingRow.sighting_index))
-    return [{**sighting_view(r), "crop": str(store.absolute(r.crop.store_path)) if r.crop else None,
-             "overview": str(store.absolute(r.overview.store_path)) if r.overview else None} for r in rows]
+    return [{**sighting_view(r), "crop_path": str(store.absolute(r.crop.store_path)) if r.crop else None,
+             "overview_path": str(store.absolute(r.overview.store_path)) if r.overview else None} for r in rows]
 
 
 def sighting_view(row: PlateSightingRow, crop_url: str | None = None, overview_url: str | None = None

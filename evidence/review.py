@@ -6,7 +6,7 @@ from evidence.audit import Actor, append_audit
 from evidence.db.tables import CandidateRow, PlateSightingRow, utcnow
 from evidence.events import candidate_event, evidence_event
 from evidence.runtime import Runtime
-from pipeline.errors import Conflict, InvalidRequest, NotFound
+from evidence.errors import Conflict, InvalidRequest, NotFound
 
 __all__ = ["review_candidate", "review_sighting"]
 

@@ -27,7 +27,7 @@ from evidence.audit import Actor, audit_read, utc_naive
 from evidence.db.tables import AnprRead, Evidence, FaceTrackRow, PlateSightingRow, embedding_rows
 from evidence.images import decode_rgb
 from evidence.runtime import Runtime
-from pipeline.errors import InvalidRequest
+from evidence.errors import InvalidRequest
 from pipeline.faces import embed_reference
 from pipeline.facesearch import probe_distances
 from pipeline.geo import GeoBox
@@ -69,7 +69,7 @@ def appearance_view(row: FaceTrackRow, ev: Evidence, distance: float) -> dict[st
             "evidence_name": ev.original_name, "evidence_sha256": ev.sha256, "track": row.track_index,
             "t_s": round(row.best_t_s, 2), "first_t_s": round(row.first_t_s, 2), "last_t_s": round(row.last_t_s, 2),
             "recorded_at": ev.media.get("creation_time"), "location": ev.media.get("location"),
-            "distance": round(distance, 4), "crop": f"/face-tracks/{row.id}/crop" if row.crop_id else None}
+            "distance": round(distance, 4), "crop_url": f"/face-tracks/{row.id}/crop" if row.crop_id else None}
 
 
 def is_current(row: FaceTrackRow, ev: Evidence) -> bool:
@@ -147,8 +147,8 @@ def _read_view(r: AnprRead) -> dict[str, Any]:
     return {"source": "camera", "read_id": r.id, "vrm": r.vrm, "vrm_read": r.vrm_read,
             "camera_id": r.camera_id, "at": r.read_at.isoformat(), "confidence": r.confidence,
             "location": r.location, "direction": r.direction,
-            "plate_image": f"/anpr/reads/{r.id}/plate" if r.plate_image else None,
-            "overview_image": f"/anpr/reads/{r.id}/overview" if r.overview_image else None}
+            "plate_image_url": f"/anpr/reads/{r.id}/plate" if r.plate_image else None,
+            "overview_image_url": f"/anpr/reads/{r.id}/overview" if r.overview_image else None}
 
 
 def _footage_view(p: PlateSightingRow, ev: Evidence) -> dict[str, Any]:
@@ -156,8 +156,8 @@ def _footage_view(p: PlateSightingRow, ev: Evidence) -> dict[str, Any]:
             "incident_id": ev.incident_id, "evidence_name": ev.original_name,
             "t_s": p.best_t_s, "first_t_s": p.first_t_s, "last_t_s": p.last_t_s,
             "confidence": p.confidence, "review_state": p.review_state, "location": ev.media.get("location"),
-            "plate_image": f"/plate-sightings/{p.id}/image?kind=plate",
-            "overview_image": f"/plate-sightings/{p.id}/image?kind=overview"}
+            "plate_image_url": f"/plate-sightings/{p.id}/image?kind=plate",
+            "overview_image_url": f"/plate-sightings/{p.id}/image?kind=overview"}
 
 
 def _timed(q: Select[Any], col: Any, since: datetime | None, until: datetime | None) -> Select[Any]:

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["CLOSED", "Decision", "EvidenceState", "LIVE", "ReviewState", "Role", "SEARCHERS", "STAFF", "UNREVIEWED",
-           "UPLOADERS", "WorkKind", "WorkState"]
+__all__ = ["CLOSED", "ROLES", "UNREVIEWED", "Decision", "EvidenceState", "ReviewState", "Role", "WorkKind", "WorkState"]
 
 
 class EvidenceState(StrEnum):
@@ -68,8 +67,4 @@ class Role(StrEnum):
     UPLOADER = "uploader"  # uploads evidence (body-worn footage)
 
 
-# Who may do what, named once.
-LIVE = (Role.CONTROL_ROOM, Role.INVESTIGATOR, Role.ADMIN)  # see incidents, evidence, candidates, hotlist
-STAFF = LIVE
-SEARCHERS = (Role.INVESTIGATOR, Role.CONTROL_ROOM, Role.ADMIN)
-UPLOADERS = (Role.UPLOADER, Role.CONTROL_ROOM, Role.INVESTIGATOR, Role.ADMIN)
+ROLES = tuple(Role)

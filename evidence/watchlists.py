@@ -16,7 +16,7 @@ from evidence.derivatives import discard_unreferenced
 from evidence.db.tables import WatchlistReference, WatchlistSubjectRow
 from evidence.images import read_rgb
 from evidence.runtime import Runtime
-from pipeline.errors import InvalidReference, NotFound
+from evidence.errors import InvalidReference, NotFound
 from pipeline.faces import embed_reference
 from pipeline.types import WatchlistSubject
 

@@ -59,7 +59,7 @@ def test_a_read_of_a_hotlisted_vehicle_reaches_the_incident_feed(anpr):
     assert hit["hotlist_vrm"] == "AB12CDE" and hit["vrm_read"] == "A812C0E" and hit["exact"] is False
     assert hit["reason"] == "fireworks suspect's car" and "fireworks" not in res.text
     assert events[0]["camera_id"] == "CAM-A40-J3" and "check the read against the image" in events[0]["verify"]
-    assert client.get(events[0]["plate_image"], headers=cr).content[:2] == b"\xff\xd8"
+    assert client.get(events[0]["plate_image_url"], headers=cr).content[:2] == b"\xff\xd8"
     # Another vehicle: stored, no hit.
     other = client.post("/anpr/reads", headers=cam, json=_read("XY51ABC"))
     assert other.status_code == 201 and other.json()["hit"] is False
@@ -74,7 +74,7 @@ def test_a_read_posted_as_multipart_with_image_files(anpr):
     res = client.post("/anpr/reads", headers=cam, data={"read": json.dumps(_read("LV70XKE"))}, files=files)
     assert res.status_code == 201 and res.json()["hit"] is True, res.json()
     hit = [e for e in _feed(client, incident, cr) if e["kind"] == "anpr.hit"][0]
-    assert client.get(hit["overview_image"], headers=cr).content[:2] == b"\xff\xd8"
+    assert client.get(hit["overview_image_url"], headers=cr).content[:2] == b"\xff\xd8"
     bad = client.post("/anpr/reads", headers=cam, data={"read": "{not json"}, files=files)
     assert bad.status_code == 422 and bad.json()["code"] == "invalid_read"
     text = client.post("/anpr/reads", headers=cam, data={"read": json.dumps(_read("LV70XKF"))},

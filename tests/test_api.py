@@ -105,7 +105,7 @@ def test_incident_view_review_and_audit(api):
     cands = incident["evidence"][0]["candidates"]
     assert {c["subject"] for c in cands} == {"Gordon_Brown", "Kim_Clijsters"}
     assert all(c["review_state"] == "pending" for c in cands)
-    crop = client.get(cands[0]["crop"], headers=cr)
+    crop = client.get(cands[0]["crop_url"], headers=cr)
     assert crop.status_code == 200 and crop.content[:2] == b"\xff\xd8"
     no_reason = client.post(f"/candidates/{cands[0]['id']}/review", json={"decision": "confirmed"}, headers=cr)
     assert no_reason.status_code == 422 and no_reason.json()["code"] == "invalid_request"

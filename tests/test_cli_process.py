@@ -41,7 +41,7 @@ def test_process_finds_the_watchlist_people_and_no_one_else(cli, clips, watchlis
         assert c["review_state"] == "pending" and c["score"] > 0 and c["distance"] <= c["threshold"]
         appearance = next(a for a in t["appearances"] if a["name"] == c["subject"])
         assert appearance["t_in_s"] - 0.6 <= c["t_s"] <= appearance["t_out_s"]
-        crop = Path(c["crop"])
+        crop = Path(c["crop_path"])
         assert crop.is_file() and crop.read_bytes()[:3] == b"\xff\xd8\xff"
     assert out["timing"]["first_candidate_s"] is not None
 

@@ -61,13 +61,13 @@ def test_public_upload_to_live_candidate_over_http(env, redis_server, clips, wat
                         kinds.append(event["kind"])
                         if event["kind"] == "candidate":
                             subjects.append(event["subject"])
-                            assert event["crop"].startswith("/candidates/") and 0 < event["score"] <= 1
+                            assert event["crop_url"].startswith("/candidates/") and 0 < event["score"] <= 1
                             break
         assert kinds[:2] == ["upload_link.created", "evidence.received"]
         assert subjects and subjects[0] in {"Gordon_Brown", "Kim_Clijsters"}
         # The crop behind the alert, fetched as the control room sees it.
         cands = httpx.get(f"{base}/incidents/{incident['id']}", headers=auth).json()["evidence"][0]["candidates"]
-        crop = httpx.get(f"{base}{cands[0]['crop']}", headers=auth)
+        crop = httpx.get(f"{base}{cands[0]['crop_url']}", headers=auth)
         assert crop.status_code == 200 and crop.headers["content-type"] == "image/jpeg"
     finally:
         for p in procs:

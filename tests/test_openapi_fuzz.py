@@ -14,7 +14,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import status_code_conformance
 
-from api.errors import _api_routes
+from api.errors import api_routes
 from api.main import create_app
 from evidence.audit import Actor
 from evidence.keys import ROLES, create_key
@@ -38,7 +38,7 @@ def app(tmp_path_factory):
 
 
 def _key_for(app, path: str, method: str) -> dict[str, str]:
-    for route in _api_routes(app.routes):
+    for route in api_routes(app.routes):
         if route.path == path and method.upper() in (route.methods or ()):
             roles = next((d.call.roles for d in route.dependant.dependencies if hasattr(d.call, "roles")), ())
             if roles:

@@ -46,10 +46,10 @@ def test_process_lists_one_sighting_per_vehicle_with_crops_and_provenance(cli, c
         assert p["valid"] and p["format"] == car.format and p["review_state"] == "pending"
         assert p["confidence"] >= 0.6 and p["n_reads"] >= 2
         assert car.t_in_s - 1 <= p["first_t_s"] <= p["last_t_s"] <= car.t_out_s
-        for key in ("crop", "overview"):
+        for key in ("crop_path", "overview_path"):
             image = cv2.imread(p[key])
             assert image is not None
-        assert cv2.imread(p["overview"]).shape[1] > 2 * cv2.imread(p["crop"]).shape[1]
+        assert cv2.imread(p["overview_path"]).shape[1] > 2 * cv2.imread(p["crop_path"]).shape[1]
     rt = Runtime(Settings())
     with rt.sessions() as s:
         ev = s.scalar(select(Evidence))

@@ -13,7 +13,7 @@ from evidence.review import review_candidate
 from evidence.runtime import Runtime
 from evidence.settings import Settings
 from evidence.watchlists import enrol, folder_enrolments
-from pipeline.errors import Conflict, InvalidRequest
+from evidence.errors import Conflict, InvalidRequest
 
 ADMIN = Actor("admin-1", "admin")
 

@@ -96,8 +96,8 @@ def test_a_face_photo_finds_the_person_in_both_clips_ranked_above_strangers(foot
     assert [r["rank"] for r in found] == list(range(1, len(found) + 1))
     assert found == sorted(found, key=lambda r: r["distance"])
     top = found[0]
-    assert top["distance"] < 0.6 and 0.0 <= top["t_s"] <= 6.0 and top["crop"] == f"/face-tracks/{top['track_id']}/crop"
-    crop = client.get(top["crop"], headers=inv)
+    assert top["distance"] < 0.6 and 0.0 <= top["t_s"] <= 6.0 and top["crop_url"] == f"/face-tracks/{top['track_id']}/crop"
+    crop = client.get(top["crop_url"], headers=inv)
     assert crop.status_code == 200 and cv2.imdecode(np.frombuffer(crop.content, np.uint8), cv2.IMREAD_COLOR) is not None
     with rt.sessions() as s:
         entry = s.scalars(select(AuditEntry).where(AuditEntry.action == "search.faces")).one()

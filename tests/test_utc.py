@@ -4,7 +4,7 @@ offset is refused where nobody can say which zone it is in."""
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from fastapi.testclient import TestClient
@@ -52,7 +52,7 @@ def test_a_read_with_a_non_utc_offset_is_stored_in_utc_and_hits(anpr):
         stored = s.scalars(select(AnprRead)).one().read_at
     assert stored == at and stored.tzinfo == UTC and stored.hour == at.astimezone(UTC).hour
     hits = _hits(client, incident, cr)
-    assert len(hits) == 1 and hits[0]["read_at"] == at.astimezone(UTC).isoformat()
+    assert len(hits) == 1 and datetime.fromisoformat(hits[0]["read_at"]) == at
     # The same instant written in UTC is the same read.
     again = client.post("/anpr/reads", headers=cam, json=_read(at.astimezone(UTC)))
     assert again.status_code == 200 and again.json()["duplicate"] is True and len(_hits(client, incident, cr)) == 1
@@ -72,7 +72,8 @@ def test_hotlist_expiry_with_an_offset_is_the_instant_it_names(anpr):
                                                      "expires_at": (now + timedelta(minutes=30)).astimezone(
                                                          MINUS5).isoformat()})
     assert lapsed.status_code == live.status_code == 201
-    assert live.json()["expires_at"] == (now + timedelta(minutes=30)).astimezone(UTC).isoformat()
+    assert datetime.fromisoformat(live.json()["expires_at"]) == now + timedelta(minutes=30)
+    assert live.json()["expires_at"].endswith("Z")  # answered in UTC
     assert client.post("/anpr/reads", headers=cam, json=_read(now - timedelta(seconds=5), "XY12ZZZ")).json()["hit"] is False
     assert client.post("/anpr/reads", headers=cam, json=_read(now - timedelta(seconds=5), "AB12CDE")).json()["hit"] is True
 
@@ -86,7 +87,7 @@ def test_plate_search_window_with_offsets(anpr):
     until = (base + timedelta(minutes=90)).astimezone(MINUS5).isoformat()  # = base+90min UTC
     found = client.get("/search/plates", headers=staff, params={"q": "AB12CDE", "reason": "op NIGHTJAR",
                                                                 "since": since, "until": until}).json()
-    assert [r["at"] for r in found["results"]] == [(base + timedelta(hours=1)).isoformat()]
+    assert [datetime.fromisoformat(r["at"]) for r in found["results"]] == [base + timedelta(hours=1)]
 
 
 def test_a_time_without_an_offset_is_refused(anpr):

@@ -15,7 +15,7 @@ from evidence.db.tables import Evidence
 from evidence.work import Hooks, LeaseHeld, fail_evidence, finalise_evidence, prepare_evidence, run_item
 from evidence.runtime import Runtime
 from evidence.settings import Settings
-from pipeline.errors import InvalidMedia, NotFound
+from evidence.errors import InvalidMedia, NotFound
 from workers.queue import enqueue_graph, ensure_finalise
 
 __all__ = ["finalise_job", "ingest_job", "item_job", "on_job_failure", "purge_anpr_job", "use_settings"]

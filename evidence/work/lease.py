@@ -23,7 +23,7 @@ from evidence.db import Sessions
 from evidence.db.tables import Evidence, WorkItem
 from evidence.states import WorkState
 from evidence.utc import utcnow
-from pipeline.errors import Conflict
+from evidence.errors import Conflict
 
 __all__ = ["Lease", "LeaseHeld", "release"]
 

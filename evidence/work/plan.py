@@ -20,7 +20,7 @@ from evidence.work.failure import fail_evidence
 from evidence.work.lease import Lease, LeaseHeld, release
 from evidence.work.plates import clear_sightings
 from evidence.work.results import clear_unreviewed
-from pipeline.errors import EvidenceError, InvalidMedia, NotFound
+from evidence.errors import EvidenceError, InvalidMedia, NotFound
 from pipeline.segments import plan_segments
 from pipeline.types import MediaInfo
 

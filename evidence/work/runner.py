@@ -20,7 +20,7 @@ from evidence.work.plates import run_plates
 from evidence.work.quick import run_quick
 from evidence.work.segment import run_segment
 from evidence.work.transcode import run_transcode
-from pipeline.errors import EvidenceError, NotFound
+from evidence.errors import EvidenceError, NotFound
 
 __all__ = ["ItemDone", "RUNNERS", "run_item"]
 

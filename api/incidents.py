@@ -1,0 +1,100 @@
+"""Incidents: open one, list them, and one with its evidence, candidates and plate sightings (an
+audited read), and its timeline of events."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from api.auth import OPENERS, READERS, allow
+from api.deps import RuntimeDep, viewed
+from api.guards import SafeJSONRoute
+from api.params import MAX_BIG_ID, Id
+from api.schemas import CandidatePublic, EventPublic, IncidentDetail, IncidentPublic, PlateSightingPublic
+from evidence.audit import Actor, append_audit, audit_read
+from evidence.db.tables import CandidateRow, Evidence, Incident, PlateSightingRow
+from evidence.events import event_view, events_after
+from evidence.errors import NotFound
+from evidence.reports import candidate_view, evidence_candidates, evidence_view, sighting_view
+from evidence.work import get_or_create_incident
+
+__all__ = ["candidate_public", "incident_public", "router", "sighting_public"]
+
+router = APIRouter(route_class=SafeJSONRoute, tags=["incidents"])
+
+
+class IncidentIn(BaseModel):
+    reference: str = Field(min_length=1, max_length=64, description="the control room's incident number")
+    title: str = Field("", max_length=200)
+
+
+def incident_public(i: Incident) -> IncidentPublic:
+    return IncidentPublic(id=i.id, reference=i.reference, title=i.title, created_at=i.created_at)
+
+
+def candidate_public(c: CandidateRow) -> CandidatePublic:
+    view = candidate_view(c)
+    return CandidatePublic(**view, crop_url=f"/candidates/{c.id}/crop" if c.track.crop_id else None)
+
+
+def sighting_public(row: PlateSightingRow) -> PlateSightingPublic:
+    return PlateSightingPublic(**sighting_view(row, f"/plate-sightings/{row.id}/image?kind=plate",
+                                               f"/plate-sightings/{row.id}/image?kind=overview"))
+
+
+@router.post("/incidents", status_code=201, summary="Open an incident", response_model=IncidentPublic,
+             description="Roles: control_room, admin. An existing reference returns that incident.")
+def create_incident(body: IncidentIn, rt: RuntimeDep, actor: Annotated[Actor, Depends(allow(*OPENERS))]) -> IncidentPublic:
+    with rt.sessions.begin() as s:
+        incident = get_or_create_incident(s, body.reference)
+        if body.title and incident.title in ("", incident.reference):
+            incident.title = body.title
+        append_audit(s, actor, "incident.open", f"incident:{incident.id}", detail={"reference": body.reference})
+        return incident_public(incident)
+
+
+@router.get("/incidents", summary="List incidents, newest first", response_model=list[IncidentPublic],
+            description="Roles: control_room, investigator, admin.")
+def list_incidents(rt: RuntimeDep, actor: Annotated[Actor, Depends(allow(*READERS))]) -> list[IncidentPublic]:
+    with rt.sessions() as s:
+        return [incident_public(i) for i in s.scalars(select(Incident).order_by(Incident.id.desc()))]
+
+
+@router.get("/incidents/{incident_id}", response_model=IncidentDetail,
+            summary="An incident with its evidence, candidates and plates (audited read)",
+            description="Roles: control_room, investigator, admin. Candidates are potential matches for "
+                        "review, never identifications; plate sightings are reads to verify against the crop.")
+def get_incident(incident_id: Id, rt: RuntimeDep, actor: Annotated[Actor, Depends(allow(*READERS))]) -> IncidentDetail:
+    with viewed(rt, actor, Incident, incident_id, "incident", "incident.view") as (s, incident, detail):
+        evidence = list(s.scalars(select(Evidence).where(Evidence.incident_id == incident_id).order_by(Evidence.id)))
+        out = IncidentDetail(**incident_public(incident).model_dump(), evidence=[
+            {**evidence_view(ev), "candidates": [candidate_public(c) for c in evidence_candidates(s, ev.id)],
+             "plates": [sighting_public(p) for p in s.scalars(
+                 select(PlateSightingRow).where(PlateSightingRow.evidence_id == ev.id)
+                 .order_by(PlateSightingRow.first_t_s))]}
+            for ev in evidence])
+        detail["evidence"] = [ev.id for ev in evidence]
+    return out
+
+
+def incident_exists(rt: Any, incident_id: int) -> None:
+    """NotFound unless the incident exists."""
+    with rt.sessions() as s:
+        if s.get(Incident, incident_id) is None:
+            raise NotFound(f"incident {incident_id} not found")
+
+
+@router.get("/incidents/{incident_id}/timeline", summary="The incident's events in order",
+            response_model=list[EventPublic],
+            description="Roles: control_room, investigator, admin. Evidence received, processing progress, "
+                        "candidates, plate sightings, hotlist hits and reviews; `after` pages on (event id).")
+def timeline(incident_id: Id, rt: RuntimeDep, actor: Annotated[Actor, Depends(allow(*READERS))],
+             after: Annotated[int, Query(ge=0, le=MAX_BIG_ID)] = 0) -> list[dict[str, Any]]:
+    incident_exists(rt, incident_id)
+    with rt.sessions() as s:
+        events = [event_view(e) for e in events_after(s, incident_id, after)]
+    audit_read(rt.sessions, actor, "incident.timeline", f"incident:{incident_id}", detail={"after": after})
+    return events

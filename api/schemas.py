@@ -1,0 +1,254 @@
+"""What the API answers: one response model per shape, named ``XPublic`` (what callers see of a
+stored thing) or for what they hold. A field name means one thing everywhere: ``*_url`` is a
+route of this API, ``*_sha256`` a file's hash, ``*_s`` seconds into the clip, ``at``/``*_at`` a
+UTC time."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "multipart_body", "AppearancePublic", "BatchResult", "CandidatePublic", "EventPublic", "EvidenceDetail", "EvidencePublic",
+    "EvidenceUploaded", "FaceSearchResult", "Health", "HotlistEntryPublic", "IncidentDetail", "IncidentPublic",
+    "PeopleResult", "PersonPublic", "PlateHit", "PlateSearchResult", "PlateSightingPublic", "ReadError", "ReadResult",
+    "Receipt", "Removed", "ReviewResult", "SubjectPublic", "UploadLinkPublic",
+]
+
+
+def multipart_body(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    """The OpenAPI request body (``openapi_extra``) of a route that reads its multipart form itself."""
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+        "type": "object", "properties": properties, "required": required}}}}}
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str
+
+
+class IncidentPublic(BaseModel):
+    id: int
+    reference: str
+    title: str
+    created_at: datetime
+
+
+class EvidencePublic(BaseModel):
+    id: int
+    sha256: str = Field(description="of the original, computed as it arrived")
+    name: str = Field(description="the sender's file name")
+    size_bytes: int
+    duration_s: float
+    codec: str | None
+    size_wh: list[int] | None
+    rotation_deg: int | None
+    creation_time: str | None = Field(description="as the file's metadata says (often wrong)")
+    location: str | None = Field(description="ISO 6709, as the file's metadata says")
+    state: str = Field(description="queued, ingesting, analysing, done or failed")
+    progress: float
+    failure_reason: str | None
+
+
+class EvidenceUploaded(EvidencePublic):
+    duplicate: bool = Field(description="the same bytes were already on this incident: that evidence")
+
+
+class CandidatePublic(BaseModel):
+    """A potential match, never an identification: a person confirms or rejects it."""
+
+    id: int
+    subject: str
+    rank: int
+    score: float
+    distance: float
+    threshold: float = Field(description="the distance threshold in force when it was raised")
+    t_s: float = Field(description="when the face was first seen")
+    crop_t_s: float = Field(description="the frame the crop is from")
+    track: int
+    model_version: str
+    review_state: str = Field(description="pending, confirmed, rejected or superseded")
+    reviewed_by: str | None
+    crop_url: str | None
+
+
+class PlateSightingPublic(BaseModel):
+    """A vehicle's plate in footage: its reads voted into a registration, to verify against the crop."""
+
+    id: int
+    plate: str
+    format: str | None
+    valid: bool = Field(description="fits a UK format")
+    confidence: float
+    alternatives: list[tuple[str, float]] = Field(description="other registrations read, with their share of the vote")
+    first_t_s: float
+    last_t_s: float
+    best_t_s: float
+    xyxy: list[float]
+    n_reads: int
+    review_state: str
+    reviewed_by: str | None
+    crop_sha256: str | None
+    overview_sha256: str | None
+    crop_url: str | None = None
+    overview_url: str | None = None
+
+
+class EvidenceDetail(EvidencePublic):
+    candidates: list[CandidatePublic]
+    plates: list[PlateSightingPublic]
+
+
+class IncidentDetail(IncidentPublic):
+    evidence: list[EvidenceDetail]
+
+
+class EventPublic(BaseModel):
+    """One event of an incident (its id is the SSE id); the fields beside ``kind`` depend on it."""
+
+    model_config = ConfigDict(extra="allow")
+    id: int
+    at: datetime
+    kind: str
+
+
+class ReviewResult(BaseModel):
+    id: int
+    review_state: str
+    reviewed_by: str | None
+    reason: str | None
+
+
+class UploadLinkPublic(BaseModel):
+    id: int
+    token: str = Field(description="shown once; only its hash is kept")
+    url: str
+    expires_at: datetime
+    max_uploads: int
+    max_bytes: int
+
+
+class Receipt(BaseModel):
+    """What a member of the public is told: the file arrived, with its fingerprint."""
+
+    received: Literal[True]
+    sha256: str
+    name: str
+    size_bytes: int
+
+
+class SubjectPublic(BaseModel):
+    id: int
+    name: str
+    references: int = Field(description="reference photos enrolled")
+
+
+class Removed(BaseModel):
+    id: int
+    removed: Literal[True]
+    name: str | None = None
+
+
+class ReadResult(BaseModel):
+    read_id: int | None = Field(description="None for a duplicate")
+    duplicate: bool
+    hit: bool = Field(description="on the hotlist (the camera is never told which entry or why)")
+
+
+class ReadError(BaseModel):
+    index: int
+    code: str
+    message: str
+
+
+class BatchResult(BaseModel):
+    stored: int
+    duplicates: int
+    hits: int = Field(description="reads on the hotlist")
+    errors: list[ReadError]
+
+
+class HotlistEntryPublic(BaseModel):
+    id: int
+    vrm: str
+    reason: str
+    category: str
+    incident_id: int | None
+    expires_at: datetime | None
+    added_by: str
+    added_at: datetime
+
+
+class PlateHit(BaseModel):
+    """A sighting of a plate: a camera's read (``source`` camera) or a plate in footage (footage)."""
+
+    source: Literal["camera", "footage"]
+    vrm: str
+    confidence: float
+    location: Any = Field(None, description="a camera's location object, or footage's ISO 6709 string")
+    plate_image_url: str | None
+    overview_image_url: str | None
+    read_id: int | None = None
+    vrm_read: str | None = None
+    camera_id: str | None = None
+    at: datetime | None = None
+    direction: str | None = None
+    sighting_id: int | None = None
+    evidence_id: int | None = None
+    incident_id: int | None = None
+    evidence_name: str | None = None
+    t_s: float | None = None
+    first_t_s: float | None = None
+    last_t_s: float | None = None
+    review_state: str | None = None
+
+
+class PlateSearchResult(BaseModel):
+    query: str
+    count: int
+    results: list[PlateHit]
+
+
+class AppearancePublic(BaseModel):
+    """A face track in processed footage, at a distance from the face looked for: a candidate for
+    a person to check, never an identity."""
+
+    rank: int | None = None
+    track_id: int
+    evidence_id: int
+    incident_id: int | None
+    evidence_name: str
+    evidence_sha256: str
+    track: int
+    t_s: float
+    first_t_s: float
+    last_t_s: float
+    recorded_at: str | None
+    location: str | None
+    distance: float
+    crop_url: str | None
+
+
+class FaceSearchResult(BaseModel):
+    probe_sha256: str | None = None
+    probe_name: str | None = None
+    max_distance: float
+    model: str
+    indexed: int
+    results: list[AppearancePublic]
+
+
+class PersonPublic(BaseModel):
+    person: str
+    appearances: list[AppearancePublic]
+    clips: int
+    elsewhere: list[AppearancePublic]
+
+
+class PeopleResult(BaseModel):
+    incident_id: int
+    threshold: float
+    unknown_tracks: int
+    people: list[PersonPublic]

@@ -1,0 +1,126 @@
+"""Receiving evidence from outside: a received file is copied to a temporary file under the store
+(1 MiB chunks, capped), then checked, stored and recorded (``evidence.work.ingest_upload``) — a
+refused upload leaves no file and no row. And the upload links a witness is sent: one incident,
+an expiry, a count and a size cap; only the token's hash is kept."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy import select, update
+
+from evidence.audit import Actor, append_audit
+from evidence.db.tables import Incident, UploadLink
+from evidence.errors import Gone, NotFound, TooLarge
+from evidence.events import add_event
+from evidence.keys import secret_digest
+from evidence.runtime import Runtime
+from evidence.utc import utcnow
+from evidence.work import ingest_upload
+
+__all__ = ["LinkExpired", "LinkUsedUp", "UnknownLink", "check_link", "create_link", "receive", "store_upload",
+           "unuse_link", "use_link"]
+
+CHUNK = 1 << 20
+
+
+def receive(rt: Runtime, src: BinaryIO, max_bytes: int) -> Path:
+    """Copy an upload to a temporary file under the store; TooLarge past ``max_bytes`` (the partial
+    file is removed)."""
+    tmp_dir = rt.store.root / "tmp"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="upload-")
+    size = 0
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while chunk := src.read(CHUNK):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise TooLarge(f"upload larger than the {max_bytes}-byte limit")
+                out.write(chunk)
+        return Path(name)
+    except BaseException:
+        os.unlink(name)
+        raise
+
+
+def store_upload(rt: Runtime, tmp: Path, incident_id: int, filename: str, actor: Actor,
+                 submitted: dict[str, Any] | None = None) -> tuple[int, bool]:
+    """Probe and store a received upload on the incident; the temporary file is always removed."""
+    try:
+        with rt.sessions() as s:
+            incident = s.get(Incident, incident_id)
+            if incident is None:
+                raise NotFound(f"incident {incident_id} not found")
+            reference = incident.reference
+        return ingest_upload(rt, tmp, reference, actor, filename, submitted)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def create_link(rt: Runtime, incident_id: int, expires_in_s: int, max_uploads: int, max_bytes: int,
+                actor: Actor) -> tuple[UploadLink, str]:
+    token = secrets.token_urlsafe(32)
+    with rt.sessions.begin() as s:
+        if s.get(Incident, incident_id) is None:
+            raise NotFound(f"incident {incident_id} not found")
+        link = UploadLink(incident_id=incident_id, token_sha256=secret_digest(token),
+                          expires_at=utcnow() + timedelta(seconds=expires_in_s), max_uploads=max_uploads,
+                          max_bytes=max_bytes, created_by=actor.name)
+        s.add(link)
+        s.flush()
+        append_audit(s, actor, "upload_link.create", f"incident:{incident_id}",
+                     detail={"link": link.id, "expires_in_s": expires_in_s, "max_uploads": max_uploads})
+        add_event(s, incident_id, "upload_link.created", {"link": link.id, "by": actor.name,
+                                                          "expires_at": link.expires_at.isoformat()})
+        return link, token
+
+
+class UnknownLink(NotFound):
+    code = "unknown_link"
+
+
+class LinkExpired(Gone):
+    code = "link_expired"
+
+
+class LinkUsedUp(Gone):
+    code = "link_used_up"
+
+
+def check_link(rt: Runtime, token: str) -> tuple[UploadLink, Incident]:
+    """The link and its incident; UnknownLink (forged), LinkExpired, LinkUsedUp."""
+    with rt.sessions() as s:
+        link = s.scalar(select(UploadLink).where(UploadLink.token_sha256 == secret_digest(token)))
+        if link is None:
+            raise UnknownLink("this upload link is not valid")
+        if link.expires_at < utcnow():
+            raise LinkExpired("this upload link has expired: ask the police for a new one")
+        if link.uses >= link.max_uploads:
+            raise LinkUsedUp(f"this upload link has been used its {link.max_uploads} time(s)")
+        incident = s.get(Incident, link.incident_id)
+        assert incident is not None
+        return link, incident
+
+
+def use_link(rt: Runtime, link: UploadLink) -> None:
+    """Count one upload on the link (compare-and-set: two last uploads at once cannot both pass)."""
+    with rt.sessions.begin() as s:
+        res = s.execute(update(UploadLink).where(UploadLink.id == link.id, UploadLink.uses < UploadLink.max_uploads,
+                                                 UploadLink.expires_at > utcnow())
+                        .values(uses=UploadLink.uses + 1).execution_options(synchronize_session=False))
+        if res.rowcount != 1:
+            if link.expires_at <= utcnow():
+                raise LinkExpired("this upload link has expired: ask the police for a new one")
+            raise LinkUsedUp(f"this upload link has been used its {link.max_uploads} time(s)")
+
+
+def unuse_link(rt: Runtime, link: UploadLink) -> None:
+    with rt.sessions.begin() as s:
+        s.execute(update(UploadLink).where(UploadLink.id == link.id).values(uses=UploadLink.uses - 1)
+                  .execution_options(synchronize_session=False))
