@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from evidence.audit import Actor
+from evidence.states import Role
 from pipeline.errors import EvidenceError
 
 __all__ = ["ROOT", "UTC_TIME", "cli_actor", "clean_errors"]
@@ -22,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent  # the repository: samples/ for th
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class UtcTime(click.ParamType):
+class UtcTime(click.ParamType[datetime]):
     """An ISO 8601 date or time, converted to UTC; one without an offset is taken as UTC."""
 
     name = "TIME"
@@ -41,7 +42,7 @@ UTC_TIME = UtcTime()
 
 
 def cli_actor() -> Actor:
-    return Actor(f"cli:{os.environ.get('USER') or 'unknown'}", "admin")
+    return Actor(f"cli:{os.environ.get('USER') or 'unknown'}", Role.ADMIN)
 
 
 def clean_errors(fn: F) -> F:

@@ -21,6 +21,7 @@ from evidence.people import incident_people
 from evidence.reports import candidate_view, crop_path, evidence_candidates, evidence_plates, evidence_view, work_view
 from evidence.review import review_candidate
 from evidence.runtime import Runtime
+from evidence.states import Decision, Role, WorkKind
 from evidence.search import search_faces
 from evidence.watchlists import enrol, folder_enrolments
 from evidence.work import analyse_evidence, ingest_clip
@@ -151,7 +152,7 @@ def _demo_investigation(rt: Runtime, incident: str) -> None:
     """Later, an investigator: where else does a man not on the watchlist appear (another photo
     of him), the incident's unknown faces, and the evidence package for court, verified."""
     probe = ROOT / "samples" / "faces" / "Vaclav_Havel" / "Vaclav_Havel_0005.jpg"
-    actor = Actor(f"{cli_actor().name} (investigator)", "investigator")
+    actor = Actor(f"{cli_actor().name} (investigator)", Role.INVESTIGATOR)
     if probe.exists():
         found = search_faces(rt, probe.read_bytes(), probe.name, "demo: who is the man by the door?", actor)
         click.echo(f"investigator: face search with {probe.name} — {len(found['results'])} appearance(s):")
@@ -185,7 +186,8 @@ def status(rt: Runtime, evidence_id: int, as_json: bool) -> None:
         click.echo(json.dumps(view))
         return
     reason = f" ({view['failure_reason']})" if view["failure_reason"] else ""
-    names = {"quick": "quick pass", "segment": "segments", "plates": "plate search", "transcode": "working copy"}
+    names = {WorkKind.QUICK: "quick pass", WorkKind.SEGMENT: "segments", WorkKind.PLATES: "plate search",
+             WorkKind.TRANSCODE: "working copy"}
     order = list(names)
     work = ", ".join(f"{names.get(k, k)} {w['done']}/{w['total']} done" + (f" ({w['running']} running)"
                      if w["running"] else "") for k, w in sorted(view["work"].items(),
@@ -196,12 +198,12 @@ def status(rt: Runtime, evidence_id: int, as_json: bool) -> None:
 
 @click.command()
 @click.argument("candidate_id", type=int)
-@click.option("--decision", type=click.Choice(["confirmed", "rejected"]), required=True)
+@click.option("--decision", type=click.Choice([str(d) for d in Decision]), required=True)
 @click.option("--user", required=True, help="the named person making the decision")
 @click.option("--reason", required=True)
 @click.pass_obj
 @clean_errors
 def review(rt: Runtime, candidate_id: int, decision: str, user: str, reason: str) -> None:
     """Confirm or reject a candidate (a named user's decision, audited)."""
-    c = review_candidate(rt, candidate_id, decision, Actor(user, "control_room"), reason)
+    c = review_candidate(rt, candidate_id, decision, Actor(user, Role.CONTROL_ROOM), reason)
     click.echo(f"candidate {c.id}: {c.review_state} by {c.reviewed_by}")

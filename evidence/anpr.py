@@ -15,7 +15,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from evidence.audit import Actor, append_audit
-from evidence.db.tables import AnprRead, HotlistEntry, Incident, PlateSightingRow, utcnow
+from evidence.db import rows_changed
+from evidence.db.tables import AnprRead, HotlistEntry, Incident, PlateSightingRow
+from evidence.utc import utcnow
 from evidence.events import add_event
 from evidence.runtime import Runtime
 from evidence.utc import as_utc
@@ -116,10 +118,11 @@ def store_reads(rt: Runtime, reads: list[dict[str, Any]], actor: Actor) -> list[
                 out.append(p)
                 continue
             r = p[1]
-            rid = inserted.pop((r["vrm_read"], r["read_at"]), None)
-            if rid is None:
+            key = (r["vrm_read"], r["read_at"])
+            if key not in inserted:  # skipped by the unique constraint: stored before
                 out.append(ReadOutcome(None, True, []))
                 continue
+            rid = inserted.pop(key)
             entries = hot.get(r["vrm_key"], [])
             row = AnprRead(id=rid, camera_id=actor.name, **r) if entries else None  # the hit's view only
             out.append(ReadOutcome(rid, False, [_hit(s, row, e) for e in entries] if row else []))
@@ -207,7 +210,7 @@ def purge_reads(rt: Runtime, actor: Actor, now: datetime | None = None) -> int:
     by these reads (a read's images may be shared with evidence)."""
     cutoff = (now or utcnow()) - timedelta(days=rt.settings.anpr_retention_days)
     with rt.sessions.begin() as s:
-        n = s.execute(delete(AnprRead).where(AnprRead.read_at < cutoff)
-                      .execution_options(synchronize_session=False)).rowcount
+        n = rows_changed(s.execute(delete(AnprRead).where(AnprRead.read_at < cutoff)
+                                   .execution_options(synchronize_session=False)))
         append_audit(s, actor, "anpr.retention", "anpr_reads", detail={"deleted": n, "before": cutoff.isoformat()})
     return int(n or 0)

@@ -23,7 +23,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from evidence.db import Sessions
-from evidence.db.tables import AuditEntry, AuditHead, utcnow
+from evidence.db.tables import AuditEntry, AuditHead
+from evidence.utc import utcnow
 
 __all__ = ["Actor", "Anchor", "AuditCheck", "anchor_audit", "append_audit", "audit_read", "read_anchors",
            "utc_naive", "verify_audit"]

@@ -30,6 +30,7 @@ from evidence.db.tables import AuditEntry, Derivative, Evidence, FaceTrackRow, I
 from evidence.exportpage import report_html
 from evidence.reports import candidate_view, evidence_candidates, evidence_plates, evidence_view
 from evidence.runtime import Runtime
+from evidence.states import CLOSED
 from models.registry import manifest
 from evidence.errors import Conflict, InvalidRequest, NotFound
 
@@ -154,7 +155,7 @@ def export_incident(rt: Runtime, incident_id: int, out: Path, actor: Actor, reas
             if inc is None:
                 raise NotFound(f"incident {incident_id} not found")
             evidence = list(s.scalars(select(Evidence).where(Evidence.incident_id == inc.id).order_by(Evidence.id)))
-            busy = [ev.id for ev in evidence if ev.state not in ("done", "failed")]
+            busy = [ev.id for ev in evidence if ev.state not in CLOSED]
             if busy:
                 raise Conflict(f"evidence {', '.join(map(str, busy))} of incident {inc.reference} is still being "
                                "analysed; export when it is done")

@@ -10,15 +10,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from evidence.audit import Actor, append_audit
-from evidence.db.tables import ApiKey, utcnow
+from evidence.db.tables import ApiKey
+from evidence.utc import utcnow
 from evidence.runtime import Runtime
+from evidence.states import Role
 from evidence.errors import Conflict, NotFound, Unauthorized
 
 __all__ = ["ROLES", "authenticate", "create_key", "list_keys", "revoke_key", "secret_digest"]
 
 # control_room: live incidents and reviews; investigator: search, evidence, export; admin:
 # watchlists, keys, retention, audit; camera: posts ANPR reads only; uploader: uploads evidence.
-ROLES = ("control_room", "investigator", "admin", "camera", "uploader")
+ROLES = tuple(str(r) for r in Role)
 
 
 def secret_digest(key: str) -> str:

@@ -94,8 +94,8 @@ def iter_frames(
         assert proc.stderr is not None
         errors.extend(line.decode(errors="replace").strip() for line in proc.stderr)
 
-    threads = [threading.Thread(target=read_stdout, daemon=True), threading.Thread(target=read_stderr, daemon=True)]
-    for t in threads:
+    readers = [threading.Thread(target=read_stdout, daemon=True), threading.Thread(target=read_stderr, daemon=True)]
+    for t in readers:
         t.start()
     k = 0
     try:
@@ -108,7 +108,7 @@ def iter_frames(
             yield Frame(k, t_s, image)
             k += 1
         code = proc.wait()
-        threads[1].join(timeout=5)
+        readers[1].join(timeout=5)
         if report is not None:
             report.warnings.extend(e for e in errors if e)
         if code != 0:

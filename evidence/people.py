@@ -14,6 +14,7 @@ from sqlalchemy import select
 from evidence.audit import Actor, audit_read
 from evidence.db.tables import CandidateRow, Evidence, FaceTrackRow, Incident, embedding_rows
 from evidence.runtime import Runtime
+from evidence.states import ReviewState
 from evidence.search import appearance_view, is_current
 from evidence.errors import Conflict, NotFound
 from pipeline.facesearch import cluster_tracks, pair_distance, track_template
@@ -30,7 +31,7 @@ def _tracks(rt: Runtime, incident_id: int | None = None, exclude_incident: int |
     (pending or confirmed) is attached to."""
     q = select(FaceTrackRow, Evidence).join(Evidence, Evidence.id == FaceTrackRow.evidence_id)
     if unknown:
-        matched = select(CandidateRow.track_id).where(CandidateRow.review_state.in_(("pending", "confirmed")))
+        matched = select(CandidateRow.track_id).where(CandidateRow.review_state.in_((ReviewState.PENDING, ReviewState.CONFIRMED)))
         q = q.where(FaceTrackRow.id.not_in(matched))
     if incident_id is not None:
         q = q.where(Evidence.incident_id == incident_id)
@@ -80,7 +81,7 @@ def incident_people(rt: Runtime, incident_id: int, actor: Actor) -> dict[str, An
     embs = [embedding_rows(r.embeddings) for r, _ in rows]
     labels = cluster_tracks(embs, threshold, _overlapping(rows))
     rt.face_index.catch_up(rt.sessions)
-    people = []
+    people: list[dict[str, Any]] = []
     for label in sorted(set(labels)):
         members = [k for k, lab in enumerate(labels) if lab == label]
         group = np.concatenate([embs[k] for k in members])

@@ -24,6 +24,7 @@ from evidence.derivatives import record_derivative
 from evidence.export import Redactor
 from evidence.mediaio import iter_frames, probe_media
 from evidence.runtime import Runtime
+from evidence.states import ReviewState
 from pipeline.errors import InvalidMedia
 from pipeline.media import redacted_copy_args
 from pipeline.ocr import merge_lines
@@ -57,7 +58,7 @@ class _Faces:
 def _confirmed(rt: Runtime, evidence_id: int) -> tuple[list[tuple[np.ndarray, float]], list[dict[str, Any]]]:
     with rt.sessions() as s:
         rows = list(s.scalars(select(CandidateRow).where(CandidateRow.evidence_id == evidence_id,
-                                                         CandidateRow.review_state == "confirmed")))
+                                                         CandidateRow.review_state == ReviewState.CONFIRMED)))
         keep = [(embedding_rows(c.track.embeddings), c.threshold) for c in rows]
         record = [{"candidate_id": c.id, "subject": c.subject.name, "track_id": c.track_id,
                    "threshold": c.threshold} for c in rows]

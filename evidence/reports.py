@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from evidence.db.tables import CandidateRow, Evidence, FaceTrackRow, PlateSightingRow, WorkItem
 from evidence.filestore import FileStore
+from evidence.states import WorkState
 
 __all__ = ["candidate_view", "crop_path", "evidence_candidates", "evidence_plates", "evidence_view", "sighting_view", "work_view"]
 
@@ -73,8 +74,8 @@ def work_view(s: Session, evidence_id: int) -> dict[str, Any]:
     """The evidence's work items by kind: how many, how many done, running, failed."""
     out: dict[str, Any] = {}
     for item in s.scalars(select(WorkItem).where(WorkItem.evidence_id == evidence_id).order_by(WorkItem.index)):
-        k = out.setdefault(item.kind, {"total": 0, "done": 0, "running": 0, "failed": 0})
+        k = out.setdefault(item.kind, {"total": 0, WorkState.DONE: 0, WorkState.RUNNING: 0, WorkState.FAILED: 0})
         k["total"] += 1
-        if item.state in ("done", "running", "failed"):
+        if item.state in (WorkState.DONE, WorkState.RUNNING, WorkState.FAILED):
             k[item.state] += 1
     return out

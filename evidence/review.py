@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from evidence.audit import Actor, append_audit
-from evidence.db.tables import CandidateRow, PlateSightingRow, utcnow
+from evidence.db.tables import CandidateRow, PlateSightingRow
+from evidence.utc import utcnow
+from evidence.states import Decision, ReviewState
 from evidence.events import candidate_event, evidence_event
 from evidence.runtime import Runtime
 from evidence.errors import Conflict, InvalidRequest, NotFound
@@ -12,7 +14,7 @@ __all__ = ["review_candidate", "review_sighting"]
 
 
 def _check_decision(decision: str, reason: str) -> None:
-    if decision not in ("confirmed", "rejected"):
+    if decision not in tuple(Decision):
         raise InvalidRequest(f"decision must be confirmed or rejected, not {decision!r}")
     if not reason.strip():
         raise InvalidRequest("a review needs a reason")
@@ -24,7 +26,7 @@ def review_candidate(rt: Runtime, candidate_id: int, decision: str, actor: Actor
         c = s.get(CandidateRow, candidate_id, with_for_update=True)
         if c is None:
             raise NotFound(f"candidate {candidate_id} not found")
-        if c.review_state != "pending":
+        if c.review_state != ReviewState.PENDING:
             raise Conflict(f"candidate {candidate_id} was already {c.review_state} by {c.reviewed_by}")
         c.review_state, c.reviewed_by, c.reviewed_at, c.review_reason = decision, actor.name, utcnow(), reason
         append_audit(s, actor, f"candidate.{decision}", f"candidate:{c.id}", reason=reason,
@@ -40,7 +42,7 @@ def review_sighting(rt: Runtime, sighting_id: int, decision: str, actor: Actor, 
         row = s.get(PlateSightingRow, sighting_id, with_for_update=True)
         if row is None:
             raise NotFound(f"plate sighting {sighting_id} not found")
-        if row.review_state != "pending":
+        if row.review_state != ReviewState.PENDING:
             raise Conflict(f"plate sighting {sighting_id} was already {row.review_state} by {row.reviewed_by}")
         row.review_state, row.reviewed_by, row.reviewed_at, row.review_reason = decision, actor.name, utcnow(), reason
         append_audit(s, actor, f"plate_sighting.{decision}", f"plate_sighting:{row.id}", reason=reason,

@@ -20,13 +20,14 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from evidence.audit import Actor, audit_read, utc_naive
 from evidence.db.tables import AnprRead, Evidence, FaceTrackRow, PlateSightingRow, embedding_rows
 from evidence.images import decode_rgb
 from evidence.runtime import Runtime
+from evidence.states import EvidenceState
 from evidence.errors import InvalidRequest
 from pipeline.faces import embed_reference
 from pipeline.facesearch import probe_distances
@@ -74,7 +75,7 @@ def appearance_view(row: FaceTrackRow, ev: Evidence, distance: float) -> dict[st
 
 def is_current(row: FaceTrackRow, ev: Evidence) -> bool:
     # Keyframe quick-pass tracks stand in only until the evidence's full analysis is done.
-    return row.segment >= 0 or ev.state != "done"
+    return row.segment >= 0 or ev.state != EvidenceState.DONE
 
 
 def search_faces(rt: Runtime, photo: bytes, photo_name: str, reason: str, actor: Actor,
@@ -160,7 +161,8 @@ def _footage_view(p: PlateSightingRow, ev: Evidence) -> dict[str, Any]:
             "overview_image_url": f"/plate-sightings/{p.id}/image?kind=overview"}
 
 
-def _timed(q: Select[Any], col: Any, since: datetime | None, until: datetime | None) -> Select[Any]:
+def _timed(q: Any, col: Any, since: datetime | None, until: datetime | None) -> Any:
+    """``q`` (a select) limited to ``since`` <= ``col`` <= ``until``."""
     if since is not None:
         q = q.where(col >= since)
     if until is not None:
@@ -192,10 +194,10 @@ def search_plates(rt: Runtime, query: str, reason: str, actor: Actor, since: dat
             found = _timed(select(PlateSightingRow, Evidence).join(Evidence, Evidence.id == PlateSightingRow.evidence_id)
                            .where(*_key_filter(PlateSightingRow.vrm_key, PlateSightingRow.vrm_key_rev, plan)),
                            Evidence.received_at, since, until)
-            rows = s.execute(found.order_by(PlateSightingRow.evidence_id, PlateSightingRow.first_t_s)
-                             .execution_options(yield_per=500))
+            pairs = s.execute(found.order_by(PlateSightingRow.evidence_id, PlateSightingRow.first_t_s)
+                              .execution_options(yield_per=500))
             out += [_footage_view(p, ev) for p, ev in _first(
-                rows, lambda r: box is None or box.contains(r[1].media.get("location")), limit - len(out))]
+                pairs, lambda r: box is None or box.contains(r[1].media.get("location")), limit - len(out))]
     audit_read(rt.sessions, actor, "search.plates", f"plates:{query}", reason=reason,
                detail={"query": query, "pattern": plan.like, "since": since.isoformat() if since else None,
                        "until": until.isoformat() if until else None, "camera": camera,

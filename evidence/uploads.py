@@ -15,6 +15,7 @@ from typing import Any, BinaryIO
 from sqlalchemy import select, update
 
 from evidence.audit import Actor, append_audit
+from evidence.db import rows_changed
 from evidence.db.tables import Incident, UploadLink
 from evidence.errors import Gone, NotFound, TooLarge
 from evidence.events import add_event
@@ -114,7 +115,7 @@ def use_link(rt: Runtime, link: UploadLink) -> None:
         res = s.execute(update(UploadLink).where(UploadLink.id == link.id, UploadLink.uses < UploadLink.max_uploads,
                                                  UploadLink.expires_at > utcnow())
                         .values(uses=UploadLink.uses + 1).execution_options(synchronize_session=False))
-        if res.rowcount != 1:
+        if rows_changed(res) != 1:
             if link.expires_at <= utcnow():
                 raise LinkExpired("this upload link has expired: ask the police for a new one")
             raise LinkUsedUp(f"this upload link has been used its {link.max_uploads} time(s)")

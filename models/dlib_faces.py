@@ -87,12 +87,13 @@ class DlibHogDetector(_Pooled):
         return dlib.get_frontal_face_detector()
 
     def detect(self, image: RGBImage) -> list[tuple[Box, float]]:
+        seen: Any = image
         if self.grayscale:
             import cv2
 
-            image = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+            seen = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
         with self.borrowed() as model:
-            rects, scores, _ = model.run(image, self.upsample, self.adjust_threshold)
+            rects, scores, _ = model.run(seen, self.upsample, self.adjust_threshold)
         return [((float(r.left()), float(r.top()), float(r.right()), float(r.bottom())), float(s))
                 for r, s in zip(rects, scores, strict=True)]
 

@@ -111,9 +111,18 @@ def test_media_lost_mid_analysis_ends_failed_with_reason(runtime, clips, watchli
 def test_corrupt_packets_are_decoded_past_and_recorded(cli, clips, tmp_path, watchlist_dir):
     """Bit-flipped data mid-file: ffmpeg decodes past it; the damage is recorded in provenance."""
     data = bytearray(clips["street"].read_bytes())
+    # Inside the key frames after the first (always decoded, and every later frame refers to them),
+    # wherever the encoder placed them in the file.
+    packets = json.loads(subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pos,size,flags", "-of", "json",
+         str(clips["street"])], capture_output=True, text=True, check=True).stdout)["packets"]
+    keys = [p for p in packets if "K" in p["flags"]][1:]
+    assert keys
     rng = np.random.default_rng(1)
-    for pos in rng.integers(len(data) // 3, 2 * len(data) // 3, 300):
-        data[pos] ^= 0xFF
+    for p in keys:
+        start, size = int(p["pos"]), int(p["size"])
+        for pos in rng.integers(start + size // 4, start + size, 60):
+            data[pos] ^= 0xFF
     flipped = tmp_path / "flipped.mp4"
     flipped.write_bytes(bytes(data))
     res = cli("process", flipped, "--watchlist", watchlist_dir, "--json")

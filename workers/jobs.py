@@ -14,6 +14,7 @@ from rq.serializers import JSONSerializer
 from evidence.db.tables import Evidence
 from evidence.work import Hooks, LeaseHeld, fail_evidence, finalise_evidence, prepare_evidence, run_item
 from evidence.runtime import Runtime
+from evidence.states import EvidenceState, WorkState
 from evidence.settings import Settings
 from evidence.errors import InvalidMedia, NotFound
 from workers.queue import enqueue_graph, ensure_finalise
@@ -40,7 +41,7 @@ def _report_progress(p: float) -> None:
     if job is not None and p - job.meta.get("progress", 0.0) >= 0.05:
         job.meta["progress"] = round(p, 3)
         try:
-            job.save_meta()
+            job.save_meta()  # type: ignore[no-untyped-call]
         except RedisError as exc:
             log.warning("progress of job %s not saved: %s", job.id, exc)
 
@@ -57,11 +58,12 @@ def ingest_job(evidence_id: int) -> dict[str, Any]:
     try:
         todo = prepare_evidence(rt, evidence_id, fail_on_error=False)
     except InvalidMedia as exc:  # no retry can fix the bytes: the evidence is `failed`, the job done
-        return {"evidence_id": evidence_id, "state": "failed", "reason": exc.message}
+        return {"evidence_id": evidence_id, "state": EvidenceState.FAILED, "reason": exc.message}
     except LeaseHeld as exc:
         return {"evidence_id": evidence_id, "state": "held elsewhere", "reason": exc.message}
     jobs = enqueue_graph(rt, _queue(), evidence_id)
-    return {"evidence_id": evidence_id, "state": "analysing", "items": len(todo), "jobs": [j.id for j in jobs]}
+    return {"evidence_id": evidence_id, "state": EvidenceState.ANALYSING, "items": len(todo),
+            "jobs": [j.id for j in jobs]}
 
 
 def item_job(item_id: int) -> dict[str, Any]:
@@ -71,7 +73,7 @@ def item_job(item_id: int) -> dict[str, Any]:
     try:
         done = run_item(rt, item_id, Hooks(on_progress=_report_progress), fail_on_error=False)
     except InvalidMedia as exc:
-        return {"item_id": item_id, "state": "failed", "reason": exc.message}
+        return {"item_id": item_id, "state": WorkState.FAILED, "reason": exc.message}
     except (LeaseHeld, NotFound) as exc:
         return {"item_id": item_id, "state": "held elsewhere", "reason": exc.message}
     if done.all_done:
@@ -79,7 +81,7 @@ def item_job(item_id: int) -> dict[str, Any]:
             generation = s.get(Evidence, done.evidence_id).attempts  # type: ignore[union-attr]
         job = get_current_job()
         ensure_finalise(_queue(), done.evidence_id, generation, job.id if job else None, rt.settings)
-    return {"item_id": item_id, "evidence_id": done.evidence_id, "kind": done.kind, "state": "done",
+    return {"item_id": item_id, "evidence_id": done.evidence_id, "kind": done.kind, "state": WorkState.DONE,
             "frames": done.frames}
 
 
@@ -100,7 +102,7 @@ def purge_anpr_job() -> dict[str, Any]:
     if get_current_job() is not None:  # tomorrow's run first: nothing below may stop it
         from datetime import timedelta
 
-        from evidence.db.tables import utcnow
+        from evidence.utc import utcnow
         from workers.queue import schedule_retention
 
         schedule_retention(_queue(), utcnow() + timedelta(days=1))

@@ -22,9 +22,12 @@ from rq.job import Dependency, Job
 from rq.serializers import JSONSerializer
 from sqlalchemy import or_, select, update
 
-from evidence.db.tables import Evidence, WorkItem, utcnow
+from evidence.db import rows_changed
+from evidence.db.tables import Evidence, WorkItem
+from evidence.utc import utcnow
 from evidence.work import work_order
 from evidence.runtime import Runtime
+from evidence.states import EvidenceState, WorkKind, WorkState
 from evidence.settings import Settings
 
 __all__ = ["RQWorkQueue", "connect", "enqueue_graph", "enqueue_ingest", "ensure_finalise", "finalise_job_id",
@@ -75,10 +78,10 @@ def enqueue_ingest(queue: Queue, evidence_id: int, generation: int, settings: Se
 def _enqueue_item(queue: Queue, item: WorkItem, settings: Settings) -> Job:
     # A segment (faces or plates) is bounded by the segment length; the quick pass and the working copy cover the
     # whole clip (hours of body-worn footage): their timeout grows with it.
-    span = (item.end_s or 0.0) - item.start_s if item.kind not in ("segment", "plates") else 0.0
+    span = (item.end_s or 0.0) - item.start_s if item.kind not in (WorkKind.SEGMENT, WorkKind.PLATES) else 0.0
     timeout = max(settings.job_timeout_s, int(10 * span))
     return queue.enqueue_call("workers.jobs.item_job", args=(item.id,), job_id=item_job_id(item.id, item.attempts),
-                              timeout=timeout, at_front=item.kind == "quick",
+                              timeout=timeout, at_front=item.kind == WorkKind.QUICK,
                               description=f"{item.kind} {item.index} of evidence {item.evidence_id}",
                               **_common(item.evidence_id, settings))  # type: ignore[arg-type]
 
@@ -98,7 +101,7 @@ def _claim(rt: Runtime, items: list[WorkItem]) -> list[WorkItem]:
         for item in items:
             res = s.execute(update(WorkItem).where(WorkItem.id == item.id, WorkItem.attempts == item.attempts)
                             .values(attempts=item.attempts + 1))
-            if res.rowcount == 1:
+            if rows_changed(res) == 1:
                 item.attempts += 1
                 claimed.append(item)
     return claimed
@@ -110,7 +113,8 @@ def enqueue_graph(rt: Runtime, queue: Queue, evidence_id: int) -> list[Job]:
         ev = s.get(Evidence, evidence_id)
         assert ev is not None
         generation = ev.attempts
-        items = list(s.scalars(select(WorkItem).where(WorkItem.evidence_id == evidence_id, WorkItem.state != "done")))
+        items = list(s.scalars(select(WorkItem).where(WorkItem.evidence_id == evidence_id,
+                                                      WorkItem.state != WorkState.DONE)))
     jobs = [_enqueue_item(queue, item, rt.settings) for item in sorted(_claim(rt, items), key=work_order)]
     return [*jobs, _enqueue_finalise(queue, evidence_id, finalise_job_id(evidence_id, generation), jobs, rt.settings)]
 
@@ -153,10 +157,11 @@ def reconcile(rt: Runtime, queue: Queue) -> list[int]:
     grace = rt.settings.lease_s
     requeued: set[int] = set()
     with rt.sessions() as s:
-        rows = list(s.scalars(select(Evidence).where(Evidence.state.in_(("queued", "ingesting", "analysing")))))
+        rows = list(s.scalars(select(Evidence).where(Evidence.state.in_(
+            (EvidenceState.QUEUED, EvidenceState.INGESTING, EvidenceState.ANALYSING)))))
     for ev in rows:
         unheld = ev.lease_owner is None or (ev.lease_expires_at is not None and ev.lease_expires_at < now)
-        if ev.state in ("queued", "ingesting"):
+        if ev.state in (EvidenceState.QUEUED, EvidenceState.INGESTING):
             if not unheld or _job_waiting_or_starting(queue, ingest_job_id(ev.id, ev.attempts), grace):
                 continue
             with rt.sessions.begin() as s:
@@ -164,16 +169,16 @@ def reconcile(rt: Runtime, queue: Queue) -> list[int]:
                 res = s.execute(update(Evidence).where(
                     Evidence.id == ev.id, Evidence.attempts == ev.attempts, Evidence.state == ev.state,
                     or_(Evidence.lease_owner.is_(None), Evidence.lease_expires_at < now))
-                    .values(attempts=ev.attempts + 1, state="queued"))
-            if res.rowcount == 1:
+                    .values(attempts=ev.attempts + 1, state=EvidenceState.QUEUED))
+            if rows_changed(res) == 1:
                 enqueue_ingest(queue, ev.id, ev.attempts + 1, rt.settings)
                 requeued.add(ev.id)
             continue
         with rt.sessions() as s:
             lapsed = or_(WorkItem.lease_owner.is_(None), WorkItem.lease_expires_at < now)
-            stale = list(s.scalars(select(WorkItem).where(WorkItem.evidence_id == ev.id, WorkItem.state != "done",
+            stale = list(s.scalars(select(WorkItem).where(WorkItem.evidence_id == ev.id, WorkItem.state != WorkState.DONE,
                                                           lapsed)))
-            unfinished = s.scalar(select(WorkItem.id).where(WorkItem.evidence_id == ev.id, WorkItem.state != "done")
+            unfinished = s.scalar(select(WorkItem.id).where(WorkItem.evidence_id == ev.id, WorkItem.state != WorkState.DONE)
                                   .limit(1))
         stale = [i for i in stale if not _job_waiting_or_starting(queue, item_job_id(i.id, i.attempts), grace)]
         if stale:

@@ -22,12 +22,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, text
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, Engine, Result, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.errors import EvidenceError
 
-__all__ = ["HEAD_REVISION", "Sessions", "make_engine", "migrate", "session_factory"]
+__all__ = ["HEAD_REVISION", "Sessions", "make_engine", "migrate", "rows_changed", "session_factory"]
+
+
+def rows_changed(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE changed (a compare-and-set won when it is 1)."""
+    return int(cast(CursorResult[Any], result).rowcount)
 
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # The newest migration; tests check it against Alembic's own view. Knowing it lets a process whose

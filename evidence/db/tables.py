@@ -11,6 +11,7 @@ from sqlalchemy import JSON, BigInteger, DateTime, Dialect, ForeignKey, Index, I
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from evidence.states import EvidenceState, ReviewState, WorkState
 from evidence.utc import as_utc, utcnow
 
 
@@ -58,7 +59,7 @@ class Evidence(Base):
     size_bytes: Mapped[int] = mapped_column(BigInteger)  # body-worn files pass 2 GiB
     store_path: Mapped[str] = mapped_column(String(500))
     media: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    state: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    state: Mapped[str] = mapped_column(String(16), default=EvidenceState.QUEUED, index=True)  # EvidenceState
     progress: Mapped[float] = mapped_column(default=0.0)
     failure_reason: Mapped[str | None] = mapped_column(Text)
     provenance: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -82,11 +83,11 @@ class WorkItem(Base):
     __table_args__ = (UniqueConstraint("evidence_id", "kind", "index", name="uq_work_item"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     evidence_id: Mapped[int] = mapped_column(ForeignKey("evidence.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # quick | segment | transcode
+    kind: Mapped[str] = mapped_column(String(16))  # WorkKind
     index: Mapped[int] = mapped_column(default=0)
     start_s: Mapped[float] = mapped_column(default=0.0)
     end_s: Mapped[float | None]
-    state: Mapped[str] = mapped_column(String(16), default="queued")  # queued | running | done | failed
+    state: Mapped[str] = mapped_column(String(16), default=WorkState.QUEUED)  # WorkState
     progress: Mapped[float] = mapped_column(default=0.0)
     frames: Mapped[int] = mapped_column(default=0)
     result: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -176,7 +177,7 @@ class CandidateRow(Base):
     threshold: Mapped[float]
     model_version: Mapped[str] = mapped_column(String(200))
     t_s: Mapped[float]
-    review_state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    review_state: Mapped[str] = mapped_column(String(16), default=ReviewState.PENDING, index=True)  # ReviewState
     reviewed_by: Mapped[str | None] = mapped_column(String(100))
     reviewed_at: Mapped[datetime | None]
     review_reason: Mapped[str | None] = mapped_column(Text)
@@ -322,7 +323,7 @@ class PlateSightingRow(Base):
     crop_id: Mapped[int | None] = mapped_column(ForeignKey("derivatives.id"))
     overview_id: Mapped[int | None] = mapped_column(ForeignKey("derivatives.id"))
     made_by: Mapped[dict[str, Any]] = mapped_column(JSON)
-    review_state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    review_state: Mapped[str] = mapped_column(String(16), default=ReviewState.PENDING, index=True)  # ReviewState
     reviewed_by: Mapped[str | None] = mapped_column(String(100))
     reviewed_at: Mapped[datetime | None]
     review_reason: Mapped[str | None] = mapped_column(Text)

@@ -16,10 +16,9 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
-from evidence.db import Sessions
+from evidence.db import Sessions, rows_changed
 from evidence.db.tables import Evidence, WorkItem
 from evidence.states import WorkState
 from evidence.utc import utcnow
@@ -65,8 +64,7 @@ class Lease:
         free = or_(m.lease_owner.is_(None), m.lease_owner == self.owner, m.lease_expires_at < now)
         stmt = update(m).where(m.id == self.row_id, free).values(
             lease_owner=self.owner, lease_expires_at=now + timedelta(seconds=self.lease_s), **values)
-        result: CursorResult[Any] = s.execute(stmt.execution_options(synchronize_session=False))  # type: ignore[assignment]
-        return result.rowcount == 1
+        return rows_changed(s.execute(stmt.execution_options(synchronize_session=False))) == 1
 
     def fence(self, s: Session) -> None:
         """LeaseHeld unless this runner still holds the lease (call before writing results)."""

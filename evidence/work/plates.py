@@ -98,7 +98,8 @@ def _read_json(d: PlateDetection) -> dict[str, Any]:
 
 
 def _read_from_json(r: dict[str, Any]) -> PlateDetection:
-    return PlateDetection(r["t_s"], tuple(r["xyxy"]),  # type: ignore[arg-type]
+    x0, y0, x1, y1 = r["xyxy"]
+    return PlateDetection(r["t_s"], (x0, y0, x1, y1),
                           PlateRead(r["raw"], r["plate"], r["format"], r["valid"], r["changed"]), r["confidence"])
 
 
@@ -163,7 +164,7 @@ def save_sightings(rt: Runtime, job: Job, sightings: Sequence[PlateSighting],
 
 
 def _not_reviewed(s: Session, rt: Runtime, evidence_id: int,
-                  sightings: list[PlateSighting]) -> tuple[list[PlateSighting], set[int]]:
+                  sightings: Sequence[PlateSighting]) -> tuple[list[PlateSighting], set[int]]:
     """The sightings no reviewed sighting of this evidence already covers (reviewed ones outlive a
     re-run: the same vehicle is not raised twice), and the sighting indexes the reviewed hold."""
     p = rt.analysis.plate
