@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from api.auth import READERS, REVIEWERS, allow
 from api.deps import RuntimeDep, viewed
 from api.guards import SafeJSONRoute
-from api.incidents import candidate_public
+from api.views import candidate_public
 from api.params import Id
 from api.schemas import CandidatePublic, ReviewResult
 from evidence.audit import Actor

@@ -16,7 +16,7 @@ from fastapi.responses import StreamingResponse
 from api.auth import READERS, allow
 from api.deps import RuntimeDep
 from api.guards import SafeJSONRoute
-from api.incidents import incident_exists
+from api.views import incident_exists
 from api.params import MAX_BIG_ID, Id
 from evidence.audit import Actor, audit_read
 from evidence.errors import InvalidRequest

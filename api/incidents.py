@@ -13,15 +13,15 @@ from api.auth import OPENERS, READERS, allow
 from api.deps import RuntimeDep, viewed
 from api.guards import SafeJSONRoute
 from api.params import MAX_BIG_ID, Id
-from api.schemas import CandidatePublic, EventPublic, IncidentDetail, IncidentPublic, PlateSightingPublic
+from api.schemas import EventPublic, IncidentDetail, IncidentPublic
+from api.views import candidate_public, incident_exists, incident_public, sighting_public
 from evidence.audit import Actor, append_audit, audit_read
-from evidence.db.tables import CandidateRow, Evidence, Incident, PlateSightingRow
+from evidence.db.tables import Evidence, Incident, PlateSightingRow
 from evidence.events import event_view, events_after
-from evidence.errors import NotFound
-from evidence.reports import candidate_view, evidence_candidates, evidence_view, sighting_view
+from evidence.reports import evidence_candidates, evidence_view
 from evidence.work import get_or_create_incident
 
-__all__ = ["candidate_public", "incident_public", "router", "sighting_public"]
+__all__ = ["router"]
 
 router = APIRouter(route_class=SafeJSONRoute, tags=["incidents"])
 
@@ -29,20 +29,6 @@ router = APIRouter(route_class=SafeJSONRoute, tags=["incidents"])
 class IncidentIn(BaseModel):
     reference: str = Field(min_length=1, max_length=64, description="the control room's incident number")
     title: str = Field("", max_length=200)
-
-
-def incident_public(i: Incident) -> IncidentPublic:
-    return IncidentPublic(id=i.id, reference=i.reference, title=i.title, created_at=i.created_at)
-
-
-def candidate_public(c: CandidateRow) -> CandidatePublic:
-    view = candidate_view(c)
-    return CandidatePublic(**view, crop_url=f"/candidates/{c.id}/crop" if c.track.crop_id else None)
-
-
-def sighting_public(row: PlateSightingRow) -> PlateSightingPublic:
-    return PlateSightingPublic(**sighting_view(row, f"/plate-sightings/{row.id}/image?kind=plate",
-                                               f"/plate-sightings/{row.id}/image?kind=overview"))
 
 
 @router.post("/incidents", status_code=201, summary="Open an incident", response_model=IncidentPublic,
@@ -78,13 +64,6 @@ def get_incident(incident_id: Id, rt: RuntimeDep, actor: Annotated[Actor, Depend
             for ev in evidence])
         detail["evidence"] = [ev.id for ev in evidence]
     return out
-
-
-def incident_exists(rt: Any, incident_id: int) -> None:
-    """NotFound unless the incident exists."""
-    with rt.sessions() as s:
-        if s.get(Incident, incident_id) is None:
-            raise NotFound(f"incident {incident_id} not found")
 
 
 @router.get("/incidents/{incident_id}/timeline", summary="The incident's events in order",

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from api.auth import READERS, REVIEWERS, allow
 from api.deps import RuntimeDep, viewed
 from api.guards import SafeJSONRoute
-from api.incidents import sighting_public
+from api.views import sighting_public
 from api.params import Id
 from api.schemas import PlateSightingPublic, ReviewResult
 from evidence.audit import Actor

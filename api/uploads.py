@@ -17,7 +17,7 @@ from starlette.datastructures import FormData, UploadFile
 from api.auth import OPENERS, UPLOADERS, allow, client_address
 from api.deps import RuntimeDep
 from api.guards import MULTIPART_SLACK, SafeJSONRoute, limit_body, refuse_oversize
-from api.incidents import incident_exists
+from api.views import incident_exists
 from api.params import MAX_BIG_ID, Id
 from api.ratelimit import Limits
 from api.schemas import EvidenceUploaded, Receipt, UploadLinkPublic, multipart_body

@@ -44,6 +44,19 @@ def test_each_package_imports_only_the_layers_below_it(package):
     assert not wrong, "\n".join(sorted(wrong))
 
 
+def test_routers_are_independent():
+    """Each resource's router stands on the shared modules, never on another router."""
+    from api.main import ROUTERS
+
+    names = {m.__name__ for m in ROUTERS}
+    wrong = []
+    for module in ROUTERS:
+        tree = ast.parse(Path(module.__file__).read_text())
+        wrong += [f"{module.__name__} imports {node.module}" for node in ast.walk(tree)
+                  if isinstance(node, ast.ImportFrom) and node.module in names]
+    assert not wrong, wrong
+
+
 def test_no_module_is_a_god_module():
     """Small files by concept: none over 400 lines in the layers above the pure stages."""
     long = [f"{p.relative_to(ROOT)}: {n} lines" for package in ("evidence", "api", "workers", "cli")
