@@ -65,10 +65,13 @@ class Limits:
     link_requests_per_min: int = 20
     client_link_requests_per_min: int = 60
     auth_failures: RateLimiter = field(init=False)
+    signin_name: RateLimiter = field(init=False)
     link: RateLimiter = field(init=False)
     link_client: RateLimiter = field(init=False)
 
     def __post_init__(self) -> None:
         self.auth_failures = RateLimiter(self.auth_failures_per_min, 60, "failed sign-ins from this address")
+        # A person's account: guessing one name's password from many addresses is slowed down too.
+        self.signin_name = RateLimiter(max(1, self.auth_failures_per_min // 2), 60, "failed sign-ins for this name")
         self.link = RateLimiter(self.link_requests_per_min, 60, "uploads through this link")
         self.link_client = RateLimiter(self.client_link_requests_per_min, 60, "upload-link requests from this address")

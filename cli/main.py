@@ -8,6 +8,7 @@ import click
 from cli.admin import anpr, audit, keys, plates, serve
 from cli.investigate import export, index, people, search, verify
 from cli.process import demo, process, review, status
+from cli.users import users
 from cli.watchlist import watchlist
 from cli.workers import reconcile_cmd, submit, worker
 from evidence.runtime import Runtime
@@ -26,7 +27,7 @@ def main(ctx: click.Context) -> None:
 
 
 for _command in (watchlist, process, demo, status, review, submit, worker, reconcile_cmd, keys, serve, anpr, plates,
-                 audit, search, people, export, verify, index):
+                 audit, search, people, export, verify, index, users):
     main.add_command(_command)
 
 

@@ -67,6 +67,15 @@ class Settings(BaseSettings):
     auth_failures_per_min: int = Field(20, ge=1, description="failed authentications a minute from one address")
     link_requests_per_min: int = Field(20, ge=1, description="requests a minute to one public upload link")
     client_link_requests_per_min: int = Field(60, ge=1, description="public upload requests a minute from one address")
+    # The pages (api/pages): the address witnesses' links start with, the name they are sent in,
+    # and how long a signed-in browser stays signed in.
+    public_url: str | None = Field(None, max_length=200, description="public base URL of upload links (default: "
+                                                                     "the address the page was asked for)")
+    force_name: str = Field("the police", max_length=100, description="who the witness sends to, in the text message "
+                                                                      "and on the witness page")
+    witness_max_bytes: int = Field(4 * 1024**3, gt=0, description="largest video an upload link made on the pages takes")
+    session_idle_min: float = Field(30, gt=0, description="a signed-in browser idle this long must sign in again")
+    session_max_hours: float = Field(12, gt=0, description="and after this long in any case (a shift)")
     audit_anchors: Path | None = Field(None, description="anchor file of the audit chain (default "
                                                          "DATA_DIR/audit-anchors.jsonl); keep it on other storage")
 

@@ -330,3 +330,51 @@ class PlateSightingRow(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     crop: Mapped[Derivative | None] = relationship(foreign_keys=[crop_id])
     overview: Mapped[Derivative | None] = relationship(foreign_keys=[overview_id])
+
+
+class User(Base):
+    """A person who signs in to the pages (machines have API keys). Only an argon2id hash of the
+    password is kept; ``must_change`` until they replace the one-time password they were given."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(32))  # Role
+    password_hash: Mapped[str] = mapped_column(String(200))
+    must_change: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(100))
+    disabled_at: Mapped[datetime | None]
+    last_signin_at: Mapped[datetime | None]
+
+
+class WebSession(Base):
+    """A signed-in browser: the id is the SHA-256 of the cookie's token (the token is never kept),
+    with the CSRF token its forms send back. Ended at sign-out; idle and absolute limits apply."""
+
+    __tablename__ = "web_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    seen_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    address: Mapped[str] = mapped_column(String(64))
+
+
+class ResumableUpload(Base):
+    """A witness's upload in pieces (tus): how much has arrived of how much, through which link,
+    and once finished the evidence it became (or why it did not) for the receipt."""
+
+    __tablename__ = "resumable_uploads"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    link_id: Mapped[int] = mapped_column(ForeignKey("upload_links.id", ondelete="CASCADE"), index=True)
+    length: Mapped[int] = mapped_column(BigInteger)
+    offset: Mapped[int] = mapped_column(BigInteger, default=0)
+    name: Mapped[str] = mapped_column(String(500))
+    sender: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    evidence_id: Mapped[int | None] = mapped_column(ForeignKey("evidence.id"))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)

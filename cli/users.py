@@ -1,0 +1,52 @@
+"""``evidence users``: the people who sign in to the pages (machines have API keys)."""
+
+from __future__ import annotations
+
+import click
+
+from cli.common import cli_actor, clean_errors
+from evidence.runtime import Runtime
+from evidence.states import Role
+from evidence.users import add_user, disable_user, list_users
+
+__all__ = ["users"]
+
+PEOPLE_ROLES = [str(r) for r in (Role.CONTROL_ROOM, Role.INVESTIGATOR, Role.ADMIN)]
+
+
+@click.group()
+def users() -> None:
+    """People who sign in to the pages, by name, with a role."""
+
+
+@users.command("add")
+@click.option("--name", required=True, help='as colleagues know them, e.g. "PC 1234 Smith" (names are unique)')
+@click.option("--role", required=True, type=click.Choice(PEOPLE_ROLES))
+@click.pass_obj
+@clean_errors
+def users_add(rt: Runtime, name: str, role: str) -> None:
+    """Add a person. Their one-time password is the last word of the output: give it to them; they
+    choose their own at first sign-in. Only its argon2id hash is kept."""
+    user, password = add_user(rt, name, role, cli_actor())
+    click.echo(f"user {user.id} {user.name} ({role}) can sign in once with the one-time password: {password}")
+
+
+@users.command("list")
+@click.pass_obj
+@clean_errors
+def users_list(rt: Runtime) -> None:
+    """People by name: id, role, last sign-in, active or disabled."""
+    for u in list_users(rt):
+        last = u.last_signin_at.strftime("%Y-%m-%dT%H:%M:%SZ") if u.last_signin_at else "never"
+        click.echo(f"{u.id:>4}  {u.name:<32} {u.role:<13} last sign-in {last:<20}  "
+                   f"{'disabled' if u.disabled_at else 'active'}")
+
+
+@users.command("disable")
+@click.argument("user_id", type=int)
+@click.pass_obj
+@clean_errors
+def users_disable(rt: Runtime, user_id: int) -> None:
+    """Stop a person signing in; their open sessions end at once (the account stays for the audit trail)."""
+    disable_user(rt, user_id, cli_actor())
+    click.echo(f"user {user_id} disabled")
