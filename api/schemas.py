@@ -124,7 +124,8 @@ class ReviewResult(BaseModel):
 class UploadLinkPublic(BaseModel):
     id: int
     token: str = Field(description="shown once; only its hash is kept")
-    url: str
+    url: str = Field(description="the one-shot upload (POST multipart `file`), for programs")
+    page_url: str = Field(description="the witness's page (resumable upload, phone first): the link to send them")
     expires_at: datetime
     max_uploads: int
     max_bytes: int

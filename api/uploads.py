@@ -116,7 +116,8 @@ def new_link(incident_id: Id, body: UploadLinkIn, rt: RuntimeDep,
              actor: Annotated[Actor, Depends(allow(*OPENERS))]) -> UploadLinkPublic:
     cap = min(body.max_bytes or rt.settings.max_upload_bytes, rt.settings.max_upload_bytes)
     link, token = create_link(rt, incident_id, body.expires_in_s, body.max_uploads, cap, actor)
-    return UploadLinkPublic(id=link.id, token=token, url=f"/public/uploads/{token}", expires_at=link.expires_at,
+    return UploadLinkPublic(id=link.id, token=token, url=f"/public/uploads/{token}", page_url=f"/u/{token}",
+                            expires_at=link.expires_at,
                             max_uploads=link.max_uploads, max_bytes=cap)
 
 

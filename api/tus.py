@@ -1,0 +1,249 @@
+"""Resumable uploads for witnesses, the tus protocol 1.0 (core, creation, termination): a phone in
+the street with a poor signal sends its video in pieces; after a dropped connection the browser
+asks how much arrived (HEAD) and carries on from there (PATCH). The upload link is the permission,
+as for the one-shot upload. When the last byte arrives the file is checked, stored and recorded
+like any upload, and a receipt (a reference, the file's SHA-256) is kept for the sender to read.
+
+Each upload is a row (``resumable_uploads``: link, length, offset, what the sender said) and a
+temporary file under the store; bytes are written as they arrive, so a connection cut mid-piece
+keeps what it delivered."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import secrets
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, BackgroundTasks, Header, Path as PathParam, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import select, update
+from starlette.requests import ClientDisconnect
+
+from api.auth import client_address
+from api.guards import limit_body
+from api.ratelimit import Limits
+from evidence.audit import Actor
+from evidence.db import rows_changed
+from evidence.db.tables import Evidence, ResumableUpload, UploadLink
+from evidence.errors import Conflict, EvidenceError, Gone, InvalidRequest, NotFound, TooLarge
+from evidence.filestore import clean_name
+from evidence.keys import secret_digest
+from evidence.runtime import Runtime
+from evidence.uploads import UnknownLink, check_link, store_upload, unuse_link, use_link
+from evidence.utc import utcnow
+from evidence.work import start_analysis
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["uploads"])
+TUS = {"Tus-Resumable": "1.0.0"}
+Token = Annotated[str, PathParam(max_length=100)]
+UploadId = Annotated[str, PathParam(max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]
+CHUNK = 1 << 20
+RESPONSES: dict[int | str, dict[str, Any]] = {404: {"description": "Not a link, or no such upload"},
+                                              409: {"description": "Offset does not match"},
+                                              410: {"description": "Expired or used up"},
+                                              429: {"description": "Rate limited: see Retry-After"}}
+
+
+def _rt(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+def _link(request: Request, token: str, new: bool = True) -> UploadLink:
+    """The link ``token`` names, if it is still usable. ``new``: a request that starts something
+    (an upload, a look at the link) counts against the sender's address; the pieces of an upload
+    already started do not (an upload of hundreds of pieces must not trip the limit, and its
+    random id cannot be guessed)."""
+    limits: Limits = request.app.state.limits
+    if new:
+        limits.link_client.hit(client_address(request))
+    try:
+        link, _ = check_link(_rt(request), token)
+    except UnknownLink:
+        limits.auth_failures.hit(client_address(request))
+        raise
+    return link
+
+
+def _upload(rt: Runtime, link: UploadLink, upload_id: str) -> ResumableUpload:
+    with rt.sessions() as s:
+        row = s.get(ResumableUpload, upload_id)
+        if row is None or row.link_id != link.id:
+            raise NotFound("no such upload")
+        return row
+
+
+def _metadata(header: str | None) -> dict[str, str]:
+    """``Upload-Metadata``: comma-separated ``key base64(value)`` pairs."""
+    out: dict[str, str] = {}
+    for pair in (header or "").split(","):
+        key, _, value = pair.strip().partition(" ")
+        if not key:
+            continue
+        try:
+            out[key] = base64.b64decode(value, validate=True).decode("utf-8") if value else ""
+        except (binascii.Error, UnicodeDecodeError) as exc:
+            raise InvalidRequest(f"Upload-Metadata: {key} is not base64 of UTF-8 text") from exc
+    return out
+
+
+@router.options("/public/tus/{token}", include_in_schema=False)
+def options(token: Token, request: Request) -> Response:
+    link = _link(request, token)
+    return Response(status_code=204, headers={**TUS, "Tus-Version": "1.0.0", "Tus-Extension": "creation,termination",
+                                              "Tus-Max-Size": str(link.max_bytes)})
+
+
+@router.post("/public/tus/{token}", status_code=201, responses=RESPONSES,
+             summary="Start a resumable upload (tus creation) through an upload link",
+             description="No account: the link is the permission. Headers `Tus-Resumable: 1.0.0`, "
+                         "`Upload-Length` (at most the link's cap: 413 otherwise, before a byte is sent) and "
+                         "`Upload-Metadata` (`filename`, `filetype`, `caption`, `contact`). `Location` names the "
+                         "upload.")
+def create(token: Token, request: Request, upload_length: Annotated[int, Header(ge=1, le=2**62)],
+           upload_metadata: Annotated[str | None, Header(max_length=8000)] = None) -> Response:
+    link = _link(request, token)
+    if upload_length > link.max_bytes:
+        raise TooLarge(f"This video is {upload_length // 2**20} MB; this link takes at most {link.max_bytes // 2**20} MB")
+    meta = _metadata(upload_metadata)
+    sender = {k: meta[k].strip()[:n] for k, n in (("caption", 2000), ("contact", 200)) if meta.get(k, "").strip()}
+    rt = _rt(request)
+    upload_id = secrets.token_urlsafe(16)
+    (rt.store.root / "tmp").mkdir(parents=True, exist_ok=True)
+    _path(rt, upload_id).touch()
+    with rt.sessions.begin() as s:
+        s.add(ResumableUpload(id=upload_id, link_id=link.id, length=upload_length, offset=0,
+                              name=clean_name(meta.get("filename"), "video"), sender=sender))
+    return Response(status_code=201, headers={**TUS, "Location": f"/public/tus/{token}/{upload_id}"})
+
+
+def _path(rt: Runtime, upload_id: str) -> Path:
+    return rt.store.root / "tmp" / f"tus-{upload_id}"
+
+
+@router.head("/public/tus/{token}/{upload_id}", responses=RESPONSES, summary="How much of an upload arrived (tus)")
+def offset(token: Token, upload_id: UploadId, request: Request) -> Response:
+    row = _upload(_rt(request), _link(request, token, new=False), upload_id)
+    return Response(status_code=200, headers={**TUS, "Upload-Offset": str(row.offset), "Upload-Length": str(row.length),
+                                              "Cache-Control": "no-store"})
+
+
+@router.patch("/public/tus/{token}/{upload_id}", status_code=204, responses=RESPONSES,
+              summary="Send the next piece of an upload (tus)",
+              description="`Content-Type: application/offset+octet-stream`, `Upload-Offset` the offset HEAD "
+                          "gave. Bytes are kept as they arrive: after a dropped connection, ask HEAD and go on. "
+                          "The last piece stores the video; its receipt is at `…/receipt`.")
+async def patch(token: Token, upload_id: UploadId, request: Request, background: BackgroundTasks,
+                upload_offset: Annotated[int, Header(ge=0, le=2**62)],
+                content_type: Annotated[str, Header(max_length=100)] = "") -> Response:
+    rt = _rt(request)
+    link = await run_in_threadpool(_link, request, token, False)
+    row = await run_in_threadpool(_upload, rt, link, upload_id)
+    if content_type != "application/offset+octet-stream":
+        raise InvalidRequest("Content-Type must be application/offset+octet-stream")
+    if row.finished_at is not None or upload_offset != row.offset:
+        raise Conflict(f"this upload is at offset {row.offset}, not {upload_offset}")
+    limit_body(request.scope, row.length - row.offset)
+    written = 0
+    try:
+        with _path(rt, upload_id).open("r+b") as f:
+            f.seek(row.offset)
+            async for chunk in request.stream():
+                if written + len(chunk) > row.length - row.offset:
+                    raise TooLarge("more bytes than the upload's length")
+                f.write(chunk)
+                written += len(chunk)
+    except ClientDisconnect:
+        pass  # what arrived is kept: the sender asks HEAD and carries on
+    finally:
+        await run_in_threadpool(_advance, rt, upload_id, row.offset, written)
+    done = row.offset + written
+    if done == row.length:
+        await run_in_threadpool(_finish, request, rt, link, upload_id, background)
+    return Response(status_code=204, headers={**TUS, "Upload-Offset": str(done)})
+
+
+def _advance(rt: Runtime, upload_id: str, start: int, written: int) -> None:
+    with rt.sessions.begin() as s:
+        if rows_changed(s.execute(update(ResumableUpload).where(ResumableUpload.id == upload_id,
+                                                                ResumableUpload.offset == start)
+                                  .values(offset=start + written))) != 1:
+            raise Conflict("another request moved this upload on")
+
+
+def _finish(request: Request, rt: Runtime, link: UploadLink, upload_id: str, background: BackgroundTasks) -> None:
+    """The last byte arrived: count it on the link, check and store it, start its analysis. What
+    went wrong (not a video, the link used up meanwhile) is kept for the receipt."""
+    row = _upload(rt, link, upload_id)
+    tmp = _path(rt, upload_id)
+    actor = Actor(f"public:link:{link.id}", "public")
+    evidence_id, sha256, error = None, None, None
+    try:
+        use_link(rt, link)
+        try:
+            evidence_id, duplicate = store_upload(rt, tmp, link.incident_id, row.name, actor,
+                                                  {**(row.sender or {}), "via": f"upload link {link.id} (resumable)"})
+        except BaseException:
+            unuse_link(rt, link)
+            raise
+        if not duplicate and (run := start_analysis(rt, evidence_id, request.app.state.work_queue)) is not None:
+            background.add_task(run)
+    except EvidenceError as exc:
+        error = exc.message
+    finally:
+        tmp.unlink(missing_ok=True)
+    if evidence_id is not None:
+        with rt.sessions() as s:
+            ev = s.get(Evidence, evidence_id)
+            sha256 = ev.sha256 if ev else None
+    with rt.sessions.begin() as s:
+        done = s.get(ResumableUpload, upload_id)
+        assert done is not None
+        done.finished_at, done.evidence_id, done.sha256, done.error = utcnow(), evidence_id, sha256, error
+
+
+@router.get("/public/tus/{token}/{upload_id}/receipt", responses={**RESPONSES, 422: {"description": "Not stored"}},
+            summary="The receipt of a finished upload: a reference and the file's SHA-256")
+def receipt(token: Token, upload_id: UploadId, request: Request) -> JSONResponse:
+    row = _upload(_rt(request), _link_for_receipt(request, token), upload_id)
+    if row.finished_at is None:
+        raise Conflict(f"still receiving: {row.offset} of {row.length} bytes")
+    if row.error:
+        return JSONResponse({"code": "not_stored", "message": row.error}, status_code=422)
+    return JSONResponse({"reference": reference(upload_id), "received_at": row.finished_at.isoformat(),
+                         "name": row.name, "sha256": row.sha256, "size_bytes": row.length})
+
+
+def _link_for_receipt(request: Request, token: str) -> UploadLink:
+    """A receipt is readable after the link's last use (but not with a forged token)."""
+    try:
+        return _link(request, token, new=False)
+    except Gone:
+        with _rt(request).sessions() as s:
+            link = s.scalar(select(UploadLink).where(UploadLink.token_sha256 == secret_digest(token)))
+            if link is None:
+                raise
+            return link
+
+
+def reference(upload_id: str) -> str:
+    """What the sender quotes: short, unambiguous, nothing about the incident."""
+    return "WV-" + "".join(c for c in upload_id.upper() if c.isalnum())[:8]
+
+
+@router.delete("/public/tus/{token}/{upload_id}", status_code=204, responses=RESPONSES,
+               summary="Abandon an upload (tus termination)")
+def terminate(token: Token, upload_id: UploadId, request: Request) -> Response:
+    rt = _rt(request)
+    row = _upload(rt, _link(request, token), upload_id)
+    if row.finished_at is None:
+        _path(rt, upload_id).unlink(missing_ok=True)
+        with rt.sessions.begin() as s:
+            s.execute(update(ResumableUpload).where(ResumableUpload.id == upload_id)
+                      .values(finished_at=utcnow(), error="abandoned by the sender"))
+    return Response(status_code=204, headers=TUS)
