@@ -10,14 +10,35 @@ TEST_STAMP := $(VENV)/.installed-test
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Fonts: the synthetic UK plates of samples/plates.py (tests, benchmarks).
 APT_PACKAGES := ffmpeg redis-server fonts-roadgeek fonts-dejavu-core fonts-liberation
+# The browser tests drive Debian's Chromium (tests/test_browser.py).
+APT_TEST_PACKAGES := chromium
+ASSETS := api/static/build/app.css
 LINTED := pipeline evidence models api workers cli benchmarks samples tests
 
-.PHONY: setup setup-run sysdeps demo test lint samples clean
+.PHONY: setup setup-run sysdeps sysdeps-test assets demo test lint samples clean
 
-sysdeps:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; fi
+endef
+
+sysdeps:
+	$(call apt_install,$(APT_PACKAGES))
+	@command -v npm >/dev/null || { echo "installing: nodejs npm"; $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm >/dev/null; }
+
+sysdeps-test: sysdeps
+	$(call apt_install,$(APT_TEST_PACKAGES))
+
+# The pages' front-end packages, pinned in package-lock.json, and their styles built from them.
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+
+$(ASSETS): node_modules/.package-lock.json api/static/app.scss api/static/_staff.scss
+	npm run --silent build
+
+assets: $(ASSETS)
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,9 +52,9 @@ $(TEST_STAMP): pyproject.toml | $(VENV)/bin/python
 	$(PY) -m pip install -q -e ".[test]"
 	touch $(RUN_STAMP) $(TEST_STAMP)
 
-setup-run: sysdeps $(RUN_STAMP)
+setup-run: sysdeps $(RUN_STAMP) assets
 
-setup: sysdeps $(TEST_STAMP)
+setup: sysdeps-test $(TEST_STAMP) assets
 
 samples: setup-run
 	$(PY) samples/make_samples.py
@@ -50,4 +71,4 @@ test: lint
 	$(PY) -m pytest -q
 
 clean:
-	rm -rf $(VENV) data samples/out .pytest_cache
+	rm -rf $(VENV) data samples/out .pytest_cache node_modules api/static/build

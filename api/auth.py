@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated
 
+import hmac
+
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -17,8 +19,10 @@ from evidence.audit import Actor
 from evidence.errors import Forbidden, Unauthorized
 from evidence.keys import authenticate
 from evidence.states import Role
+from evidence.users import session_user
 
-__all__ = ["ADMINS", "CAMERAS", "EXPORTERS", "OPENERS", "READERS", "REVIEWERS", "UPLOADERS", "allow", "client_address"]
+__all__ = ["ADMINS", "CAMERAS", "EXPORTERS", "OPENERS", "READERS", "REVIEWERS", "SESSION_COOKIE", "UPLOADERS", "allow",
+           "client_address"]
 
 READERS = (Role.CONTROL_ROOM, Role.INVESTIGATOR, Role.ADMIN)  # incidents, evidence, candidates, hotlist; search
 REVIEWERS = (Role.CONTROL_ROOM, Role.INVESTIGATOR)  # a named person's decision on a candidate or a plate read
@@ -28,6 +32,8 @@ UPLOADERS = (Role.UPLOADER, Role.CONTROL_ROOM, Role.INVESTIGATOR, Role.ADMIN)  #
 ADMINS = (Role.ADMIN,)  # the watchlist
 CAMERAS = (Role.CAMERA,)  # ANPR reads
 
+SESSION_COOKIE = "ep_session"
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 _bearer = HTTPBearer(auto_error=False, description="an API key from `evidence keys create --role ROLE --name NAME`")
 
 
@@ -40,8 +46,11 @@ def allow(*roles: Role) -> Callable[..., Actor]:
 
     def caller(request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Actor:
         try:
-            with request.app.state.runtime.sessions() as s:
-                actor = authenticate(s, creds.credentials if creds else None)
+            if creds is None and request.cookies.get(SESSION_COOKIE):
+                actor = _session_actor(request)
+            else:
+                with request.app.state.runtime.sessions() as s:
+                    actor = authenticate(s, creds.credentials if creds else None)
         except Unauthorized:
             limits: Limits = request.app.state.limits
             limits.auth_failures.hit(client_address(request))  # 429 once over the limit
@@ -52,3 +61,17 @@ def allow(*roles: Role) -> Callable[..., Actor]:
 
     caller.roles = roles  # type: ignore[attr-defined]  # read by the role-matrix test and the docs
     return caller
+
+
+def _session_actor(request: Request) -> Actor:
+    """The signed-in person behind a session cookie (Unauthorized if it ended or idled out)."""
+    user = session_user(request.app.state.runtime, request.cookies.get(SESSION_COOKIE))
+    if user is None:
+        raise Unauthorized("your session has ended: sign in again")
+    if user.must_change:
+        raise Forbidden("choose your own password first (/password)")
+    if request.method not in SAFE_METHODS:
+        sent = request.headers.get("x-csrf-token", "")
+        if not sent or not hmac.compare_digest(sent, user.csrf):
+            raise Forbidden("missing or wrong X-CSRF-Token: reload the page and try again")
+    return user.actor

@@ -6,20 +6,21 @@ OpenAPI document, with the error body's shape."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Protocol
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
 from evidence.errors import (Conflict, EvidenceError, Forbidden, Gone, InvalidMedia, InvalidReference, InvalidRequest,
                              NotFound, TooLarge, TooManyRequests, Unauthorized)
 
-__all__ = ["STATUS", "api_routes", "documented_errors", "install_error_handlers", "json_safe_errors"]
+__all__ = ["STATUS", "PageErrors", "api_routes", "documented_errors", "install_error_handlers", "json_safe_errors",
+           "status_of"]
 
 STATUS: dict[type[EvidenceError], int] = {
     NotFound: 404, Unauthorized: 401, Forbidden: 403, Conflict: 409, InvalidMedia: 422, InvalidReference: 422,
@@ -43,6 +44,18 @@ DESCRIPTIONS = {
 }
 
 
+class PageErrors(Protocol):
+    """How the pages show an error: as a page for a person, not JSON (``api.pages``)."""
+
+    def handles(self, request: Request) -> bool: ...
+
+    def render(self, request: Request, status: int, message: str) -> Response: ...
+
+
+def status_of(exc: EvidenceError) -> int:
+    return next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 500)
+
+
 def _text(value: object, limit: int = 500) -> str:
     # A lone surrogate (from JSON escapes) cannot be encoded as UTF-8: show it escaped instead.
     return str(value).encode("utf-8", "backslashreplace").decode("utf-8")[:limit]
@@ -62,33 +75,40 @@ def json_safe_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
     return out
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """The one place errors become HTTP responses: ``{"code": ..., "message": ...}``."""
+def install_error_handlers(app: FastAPI, pages: PageErrors | None = None) -> None:
+    """The one place errors become HTTP responses: ``{"code": ..., "message": ...}``, or a page
+    saying the same in plain words when ``pages`` handles the request."""
+
+    def answer(request: Request, status: int, body: dict[str, Any], headers: Mapping[str, str] | None) -> Response:
+        if pages is not None and pages.handles(request):
+            response = pages.render(request, status, str(body["message"]))
+            response.headers.update(headers or {})
+            return response
+        return JSONResponse(body, status_code=status, headers=headers)
 
     @app.exception_handler(EvidenceError)
-    async def evidence_error(_: Request, exc: EvidenceError) -> JSONResponse:
-        status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 500)
+    async def evidence_error(request: Request, exc: EvidenceError) -> Response:
+        status = status_of(exc)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         if isinstance(exc, TooManyRequests):
             headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
-        return JSONResponse({"code": exc.code, "message": exc.message}, status_code=status, headers=headers)
+        return answer(request, status, {"code": exc.code, "message": exc.message}, headers)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
         errors = json_safe_errors(exc.errors())
         first = errors[0] if errors else {"loc": [], "msg": "invalid"}
         where = ".".join(str(p) for p in first["loc"])
-        return JSONResponse({"code": "invalid_request", "message": f"{where}: {first['msg']}", "errors": errors},
-                            status_code=422)
+        return answer(request, 422, {"code": "invalid_request", "message": f"{where}: {first['msg']}",
+                                     "errors": errors}, None)
 
     @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: HTTPException) -> Response:
         """The framework's own errors (no such route, a malformed multipart body, a body over its
         cap) in the same shape as ours."""
         code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
             exc.status_code, "http_error")
-        return JSONResponse({"code": code, "message": str(exc.detail)}, status_code=exc.status_code,
-                            headers=exc.headers)
+        return answer(request, exc.status_code, {"code": code, "message": str(exc.detail)}, exc.headers)
 
 
 def api_routes(routes: Iterable[Any]) -> Iterable[APIRoute]:

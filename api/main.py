@@ -4,12 +4,16 @@ names the roles that may call it (``api.auth``); reads of evidence and every rev
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from pathlib import Path
 
-from api import anpr, candidates, events, exports, faces, hotlist, incidents, plates, search, uploads, watchlist
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from api import anpr, candidates, events, exports, faces, hotlist, incidents, media, plates, search, tus, uploads, watchlist
 from api.errors import documented_errors, install_error_handlers
 from api.events import Wake
 from api.guards import MULTIPART_SLACK, BodyLimit, SafeJSONRoute
+from api.pages import PAGE_ROUTERS, PageErrors, SecurityHeaders, install_page_handlers
 from api.ratelimit import Limits
 from api.schemas import Health
 from evidence import __version__
@@ -20,7 +24,8 @@ from evidence.work import WorkQueue
 __all__ = ["create_app"]
 
 JSON_BODY_MAX = 64 * 1024  # every route's body cap unless it names its own (api.guards.BodyLimit)
-ROUTERS = (incidents, events, candidates, uploads, watchlist, anpr, hotlist, plates, search, faces, exports)
+ROUTERS = (incidents, events, candidates, uploads, watchlist, anpr, hotlist, plates, search, faces, exports, media, tus)
+STATIC = Path(__file__).resolve().parent / "static"
 
 
 def create_app(settings: Settings | None = None, work_queue: WorkQueue | None = None) -> FastAPI:
@@ -46,8 +51,13 @@ def create_app(settings: Settings | None = None, work_queue: WorkQueue | None = 
         ("POST", "/anpr/reads"): anpr.MAX_BODY,
         ("POST", "/search/faces"): search.MAX_PHOTO_BYTES + MULTIPART_SLACK,
         ("POST", "/watchlist"): watchlist.ENROLMENT_MAX,
+        ("PATCH", "/public/tus/{token}/{upload_id}"): settings.max_upload_bytes,
+        ("POST", "/app/search/faces"): search.MAX_PHOTO_BYTES + MULTIPART_SLACK,
+        ("POST", "/app/admin/watchlist"): watchlist.ENROLMENT_MAX,
     })
-    install_error_handlers(app)
+    app.add_middleware(SecurityHeaders)
+    install_error_handlers(app, PageErrors())
+    install_page_handlers(app)
 
     @app.get("/health", summary="Liveness and database reachability (no key needed)", response_model=Health)
     def health() -> Health:
@@ -57,5 +67,10 @@ def create_app(settings: Settings | None = None, work_queue: WorkQueue | None = 
 
     for module in ROUTERS:
         app.include_router(module.router)
+    for router in PAGE_ROUTERS:  # the pages people use (api.pages), not in the OpenAPI document
+        app.include_router(router)
+    # The project's scripts; the styles and vendor scripts built at set-up (`npm run build`).
+    app.mount("/assets/js", StaticFiles(directory=STATIC / "js"), name="scripts")
+    app.mount("/assets", StaticFiles(directory=STATIC / "build", check_dir=False), name="assets")
     app.openapi = documented_errors(app)  # type: ignore[method-assign]
     return app

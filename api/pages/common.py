@@ -1,0 +1,175 @@
+"""What every page shares: the signed-in person (a session cookie), their role checked like the
+API's, the CSRF token every form and script sends back, and rendering with the navigation."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from api.auth import ADMINS, READERS, SESSION_COOKIE
+from evidence.states import Role
+from evidence import __version__
+from evidence.errors import Forbidden
+from evidence.runtime import Runtime
+from evidence.users import SessionUser, session_user
+
+__all__ = ["COOKIE", "PageErrors", "PageUser", "SecurityHeaders", "SignInNeeded", "check_csrf", "clock",
+           "install_page_handlers", "page_user", "render", "set_session_cookie", "size_text", "staff", "templates", "watch_url"]
+
+COOKIE = SESSION_COOKIE
+PRE_CSRF = "ep_signin_csrf"  # the sign-in form's CSRF token, before there is a session
+templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
+templates.env.trim_blocks = templates.env.lstrip_blocks = True  # a board of 500 cards: no indentation sent
+NAV = (("/app/incidents", "Incidents", READERS), ("/app/search/faces", "Face search", READERS),
+       ("/app/search/plates", "Plate search", READERS), ("/app/hotlist", "Hotlist", READERS),
+       ("/app/admin/users", "Admin", ADMINS))
+
+
+class SignInNeeded(Exception):
+    """No session (or it ended): to the sign-in page, and back here after."""
+
+    def __init__(self, next_url: str) -> None:
+        super().__init__(next_url)
+        self.next_url = next_url
+
+
+class PasswordChangeNeeded(Exception):
+    """Signed in with a one-time password: choose one first."""
+
+
+def _runtime(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+def page_user(request: Request) -> SessionUser | None:
+    return session_user(_runtime(request), request.cookies.get(COOKIE))
+
+
+def staff(*roles: Role) -> Callable[..., SessionUser]:
+    """A page dependency: the signed-in person, if their role is one of ``roles``."""
+
+    def signed_in(request: Request) -> SessionUser:
+        user = page_user(request)
+        if user is None:
+            raise SignInNeeded(str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""))
+        if user.must_change:
+            raise PasswordChangeNeeded()
+        if user.role not in roles:
+            raise Forbidden(f"Your role ({user.role.replace('_', ' ')}) cannot use this page")
+        return user
+
+    return signed_in
+
+
+PageUser = Annotated[SessionUser, Depends(staff(*READERS))]
+
+
+def check_csrf(user: SessionUser, token: str | None) -> None:
+    """Forbidden unless a form or script sent back this session's CSRF token."""
+    if not token or not hmac.compare_digest(token, user.csrf):
+        raise Forbidden("This form has expired or did not come from this site: go back, reload the page and try again")
+
+
+def render(request: Request, template: str, user: SessionUser | None, status_code: int = 200,
+           **context: Any) -> HTMLResponse:
+    ctx = {"user": user, "csrf": user.csrf if user else context.pop("csrf", None), "nav": NAV,
+           "version": __version__, "active": request.url.path, **context}
+    return templates.TemplateResponse(request, template, ctx, status_code=status_code)
+
+
+def set_session_cookie(request: Request, response: Response, token: str | None) -> None:
+    secure = request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
+    if token is None:
+        response.delete_cookie(COOKIE, path="/")
+        return
+    response.set_cookie(COOKIE, token, httponly=True, samesite="lax", secure=secure, path="/")
+
+
+def install_page_handlers(app: FastAPI) -> None:
+    """Signed-out and must-change-password visitors are sent where they need to go; an error on a
+    page is a page, not JSON."""
+
+    @app.exception_handler(SignInNeeded)
+    async def to_sign_in(_: Request, exc: SignInNeeded) -> RedirectResponse:
+        return RedirectResponse(f"/signin?next={quote(exc.next_url)}", status_code=303)
+
+    @app.exception_handler(PasswordChangeNeeded)
+    async def to_password(_: Request, __: PasswordChangeNeeded) -> RedirectResponse:
+        return RedirectResponse("/password", status_code=303)
+
+
+PAGE_PATHS = ("/app/", "/signin", "/signout", "/password", "/u/")
+
+
+class PageErrors:
+    """Errors on the pages' paths shown as a page, in plain words (``api.errors.PageErrors``)."""
+
+    def handles(self, request: Request) -> bool:
+        path = request.url.path
+        return path == "/" or path.startswith(PAGE_PATHS)
+
+    def render(self, request: Request, status: int, message: str) -> Response:
+        heading = {401: "Sign in again", 403: "You cannot do this", 404: "Page not found",
+                   410: "This link no longer works", 413: "That file is too big",
+                   429: "Too many attempts"}.get(status, "There is a problem")
+        witness = request.url.path.startswith("/u/")
+        user = None if witness else page_user(request)
+        return render(request, "error.html", user, status_code=status, heading=heading, message=message,
+                      page_title=heading, back_url=None if witness else "/app/incidents")
+
+
+def clock(t_s: float) -> str:
+    """A time in the clip as people read it: 1:05."""
+    return f"{int(t_s // 60)}:{int(t_s % 60):02d}"
+
+
+def size_text(n_bytes: int) -> str:
+    """A size as people read it (the witness page's script says it the same way)."""
+    if n_bytes >= 2**30:
+        return f"{n_bytes / 2**30:.1f} GB"
+    return f"{n_bytes // 2**20} MB" if n_bytes >= 2**20 else f"{n_bytes // 1024} kB"
+
+
+def watch_url(evidence_id: int, t_s: float, box: list[float] | None, what: str) -> str:
+    b = ",".join(f"{v:.0f}" for v in box) if box else ""
+    return f"/app/evidence/{evidence_id}/watch?t={t_s:.2f}&box={b}&what={what}"
+
+
+CSP = ("default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self'; script-src 'self'; "
+       "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
+
+
+class SecurityHeaders:
+    """Every response: no MIME sniffing; pages: a strict Content-Security-Policy (only this
+    site's own scripts and styles, never framed), and no Referer at all from the witness page,
+    whose address holds the link's token."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        witness = scope["path"].startswith("/u/") or scope["path"].startswith("/public/")
+
+        async def with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((b"x-content-type-options", b"nosniff"))
+                headers.append((b"referrer-policy", b"no-referrer" if witness else b"same-origin"))
+                if any(k == b"content-type" and v.startswith(b"text/html") for k, v in headers):
+                    headers.append((b"content-security-policy", CSP.encode()))
+                    headers.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)

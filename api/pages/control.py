@@ -1,0 +1,209 @@
+"""The control room's pages: incidents (open one by its reference), the incident board (live over
+the incident's event feed), a card as the board adds it, an upload link for a witness (QR code and
+a ready-to-send text message), and the footage at a moment with the face or plate box drawn."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import segno
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, joinedload
+
+from api.auth import OPENERS, REVIEWERS
+from api.deps import RuntimeDep, viewed
+from api.pages.common import PageUser, check_csrf, clock, render, size_text, staff, watch_url
+from api.params import Id
+from evidence.audit import append_audit, audit_read
+from evidence.db.tables import CandidateRow, Derivative, Evidence, Incident, IncidentEvent, PlateSightingRow
+from evidence.errors import InvalidRequest, NotFound
+from evidence.reports import evidence_view
+from evidence.runtime import Runtime
+from evidence.states import ReviewState, Role
+from evidence.uploads import create_link
+from evidence.users import SessionUser
+from evidence.work import get_or_create_incident
+from pipeline.types import MediaInfo
+
+__all__ = ["router"]
+
+router = APIRouter(include_in_schema=False)
+Opener = Annotated[SessionUser, Depends(staff(*OPENERS))]
+CARD_KINDS = ("candidate", "anpr.hit")
+EVENT_TEXT = {"evidence.received": "Video received", "evidence.analysing": "Analysis started",
+              "evidence.done": "Analysis done", "evidence.failed": "Analysis failed",
+              "upload_link.created": "Upload link sent", "candidate": "Potential match",
+              "candidate.reviewed": "Reviewed", "anpr.hit": "Hotlist hit", "plate.sighting": "Plate seen"}
+
+
+@router.get("/app/incidents", response_class=HTMLResponse)
+def incidents(request: Request, rt: RuntimeDep, user: PageUser) -> HTMLResponse:
+    with rt.sessions() as s:
+        evidence = dict(s.execute(select(Evidence.incident_id, func.count()).group_by(Evidence.incident_id)).all())
+        pending = dict(s.execute(select(Evidence.incident_id, func.count()).join(CandidateRow)
+                                 .where(CandidateRow.review_state == ReviewState.PENDING)
+                                 .group_by(Evidence.incident_id)).all())
+        rows = [{"id": i.id, "reference": i.reference, "title": i.title, "evidence": evidence.get(i.id, 0),
+                 "pending": pending.get(i.id, 0), "created_at": i.created_at.strftime("%d %b %Y %H:%M")}
+                for i in s.scalars(select(Incident).order_by(Incident.id.desc()).limit(200))]
+    return render(request, "incidents.html", user, incidents=rows, can_open=user.role in OPENERS,
+                  page_title="Incidents")
+
+
+@router.post("/app/incidents")
+def open_incident(request: Request, rt: RuntimeDep, user: PageUser, reference: Annotated[str, Form(max_length=64)] = "",
+                  title: Annotated[str, Form(max_length=200)] = "", csrf_token: Annotated[str, Form()] = ""
+                  ) -> RedirectResponse:
+    check_csrf(user, csrf_token)
+    reference = reference.strip()
+    if not reference:
+        raise InvalidRequest("Give the incident's reference")
+    with rt.sessions() as s:
+        found = s.scalar(select(Incident.id).where(Incident.reference == reference))
+    if found is None:
+        if user.role not in OPENERS:
+            raise NotFound(f"No incident {reference}")
+        with rt.sessions.begin() as s:
+            incident = get_or_create_incident(s, reference)
+            if title.strip():
+                incident.title = title.strip()
+            found = incident.id
+            append_audit(s, user.actor, "incident.open", f"incident:{found}", detail={"reference": reference})
+    return RedirectResponse(f"/app/incidents/{found}", status_code=303)
+
+
+def _candidate_card(c: CandidateRow, event_id: int, evidence_name: str) -> dict[str, Any]:
+    track = c.track
+    return {"kind": "candidate", "key": f"c{c.id}", "event_id": event_id, "id": c.id, "subject": c.subject.name,
+            "subject_id": c.subject_id, "crop_url": f"/candidates/{c.id}/crop", "score": c.score,
+            "distance": c.distance, "threshold": c.threshold, "clock": clock(track.best_t_s),
+            "evidence_name": evidence_name, "review_state": c.review_state, "reviewed_by": c.reviewed_by,
+            "watch_url": watch_url(c.evidence_id, track.best_t_s, track.best_xyxy, "face")}
+
+
+def _hit_card(e: IncidentEvent) -> dict[str, Any]:
+    d = e.data
+    if d.get("source") == "footage":
+        where = f"in footage at {clock(float(d.get('t_s') or 0))}"
+        url = watch_url(int(d["evidence_id"]), float(d.get("t_s") or 0), None, "plate")
+    else:
+        where = f"camera {d.get('camera_id')} {d.get('direction') or ''} at {str(d.get('read_at', ''))[11:19]}"
+        url = None
+    return {"kind": "hit", "key": f"h{e.id}", "event_id": e.id, "hotlist_vrm": d.get("hotlist_vrm"),
+            "vrm_read": d.get("vrm_read") or d.get("vrm"), "plate_image_url": d.get("plate_image_url"),
+            "overview_image_url": d.get("overview_image_url"), "where": where, "reason": d.get("reason"),
+            "category": d.get("category"), "watch_url": url}
+
+
+def _cards(s: Session, incident_id: int, events: list[IncidentEvent]) -> list[dict[str, Any]]:
+    ids = [int(e.data["candidate_id"]) for e in events if e.kind == "candidate" and "candidate_id" in e.data]
+    rows = {c.id: c for c in s.scalars(select(CandidateRow).where(CandidateRow.id.in_(ids)).options(
+        joinedload(CandidateRow.subject), joinedload(CandidateRow.track)))} if ids else {}
+    names = dict(s.execute(select(Evidence.id, Evidence.original_name).where(Evidence.incident_id == incident_id)).all())
+    cards, seen = [], set()
+    for e in events:
+        if e.kind == "anpr.hit":
+            cards.append(_hit_card(e))
+            continue
+        c = rows.get(int(e.data.get("candidate_id", 0)))
+        if c is None or c.id in seen or c.review_state == ReviewState.SUPERSEDED:
+            continue  # withdrawn, or a quick-pass alert the full analysis replaced
+        seen.add(c.id)
+        cards.append(_candidate_card(c, e.id, names.get(c.evidence_id, "")))
+    return cards
+
+
+@router.get("/app/incidents/{incident_id}", response_class=HTMLResponse)
+def board(incident_id: Id, request: Request, rt: RuntimeDep, user: PageUser) -> HTMLResponse:
+    with viewed(rt, user.actor, Incident, incident_id, "incident", "incident.view") as (s, incident, detail):
+        evidence = list(s.scalars(select(Evidence).where(Evidence.incident_id == incident_id).order_by(Evidence.id)))
+        names = {ev.id: ev.original_name for ev in evidence}
+        events = list(s.scalars(select(IncidentEvent).where(IncidentEvent.incident_id == incident_id)
+                                .order_by(IncidentEvent.id)))
+        last = events[-1].id if events else 0
+        cards = _cards(s, incident_id, [e for e in events if e.kind in CARD_KINDS])
+        plates = [{"plate": p.vrm, "first_t_s": p.first_t_s, "review_state": p.review_state,
+                   "evidence_name": names.get(p.evidence_id, "")} for p in s.scalars(
+            select(PlateSightingRow).where(PlateSightingRow.evidence_id.in_(names)).order_by(PlateSightingRow.id))]
+        timeline = [{"at": e.at.isoformat(), "clock": e.at.strftime("%H:%M:%S"), "text": _event_text(e)}
+                    for e in events if e.kind in EVENT_TEXT][-200:]
+        view = {"id": incident.id, "reference": incident.reference, "title": incident.title}
+        detail["evidence"] = list(names)
+    return render(request, "board.html", user, incident=view, evidence=[evidence_view(ev) for ev in evidence],
+                  cards=cards, plates=plates, timeline=timeline, last_event_id=last,
+                  can_review=user.role in REVIEWERS, can_link=user.role in OPENERS,
+                  can_export=user.role in (Role.INVESTIGATOR, Role.ADMIN), page_title=f"Incident {view['reference']}")
+
+
+def _event_text(e: IncidentEvent) -> str:
+    d, text = e.data, EVENT_TEXT[e.kind]
+    extra = d.get("subject") or d.get("hotlist_vrm") or d.get("plate") or d.get("name") or ""
+    if e.kind == "candidate.reviewed":
+        extra = f"{d.get('subject')} {d.get('review_state')} by {d.get('reviewed_by')}"
+    return f"{text}: {extra}" if extra else text
+
+
+@router.get("/app/incidents/{incident_id}/cards/{event_id}", response_class=HTMLResponse)
+def card(incident_id: Id, event_id: Id, request: Request, rt: RuntimeDep, user: PageUser) -> HTMLResponse:
+    """One card, as the board adds it when its event arrives (the same template as the page)."""
+    with rt.sessions() as s:
+        e = s.get(IncidentEvent, event_id)
+        if e is None or e.incident_id != incident_id or e.kind not in CARD_KINDS:
+            raise NotFound(f"event {event_id} of incident {incident_id} is not a card")
+        cards = _cards(s, incident_id, [e])
+    if not cards:
+        raise NotFound("this potential match was withdrawn")
+    audit_read(rt.sessions, user.actor, "incident.view_card", f"incident:{incident_id}", detail={"event": event_id})
+    return render(request, "card.html", user, c=cards[0], can_review=user.role in REVIEWERS)
+
+
+def _public_base(request: Request, rt: Runtime) -> str:
+    return (rt.settings.public_url or str(request.base_url)).rstrip("/")
+
+
+@router.post("/app/incidents/{incident_id}/upload-link", response_class=HTMLResponse)
+def upload_link(incident_id: Id, request: Request, rt: RuntimeDep, user: Opener,
+                csrf_token: Annotated[str, Form()] = "") -> HTMLResponse:
+    check_csrf(user, csrf_token)
+    with rt.sessions() as s:
+        incident = s.get(Incident, incident_id)
+        if incident is None:
+            raise NotFound(f"incident {incident_id} not found")
+        view = {"id": incident.id, "reference": incident.reference}
+    cap = min(rt.settings.witness_max_bytes, rt.settings.max_upload_bytes)
+    link, token = create_link(rt, incident_id, 24 * 3600, 5, cap, user.actor)
+    url = f"{_public_base(request, rt)}/u/{token}"
+    expires = link.expires_at.strftime("%H:%M on %d %b")
+    sms = (f"{rt.settings.force_name}: thank you for calling. Please send us your video using this secure link "
+           f"(it works until {expires} UTC): {url}")
+    qr = segno.make(url, error="m").svg_inline(scale=4, title="QR code of the upload link")
+    return render(request, "link.html", user, incident=view, url=url, sms=sms, expires=expires + " UTC",
+                  max_uploads=link.max_uploads, max_size=size_text(cap), qr_svg=qr, page_title="Upload link")
+
+
+@router.get("/app/evidence/{evidence_id}/watch", response_class=HTMLResponse)
+def watch(evidence_id: Id, request: Request, rt: RuntimeDep, user: PageUser,
+          t: Annotated[float, Query(ge=0, le=10**7, allow_inf_nan=False)] = 0.0,
+          box: Annotated[str, Query(max_length=80)] = "", what: Annotated[str, Query(max_length=10)] = "face"
+          ) -> HTMLResponse:
+    with viewed(rt, user.actor, Evidence, evidence_id, "evidence", "evidence.watch") as (s, ev, detail):
+        has_copy = s.scalar(select(Derivative.id).where(Derivative.evidence_id == evidence_id,
+                                                        Derivative.kind == "working_copy").limit(1)) is not None
+        incident_ref = ev.incident.reference if ev.incident else "-"
+        media = MediaInfo.from_record(ev.media)
+        view = evidence_view(ev)
+        detail.update(t_s=t, what=what)
+    parts = [p for p in box.split(",") if p.strip()]
+    try:
+        box_values = ",".join(str(float(p)) for p in parts) if len(parts) == 4 else ""
+    except ValueError:
+        box_values = ""
+    back = request.headers.get("referer") or "/app/incidents"
+    return render(request, "player.html", user, evidence=view, incident_ref=incident_ref, t_s=t, box=box_values,
+                  source_w=media.display_wh[0], clock=clock(t), available=has_copy,
+                  what="the number plate" if what == "plate" else "the face",
+                  heading=f"{'Plate' if what == 'plate' else 'Face'} at {clock(t)}", back_url=back,
+                  page_title="Footage")
+

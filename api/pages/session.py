@@ -1,0 +1,118 @@
+"""Signing in and out, and choosing a password. Failed sign-ins are counted per address and per
+name (429 past the limit); every sign-in, failure and sign-out is audited."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from api.auth import client_address
+from api.pages.common import COOKIE, PRE_CSRF, check_csrf, page_user, render, set_session_cookie
+from api.ratelimit import Limits
+from evidence.errors import Forbidden, InvalidRequest, TooManyRequests, Unauthorized
+from evidence.runtime import Runtime
+from evidence.users import change_password, end_session, sign_in
+
+__all__ = ["router"]
+
+router = APIRouter(include_in_schema=False)
+
+
+def _safe_next(value: str | None) -> str:
+    """Only a path of this site: never an address elsewhere (an open redirect)."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/app/incidents"
+
+
+def _signin_page(request: Request, next_url: str, error: str | None = None, name: str = "",
+                 status: int = 200) -> HTMLResponse:
+    token = request.cookies.get(PRE_CSRF) or secrets.token_urlsafe(32)
+    response = render(request, "signin.html", None, status_code=status, csrf=token, next_url=_safe_next(next_url),
+                      error=error, name=name, page_title="Sign in")
+    response.set_cookie(PRE_CSRF, token, httponly=True, samesite="strict", path="/signin")
+    return response
+
+
+@router.get("/")
+def home(request: Request) -> RedirectResponse:
+    return RedirectResponse("/app/incidents" if page_user(request) else "/signin", status_code=303)
+
+
+@router.get("/signin")
+def signin_form(request: Request, next: str | None = None) -> HTMLResponse:  # noqa: A002 - the query's name
+    return _signin_page(request, next or "")
+
+
+@router.post("/signin")
+async def signin(request: Request, name: Annotated[str, Form(max_length=100)] = "",
+                 password: Annotated[str, Form(max_length=1000)] = "", csrf_token: Annotated[str, Form()] = "",
+                 next: Annotated[str, Form()] = "") -> Response:  # noqa: A002
+    expected = request.cookies.get(PRE_CSRF)
+    if not expected or not hmac.compare_digest(expected, csrf_token):
+        return _signin_page(request, next, "This form has expired: try again", name, status=403)
+    limits: Limits = request.app.state.limits
+    address = client_address(request)
+    try:
+        limits.auth_failures.check(address)
+        limits.signin_name.check(name.strip().lower())
+    except TooManyRequests as exc:
+        wait_s = int(exc.retry_after_s) + 1
+        page = _signin_page(request, next, f"Too many failed sign-ins. Wait {wait_s} seconds and try again, or ask "
+                                           "your administrator.", name, status=429)
+        page.headers["Retry-After"] = str(wait_s)
+        return page
+    rt: Runtime = request.app.state.runtime
+    try:
+        token, user = await run_in_threadpool(sign_in, rt, name, password, address)
+    except Unauthorized as exc:
+        limits.auth_failures.count(address)
+        limits.signin_name.count(name.strip().lower())
+        return _signin_page(request, next, exc.message, name, status=401)
+    response = RedirectResponse("/password" if user.must_change else _safe_next(next), status_code=303)
+    set_session_cookie(request, response, token)
+    response.delete_cookie(PRE_CSRF, path="/signin")
+    return response
+
+
+@router.post("/signout")
+async def signout(request: Request, csrf_token: Annotated[str, Form()] = "") -> RedirectResponse:
+    user = page_user(request)
+    token = request.cookies.get(COOKIE)
+    if user is not None and token:
+        check_csrf(user, csrf_token)
+        await run_in_threadpool(end_session, request.app.state.runtime, token, user.actor)
+    response = RedirectResponse("/signin", status_code=303)
+    set_session_cookie(request, response, None)
+    return response
+
+
+@router.get("/password")
+def password_form(request: Request) -> Response:
+    user = page_user(request)
+    if user is None:
+        return RedirectResponse("/signin?next=/password", status_code=303)
+    return render(request, "password.html", user, must_change=user.must_change, page_title="Choose your password")
+
+
+@router.post("/password")
+async def password(request: Request, current: Annotated[str, Form(max_length=1000)] = "",
+                   new: Annotated[str, Form(max_length=1000)] = "", again: Annotated[str, Form(max_length=1000)] = "",
+                   csrf_token: Annotated[str, Form()] = "") -> Response:
+    user = page_user(request)
+    if user is None:
+        return RedirectResponse("/signin?next=/password", status_code=303)
+    try:
+        check_csrf(user, csrf_token)
+        if new != again:
+            raise InvalidRequest("The two new passwords are not the same")
+        await run_in_threadpool(change_password, request.app.state.runtime, user.user_id, current, new)
+    except (InvalidRequest, Forbidden) as exc:
+        return render(request, "password.html", user, status_code=422 if isinstance(exc, InvalidRequest) else 403,
+                      must_change=user.must_change, error=exc.message, page_title="Choose your password")
+    return RedirectResponse("/app/incidents", status_code=303)

@@ -1,0 +1,179 @@
+// The incident board, live: the incident's Server-Sent Events (the same feed as the API) add
+// evidence, progress, potential matches, hotlist hits and plates without a reload. New cards are
+// added at the end (nothing moves under the pointer or the keyboard focus), announced politely,
+// and marked new until seen. Reviews go to the API with the session's CSRF token.
+(function () {
+  "use strict";
+  var board = document.getElementById("board");
+  if (!board) return;
+  var incident = board.dataset.incident;
+  var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+  var cards = document.getElementById("cards");
+  var announce = document.getElementById("announce");
+  var newCount = document.getElementById("new-count");
+  var live = document.getElementById("live");
+  var last = Number(board.dataset.after || 0);
+  var unseen = new Set();
+
+  function say(text) { announce.textContent = ""; setTimeout(function () { announce.textContent = text; }, 50); }
+  function clock(iso) { var d = new Date(iso); return isNaN(d) ? "" : d.toISOString().slice(11, 19); }  // UTC, as the page
+  function showCount() {
+    newCount.hidden = unseen.size === 0;
+    newCount.textContent = unseen.size + " new";
+  }
+  function seen(card) {
+    if (!unseen.has(card.id)) return;
+    unseen.delete(card.id);
+    setTimeout(function () { card.classList.remove("ep-card--new"); }, 2000);
+    showCount();
+  }
+  var watcher = "IntersectionObserver" in window ? new IntersectionObserver(function (entries) {
+    entries.forEach(function (e) { if (e.isIntersecting) setTimeout(function () { seen(e.target); }, 1500); });
+  }, {threshold: 0.6}) : null;
+
+  function addTimeline(e, text) {
+    var li = document.createElement("li");
+    var t = document.createElement("time");
+    t.dateTime = e.at; t.textContent = clock(e.at);
+    li.appendChild(t); li.appendChild(document.createTextNode(text));
+    document.getElementById("timeline").appendChild(li);
+  }
+
+  function evidenceItem(e) {
+    var li = document.getElementById("evidence-" + e.evidence_id);
+    if (!li) {
+      var none = document.getElementById("no-evidence"); if (none) none.remove();
+      li = document.createElement("li");
+      li.id = "evidence-" + e.evidence_id;
+      li.innerHTML = '<strong></strong> <span class="ep-state">queued</span> ' +
+        '<progress class="ep-progress" max="1" value="0"></progress>';
+      li.querySelector("strong").textContent = e.name || ("evidence " + e.evidence_id);
+      li.querySelector("progress").setAttribute("aria-label", (e.name || "evidence") + " analysed");
+      document.getElementById("evidence").appendChild(li);
+    }
+    return li;
+  }
+
+  function addCard(eventId, fresh) {
+    return fetch("/app/incidents/" + incident + "/cards/" + eventId, {credentials: "same-origin"})
+      .then(function (r) { return r.ok ? r.text() : ""; })
+      .then(function (html) {
+        if (!html) return;
+        var holder = document.createElement("div");
+        holder.innerHTML = html.trim();
+        var card = holder.firstElementChild;
+        var old = document.getElementById(card.id);
+        if (old) { old.replaceWith(card); } else {
+          document.getElementById("no-cards").hidden = true;
+          cards.insertBefore(card, document.getElementById("no-cards"));
+          if (fresh) {
+            card.classList.add("ep-card--new");
+            unseen.add(card.id); showCount();
+            if (watcher) watcher.observe(card);
+            say(card.querySelector("h3").textContent);
+          }
+        }
+        wire(card);
+      });
+  }
+
+  function handle(e) {
+    last = Math.max(last, e.id);
+    if (e.kind === "evidence.received") {
+      evidenceItem(e); addTimeline(e, "Video received: " + (e.name || "") + " (SHA-256 " + (e.sha256 || "").slice(0, 12) + "…)");
+    } else if (e.kind === "evidence.progress" || e.kind === "evidence.analysing" || e.kind === "evidence.done"
+               || e.kind === "evidence.failed") {
+      var li = evidenceItem(e);
+      if (typeof e.progress === "number") li.querySelector("progress").value = e.progress;
+      var state = {"evidence.analysing": "analysing", "evidence.done": "done", "evidence.failed": "failed"}[e.kind];
+      if (state) li.querySelector(".ep-state").textContent = state + (e.reason ? ": " + e.reason : "");
+      if (e.kind !== "evidence.progress") addTimeline(e, "Video " + (state || ""));
+    } else if (e.kind === "candidate") {
+      addTimeline(e, "Potential match: " + e.subject);
+      addCard(e.id, true);
+    } else if (e.kind === "candidate.reviewed") {
+      addTimeline(e, "Reviewed: " + e.subject + " " + e.review_state + " by " + e.reviewed_by);
+      var card = document.querySelector('[data-candidate-id="' + e.candidate_id + '"]');
+      if (card) addCard(card.dataset.event, false);
+    } else if (e.kind === "anpr.hit") {
+      addTimeline(e, "Hotlist hit: " + e.hotlist_vrm);
+      addCard(e.id, true);
+    } else if (e.kind === "plate.sighting") {
+      var none = document.getElementById("no-plates"); if (none) none.remove();
+      var p = document.createElement("li");
+      p.textContent = e.plate + " at " + Number(e.t_s).toFixed(1) + " s";
+      document.getElementById("plates").appendChild(p);
+    } else if (e.kind === "upload_link.created") {
+      addTimeline(e, "Upload link sent by " + e.by);
+    }
+  }
+
+  function connect() {
+    var source = new EventSource("/incidents/" + incident + "/events?after=" + last);
+    source.onopen = function () { live.textContent = "live"; live.classList.remove("ep-live--lost"); };
+    source.onerror = function () { live.textContent = "reconnecting"; live.classList.add("ep-live--lost"); };
+    source.onmessage = function (m) { handle(JSON.parse(m.data)); };
+    ["evidence.received", "evidence.analysing", "evidence.progress", "evidence.done", "evidence.failed", "candidate",
+     "candidate.reviewed", "anpr.hit", "plate.sighting", "plate.reviewed", "upload_link.created"].forEach(function (k) {
+      source.addEventListener(k, function (m) { handle(JSON.parse(m.data)); });
+    });
+  }
+
+  function review(form, decision) {
+    var reason = form.querySelector(".ep-reason");
+    var error = form.querySelector(".ep-review-error");
+    if (!reason.value.trim()) {
+      error.textContent = "Write the reason for your decision first";
+      error.hidden = false; reason.focus(); return;
+    }
+    error.hidden = true;
+    fetch("/candidates/" + form.dataset.candidate + "/review", {
+      method: "POST", credentials: "same-origin",
+      headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf},
+      body: JSON.stringify({decision: decision, reason: reason.value.trim()})
+    }).then(function (r) { return r.json().then(function (b) { return [r.ok, b]; }); }).then(function (res) {
+      if (!res[0]) { error.textContent = res[1].message || "Not saved"; error.hidden = false; return; }
+      var card = form.closest(".ep-card");
+      say(decision === "confirmed" ? "Confirmed" : "Rejected");
+      addCard(card.dataset.event, false).then(function () {
+        var again = document.getElementById(card.id); if (again) again.focus();
+      });
+    });
+  }
+
+  function wire(card) {
+    var form = card.querySelector(".ep-review");
+    if (form && !form.dataset.wired) {
+      form.dataset.wired = "yes";
+      form.addEventListener("submit", function (ev) { ev.preventDefault(); review(form, ev.submitter ? ev.submitter.value : "confirmed"); });
+    }
+    card.addEventListener("focusin", function () { seen(card); });
+  }
+
+  function move(step) {
+    var all = Array.prototype.slice.call(cards.querySelectorAll(".ep-card"));
+    if (!all.length) return;
+    var at = all.indexOf(document.activeElement.closest && document.activeElement.closest(".ep-card"));
+    var next = all[Math.max(0, Math.min(all.length - 1, at + step))] || all[0];
+    next.focus(); next.scrollIntoView({block: "nearest"}); seen(next);
+  }
+
+  document.addEventListener("keydown", function (ev) {
+    if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    var inField = /INPUT|TEXTAREA|SELECT/.test(document.activeElement.tagName);
+    var card = document.activeElement.closest ? document.activeElement.closest(".ep-card") : null;
+    if (ev.key === "Escape" && inField && card) { card.focus(); return; }
+    if (inField) return;
+    if (ev.key === "j") { move(1); ev.preventDefault(); }
+    else if (ev.key === "k") { move(-1); ev.preventDefault(); }
+    else if (card && (ev.key === "c" || ev.key === "x")) {
+      var form = card.querySelector(".ep-review");
+      if (form) { ev.preventDefault(); review(form, ev.key === "c" ? "confirmed" : "rejected"); }
+    } else if (card && ev.key === "v") {
+      var watch = card.querySelector(".ep-watch"); if (watch) { ev.preventDefault(); watch.click(); }
+    }
+  });
+
+  Array.prototype.forEach.call(cards.querySelectorAll(".ep-card"), wire);
+  connect();
+})();
