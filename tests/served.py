@@ -1,11 +1,15 @@
-"""Real processes for tests: `evidence serve` on a free loopback port, and the `evidence` command."""
+"""Real processes for tests: `evidence serve` on a free loopback port, the `evidence` command, and a
+proxy that cuts a connection mid-request."""
 
 from __future__ import annotations
 
+import re
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -60,3 +64,88 @@ def run(*args: object, env: dict[str, str], check: bool = True, timeout: float =
     if check:
         assert res.returncode == 0, res.stderr
     return res
+
+
+class CuttingProxy:
+    """A TCP proxy in front of a server, as a phone's flaky connection: once armed with
+    ``cut_after(n, outage_s)``, the connection that carries the n-th byte sent towards the server
+    (counted from arming) is reset mid-request, once, and for ``outage_s`` after that nothing
+    gets through (every connection that sends is reset), as when the signal is lost for a moment.
+    The request lines it saw (``requests``) and the ``Upload-Offset`` values the server answered
+    (``offsets``) are kept."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.requests: list[str] = []
+        self.offsets: list[int] = []
+        self.cuts = 0
+        self._left: int | None = None
+        self._outage_s = 0.0
+        self._outage_until = 0.0
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def cut_after(self, n_bytes: int, outage_s: float = 0.0) -> None:
+        with self._lock:
+            self._left, self._outage_s = n_bytes, outage_s
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+
+    def _cut_now(self, n: int) -> bool:
+        with self._lock:
+            if time.monotonic() < self._outage_until:
+                return True
+            if self._left is None:
+                return False
+            self._left -= n
+            if self._left > 0:
+                return False
+            self._left, self.cuts = None, self.cuts + 1
+            self._outage_until = time.monotonic() + self._outage_s
+            return True
+
+    def _pump(self, src: socket.socket, dst: socket.socket, towards_server: bool) -> None:
+        cut = False
+        try:
+            while data := src.recv(65536):
+                if towards_server:
+                    line = re.match(rb"(GET|HEAD|POST|PATCH|DELETE|OPTIONS) (\S+) HTTP/1", data)
+                    if line:
+                        self.requests.append(f"{line.group(1).decode()} {line.group(2).decode()}")
+                    if self._cut_now(len(data)):
+                        dst.sendall(data[: len(data) // 2])  # half of this piece arrives, then nothing
+                        time.sleep(0.3)  # (a reset now would drop what is still in the send buffer)
+                        cut = True
+                        break
+                else:
+                    self.offsets += [int(v) for v in re.findall(rb"(?i)upload-offset: (\d+)", data)]
+                dst.sendall(data)
+        except OSError:
+            return
+        if cut:  # both ends see the connection die, as when a phone loses its signal
+            for sock in (src, dst):
+                try:  # shutdown first: it wakes the other direction's thread blocked in recv
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    sock.shutdown(socket.SHUT_RDWR)
+                    sock.close()
+                except OSError:
+                    pass
+            return
+        try:
+            dst.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self.listener.close()

@@ -1,0 +1,305 @@
+"""The pages in a real browser, as people use them: Debian's Chromium, headless, driven by
+Playwright, against `evidence serve` (SQLite, in-process analysis: the embedded defaults).
+
+1. a control-room operator signs in, opens an incident and makes an upload link;
+2. a witness's phone (360x740) opens the link and sends the clip; the connection is cut halfway
+   (a proxy resets it mid-piece) and the upload resumes and completes, with a receipt;
+3. the potential match appears on the open board without a reload; the operator confirms it from
+   the keyboard with a reason, and the audit log names them;
+4. an investigator's face search shows the appearance and opens the footage at that moment;
+5. the witness sees nothing of other incidents, candidates or identities;
+6. every page passes axe-core's WCAG 2.2 AA rules with no serious or critical violation.
+
+Each page is photographed into docs/screens/ (shown in the README)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.served import CuttingProxy, run, served
+
+ROOT = Path(__file__).resolve().parent.parent
+SCREENS = ROOT / "docs" / "screens"
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+PASSWORD = "a long shift ahead"
+WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+DESK = {"width": 1440, "height": 900}
+PHONE = {"width": 360, "height": 740}
+
+sync_api = pytest.importorskip("playwright.sync_api")
+if not Path(CHROMIUM).exists() or not AXE.exists():
+    pytest.skip("Chromium and axe-core come with `make setup` (apt chromium, npm ci)", allow_module_level=True)
+
+
+@dataclass
+class Site:
+    base: str
+    env: dict[str, str]
+    proxy: CuttingProxy
+    passwords: dict[str, str] = field(default_factory=dict)
+    api_key: str = ""
+    looked_at: list[str] = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, clips, watchlist_dir) -> Iterator[Site]:
+    data = tmp_path_factory.mktemp("browser") / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVIDENCE_")}
+    env.update(EVIDENCE_DATA_DIR=str(data), EVIDENCE_PLATES="false", EVIDENCE_SESSION_IDLE_MIN="30")
+    run("watchlist", "import", watchlist_dir, env=env)
+    passwords = {}
+    for name, role in (("PC 1234 Smith", "control_room"), ("DC 5678 Patel", "investigator"), ("Admin Lee", "admin")):
+        passwords[name] = run("users", "add", "--name", name, "--role", role, env=env).stdout.split()[-1]
+    key = run("keys", "create", "--role", "control_room", "--name", "browser-test", env=env).stdout.split()[-1]
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    with served(env) as base:
+        proxy = CuttingProxy(int(base.rsplit(":", 1)[1]))
+        try:
+            yield Site(base, env, proxy, passwords, key)
+        finally:
+            proxy.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"])
+        yield b
+        b.close()
+
+
+def look(page, name: str, site: Site | None = None) -> None:
+    """Photograph the page into docs/screens/NAME.png and check it with axe-core (WCAG 2.2 AA):
+    no serious or critical violation."""
+    page.screenshot(path=str(SCREENS / f"{name}.png"), full_page=True)
+    page.add_script_tag(path=str(AXE))
+    violations = page.evaluate("""async (tags) => {
+        const r = await axe.run(document, {runOnly: {type: 'tag', values: tags}});
+        return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                                       nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}));
+    }""", WCAG)
+    bad = [v for v in violations if v["impact"] in ("serious", "critical")]
+    assert not bad, f"{name}: {json.dumps(bad, indent=1)}"
+    if site is not None:
+        site.looked_at.append(name)
+
+
+def sign_in(browser, site: Site, name: str, viewport=DESK, shots: bool = False):
+    """A fresh browser for ``name``, signed in (choosing their own password the first time)."""
+    context = browser.new_context(viewport=viewport, bypass_csp=True, locale="en-GB", timezone_id="Europe/London")
+    page = context.new_page()
+    page.goto(f"{site.base}/app/incidents")
+    assert "/signin" in page.url
+    if shots:
+        look(page, "signin", site)
+    page.fill("#name", name)
+    page.fill("#password", site.passwords[name])
+    page.click("button:has-text('Sign in')")
+    if page.url.endswith("/password"):
+        if shots:
+            look(page, "password", site)
+        page.fill("#current", site.passwords[name])
+        page.fill("#new", PASSWORD)
+        page.fill("#again", PASSWORD)
+        page.click("button:has-text('Save password')")
+        site.passwords[name] = PASSWORD
+    page.wait_for_url("**/app/incidents")
+    return context, page
+
+
+def test_control_room_witness_and_review(browser, site, clips):
+    # 1. The operator signs in, opens the incident, makes an upload link.
+    _, board = sign_in(browser, site, "PC 1234 Smith", shots=True)
+    board.fill("#reference", "INC-2026-0412")
+    board.fill("#title", "Fireworks thrown at a house, Elm Road")
+    board.click("button:has-text('Open')")
+    board.wait_for_selector("#board")
+    assert board.locator("#live").inner_text() in ("live", "reconnecting")
+    look(board, "board-empty", site)
+    board.click("button:has-text('Send a witness an upload link')")
+    board.wait_for_selector(".ep-qr svg")
+    sms = board.locator("#sms").input_value()
+    link = re.search(r"https?://\S+/u/\S+", sms).group(0)
+    assert sms.startswith("the police: thank you for calling") and "Fireworks" not in sms
+    look(board, "upload-link", site)
+    board.click("text=Back to the incident board")
+    board.wait_for_selector("#board")
+    board.wait_for_function("document.getElementById('live').textContent === 'live'")
+
+    # 2. The witness's phone: the link through a connection that drops halfway.
+    witness = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2,
+                                  bypass_csp=True, locale="en-GB")
+    seen: list[str] = []
+    phone = witness.new_page()
+    phone.on("response", lambda r: seen.append(_text_of(r)))
+    phone.goto(link.replace(site.base, site.proxy.base))
+    look(phone, "witness", site)
+    clip = clips["street"]
+    phone.set_input_files("#video", str(clip))
+    phone.fill("#caption", "Two lads threw fireworks at number 12 and ran towards the park")
+    site.proxy.requests.clear()
+    site.proxy.cut_after(clip.stat().st_size // 2, outage_s=2.0)
+    phone.click("#submit")
+    phone.wait_for_selector("#sending:not([hidden])")
+    look(phone, "witness-sending", site)
+    phone.wait_for_selector("#done:not([hidden])", timeout=120_000)
+    assert site.proxy.cuts == 1, "the connection was never cut"
+    patches = [r for r in site.proxy.requests if r.startswith("PATCH")]
+    assert len(patches) >= 2 and any(r.startswith("HEAD /public/tus/") for r in site.proxy.requests), \
+        site.proxy.requests  # asked how much arrived, and went on from there
+    kept = [o for o in site.proxy.offsets if o % (1 << 20) and o < clip.stat().st_size]
+    assert kept, site.proxy.offsets  # the bytes of the piece cut short were kept: it resumed from the middle
+    assert phone.locator("#receipt-sha256").inner_text() == hashlib.sha256(clip.read_bytes()).hexdigest()
+    assert phone.locator("#receipt-reference").inner_text().startswith("WV-")
+    look(phone, "witness-receipt", site)
+
+    # 5. Nothing about the incident, its candidates or anyone's identity reached the phone.
+    everything = "\n".join(seen + [phone.content()])
+    for secret in ("INC-2026-0412", "Fireworks thrown", "Elm Road", "Gordon_Brown", "Kim_Clijsters", "Tom_Ridge",
+                   "candidate", "PC 1234 Smith", "watchlist"):
+        assert secret not in everything, secret
+    for path in ("/incidents", "/incidents/1", "/app/incidents/1", "/candidates/1/crop", "/watchlist"):
+        res = phone.request.get(f"{site.proxy.base}{path}", max_redirects=0)
+        assert res.status in (303, 401), (path, res.status)
+
+    # 3. The potential match arrives on the open board, live; confirmed from the keyboard.
+    card = board.wait_for_selector(".ep-card[data-candidate-id]", timeout=180_000)
+    assert board.locator("#new-count").is_visible()
+    assert card.query_selector("img[alt^='Watchlist reference photo']") is not None
+    board.wait_for_function("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+    look(board, "board-candidates", site)
+    board.locator("body").click(position={"x": 5, "y": 5})  # nothing focused: the keys work
+    board.keyboard.press("j")
+    focused = board.evaluate("document.activeElement.id")
+    assert focused.startswith("card-c"), focused
+    subject = board.locator(f"#{focused} h3").inner_text().split(": ", 1)[1]
+    board.keyboard.press("Tab")  # View in footage
+    board.keyboard.press("Tab")  # the reason
+    board.keyboard.type("Face and clothing match the reference; same build")
+    board.keyboard.press("Escape")  # back to the card
+    board.keyboard.press("c")
+    board.wait_for_function(f"document.querySelector('#{focused} .ep-review-state').textContent === 'confirmed'")
+    assert "by PC 1234 Smith" in board.locator(f"#{focused}").inner_text()
+    look(board, "board-reviewed", site)
+
+    _, admin = sign_in(browser, site, "Admin Lee")
+    admin.goto(f"{site.base}/app/admin/audit?verify=yes&who=PC+1234+Smith")
+    assert "The chain is intact" in admin.locator("#verified").inner_text()
+    rows = admin.locator("tbody tr").all_inner_texts()
+    assert any("PC 1234 Smith" in r and "candidate.confirmed" in r and "same build" in r for r in rows), rows[:5]
+    look(admin, "admin-audit", site)
+    assert subject in ("Gordon_Brown", "Kim_Clijsters")
+
+    # "View in footage" from the card, once the working copy is made: that moment, the box drawn.
+    board.wait_for_function("document.querySelector('#evidence .ep-state').textContent.startsWith('done')",
+                            timeout=180_000)
+    look(board, "board-done", site)
+    board.click(f"#{focused} .ep-watch")
+    _at_the_moment(board)
+    look(board, "player", site)
+
+
+def _text_of(response) -> str:
+    try:
+        kind = response.headers.get("content-type", "")
+        return response.text() if kind.startswith(("text/", "application/json")) else ""
+    except Exception:  # a redirect or an aborted response has no body
+        return ""
+
+
+def _at_the_moment(page) -> None:
+    """The player has loaded and sought to the requested moment."""
+    page.wait_for_selector("#video")
+    page.wait_for_function("""() => { const v = document.getElementById('video');
+        const t = Number(document.getElementById('player').dataset.t);
+        return v.readyState >= 2 && Math.abs(v.currentTime - t) < 0.6; }""", timeout=60_000)
+
+
+def test_investigator_face_search_opens_the_footage(browser, site, clips):
+    run("process", clips["phone"], "--incident", "INC-2026-0413", env=site.env, timeout=600)
+    _, page = sign_in(browser, site, "DC 5678 Patel")
+    page.click("text=Face search")
+    page.set_input_files("#photo", str(ROOT / "samples/faces/Jennifer_Garner/Jennifer_Garner_0001.jpg"))
+    page.fill("#reason", "Op Lantern: where else does the woman in the phone clip appear")
+    page.click("button:has-text('Search')")
+    page.wait_for_selector("#results li")
+    first = page.locator("#results li").first
+    assert "phone.mp4" in first.inner_text() and "INC-2026-0413" in first.inner_text()
+    look(page, "search-faces", site)
+    first.locator("a").first.click()
+    _at_the_moment(page)
+    assert "Face at" in page.locator("h1").inner_text()
+
+    page.goto(f"{site.base}/app/search/plates?q=AB1%3FCDE&reason=Op+Lantern")
+    look(page, "search-plates", site)
+    page.goto(f"{site.base}/app/incidents")
+    page.click("text=INC-2026-0413")
+    page.click("text=Unknown people")
+    page.wait_for_selector("h1:has-text('Unknown people')")
+    look(page, "people", site)
+    page.go_back()
+    page.click("text=Export for court")
+    page.fill("#reason", "CPS file 12/345")
+    look(page, "export", site)
+    with page.expect_download(timeout=120_000) as download:
+        page.click("button:has-text('Export and download')")
+    package = download.value.path()
+    with zipfile.ZipFile(package) as z:
+        assert "MANIFEST.sha256" in z.namelist()
+
+
+def test_admin_pages(browser, site):
+    _, page = sign_in(browser, site, "Admin Lee")
+    page.goto(f"{site.base}/app/admin/users")
+    page.fill("#name", "PC 4321 Evans")
+    page.select_option("#role", "control_room")
+    page.click("button:has-text('Add')")
+    assert "PC 4321 Evans can sign in" in page.locator(".govuk-panel").inner_text()
+    look(page, "admin-users", site)
+    page.goto(f"{site.base}/app/admin/watchlist")
+    look(page, "admin-watchlist", site)
+    page.goto(f"{site.base}/app/hotlist")
+    page.fill("#vrm", "AB12 CDE")
+    page.fill("#category", "wanted")
+    page.fill("#reason", "Suspect vehicle, fireworks incident")
+    page.click("form[action='/app/hotlist'] button")
+    assert "AB12CDE" in page.locator("tbody").inner_text()
+    look(page, "hotlist", site)
+    page.goto(f"{site.base}/app/admin/keys")
+    look(page, "admin-keys", site)
+    page.goto(f"{site.base}/app/incidents")
+    look(page, "incidents", site)
+    page.goto(f"{site.base}/app/incidents/999")
+    assert "not found" in page.locator("main").inner_text()
+    look(page, "error", site)
+
+
+def test_witness_file_over_the_cap_is_refused_before_sending(browser, site, clips):
+    headers = {"Authorization": f"Bearer {site.api_key}"}
+    incident = httpx.post(f"{site.base}/incidents", json={"reference": "INC-CAP"}, headers=headers).json()["id"]
+    made = httpx.post(f"{site.base}/incidents/{incident}/upload-links", headers=headers,
+                      json={"max_bytes": 100_000}).json()
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, bypass_csp=True)
+    page = context.new_page()
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(f"{r.method} {r.url}"))
+    page.goto(site.base + made["page_url"])
+    page.set_input_files("#video", str(clips["street"]))
+    page.click("#submit")
+    error = page.locator("#video-error")
+    error.wait_for()
+    assert "the most this link takes is 97 kB" in error.inner_text()
+    assert not [r for r in sent if "/public/tus/" in r], sent
+    look(page, "witness-too-big", site)

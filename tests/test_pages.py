@@ -1,0 +1,261 @@
+"""The pages over HTTP, as a browser sends them: signing in as a named person (one-time password,
+then their own), sessions that end (sign-out, idle, disabled), CSRF on every form and on the API
+called with the cookie, failed sign-ins rate limited, the pages' roles, the witness's resumable
+upload (tus) with a receipt, and security headers. The browser itself: tests/test_browser.py."""
+
+from __future__ import annotations
+
+import base64
+import re
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select, update
+
+from api.main import create_app
+from evidence.audit import Actor
+from evidence.db.tables import AuditEntry, Evidence, ResumableUpload, User, WebSession
+from evidence.settings import Settings
+from evidence.uploads import create_link
+from evidence.users import add_user, disable_user
+from evidence.utc import utcnow
+from evidence.work import get_or_create_incident
+
+ADMIN = Actor("test-admin", "admin")
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def site(env, face_models):
+    app = create_app(Settings(working_copy=False, plates=False, auth_failures_per_min=5))
+    rt = app.state.runtime
+    rt.faces = face_models
+    with rt.sessions.begin() as s:
+        get_or_create_incident(s, "INC-PAGES").title = "fireworks at a house"
+        get_or_create_incident(s, "INC-OTHER").title = "another incident"
+    return app, rt
+
+
+def _csrf(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, html[:500]
+    return found.group(1)
+
+
+def sign_in(client: TestClient, name: str, password: str, next_url: str = "") -> object:
+    form = client.get("/signin")
+    return client.post("/signin", data={"name": name, "password": password, "csrf_token": _csrf(form.text),
+                                        "next": next_url}, follow_redirects=False)
+
+
+def person(rt, client: TestClient, name: str = "PC 1234 Smith", role: str = "control_room") -> str:
+    """A signed-in person with their own password; returns the page's CSRF token."""
+    _, one_time = add_user(rt, name, role, ADMIN)
+    first = sign_in(client, name, one_time)
+    assert first.status_code == 303 and first.headers["location"] == "/password"
+    page = client.get("/password")
+    chosen = client.post("/password", data={"current": one_time, "new": PASSWORD, "again": PASSWORD,
+                                            "csrf_token": _csrf(page.text)}, follow_redirects=False)
+    assert chosen.status_code == 303, chosen.text
+    return _csrf(client.get("/app/incidents").text)
+
+
+def test_cli_adds_a_person_and_prints_the_one_time_password_last(cli, env):
+    res = cli("users", "add", "--name", "PC 1234 Smith", "--role", "control_room")
+    assert res.exit_code == 0, res.output
+    password = res.output.split()[-1]
+    assert len(password) >= 12
+    app = create_app(Settings())
+    client = TestClient(app)
+    assert sign_in(client, "PC 1234 Smith", password).headers["location"] == "/password"
+    listed = cli("users", "list")
+    assert "PC 1234 Smith" in listed.output and "control_room" in listed.output
+    again = cli("users", "add", "--name", "PC 1234 Smith", "--role", "admin")
+    assert again.exit_code == 2 and "already called" in again.output
+
+
+def test_sign_in_first_password_then_own_and_everything_is_named(site):
+    app, rt = site
+    client = TestClient(app)
+    assert client.get("/app/incidents", follow_redirects=False).headers["location"] == "/signin?next=/app/incidents"
+    csrf = person(rt, client)
+    cookie = next(c for c in client.cookies.jar if c.name == "ep_session")
+    assert cookie.has_nonstandard_attr("HttpOnly") and cookie.get_nonstandard_attr("SameSite", "").lower() == "lax"
+    page = client.get("/app/incidents")
+    assert page.status_code == 200 and "INC-PAGES" in page.text and "PC 1234 Smith" in page.text
+    opened = client.post("/app/incidents", data={"reference": "INC-NEW", "title": "bins on fire", "csrf_token": csrf},
+                         follow_redirects=False)
+    assert opened.status_code == 303
+    board = client.get(opened.headers["location"])
+    assert "INC-NEW" in board.text and "bins on fire" in board.text
+    signed_out = client.post("/signout", data={"csrf_token": csrf}, follow_redirects=False)
+    assert signed_out.headers["location"] == "/signin"
+    assert client.get("/app/incidents", follow_redirects=False).status_code == 303
+    with rt.sessions() as s:
+        named = {(e.actor, e.action) for e in s.scalars(select(AuditEntry))}
+    assert {("PC 1234 Smith", "user.signin"), ("PC 1234 Smith", "user.password"), ("PC 1234 Smith", "incident.open"),
+            ("PC 1234 Smith", "incident.view"), ("PC 1234 Smith", "user.signout")} <= named
+
+
+def test_wrong_password_is_a_clear_message_then_rate_limited(site):
+    app, rt = site
+    add_user(rt, "PC 9 Jones", "control_room", ADMIN)
+    client = TestClient(app)
+    wrong = sign_in(client, "PC 9 Jones", "not the password")
+    assert wrong.status_code == 401 and "That name and password do not match" in wrong.text
+    statuses = [sign_in(client, "PC 9 Jones", f"guess {n}").status_code for n in range(6)]
+    assert statuses[-1] == 429, statuses
+    limited = sign_in(client, "PC 9 Jones", "guess again")
+    assert "Too many failed sign-ins" in limited.text and int(limited.headers["Retry-After"]) >= 1
+    with rt.sessions() as s:
+        failed = s.scalars(select(AuditEntry).where(AuditEntry.action == "user.signin_failed")).all()
+    assert failed and all(e.detail["address"] for e in failed)
+
+
+def test_sessions_end_when_idle_when_disabled_and_the_one_time_password_must_change(site):
+    app, rt = site
+    client = TestClient(app)
+    _, one_time = add_user(rt, "DC 5 Patel", "investigator", ADMIN)
+    sign_in(client, "DC 5 Patel", one_time)
+    assert client.get("/app/incidents", follow_redirects=False).headers["location"] == "/password"
+    refused = client.get("/incidents")
+    assert refused.status_code == 403 and "password" in refused.json()["message"]
+
+    other = TestClient(app)
+    person(rt, other, "PC 7 Brown")
+    assert other.get("/app/incidents").status_code == 200
+    with rt.sessions.begin() as s:  # idle past EVIDENCE_SESSION_IDLE_MIN
+        s.execute(update(WebSession).values(seen_at=utcnow() - timedelta(minutes=31)))
+    expired = other.get("/app/incidents", follow_redirects=False)
+    assert expired.status_code == 303 and expired.headers["location"].startswith("/signin")
+    api = other.get("/incidents")
+    assert api.status_code == 401 and "session has ended" in api.json()["message"]
+
+    third = TestClient(app)
+    person(rt, third, "PC 8 Green")
+    with rt.sessions() as s:
+        green = s.scalar(select(User.id).where(User.name == "PC 8 Green"))
+    disable_user(rt, green, ADMIN)
+    assert third.get("/app/incidents", follow_redirects=False).status_code == 303
+    assert sign_in(TestClient(app), "PC 8 Green", PASSWORD).status_code == 401
+
+
+def test_forms_and_api_calls_need_the_csrf_token(site):
+    app, rt = site
+    client = TestClient(app)
+    csrf = person(rt, client)
+    forged = client.post("/app/incidents", data={"reference": "INC-FORGED"})
+    assert forged.status_code == 403 and "did not come from this site" in forged.text
+    assert "<html" in forged.text.lower()  # a page, not JSON
+    assert client.post("/app/incidents", data={"reference": "INC-FORGED", "csrf_token": "x" * 40}).status_code == 403
+    api = client.post("/incidents", json={"reference": "INC-FORGED"})
+    assert api.status_code == 403 and "X-CSRF-Token" in api.json()["message"]
+    ok = client.post("/incidents", json={"reference": "INC-API-COOKIE"}, headers={"X-CSRF-Token": csrf})
+    assert ok.status_code == 201
+    assert client.get("/incidents").status_code == 200  # reads need no token
+    with rt.sessions() as s:
+        assert s.scalar(select(AuditEntry.actor).where(AuditEntry.target == f"incident:{ok.json()['id']}")) == \
+            "PC 1234 Smith"
+
+
+def test_pages_keep_to_the_roles(site):
+    app, rt = site
+    control = TestClient(app)
+    person(rt, control)
+    assert control.get("/app/admin/users").status_code == 403
+    assert "cannot use this page" in control.get("/app/admin/users").text
+    assert control.get("/app/incidents/1/export").status_code == 403
+    investigator = TestClient(app)
+    person(rt, investigator, "DC 5 Patel", "investigator")
+    assert investigator.get("/app/incidents/1/export").status_code == 200
+    assert investigator.post("/app/incidents/1/upload-link", data={}).status_code == 403
+    admin = TestClient(app)
+    person(rt, admin, "Admin Lee", "admin")
+    for path in ("/app/admin/users", "/app/admin/watchlist", "/app/admin/keys", "/app/admin/audit", "/app/hotlist"):
+        assert admin.get(path).status_code == 200, path
+    verified = admin.get("/app/admin/audit?verify=yes")
+    assert "The chain is intact" in verified.text
+
+
+def test_next_never_leaves_the_site(site):
+    app, rt = site
+    _, one_time = add_user(rt, "PC 3 Khan", "control_room", ADMIN)
+    client = TestClient(app)
+    res = sign_in(client, "PC 3 Khan", one_time, next_url="//evil.example/x")
+    assert res.headers["location"] == "/password"
+    client.post("/password", data={"current": one_time, "new": PASSWORD, "again": PASSWORD,
+                                   "csrf_token": _csrf(client.get("/password").text)})
+    client.post("/signout", data={"csrf_token": _csrf(client.get("/app/incidents").text)})
+    res = sign_in(client, "PC 3 Khan", PASSWORD, next_url="https://evil.example/")
+    assert res.headers["location"] == "/app/incidents"
+
+
+def _link(rt, max_bytes: int = 50 * 2**20) -> str:
+    """An upload link to INC-PAGES (incident 1)."""
+    return create_link(rt, 1, 3600, 3, max_bytes, ADMIN)[1]
+
+
+def _meta(**values: str) -> str:
+    return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in values.items())
+
+
+def test_witness_page_and_resumable_upload_with_receipt(site, clips):
+    app, rt = site
+    token = _link(rt)
+    client = TestClient(app)
+    page = client.get(f"/u/{token}")
+    assert page.status_code == 200 and "Send your video" in page.text
+    for secret in ("INC-PAGES", "fireworks", "INC-OTHER", "another incident", "Evidence Pipeline"):
+        assert secret not in page.text, secret
+    assert page.headers["referrer-policy"] == "no-referrer"
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+
+    data = clips["empty"].read_bytes()
+    made = client.post(f"/public/tus/{token}", headers={"Tus-Resumable": "1.0.0", "Upload-Length": str(len(data)),
+                                                        "Upload-Metadata": _meta(filename="street.mp4",
+                                                                                 caption="they ran off")})
+    assert made.status_code == 201
+    url = made.headers["location"]
+    half = len(data) // 2
+    patch = {"Tus-Resumable": "1.0.0", "Content-Type": "application/offset+octet-stream"}
+    first = client.patch(url, content=data[:half], headers={**patch, "Upload-Offset": "0"})
+    assert first.status_code == 204 and first.headers["upload-offset"] == str(half)
+    assert client.get(f"{url}/receipt").status_code == 409  # not finished
+    head = client.head(url)
+    assert head.headers["upload-offset"] == str(half) and head.headers["upload-length"] == str(len(data))
+    wrong = client.patch(url, content=data[half:], headers={**patch, "Upload-Offset": "0"})
+    assert wrong.status_code == 409
+    rest = client.patch(url, content=data[half:], headers={**patch, "Upload-Offset": str(half)})
+    assert rest.status_code == 204 and rest.headers["upload-offset"] == str(len(data))
+    receipt = client.get(f"{url}/receipt").json()
+    assert receipt["reference"].startswith("WV-") and receipt["size_bytes"] == len(data)
+    with rt.sessions() as s:
+        ev = s.scalars(select(Evidence)).one()
+        assert receipt["sha256"] == ev.sha256 and ev.incident_id == 1
+        assert ev.submitted["caption"] == "they ran off" and "resumable" in ev.submitted["via"]
+        assert s.scalars(select(ResumableUpload)).one().evidence_id == ev.id
+    assert set(receipt) == {"reference", "received_at", "name", "sha256", "size_bytes"}  # nothing of the incident
+
+
+def test_witness_upload_refusals(site, tmp_path):
+    app, rt = site
+    token = _link(rt, max_bytes=1000)
+    client = TestClient(app)
+    big = client.post(f"/public/tus/{token}", headers={"Tus-Resumable": "1.0.0", "Upload-Length": "5000"})
+    assert big.status_code == 413 and "at most" in big.json()["message"]
+    assert client.get("/u/not-a-link").status_code == 404
+    assert "not right" in client.get("/u/not-a-link").text
+    made = client.post(f"/public/tus/{token}", headers={"Tus-Resumable": "1.0.0", "Upload-Length": "10"})
+    url = made.headers["location"]
+    patch = {"Tus-Resumable": "1.0.0", "Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"}
+    too_long = client.patch(url, content=b"x" * 20, headers=patch)
+    assert too_long.status_code == 413
+    done = client.patch(url, content=b"not video!", headers=patch)
+    assert done.status_code == 204
+    receipt = client.get(f"{url}/receipt")
+    assert receipt.status_code == 422 and "video" in receipt.json()["message"]
+    with rt.sessions() as s:
+        assert s.scalars(select(Evidence)).first() is None  # nothing half-written
+    other = create_link(rt, 2, 3600, 1, 1000, ADMIN)[1]
+    assert client.head(url.replace(token, other)).status_code == 404  # an upload belongs to its link
