@@ -187,7 +187,8 @@ def _finish(request: Request, rt: Runtime, link: UploadLink, upload_id: str, bac
         use_link(rt, link)
         try:
             evidence_id, duplicate = store_upload(rt, tmp, link.incident_id, row.name, actor,
-                                                  {**(row.sender or {}), "via": f"upload link {link.id} (resumable)"})
+                                                  {**(row.sender or {}), "via": f"upload link {link.id} (resumable)",
+                                                   "reference": reference(upload_id)})
         except BaseException:
             unuse_link(rt, link)
             raise

@@ -162,7 +162,8 @@ def test_control_room_witness_and_review(browser, site, clips):
     kept = [o for o in site.proxy.offsets if o % (1 << 20) and o < clip.stat().st_size]
     assert kept, site.proxy.offsets  # the bytes of the piece cut short were kept: it resumed from the middle
     assert phone.locator("#receipt-sha256").inner_text() == hashlib.sha256(clip.read_bytes()).hexdigest()
-    assert phone.locator("#receipt-reference").inner_text().startswith("WV-")
+    witness_ref = phone.locator("#receipt-reference").inner_text()
+    assert witness_ref.startswith("WV-")
     look(phone, "witness-receipt", site)
 
     # 5. Nothing about the incident, its candidates or anyone's identity reached the phone.
@@ -176,6 +177,7 @@ def test_control_room_witness_and_review(browser, site, clips):
 
     # 3. The potential match arrives on the open board, live; confirmed from the keyboard.
     card = board.wait_for_selector(".ep-card[data-candidate-id]", timeout=180_000)
+    assert witness_ref in board.locator("#timeline").inner_text()  # a witness who calls back is found
     assert board.locator("#new-count").is_visible()
     assert card.query_selector("img[alt^='Watchlist reference photo']") is not None
     board.wait_for_function("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
@@ -193,6 +195,12 @@ def test_control_room_witness_and_review(browser, site, clips):
     board.wait_for_function(f"document.querySelector('#{focused} .ep-review-state').textContent === 'confirmed'")
     assert "by PC 1234 Smith" in board.locator(f"#{focused}").inner_text()
     look(board, "board-reviewed", site)
+    other = board.locator(".ep-card[data-candidate-id]:not(.ep-card--confirmed)").first  # by mouse this time
+    other.locator(".ep-reject").click()
+    assert other.locator(".ep-review-error").inner_text() == "Write the reason for your decision first"
+    other.locator(".ep-reason").fill("Different person: the ears and the hairline do not match")
+    other.locator(".ep-reject").click()
+    board.wait_for_function("document.querySelectorAll('.ep-card--rejected').length === 1")
 
     _, admin = sign_in(browser, site, "Admin Lee")
     admin.goto(f"{site.base}/app/admin/audit?verify=yes&who=PC+1234+Smith")
@@ -205,6 +213,7 @@ def test_control_room_witness_and_review(browser, site, clips):
     # "View in footage" from the card, once the working copy is made: that moment, the box drawn.
     board.wait_for_function("document.querySelector('#evidence .ep-state').textContent.startsWith('done')",
                             timeout=180_000)
+    assert not board.locator("#new-count").is_visible()  # both cards were seen: nothing new left
     look(board, "board-done", site)
     board.click(f"#{focused} .ep-watch")
     _at_the_moment(board)

@@ -142,6 +142,8 @@ def _event_text(e: IncidentEvent) -> str:
     extra = d.get("subject") or d.get("hotlist_vrm") or d.get("plate") or d.get("name") or ""
     if e.kind == "candidate.reviewed":
         extra = f"{d.get('subject')} {d.get('review_state')} by {d.get('reviewed_by')}"
+    elif e.kind == "evidence.received" and d.get("reference"):
+        extra = f"{d.get('name')}, witness reference {d['reference']}"
     return f"{text}: {extra}" if extra else text
 
 

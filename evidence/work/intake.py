@@ -65,7 +65,8 @@ def ingest_upload(rt: Runtime, path: Path, incident_ref: str | None, actor: Acto
                 s.flush()
                 add_event(s, incident_id, "evidence.received",
                           {"evidence_id": ev.id, "name": name, "sha256": stored.sha256, "size_bytes": stored.size_bytes,
-                           "duration_s": info.duration_s, "by": actor.name, "role": actor.role})
+                           "duration_s": info.duration_s, "by": actor.name, "role": actor.role,
+                           **({"reference": submitted["reference"]} if submitted and submitted.get("reference") else {})})
             append_audit(s, actor, "evidence.ingest", f"evidence:{ev.id}",
                          detail={"sha256": stored.sha256, "name": name, "incident": incident_ref,
                                  "duplicate": duplicate})

@@ -80,7 +80,7 @@
   function handle(e) {
     last = Math.max(last, e.id);
     if (e.kind === "evidence.received") {
-      evidenceItem(e); addTimeline(e, "Video received: " + (e.name || "") + " (SHA-256 " + (e.sha256 || "").slice(0, 12) + "…)");
+      evidenceItem(e); addTimeline(e, "Video received: " + (e.name || "") + (e.reference ? ", witness reference " + e.reference : "") + " (SHA-256 " + (e.sha256 || "").slice(0, 12) + "…)");
     } else if (e.kind === "evidence.progress" || e.kind === "evidence.analysing" || e.kind === "evidence.done"
                || e.kind === "evidence.failed") {
       var li = evidenceItem(e);
@@ -145,7 +145,10 @@
     var form = card.querySelector(".ep-review");
     if (form && !form.dataset.wired) {
       form.dataset.wired = "yes";
-      form.addEventListener("submit", function (ev) { ev.preventDefault(); review(form, ev.submitter ? ev.submitter.value : "confirmed"); });
+      form.addEventListener("click", function (ev) {
+        var button = ev.target.closest("button[value]");
+        if (button) review(form, button.value);
+      });
     }
     card.addEventListener("focusin", function () { seen(card); });
   }
