@@ -10,13 +10,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from evidence.db.tables import CandidateRow, Evidence, IncidentEvent
+from evidence.notify.outbox import publish
 
 __all__ = ["add_event", "candidate_event", "event_view", "events_after", "evidence_event"]
 
 
-def add_event(s: Session, incident_id: int | None, kind: str, data: dict[str, Any]) -> None:
-    if incident_id is not None:
-        s.add(IncidentEvent(incident_id=incident_id, kind=kind, data=data))
+def add_event(s: Session, incident_id: int | None, kind: str, data: dict[str, Any]) -> IncidentEvent:
+    """The event, on its incident or on none; with the alert and the deliveries it raises (the
+    outbox, ``evidence.notify``), all in the caller's transaction."""
+    event = IncidentEvent(incident_id=incident_id, kind=kind, data=data)
+    s.add(event)
+    s.flush()
+    publish(s, event)
+    return event
 
 
 def evidence_event(s: Session, evidence_id: int, kind: str, **data: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -12,9 +13,11 @@ from sqlalchemy.orm import Session
 from evidence.audit import Actor, append_audit
 from evidence.db.tables import ApiKey
 from evidence.utc import utcnow
-from evidence.runtime import Runtime
 from evidence.states import Role
 from evidence.errors import Conflict, NotFound, Unauthorized
+
+if TYPE_CHECKING:  # the runtime's outbox needs secret_digest: no import cycle at run time
+    from evidence.runtime import Runtime
 
 __all__ = ["ROLES", "authenticate", "create_key", "list_keys", "revoke_key", "secret_digest"]
 

@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from evidence.db import Sessions, make_engine, migrate
 from evidence.faceindex import FaceIndex
 from evidence.filestore import FileStore
+from evidence.notify.outbox import after_commit
 from evidence.settings import Settings
 from models.dlib_faces import FACE_MODEL_NAMES, DlibAligner, DlibEmbedder, DlibHogDetector
 from models.ppocr import PPOCRDetector, PPOCRRecogniser, plate_model_versions
@@ -145,4 +146,6 @@ class Runtime:
 
     @cached_property
     def sessions(self) -> Sessions:
-        return Sessions(self.engine)
+        sessions = Sessions(self.engine)
+        sessions.after_commit.append(after_commit)  # the outbox's senders are started once it commits
+        return sessions

@@ -76,6 +76,23 @@ class Settings(BaseSettings):
     witness_max_bytes: int = Field(4 * 1024**3, gt=0, description="largest video an upload link made on the pages takes")
     session_idle_min: float = Field(30, gt=0, description="a signed-in browser idle this long must sign in again")
     session_max_hours: float = Field(12, gt=0, description="and after this long in any case (a shift)")
+    # Alerts and notifications (evidence.alerts, evidence.notify).
+    alert_escalate_s: float = Field(300, gt=0, description="an alert nobody acknowledges within this is escalated")
+    webhook_allow_private: bool = Field(False, description="allow webhooks to private and loopback addresses")
+    webhook_timeout_s: float = Field(5, gt=0, le=60, description="a webhook or SMTP server that has not answered in "
+                                                                  "this is a failed attempt")
+    delivery_backoff_s: float = Field(5, gt=0, description="wait before the first retry (doubling each time, at "
+                                                           "most an hour)")
+    delivery_max_attempts: int = Field(10, ge=1, le=100, description="attempts before a delivery is given up")
+    subscription_failing_after: int = Field(5, ge=1, description="failed attempts in a row that mark a subscription "
+                                                                 "failing and alert the desk")
+    share_ttl_min: float = Field(60, gt=0, description="how long an officer's link to an alert's image works")
+    smtp_host: str | None = Field(None, max_length=200, description="SMTP server for emails (unset: none sent)")
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_tls: str = Field("starttls", pattern="^(starttls|ssl|none)$", description="starttls, ssl or none")
+    smtp_user: str | None = Field(None, max_length=200)
+    smtp_password: str | None = Field(None, max_length=500)
+    mail_from: str = Field("evidence@localhost", max_length=254, description="the From address of emails")
     audit_anchors: Path | None = Field(None, description="anchor file of the audit chain (default "
                                                          "DATA_DIR/audit-anchors.jsonl); keep it on other storage")
 

@@ -3,3 +3,5 @@
 from evidence.db.session import Sessions, make_engine, migrate, rows_changed, session_factory
 
 __all__ = ["Sessions", "make_engine", "migrate", "rows_changed", "session_factory"]
+
+from evidence.db import outbox_tables  # noqa: E402,F401 - their tables are part of the schema

@@ -18,7 +18,7 @@ writes are short (a track, a batch of camera reads, an audited view), measured i
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -39,7 +39,7 @@ def rows_changed(result: Result[Any]) -> int:
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # The newest migration; tests check it against Alembic's own view. Knowing it lets a process whose
 # database is current skip importing Alembic (~0.2 s of every CLI start).
-HEAD_REVISION = "0012"
+HEAD_REVISION = "0013"
 
 
 def make_engine(url: str) -> Engine:
@@ -123,6 +123,7 @@ class Sessions:
         self._read = session_factory(engine)
         self._write = session_factory(engine.execution_options(writing=True))
         self._local = threading.local()
+        self.after_commit: list[Callable[[Session], None]] = []
 
     def __call__(self) -> Session:
         return self._read()
@@ -143,3 +144,5 @@ class Sessions:
                 yield s
         finally:
             self._local.writing = False
+        for hook in self.after_commit:  # committed: e.g. start sending what the outbox now holds
+            hook(s)

@@ -45,6 +45,7 @@ class Incident(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     reference: Mapped[str] = mapped_column(String(64), unique=True)
     title: Mapped[str] = mapped_column(String(200), default="")
+    incident_type: Mapped[str | None] = mapped_column(String(64))  # e.g. "antisocial behaviour": subscriptions filter on it
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     evidence: Mapped[list[Evidence]] = relationship(back_populates="incident")
 
@@ -230,11 +231,12 @@ class ApiKey(Base):
 
 class IncidentEvent(Base):
     """What happened on an incident, in order: the timeline and the live feed (the id is the SSE
-    event id, so a client reconnecting with Last-Event-ID resumes exactly after what it saw)."""
+    event id, so a client reconnecting with Last-Event-ID resumes exactly after what it saw). An
+    event on no incident (a hit on a hotlist entry linked to none) reaches the desk and subscribers."""
 
     __tablename__ = "incident_events"
     id: Mapped[int] = mapped_column(primary_key=True)
-    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
     at: Mapped[datetime] = mapped_column(default=utcnow)
     kind: Mapped[str] = mapped_column(String(32))
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -378,3 +380,4 @@ class ResumableUpload(Base):
     evidence_id: Mapped[int | None] = mapped_column(ForeignKey("evidence.id"))
     sha256: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)
+    status_token: Mapped[str | None] = mapped_column(String(64))  # the sender's status link, for the receipt

@@ -23,6 +23,10 @@ class WorkQueue(Protocol):
         """Queue the evidence's ingest (and anything else unfinished). Never raises for an outage
         of the queue: the evidence row says `queued`, and every worker picks it up as it starts."""
 
+    def deliver(self, group: int) -> None:
+        """Queue a sender for one recipient group of the outbox (``evidence.notify.deliver``).
+        Never raises for an outage of the queue: the outbox keeps the deliveries."""
+
 
 def start_analysis(rt: Runtime, evidence_id: int, queue: WorkQueue | None,
                    hashed_at_intake: bool = True) -> Callable[[], None] | None:

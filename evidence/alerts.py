@@ -1,0 +1,156 @@
+"""The alert desk: everything that needs a person, across all incidents — potential matches,
+hotlist hits (an entry linked to no incident included), failed evidence, failing subscriptions.
+Each alert is acknowledged by a named person (who, when, note); one nobody acknowledges within
+``EVIDENCE_ALERT_ESCALATE_S`` is escalated (an ``alert.escalated`` event, to the desk and to its
+subscribers). A confirmed match or a hit can be sent on to an officer's device."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from evidence.audit import Actor, append_audit
+from evidence.db import rows_changed
+from evidence.db.outbox_tables import Alert, Delivery, Share, Subscription
+from evidence.db.tables import CandidateRow, Evidence, Incident, IncidentEvent
+from evidence.errors import Conflict, InvalidRequest, NotFound
+from evidence.events import add_event
+from evidence.keys import secret_digest
+from evidence.notify.outbox import queued
+from evidence.runtime import Runtime
+from evidence.states import ReviewState
+from evidence.utc import utcnow
+
+__all__ = ["DESK_KINDS", "acknowledge", "alert_view", "desk_events", "escalate_due", "open_share", "send_to_officer"]
+
+DESK_KINDS = ("candidate", "anpr.hit", "evidence.failed", "subscription.failing", "alert.acknowledged",
+              "alert.escalated")
+
+
+def alert_view(a: Alert, reference: str | None) -> dict[str, Any]:
+    return {"id": a.id, "kind": a.kind, "event_id": a.event_id, "incident_id": a.incident_id,
+            "incident": reference, "summary": a.summary, "raised_at": a.raised_at.isoformat(),
+            "acknowledged_at": a.acknowledged_at.isoformat() if a.acknowledged_at else None,
+            "acknowledged_by": a.acknowledged_by, "note": a.ack_note,
+            "escalated_at": a.escalated_at.isoformat() if a.escalated_at else None}
+
+
+def desk_events(s: Session, after: int, limit: int = 500) -> list[IncidentEvent]:
+    """The desk's feed: events that raise, acknowledge or escalate an alert, in id order."""
+    return list(s.scalars(select(IncidentEvent).where(IncidentEvent.id > after, IncidentEvent.kind.in_(DESK_KINDS))
+                          .order_by(IncidentEvent.id).limit(limit)))
+
+
+def acknowledge(rt: Runtime, alert_id: int, actor: Actor, note: str) -> Alert:
+    """The first acknowledgement wins; a second is a Conflict naming who was first."""
+    with rt.sessions.begin() as s:
+        a = s.get(Alert, alert_id)
+        if a is None:
+            raise NotFound(f"no alert {alert_id}")
+        now = utcnow()
+        if rows_changed(s.execute(update(Alert).where(Alert.id == alert_id, Alert.acknowledged_at.is_(None))
+                                  .values(acknowledged_at=now, acknowledged_by=actor.name, ack_note=note)
+                                  .execution_options(synchronize_session=False))) != 1:
+            s.refresh(a)
+            raise Conflict(f"alert {alert_id} was already acknowledged by {a.acknowledged_by}")
+        s.refresh(a)
+        add_event(s, a.incident_id, "alert.acknowledged", {"alert_id": a.id, "by": actor.name, "role": actor.role,
+                                                           "note": note, "summary": a.summary})
+        append_audit(s, actor, "alert.acknowledge", f"alert:{a.id}", note, {"kind": a.kind})
+        return a
+
+
+def escalate_due(rt: Runtime) -> int:
+    """Escalate every alert unacknowledged for longer than the setting; returns how many."""
+    cutoff = utcnow() - timedelta(seconds=rt.settings.alert_escalate_s)
+    with rt.sessions() as s:
+        due = list(s.scalars(select(Alert.id).where(Alert.acknowledged_at.is_(None), Alert.escalated_at.is_(None),
+                                                    Alert.raised_at < cutoff).limit(100)))
+    done = 0
+    for alert_id in due:
+        with rt.sessions.begin() as s:
+            if rows_changed(s.execute(update(Alert).where(Alert.id == alert_id, Alert.escalated_at.is_(None),
+                                                          Alert.acknowledged_at.is_(None))
+                                      .values(escalated_at=utcnow()).execution_options(synchronize_session=False))):
+                a = s.get(Alert, alert_id)
+                assert a is not None
+                add_event(s, a.incident_id, "alert.escalated",
+                          {"alert_id": a.id, "kind": a.kind, "summary": a.summary,
+                           "after_s": rt.settings.alert_escalate_s})
+                append_audit(s, Actor("desk", "system"), "alert.escalate", f"alert:{a.id}",
+                             detail={"after_s": rt.settings.alert_escalate_s})
+                done += 1
+    return done
+
+
+def send_to_officer(rt: Runtime, alert_id: int, device_id: int, actor: Actor, note: str) -> dict[str, Any]:
+    """Send a confirmed potential match or a hotlist hit to an officer's device: the summary, the
+    incident, where, the sender's note and a link to the image that expires. Audited with
+    exactly what was sent; returns it."""
+    with rt.sessions.begin() as s:
+        a, device = s.get(Alert, alert_id), s.get(Subscription, device_id)
+        if a is None:
+            raise NotFound(f"no alert {alert_id}")
+        if device is None or device.purpose != "device" or device.state == "stopped":
+            raise NotFound(f"no officer device {device_id}")
+        event = s.get(IncidentEvent, a.event_id)
+        data: dict[str, Any] = dict(event.data) if event else {}
+        image, location = _image_and_place(s, a, data)
+        incident = s.get(Incident, a.incident_id) if a.incident_id else None
+        token = secrets.token_urlsafe(24)
+        expires = utcnow() + timedelta(minutes=rt.settings.share_ttl_min)
+        sent = {"summary": a.summary, "incident": incident.reference if incident else None,
+                "location": location, "note": note, "sent_by": actor.name, "expires_at": expires.isoformat(),
+                "link_path": f"/o/{token}", "alert_id": a.id}
+        share = Share(token_sha256=secret_digest(token), alert_id=a.id, device_id=device.id, sent=sent,
+                      image_path=image, expires_at=expires, created_by=actor.name)
+        s.add(share)
+        s.flush()
+        s.add(Delivery(key=f"share{share.id}", subscription_id=device.id, kind="officer.share", channel=device.channel,
+                       target=device.target, payload=sent if device.channel == "email" else
+                       {"id": f"share_{share.id}", "type": "officer.share", "created_at": share.created_at.isoformat(),
+                        "data": sent}))
+        queued(s, device.id)
+        logged = {k: v for k, v in sent.items() if k != "link_path"}
+        append_audit(s, actor, "alert.send", f"alert:{a.id}", note,
+                     {"device": device.name, "device_id": device.id, "sent": logged, "image": bool(image)})
+        return sent
+
+
+def _image_and_place(s: Session, a: Alert, data: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The store path of the image to show, and where (a camera's place or the clip's)."""
+    if a.kind == "candidate":
+        c = s.get(CandidateRow, data.get("candidate_id"))
+        if c is None or c.review_state != ReviewState.CONFIRMED:
+            raise InvalidRequest("Only a potential match a person has confirmed can be sent to an officer")
+        ev = s.get(Evidence, c.evidence_id)
+        place = (ev.media or {}).get("location") if ev else None
+        return (c.track.crop.store_path if c.track and c.track.crop else None), place
+    if a.kind == "anpr.hit":
+        from evidence.db.tables import AnprRead, PlateSightingRow
+
+        if data.get("read_id"):
+            read = s.get(AnprRead, data["read_id"])
+            image = read.overview_image or read.plate_image if read else None
+            return image, str(data.get("location") or "") or None
+        row = s.get(PlateSightingRow, data.get("sighting_id"))
+        return (row.overview.store_path if row and row.overview else None), None
+    raise InvalidRequest("Only potential matches and hotlist hits are sent to officers")
+
+
+def open_share(rt: Runtime, token: str) -> Share:
+    """The share behind an officer's link, recorded as viewed; Gone once it has expired."""
+    from evidence.errors import Gone
+
+    with rt.sessions.begin() as s:
+        share = s.scalar(select(Share).where(Share.token_sha256 == secret_digest(token)))
+        if share is None:
+            raise NotFound("This link is not known")
+        if share.expires_at < utcnow():
+            raise Gone("This link has expired: ask the control room to send the alert again")
+        append_audit(s, Actor(f"officer-link:{share.id}", "officer"), "alert.share_view", f"alert:{share.alert_id}")
+        return share

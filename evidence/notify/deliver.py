@@ -1,0 +1,196 @@
+"""Emptying the outbox. Deliveries are grouped by recipient (a subscription; group 0: the direct
+emails to witnesses). A sender claims a few of a group's due deliveries with a lease, sends them one
+by one and records each attempt; a failed attempt puts that delivery, and the whole group, back by
+an exponential back-off, so one receiver that hangs holds up nobody but itself. A sender killed
+mid-send leaves its lease to lapse, and the delivery is sent again (the receiver sees the same event
+id). After ``delivery_max_attempts`` a delivery is given up; after ``subscription_failing_after``
+failed attempts in a row the subscription is marked failing and the desk gets an alert.
+
+Who runs senders: ``Dispatcher`` — in the API process a sweep every half second and a wake-up
+after each commit that filled the outbox, sending on its own threads (no Redis) or enqueueing an
+RQ job per group (``workers.jobs.deliver_job``) that a worker runs."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import or_, select, update
+
+from evidence.db.outbox_tables import Delivery, Subscription
+from evidence.events import add_event
+from evidence.notify.messages import email_for
+from evidence.notify.send import Outcome, post_webhook, send_email
+from evidence.runtime import Runtime
+from evidence.utc import utcnow
+
+__all__ = ["Dispatcher", "deliver_group", "due_groups"]
+
+log = logging.getLogger(__name__)
+BATCH = 20
+
+
+def due_groups(rt: Runtime) -> list[int]:
+    """Groups with a delivery due now whose recipient is not backing off."""
+    now = utcnow()
+    with rt.sessions() as s:
+        rows = s.execute(select(Delivery.subscription_id).where(
+            Delivery.state == "pending", Delivery.next_at <= now,
+            or_(Delivery.lease_until.is_(None), Delivery.lease_until < now)).distinct()).all()
+        ids = {r[0] for r in rows}
+        waiting = set(s.scalars(select(Subscription.id).where(Subscription.id.in_(ids - {None}),
+                                                              Subscription.retry_at > now)))
+    return sorted((i or 0) for i in ids if i not in waiting)
+
+
+def _claim(rt: Runtime, group: int) -> list[Delivery]:
+    now = utcnow()
+    with rt.sessions.begin() as s:
+        if group:
+            sub = s.get(Subscription, group)
+            if sub is None or sub.state == "stopped" or (sub.retry_at is not None and sub.retry_at > now):
+                return []
+        q = select(Delivery.id).where(Delivery.state == "pending", Delivery.next_at <= now,
+                                      or_(Delivery.lease_until.is_(None), Delivery.lease_until < now))
+        q = q.where(Delivery.subscription_id == group) if group else q.where(Delivery.subscription_id.is_(None))
+        ids = list(s.scalars(q.order_by(Delivery.id).limit(BATCH)))
+        if not ids:
+            return []
+        lease = timedelta(seconds=(rt.settings.webhook_timeout_s + 1) * len(ids) + 5)
+        s.execute(update(Delivery).where(Delivery.id.in_(ids)).values(lease_until=now + lease))
+        return list(s.scalars(select(Delivery).where(Delivery.id.in_(ids)).order_by(Delivery.id)))
+
+
+def _send(rt: Runtime, client: httpx.Client, d: Delivery, sub: Subscription | None) -> Outcome:
+    if d.channel == "webhook":
+        return post_webhook(client, rt.settings, d.target, sub.secret if sub else "", d.payload)
+    subject, text, headers = email_for(rt.settings, d)
+    return send_email(rt.settings, d.target, subject, text, headers)
+
+
+def _record(rt: Runtime, d: Delivery, outcome: Outcome) -> bool:
+    """Record one attempt; True if the group may go on to its next delivery."""
+    now, st = utcnow(), rt.settings
+    with rt.sessions.begin() as s:
+        row = s.get(Delivery, d.id)
+        if row is None or row.state != "pending":
+            return True
+        sub = s.get(Subscription, row.subscription_id) if row.subscription_id else None
+        row.attempts += 1
+        row.lease_until, row.last_status, row.last_error = None, outcome.status, outcome.error
+        row.log = [*row.log, {"at": now.isoformat(), "status": outcome.status, "error": outcome.error}][-20:]
+        if outcome.ok:
+            row.state, row.delivered_at = "delivered", now
+            if sub is not None:
+                sub.failures, sub.retry_at = 0, None
+                if sub.state == "failing":
+                    sub.state = "active"
+            return True
+        if row.attempts >= st.delivery_max_attempts:
+            row.state = "failed"
+        else:
+            row.next_at = now + timedelta(seconds=min(3600.0, st.delivery_backoff_s * 2 ** (row.attempts - 1)))
+        if sub is None:
+            return True
+        sub.failures += 1
+        sub.retry_at = row.next_at if row.state == "pending" else now + timedelta(seconds=st.delivery_backoff_s)
+        if sub.state == "active" and sub.failures >= st.subscription_failing_after:
+            sub.state = "failing"
+            add_event(s, None, "subscription.failing", {"subscription_id": sub.id, "name": sub.name,
+                                                        "error": outcome.error, "failures": sub.failures})
+        return False
+
+
+def deliver_group(rt: Runtime, group: int) -> int:
+    """Send what is due to one recipient group, until nothing is due or an attempt fails; returns
+    how many were delivered."""
+    sent = 0
+    timeout = httpx.Timeout(rt.settings.webhook_timeout_s)
+    with httpx.Client(timeout=timeout, trust_env=False) as client:
+        while batch := _claim(rt, group):
+            subs: dict[int, Subscription] = {}
+            if group:
+                with rt.sessions() as s:
+                    sub = s.get(Subscription, group)
+                    if sub is not None:
+                        subs[group] = sub
+            for i, d in enumerate(batch):
+                outcome = _send(rt, client, d, subs.get(group))
+                sent += outcome.ok
+                if not _record(rt, d, outcome):
+                    _release(rt, [x.id for x in batch[i + 1:]])
+                    return sent
+    return sent
+
+
+def _release(rt: Runtime, ids: list[int]) -> None:
+    if ids:
+        with rt.sessions.begin() as s:
+            s.execute(update(Delivery).where(Delivery.id.in_(ids)).values(lease_until=None))
+
+
+class Dispatcher:
+    """This process's senders: a sweep every ``every`` seconds (and at once when woken), which
+    escalates overdue alerts and starts a sender for every due group — on this process's threads,
+    or through ``enqueue`` (an RQ job per group)."""
+
+    def __init__(self, rt: Runtime, enqueue: Callable[[int], None] | None = None, threads: int = 4,
+                 every: float = 0.5) -> None:
+        self.rt, self.enqueue, self.every = rt, enqueue, every
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="deliver")
+        self.running: set[int] = set()
+        self.lock = threading.Lock()
+        self.woken = threading.Event()
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="dispatcher", daemon=True)
+
+    def start(self) -> Dispatcher:
+        self.thread.start()
+        return self
+
+    def wake(self) -> None:
+        self.woken.set()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.woken.set()
+        self.thread.join(timeout=5)
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def _loop(self) -> None:
+        from evidence.alerts import escalate_due
+
+        while not self.stopped.is_set():
+            self.woken.wait(self.every)
+            self.woken.clear()
+            try:
+                escalate_due(self.rt)
+                for group in due_groups(self.rt):
+                    self._start(group)
+            except Exception:  # noqa: BLE001 - the loop outlives a database blip; logged
+                log.exception("delivery sweep failed")
+
+    def _start(self, group: int) -> None:
+        if self.enqueue is not None:
+            self.enqueue(group)
+            return
+        with self.lock:
+            if group in self.running:
+                return
+            self.running.add(group)
+        self.pool.submit(self._run, group)
+
+    def _run(self, group: int) -> Any:
+        try:
+            return deliver_group(self.rt, group)
+        except Exception:  # noqa: BLE001
+            log.exception("delivering to group %s failed", group)
+            return 0
+        finally:
+            with self.lock:
+                self.running.discard(group)

@@ -1,0 +1,123 @@
+"""From an event to the people it concerns, inside the transaction that wrote the event: an alert
+on the desk for what needs a person, a delivery in the outbox for each subscription that asked for
+it, an email step for a witness who asked. Nothing is sent here: what commits is sent after (the
+senders in ``evidence.notify.deliver``), and what rolls back was never promised to anyone."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from evidence.db.outbox_tables import Alert, Delivery, Subscription
+from evidence.db.tables import Incident, IncidentEvent
+from evidence.notify.witness import on_event
+
+__all__ = ["ALERT_KINDS", "SUBSCRIBABLE", "after_commit", "envelope", "new_secret", "outgoing", "publish", "queued",
+           "started"]
+
+# What needs a person on the desk.
+ALERT_KINDS = ("candidate", "anpr.hit", "evidence.failed", "subscription.failing")
+# What a subscription may ask for.
+SUBSCRIBABLE = ("candidate", "candidate.reviewed", "anpr.hit", "evidence.received", "evidence.done",
+                "evidence.failed", "alert.escalated", "alert.acknowledged", "subscription.failing")
+
+# This process's way of starting senders once a transaction with new deliveries has committed
+# (set by the API and by workers; without one the deliveries wait for the next sweep).
+_starters: list[Callable[[set[int]], None]] = []
+
+
+def started(starter: Callable[[set[int]], None]) -> Callable[[], None]:
+    """Call ``starter(groups)`` after every commit that put deliveries in the outbox (this
+    process); a group is a subscription id, 0 for the emails to witnesses. Returns the way to stop."""
+    _starters.append(starter)
+    return lambda: _starters.remove(starter) if starter in _starters else None
+
+
+def queued(s: Session, group: int) -> None:
+    """Note in the transaction that ``group`` has new deliveries."""
+    s.info.setdefault("outbox", set()).add(group)
+
+
+def after_commit(s: Session) -> None:
+    """Called by ``Sessions.begin`` once its transaction has committed."""
+    groups = s.info.pop("outbox", None)
+    if groups:
+        for starter in list(_starters):
+            starter(groups)
+
+
+def new_secret() -> str:
+    return secrets.token_hex(32)
+
+
+def _summary(kind: str, d: dict[str, Any]) -> str:
+    if kind == "candidate":
+        return f"Potential match: {d.get('subject')} (score {d.get('score')}) at {d.get('t_s')} s"
+    if kind == "anpr.hit":
+        return (f"Hotlist hit: {d.get('hotlist_vrm')} read as {d.get('vrm_read') or d.get('vrm')}"
+                f" ({d.get('category')}: {d.get('reason')})")[:300]
+    if kind == "evidence.failed":
+        return f"Evidence {d.get('evidence_id')} could not be analysed: {d.get('reason') or d.get('error') or ''}"[:300]
+    return f"Subscription '{d.get('name')}' is failing: {d.get('error', '')}"[:300]
+
+
+def outgoing(kind: str, d: dict[str, Any]) -> dict[str, Any]:
+    """What of an event leaves the system. Evidence itself never does: ids, scores, reads and
+    links that need an account. ``evidence.received`` says only that something arrived."""
+    keep: dict[str, tuple[str, ...]] = {
+        "candidate": ("candidate_id", "evidence_id", "subject", "score", "distance", "threshold", "t_s",
+                      "review_state", "crop_url", "alert_id"),
+        "candidate.reviewed": ("candidate_id", "evidence_id", "subject", "review_state", "reviewed_by"),
+        "anpr.hit": ("source", "read_id", "sighting_id", "evidence_id", "camera_id", "read_at", "t_s", "vrm_read",
+                     "vrm", "hotlist_id", "hotlist_vrm", "category", "reason", "confidence", "location",
+                     "direction", "exact", "plate_image_url", "overview_image_url", "verify", "alert_id"),
+        "evidence.received": ("evidence_id",),
+        "evidence.done": ("evidence_id",),
+        "evidence.failed": ("evidence_id", "reason", "alert_id"),
+    }
+    names = keep.get(kind)
+    return {k: v for k, v in d.items() if names is None or k in names}
+
+
+def _matches(sub: Subscription, kind: str, incident: Incident | None, d: dict[str, Any]) -> bool:
+    f = sub.filters or {}
+    if kind not in sub.events:
+        return False
+    if f.get("incident") is not None and (incident is None or incident.id != f["incident"]):
+        return False
+    if f.get("incident_type") and (incident is None or incident.incident_type != f["incident_type"]):
+        return False
+    return not (f.get("hotlist_category") and d.get("category") != f["hotlist_category"])
+
+
+def publish(s: Session, event: IncidentEvent) -> None:
+    """The event's alert and deliveries (``event`` flushed: it has its id)."""
+    kind, data = event.kind, dict(event.data)
+    incident = s.get(Incident, event.incident_id) if event.incident_id is not None else None
+    if kind in ALERT_KINDS:
+        alert = Alert(event_id=event.id, kind=kind, incident_id=event.incident_id, summary=_summary(kind, data))
+        s.add(alert)
+        s.flush()
+        data["alert_id"] = alert.id
+        event.data = data
+    if kind in SUBSCRIBABLE:
+        for sub in s.scalars(select(Subscription).where(Subscription.purpose == "subscriber",
+                                                        Subscription.state != "stopped")):
+            if _matches(sub, kind, incident, data):
+                s.add(Delivery(key=f"s{sub.id}:e{event.id}", subscription_id=sub.id, event_id=event.id, kind=kind,
+                               channel=sub.channel, target=sub.target,
+                               payload=envelope(event, incident, outgoing(kind, data))))
+                queued(s, sub.id)
+    on_event(s, event)  # a witness's steps follow the evidence's events
+
+
+def envelope(event: IncidentEvent, incident: Incident | None, data: dict[str, Any]) -> dict[str, Any]:
+    """The message every channel carries: the event id (receivers use it to ignore a repeat)."""
+    return {"id": f"evt_{event.id}", "type": event.kind, "created_at": event.at.isoformat(),
+            "incident": None if incident is None else {"id": incident.id, "reference": incident.reference,
+                                                       "type": incident.incident_type},
+            "data": data}
