@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -13,11 +13,12 @@ from api.auth import OPENERS, READERS, allow
 from api.deps import RuntimeDep, viewed
 from api.guards import SafeJSONRoute
 from api.params import MAX_BIG_ID, Id
-from api.schemas import EventPublic, IncidentDetail, IncidentPublic
+from api.schemas import EventPublic, IncidentDetail, IncidentPublic, PublicUpdated
 from api.views import candidate_public, incident_exists, incident_public, sighting_public
 from evidence.audit import Actor, append_audit, audit_read
 from evidence.db.tables import Evidence, Incident, PlateSightingRow
 from evidence.events import event_view, events_after
+from evidence.notify.public import pass_to_investigators, post_public_update
 from evidence.reports import evidence_candidates, evidence_view
 from evidence.work import get_or_create_incident
 
@@ -29,6 +30,17 @@ router = APIRouter(route_class=SafeJSONRoute, tags=["incidents"])
 class IncidentIn(BaseModel):
     reference: str = Field(min_length=1, max_length=64, description="the control room's incident number")
     title: str = Field("", max_length=200)
+    incident_type: str | None = Field(None, min_length=1, max_length=64,
+                                      description="e.g. 'antisocial behaviour'; subscriptions can filter on it")
+
+
+class PublicUpdateIn(BaseModel):
+    text: str = Field(min_length=1, max_length=280, description="plain words for the public, e.g. 'An officer is "
+                                                                 "on the way'")
+
+
+class PassIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
 
 
 @router.post("/incidents", status_code=201, summary="Open an incident", response_model=IncidentPublic,
@@ -38,6 +50,8 @@ def create_incident(body: IncidentIn, rt: RuntimeDep, actor: Annotated[Actor, De
         incident = get_or_create_incident(s, body.reference)
         if body.title and incident.title in ("", incident.reference):
             incident.title = body.title
+        if body.incident_type and not incident.incident_type:
+            incident.incident_type = body.incident_type
         append_audit(s, actor, "incident.open", f"incident:{incident.id}", detail={"reference": body.reference})
         return incident_public(incident)
 
@@ -77,3 +91,25 @@ def timeline(incident_id: Id, rt: RuntimeDep, actor: Annotated[Actor, Depends(al
         events = [event_view(e) for e in events_after(s, incident_id, after)]
     audit_read(rt.sessions, actor, "incident.timeline", f"incident:{incident_id}", detail={"after": after})
     return events
+
+
+@router.post("/incidents/{incident_id}/public-updates", status_code=201, summary="Post an update for the public",
+             response_model=PublicUpdated, responses={404: {"description": "No such incident"}},
+             description="Roles: control_room, admin. Shown on the status page of every witness who sent a video "
+                         "to the incident, and emailed to those who asked. Audited.")
+def public_update(incident_id: Id, body: PublicUpdateIn, request: Request, rt: RuntimeDep,
+                  actor: Annotated[Actor, Depends(allow(*OPENERS))]) -> PublicUpdated:
+    text = post_public_update(rt, incident_id, actor, body.text)
+    request.app.state.wake.notify()
+    return PublicUpdated(incident_id=incident_id, text=text)
+
+
+@router.post("/incidents/{incident_id}/pass", status_code=201, summary="Pass the incident to investigators",
+             response_model=PublicUpdated, responses={404: {"description": "No such incident"}},
+             description="Roles: control_room, admin. The last step on its witnesses' status pages. Audited "
+                         "with the reason.")
+def pass_on(incident_id: Id, body: PassIn, request: Request, rt: RuntimeDep,
+            actor: Annotated[Actor, Depends(allow(*OPENERS))]) -> PublicUpdated:
+    pass_to_investigators(rt, incident_id, actor, body.reason)
+    request.app.state.wake.notify()
+    return PublicUpdated(incident_id=incident_id, text="passed to investigators")

@@ -4,19 +4,24 @@ names the roles that may call it (``api.auth``); reads of evidence and every rev
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from api import anpr, candidates, events, exports, faces, hotlist, incidents, media, plates, search, tus, uploads, watchlist
+from api import (alerts, anpr, candidates, events, exports, faces, hotlist, incidents, media, plates, search,
+                 subscriptions, tus, uploads, watchlist)
 from api.errors import documented_errors, install_error_handlers
-from api.events import Wake
+from api.sse import Wake
 from api.guards import MULTIPART_SLACK, BodyLimit, SafeJSONRoute
 from api.pages import PAGE_ROUTERS, PageErrors, SecurityHeaders, install_page_handlers
 from api.ratelimit import Limits
 from api.schemas import Health
 from evidence import __version__
+from evidence.notify.deliver import Dispatcher
+from evidence.notify.outbox import started
 from evidence.runtime import Runtime
 from evidence.settings import Settings
 from evidence.work import WorkQueue
@@ -24,7 +29,8 @@ from evidence.work import WorkQueue
 __all__ = ["create_app"]
 
 JSON_BODY_MAX = 64 * 1024  # every route's body cap unless it names its own (api.guards.BodyLimit)
-ROUTERS = (incidents, events, candidates, uploads, watchlist, anpr, hotlist, plates, search, faces, exports, media, tus)
+ROUTERS = (incidents, events, candidates, uploads, watchlist, anpr, hotlist, plates, search, faces, exports, media, tus,
+           alerts, subscriptions)
 STATIC = Path(__file__).resolve().parent / "static"
 
 
@@ -32,7 +38,27 @@ def create_app(settings: Settings | None = None, work_queue: WorkQueue | None = 
     """The API. ``work_queue``: the workers' queue (``evidence serve`` passes it when Redis is
     configured); without it, evidence is analysed in this process after the upload is answered."""
     settings = settings or Settings()
-    app = FastAPI(title="Evidence Pipeline", version=__version__,
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The outbox's senders: this process's threads, or an RQ job per recipient group when the
+        # workers' queue is given; woken by every commit that fills the outbox, and a sweep (retries,
+        # escalations, what another process left) every half second.
+        dispatcher: Dispatcher = app.state.dispatcher
+        def start_senders(groups: set[int]) -> None:
+            if work_queue is None:
+                dispatcher.wake()
+                return
+            for group in sorted(groups):
+                work_queue.deliver(group)
+
+        stop_starting = started(start_senders)
+        dispatcher.start()
+        yield
+        stop_starting()
+        dispatcher.stop()
+
+    app = FastAPI(title="Evidence Pipeline", version=__version__, lifespan=lifespan,
                   description="Evidence intake, face tracks and watchlist candidates, plates and hotlist hits, "
                               "for review by named people. Every route but /health and the public upload needs "
                               "`Authorization: Bearer <API key>`; its description names the roles that may call "
@@ -42,6 +68,7 @@ def create_app(settings: Settings | None = None, work_queue: WorkQueue | None = 
     rt = app.state.runtime = Runtime(settings)
     app.state.wake = Wake()
     app.state.work_queue = work_queue
+    app.state.dispatcher = Dispatcher(rt, enqueue=work_queue.deliver if work_queue is not None else None)
     app.state.limits = Limits(settings.auth_failures_per_min, settings.link_requests_per_min,
                               settings.client_link_requests_per_min)
     upload_cap = settings.max_upload_bytes + MULTIPART_SLACK

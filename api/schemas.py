@@ -11,7 +11,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
-    "multipart_body", "AppearancePublic", "BatchResult", "CandidatePublic", "EventPublic", "EvidenceDetail", "EvidencePublic",
+    "multipart_body", "AlertPublic", "DeliveryPublic", "DevicePublic", "SentPublic", "SubscriptionCreated",
+    "SubscriptionPublic", "WitnessStatusPublic", "PublicUpdated", "AppearancePublic", "BatchResult", "CandidatePublic", "EventPublic", "EvidenceDetail", "EvidencePublic",
     "EvidenceUploaded", "FaceSearchResult", "Health", "HotlistEntryPublic", "IncidentDetail", "IncidentPublic",
     "PeopleResult", "PersonPublic", "PlateHit", "PlateSearchResult", "PlateSightingPublic", "ReadError", "ReadResult",
     "Receipt", "Removed", "ReviewResult", "SubjectPublic", "UploadLinkPublic",
@@ -33,6 +34,7 @@ class IncidentPublic(BaseModel):
     id: int
     reference: str
     title: str
+    incident_type: str | None = Field(None, description="e.g. 'antisocial behaviour' (subscriptions filter on it)")
     created_at: datetime
 
 
@@ -138,6 +140,8 @@ class Receipt(BaseModel):
     sha256: str
     name: str
     size_bytes: int
+    status_url: str | None = Field(None, description="the sender's private page: where the video is (received, "
+                                                     "being examined, reviewed, passed to investigators)")
 
 
 class SubjectPublic(BaseModel):
@@ -253,3 +257,83 @@ class PeopleResult(BaseModel):
     threshold: float
     unknown_tracks: int
     people: list[PersonPublic]
+
+
+class AlertPublic(BaseModel):
+    id: int
+    kind: str = Field(description="candidate, anpr.hit, evidence.failed or subscription.failing")
+    event_id: int = Field(description="the event that raised it (its data: GET /incidents/{id}/timeline, the desk feed)")
+    incident_id: int | None
+    incident: str | None = Field(description="the incident's reference; none for a hit on an entry linked to none")
+    summary: str
+    raised_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    note: str | None
+    escalated_at: datetime | None = Field(description="when it was escalated, nobody having acknowledged it in time")
+
+
+class SentPublic(BaseModel):
+    summary: str
+    incident: str | None
+    location: str | None
+    note: str
+    sent_by: str
+    expires_at: datetime = Field(description="when the officer's link to the image stops working")
+    alert_id: int
+
+
+class SubscriptionPublic(BaseModel):
+    id: int
+    name: str
+    purpose: Literal["subscriber", "device"]
+    events: list[str]
+    channel: Literal["webhook", "email"]
+    target: str = Field(description="the webhook URL or the email address")
+    filters: dict[str, Any]
+    state: Literal["active", "failing", "stopped"]
+    failures: int = Field(description="failed attempts in a row")
+    created_by: str
+    created_at: datetime
+    retry_at: datetime | None = Field(description="nothing is sent to it before this (backing off)")
+
+
+class SubscriptionCreated(SubscriptionPublic):
+    secret: str = Field(description="signs the webhooks (HMAC-SHA256); shown this once")
+
+
+class DeliveryPublic(BaseModel):
+    id: int
+    subscription_id: int | None
+    event_id: int | None
+    kind: str
+    channel: str
+    target: str
+    state: Literal["pending", "delivered", "failed"]
+    attempts: int
+    created_at: datetime
+    next_at: datetime
+    delivered_at: datetime | None
+    last_status: int | None
+    last_error: str | None
+    log: list[dict[str, Any]] = Field(description="each attempt: at, status, error")
+
+
+class DevicePublic(BaseModel):
+    id: int
+    name: str
+    channel: str
+
+
+class WitnessStatusPublic(BaseModel):
+    reference: str
+    received_at: datetime
+    step: int = Field(ge=1, le=4)
+    steps: list[dict[str, Any]] = Field(description="each step: key, title, text, reached")
+    updates: list[dict[str, Any]] = Field(description="public updates on the incident: at, text")
+    emails: bool = Field(description="emails go to the address given")
+
+
+class PublicUpdated(BaseModel):
+    incident_id: int
+    text: str

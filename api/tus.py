@@ -31,6 +31,8 @@ from evidence.db.tables import Evidence, ResumableUpload, UploadLink
 from evidence.errors import Conflict, EvidenceError, Gone, InvalidRequest, NotFound, TooLarge
 from evidence.filestore import clean_name
 from evidence.keys import secret_digest
+from evidence.notify.targets import check_email
+from evidence.notify.witness import add_status
 from evidence.runtime import Runtime
 from evidence.uploads import UnknownLink, check_link, store_upload, unuse_link, use_link
 from evidence.utc import utcnow
@@ -103,8 +105,8 @@ def options(token: Token, request: Request) -> Response:
              summary="Start a resumable upload (tus creation) through an upload link",
              description="No account: the link is the permission. Headers `Tus-Resumable: 1.0.0`, "
                          "`Upload-Length` (at most the link's cap: 413 otherwise, before a byte is sent) and "
-                         "`Upload-Metadata` (`filename`, `filetype`, `caption`, `contact`). `Location` names the "
-                         "upload.")
+                         "`Upload-Metadata` (`filename`, `filetype`, `caption`, `contact`, and `updates_email`: an "
+                         "address to email at each step of the video's status). `Location` names the upload.")
 def create(token: Token, request: Request, upload_length: Annotated[int, Header(ge=1, le=2**62)],
            upload_metadata: Annotated[str | None, Header(max_length=8000)] = None) -> Response:
     link = _link(request, token)
@@ -112,6 +114,8 @@ def create(token: Token, request: Request, upload_length: Annotated[int, Header(
         raise TooLarge(f"This video is {upload_length // 2**20} MB; this link takes at most {link.max_bytes // 2**20} MB")
     meta = _metadata(upload_metadata)
     sender = {k: meta[k].strip()[:n] for k, n in (("caption", 2000), ("contact", 200)) if meta.get(k, "").strip()}
+    if meta.get("updates_email", "").strip():  # the sender asked for an email at each step: checked now, not at the end
+        sender["updates_email"] = check_email(meta["updates_email"].strip())
     rt = _rt(request)
     upload_id = secrets.token_urlsafe(16)
     (rt.store.root / "tmp").mkdir(parents=True, exist_ok=True)
@@ -186,8 +190,9 @@ def _finish(request: Request, rt: Runtime, link: UploadLink, upload_id: str, bac
     try:
         use_link(rt, link)
         try:
+            submitted = {k: v for k, v in (row.sender or {}).items() if k != "updates_email"}
             evidence_id, duplicate = store_upload(rt, tmp, link.incident_id, row.name, actor,
-                                                  {**(row.sender or {}), "via": f"upload link {link.id} (resumable)",
+                                                  {**submitted, "via": f"upload link {link.id} (resumable)",
                                                    "reference": reference(upload_id)})
         except BaseException:
             unuse_link(rt, link)
@@ -206,6 +211,8 @@ def _finish(request: Request, rt: Runtime, link: UploadLink, upload_id: str, bac
         done = s.get(ResumableUpload, upload_id)
         assert done is not None
         done.finished_at, done.evidence_id, done.sha256, done.error = utcnow(), evidence_id, sha256, error
+        if evidence_id is not None:  # the sender's status page (and their emails, if they asked)
+            done.status_token = add_status(s, evidence_id, reference(upload_id), (row.sender or {}).get("updates_email"))
 
 
 @router.get("/public/tus/{token}/{upload_id}/receipt", responses={**RESPONSES, 422: {"description": "Not stored"}},
@@ -217,7 +224,8 @@ def receipt(token: Token, upload_id: UploadId, request: Request) -> JSONResponse
     if row.error:
         return JSONResponse({"code": "not_stored", "message": row.error}, status_code=422)
     return JSONResponse({"reference": reference(upload_id), "received_at": row.finished_at.isoformat(),
-                         "name": row.name, "sha256": row.sha256, "size_bytes": row.length})
+                         "name": row.name, "sha256": row.sha256, "size_bytes": row.length,
+                         "status_url": f"/s/{row.status_token}" if row.status_token else None})
 
 
 def _link_for_receipt(request: Request, token: str) -> UploadLink:

@@ -21,6 +21,7 @@ from api.views import incident_exists
 from api.params import MAX_BIG_ID, Id
 from api.ratelimit import Limits
 from api.schemas import EvidenceUploaded, Receipt, UploadLinkPublic, multipart_body
+from evidence.notify.witness import add_status
 from evidence.audit import Actor
 from evidence.db.tables import Evidence
 from evidence.errors import InvalidMedia, InvalidRequest
@@ -152,5 +153,11 @@ async def public_upload(token: Annotated[str, PathParam(max_length=100)], reques
         if counted:
             await run_in_threadpool(unuse_link, rt, link)
         raise
-    # The public sender sees a receipt, not the police's view of the evidence.
-    return Receipt(received=True, sha256=out.sha256, name=out.name, size_bytes=out.size_bytes)
+    # The public sender sees a receipt, not the police's view of the evidence, and a status link.
+    status = None if out.duplicate else await run_in_threadpool(_status_link, rt, out.id)
+    return Receipt(received=True, sha256=out.sha256, name=out.name, size_bytes=out.size_bytes, status_url=status)
+
+
+def _status_link(rt: Runtime, evidence_id: int) -> str:
+    with rt.sessions.begin() as s:
+        return f"/s/{add_status(s, evidence_id, 'WV-' + str(evidence_id), None)}"

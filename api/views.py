@@ -12,7 +12,8 @@ __all__ = ["candidate_public", "incident_exists", "incident_public", "sighting_p
 
 
 def incident_public(i: Incident) -> IncidentPublic:
-    return IncidentPublic(id=i.id, reference=i.reference, title=i.title, created_at=i.created_at)
+    return IncidentPublic(id=i.id, reference=i.reference, title=i.title, incident_type=i.incident_type,
+                          created_at=i.created_at)
 
 
 def candidate_public(c: CandidateRow) -> CandidatePublic:

@@ -16,7 +16,8 @@ from evidence.runtime import Runtime
 from evidence.work import ingest_clip
 from pipeline.errors import EvidenceError
 from workers.jobs import use_settings
-from workers.queue import connect, make_queue, reconcile, schedule_retention
+from evidence.notify.outbox import started
+from workers.queue import connect, enqueue_delivery, enqueue_due_deliveries, make_queue, reconcile, schedule_retention
 
 __all__ = ["reconcile_cmd", "submit", "worker"]
 
@@ -63,6 +64,13 @@ def worker(rt: Runtime, queues: str | None, burst: bool, threads: int | None) ->
     if requeued:
         click.echo(f"re-queued evidence {', '.join(map(str, requeued))}", err=True)
     schedule_retention(queue)  # today's ANPR retention run (one per day, whoever starts first)
+    enqueue_due_deliveries(rt, queue)  # the outbox's due deliveries (a sender lost with a worker or Redis)
+    # A job that commits new deliveries (a potential match, a failed clip) queues their sender at once.
+    def start_senders(groups: set[int]) -> None:
+        for group in sorted(groups):
+            enqueue_delivery(queue, group, rt.settings)
+
+    started(start_senders)
     # The jobs run with these settings (each work-horse is forked from this process): one thread
     # each for decoding and detection unless told otherwise, so throughput scales by workers.
     fields = rt.settings.model_fields_set

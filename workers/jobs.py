@@ -12,6 +12,7 @@ from rq import Queue, get_current_job
 from rq.serializers import JSONSerializer
 
 from evidence.db.tables import Evidence
+from evidence.notify.deliver import deliver_group
 from evidence.work import Hooks, LeaseHeld, fail_evidence, finalise_evidence, prepare_evidence, run_item
 from evidence.runtime import Runtime
 from evidence.states import EvidenceState, WorkState
@@ -19,7 +20,7 @@ from evidence.settings import Settings
 from evidence.errors import InvalidMedia, NotFound
 from workers.queue import enqueue_graph, ensure_finalise
 
-__all__ = ["finalise_job", "ingest_job", "item_job", "on_job_failure", "purge_anpr_job", "use_settings"]
+__all__ = ["deliver_job", "finalise_job", "ingest_job", "item_job", "on_job_failure", "purge_anpr_job", "use_settings"]
 
 log = logging.getLogger(__name__)
 _settings: list[Settings] = []  # the worker's, handed down to its forked work-horses
@@ -113,6 +114,14 @@ def purge_anpr_job() -> dict[str, Any]:
     except OSError as exc:
         log.error("could not write the audit anchor to %s: %s", rt.settings.audit_anchors_file, exc)
     return {"deleted": deleted}
+
+
+def deliver_job(group: int) -> dict[str, Any]:
+    """Send what the outbox holds for one recipient group (``evidence.notify.deliver``)."""
+    job = get_current_job()
+    if job is not None:
+        job.connection.delete(f"evidence:deliver:{group}")  # what arrives from now on gets a job of its own
+    return {"group": group, "delivered": deliver_group(_runtime(), group)}
 
 
 def on_job_failure(job: Any, connection: Any, exc_type: Any, exc_value: Any, tb: Any) -> None:

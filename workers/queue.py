@@ -24,13 +24,14 @@ from sqlalchemy import or_, select, update
 
 from evidence.db import rows_changed
 from evidence.db.tables import Evidence, WorkItem
+from evidence.notify.deliver import due_groups
 from evidence.utc import utcnow
 from evidence.work import work_order
 from evidence.runtime import Runtime
 from evidence.states import EvidenceState, WorkKind, WorkState
 from evidence.settings import Settings
 
-__all__ = ["RQWorkQueue", "connect", "enqueue_graph", "enqueue_ingest", "ensure_finalise", "finalise_job_id",
+__all__ = ["RQWorkQueue", "connect", "enqueue_delivery", "enqueue_due_deliveries", "enqueue_graph", "enqueue_ingest", "ensure_finalise", "finalise_job_id",
            "ingest_job_id", "item_job_id", "make_queue", "reconcile", "schedule_retention"]
 
 log = logging.getLogger(__name__)
@@ -208,6 +209,33 @@ class RQWorkQueue:
             reconcile(self.rt, make_queue(connect(self.rt.settings.redis_url or ""), self.rt.settings.queue_name))
         except RedisError as exc:  # the row is `queued`: every worker's reconcile picks it up
             log.warning("evidence %s stored and queued in the database; Redis unreachable: %s", evidence_id, exc)
+
+    def deliver(self, group: int) -> None:
+        try:
+            enqueue_delivery(make_queue(connect(self.rt.settings.redis_url or ""), self.rt.settings.queue_name),
+                             group, self.rt.settings)
+        except RedisError as exc:  # the outbox keeps it: the next sweep asks again
+            log.warning("deliveries to group %s wait in the outbox; Redis unreachable: %s", group, exc)
+
+
+def enqueue_delivery(queue: Queue, group: int, settings: Settings) -> None:
+    """A sender job for one recipient group, at the front of the queue (an alert must not wait
+    behind an hour of footage). At most one waits per group: a Redis key taken with NX, let go by
+    the job as it starts (so what arrives while it runs gets a job of its own) or after 30 s (a
+    job lost with its worker)."""
+    if not queue.connection.set(f"evidence:deliver:{group}", "1", nx=True, ex=30):
+        return
+    queue.enqueue_call("workers.jobs.deliver_job", args=(group,), job_id=f"deliver-{group}-{uuid.uuid4().hex[:12]}",
+                       timeout=int((settings.webhook_timeout_s + 1) * 40 + 60), result_ttl=0, failure_ttl=24 * 3600,
+                       at_front=True)
+
+
+def enqueue_due_deliveries(rt: Runtime, queue: Queue) -> int:
+    """Every group with a delivery due (after a crash or a Redis loss): a sender each."""
+    groups = due_groups(rt)
+    for group in groups:
+        enqueue_delivery(queue, group, rt.settings)
+    return len(groups)
 
 
 def schedule_retention(queue: Queue, when: datetime | None = None) -> None:

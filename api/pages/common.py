@@ -27,7 +27,7 @@ COOKIE = SESSION_COOKIE
 PRE_CSRF = "ep_signin_csrf"  # the sign-in form's CSRF token, before there is a session
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
 templates.env.trim_blocks = templates.env.lstrip_blocks = True  # a board of 500 cards: no indentation sent
-NAV = (("/app/incidents", "Incidents", READERS), ("/app/search/faces", "Face search", READERS),
+NAV = (("/app/desk", "Alert desk", READERS), ("/app/incidents", "Incidents", READERS), ("/app/search/faces", "Face search", READERS),
        ("/app/search/plates", "Plate search", READERS), ("/app/hotlist", "Hotlist", READERS),
        ("/app/admin/users", "Admin", ADMINS))
 
@@ -106,7 +106,7 @@ def install_page_handlers(app: FastAPI) -> None:
         return RedirectResponse("/password", status_code=303)
 
 
-PAGE_PATHS = ("/app/", "/signin", "/signout", "/password", "/u/")
+PAGE_PATHS = ("/app/", "/signin", "/signout", "/password", "/u/", "/s/", "/o/")
 
 
 class PageErrors:
@@ -120,7 +120,7 @@ class PageErrors:
         heading = {401: "Sign in again", 403: "You cannot do this", 404: "Page not found",
                    410: "This link no longer works", 413: "That file is too big",
                    429: "Too many attempts"}.get(status, "There is a problem")
-        witness = request.url.path.startswith("/u/")
+        witness = request.url.path.startswith(("/u/", "/s/", "/o/"))
         user = None if witness else page_user(request)
         return render(request, "error.html", user, status_code=status, heading=heading, message=message,
                       page_title=heading, back_url=None if witness else "/app/incidents")
@@ -159,7 +159,7 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        witness = scope["path"].startswith("/u/") or scope["path"].startswith("/public/")
+        witness = scope["path"].startswith(("/u/", "/public/", "/s/", "/o/"))  # tokens in the address
 
         async def with_headers(message: Any) -> None:
             if message["type"] == "http.response.start":

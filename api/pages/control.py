@@ -20,6 +20,7 @@ from evidence.audit import append_audit, audit_read
 from evidence.db.tables import CandidateRow, Derivative, Evidence, Incident, IncidentEvent, PlateSightingRow
 from evidence.errors import InvalidRequest, NotFound
 from evidence.reports import evidence_view
+from evidence.notify.public import pass_to_investigators, post_public_update
 from evidence.runtime import Runtime
 from evidence.states import ReviewState, Role
 from evidence.uploads import create_link
@@ -35,7 +36,9 @@ CARD_KINDS = ("candidate", "anpr.hit")
 EVENT_TEXT = {"evidence.received": "Video received", "evidence.analysing": "Analysis started",
               "evidence.done": "Analysis done", "evidence.failed": "Analysis failed",
               "upload_link.created": "Upload link sent", "candidate": "Potential match",
-              "candidate.reviewed": "Reviewed", "anpr.hit": "Hotlist hit", "plate.sighting": "Plate seen"}
+              "candidate.reviewed": "Reviewed", "anpr.hit": "Hotlist hit", "plate.sighting": "Plate seen",
+              "public.update": "Public update", "incident.passed": "Passed to investigators",
+              "alert.acknowledged": "Alert acknowledged", "alert.escalated": "Alert escalated"}
 
 
 @router.get("/app/incidents", response_class=HTMLResponse)
@@ -144,6 +147,8 @@ def _event_text(e: IncidentEvent) -> str:
         extra = f"{d.get('subject')} {d.get('review_state')} by {d.get('reviewed_by')}"
     elif e.kind == "evidence.received" and d.get("reference"):
         extra = f"{d.get('name')}, witness reference {d['reference']}"
+    elif e.kind in ("public.update", "alert.acknowledged", "alert.escalated", "incident.passed"):
+        extra = d.get("text") or d.get("summary") or d.get("reason") or ""
     return f"{text}: {extra}" if extra else text
 
 
@@ -209,3 +214,24 @@ def watch(evidence_id: Id, request: Request, rt: RuntimeDep, user: PageUser,
                   heading=f"{'Plate' if what == 'plate' else 'Face'} at {clock(t)}", back_url=back,
                   page_title="Footage")
 
+
+
+@router.post("/app/incidents/{incident_id}/public-update")
+def public_update(incident_id: Id, request: Request, rt: RuntimeDep, user: Opener,
+                  text: Annotated[str, Form(max_length=280)] = "", csrf_token: Annotated[str, Form()] = ""
+                  ) -> RedirectResponse:
+    """A short update for the witnesses' status pages (and their emails)."""
+    check_csrf(user, csrf_token)
+    post_public_update(rt, incident_id, user.actor, text)
+    return RedirectResponse(f"/app/incidents/{incident_id}", status_code=303)
+
+
+@router.post("/app/incidents/{incident_id}/pass")
+def pass_on(incident_id: Id, request: Request, rt: RuntimeDep, user: Opener,
+            reason: Annotated[str, Form(max_length=2000)] = "", csrf_token: Annotated[str, Form()] = ""
+            ) -> RedirectResponse:
+    check_csrf(user, csrf_token)
+    if not reason.strip():
+        raise InvalidRequest("Give the reason for passing the incident to investigators")
+    pass_to_investigators(rt, incident_id, user.actor, reason.strip())
+    return RedirectResponse(f"/app/incidents/{incident_id}", status_code=303)

@@ -103,6 +103,10 @@
       var p = document.createElement("li");
       p.textContent = e.plate + " at " + Number(e.t_s).toFixed(1) + " s";
       document.getElementById("plates").appendChild(p);
+    } else if (e.kind === "public.update") {
+      addTimeline(e, "Public update: " + e.text);
+    } else if (e.kind === "incident.passed") {
+      addTimeline(e, "Passed to investigators: " + e.reason);
     } else if (e.kind === "upload_link.created") {
       addTimeline(e, "Upload link sent by " + e.by);
     }
@@ -114,7 +118,8 @@
     source.onerror = function () { live.textContent = "reconnecting"; live.classList.add("ep-live--lost"); };
     source.onmessage = function (m) { handle(JSON.parse(m.data)); };
     ["evidence.received", "evidence.analysing", "evidence.progress", "evidence.done", "evidence.failed", "candidate",
-     "candidate.reviewed", "anpr.hit", "plate.sighting", "plate.reviewed", "upload_link.created"].forEach(function (k) {
+     "candidate.reviewed", "anpr.hit", "plate.sighting", "plate.reviewed", "upload_link.created", "public.update",
+     "incident.passed"].forEach(function (k) {
       source.addEventListener(k, function (m) { handle(JSON.parse(m.data)); });
     });
   }

@@ -39,13 +39,21 @@
            ". Send a shorter video, or call 101 and ask how to send it.", true);
       return;
     }
+    var updatesEmail = document.getElementById("updates-email").value.trim();
+    if (updatesEmail && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(updatesEmail)) {
+      var err = document.getElementById("updates-error");
+      err.textContent = "Enter an email address like name@example.com, or leave it empty"; err.hidden = false;
+      document.getElementById("updates-group").classList.add("govuk-form-group--error");
+      document.getElementById("updates-email").focus();
+      return;
+    }
     show("sending");
     var upload = new tus.Upload(file, {
       endpoint: form.dataset.endpoint,
       chunkSize: 1048576,
       retryDelays: [0, 1000, 2000, 4000, 8000, 15000, 30000, 60000],
       removeFingerprintOnSuccess: true,
-      metadata: {filename: file.name, filetype: file.type,
+      metadata: {filename: file.name, filetype: file.type, updates_email: updatesEmail,
                  caption: document.getElementById("caption").value, contact: document.getElementById("contact").value},
       onProgress: function (sent, total) {
         var pct = Math.floor(sent / total * 100);
@@ -66,6 +74,10 @@
           document.getElementById("receipt-time").textContent = new Date(res[1].received_at).toLocaleString("en-GB");
           document.getElementById("receipt-name").textContent = res[1].name;
           document.getElementById("receipt-sha256").textContent = res[1].sha256;
+          if (res[1].status_url) {
+            document.getElementById("status-link").href = res[1].status_url;
+            document.getElementById("status-link-para").hidden = false;
+          }
           show("done");
           document.getElementById("done-panel").focus();
         });

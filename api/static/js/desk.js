@@ -1,0 +1,80 @@
+// The alert desk, live: the desk's Server-Sent Events add each new alert at the top (announced),
+// and redraw an alert acknowledged or escalated elsewhere. Acknowledging and sending to an officer
+// go to the API with the session's CSRF token.
+(function () {
+  "use strict";
+  var desk = document.getElementById("desk");
+  if (!desk) return;
+  var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+  var list = document.getElementById("alerts");
+  var announce = document.getElementById("announce");
+  var live = document.getElementById("live");
+  var last = Number(desk.dataset.after || 0);
+
+  function say(text) { announce.textContent = ""; setTimeout(function () { announce.textContent = text; }, 50); }
+
+  function draw(alertId, fresh) {
+    return fetch("/app/desk/alerts/" + alertId, {credentials: "same-origin"})
+      .then(function (r) { return r.ok ? r.text() : ""; })
+      .then(function (html) {
+        if (!html) return;
+        var holder = document.createElement("div");
+        holder.innerHTML = html.trim();
+        var card = holder.firstElementChild;
+        var old = document.getElementById(card.id);
+        if (old) { old.replaceWith(card); } else if (fresh) {
+          list.insertBefore(card, list.firstChild);
+          card.classList.add("ep-card--new");
+          var none = document.getElementById("no-alerts"); if (none) none.hidden = true;
+          say("New alert: " + card.querySelector("h2").textContent.trim());
+        }
+        wire(card);
+      });
+  }
+
+  function post(url, body, error) {
+    return fetch(url, {method: "POST", credentials: "same-origin",
+                       headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf}, body: JSON.stringify(body)})
+      .then(function (r) { return r.json().then(function (b) { return [r.ok, b]; }); })
+      .then(function (res) {
+        if (!res[0] && error) { error.textContent = res[1].message || "Not saved"; error.hidden = false; }
+        return res;
+      });
+  }
+
+  function wire(card) {
+    var ack = card.querySelector(".ep-ack");
+    if (ack) ack.addEventListener("click", function () {
+      var id = card.dataset.alert;
+      post("/alerts/" + id + "/acknowledge", {note: card.querySelector(".ep-note").value.trim()},
+           card.querySelector(".ep-error")).then(function (res) {
+        draw(id, false); if (res[0]) say("Acknowledged");
+      });
+    });
+    var send = card.querySelector(".ep-send-button");
+    if (send) send.addEventListener("click", function () {
+      var box = card.querySelector(".ep-send"), done = card.querySelector(".ep-sent");
+      post("/alerts/" + card.dataset.alert + "/send", {device_id: Number(box.querySelector(".ep-device").value),
+           note: box.querySelector(".ep-send-note").value.trim()}, done).then(function (res) {
+        if (res[0]) { done.textContent = "Sent; the officer's link works until " + res[1].expires_at.slice(11, 16) + " UTC"; done.hidden = false; say("Sent"); }
+      });
+    });
+  }
+
+  function connect() {
+    var source = new EventSource("/alerts/events?after=" + last);
+    source.onopen = function () { live.textContent = "live"; live.classList.remove("ep-live--lost"); };
+    source.onerror = function () { live.textContent = "reconnecting"; live.classList.add("ep-live--lost"); };
+    ["candidate", "anpr.hit", "evidence.failed", "subscription.failing", "alert.acknowledged", "alert.escalated"]
+      .forEach(function (k) {
+        source.addEventListener(k, function (m) {
+          var e = JSON.parse(m.data);
+          last = Math.max(last, e.id);
+          if (e.alert_id) draw(e.alert_id, k !== "alert.acknowledged" && k !== "alert.escalated");
+        });
+      });
+  }
+
+  Array.prototype.forEach.call(list.querySelectorAll(".ep-card"), wire);
+  connect();
+})();
