@@ -235,7 +235,8 @@ def test_witness_page_and_resumable_upload_with_receipt(site, clips):
         assert receipt["sha256"] == ev.sha256 and ev.incident_id == 1
         assert ev.submitted["caption"] == "they ran off" and "resumable" in ev.submitted["via"]
         assert s.scalars(select(ResumableUpload)).one().evidence_id == ev.id
-    assert set(receipt) == {"reference", "received_at", "name", "sha256", "size_bytes"}  # nothing of the incident
+    assert set(receipt) == {"reference", "received_at", "name", "sha256", "size_bytes", "status_url"}  # nothing of the incident
+    assert receipt["status_url"].startswith("/s/")
 
 
 def test_witness_upload_refusals(site, tmp_path):
