@@ -17,7 +17,8 @@ from evidence.work import ingest_clip
 from pipeline.errors import EvidenceError
 from workers.jobs import use_settings
 from evidence.notify.outbox import started
-from workers.queue import connect, enqueue_delivery, enqueue_due_deliveries, make_queue, reconcile, schedule_retention
+from workers.queue import (connect, enqueue_delivery, enqueue_due_deliveries, make_queue, notify_queue_name, reconcile,
+                           schedule_retention)
 
 __all__ = ["reconcile_cmd", "submit", "worker"]
 
@@ -51,7 +52,7 @@ def submit(rt: Runtime, clip: Path, incident: str | None) -> None:
 
 
 @click.command()
-@click.option("--queues", default=None, help="comma-separated queue names (default EVIDENCE_QUEUE_NAME)")
+@click.option("--queues", default=None, help="comma-separated queue names, taken in that order (default: the senders' queue EVIDENCE_QUEUE_NAME-notify, then EVIDENCE_QUEUE_NAME)")
 @click.option("--burst", is_flag=True, help="stop when the queues are empty")
 @click.option("--threads", type=click.IntRange(1, 64), default=None,
               help="CPU threads per job for decoding and detection (default 1: start one worker per core)")
@@ -79,7 +80,7 @@ def worker(rt: Runtime, queues: str | None, burst: bool, threads: int | None) ->
         "decode_threads": threads or (rt.settings.decode_threads if "decode_threads" in fields else 1)}))
     rt.faces.load()  # once, before RQ forks a work-horse per job
     rt.engine.dispose()  # no pooled connection crosses the fork
-    names = queues.split(",") if queues else [rt.settings.queue_name]
+    names = queues.split(",") if queues else [notify_queue_name(rt.settings), rt.settings.queue_name]
     Worker([make_queue(queue.connection, n) for n in names], connection=queue.connection,
            serializer=JSONSerializer).work(burst=burst, with_scheduler=True)
 

@@ -25,7 +25,7 @@ from evidence.runtime import Runtime
 from evidence.states import ReviewState
 from evidence.utc import utcnow
 
-__all__ = ["DESK_KINDS", "acknowledge", "alert_view", "desk_events", "escalate_due", "open_share", "send_to_officer"]
+__all__ = ["DESK_KINDS", "acknowledge", "acknowledge_reviewed", "alert_view", "desk_events", "escalate_due", "open_share", "send_to_officer"]
 
 DESK_KINDS = ("candidate", "anpr.hit", "evidence.failed", "subscription.failing", "alert.acknowledged",
               "alert.escalated")
@@ -62,6 +62,17 @@ def acknowledge(rt: Runtime, alert_id: int, actor: Actor, note: str) -> Alert:
                                                            "note": note, "summary": a.summary})
         append_audit(s, actor, "alert.acknowledge", f"alert:{a.id}", note, {"kind": a.kind})
         return a
+
+
+def acknowledge_reviewed(s: Session, candidate_id: int, actor: Actor, decision: str, reason: str) -> None:
+    """A reviewed potential match needs nobody else: its open alert is acknowledged by the reviewer."""
+    alerts = s.scalars(select(Alert).join(IncidentEvent, IncidentEvent.id == Alert.event_id).where(
+        Alert.kind == "candidate", Alert.acknowledged_at.is_(None),
+        IncidentEvent.data["candidate_id"].as_integer() == candidate_id))
+    for a in alerts:
+        a.acknowledged_at, a.acknowledged_by, a.ack_note = utcnow(), actor.name, f"{decision}: {reason}"
+        add_event(s, a.incident_id, "alert.acknowledged", {"alert_id": a.id, "by": actor.name, "role": actor.role,
+                                                           "note": a.ack_note, "summary": a.summary})
 
 
 def escalate_due(rt: Runtime) -> int:
@@ -136,10 +147,20 @@ def _image_and_place(s: Session, a: Alert, data: dict[str, Any]) -> tuple[str | 
         if data.get("read_id"):
             read = s.get(AnprRead, data["read_id"])
             image = read.overview_image or read.plate_image if read else None
-            return image, str(data.get("location") or "") or None
+            return image, _place(data.get("location"))
         row = s.get(PlateSightingRow, data.get("sighting_id"))
         return (row.overview.store_path if row and row.overview else None), None
     raise InvalidRequest("Only potential matches and hotlist hits are sent to officers")
+
+
+def _place(location: Any) -> str | None:
+    """A camera's place as people read it: its name, else its coordinates."""
+    if isinstance(location, dict):
+        if location.get("name"):
+            return str(location["name"])
+        if "lat" in location and "lon" in location:
+            return f"{location['lat']}, {location['lon']}"
+    return str(location) if location else None
 
 
 def open_share(rt: Runtime, token: str) -> Share:

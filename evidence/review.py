@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from evidence.alerts import acknowledge_reviewed
 from evidence.audit import Actor, append_audit
 from evidence.db.tables import CandidateRow, PlateSightingRow
 from evidence.utc import utcnow
@@ -32,6 +33,7 @@ def review_candidate(rt: Runtime, candidate_id: int, decision: str, actor: Actor
         append_audit(s, actor, f"candidate.{decision}", f"candidate:{c.id}", reason=reason,
                      detail={"subject": c.subject.name, "evidence_id": c.evidence_id, "score": c.score})
         candidate_event(s, c, "candidate.reviewed", reviewed_by=actor.name, reason=reason)
+        acknowledge_reviewed(s, c.id, actor, decision, reason)
     return c
 
 

@@ -22,11 +22,14 @@ import shutil
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
+from evidence.runtime import Runtime
+from evidence.settings import Settings
 from tests.served import CuttingProxy, run, served
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -165,6 +168,11 @@ def test_control_room_witness_and_review(browser, site, clips):
     witness_ref = phone.locator("#receipt-reference").inner_text()
     assert witness_ref.startswith("WV-")
     look(phone, "witness-receipt", site)
+    status_page = phone.context.new_page()  # the witness's private link: where the video is, nothing else
+    status_page.goto(site.proxy.base + phone.locator("#status-link").get_attribute("href"))
+    assert witness_ref in status_page.locator("main").inner_text()
+    seen.append(status_page.content())
+    look(status_page, "witness-status", site)
 
     # 5. Nothing about the incident, its candidates or anyone's identity reached the phone.
     everything = "\n".join(seen + [phone.content()])
@@ -312,3 +320,54 @@ def test_witness_file_over_the_cap_is_refused_before_sending(browser, site, clip
     assert "the most this link takes is 97 kB" in error.inner_text()
     assert not [r for r in sent if "/public/tus/" in r], sent
     look(page, "witness-too-big", site)
+
+
+def test_alert_desk_acknowledge_and_send_to_an_officer(browser, site):
+    """A hit on a vehicle linked to no incident arrives on the desk live; the operator acknowledges
+    it and sends it to an officer's phone, whose link shows the alert until it expires."""
+    admin_key = run("keys", "create", "--role", "admin", "--name", "desk-admin", env=site.env).stdout.split()[-1]
+    camera_key = run("keys", "create", "--role", "camera", "--name", "CAM-A40", env=site.env).stdout.split()[-1]
+    admin = {"Authorization": f"Bearer {admin_key}"}
+    device = httpx.post(f"{site.base}/subscriptions", headers=admin, json={
+        "name": "PC 99 Jones (phone)", "purpose": "device", "channel": "email", "email": "pc99.jones@force.example"})
+    assert device.status_code == 201, device.text
+    httpx.post(f"{site.base}/hotlist", headers={"Authorization": f"Bearer {site.api_key}"},
+               json={"vrm": "YK70ABC", "reason": "Stolen overnight, keys taken in a burglary", "category": "stolen"})
+    _, desk = sign_in(browser, site, "PC 1234 Smith")
+    desk.goto(f"{site.base}/app/desk")
+    desk.wait_for_selector("#live:has-text('live')")
+    read = {"camera_id": "CAM-A40", "timestamp": (datetime.now(UTC) - timedelta(seconds=20)).isoformat(),
+            "vrm": "YK70ABC", "confidence": 0.96, "location": {"lat": 51.52, "lon": -0.2, "name": "A40 Westway"}}
+    assert httpx.post(f"{site.base}/anpr/reads", json=read,
+                      headers={"Authorization": f"Bearer {camera_key}"}).json()["hit"] is True
+    card = desk.wait_for_selector(".ep-card:has-text('YK70ABC')", timeout=10_000)  # live, no reload
+    assert "no incident" in card.inner_text()
+    look(desk, "desk", site)
+    card.query_selector(".ep-note").fill("Unit 4 on the way to the A40")
+    card.query_selector(".ep-ack").click()
+    desk.wait_for_selector(".ep-card:has-text('Acknowledged by PC 1234 Smith')")
+    card = desk.locator(".ep-card:has-text('YK70ABC')").first
+    card.locator(".ep-send-note").fill("Stop and check the driver")
+    card.locator(".ep-send-button").click()
+    desk.wait_for_selector(".ep-sent:not([hidden])")
+    look(desk, "desk-sent", site)
+
+    from sqlalchemy import select
+
+    from evidence.db.outbox_tables import Delivery
+
+    rt = Runtime(Settings(data_dir=Path(site.env["EVIDENCE_DATA_DIR"])))
+    with rt.sessions() as s:
+        sent = s.scalars(select(Delivery).where(Delivery.kind == "officer.share")).one()
+        assert sent.target == "pc99.jones@force.example" and sent.payload["note"] == "Stop and check the driver"
+        link = sent.payload["link_path"]
+    _, officer = sign_in_none(browser, PHONE)
+    officer.goto(site.base + link)
+    assert "YK70ABC" in officer.locator("h1").inner_text() and "A40" in officer.locator("main").inner_text()
+    look(officer, "officer-link", site)
+
+
+def sign_in_none(browser, viewport):
+    """A browser with nobody signed in (a witness, an officer's phone)."""
+    context = browser.new_context(viewport=viewport, bypass_csp=True, locale="en-GB", timezone_id="Europe/London")
+    return context, context.new_page()

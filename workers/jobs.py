@@ -18,7 +18,7 @@ from evidence.runtime import Runtime
 from evidence.states import EvidenceState, WorkState
 from evidence.settings import Settings
 from evidence.errors import InvalidMedia, NotFound
-from workers.queue import enqueue_graph, ensure_finalise
+from workers.queue import enqueue_delivery, enqueue_graph, ensure_finalise
 
 __all__ = ["deliver_job", "finalise_job", "ingest_job", "item_job", "on_job_failure", "purge_anpr_job", "use_settings"]
 
@@ -121,7 +121,11 @@ def deliver_job(group: int) -> dict[str, Any]:
     job = get_current_job()
     if job is not None:
         job.connection.delete(f"evidence:deliver:{group}")  # what arrives from now on gets a job of its own
-    return {"group": group, "delivered": deliver_group(_runtime(), group)}
+    rt = _runtime()
+    sent, more = deliver_group(rt, group)
+    if more and job is not None:  # a second's worth sent: behind the other recipients' senders for the rest
+        enqueue_delivery(_queue(), group, rt.settings)
+    return {"group": group, "delivered": sent, "more": more}
 
 
 def on_job_failure(job: Any, connection: Any, exc_type: Any, exc_value: Any, tb: Any) -> None:

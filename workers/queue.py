@@ -31,7 +31,7 @@ from evidence.runtime import Runtime
 from evidence.states import EvidenceState, WorkKind, WorkState
 from evidence.settings import Settings
 
-__all__ = ["RQWorkQueue", "connect", "enqueue_delivery", "enqueue_due_deliveries", "enqueue_graph", "enqueue_ingest", "ensure_finalise", "finalise_job_id",
+__all__ = ["RQWorkQueue", "connect", "enqueue_delivery", "notify_queue_name", "enqueue_due_deliveries", "enqueue_graph", "enqueue_ingest", "ensure_finalise", "finalise_job_id",
            "ingest_job_id", "item_job_id", "make_queue", "reconcile", "schedule_retention"]
 
 log = logging.getLogger(__name__)
@@ -218,16 +218,21 @@ class RQWorkQueue:
             log.warning("deliveries to group %s wait in the outbox; Redis unreachable: %s", group, exc)
 
 
+def notify_queue_name(settings: Settings) -> str:
+    """The senders' queue: workers take from it before the evidence queue (an alert must not wait
+    behind an hour of footage); first in, first out among recipients."""
+    return f"{settings.queue_name}-notify"
+
+
 def enqueue_delivery(queue: Queue, group: int, settings: Settings) -> None:
-    """A sender job for one recipient group, at the front of the queue (an alert must not wait
-    behind an hour of footage). At most one waits per group: a Redis key taken with NX, let go by
-    the job as it starts (so what arrives while it runs gets a job of its own) or after 30 s (a
-    job lost with its worker)."""
+    """A sender job for one recipient group on the senders' queue (on ``queue``'s connection). At
+    most one waits per group: a Redis key taken with NX, let go by the job as it starts (so what
+    arrives while it runs gets a job of its own) or after 30 s (a job lost with its worker)."""
     if not queue.connection.set(f"evidence:deliver:{group}", "1", nx=True, ex=30):
         return
-    queue.enqueue_call("workers.jobs.deliver_job", args=(group,), job_id=f"deliver-{group}-{uuid.uuid4().hex[:12]}",
-                       timeout=int((settings.webhook_timeout_s + 1) * 40 + 60), result_ttl=0, failure_ttl=24 * 3600,
-                       at_front=True)
+    make_queue(queue.connection, notify_queue_name(settings)).enqueue_call(
+        "workers.jobs.deliver_job", args=(group,), job_id=f"deliver-{group}-{uuid.uuid4().hex[:12]}",
+        timeout=int((settings.webhook_timeout_s + 1) * 60 + 60), result_ttl=0, failure_ttl=24 * 3600)
 
 
 def enqueue_due_deliveries(rt: Runtime, queue: Queue) -> int:

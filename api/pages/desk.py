@@ -58,7 +58,7 @@ def desk(request: Request, rt: RuntimeDep, user: PageUser) -> HTMLResponse:
     audit_read(rt.sessions, user.actor, "desk.view", "desk", detail={"open": len(alerts)})
     return render(request, "desk.html", user, alerts=alerts, last_event_id=last, kinds=KINDS,
                   devices=_devices(rt), can_send=user.role in OPENERS,
-                  escalate_min=round(rt.settings.alert_escalate_s / 60, 1), page_title="Alert desk")
+                  escalate_min=f"{rt.settings.alert_escalate_s / 60:g}", page_title="Alert desk")
 
 
 @router.get("/app/desk/alerts/{alert_id}", response_class=HTMLResponse)
@@ -99,6 +99,7 @@ def stop(token: Token, request: Request, rt: RuntimeDep) -> HTMLResponse:
 def shared(token: Token, request: Request, rt: RuntimeDep) -> HTMLResponse:
     share = open_share(rt, token)
     return render(request, "share.html", None, sent=share.sent, token=token, has_image=bool(share.image_path),
+                  expires=share.expires_at.strftime("%H:%M UTC on %d %B %Y"),
                   page_title="Alert", service_name="Alert from the control room", home_url=f"/o/{token}")
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -32,7 +33,7 @@ from evidence.utc import utcnow
 __all__ = ["Dispatcher", "deliver_group", "due_groups"]
 
 log = logging.getLogger(__name__)
-BATCH = 20
+BATCH = 50
 
 
 def due_groups(rt: Runtime) -> list[int]:
@@ -73,43 +74,52 @@ def _send(rt: Runtime, client: httpx.Client, d: Delivery, sub: Subscription | No
     return send_email(rt.settings, d.target, subject, text, headers)
 
 
-def _record(rt: Runtime, d: Delivery, outcome: Outcome) -> bool:
-    """Record one attempt; True if the group may go on to its next delivery."""
-    now, st = utcnow(), rt.settings
+def _record(rt: Runtime, attempts: list[tuple[Delivery, Outcome]], unsent: list[int]) -> None:
+    """Record a batch's attempts in one transaction (a write per message would cap the rate at
+    what the database commits a second), and let go of what was not sent."""
     with rt.sessions.begin() as s:
-        row = s.get(Delivery, d.id)
-        if row is None or row.state != "pending":
-            return True
-        sub = s.get(Subscription, row.subscription_id) if row.subscription_id else None
-        row.attempts += 1
-        row.lease_until, row.last_status, row.last_error = None, outcome.status, outcome.error
-        row.log = [*row.log, {"at": now.isoformat(), "status": outcome.status, "error": outcome.error}][-20:]
-        if outcome.ok:
-            row.state, row.delivered_at = "delivered", now
-            if sub is not None:
-                sub.failures, sub.retry_at = 0, None
-                if sub.state == "failing":
-                    sub.state = "active"
-            return True
-        if row.attempts >= st.delivery_max_attempts:
-            row.state = "failed"
-        else:
-            row.next_at = now + timedelta(seconds=min(3600.0, st.delivery_backoff_s * 2 ** (row.attempts - 1)))
-        if sub is None:
-            return True
-        sub.failures += 1
-        sub.retry_at = row.next_at if row.state == "pending" else now + timedelta(seconds=st.delivery_backoff_s)
-        if sub.state == "active" and sub.failures >= st.subscription_failing_after:
-            sub.state = "failing"
-            add_event(s, None, "subscription.failing", {"subscription_id": sub.id, "name": sub.name,
-                                                        "error": outcome.error, "failures": sub.failures})
-        return False
+        for d, outcome in attempts:
+            _attempt(s, rt, d, outcome)
+        if unsent:
+            s.execute(update(Delivery).where(Delivery.id.in_(unsent)).values(lease_until=None))
 
 
-def deliver_group(rt: Runtime, group: int) -> int:
-    """Send what is due to one recipient group, until nothing is due or an attempt fails; returns
-    how many were delivered."""
-    sent = 0
+def _attempt(s: Any, rt: Runtime, d: Delivery, outcome: Outcome) -> None:
+    """One attempt on the delivery's row (and its subscription's: back-off, failing)."""
+    now, st = utcnow(), rt.settings
+    row = s.get(Delivery, d.id)
+    if row is None or row.state != "pending":
+        return
+    sub = s.get(Subscription, row.subscription_id) if row.subscription_id else None
+    row.attempts += 1
+    row.lease_until, row.last_status, row.last_error = None, outcome.status, outcome.error
+    row.log = [*row.log, {"at": now.isoformat(), "status": outcome.status, "error": outcome.error}][-20:]
+    if outcome.ok:
+        row.state, row.delivered_at = "delivered", now
+        if sub is not None:
+            sub.failures, sub.retry_at = 0, None
+            if sub.state == "failing":
+                sub.state = "active"
+        return
+    if row.attempts >= st.delivery_max_attempts:
+        row.state = "failed"
+    else:
+        row.next_at = now + timedelta(seconds=min(3600.0, st.delivery_backoff_s * 2 ** (row.attempts - 1)))
+    if sub is None:
+        return
+    sub.failures += 1
+    sub.retry_at = row.next_at if row.state == "pending" else now + timedelta(seconds=st.delivery_backoff_s)
+    if sub.state == "active" and sub.failures >= st.subscription_failing_after:
+        sub.state = "failing"
+        add_event(s, None, "subscription.failing", {"subscription_id": sub.id, "name": sub.name,
+                                                    "error": outcome.error, "failures": sub.failures})
+
+
+def deliver_group(rt: Runtime, group: int, budget_s: float = 1.0) -> tuple[int, bool]:
+    """Send what is due to one recipient group, until nothing is due, an attempt fails or
+    ``budget_s`` has passed (then the sender makes way for the other recipients' and is started
+    again); (how many were delivered, whether more is due now)."""
+    sent, start = 0, time.monotonic()
     timeout = httpx.Timeout(rt.settings.webhook_timeout_s)
     with httpx.Client(timeout=timeout, trust_env=False) as client:
         while batch := _claim(rt, group):
@@ -119,19 +129,19 @@ def deliver_group(rt: Runtime, group: int) -> int:
                     sub = s.get(Subscription, group)
                     if sub is not None:
                         subs[group] = sub
-            for i, d in enumerate(batch):
+            attempts: list[tuple[Delivery, Outcome]] = []
+            for d in batch:
                 outcome = _send(rt, client, d, subs.get(group))
-                sent += outcome.ok
-                if not _record(rt, d, outcome):
-                    _release(rt, [x.id for x in batch[i + 1:]])
-                    return sent
-    return sent
-
-
-def _release(rt: Runtime, ids: list[int]) -> None:
-    if ids:
-        with rt.sessions.begin() as s:
-            s.execute(update(Delivery).where(Delivery.id.in_(ids)).values(lease_until=None))
+                attempts.append((d, outcome))
+                if not outcome.ok and group:  # this recipient backs off: the rest of the batch waits
+                    break
+            sent += sum(o.ok for _, o in attempts)
+            _record(rt, attempts, [d.id for d in batch[len(attempts):]])
+            if not all(o.ok for _, o in attempts) and group:
+                return sent, False
+            if time.monotonic() - start > budget_s:
+                return sent, True
+    return sent, False
 
 
 class Dispatcher:
@@ -186,11 +196,15 @@ class Dispatcher:
         self.pool.submit(self._run, group)
 
     def _run(self, group: int) -> Any:
+        more = False
         try:
-            return deliver_group(self.rt, group)
+            sent, more = deliver_group(self.rt, group)
+            return sent
         except Exception:  # noqa: BLE001
             log.exception("delivering to group %s failed", group)
             return 0
         finally:
             with self.lock:
                 self.running.discard(group)
+            if more:  # its turn again, behind the groups already waiting
+                self.wake()

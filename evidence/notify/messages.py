@@ -4,6 +4,7 @@ language, nothing identifying), to an officer (an alert sent on, with a link tha
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 from evidence.db.outbox_tables import Delivery
 from evidence.settings import Settings
@@ -13,6 +14,10 @@ __all__ = ["email_for"]
 
 def _base(settings: Settings) -> str:
     return (settings.public_url or "").rstrip("/")
+
+
+def _clock(iso: str) -> str:
+    return datetime.fromisoformat(iso).strftime("%H:%M UTC on %d %B %Y")
 
 
 def email_for(settings: Settings, d: Delivery) -> tuple[str, str, dict[str, str]]:
@@ -35,7 +40,7 @@ def email_for(settings: Settings, d: Delivery) -> tuple[str, str, dict[str, str]
         subject = f"[Evidence] {p['summary']}"[:200]
         lines = [p["summary"], f"Incident: {p.get('incident') or 'none'}", f"Where: {p.get('location') or 'not known'}",
                  f"From: {p['sent_by']}", f"Note: {p.get('note') or '-'}", "",
-                 f"Image and details (until {p['expires_at']}): {base}{p['link_path']}",
+                 f"Image and details (until {_clock(p['expires_at'])}): {base}{p['link_path']}",
                  "", "A potential match: check it against the image before acting."]
         return subject, "\n".join(lines), {}
     incident = p.get("incident") or {}

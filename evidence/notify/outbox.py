@@ -56,7 +56,7 @@ def new_secret() -> str:
 
 def _summary(kind: str, d: dict[str, Any]) -> str:
     if kind == "candidate":
-        return f"Potential match: {d.get('subject')} (score {d.get('score')}) at {d.get('t_s')} s"
+        return f"Potential match: {d.get('subject')} (score {float(d.get('score') or 0):.2f}) at {d.get('t_s')} s"
     if kind == "anpr.hit":
         return (f"Hotlist hit: {d.get('hotlist_vrm')} read as {d.get('vrm_read') or d.get('vrm')}"
                 f" ({d.get('category')}: {d.get('reason')})")[:300]
