@@ -25,7 +25,7 @@ from evidence.runtime import Runtime
 from evidence.states import ReviewState
 from evidence.utc import utcnow
 
-__all__ = ["DESK_KINDS", "acknowledge", "acknowledge_reviewed", "alert_view", "desk_events", "escalate_due", "open_share", "send_to_officer"]
+__all__ = ["DESK_KINDS", "acknowledge", "acknowledge_reviewed", "alert_view", "close_stale_alerts", "desk_events", "escalate_due", "open_share", "send_to_officer"]
 
 DESK_KINDS = ("candidate", "anpr.hit", "evidence.failed", "subscription.failing", "alert.acknowledged",
               "alert.escalated")
@@ -64,15 +64,34 @@ def acknowledge(rt: Runtime, alert_id: int, actor: Actor, note: str) -> Alert:
         return a
 
 
+def _close(s: Session, a: Alert, actor: Actor, note: str) -> None:
+    a.acknowledged_at, a.acknowledged_by, a.ack_note = utcnow(), actor.name, note
+    add_event(s, a.incident_id, "alert.acknowledged", {"alert_id": a.id, "by": actor.name, "role": actor.role,
+                                                       "note": note, "summary": a.summary})
+
+
 def acknowledge_reviewed(s: Session, candidate_id: int, actor: Actor, decision: str, reason: str) -> None:
     """A reviewed potential match needs nobody else: its open alert is acknowledged by the reviewer."""
-    alerts = s.scalars(select(Alert).join(IncidentEvent, IncidentEvent.id == Alert.event_id).where(
+    alerts = list(s.scalars(select(Alert).join(IncidentEvent, IncidentEvent.id == Alert.event_id).where(
         Alert.kind == "candidate", Alert.acknowledged_at.is_(None),
-        IncidentEvent.data["candidate_id"].as_integer() == candidate_id))
+        IncidentEvent.data["candidate_id"].as_integer() == candidate_id)))
     for a in alerts:
-        a.acknowledged_at, a.acknowledged_by, a.ack_note = utcnow(), actor.name, f"{decision}: {reason}"
-        add_event(s, a.incident_id, "alert.acknowledged", {"alert_id": a.id, "by": actor.name, "role": actor.role,
-                                                           "note": a.ack_note, "summary": a.summary})
+        _close(s, a, actor, f"{decision}: {reason}")
+
+
+def close_stale_alerts(s: Session, evidence_id: int) -> None:
+    """Potential matches the analysis withdrew (fewer frames supported them, a run redone) or
+    superseded (the quick pass's, once the full pass has run) need nobody: their alerts are closed,
+    by the pipeline, saying why — they must not escalate."""
+    s.flush()
+    rows = list(s.execute(select(Alert, IncidentEvent.data).join(IncidentEvent, IncidentEvent.id == Alert.event_id)
+                          .where(Alert.kind == "candidate", Alert.acknowledged_at.is_(None),
+                                 IncidentEvent.data["evidence_id"].as_integer() == evidence_id)).all())
+    for a, data in rows:
+        c = s.get(CandidateRow, (data or {}).get("candidate_id"))
+        if c is None or c.review_state == ReviewState.SUPERSEDED:
+            _close(s, a, Actor("pipeline", "system"),
+                   "withdrawn by the analysis" if c is None else "superseded by the full analysis")
 
 
 def escalate_due(rt: Runtime) -> int:
@@ -117,7 +136,8 @@ def send_to_officer(rt: Runtime, alert_id: int, device_id: int, actor: Actor, no
         sent = {"summary": a.summary, "incident": incident.reference if incident else None,
                 "location": location, "note": note, "sent_by": actor.name, "expires_at": expires.isoformat(),
                 "link_path": f"/o/{token}", "alert_id": a.id}
-        share = Share(token_sha256=secret_digest(token), alert_id=a.id, device_id=device.id, sent=sent,
+        kept = {k: v for k, v in sent.items() if k != "link_path"}  # the link itself only in the message
+        share = Share(token_sha256=secret_digest(token), alert_id=a.id, device_id=device.id, sent=kept,
                       image_path=image, expires_at=expires, created_by=actor.name)
         s.add(share)
         s.flush()
@@ -126,9 +146,8 @@ def send_to_officer(rt: Runtime, alert_id: int, device_id: int, actor: Actor, no
                        {"id": f"share_{share.id}", "type": "officer.share", "created_at": share.created_at.isoformat(),
                         "data": sent}))
         queued(s, device.id)
-        logged = {k: v for k, v in sent.items() if k != "link_path"}
         append_audit(s, actor, "alert.send", f"alert:{a.id}", note,
-                     {"device": device.name, "device_id": device.id, "sent": logged, "image": bool(image)})
+                     {"device": device.name, "device_id": device.id, "sent": kept, "image": bool(image)})
         return sent
 
 

@@ -57,8 +57,8 @@ def incidents(request: Request, rt: RuntimeDep, user: PageUser) -> HTMLResponse:
 
 @router.post("/app/incidents")
 def open_incident(request: Request, rt: RuntimeDep, user: PageUser, reference: Annotated[str, Form(max_length=64)] = "",
-                  title: Annotated[str, Form(max_length=200)] = "", csrf_token: Annotated[str, Form()] = ""
-                  ) -> RedirectResponse:
+                  title: Annotated[str, Form(max_length=200)] = "", csrf_token: Annotated[str, Form()] = "",
+                  incident_type: Annotated[str, Form(max_length=64)] = "") -> RedirectResponse:
     check_csrf(user, csrf_token)
     reference = reference.strip()
     if not reference:
@@ -72,6 +72,8 @@ def open_incident(request: Request, rt: RuntimeDep, user: PageUser, reference: A
             incident = get_or_create_incident(s, reference)
             if title.strip():
                 incident.title = title.strip()
+            if incident_type.strip():
+                incident.incident_type = incident_type.strip()
             found = incident.id
             append_audit(s, user.actor, "incident.open", f"incident:{found}", detail={"reference": reference})
     return RedirectResponse(f"/app/incidents/{found}", status_code=303)

@@ -52,6 +52,7 @@ class Subscription(Base):
     failures: Mapped[int] = mapped_column(default=0)  # deliveries given up on since it last worked
     retry_at: Mapped[datetime | None]  # after a failed attempt: nothing is sent to it before this
     lease_until: Mapped[datetime | None]  # a sender is working through its deliveries
+    lease_holder: Mapped[str | None] = mapped_column(String(32))
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     stopped_at: Mapped[datetime | None]

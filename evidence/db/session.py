@@ -17,6 +17,7 @@ writes are short (a track, a batch of camera reads, an audited view), measured i
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,6 +29,8 @@ from sqlalchemy import CursorResult, Engine, Result, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.errors import EvidenceError
+
+log = logging.getLogger(__name__)
 
 __all__ = ["HEAD_REVISION", "Sessions", "make_engine", "migrate", "rows_changed", "session_factory"]
 
@@ -145,4 +148,7 @@ class Sessions:
         finally:
             self._local.writing = False
         for hook in self.after_commit:  # committed: e.g. start sending what the outbox now holds
-            hook(s)
+            try:
+                hook(s)
+            except Exception:  # noqa: BLE001 - what committed stands; the outbox's sweep sends it later
+                log.exception("after-commit hook %s failed", hook)

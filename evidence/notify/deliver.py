@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -23,17 +24,26 @@ from typing import Any
 import httpx
 from sqlalchemy import or_, select, update
 
+from evidence.db import rows_changed
 from evidence.db.outbox_tables import Delivery, Subscription
 from evidence.events import add_event
 from evidence.notify.messages import email_for
 from evidence.notify.send import Outcome, post_webhook, send_email
 from evidence.runtime import Runtime
+from evidence.settings import Settings
 from evidence.utc import utcnow
 
 __all__ = ["Dispatcher", "deliver_group", "due_groups"]
 
 log = logging.getLogger(__name__)
 BATCH = 50
+BUDGET_S = 1.0  # a sender's turn: then it makes way for the other recipients'
+
+
+def lease_s(settings: Settings) -> float:
+    """How long a claim holds: a turn, one message that takes its whole time-out (SMTP: connect
+    and send), and some slack. A sender killed mid-turn holds its recipient no longer than this."""
+    return BUDGET_S + 2 * settings.webhook_timeout_s + 5
 
 
 def due_groups(rt: Runtime) -> list[int]:
@@ -49,12 +59,20 @@ def due_groups(rt: Runtime) -> list[int]:
     return sorted((i or 0) for i in ids if i not in waiting)
 
 
-def _claim(rt: Runtime, group: int) -> list[Delivery]:
+def _claim(rt: Runtime, group: int, holder: str) -> list[Delivery]:
+    """Up to BATCH due deliveries of the group, leased. A subscription has one sender at a time
+    (its own lease, taken by compare-and-set): messages go in order, and its back-off holds."""
     now = utcnow()
+    until = now + timedelta(seconds=lease_s(rt.settings))
     with rt.sessions.begin() as s:
         if group:
-            sub = s.get(Subscription, group)
-            if sub is None or sub.state == "stopped" or (sub.retry_at is not None and sub.retry_at > now):
+            took = s.execute(update(Subscription).where(
+                Subscription.id == group, Subscription.state != "stopped",
+                or_(Subscription.retry_at.is_(None), Subscription.retry_at <= now),
+                or_(Subscription.lease_until.is_(None), Subscription.lease_until < now,
+                    Subscription.lease_holder == holder))
+                .values(lease_until=until, lease_holder=holder).execution_options(synchronize_session=False))
+            if rows_changed(took) != 1:
                 return []
         q = select(Delivery.id).where(Delivery.state == "pending", Delivery.next_at <= now,
                                       or_(Delivery.lease_until.is_(None), Delivery.lease_until < now))
@@ -62,16 +80,19 @@ def _claim(rt: Runtime, group: int) -> list[Delivery]:
         ids = list(s.scalars(q.order_by(Delivery.id).limit(BATCH)))
         if not ids:
             return []
-        lease = timedelta(seconds=(rt.settings.webhook_timeout_s + 1) * len(ids) + 5)
-        s.execute(update(Delivery).where(Delivery.id.in_(ids)).values(lease_until=now + lease))
+        s.execute(update(Delivery).where(Delivery.id.in_(ids)).values(lease_until=until))
         return list(s.scalars(select(Delivery).where(Delivery.id.in_(ids)).order_by(Delivery.id)))
 
 
 def _send(rt: Runtime, client: httpx.Client, d: Delivery, sub: Subscription | None) -> Outcome:
-    if d.channel == "webhook":
-        return post_webhook(client, rt.settings, d.target, sub.secret if sub else "", d.payload)
-    subject, text, headers = email_for(rt.settings, d)
-    return send_email(rt.settings, d.target, subject, text, headers)
+    try:
+        if d.channel == "webhook":
+            return post_webhook(client, rt.settings, d.target, sub.secret if sub else "", d.payload)
+        subject, text, headers = email_for(rt.settings, d)
+        return send_email(rt.settings, d.target, subject, text, headers)
+    except Exception as exc:  # noqa: BLE001 - a message that cannot be made is a failed attempt, counted
+        log.exception("delivery %s could not be sent", d.id)
+        return Outcome(False, None, f"{type(exc).__name__}: {exc}"[:500])
 
 
 def _record(rt: Runtime, attempts: list[tuple[Delivery, Outcome]], unsent: list[int]) -> None:
@@ -82,6 +103,22 @@ def _record(rt: Runtime, attempts: list[tuple[Delivery, Outcome]], unsent: list[
             _attempt(s, rt, d, outcome)
         if unsent:
             s.execute(update(Delivery).where(Delivery.id.in_(unsent)).values(lease_until=None))
+
+
+def _without_links(payload: dict[str, Any]) -> dict[str, Any]:
+    """A message's private links (a witness's status page, an officer's share) are kept only until
+    it has been sent or given up on: only their hashes stay in the database."""
+    out = {k: v for k, v in payload.items() if k not in ("link_path", "status_path")}
+    if isinstance(out.get("data"), dict) and "link_path" in out["data"]:
+        out["data"] = {k: v for k, v in out["data"].items() if k != "link_path"}
+    return out
+
+
+def _let_go(rt: Runtime, group: int, holder: str) -> None:
+    if group:
+        with rt.sessions.begin() as s:
+            s.execute(update(Subscription).where(Subscription.id == group, Subscription.lease_holder == holder)
+                      .values(lease_until=None, lease_holder=None).execution_options(synchronize_session=False))
 
 
 def _attempt(s: Any, rt: Runtime, d: Delivery, outcome: Outcome) -> None:
@@ -96,6 +133,7 @@ def _attempt(s: Any, rt: Runtime, d: Delivery, outcome: Outcome) -> None:
     row.log = [*row.log, {"at": now.isoformat(), "status": outcome.status, "error": outcome.error}][-20:]
     if outcome.ok:
         row.state, row.delivered_at = "delivered", now
+        row.payload = _without_links(row.payload)
         if sub is not None:
             sub.failures, sub.retry_at = 0, None
             if sub.state == "failing":
@@ -103,6 +141,7 @@ def _attempt(s: Any, rt: Runtime, d: Delivery, outcome: Outcome) -> None:
         return
     if row.attempts >= st.delivery_max_attempts:
         row.state = "failed"
+        row.payload = _without_links(row.payload)
     else:
         row.next_at = now + timedelta(seconds=min(3600.0, st.delivery_backoff_s * 2 ** (row.attempts - 1)))
     if sub is None:
@@ -115,33 +154,34 @@ def _attempt(s: Any, rt: Runtime, d: Delivery, outcome: Outcome) -> None:
                                                     "error": outcome.error, "failures": sub.failures})
 
 
-def deliver_group(rt: Runtime, group: int, budget_s: float = 1.0) -> tuple[int, bool]:
+def deliver_group(rt: Runtime, group: int, budget_s: float = BUDGET_S) -> tuple[int, bool]:
     """Send what is due to one recipient group, until nothing is due, an attempt fails or
     ``budget_s`` has passed (then the sender makes way for the other recipients' and is started
     again); (how many were delivered, whether more is due now)."""
-    sent, start = 0, time.monotonic()
+    sent, start, holder = 0, time.monotonic(), uuid.uuid4().hex
     timeout = httpx.Timeout(rt.settings.webhook_timeout_s)
-    with httpx.Client(timeout=timeout, trust_env=False) as client:
-        while batch := _claim(rt, group):
-            subs: dict[int, Subscription] = {}
-            if group:
-                with rt.sessions() as s:
-                    sub = s.get(Subscription, group)
-                    if sub is not None:
-                        subs[group] = sub
-            attempts: list[tuple[Delivery, Outcome]] = []
-            for d in batch:
-                outcome = _send(rt, client, d, subs.get(group))
-                attempts.append((d, outcome))
-                if not outcome.ok and group:  # this recipient backs off: the rest of the batch waits
-                    break
-            sent += sum(o.ok for _, o in attempts)
-            _record(rt, attempts, [d.id for d in batch[len(attempts):]])
-            if not all(o.ok for _, o in attempts) and group:
-                return sent, False
-            if time.monotonic() - start > budget_s:
-                return sent, True
-    return sent, False
+    try:
+        with httpx.Client(timeout=timeout, trust_env=False) as client:
+            while batch := _claim(rt, group, holder):
+                sub = None
+                if group:
+                    with rt.sessions() as s:
+                        sub = s.get(Subscription, group)
+                attempts: list[tuple[Delivery, Outcome]] = []
+                for d in batch:
+                    outcome = _send(rt, client, d, sub)
+                    attempts.append((d, outcome))
+                    if (not outcome.ok and group) or time.monotonic() - start > budget_s:
+                        break  # this recipient backs off, or makes way: the rest of the batch waits
+                sent += sum(o.ok for _, o in attempts)
+                _record(rt, attempts, [d.id for d in batch[len(attempts):]])
+                if not all(o.ok for _, o in attempts) and group:
+                    return sent, False
+                if time.monotonic() - start > budget_s:
+                    return sent, True
+        return sent, False
+    finally:
+        _let_go(rt, group, holder)
 
 
 class Dispatcher:

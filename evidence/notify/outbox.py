@@ -91,7 +91,7 @@ def _matches(sub: Subscription, kind: str, incident: Incident | None, d: dict[st
         return False
     if f.get("incident_type") and (incident is None or incident.incident_type != f["incident_type"]):
         return False
-    return not (f.get("hotlist_category") and d.get("category") != f["hotlist_category"])
+    return not (kind == "anpr.hit" and f.get("hotlist_category") and d.get("category") != f["hotlist_category"])
 
 
 def publish(s: Session, event: IncidentEvent) -> None:

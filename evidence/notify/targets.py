@@ -30,7 +30,9 @@ def _refused(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, allow_private: b
         return "not a host address"
     if ip.is_private or ip.is_loopback:
         return None if allow_private else "a private or loopback address (EVIDENCE_WEBHOOK_ALLOW_PRIVATE=true allows it)"
-    return "not a host address" if ip.is_reserved else None
+    if not ip.is_global:  # shared address space (100.64/10), site-local, reserved, documentation
+        return "not a public address"
+    return None
 
 
 def check_webhook(url: str, allow_private: bool, resolve: bool = True) -> str:

@@ -23,7 +23,7 @@ __all__ = ["STEPS", "WitnessView", "add_status", "on_event", "stop_emails", "wit
 
 STEPS = (("received", "Received", "We have your video and have kept an exact copy."),
          ("examining", "Being examined", "Your video is being looked at."),
-         ("reviewed", "Reviewed", "Officers have reviewed what your video shows."),
+         ("reviewed", "Reviewed", "The checks on your video are complete."),
          ("passed", "Passed to investigators", "Your video is with the investigators dealing with this."))
 WAKING = ("evidence.analysing", "evidence.done", "evidence.failed", "candidate.reviewed", "plate.reviewed",
           "incident.passed", "public.update")

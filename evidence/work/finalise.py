@@ -11,6 +11,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from evidence import SOFTWARE
+from evidence.alerts import close_stale_alerts
 from evidence.audit import Actor, append_audit
 from evidence.db.tables import CandidateRow, Evidence, FaceTrackRow, WorkItem, embedding_rows
 from evidence.events import evidence_event
@@ -47,6 +48,7 @@ def finalise_evidence(rt: Runtime, evidence_id: int) -> bool:
             CandidateRow.track_id.in_(select(FaceTrackRow.id).where(FaceTrackRow.evidence_id == evidence_id,
                                                                   FaceTrackRow.segment == QUICK_SEGMENT)))
             .values(review_state=ReviewState.SUPERSEDED))
+        close_stale_alerts(s, evidence_id)
         n_tracks = s.scalar(select(func.count()).select_from(FaceTrackRow).where(
             FaceTrackRow.evidence_id == evidence_id, FaceTrackRow.segment >= 0))
         ev.provenance = provenance(rt, items, watchlist, stitched, plates_stitched)

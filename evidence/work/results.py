@@ -15,6 +15,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from evidence import SOFTWARE
+from evidence.alerts import close_stale_alerts
 from evidence.db.tables import CandidateRow, FaceTrackRow
 from evidence.derivatives import discard_unreferenced, ensure_stored, record_derivative
 from evidence.events import candidate_event
@@ -63,6 +64,7 @@ def clear_unreviewed(s: Session, evidence_id: int, segment: int | None = None) -
                                          CandidateRow.track_id.in_(tracks)))
     kept = select(CandidateRow.track_id).where(CandidateRow.evidence_id == evidence_id)
     s.execute(delete(FaceTrackRow).where(FaceTrackRow.id.in_(tracks), FaceTrackRow.id.not_in(kept)))
+    close_stale_alerts(s, evidence_id)
 
 
 def _rejected(s: Session, track_id: int) -> frozenset[int]:
@@ -90,12 +92,16 @@ def sync_candidates(s: Session, rt: Runtime, row: FaceTrackRow, embeddings: npt.
         elif c.review_state != ReviewState.PENDING:
             continue
         c.rank, c.distance, c.score, c.threshold, c.t_s = m.rank, m.distance, m.score, m.threshold, m.t_s
+    withdrawn = 0
     if final:
         keep = {m.subject_id for m in matches}
         for sid, c in existing.items():
             if c.review_state == ReviewState.PENDING and sid not in keep:
                 s.delete(c)
+                withdrawn += 1
     s.flush()
+    if withdrawn:
+        close_stale_alerts(s, row.evidence_id)
     for c in fresh:
         s.refresh(c, ["subject", "track"])
         candidate_event(s, c)

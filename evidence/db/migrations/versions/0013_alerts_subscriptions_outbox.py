@@ -52,6 +52,7 @@ def upgrade() -> None:
         sa.Column("failures", sa.Integer(), nullable=False),
         sa.Column("retry_at", TS, nullable=True),
         sa.Column("lease_until", TS, nullable=True),
+        sa.Column("lease_holder", sa.String(length=32), nullable=True),
         sa.Column("created_by", sa.String(length=100), nullable=False),
         sa.Column("created_at", TS, nullable=False),
         sa.Column("stopped_at", TS, nullable=True),
