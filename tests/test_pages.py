@@ -157,6 +157,16 @@ def test_forms_and_api_calls_need_the_csrf_token(site):
     with rt.sessions() as s:
         assert s.scalar(select(AuditEntry.actor).where(AuditEntry.target == f"incident:{ok.json()['id']}")) == \
             "PC 1234 Smith"
+    # The board's forms for the public: refused without the token, then posted and audited by name.
+    incident = ok.json()["id"]
+    assert client.post(f"/app/incidents/{incident}/public-update", data={"text": "On the way"}).status_code == 403
+    assert client.post(f"/app/incidents/{incident}/pass", data={"reason": "done"}).status_code == 403
+    done = client.post(f"/app/incidents/{incident}/public-update", data={"text": "An officer is on the way",
+                                                                          "csrf_token": csrf}, follow_redirects=False)
+    assert done.status_code == 303
+    assert client.post(f"/app/incidents/{incident}/pass", data={"reason": " ", "csrf_token": csrf}).status_code == 422
+    with rt.sessions() as s:
+        assert s.scalar(select(AuditEntry.actor).where(AuditEntry.action == "incident.public_update")) == "PC 1234 Smith"
 
 
 def test_pages_keep_to_the_roles(site):
