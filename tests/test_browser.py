@@ -325,12 +325,20 @@ def test_witness_file_over_the_cap_is_refused_before_sending(browser, site, clip
 def test_alert_desk_acknowledge_and_send_to_an_officer(browser, site):
     """A hit on a vehicle linked to no incident arrives on the desk live; the operator acknowledges
     it and sends it to an officer's phone, whose link shows the alert until it expires."""
-    admin_key = run("keys", "create", "--role", "admin", "--name", "desk-admin", env=site.env).stdout.split()[-1]
     camera_key = run("keys", "create", "--role", "camera", "--name", "CAM-A40", env=site.env).stdout.split()[-1]
-    admin = {"Authorization": f"Bearer {admin_key}"}
-    device = httpx.post(f"{site.base}/subscriptions", headers=admin, json={
-        "name": "PC 99 Jones (phone)", "purpose": "device", "channel": "email", "email": "pc99.jones@force.example"})
-    assert device.status_code == 201, device.text
+    _, admin = sign_in(browser, site, "Admin Lee")  # registers the officer's phone
+    admin.goto(f"{site.base}/app/admin/subscriptions")
+    admin.fill("#sname", "PC 99 Jones (phone)")
+    admin.check("#purpose-d")
+    admin.fill("#target", "not an address")
+    admin.click("form[action='/app/admin/subscriptions'] button")
+    assert "not an email address" in admin.locator("#sub-error").inner_text()
+    admin.fill("#sname", "PC 99 Jones (phone)")
+    admin.check("#purpose-d")
+    admin.fill("#target", "pc99.jones@force.example")
+    admin.click("form[action='/app/admin/subscriptions'] button")
+    assert "PC 99 Jones (phone) added" in admin.locator(".govuk-panel").inner_text()
+    look(admin, "admin-notifications", site)
     httpx.post(f"{site.base}/hotlist", headers={"Authorization": f"Bearer {site.api_key}"},
                json={"vrm": "YK70ABC", "reason": "Stolen overnight, keys taken in a burglary", "category": "stolen"})
     _, desk = sign_in(browser, site, "PC 1234 Smith")

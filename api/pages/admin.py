@@ -37,7 +37,8 @@ __all__ = ["MAX_PHOTOS", "router"]
 router = APIRouter(include_in_schema=False)
 Admin = Annotated[SessionUser, Depends(staff(*ADMINS))]
 ADMIN_NAV = (("/app/admin/users", "People"), ("/app/admin/watchlist", "Watchlist"),
-             ("/app/admin/keys", "Cameras and keys"), ("/app/admin/audit", "Audit log"))
+             ("/app/admin/keys", "Cameras and keys"), ("/app/admin/subscriptions", "Notifications"),
+             ("/app/admin/audit", "Audit log"))
 PEOPLE_ROLES = (Role.CONTROL_ROOM, Role.INVESTIGATOR, Role.ADMIN)  # who signs in; machines have keys
 MAX_PHOTOS = 20
 Reason = Annotated[str, Form(max_length=2000)]
