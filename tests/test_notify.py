@@ -391,3 +391,24 @@ def redis_url() -> Iterator[str]:
     server.start()
     yield f"redis://127.0.0.1:{server.port}/0"
     server.stop()
+
+
+def test_superseded_and_withdrawn_matches_close_their_alerts(env, clips, watchlist_dir, monkeypatch):
+    """The keyframe quick pass raises early alerts; the full pass supersedes its matches. Their
+    alerts must not stay open (and escalate): the pipeline closes them, saying why."""
+    from evidence.db.outbox_tables import Alert
+    from evidence.db.tables import CandidateRow
+
+    monkeypatch.setenv("EVIDENCE_QUICK_PASS_MIN_S", "0")  # the quick pass on a short clip too
+    monkeypatch.setenv("EVIDENCE_PLATES", "false")
+    run("watchlist", "import", watchlist_dir, env=dict(os.environ))
+    run("process", clips["street"], "--incident", "INC-QUICK", env=dict(os.environ))
+    with Runtime(Settings()).sessions() as s:
+        states = {c.id: c.review_state for c in s.scalars(select(CandidateRow))}
+        alerts = list(s.scalars(select(Alert).where(Alert.kind == "candidate")))
+    assert "superseded" in states.values() and "pending" in states.values()
+    open_alerts = [a for a in alerts if a.acknowledged_at is None]
+    assert len(open_alerts) == list(states.values()).count("pending")
+    closed = [a for a in alerts if a.acknowledged_at is not None]
+    assert closed and {a.acknowledged_by for a in closed} == {"pipeline"}
+    assert {a.ack_note for a in closed} <= {"superseded by the full analysis", "withdrawn by the analysis"}
