@@ -9,7 +9,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 from api.auth import OPENERS, READERS, allow
 from api.deps import RuntimeDep
@@ -17,10 +16,8 @@ from api.guards import SafeJSONRoute
 from api.params import MAX_BIG_ID, MAX_ID, Id
 from api.schemas import AlertPublic, SentPublic
 from api.sse import event_stream, last_event_id
-from evidence.alerts import acknowledge, alert_view, desk_events, send_to_officer
+from evidence.alerts import acknowledge, alert_view, alerts_with_incident, desk_events, send_to_officer
 from evidence.audit import Actor, audit_read
-from evidence.db.outbox_tables import Alert
-from evidence.db.tables import Incident
 from evidence.events import event_view
 
 __all__ = ["router"]
@@ -43,11 +40,8 @@ def alerts(rt: RuntimeDep, actor: Annotated[Actor, Depends(allow(*READERS))],
            state: Annotated[Literal["open", "all"], Query()] = "open",
            limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[AlertPublic]:
     with rt.sessions() as s:
-        q = select(Alert, Incident.reference).outerjoin(Incident, Incident.id == Alert.incident_id)
-        if state == "open":
-            q = q.where(Alert.acknowledged_at.is_(None))
-        rows = s.execute(q.order_by(Alert.id.desc()).limit(limit)).all()
-        return [AlertPublic(**alert_view(a, ref)) for a, ref in rows]
+        return [AlertPublic(**alert_view(a, ref))
+                for a, ref in alerts_with_incident(s, open_only=state == "open", limit=limit)]
 
 
 @router.get("/alerts/events", summary="The alert desk, live (Server-Sent Events)", response_class=StreamingResponse,
@@ -78,11 +72,10 @@ def desk_feed(request: Request, rt: RuntimeDep, actor: Annotated[Actor, Depends(
                          "acknowledged it, with the note; the first acknowledgement wins.")
 def ack(alert_id: Id, body: AckIn, request: Request, rt: RuntimeDep,
         actor: Annotated[Actor, Depends(allow(*READERS))]) -> AlertPublic:
-    a = acknowledge(rt, alert_id, actor, body.note.strip())
+    acknowledge(rt, alert_id, actor, body.note.strip())
     request.app.state.wake.notify()
     with rt.sessions() as s:
-        ref = s.scalar(select(Incident.reference).where(Incident.id == a.incident_id)) if a.incident_id else None
-    return AlertPublic(**alert_view(a, ref))
+        return AlertPublic(**alert_view(*alerts_with_incident(s, alert_id=alert_id)[0]))
 
 
 @router.post("/alerts/{alert_id}/send", summary="Send a confirmed match or a hit to an officer's device",

@@ -10,25 +10,34 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from evidence.audit import Actor, append_audit
-from evidence.db import rows_changed
 from evidence.db.outbox_tables import Alert, Delivery, Share, Subscription
 from evidence.db.tables import CandidateRow, Evidence, Incident, IncidentEvent
 from evidence.errors import Conflict, InvalidRequest, NotFound
 from evidence.events import add_event
 from evidence.keys import secret_digest
-from evidence.notify.outbox import queued
+from evidence.notify.outbox import ALERT_KINDS, queued
 from evidence.runtime import Runtime
 from evidence.states import ReviewState
 from evidence.utc import utcnow
 
-__all__ = ["DESK_KINDS", "acknowledge", "acknowledge_reviewed", "alert_view", "close_stale_alerts", "desk_events", "escalate_due", "open_share", "send_to_officer"]
+__all__ = ["DESK_KINDS", "acknowledge", "acknowledge_reviewed", "alert_view", "alerts_with_incident", "close_stale_alerts", "desk_events", "escalate_due", "open_share", "send_to_officer"]
 
-DESK_KINDS = ("candidate", "anpr.hit", "evidence.failed", "subscription.failing", "alert.acknowledged",
-              "alert.escalated")
+DESK_KINDS = (*ALERT_KINDS, "alert.acknowledged", "alert.escalated")
+
+
+def alerts_with_incident(s: Session, *, open_only: bool = False, alert_id: int | None = None,
+                         limit: int = 100) -> list[tuple[Alert, str | None]]:
+    """Alerts, newest first, each with its incident's reference (none for an alert on no incident)."""
+    q = select(Alert, Incident.reference).outerjoin(Incident, Incident.id == Alert.incident_id)
+    if open_only:
+        q = q.where(Alert.acknowledged_at.is_(None))
+    if alert_id is not None:
+        q = q.where(Alert.id == alert_id)
+    return [(a, ref) for a, ref in s.execute(q.order_by(Alert.id.desc()).limit(limit)).all()]
 
 
 def alert_view(a: Alert, reference: str | None) -> dict[str, Any]:
@@ -47,19 +56,13 @@ def desk_events(s: Session, after: int, limit: int = 500) -> list[IncidentEvent]
 
 def acknowledge(rt: Runtime, alert_id: int, actor: Actor, note: str) -> Alert:
     """The first acknowledgement wins; a second is a Conflict naming who was first."""
-    with rt.sessions.begin() as s:
+    with rt.sessions.begin() as s:  # write transactions run one at a time: the check below holds
         a = s.get(Alert, alert_id)
         if a is None:
             raise NotFound(f"no alert {alert_id}")
-        now = utcnow()
-        if rows_changed(s.execute(update(Alert).where(Alert.id == alert_id, Alert.acknowledged_at.is_(None))
-                                  .values(acknowledged_at=now, acknowledged_by=actor.name, ack_note=note)
-                                  .execution_options(synchronize_session=False))) != 1:
-            s.refresh(a)
+        if a.acknowledged_at is not None:
             raise Conflict(f"alert {alert_id} was already acknowledged by {a.acknowledged_by}")
-        s.refresh(a)
-        add_event(s, a.incident_id, "alert.acknowledged", {"alert_id": a.id, "by": actor.name, "role": actor.role,
-                                                           "note": note, "summary": a.summary})
+        _close(s, a, actor, note)
         append_audit(s, actor, "alert.acknowledge", f"alert:{a.id}", note, {"kind": a.kind})
         return a
 
@@ -97,24 +100,20 @@ def close_stale_alerts(s: Session, evidence_id: int) -> None:
 def escalate_due(rt: Runtime) -> int:
     """Escalate every alert unacknowledged for longer than the setting; returns how many."""
     cutoff = utcnow() - timedelta(seconds=rt.settings.alert_escalate_s)
-    with rt.sessions() as s:
-        due = list(s.scalars(select(Alert.id).where(Alert.acknowledged_at.is_(None), Alert.escalated_at.is_(None),
-                                                    Alert.raised_at < cutoff).limit(100)))
-    done = 0
-    for alert_id in due:
-        with rt.sessions.begin() as s:
-            if rows_changed(s.execute(update(Alert).where(Alert.id == alert_id, Alert.escalated_at.is_(None),
-                                                          Alert.acknowledged_at.is_(None))
-                                      .values(escalated_at=utcnow()).execution_options(synchronize_session=False))):
-                a = s.get(Alert, alert_id)
-                assert a is not None
-                add_event(s, a.incident_id, "alert.escalated",
-                          {"alert_id": a.id, "kind": a.kind, "summary": a.summary,
-                           "after_s": rt.settings.alert_escalate_s})
-                append_audit(s, Actor("desk", "system"), "alert.escalate", f"alert:{a.id}",
-                             detail={"after_s": rt.settings.alert_escalate_s})
-                done += 1
-    return done
+    due = select(Alert).where(Alert.acknowledged_at.is_(None), Alert.escalated_at.is_(None),
+                              Alert.raised_at < cutoff).limit(100)
+    with rt.sessions() as s:  # the sweep reads first: most sweeps find nothing and take no write lock
+        if s.scalar(due.with_only_columns(Alert.id)) is None:
+            return 0
+    with rt.sessions.begin() as s:  # decided again inside the write (one at a time): each escalated once
+        alerts = list(s.scalars(due))
+        for a in alerts:
+            a.escalated_at = utcnow()
+            add_event(s, a.incident_id, "alert.escalated", {"alert_id": a.id, "kind": a.kind, "summary": a.summary,
+                                                            "after_s": rt.settings.alert_escalate_s})
+            append_audit(s, Actor("desk", "system"), "alert.escalate", f"alert:{a.id}",
+                         detail={"after_s": rt.settings.alert_escalate_s})
+    return len(alerts)
 
 
 def send_to_officer(rt: Runtime, alert_id: int, device_id: int, actor: Actor, note: str) -> dict[str, Any]:

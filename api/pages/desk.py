@@ -14,10 +14,10 @@ from api.auth import OPENERS
 from api.deps import RuntimeDep
 from api.pages.common import PageUser, render
 from api.params import Id
-from evidence.alerts import DESK_KINDS, alert_view, open_share
+from evidence.alerts import DESK_KINDS, alert_view, alerts_with_incident, open_share
 from evidence.audit import audit_read
 from evidence.db.outbox_tables import Alert
-from evidence.db.tables import CandidateRow, Incident, IncidentEvent
+from evidence.db.tables import CandidateRow, IncidentEvent
 from evidence.errors import NotFound
 from evidence.notify.subscriptions import list_subscriptions
 from evidence.notify.witness import STEPS, stop_emails, witness_view
@@ -51,9 +51,7 @@ def _devices(rt: Any) -> list[dict[str, Any]]:
 @router.get("/app/desk", response_class=HTMLResponse)
 def desk(request: Request, rt: RuntimeDep, user: PageUser) -> HTMLResponse:
     with rt.sessions() as s:
-        rows = s.execute(select(Alert, Incident.reference).outerjoin(Incident, Incident.id == Alert.incident_id)
-                         .where(Alert.acknowledged_at.is_(None)).order_by(Alert.id.desc()).limit(200)).all()
-        alerts = [_alert(s, a, ref) for a, ref in rows]
+        alerts = [_alert(s, a, ref) for a, ref in alerts_with_incident(s, open_only=True, limit=200)]
         last = s.scalar(select(func.max(IncidentEvent.id)).where(IncidentEvent.kind.in_(DESK_KINDS))) or 0
     audit_read(rt.sessions, user.actor, "desk.view", "desk", detail={"open": len(alerts)})
     return render(request, "desk.html", user, alerts=alerts, last_event_id=last, kinds=KINDS,
@@ -65,11 +63,10 @@ def desk(request: Request, rt: RuntimeDep, user: PageUser) -> HTMLResponse:
 def alert_card(alert_id: Id, request: Request, rt: RuntimeDep, user: PageUser) -> HTMLResponse:
     """One alert's card, for the desk's script to put in the page as the feed reports it."""
     with rt.sessions() as s:
-        row = s.execute(select(Alert, Incident.reference).outerjoin(Incident, Incident.id == Alert.incident_id)
-                        .where(Alert.id == alert_id)).one_or_none()
-        if row is None:
+        rows = alerts_with_incident(s, alert_id=alert_id)
+        if not rows:
             raise NotFound(f"no alert {alert_id}")
-        a = _alert(s, row[0], row[1])
+        a = _alert(s, *rows[0])
     return render(request, "alert.html", user, a=a, kinds=KINDS, devices=_devices(rt), can_send=user.role in OPENERS)
 
 

@@ -97,7 +97,6 @@ def _matches(sub: Subscription, kind: str, incident: Incident | None, d: dict[st
 def publish(s: Session, event: IncidentEvent) -> None:
     """The event's alert and deliveries (``event`` flushed: it has its id)."""
     kind, data = event.kind, dict(event.data)
-    incident = s.get(Incident, event.incident_id) if event.incident_id is not None else None
     if kind in ALERT_KINDS:
         alert = Alert(event_id=event.id, kind=kind, incident_id=event.incident_id, summary=_summary(kind, data))
         s.add(alert)
@@ -105,8 +104,10 @@ def publish(s: Session, event: IncidentEvent) -> None:
         data["alert_id"] = alert.id
         event.data = data
     if kind in SUBSCRIBABLE:
-        for sub in s.scalars(select(Subscription).where(Subscription.purpose == "subscriber",
-                                                        Subscription.state != "stopped")):
+        subs = list(s.scalars(select(Subscription).where(Subscription.purpose == "subscriber",
+                                                         Subscription.state != "stopped")))
+        incident = s.get(Incident, event.incident_id) if subs and event.incident_id is not None else None
+        for sub in subs:
             if _matches(sub, kind, incident, data):
                 s.add(Delivery(key=f"s{sub.id}:e{event.id}", subscription_id=sub.id, event_id=event.id, kind=kind,
                                channel=sub.channel, target=sub.target,

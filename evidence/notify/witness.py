@@ -101,7 +101,6 @@ def on_event(s: Session, event: IncidentEvent) -> None:
         q = q.where(Evidence.incident_id == event.incident_id)
     else:
         q = q.where(Evidence.id == d.get("evidence_id"))
-    s.flush()  # the state change this event reports is visible to the step
     for row in s.scalars(q):
         _email_step(s, row, (event.id, str(d.get("text", ""))) if event.kind == "public.update" else None)
 
