@@ -143,17 +143,17 @@ def merge_lines(boxes: Sequence[TextBox], max_gap_heights: float = 1.2, max_heig
     return merged
 
 
-def upright_crop(image: RGBImage, box: TextBox, pad: float = 0.0) -> RGBImage:
-    """The box's content warped to an upright rectangle (text reading left to right), with
-    ``pad`` of the height added around it."""
+def upright_crop(image: RGBImage, box: TextBox, pad: float = 0.0, pad_y: float | None = None) -> RGBImage:
+    """The box's content warped to an upright rectangle (text reading left to right), with ``pad``
+    of the height added left and right and ``pad_y`` (default ``pad``) above and below; negative
+    values crop inside the box."""
+    pad_y = pad if pad_y is None else pad_y
     src = np.array(box.corners, np.float32)
-    if pad:
+    w = max(2, round(box.width + 2 * pad * box.height))
+    h = max(2, round(box.height * (1 + 2 * pad_y)))
+    if pad or pad_y:
         c = src.mean(axis=0)
-        grow = pad * box.height
-        src = c + (src - c) * np.array([(box.width + 2 * grow) / max(box.width, 1.0),
-                                        (box.height + 2 * grow) / max(box.height, 1.0)], np.float32)
-    w, h = max(2, round(box.width * (1 + 2 * pad * box.height / max(box.width, 1.0)))), \
-        max(2, round(box.height * (1 + 2 * pad)))
+        src = c + (src - c) * np.array([w / max(box.width, 1.0), h / max(box.height, 1.0)], np.float32)
     dst = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
     m = cv2.getPerspectiveTransform(src, dst)
     crop = cv2.warpPerspective(image, m, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)

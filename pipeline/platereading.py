@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from pipeline.boxes import box_iou
 from pipeline.ocr import CharColumn, TextBox, merge_lines, upright_crop
-from pipeline.plates import confusion_key, fit_columns
+from pipeline.plates import UK_MARGIN, confusion_key, fit_columns
 from pipeline.types import PlateDetection, PlateRead, PlateSighting, RGBImage
 
-__all__ = ["PlateParams", "TextDetector", "TextRecogniser", "edit_distance", "plate_shaped", "read_crop", "read_image", "read_plates",
+__all__ = ["PlateParams", "TextDetector", "TextRecogniser", "edit_distance", "plate_shaped", "read_crop", "read_image", "read_plates", "read_units", "stack_lines",
            "track_plates", "vote"]
 
 
@@ -41,23 +41,31 @@ class PlateParams:
 
     min_confidence: float = 0.6  # geometric mean of the chosen characters' probabilities
     min_chars: int = 2
-    max_chars: int = 8
+    max_chars: int = 10  # Irish plates hold up to 10 (191-D-123456)
     min_aspect: float = 1.5  # width / height of the text line
     max_aspect: float = 10.0
     min_height_px: float = 8.0
     max_height_frac: float = 0.2  # of the image height: taller "lines" are merged scenery (a crop is read whole)
-    crop_pad: float = 0.12  # of the line height, around the text, before reading
+    # Each line is read from the first of these crops ((left/right, top/bottom) padding as a
+    # fraction of its height; negative crops inside the detector's box, which is grown around the
+    # text), and a line that reads like a plate from the others too, the reads voted: on real photos
+    # the old single crop (0.12 all round) read 63 % of the plates' lines, (0, -0.1) 73 %, the vote 74 %.
+    crop_pads: tuple[tuple[float, float], ...] = ((0.0, -0.1), (0.0, 0.0), (-0.05, -0.05))
+    vote_below: float = 0.9  # a plate-like read less sure than this is read from the other crops too
+    uk_margin: float = UK_MARGIN  # nats: how much likelier the free read must be to beat a UK reading
+    max_line_gap: float = 0.6  # two lines closer than this (in line heights), one above the other: one plate
     max_gap_s: float = 2.0  # a vehicle unseen for longer starts a new sighting
     max_key_distance: int = 2  # reads this close (edits on confusion keys) are the same plate
     top_n: int = 3
 
-    def as_record(self) -> dict[str, float | int]:
+    def as_record(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
-def read_crop(crop: RGBImage, recogniser: TextRecogniser) -> tuple[PlateRead, float]:
+def read_crop(crop: RGBImage, recogniser: TextRecogniser, params: PlateParams | None = None
+              ) -> tuple[PlateRead, float]:
     """Read one plate crop (the plate roughly filling the image)."""
-    return fit_columns(recogniser.read([crop])[0])
+    return fit_columns(recogniser.read([crop])[0], params.uk_margin if params else UK_MARGIN)
 
 
 def read_image(image: RGBImage, detector: TextDetector, recogniser: TextRecogniser,
@@ -69,7 +77,7 @@ def read_image(image: RGBImage, detector: TextDetector, recogniser: TextRecognis
     found = [] if as_crop else read_plates(image, 0.0, detector, recogniser, params)
     if found or not (as_crop or w >= 2 * h):
         return found
-    read, confidence = read_crop(image, recogniser)
+    read, confidence = read_crop(image, recogniser, params)
     if read.plate and (as_crop or confidence >= params.min_confidence):
         return [PlateDetection(0.0, (0.0, 0.0, float(w), float(h)), read, confidence)]
     return []
@@ -86,20 +94,109 @@ def _plate_like(read: PlateRead, p: PlateParams) -> bool:
             and any(c.isalpha() for c in text))
 
 
+def stack_lines(lines: Sequence[TextBox], max_gap: float = 0.6, max_height_ratio: float = 1.5
+                ) -> list[tuple[TextBox, TextBox]]:
+    """Pairs of lines that are one two-line plate (motorcycles, square plates): one above the other,
+    of similar height, their left and right edges overlapping, less than ``max_gap`` line heights
+    apart. Each line is in at most one pair (the closest below it)."""
+    pairs: list[tuple[TextBox, TextBox]] = []
+    used: set[int] = set()
+    order = sorted(range(len(lines)), key=lambda i: lines[i].xyxy[1])
+    for a in order:
+        if a in used:
+            continue
+        ax0, ay0, ax1, ay1 = lines[a].xyxy
+        below = []
+        for b in order:
+            bx0, by0, bx1, by1 = lines[b].xyxy
+            ha, hb = ay1 - ay0, by1 - by0
+            if b == a or b in used or max(ha, hb) > max_height_ratio * max(1.0, min(ha, hb)):
+                continue
+            gap = by0 - ay1
+            overlap_x = min(ax1, bx1) - max(ax0, bx0)
+            if -0.3 * ha < gap < max_gap * max(ha, hb) and overlap_x > 0.6 * min(ax1 - ax0, bx1 - bx0):
+                below.append((gap, b))
+        if below:
+            b = min(below)[1]
+            used |= {a, b}
+            pairs.append((lines[a], lines[b]))
+    return pairs
+
+
+def _union(a: TextBox, b: TextBox) -> TextBox:
+    x0, y0 = min(a.xyxy[0], b.xyxy[0]), min(a.xyxy[1], b.xyxy[1])
+    x1, y1 = max(a.xyxy[2], b.xyxy[2]), max(a.xyxy[3], b.xyxy[3])
+    return TextBox(((x0, y0), (x1, y0), (x1, y1), (x0, y1)), (a.score + b.score) / 2)
+
+
+def _agree(reads: Sequence[tuple[PlateRead, float]]) -> tuple[PlateRead, float]:
+    """One read from a line's crops: the registration with the most confidence in all, its
+    confidence that of its surest crop, lowered by the share of crops that read otherwise."""
+    score: dict[str, float] = {}
+    for read, confidence in reads:
+        score[read.plate] = score.get(read.plate, 0.0) + confidence
+    winner = max(score, key=lambda k: (score[k], k))
+    mine = [r for r in reads if r[0].plate == winner]
+    read, confidence = max(mine, key=lambda r: r[1])
+    return read, confidence * (0.5 + 0.5 * len(mine) / len(reads))
+
+
+def read_units(image: RGBImage, units: Sequence[Sequence[TextBox]], recogniser: TextRecogniser,
+               params: PlateParams = PlateParams()) -> list[tuple[PlateRead, float]]:
+    """Read each unit (a line, or the lines of a two-line plate top to bottom, joined into one
+    registration). Every line is read from the first of ``params.crop_pads``; the units whose read
+    looks like a plate are read again from the others and the reads voted (two recogniser calls;
+    lines shared by units are read once)."""
+    pads = params.crop_pads
+    lines = list({id(line): line for unit in units for line in unit}.values())
+    first = dict(zip([id(line) for line in lines], recogniser.read(
+        [upright_crop(image, line, *pads[0]) for line in lines]), strict=True))
+    reads = [[fit_columns([c for line in unit for c in first[id(line)]], params.uk_margin)] for unit in units]
+    again = [i for i, r in enumerate(reads) if _plate_like(r[0][0], params) and r[0][1] < params.vote_below
+             ] if len(pads) > 1 else []
+    more = list({id(line): line for i in again for line in units[i]}.values())
+    if more:
+        crops = [upright_crop(image, line, *pad) for line in more for pad in pads[1:]]
+        columns = iter(recogniser.read(crops))
+        extra = {id(line): [next(columns) for _ in pads[1:]] for line in more}
+        for i in again:
+            reads[i] += [fit_columns([c for line in units[i] for c in extra[id(line)][j]], params.uk_margin)
+                         for j in range(len(pads) - 1)]
+    return [_agree(r) for r in reads]
+
+
 def read_plates(image: RGBImage, t_s: float, detector: TextDetector, recogniser: TextRecogniser,
                 params: PlateParams = PlateParams()) -> list[PlateDetection]:
     """Plate reads in one frame, surest first. Text that is not plate-shaped, holds no letter and
     digit, or is read with less than ``min_confidence`` is dropped; reads fitting no UK format are
-    kept with ``valid`` False."""
-    lines = [b for b in merge_lines(detector.detect(image)) if plate_shaped(b, image.shape[0], params)]
-    if not lines:
+    kept with ``valid`` False (``format`` "foreign"). Two lines one above the other are also read
+    as one two-line plate; when that read stands, its lines are not reported alone."""
+    h = image.shape[0]
+    found = merge_lines(detector.detect(image))
+    pairs = [(a, b) for a, b in stack_lines(
+        [x for x in found if params.min_height_px <= x.height <= params.max_height_frac * h
+         and x.width >= x.height], params.max_line_gap)
+        if params.min_aspect <= (_union(a, b).width / max(_union(a, b).height, 1.0)) * 2 <= params.max_aspect]
+    lines = [b for b in found if plate_shaped(b, h, params)]
+    units: list[Sequence[TextBox]] = [[b] for b in lines]
+    units += [list(p) for p in pairs]
+    if not units:
         return []
-    reads = recogniser.read([upright_crop(image, b, params.crop_pad) for b in lines])
+    reads = read_units(image, units, recogniser, params)
+    good = {i for i, (read, confidence) in enumerate(reads)
+            if confidence >= params.min_confidence and _plate_like(read, params)}
+    index = {id(unit[0]): i for i, unit in enumerate(units) if len(unit) == 1}
+    for i in [i for i in good if len(units[i]) == 2]:  # a two-line plate, or two plates one above the other?
+        alone = [index[id(line)] for line in units[i] if index.get(id(line)) in good]
+        if reads[i][0].valid or all(reads[i][1] >= reads[k][1] for k in alone):
+            good -= set(alone)
+        else:
+            good.discard(i)
     out = []
-    for box, columns in zip(lines, reads, strict=True):
-        read, confidence = fit_columns(columns)
-        if confidence >= params.min_confidence and _plate_like(read, params):
-            out.append(PlateDetection(t_s, box.xyxy, read, round(confidence, 4)))
+    for i in sorted(good):
+        read, confidence = reads[i]
+        box = units[i][0] if len(units[i]) == 1 else _union(*units[i])
+        out.append(PlateDetection(t_s, box.xyxy, read, round(confidence, 4)))
     return sorted(out, key=lambda d: -d.confidence)
 
 

@@ -20,7 +20,7 @@ def test_uk_formats_and_positional_repair(text, plate, fmt, changed):
 
 def test_reads_that_fit_no_format_are_kept_and_flagged():
     p = parse_plate("AB12CD#3")
-    assert p.plate == "AB12CD3" and not p.valid and p.format is None
+    assert p.plate == "AB12CD3" and not p.valid and p.format == "foreign"
     assert normalise(" ab-12 cde ") == "AB12CDE"
 
 
@@ -135,3 +135,46 @@ def test_two_vehicles_are_followed_and_a_misread_is_voted_out():
 def test_vote_prefers_reads_that_fit_a_format():
     v = vote(0, [det(0, "AB12CDE", 0, 0.8), det(1, "AB12CD3", 0, 0.9, valid=False)])
     assert v.plate == "AB12CDE" and v.valid and v.alternatives[0][0] == "AB12CD3"
+
+
+@pytest.mark.parametrize("text,country", [
+    ("MAB1234", "de"),    # M-AB 1234: fits a UK dateless shape as it is, so kept as it is
+    ("AB123CD", "fr"),    # AB-123-CD: no UK format has this shape
+    ("GH45JK", "nl"),     # GH-45-JK
+    ("191D12345", "ie"),  # 191-D-12345: nine characters
+    ("B1234XY", "de"),
+])
+def test_foreign_plates_read_as_themselves(text, country):
+    # The recogniser is sure of every character: forcing the read into a UK shape would need a
+    # character it gives next to no chance (a 3 read as a letter), so the free read stands.
+    read, confidence = fit_columns(sure(text))
+    assert read.plate == text and confidence > 0.9
+    assert (read.valid, read.format) in ((False, "foreign"), (True, "dateless"))
+
+
+def test_a_uk_plate_is_still_repaired_where_the_network_was_unsure():
+    # AB12CDE read A812C0E: B/8 and D/0 close calls; the UK reading is nearly as likely and wins.
+    cols = [col(("A", 0.95)), col(("8", 0.6), ("B", 0.38)), *sure("12C"), col(("0", 0.55), ("D", 0.4)),
+            col(("E", 0.95))]
+    read, _ = fit_columns(cols)
+    assert (read.plate, read.format, read.valid) == ("AB12CDE", "current", True)
+    # The same shape with the odd characters read surely is a foreign plate, kept as read.
+    read, _ = fit_columns([col(("A", 0.95)), col(("8", 0.98)), *sure("12C"), col(("0", 0.98)), col(("E", 0.95))])
+    assert (read.plate, read.format, read.valid) == ("A812C0E", "foreign", False)
+    # With no limit on the evidence a repair may override (the grammar before issue 16), it is forced
+    # into a UK shape.
+    forced = fit_columns([col(("A", 0.95)), col(("8", 0.98)), *sure("12C"), col(("0", 0.98)), col(("E", 0.95))],
+                         uk_margin=100)[0]
+    assert forced.valid and forced.plate != "A812C0E"
+
+
+def test_two_lines_one_above_the_other_are_one_two_line_plate():
+    from pipeline.platereading import stack_lines
+
+    def box(x0, y0, x1, y1):
+        return TextBox(((x0, y0), (x1, y0), (x1, y1), (x0, y1)), 0.9)
+
+    top, bottom = box(600, 400, 740, 460), box(605, 470, 735, 530)  # AB12 over CDE
+    beside, small_below = box(900, 400, 1040, 460), box(900, 470, 960, 490)  # a plate and smaller text under it
+    pairs = stack_lines([bottom, beside, top, small_below])
+    assert pairs == [(top, bottom)]
