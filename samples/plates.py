@@ -87,8 +87,10 @@ def _glyph(font_path: str, ch: str) -> np.ndarray:
     return cv2.resize(ink, (w, h), interpolation=cv2.INTER_AREA)
 
 
-def render_plate(plate: str, fmt: str, font: str, rear: bool, band: bool) -> np.ndarray:
-    """A clean plate, RGB uint8, 520 x 111 mm at MM px/mm."""
+def render_plate(plate: str, fmt: str, font: str, rear: bool, band: bool, parts: list[str] | None = None
+                 ) -> np.ndarray:
+    """A clean plate, RGB uint8, 520 x 111 mm at MM px/mm; ``parts`` spaces the characters
+    otherwise than the UK format does (a foreign plate: ``["AB", "123", "CD"]``)."""
     bg = YELLOW if rear else WHITE
     img = np.zeros((111 * MM, 520 * MM, 3), np.uint8)
     img[:] = bg
@@ -97,10 +99,16 @@ def render_plate(plate: str, fmt: str, font: str, rear: bool, band: bool) -> np.
         img[:, :50 * MM] = BLUE
         cv2.putText(img, "UK", (9 * MM, 95 * MM), cv2.FONT_HERSHEY_SIMPLEX, 1.1 * MM / 2, (255, 255, 255), 2 * MM)
         left = 50 * MM + 6 * MM
-    parts = groups(plate, fmt)
+    parts = parts or groups(plate, fmt)
     glyphs = [[_glyph(FONTS[font], c) for c in g] for g in parts]
     widths = [sum(g.shape[1] for g in grp) + 11 * MM * (len(grp) - 1) for grp in glyphs]
     total = sum(widths) + 33 * MM * (len(parts) - 1)
+    room = 520 * MM - left - 22 * MM
+    if total > room:  # more characters than a UK plate holds (some foreign plates): narrower glyphs
+        k = room / total
+        glyphs = [[cv2.resize(g, (max(1, int(g.shape[1] * k)), g.shape[0])) for g in grp] for grp in glyphs]
+        widths = [sum(g.shape[1] for g in grp) + 11 * MM * (len(grp) - 1) for grp in glyphs]
+        total = sum(widths) + 33 * MM * (len(parts) - 1)
     x = left + max(0, ((520 * MM - left - 11 * MM) - total) // 2)
     y = 16 * MM
     for grp in glyphs:
@@ -111,6 +119,24 @@ def render_plate(plate: str, fmt: str, font: str, rear: bool, band: bool) -> np.
             img[y:y + h, x:x + w] = (region * (1 - a) + np.array(BLACK, np.float32) * a).astype(np.uint8)
             x += w + 11 * MM
         x += 33 * MM - 11 * MM
+    cv2.rectangle(img, (0, 0), (img.shape[1] - 1, img.shape[0] - 1), (60, 60, 60), MM)
+    return img
+
+
+def render_two_line(top: str, bottom: str, font: str, rear: bool = True) -> np.ndarray:
+    """A square (motorcycle) plate: two rows of characters, 229 x 180 mm, 64 mm glyphs (DVLA)."""
+    img = np.zeros((180 * MM, 229 * MM, 3), np.uint8)
+    img[:] = YELLOW if rear else WHITE
+    for row, text in enumerate((top, bottom)):
+        glyphs = [cv2.resize(_glyph(FONTS[font], c), None, fx=64 / 79, fy=64 / 79, interpolation=cv2.INTER_AREA)
+                  for c in text]
+        total = sum(g.shape[1] for g in glyphs) + 10 * MM * (len(glyphs) - 1)
+        x, y = (img.shape[1] - total) // 2, (16 + row * (64 + 20)) * MM
+        for g in glyphs:
+            h, w = g.shape
+            a = (g.astype(np.float32) / 255.0)[..., None]
+            img[y:y + h, x:x + w] = (img[y:y + h, x:x + w] * (1 - a) + np.array(BLACK, np.float32) * a).astype(np.uint8)
+            x += w + 10 * MM
     cv2.rectangle(img, (0, 0), (img.shape[1] - 1, img.shape[0] - 1), (60, 60, 60), MM)
     return img
 

@@ -21,7 +21,7 @@ from conftest import frame_at
 from evidence.settings import Settings
 from pipeline.platereading import read_image
 from samples.make_samples import Vehicle, render_clip
-from samples.plates import plate_crop, scene
+from samples.plates import car_with_plate, plate_crop, render_plate, render_two_line, scene, street_background
 
 CARS = [
     Vehicle("AB12CDE", "current", 0.5, 5.0, (0.15, 0.62), (0.8, 0.62), (150, 190)),
@@ -185,3 +185,40 @@ def test_hotlisted_plate_in_footage_hits_the_linked_incident_and_a_person_review
     with rt.sessions() as s:
         rows = sorted(s.scalars(select(PlateSightingRow)), key=lambda r: r.first_t_s)
         assert [(r.vrm, r.review_state) for r in rows] == [("AB12CDE", "confirmed"), ("K881MWE", "pending")]
+
+
+FOREIGN = [("MAB1234", ["M", "AB", "1234"]),      # German
+           ("AB123CD", ["AB", "123", "CD"]),      # French
+           ("GH45JK", ["GH", "45", "JK"]),        # Dutch
+           ("191D12345", ["191", "D", "12345"])]  # Irish
+
+
+def test_foreign_plates_are_read_as_themselves_and_a_two_line_plate_as_one(cli, tmp_path):
+    """Real models on rendered street frames: foreign registrations keep their characters (format
+    ``foreign``, not valid as UK plates) where the old grammar forced them into a UK shape; a UK
+    plate still reads in its format; a square two-line plate is read as one registration."""
+    paths = {}
+    for i, (plate, parts) in enumerate([*FOREIGN, ("KX19NFD", None)]):
+        rng = random.Random(i)
+        img = render_plate(plate, "current", "roadgeek_d", rear=False, band=False, parts=parts)
+        small = cv2.resize(img, (260, round(img.shape[0] * 260 / img.shape[1])), interpolation=cv2.INTER_AREA)
+        frame = street_background(1280, 720, rng)
+        car = car_with_plate(small, rng)
+        frame[300:300 + car.shape[0], 200:200 + car.shape[1]] = car
+        paths[plate] = tmp_path / f"{plate}.jpg"
+        cv2.imwrite(str(paths[plate]), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    two = render_two_line("AB12", "CDE", "roadgeek_d")
+    small = cv2.resize(two, (150, round(two.shape[0] * 150 / two.shape[1])), interpolation=cv2.INTER_AREA)
+    frame = street_background(1280, 720, random.Random(9))
+    frame[400:400 + small.shape[0], 600:600 + small.shape[1]] = small
+    paths["two-line"] = tmp_path / "two-line.jpg"
+    cv2.imwrite(str(paths["two-line"]), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    res = cli("plates", "read", *paths.values(), "--json")
+    assert res.exit_code == 0, res.stderr
+    got = {Path(x["image"]).stem: [(r["plate"], r["format"], r["valid"]) for r in x["reads"]]
+           for x in map(json.loads, res.stdout.splitlines())}
+    for plate, _ in FOREIGN:
+        assert got[plate][:1] == [(plate, "foreign", False)] or got[plate][:1] == [(plate, "dateless", True)], got[plate]
+    assert got["AB123CD"][0][1] == "foreign" and got["191D12345"][0][1] == "foreign"
+    assert got["KX19NFD"][:1] == [("KX19NFD", "current", True)]
+    assert got["two-line"] == [("AB12CDE", "current", True)]  # not "AB12" and "CDE" apart
