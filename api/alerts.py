@@ -48,7 +48,7 @@ def alerts(rt: RuntimeDep, actor: Annotated[Actor, Depends(allow(*READERS))],
             responses={200: {"content": {"text/event-stream": {}}, "description": "alerts raised, acknowledged, "
                                                                                   "escalated"}},
             description="Roles: control_room, investigator, admin. Every event that raises an alert "
-                        "(`candidate`, `anpr.hit`, `evidence.failed`, `subscription.failing`; its `alert_id` in the "
+                        "(`candidate`, `anpr.hit`, `evidence.failed`, `subscription.failing`, `anpr.camera_silent`; its `alert_id` in the "
                         "data), and `alert.acknowledged` and `alert.escalated`, across all incidents and none. The "
                         "SSE id is the event id: reconnect with `Last-Event-ID` (or `?after=`) to miss nothing.")
 def desk_feed(request: Request, rt: RuntimeDep, actor: Annotated[Actor, Depends(allow(*READERS))],

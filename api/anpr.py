@@ -17,8 +17,10 @@ from api.auth import CAMERAS, READERS, allow
 from api.deps import RuntimeDep
 from api.guards import SafeJSONRoute, parse_json
 from api.params import BigId
-from api.schemas import BatchResult, ReadResult
+from api.schemas import AlprdResult, BatchResult, CameraHealth, ReadResult
+from evidence.alprd import KINDS, alprd_reads, alprd_streams
 from evidence.anpr import store_reads
+from evidence.cameras import camera_view, cameras, heartbeat
 from evidence.audit import Actor, audit_read
 from evidence.db.tables import AnprRead
 from evidence.errors import EvidenceError, Forbidden, NotFound
@@ -33,8 +35,13 @@ AGED = ("Roles: control_room, investigator, admin. A read older than EVIDENCE_AN
         "needs a `reason` (403 `reason_required` without one); it is audited.")
 
 
+class Alternative(BaseModel):
+    vrm: str = Field(min_length=1, max_length=20)
+    confidence: float = Field(ge=0, le=1)
+
+
 class ReadIn(BaseModel):
-    camera_id: str = Field(min_length=1, max_length=64)
+    camera_id: str = Field(min_length=1, max_length=64, description="the key's name, or <key name>/<stream>")
     timestamp: UtcDatetime = Field(description="with its UTC offset (2026-11-22T21:14:03Z or …+01:00); stored in UTC")
     vrm: str = Field(min_length=1, max_length=20, description="the registration as read")
     confidence: float = Field(ge=0, le=1)
@@ -42,6 +49,10 @@ class ReadIn(BaseModel):
     direction: str | None = Field(None, description="N, NE, ... or TOWARDS / AWAY")
     plate_image: str | None = Field(None, description="plate patch, base64 JPEG/PNG (<= 2 MB)")
     overview_image: str | None = Field(None, description="overview, base64 JPEG/PNG (<= 2 MB)")
+    alternatives: list[Alternative] | None = Field(None, max_length=20, description="the camera's other reads of "
+                                                   "this plate: each is checked against the hotlist too")
+    country: str | None = Field(None, max_length=8, description="where the camera places the plate (gb, ie, fr, "
+                                "...): a plate placed outside the UK is kept as read, format `foreign`")
 
 
 async def _multipart_read(request: Request) -> Any:
@@ -95,30 +106,7 @@ async def post_reads(request: Request, rt: RuntimeDep, actor: Annotated[Actor, D
     if not isinstance(items, list) or not items:
         return JSONResponse({"code": "invalid_read", "message": "`reads` must be a non-empty list"}, status_code=422)
 
-    def run() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        valid: list[tuple[int, dict[str, Any]]] = []
-        errors: list[dict[str, Any]] = []
-        for i, raw in enumerate(items):
-            try:
-                valid.append((i, ReadIn.model_validate(raw).model_dump()))
-            except ValidationError as exc:
-                e = exc.errors()[0]
-                errors.append({"index": i, "code": "invalid_read",
-                               "message": f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"})
-        done = []
-        outcomes = store_reads(rt, [r for _, r in valid], actor)
-        if any(not isinstance(o, EvidenceError) and o.hits for o in outcomes):
-            request.app.state.wake.notify()  # committed: this process's incident feeds see the hit now
-        for (i, _), out in zip(valid, outcomes, strict=True):
-            if isinstance(out, EvidenceError):
-                errors.append({"index": i, "code": out.code, "message": out.message})
-            else:
-                # A camera is told that a read hit, never why: the hotlist's reasons go to the incident.
-                done.append({"read_id": out.read_id, "duplicate": out.duplicate, "hit": bool(out.hits)})
-        errors.sort(key=lambda e: e["index"])
-        return done, errors
-
-    done, errors = await run_in_threadpool(run)
+    done, errors = await run_in_threadpool(_store, rt, request, items, actor)
     if not batch:
         if errors:
             status = 413 if errors[0]["code"] == "too_large" else 422
@@ -127,6 +115,79 @@ async def post_reads(request: Request, rt: RuntimeDep, actor: Annotated[Actor, D
     summary = {"stored": sum(1 for d in done if not d["duplicate"]), "duplicates": sum(1 for d in done if d["duplicate"]),
                "hits": sum(1 for d in done if d["hit"]), "errors": errors}
     return JSONResponse(summary, status_code=422 if not done else 200)
+
+
+def _store(rt: Runtime, request: Request, items: list[Any], actor: Actor
+           ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Validate and store a batch: per read, its result or its error (by index)."""
+    valid: list[tuple[int, dict[str, Any]]] = []
+    errors: list[dict[str, Any]] = []
+    for i, raw in enumerate(items):
+        try:
+            valid.append((i, ReadIn.model_validate(raw).model_dump()))
+        except ValidationError as exc:
+            e = exc.errors()[0]
+            errors.append({"index": i, "code": "invalid_read",
+                           "message": f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"})
+    done = []
+    outcomes = store_reads(rt, [r for _, r in valid], actor)
+    if any(not isinstance(o, EvidenceError) and o.hits for o in outcomes):
+        request.app.state.wake.notify()  # committed: this process's incident feeds see the hit now
+    for (i, _), out in zip(valid, outcomes, strict=True):
+        if isinstance(out, EvidenceError):
+            errors.append({"index": i, "code": out.code, "message": out.message})
+        else:
+            # A camera is told that a read hit, never why: the hotlist's reasons go to the incident.
+            done.append({"read_id": out.read_id, "duplicate": out.duplicate, "hit": bool(out.hits)})
+    errors.sort(key=lambda e: e["index"])
+    return done, errors
+
+
+@router.post("/anpr/openalpr", summary="An OpenALPR agent's JSON (alprd): plate groups, results, heartbeats",
+             response_model=AlprdResult, openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/json": {"schema": {"type": "object", "required": ["data_type"], "properties": {
+                     "data_type": {"type": "string", "enum": list(KINDS)}}}}}}},
+             responses={422: {"description": "not alprd JSON, an unhandled data_type, or every read refused"}},
+             description="Roles: camera (the key names the agent; each of its cameras is `<key name>/<camera_id>`). "
+                         "The body alprd posts, as it posts it: `alpr_group` (one vehicle: best plate, candidates, "
+                         "epoch milliseconds, confidence 0-100, travel direction in degrees, base64 crops) and "
+                         "`alpr_results` are stored as reads (the camera's candidates are checked against the hotlist "
+                         "too; a plate the camera places outside the UK is kept as read); a `heartbeat` records each "
+                         "camera's health (GET /anpr/cameras). A camera heard from by neither for "
+                         "EVIDENCE_ANPR_CAMERA_SILENT_S raises an alert on the desk.")
+async def post_openalpr(request: Request, rt: RuntimeDep,
+                        actor: Annotated[Actor, Depends(allow(*CAMERAS))]) -> JSONResponse:
+    try:
+        body = await request.json()
+    except ValueError as exc:
+        return JSONResponse({"code": "invalid_read", "message": f"body is not JSON: {exc}"}, status_code=422)
+    kind = body.get("data_type") if isinstance(body, dict) else None
+    if kind not in KINDS:
+        return JSONResponse({"code": "invalid_read", "message": f"data_type {kind!r} is not handled: one of "
+                                                                 f"{', '.join(KINDS)}"}, status_code=422)
+    try:
+        if kind == "heartbeat":
+            streams = alprd_streams(body, actor.name)
+            await run_in_threadpool(heartbeat, rt, streams)
+            return JSONResponse({"data_type": kind, "stored": 0, "duplicates": 0, "hits": 0, "errors": [],
+                                 "cameras": sorted(streams)})
+        reads = alprd_reads(body, actor.name)
+    except EvidenceError as exc:
+        return JSONResponse({"code": "invalid_read", "message": exc.message}, status_code=422)
+    done, errors = await run_in_threadpool(_store, rt, request, reads, actor)
+    summary = {"data_type": kind, "stored": sum(1 for d in done if not d["duplicate"]),
+               "duplicates": sum(1 for d in done if d["duplicate"]), "hits": sum(1 for d in done if d["hit"]),
+               "errors": errors, "cameras": []}
+    return JSONResponse(summary, status_code=422 if errors and not done else 200)
+
+
+@router.get("/anpr/cameras", summary="Each ANPR camera's health", response_model=list[CameraHealth],
+            description="Roles: control_room, investigator, admin. When each camera last sent a read and a "
+                        "heartbeat, whether it said it was streaming, its last heartbeat's figures, and since when it "
+                        "has been silent (an alert was raised).")
+def list_cameras(rt: RuntimeDep, actor: Annotated[Actor, Depends(allow(*READERS))]) -> list[dict[str, Any]]:
+    with rt.sessions() as s:
+        return [camera_view(row) for row in cameras(s)]
 
 
 class ReasonRequired(Forbidden):

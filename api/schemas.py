@@ -175,6 +175,24 @@ class BatchResult(BaseModel):
     errors: list[ReadError]
 
 
+class AlprdResult(BaseModel):
+    data_type: str
+    stored: int = 0
+    duplicates: int = 0
+    hits: int = Field(0, description="reads on the hotlist (the camera is never told which entry or why)")
+    errors: list[ReadError] = []
+    cameras: list[str] = Field([], description="a heartbeat: the cameras it covered")
+
+
+class CameraHealth(BaseModel):
+    camera_id: str
+    last_read_at: datetime | None
+    last_heartbeat_at: datetime | None
+    streaming: bool | None = Field(description="as the last heartbeat said")
+    silent_since: datetime | None = Field(description="when the silence alert was raised; None while heard from")
+    status: dict[str, Any] = Field(description="the last heartbeat's figures (fps, agent version, ...)")
+
+
 class HotlistEntryPublic(BaseModel):
     id: int
     vrm: str
@@ -261,7 +279,7 @@ class PeopleResult(BaseModel):
 
 class AlertPublic(BaseModel):
     id: int
-    kind: str = Field(description="candidate, anpr.hit, evidence.failed or subscription.failing")
+    kind: str = Field(description="candidate, anpr.hit, evidence.failed, subscription.failing or anpr.camera_silent")
     event_id: int = Field(description="the event that raised it (its data: GET /incidents/{id}/timeline, the desk feed)")
     incident_id: int | None
     incident: str | None = Field(description="the incident's reference; none for a hit on an entry linked to none")

@@ -22,7 +22,9 @@ from evidence.events import add_event
 from evidence.runtime import Runtime
 from evidence.utc import as_utc
 from evidence.errors import EvidenceError, InvalidRequest, NotFound, TooLarge
+from evidence.cameras import heard
 from pipeline.plates import confusion_key, normalise, parse_plate
+from pipeline.types import PlateRead
 
 __all__ = ["BadRead", "ReadOutcome", "add_hotlist", "hotlist", "purge_reads", "remove_hotlist", "sighting_hits",
            "store_reads"]
@@ -60,9 +62,14 @@ def _image(rt: Runtime, b64: str | None, what: str) -> str | None:
     return rt.store.relative(rt.store.put_bytes(data, "anpr", ".jpg" if data[:2] == b"\xff\xd8" else ".png").path)
 
 
+UK_COUNTRIES = {"", "gb", "uk", "gbr", "gb-nir", "ni"}
+
+
 def _check(read: dict[str, Any], actor: Actor) -> tuple[datetime, str, float, str | None]:
-    if read.get("camera_id") != actor.name:
-        raise UnknownCamera(f"camera {read.get('camera_id')!r} is not the camera this key belongs to ({actor.name})")
+    camera = str(read.get("camera_id"))
+    if camera != actor.name and not camera.startswith(actor.name + "/"):
+        raise UnknownCamera(f"camera {read.get('camera_id')!r} is not this key's camera ({actor.name}) "
+                            f"or one of its streams ({actor.name}/...)")
     try:
         at = as_utc(read["timestamp"])
     except ValueError as exc:
@@ -79,18 +86,37 @@ def _check(read: dict[str, Any], actor: Actor) -> tuple[datetime, str, float, st
     return at, vrm, float(read["confidence"]), direction.upper() if direction else None
 
 
+def _parse(vrm_read: str, country: str | None) -> PlateRead:
+    """The UK grammar for a UK plate (or one of no stated country); a plate the camera placed
+    elsewhere is kept as read."""
+    if (country or "").strip().lower() in UK_COUNTRIES:
+        return parse_plate(vrm_read)
+    return PlateRead(vrm_read, vrm_read, "foreign", False, 0)
+
+
+def _alternatives(read: dict[str, Any], vrm: str) -> list[list[Any]] | None:
+    alts: list[list[Any]] = []
+    for alt in read.get("alternatives") or []:
+        plate = normalise(alt["vrm"])
+        if plate and plate != vrm and plate not in {a[0] for a in alts}:
+            alts.append([plate, round(float(alt["confidence"]), 4)])
+    return alts or None
+
+
 def store_reads(rt: Runtime, reads: list[dict[str, Any]], actor: Actor) -> list[ReadOutcome | EvidenceError]:
     """A camera's batch in one transaction (one commit: what makes thousands of reads a second
-    possible), each read in its own savepoint so a duplicate or a bad read costs only itself.
-    Returns, per read, its outcome or the error that refused it."""
+    possible): one multi-row insert, duplicates skipped. Each read is checked against the hotlist
+    on its registration and on the camera's alternative reads. Returns, per read, its outcome or
+    the error that refused it."""
     prepared: list[tuple[int, dict[str, Any]] | EvidenceError] = []
     for read in reads:
         try:
             at, vrm_read, confidence, direction = _check(read, actor)
-            parsed = parse_plate(vrm_read)
-            prepared.append((0, {"read_at": at, "vrm_read": vrm_read, "vrm": parsed.plate,
-                                 "vrm_key": confusion_key(parsed.plate),
+            parsed = _parse(vrm_read, read.get("country"))
+            prepared.append((0, {"camera_id": str(read["camera_id"]), "read_at": at, "vrm_read": vrm_read,
+                                 "vrm": parsed.plate, "vrm_key": confusion_key(parsed.plate),
                                  "vrm_key_rev": confusion_key(parsed.plate)[::-1], "valid": parsed.valid,
+                                 "format": parsed.format, "alternatives": _alternatives(read, parsed.plate),
                                  "confidence": confidence, "location": read.get("location"), "direction": direction,
                                  "plate_image": _image(rt, read.get("plate_image"), "plate_image"),
                                  "overview_image": _image(rt, read.get("overview_image"), "overview_image")}))
@@ -98,7 +124,7 @@ def store_reads(rt: Runtime, reads: list[dict[str, Any]], actor: Actor) -> list[
             prepared.append(exc)
     out: list[ReadOutcome | EvidenceError] = []
     rows = [p[1] for p in prepared if not isinstance(p, EvidenceError)]
-    inserted: dict[tuple[str, datetime], int] = {}
+    inserted: dict[tuple[str, str, datetime], int] = {}
     with rt.sessions.begin() as s:
         if rows:
             # One INSERT for the batch; duplicates (same camera, VRM, time) are skipped by the
@@ -106,27 +132,32 @@ def store_reads(rt: Runtime, reads: list[dict[str, Any]], actor: Actor) -> list[
             dialect = s.get_bind().dialect.name
             insert_ = sqlite_insert if dialect == "sqlite" else pg_insert
             stmt = insert_(AnprRead).on_conflict_do_nothing().returning(
-                AnprRead.id, AnprRead.vrm_read, AnprRead.read_at)
-            for rid, vrm_read, at in s.execute(stmt, [{"camera_id": actor.name, "received_at": utcnow(), **r}
-                                                      for r in rows]):
-                inserted[(vrm_read, at)] = rid
+                AnprRead.id, AnprRead.camera_id, AnprRead.vrm_read, AnprRead.read_at)
+            for rid, camera, vrm_read, at in s.execute(stmt, [{"received_at": utcnow(), **r} for r in rows]):
+                inserted[(camera, vrm_read, at)] = rid
             hot: dict[str, list[HotlistEntry]] = {}
-            for entry in _active(s, {r["vrm_key"] for r in rows}):
+            for entry in _active(s, {k for r in rows for k in _keys(r)}):
                 hot.setdefault(entry.vrm_key, []).append(entry)
+            heard(s, {r["camera_id"] for r in rows})
         for p in prepared:
             if isinstance(p, EvidenceError):
                 out.append(p)
                 continue
             r = p[1]
-            key = (r["vrm_read"], r["read_at"])
+            key = (r["camera_id"], r["vrm_read"], r["read_at"])
             if key not in inserted:  # skipped by the unique constraint: stored before
                 out.append(ReadOutcome(None, True, []))
                 continue
             rid = inserted.pop(key)
-            entries = hot.get(r["vrm_key"], [])
-            row = AnprRead(id=rid, camera_id=actor.name, **r) if entries else None  # the hit's view only
+            entries = list({e.id: e for k in _keys(r) for e in hot.get(k, [])}.values())
+            row = AnprRead(id=rid, **r) if entries else None  # the hit's view only
             out.append(ReadOutcome(rid, False, [_hit(s, row, e) for e in entries] if row else []))
     return out
+
+
+def _keys(r: dict[str, Any]) -> list[str]:
+    """The confusion keys a read is matched on: its registration's and its alternatives'."""
+    return [r["vrm_key"], *(confusion_key(a[0]) for a in r["alternatives"] or ())]
 
 
 def _active(s: Session, keys: set[str]) -> list[HotlistEntry]:
@@ -164,6 +195,7 @@ def _hit(s: Session, row: AnprRead, entry: HotlistEntry) -> dict[str, Any]:
            "vrm_read": row.vrm_read, "vrm": row.vrm, "hotlist_id": entry.id, "hotlist_vrm": entry.vrm,
            "reason": entry.reason, "category": entry.category, "confidence": row.confidence,
            "location": row.location, "direction": row.direction, "exact": row.vrm == entry.vrm,
+           "format": row.format, "on_alternative_read": entry.vrm_key != row.vrm_key,
            "plate_image_url": f"/anpr/reads/{row.id}/plate" if row.plate_image else None,
            "overview_image_url": f"/anpr/reads/{row.id}/overview" if row.overview_image else None,
            "verify": "a potential match: check the read against the image before acting"}
@@ -205,12 +237,22 @@ def remove_hotlist(rt: Runtime, entry_id: int, actor: Actor, reason: str) -> Non
 
 
 def purge_reads(rt: Runtime, actor: Actor, now: datetime | None = None) -> int:
-    """Delete camera reads older than the retention period (EVIDENCE_ANPR_RETENTION_DAYS) and record
-    how many in the audit log. Their image files stay in the content-addressed store, unreferenced
-    by these reads (a read's images may be shared with evidence)."""
+    """Delete camera reads older than the retention period (EVIDENCE_ANPR_RETENTION_DAYS) with their
+    plate and overview images, and record how many in the audit log. An image is deleted once no
+    remaining read refers to it (the store is content-addressed), after the deletion has committed."""
     cutoff = (now or utcnow()) - timedelta(days=rt.settings.anpr_retention_days)
     with rt.sessions.begin() as s:
-        n = rows_changed(s.execute(delete(AnprRead).where(AnprRead.read_at < cutoff)
-                                   .execution_options(synchronize_session=False)))
-        append_audit(s, actor, "anpr.retention", "anpr_reads", detail={"deleted": n, "before": cutoff.isoformat()})
+        old = AnprRead.read_at < cutoff
+        images = {p for pair in s.execute(select(AnprRead.plate_image, AnprRead.overview_image).where(old))
+                  for p in pair if p}
+        n = rows_changed(s.execute(delete(AnprRead).where(old).execution_options(synchronize_session=False)))
+        listed = sorted(images)
+        for k in range(0, len(listed), 500):  # still referred to by a read kept: kept
+            chunk = listed[k:k + 500]
+            images -= {p for pair in s.execute(select(AnprRead.plate_image, AnprRead.overview_image).where(
+                or_(AnprRead.plate_image.in_(chunk), AnprRead.overview_image.in_(chunk)))) for p in pair if p}
+        append_audit(s, actor, "anpr.retention", "anpr_reads",
+                     detail={"deleted": n, "images_deleted": len(images), "before": cutoff.isoformat()})
+    for path in sorted(images):
+        rt.store.delete(path)
     return int(n or 0)

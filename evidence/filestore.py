@@ -91,6 +91,18 @@ class FileStore:
             os.chmod(path, 0o644)
             path.unlink()
 
+    def delete(self, relative: str, kinds: tuple[str, ...] = ("anpr",)) -> bool:
+        """Delete a stored file at the end of its retention. Only files of ``kinds`` can be deleted
+        (camera images; evidence originals never are). Returns whether a file was there."""
+        path = (self.root / relative).resolve()
+        if not path.is_relative_to(self.root) or path.relative_to(self.root).parts[0] not in kinds:
+            raise ValueError(f"{relative}: not a file this store deletes")
+        if not path.exists():
+            return False
+        os.chmod(path, 0o644)
+        path.unlink()
+        return True
+
     def relative(self, path: Path) -> str:
         return str(path.resolve().relative_to(self.root))
 

@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     job_timeout_s: int = Field(3600, gt=0, description="RQ job_timeout of one job (a segment, a working copy)")
     anpr_retention_days: int = Field(365, ge=1, description="camera reads older than this are deleted (national ANPR rules: 12 months)")
     anpr_reason_after_days: int = Field(90, ge=0, description="reading a camera read older than this needs a recorded reason")
+    feed_push: bool = Field(True, description="push committed events to this process's live feeds as they commit "
+                            "(and between processes over Redis when configured); off, the feeds read the events "
+                            "table when woken and every 0.2 s")
+    anpr_camera_silent_s: int = Field(600, ge=10, description="a camera heard from by neither a read nor a streaming heartbeat for this long raises an alert on the desk")
     # Plates in footage: text lines found by the PP-OCR detector at up to plate_max_side pixels
     # (960: as accurate as 1280 on the synthetic scenes, 99.4 % vs 99.0 %, in 213 ms a frame
     # instead of 387; the crop read is taken from the full frame), read restricted to A-Z 0-9 and

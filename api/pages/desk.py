@@ -27,7 +27,7 @@ __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
 KINDS = {"candidate": "Potential match", "anpr.hit": "Hotlist hit", "evidence.failed": "Evidence failed",
-         "subscription.failing": "Notifications failing"}
+         "subscription.failing": "Notifications failing", "anpr.camera_silent": "ANPR camera silent"}
 Token = Annotated[str, PathParam(min_length=16, max_length=64)]
 
 

@@ -31,7 +31,8 @@ EVENT_NAMES = {"candidate": "Potential match", "candidate.reviewed": "Potential 
                "anpr.hit": "Hotlist hit", "evidence.received": "Evidence received (no evidence sent)",
                "evidence.done": "Evidence analysed", "evidence.failed": "Evidence failed",
                "alert.escalated": "Alert escalated (nobody acknowledged it)", "alert.acknowledged": "Alert acknowledged",
-               "subscription.failing": "A subscription is failing"}
+               "subscription.failing": "A subscription is failing", "anpr.camera_silent": "An ANPR camera is silent",
+               "anpr.camera_back": "A silent ANPR camera is back"}
 
 
 def _page(request: Request, rt: Runtime, user: SessionUser, status: int = 200, **context: Any) -> HTMLResponse:

@@ -4,4 +4,4 @@ from evidence.db.session import Sessions, make_engine, migrate, rows_changed, se
 
 __all__ = ["Sessions", "make_engine", "migrate", "rows_changed", "session_factory"]
 
-from evidence.db import outbox_tables  # noqa: E402,F401 - their tables are part of the schema
+from evidence.db import anpr_tables, outbox_tables  # noqa: E402,F401 - their tables are part of the schema

@@ -272,6 +272,8 @@ class AnprRead(Base):
     vrm_key: Mapped[str] = mapped_column(String(16))  # confusion key (O/0, I/1, ...)
     vrm_key_rev: Mapped[str | None] = mapped_column(String(16))  # reversed: searches like *CDE
     valid: Mapped[bool]  # fits a UK format
+    format: Mapped[str | None] = mapped_column(String(16))  # the UK format, "foreign" or "unknown"
+    alternatives: Mapped[list[Any] | None] = mapped_column(JSON)  # the camera's other reads: [[vrm, confidence]]
     confidence: Mapped[float]
     location: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     direction: Mapped[str | None] = mapped_column(String(16))

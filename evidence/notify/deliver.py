@@ -184,9 +184,12 @@ def deliver_group(rt: Runtime, group: int, budget_s: float = BUDGET_S) -> tuple[
         _let_go(rt, group, holder)
 
 
+CAMERA_CHECK_S = 5.0
+
+
 class Dispatcher:
     """This process's senders: a sweep every ``every`` seconds (and at once when woken), which
-    escalates overdue alerts and starts a sender for every due group — on this process's threads,
+    escalates overdue alerts (and every CAMERA_CHECK_S raises those of silent cameras) and starts a sender for every due group — on this process's threads,
     or through ``enqueue`` (an RQ job per group)."""
 
     def __init__(self, rt: Runtime, enqueue: Callable[[int], None] | None = None, threads: int = 4,
@@ -214,12 +217,17 @@ class Dispatcher:
 
     def _loop(self) -> None:
         from evidence.alerts import escalate_due
+        from evidence.cameras import check_cameras
 
+        cameras_checked = 0.0
         while not self.stopped.is_set():
             self.woken.wait(self.every)
             self.woken.clear()
             try:
                 escalate_due(self.rt)
+                if time.monotonic() - cameras_checked >= CAMERA_CHECK_S:  # silent ANPR cameras
+                    cameras_checked = time.monotonic()
+                    check_cameras(self.rt)
                 for group in due_groups(self.rt):
                     self._start(group)
             except Exception:  # noqa: BLE001 - the loop outlives a database blip; logged

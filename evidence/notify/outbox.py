@@ -20,10 +20,11 @@ __all__ = ["ALERT_KINDS", "SUBSCRIBABLE", "after_commit", "envelope", "new_secre
            "started"]
 
 # What needs a person on the desk.
-ALERT_KINDS = ("candidate", "anpr.hit", "evidence.failed", "subscription.failing")
+ALERT_KINDS = ("candidate", "anpr.hit", "evidence.failed", "subscription.failing", "anpr.camera_silent")
 # What a subscription may ask for.
 SUBSCRIBABLE = ("candidate", "candidate.reviewed", "anpr.hit", "evidence.received", "evidence.done",
-                "evidence.failed", "alert.escalated", "alert.acknowledged", "subscription.failing")
+                "evidence.failed", "alert.escalated", "alert.acknowledged", "subscription.failing",
+                "anpr.camera_silent", "anpr.camera_back")
 
 # This process's way of starting senders once a transaction with new deliveries has committed
 # (set by the API and by workers; without one the deliveries wait for the next sweep).
@@ -62,6 +63,8 @@ def _summary(kind: str, d: dict[str, Any]) -> str:
                 f" ({d.get('category')}: {d.get('reason')})")[:300]
     if kind == "evidence.failed":
         return f"Evidence {d.get('evidence_id')} could not be analysed: {d.get('reason') or d.get('error') or ''}"[:300]
+    if kind == "anpr.camera_silent":
+        return f"ANPR camera {d.get('camera_id')} silent for {d.get('silent_s') or d.get('after_s')} s"[:300]
     return f"Subscription '{d.get('name')}' is failing: {d.get('error', '')}"[:300]
 
 
@@ -78,6 +81,8 @@ def outgoing(kind: str, d: dict[str, Any]) -> dict[str, Any]:
         "evidence.received": ("evidence_id",),
         "evidence.done": ("evidence_id",),
         "evidence.failed": ("evidence_id", "reason", "alert_id"),
+        "anpr.camera_silent": ("camera_id", "last_read_at", "last_heartbeat_at", "streaming", "silent_s", "alert_id"),
+        "anpr.camera_back": ("camera_id", "silent_since"),
     }
     names = keep.get(kind)
     return {k: v for k, v in d.items() if names is None or k in names}

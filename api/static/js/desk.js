@@ -65,7 +65,8 @@
     var source = new EventSource("/alerts/events?after=" + last);
     source.onopen = function () { live.textContent = "live"; live.classList.remove("ep-live--lost"); };
     source.onerror = function () { live.textContent = "reconnecting"; live.classList.add("ep-live--lost"); };
-    ["candidate", "anpr.hit", "evidence.failed", "subscription.failing", "alert.acknowledged", "alert.escalated"]
+    ["candidate", "anpr.hit", "evidence.failed", "subscription.failing", "anpr.camera_silent", "alert.acknowledged",
+     "alert.escalated"]
       .forEach(function (k) {
         source.addEventListener(k, function (m) {
           var e = JSON.parse(m.data);

@@ -1,0 +1,120 @@
+"""OpenALPR agents' (alprd) JSON as cameras send it, turned into the project's reads and camera
+heartbeats. Three kinds are handled (``data_type``):
+
+    alpr_group    one vehicle: best_plate_number, best_confidence (0-100), epoch_start (ms),
+                  travel_direction (degrees), gps_latitude/longitude, best_region, candidates,
+                  best_plate.plate_crop_jpeg and vehicle_crop_jpeg (base64)
+    alpr_results  one frame: results[] (plate, confidence, region, candidates), epoch_time (ms)
+    heartbeat     the agent's health: video_streams[] (camera_id, is_streaming, fps, ...)
+
+An agent's key names the agent; each of its cameras is ``<key name>/<alprd camera_id>`` (the key's
+name alone when the JSON names no camera). Everything else in the JSON is ignored."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from evidence.errors import InvalidRequest
+
+__all__ = ["KINDS", "alprd_reads", "alprd_streams", "compass"]
+
+KINDS = ("alpr_group", "alpr_results", "heartbeat")
+COMPASS = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")
+MAX_CANDIDATES = 20
+
+
+def compass(degrees: float | None) -> str | None:
+    """A travel direction in degrees (0 = north, clockwise) as one of eight compass points."""
+    if degrees is None:
+        return None
+    return COMPASS[round(float(degrees) / 45.0) % 8]
+
+
+def _epoch_ms(value: Any, what: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 10 ** 14:
+        raise InvalidRequest(f"{what}: epoch milliseconds expected, got {value!r}")
+    return datetime.fromtimestamp(value / 1000.0, UTC).isoformat()
+
+
+def _camera(key_name: str, camera_id: Any) -> str:
+    if camera_id is None or camera_id == "":
+        return key_name
+    return f"{key_name}/{str(camera_id)[:30]}"
+
+
+def _confidence(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
+        raise InvalidRequest(f"{what}: a confidence from 0 to 100 expected, got {value!r}")
+    return round(float(value) / 100.0, 4)
+
+
+def _candidates(items: Any, best: str) -> list[dict[str, Any]]:
+    if not isinstance(items, list):
+        return []
+    out = []
+    for c in items[:MAX_CANDIDATES]:
+        if isinstance(c, dict) and isinstance(c.get("plate"), str) and c["plate"] != best:
+            out.append({"vrm": c["plate"][:20], "confidence": _confidence(c.get("confidence", 0), "candidate")})
+    return out
+
+
+def _location(body: dict[str, Any]) -> dict[str, Any] | None:
+    lat, lon = body.get("gps_latitude"), body.get("gps_longitude")
+    if isinstance(lat, (int, float)) and isinstance(lon, (int, float)) and (lat, lon) != (0, 0):
+        return {"lat": float(lat), "lon": float(lon)}
+    return None
+
+
+def alprd_reads(body: dict[str, Any], key_name: str) -> list[dict[str, Any]]:
+    """The reads in an ``alpr_group`` (one) or ``alpr_results`` (one per plate found), in the
+    shape of ``POST /anpr/reads``; the checks that follow are that route's."""
+    camera = _camera(key_name, body.get("camera_id"))
+    if body.get("data_type") == "alpr_group":
+        best = body.get("best_plate_number")
+        if not isinstance(best, str) or not best:
+            raise InvalidRequest("alpr_group: best_plate_number is missing")
+        heading = body.get("travel_direction")
+        plate: dict[str, Any] = body["best_plate"] if isinstance(body.get("best_plate"), dict) else {}
+        location = _location(body)
+        if isinstance(heading, (int, float)):
+            location = {**(location or {}), "heading_deg": float(heading)}
+        return [{"camera_id": camera, "timestamp": _epoch_ms(body.get("epoch_start"), "epoch_start"),
+                 "vrm": best[:20], "confidence": _confidence(body.get("best_confidence"), "best_confidence"),
+                 "location": location,
+                 "direction": compass(heading) if isinstance(heading, (int, float)) else None,
+                 "country": body.get("best_region") or body.get("country"),
+                 "alternatives": _candidates(body.get("candidates"), best),
+                 "plate_image": plate.get("plate_crop_jpeg") or None,
+                 "overview_image": body.get("vehicle_crop_jpeg") or None}]
+    results = body.get("results")
+    if not isinstance(results, list):
+        raise InvalidRequest("alpr_results: results must be a list")
+    at = _epoch_ms(body.get("epoch_time"), "epoch_time")
+    reads = []
+    for r in results:
+        if not isinstance(r, dict) or not isinstance(r.get("plate"), str):
+            raise InvalidRequest("alpr_results: each result needs a plate")
+        reads.append({"camera_id": camera, "timestamp": at, "vrm": r["plate"][:20],
+                      "confidence": _confidence(r.get("confidence"), "confidence"), "location": _location(body),
+                      "country": r.get("region") or body.get("country"),
+                      "alternatives": _candidates(r.get("candidates"), r["plate"])})
+    return reads
+
+
+def alprd_streams(body: dict[str, Any], key_name: str) -> dict[str, dict[str, Any]]:
+    """A heartbeat's figures per camera: each video stream's, or the agent's own when it lists none."""
+    agent: dict[str, Any] = {k: body[k] for k in ("agent_version", "agent_hostname", "cpu_usage_percent", "daemon_uptime_seconds",
+                                  "disk_quota_consumed_bytes", "disk_quota_total_bytes") if k in body}
+    streams = body.get("video_streams")
+    if not isinstance(streams, list) or not streams:
+        return {key_name: {**agent, "is_streaming": True}}
+    out: dict[str, dict[str, Any]] = {}
+    for st in streams[:64]:
+        if not isinstance(st, dict):
+            raise InvalidRequest("heartbeat: video_streams must hold objects")
+        figures = {k: st[k] for k in ("camera_name", "fps", "is_streaming", "last_plate_read", "last_update")
+                   if k in st and isinstance(st[k], (str, int, float, bool))}
+        figures["is_streaming"] = bool(st.get("is_streaming", True))
+        out[_camera(key_name, st.get("camera_id"))] = {**agent, **figures}
+    return out
