@@ -41,4 +41,4 @@ def live(incident_id: Id, request: Request, rt: RuntimeDep, actor: Annotated[Act
         with rt.sessions() as s:
             return [event_view(e) for e in events_after(s, incident_id, last)]
 
-    return event_stream(request, fetch, start, max_s)
+    return event_stream(request, fetch, start, max_s, match=lambda e: e.get("incident_id") == incident_id)

@@ -20,6 +20,8 @@ from api.pages import PAGE_ROUTERS, PageErrors, SecurityHeaders, install_page_ha
 from api.ratelimit import Limits
 from api.schemas import Health
 from evidence import __version__
+from evidence.notify import bus
+from evidence.notify.bus import RedisBridge
 from evidence.notify.deliver import Dispatcher
 from evidence.notify.outbox import started
 from evidence.runtime import Runtime
@@ -53,9 +55,19 @@ def create_app(settings: Settings | None = None, work_queue: WorkQueue | None = 
                 work_queue.deliver(group)
 
         stop_starting = started(start_senders)
+        # What this process commits is pushed to its live feeds; with Redis, also what others commit.
+        wake: Wake = app.state.wake
+        stops = [bus.listen(wake.publish)] if settings.feed_push else []
+        if settings.redis_url and settings.feed_push:
+            bridge = RedisBridge(settings.redis_url)
+            stops.append(bus.listen(bridge.publish))
+            bridge.subscribe(wake.publish)
+            stops.append(bridge.stop)
         dispatcher.start()
         yield
         stop_starting()
+        for stop in stops:
+            stop()
         dispatcher.stop()
 
     app = FastAPI(title="Evidence Pipeline", version=__version__, lifespan=lifespan,

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import deque
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request
@@ -23,20 +25,46 @@ POLL_S = 0.2  # rows written by other processes are seen within this
 KEEP_ALIVE_S = 15
 
 
+@dataclass(eq=False)
+class _Listener:
+    woken: asyncio.Event
+    match: Callable[[dict[str, Any]], bool] | None
+    pushed: deque[dict[str, Any]] = field(default_factory=deque)
+    poll: bool = False
+
+
 class Wake:
-    """Wakes this process's streams at once when a route of this process has committed an event."""
+    """This process's streams: ``notify`` (a route committed something: read the table now) and
+    ``publish`` (committed events pushed as they are: a stream that takes them sends them at once,
+    without reading the table; ``evidence.notify.bus``)."""
 
     def __init__(self) -> None:
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.waiters: set[asyncio.Event] = set()
+        self.listeners: set[_Listener] = set()
 
     def notify(self) -> None:  # from any thread
         if self.loop is not None and not self.loop.is_closed():
-            self.loop.call_soon_threadsafe(self._set_all)
+            self.loop.call_soon_threadsafe(self._poll_all)
 
-    def _set_all(self) -> None:
-        for e in list(self.waiters):
-            e.set()
+    def publish(self, views: list[dict[str, Any]]) -> None:  # from any thread
+        if self.loop is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self._push, views)
+
+    def _poll_all(self) -> None:
+        for listener in list(self.listeners):
+            listener.poll = True
+            listener.woken.set()
+
+    def _push(self, views: list[dict[str, Any]]) -> None:
+        for listener in list(self.listeners):
+            if listener.match is None:
+                listener.poll = True
+                listener.woken.set()
+                continue
+            mine = [v for v in views if listener.match(v)]
+            if mine:
+                listener.pushed.extend(mine)
+                listener.woken.set()
 
 
 def last_event_id(value: str | None, after: int) -> int:
@@ -49,34 +77,53 @@ def last_event_id(value: str | None, after: int) -> int:
 
 
 def event_stream(request: Request, fetch: Callable[[int], list[dict[str, Any]]], start: int,
-                 max_s: float | None) -> StreamingResponse:
-    """Stream what ``fetch(after_id)`` returns (dicts with ``id`` and ``kind``), from ``start``."""
+                 max_s: float | None, match: Callable[[dict[str, Any]], bool] | None = None) -> StreamingResponse:
+    """Stream what ``fetch(after_id)`` returns (dicts with ``id`` and ``kind``), from ``start``.
+    Events pushed to this process that ``match`` are sent as they arrive; the table is still read
+    (on ``notify`` and every ``POLL_S``), and what was pushed is not sent twice."""
     wake: Wake = request.app.state.wake
+
+    def line(e: dict[str, Any]) -> str:
+        return f"id: {e['id']}\nevent: {e['kind']}\ndata: {json.dumps(e)}\n\n"
 
     async def stream() -> AsyncIterator[str]:
         last, loop = start, asyncio.get_running_loop()
-        began = idle_since = loop.time()
-        wake.loop, woken = loop, asyncio.Event()
-        wake.waiters.add(woken)
+        began = idle_since = polled = loop.time()
+        wake.loop, me = loop, _Listener(asyncio.Event(), match, poll=True)
+        wake.listeners.add(me)
+        sent: set[int] = set()  # pushed ahead of the table's cursor ``last``
         try:
             yield "retry: 1000\n\n"
             while max_s is None or loop.time() - began < max_s:
                 if await request.is_disconnected():
                     return
-                woken.clear()
-                for e in await run_in_threadpool(fetch, last):
-                    last = e["id"]
-                    idle_since = loop.time()
-                    yield f"id: {e['id']}\nevent: {e['kind']}\ndata: {json.dumps(e)}\n\n"
+                me.woken.clear()
+                while me.pushed:
+                    e = me.pushed.popleft()
+                    if e["id"] > last and e["id"] not in sent:
+                        sent.add(e["id"])
+                        idle_since = loop.time()
+                        yield line({k: v for k, v in e.items() if k != "incident_id"})
+                if me.poll or loop.time() - polled >= POLL_S:
+                    me.poll, polled = False, loop.time()
+                    for e in await run_in_threadpool(fetch, last):
+                        last = e["id"]
+                        if e["id"] not in sent:
+                            idle_since = loop.time()
+                            yield line(e)
+                    sent = {i for i in sent if i > last}
                 if loop.time() - idle_since > KEEP_ALIVE_S:
                     idle_since = loop.time()
                     yield ": keep-alive\n\n"
+                left = POLL_S - (loop.time() - polled)
+                if max_s is not None:
+                    left = min(left, max_s - (loop.time() - began))
                 try:
-                    await asyncio.wait_for(woken.wait(), POLL_S)
+                    await asyncio.wait_for(me.woken.wait(), max(0.0, left))
                 except TimeoutError:
                     pass
         finally:
-            wake.waiters.discard(woken)
+            wake.listeners.discard(me)
 
     return StreamingResponse(stream(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -6,6 +6,11 @@ run at the lowest CPU priority, so it does not starve the server either.
 
     python benchmarks/anpr_ingest.py [--seconds 20] [--batch 50] [--clients 4] [--hotlist 1000]
     python benchmarks/anpr_ingest.py --database-url postgresql://postgres@127.0.0.1/anpr_bench
+    python benchmarks/anpr_ingest.py --rate 2000 --batch 20 --compare   # pushed hits, then the plain poll
+
+--compare runs the same load twice in one run: hits pushed to the feed as the batch commits (what
+ships), then with EVIDENCE_FEED_PUSH=0 (the feed reads the events table when this process wakes it
+and every 0.2 s: the design before issue 16).
 
 With --rate the cameras offer that many reads a second in all (latency at a sustained load);
 without, they post as fast as the server answers (throughput). 1 % of the reads are of hotlisted vehicles, a third of those misread (O/0, I/1, B/8). Last line:
@@ -106,7 +111,18 @@ def main() -> None:
     ap.add_argument("--hotlist", type=int, default=1000)
     ap.add_argument("--database-url", default=None)
     ap.add_argument("--rate", type=float, default=0, help="offered reads/s in all (0: as fast as it goes)")
+    ap.add_argument("--compare", action="store_true", help="also run with the push off (the plain poll)")
     args = ap.parse_args()
+    lines = [run(args, push=True)]
+    if args.compare:
+        lines.append(run(args, push=False))
+    print(f"machine: {os.cpu_count()} cores shared by the server, {args.clients} camera processes (nice 19) and the feed")
+    for line in lines:
+        print(line)
+    print(lines[0].split("\n")[-1])
+
+
+def run(args: argparse.Namespace, push: bool) -> str:
     from evidence.anpr import add_hotlist
     from evidence.audit import Actor
     from evidence.keys import create_key
@@ -116,7 +132,7 @@ def main() -> None:
 
     rng = random.Random(7)
     with tempfile.TemporaryDirectory() as data:
-        env = {**os.environ, "EVIDENCE_DATA_DIR": data}
+        env = {**os.environ, "EVIDENCE_DATA_DIR": data, "EVIDENCE_FEED_PUSH": "1" if push else "0"}
         env.pop("EVIDENCE_REDIS_URL", None)
         if args.database_url:
             env["EVIDENCE_DATABASE_URL"] = args.database_url
@@ -162,11 +178,12 @@ def main() -> None:
     p99 = hit_delays[min(n - 1, int(0.99 * n))] * 1000 if n else float("nan")
     db = "PostgreSQL" if args.database_url else "SQLite"
     offered = f"offered {args.rate:.0f}/s, " if args.rate else ""
-    print(f"{db}: {offered}{stored[0]} reads stored in {wall:.1f} s by {args.clients} cameras in batches of {args.batch}: "
+    mode = "pushed" if push else "plain poll"
+    return (f"{db}, {mode}: {offered}{stored[0]} reads stored in {wall:.1f} s by {args.clients} cameras in batches of {args.batch}: "
           f"{rate:.0f} reads/s; {n} hotlist hits, read-to-hit p50 {p50:.0f} ms, p99 {p99:.0f} ms; "
           f"a batch's POST answered in p50 {posts[len(posts) // 2] * 1000:.0f} ms, "
-          f"p99 {posts[min(len(posts) - 1, int(0.99 * len(posts)))] * 1000:.0f} ms")
-    print(f"reads_per_s={rate:.0f} p99_hit_ms={p99:.0f} hits={n}")
+          f"p99 {posts[min(len(posts) - 1, int(0.99 * len(posts)))] * 1000:.0f} ms\n"
+          f"reads_per_s={rate:.0f} p99_hit_ms={p99:.0f} hits={n} mode={mode}")
 
 
 if __name__ == "__main__":

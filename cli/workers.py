@@ -17,6 +17,8 @@ from evidence.work import ingest_clip
 from pipeline.errors import EvidenceError
 from workers.jobs import use_settings
 from evidence.notify.outbox import started
+from evidence.notify import bus
+from evidence.notify.bus import RedisBridge
 from workers.queue import (connect, enqueue_delivery, enqueue_due_deliveries, make_queue, notify_queue_name, reconcile,
                            schedule_retention)
 
@@ -72,6 +74,7 @@ def worker(rt: Runtime, queues: str | None, burst: bool, threads: int | None) ->
             enqueue_delivery(queue, group, rt.settings)
 
     started(start_senders)
+    bus.listen(RedisBridge(rt.settings.redis_url or "").publish)  # the API's live feeds are pushed what jobs commit
     # The jobs run with these settings (each work-horse is forked from this process): one thread
     # each for decoding and detection unless told otherwise, so throughput scales by workers.
     fields = rt.settings.model_fields_set

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from evidence.db.tables import CandidateRow, Evidence, IncidentEvent
+from evidence.notify.bus import pending
 from evidence.notify.outbox import publish
 
 __all__ = ["add_event", "candidate_event", "event_view", "events_after", "evidence_event"]
@@ -22,6 +23,7 @@ def add_event(s: Session, incident_id: int | None, kind: str, data: dict[str, An
     s.add(event)
     s.flush()
     publish(s, event)
+    pending(s, {"incident_id": incident_id, **event_view(event)})  # pushed to the live feeds once committed
     return event
 
 

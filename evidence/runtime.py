@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from evidence.db import Sessions, make_engine, migrate
 from evidence.faceindex import FaceIndex
 from evidence.filestore import FileStore
+from evidence.notify import bus
 from evidence.notify.outbox import after_commit
 from evidence.settings import Settings
 from models.dlib_faces import FACE_MODEL_NAMES, DlibAligner, DlibEmbedder, DlibHogDetector
@@ -148,4 +149,5 @@ class Runtime:
     def sessions(self) -> Sessions:
         sessions = Sessions(self.engine)
         sessions.after_commit.append(after_commit)  # the outbox's senders are started once it commits
+        sessions.after_commit.append(bus.after_commit)  # and the live feeds are pushed what it wrote
         return sessions

@@ -1,0 +1,85 @@
+"""Committed events pushed to the live feeds: to this process's listeners as the transaction
+commits, and to other processes (API processes, from workers and from each other) over Redis
+pub/sub when Redis is configured. A push is a shortcut, never the record: the feeds still read the
+events table, so a message lost with Redis costs latency, not an event."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import RedisError
+from sqlalchemy.orm import Session
+
+__all__ = ["CHANNEL", "RedisBridge", "after_commit", "listen", "pending"]
+
+log = logging.getLogger(__name__)
+CHANNEL = "evidence:events"
+Views = list[dict[str, Any]]
+_listeners: list[Callable[[Views], None]] = []
+
+
+def listen(listener: Callable[[Views], None]) -> Callable[[], None]:
+    """Call ``listener(views)`` with the events of every transaction this process commits (each
+    view as the feed shows it, with its ``incident_id``). Returns the way to stop."""
+    _listeners.append(listener)
+    return lambda: _listeners.remove(listener) if listener in _listeners else None
+
+
+def pending(s: Session, view: dict[str, Any]) -> None:
+    """Note an event written in this transaction, to be pushed once it commits."""
+    s.info.setdefault("events", []).append(view)
+
+
+def after_commit(s: Session) -> None:
+    """Called by ``Sessions.begin`` once its transaction has committed."""
+    views = s.info.pop("events", None)
+    if views:
+        for listener in list(_listeners):
+            listener(views)
+
+
+class RedisBridge:
+    """Events between processes: ``publish`` (a listener) sends this process's committed events
+    on the channel; ``subscribe(deliver)`` calls ``deliver(views)`` from a thread with every other
+    process's, reconnecting after a Redis restart."""
+
+    def __init__(self, url: str) -> None:
+        self.redis = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self.origin = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._stop = threading.Event()
+
+    def publish(self, views: Views) -> None:
+        try:
+            self.redis.publish(CHANNEL, json.dumps({"origin": self.origin, "events": views}, default=str))
+        except RedisError as exc:  # the feeds' poll finds the events in the table
+            log.warning("events not pushed (Redis): %s", exc)
+
+    def subscribe(self, deliver: Callable[[Views], None]) -> None:
+        threading.Thread(target=self._run, args=(deliver,), name="event-bus", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self, deliver: Callable[[Views], None]) -> None:
+        while not self._stop.is_set():
+            try:
+                pubsub = self.redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+                pubsub.subscribe(CHANNEL)
+                while not self._stop.is_set():
+                    message = pubsub.get_message(timeout=1.0)
+                    if message is None:
+                        continue
+                    body = json.loads(message["data"])
+                    if body.get("origin") != self.origin:
+                        deliver(body["events"])
+                pubsub.close()
+            except (RedisError, OSError, ValueError) as exc:
+                log.warning("event bus: %s; reconnecting", exc)
+                self._stop.wait(1.0)
