@@ -42,6 +42,9 @@ _FORMATS: list[tuple[str, str]] = [  # (name, pattern of L = letter slot, D = di
     *[("dateless", "D" * d + "L" * l) for d in range(1, 5) for l in range(1, 4)],
     *[("dateless", "L" * l + "D" * d) for d in range(1, 5) for l in range(1, 4)],
 ]
+_BY_LENGTH: dict[int, list[tuple[int, str, str]]] = {}
+for _order, (_name, _pattern) in enumerate(_FORMATS):
+    _BY_LENGTH.setdefault(len(_pattern), []).append((_order, _name, _pattern))
 _NI = re.compile(r"^[A-Z]*[IZ][A-Z]*$")
 
 
@@ -70,9 +73,7 @@ def parse_plate(text: str) -> PlateRead:
     """The best-fitting UK format (fewest repaired characters; current format first on ties)."""
     read = normalise(text)
     best: tuple[int, int, str, str] | None = None
-    for order, (name, pattern) in enumerate(_FORMATS):
-        if len(pattern) != len(read):
-            continue
+    for order, name, pattern in _BY_LENGTH.get(len(read), ()):
         fitted = _fit(read, pattern)
         if fitted is None:
             continue
