@@ -7,9 +7,9 @@ import base64
 import binascii
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import Table, delete, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -132,7 +132,7 @@ def store_reads(rt: Runtime, reads: list[dict[str, Any]], actor: Actor) -> list[
             # which rows are new.
             dialect = s.get_bind().dialect.name
             insert_ = sqlite_insert if dialect == "sqlite" else pg_insert
-            table = AnprRead.__table__
+            table = cast(Table, AnprRead.__table__)
             stmt = insert_(table).on_conflict_do_nothing().returning(
                 table.c.id, table.c.camera_id, table.c.vrm_read, table.c.read_at)
             received = utcnow()
