@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +22,7 @@ __all__ = ["CHANNEL", "RedisBridge", "after_commit", "listen", "pending"]
 
 log = logging.getLogger(__name__)
 CHANNEL = "evidence:events"
+RETRY_S = 5.0
 Views = list[dict[str, Any]]
 _listeners: list[Callable[[Views], None]] = []
 
@@ -51,15 +53,21 @@ class RedisBridge:
     process's, reconnecting after a Redis restart."""
 
     def __init__(self, url: str) -> None:
-        self.redis = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self.redis = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=0.5)
         self.origin = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._stop = threading.Event()
+        self._down_until = 0.0
 
     def publish(self, views: Views) -> None:
+        """Runs in the committing thread, after the commit: while Redis is unreachable it is not
+        asked again for RETRY_S, so commits do not each wait for a connection time-out."""
+        if time.monotonic() < self._down_until:
+            return
         try:
             self.redis.publish(CHANNEL, json.dumps({"origin": self.origin, "events": views}, default=str))
         except RedisError as exc:  # the feeds' poll finds the events in the table
-            log.warning("events not pushed (Redis): %s", exc)
+            self._down_until = time.monotonic() + RETRY_S
+            log.warning("events not pushed (Redis), not trying again for %s s: %s", RETRY_S, exc)
 
     def subscribe(self, deliver: Callable[[Views], None]) -> None:
         threading.Thread(target=self._run, args=(deliver,), name="event-bus", daemon=True).start()
