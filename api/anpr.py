@@ -27,10 +27,11 @@ from evidence.errors import EvidenceError, Forbidden, NotFound
 from evidence.runtime import Runtime
 from evidence.utc import UtcDatetime, utcnow
 
-__all__ = ["MAX_BODY", "router"]
+__all__ = ["ALPRD_MAX_BODY", "MAX_BODY", "router"]
 
 router = APIRouter(route_class=SafeJSONRoute, tags=["anpr"])
 MAX_BODY = 64 * 1024 * 1024
+ALPRD_MAX_BODY = 8 * 1024 * 1024  # one group: two base64 crops of up to 2 MB each, and the rest
 AGED = ("Roles: control_room, investigator, admin. A read older than EVIDENCE_ANPR_REASON_AFTER_DAYS (90) "
         "needs a `reason` (403 `reason_required` without one); it is audited.")
 

@@ -88,6 +88,7 @@ def create_app(settings: Settings | None = None, work_queue: WorkQueue | None = 
         ("POST", "/incidents/{incident_id}/evidence"): upload_cap,
         ("POST", "/public/uploads/{token}"): upload_cap,
         ("POST", "/anpr/reads"): anpr.MAX_BODY,
+        ("POST", "/anpr/openalpr"): anpr.ALPRD_MAX_BODY,
         ("POST", "/search/faces"): search.MAX_PHOTO_BYTES + MULTIPART_SLACK,
         ("POST", "/watchlist"): watchlist.ENROLMENT_MAX,
         ("PATCH", "/public/tus/{token}/{upload_id}"): settings.max_upload_bytes,

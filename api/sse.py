@@ -22,6 +22,7 @@ from evidence.errors import InvalidRequest
 __all__ = ["POLL_S", "Wake", "event_stream", "last_event_id"]
 
 POLL_S = 0.2  # rows written by other processes are seen within this
+PUSHED_MAX = 1000  # pushed events waiting for one stream; past it, the stream reads the table
 KEEP_ALIVE_S = 15
 
 
@@ -29,7 +30,7 @@ KEEP_ALIVE_S = 15
 class _Listener:
     woken: asyncio.Event
     match: Callable[[dict[str, Any]], bool] | None
-    pushed: deque[dict[str, Any]] = field(default_factory=deque)
+    pushed: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=PUSHED_MAX))
     poll: bool = False
 
 
@@ -62,8 +63,12 @@ class Wake:
                 listener.woken.set()
                 continue
             mine = [v for v in views if listener.match(v)]
-            if mine:
-                listener.pushed.extend(mine)
+            if len(listener.pushed) + len(mine) > PUSHED_MAX:  # a stalled client: read the table instead
+                listener.pushed.clear()
+                listener.poll = True
+                mine = []
+            listener.pushed.extend(mine)
+            if mine or listener.poll:
                 listener.woken.set()
 
 
@@ -80,11 +85,15 @@ def event_stream(request: Request, fetch: Callable[[int], list[dict[str, Any]]],
                  max_s: float | None, match: Callable[[dict[str, Any]], bool] | None = None) -> StreamingResponse:
     """Stream what ``fetch(after_id)`` returns (dicts with ``id`` and ``kind``), from ``start``.
     Events pushed to this process that ``match`` are sent as they arrive; the table is still read
-    (on ``notify`` and every ``POLL_S``), and what was pushed is not sent twice."""
+    (on ``notify`` and every ``POLL_S``), and what was pushed is not sent twice. A pushed event
+    goes out without an SSE ``id`` (its id is in its data): the id a client resumes from is only
+    ever the table read's cursor, so an earlier event another process committed and the table
+    read has not reached yet is not skipped on reconnect (it may repeat a pushed one: same id)."""
     wake: Wake = request.app.state.wake
 
-    def line(e: dict[str, Any]) -> str:
-        return f"id: {e['id']}\nevent: {e['kind']}\ndata: {json.dumps(e)}\n\n"
+    def line(e: dict[str, Any], with_id: bool = True) -> str:
+        head = f"id: {e['id']}\n" if with_id else ""
+        return f"{head}event: {e['kind']}\ndata: {json.dumps(e)}\n\n"
 
     async def stream() -> AsyncIterator[str]:
         last, loop = start, asyncio.get_running_loop()
@@ -103,14 +112,20 @@ def event_stream(request: Request, fetch: Callable[[int], list[dict[str, Any]]],
                     if e["id"] > last and e["id"] not in sent:
                         sent.add(e["id"])
                         idle_since = loop.time()
-                        yield line({k: v for k, v in e.items() if k != "incident_id"})
+                        yield line({k: v for k, v in e.items() if k != "incident_id"}, with_id=False)
                 if me.poll or loop.time() - polled >= POLL_S:
                     me.poll, polled = False, loop.time()
+                    passed = False  # the cursor passed events sent when pushed
                     for e in await run_in_threadpool(fetch, last):
                         last = e["id"]
-                        if e["id"] not in sent:
+                        if e["id"] in sent:
+                            passed = True
+                        else:
+                            passed = False
                             idle_since = loop.time()
                             yield line(e)
+                    if passed:
+                        yield f"id: {last}\n\n"  # resume point only: no event is dispatched
                     sent = {i for i in sent if i > last}
                 if loop.time() - idle_since > KEEP_ALIVE_S:
                     idle_since = loop.time()

@@ -82,6 +82,13 @@ def acknowledge_reviewed(s: Session, candidate_id: int, actor: Actor, decision: 
         _close(s, a, actor, f"{decision}: {reason}")
 
 
+def close_alerts_of(s: Session, kind: str, key: str, value: str, actor: Actor, note: str) -> None:
+    """Close the open alerts of ``kind`` whose event says ``key`` = ``value`` (a camera heard again)."""
+    for a in s.scalars(select(Alert).join(IncidentEvent, IncidentEvent.id == Alert.event_id).where(
+            Alert.kind == kind, Alert.acknowledged_at.is_(None), IncidentEvent.data[key].as_string() == value)):
+        _close(s, a, actor, note)
+
+
 def close_stale_alerts(s: Session, evidence_id: int) -> None:
     """Potential matches the analysis withdrew (fewer frames supported them, a run redone) or
     superseded (the quick pass's, once the full pass has run) need nobody: their alerts are closed,

@@ -2,7 +2,8 @@
 heartbeats. Three kinds are handled (``data_type``):
 
     alpr_group    one vehicle: best_plate_number, best_confidence (0-100), epoch_start (ms),
-                  travel_direction (degrees), gps_latitude/longitude, best_region, candidates,
+                  travel_direction (degrees, kept as given: location.travel_direction_deg),
+                  gps_latitude/longitude, best_region, candidates,
                   best_plate.plate_crop_jpeg and vehicle_crop_jpeg (base64)
     alpr_results  one frame: results[] (plate, confidence, region, candidates), epoch_time (ms)
     heartbeat     the agent's health: video_streams[] (camera_id, is_streaming, fps, ...)
@@ -17,18 +18,11 @@ from typing import Any
 
 from evidence.errors import InvalidRequest
 
-__all__ = ["KINDS", "alprd_reads", "alprd_streams", "compass"]
+__all__ = ["KINDS", "alprd_reads", "alprd_streams"]
 
 KINDS = ("alpr_group", "alpr_results", "heartbeat")
-COMPASS = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")
 MAX_CANDIDATES = 20
-
-
-def compass(degrees: float | None) -> str | None:
-    """A travel direction in degrees (0 = north, clockwise) as one of eight compass points."""
-    if degrees is None:
-        return None
-    return COMPASS[round(float(degrees) / 45.0) % 8]
+MAX_STREAMS = 64
 
 
 def _epoch_ms(value: Any, what: str) -> str:
@@ -40,7 +34,10 @@ def _epoch_ms(value: Any, what: str) -> str:
 def _camera(key_name: str, camera_id: Any) -> str:
     if camera_id is None or camera_id == "":
         return key_name
-    return f"{key_name}/{str(camera_id)[:30]}"
+    camera = str(camera_id)
+    if not isinstance(camera_id, (int, str)) or len(camera) > 30 or "/" in camera:
+        raise InvalidRequest(f"camera_id {camera_id!r}: a number or name of up to 30 characters expected")
+    return f"{key_name}/{camera}"
 
 
 def _confidence(value: Any, what: str) -> float:
@@ -77,12 +74,13 @@ def alprd_reads(body: dict[str, Any], key_name: str) -> list[dict[str, Any]]:
         heading = body.get("travel_direction")
         plate: dict[str, Any] = body["best_plate"] if isinstance(body.get("best_plate"), dict) else {}
         location = _location(body)
-        if isinstance(heading, (int, float)):
-            location = {**(location or {}), "heading_deg": float(heading)}
+        if isinstance(heading, (int, float)) and not isinstance(heading, bool):
+            # Kept as the camera gave it: alprd's angle is measured in the camera's image, so it
+            # is not turned into a compass point the camera never knew.
+            location = {**(location or {}), "travel_direction_deg": float(heading)}
         return [{"camera_id": camera, "timestamp": _epoch_ms(body.get("epoch_start"), "epoch_start"),
                  "vrm": best[:20], "confidence": _confidence(body.get("best_confidence"), "best_confidence"),
                  "location": location,
-                 "direction": compass(heading) if isinstance(heading, (int, float)) else None,
                  "country": body.get("best_region") or body.get("country"),
                  "alternatives": _candidates(body.get("candidates"), best),
                  "plate_image": plate.get("plate_crop_jpeg") or None,
@@ -109,8 +107,10 @@ def alprd_streams(body: dict[str, Any], key_name: str) -> dict[str, dict[str, An
     streams = body.get("video_streams")
     if not isinstance(streams, list) or not streams:
         return {key_name: {**agent, "is_streaming": True}}
+    if len(streams) > MAX_STREAMS:
+        raise InvalidRequest(f"heartbeat: more than {MAX_STREAMS} video streams")
     out: dict[str, dict[str, Any]] = {}
-    for st in streams[:64]:
+    for st in streams:
         if not isinstance(st, dict):
             raise InvalidRequest("heartbeat: video_streams must hold objects")
         figures = {k: st[k] for k in ("camera_name", "fps", "is_streaming", "last_plate_read", "last_update")

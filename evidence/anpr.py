@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -29,6 +30,7 @@ from pipeline.types import PlateRead
 __all__ = ["BadRead", "ReadOutcome", "add_hotlist", "hotlist", "purge_reads", "remove_hotlist", "sighting_hits",
            "store_reads"]
 
+log = logging.getLogger(__name__)
 MAX_IMAGE_BYTES = 2 * 1024 * 1024
 DIRECTIONS = {"N", "NE", "E", "SE", "S", "SW", "W", "NW", "TOWARDS", "AWAY", "UNKNOWN"}
 
@@ -48,7 +50,7 @@ class ReadOutcome:
     hits: list[dict[str, Any]]
 
 
-def _image(rt: Runtime, b64: str | None, what: str) -> str | None:
+def _image(rt: Runtime, b64: str | None, what: str, kept: dict[str, bytes]) -> str | None:
     if not b64:
         return None
     if len(b64) > MAX_IMAGE_BYTES * 4 // 3 + 4:
@@ -59,10 +61,12 @@ def _image(rt: Runtime, b64: str | None, what: str) -> str | None:
         raise BadRead(f"{what} is not valid base64") from exc
     if not (data.startswith(b"\xff\xd8") or data.startswith(b"\x89PNG")):
         raise BadRead(f"{what} is not a JPEG or PNG image")
-    return rt.store.relative(rt.store.put_bytes(data, "anpr", ".jpg" if data[:2] == b"\xff\xd8" else ".png").path)
+    path = rt.store.relative(rt.store.put_bytes(data, "anpr", ".jpg" if data[:2] == b"\xff\xd8" else ".png").path)
+    kept[path] = data  # stored again inside the transaction if a purge removed it meanwhile
+    return path
 
 
-UK_COUNTRIES = {"", "gb", "uk", "gbr", "gb-nir", "ni"}
+UK_COUNTRIES = {"", "gb", "uk", "gbr", "ni", "eu"}  # "eu": a European camera's default, not a country
 
 
 def _check(read: dict[str, Any], actor: Actor) -> tuple[datetime, str, float, str | None]:
@@ -89,7 +93,8 @@ def _check(read: dict[str, Any], actor: Actor) -> tuple[datetime, str, float, st
 def _parse(vrm_read: str, country: str | None) -> PlateRead:
     """The UK grammar for a UK plate (or one of no stated country); a plate the camera placed
     elsewhere is kept as read."""
-    if (country or "").strip().lower() in UK_COUNTRIES:
+    code = (country or "").strip().lower()
+    if code in UK_COUNTRIES or code.startswith(("gb-", "uk-")):
         return parse_plate(vrm_read)
     return PlateRead(vrm_read, vrm_read, "foreign", False, 0)
 
@@ -109,6 +114,7 @@ def store_reads(rt: Runtime, reads: list[dict[str, Any]], actor: Actor) -> list[
     on its registration and on the camera's alternative reads. Returns, per read, its outcome or
     the error that refused it."""
     prepared: list[tuple[int, dict[str, Any]] | EvidenceError] = []
+    images: dict[str, bytes] = {}
     for read in reads:
         try:
             at, vrm_read, confidence, direction = _check(read, actor)
@@ -118,14 +124,18 @@ def store_reads(rt: Runtime, reads: list[dict[str, Any]], actor: Actor) -> list[
                                  "vrm_key_rev": confusion_key(parsed.plate)[::-1], "valid": parsed.valid,
                                  "format": parsed.format, "alternatives": _alternatives(read, parsed.plate),
                                  "confidence": confidence, "location": read.get("location"), "direction": direction,
-                                 "plate_image": _image(rt, read.get("plate_image"), "plate_image"),
-                                 "overview_image": _image(rt, read.get("overview_image"), "overview_image")}))
+                                 "plate_image": _image(rt, read.get("plate_image"), "plate_image", images),
+                                 "overview_image": _image(rt, read.get("overview_image"), "overview_image",
+                                                          images)}))
         except EvidenceError as exc:
             prepared.append(exc)
     out: list[ReadOutcome | EvidenceError] = []
     rows = [p[1] for p in prepared if not isinstance(p, EvidenceError)]
     inserted: dict[tuple[str, str, datetime], int] = {}
     with rt.sessions.begin() as s:
+        for path, data in images.items():  # the same bytes as an old read's, purged since they were stored
+            if not rt.store.absolute(path).is_file():
+                rt.store.put_bytes(data, "anpr", path[-4:])
         if rows:
             # One INSERT for the batch (Core, not the ORM's bulk path: half the cost); duplicates
             # (same camera, VRM, time) are skipped by the unique constraint, and RETURNING says
@@ -160,6 +170,16 @@ def store_reads(rt: Runtime, reads: list[dict[str, Any]], actor: Actor) -> list[
             row = AnprRead(id=rid, **r) if entries else None  # the hit's view only
             out.append(ReadOutcome(rid, False, [_hit(s, row, e) for e in entries] if row else []))
     return out
+
+
+def _matched(row: AnprRead, entry: HotlistEntry) -> dict[str, Any]:
+    """Which of the read's registrations matched the entry, and how sure the camera was of it."""
+    if entry.vrm_key == row.vrm_key:
+        return {"vrm": row.vrm, "confidence": row.confidence}
+    for vrm, confidence in row.alternatives or ():
+        if confusion_key(vrm) == entry.vrm_key:
+            return {"vrm": vrm, "confidence": confidence}
+    return {"vrm": row.vrm, "confidence": row.confidence}
 
 
 def _keys(r: dict[str, Any]) -> list[str]:
@@ -203,6 +223,7 @@ def _hit(s: Session, row: AnprRead, entry: HotlistEntry) -> dict[str, Any]:
            "reason": entry.reason, "category": entry.category, "confidence": row.confidence,
            "location": row.location, "direction": row.direction, "exact": row.vrm == entry.vrm,
            "format": row.format, "on_alternative_read": entry.vrm_key != row.vrm_key,
+           "matched_read": _matched(row, entry),
            "plate_image_url": f"/anpr/reads/{row.id}/plate" if row.plate_image else None,
            "overview_image_url": f"/anpr/reads/{row.id}/overview" if row.overview_image else None,
            "verify": "a potential match: check the read against the image before acting"}
@@ -258,8 +279,16 @@ def purge_reads(rt: Runtime, actor: Actor, now: datetime | None = None) -> int:
             chunk = listed[k:k + 500]
             images -= {p for pair in s.execute(select(AnprRead.plate_image, AnprRead.overview_image).where(
                 or_(AnprRead.plate_image.in_(chunk), AnprRead.overview_image.in_(chunk)))) for p in pair if p}
+        # Deleted while the write lock is held: a read stored meanwhile with the same bytes finds
+        # its file missing inside its own transaction and stores it again.
+        deleted = failed = 0
+        for path in sorted(images):
+            try:
+                deleted += rt.store.delete(path)
+            except OSError as exc:
+                failed += 1
+                log.warning("anpr image %s not deleted: %s", path, exc)
         append_audit(s, actor, "anpr.retention", "anpr_reads",
-                     detail={"deleted": n, "images_deleted": len(images), "before": cutoff.isoformat()})
-    for path in sorted(images):
-        rt.store.delete(path)
+                     detail={"deleted": n, "images_deleted": deleted, "images_not_deleted": failed,
+                             "before": cutoff.isoformat()})
     return int(n or 0)

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from evidence.alerts import close_alerts_of
 from evidence.audit import Actor, append_audit
 from evidence.db import rows_changed
 from evidence.db.anpr_tables import AnprCamera
@@ -23,7 +24,8 @@ __all__ = ["camera_view", "cameras", "check_cameras", "heard", "heartbeat"]
 def heard(s: Session, cameras_: set[str], heartbeat: dict[str, dict[str, Any]] | None = None) -> None:
     """Cameras heard from now (when reads or a heartbeat arrived, not the camera's clock), with a
     heartbeat's figures per camera. One UPDATE each for a known camera that is not silent (the
-    ingest's hot path); a new camera is added, a silent one is announced back."""
+    ingest's hot path); a new camera is added, a silent one is announced back (its silence alert
+    closed) unless the heartbeat says its stream is down."""
     now = utcnow()
     for camera in sorted(cameras_):
         values: dict[str, Any] = {"last_heartbeat_at": now, "status": heartbeat[camera],
@@ -41,9 +43,13 @@ def heard(s: Session, cameras_: set[str], heartbeat: dict[str, dict[str, Any]] |
             continue
         for k, v in values.items():
             setattr(row, k, v)
+        if values.get("streaming") is False:  # a heartbeat saying the stream is down: still silent
+            continue
         silent_since, row.silent_since = row.silent_since, None
         add_event(s, None, "anpr.camera_back", {"camera_id": camera, "silent_since": silent_since.isoformat()
                                                 if silent_since else None})
+        close_alerts_of(s, "anpr.camera_silent", "camera_id", camera, Actor("anpr", "system"),
+                        "the camera is heard from again")
 
 
 def heartbeat(rt: Runtime, streams: dict[str, dict[str, Any]]) -> None:

@@ -37,6 +37,9 @@ def create_key(rt: Runtime, name: str, role: str, actor: Actor) -> tuple[int, st
         raise Conflict(f"unknown role {role!r}: one of {', '.join(ROLES)}")
     if not name.strip():
         raise Conflict("a key needs a name (whose or which camera's it is)")
+    if role == "camera" and ("/" in name or len(name.strip()) > 32):
+        raise Conflict("a camera key's name is the camera's id: up to 32 characters, no '/' "
+                       "(an agent's cameras are named <key name>/<camera id>)")
     key = "ep_" + secrets.token_urlsafe(32)
     with rt.sessions.begin() as s:
         row = ApiKey(name=name.strip(), role=role, key_sha256=secret_digest(key), prefix=key[:10], created_by=actor.name)

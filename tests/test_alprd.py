@@ -69,12 +69,15 @@ def test_an_alpr_group_is_stored_as_a_read_with_its_images_direction_and_alterna
     assert res.json() == {"data_type": "alpr_group", "stored": 1, "duplicates": 0, "hits": 0,
                                            "errors": [], "cameras": []}
     assert client.post("/anpr/openalpr", headers=agent, json=body).json()["duplicates"] == 1  # alprd retries
+    big = group("LV70XKF")  # real crops: a vehicle crop of ~100 KB is well over the 64 KiB JSON default
+    big["vehicle_crop_jpeg"] = base64.b64encode(b"\xff\xd8\xff\xe0" + bytes(range(256)) * 400).decode()
+    assert client.post("/anpr/openalpr", headers=agent, json=big).json()["stored"] == 1
     with rt.sessions() as s:
-        read = s.scalars(select(AnprRead)).one()
+        read = s.scalars(select(AnprRead).where(AnprRead.vrm == "LV70XKE")).one()
     assert (read.camera_id, read.vrm, read.format, read.valid, read.direction) == (
-        "M4-J12/1234", "LV70XKE", "current", True, "W")
+        "M4-J12/1234", "LV70XKE", "current", True, None)
     assert read.confidence == pytest.approx(0.913) and read.location["lat"] == 52.43
-    assert read.location["heading_deg"] == 268.5
+    assert read.location["travel_direction_deg"] == 268.5  # in the camera's image: not made a compass point
     assert abs((read.read_at - utcnow()).total_seconds()) < 60
     assert read.alternatives == [["LV70XKF", 0.71], ["LV7OXKE", 0.645]]
     assert client.get(f"/anpr/reads/{read.id}/plate", headers=cr).content[:2] == b"\xff\xd8"
@@ -100,6 +103,7 @@ def test_a_hotlisted_registration_among_the_cameras_candidates_raises_a_hit(alpr
     assert len(hits) == 1
     assert hits[0]["vrm_read"] == "KX19HFD" and hits[0]["hotlist_vrm"] == "KX19NFD"
     assert hits[0]["on_alternative_read"] is True and hits[0]["exact"] is False
+    assert hits[0]["matched_read"] == {"vrm": "KX19NFD", "confidence": 0.772}
     assert "check the read against the image" in hits[0]["verify"]
 
 
@@ -125,10 +129,18 @@ def test_heartbeats_give_camera_health_and_a_silent_camera_raises_an_alert(alpr)
     assert check_cameras(rt, utcnow() + timedelta(seconds=rt.settings.anpr_camera_silent_s + 5)) == ["M4-J12/1234"]
     alerts = [a for a in client.get("/alerts", headers=cr).json() if a["kind"] == "anpr.camera_silent"]
     assert len(alerts) == 2 and any("M4-J12/1235" in a["summary"] for a in alerts)
-    # It speaks again: heard, the silence is over (and said so), and a later silence alerts again.
+    # Another heartbeat saying the westbound stream is still down: still silent, no second alert.
+    assert client.post("/anpr/openalpr", headers=agent, json=beat).status_code == 200
+    assert check_cameras(rt) == []
+    cams = {c["camera_id"]: c for c in client.get("/anpr/cameras", headers=cr).json()}
+    assert cams["M4-J12/1235"]["silent_since"] is not None
+    # The eastbound camera speaks again: heard, the silence is over (said so, its alert closed).
     assert client.post("/anpr/openalpr", headers=agent, json=group("BD51SMR")).json()["stored"] == 1
     cams = {c["camera_id"]: c for c in client.get("/anpr/cameras", headers=cr).json()}
     assert cams["M4-J12/1234"]["silent_since"] is None and cams["M4-J12/1234"]["last_read_at"]
+    open_ = {a["summary"] for a in client.get("/alerts", headers=cr).json()
+             if a["kind"] == "anpr.camera_silent" and a["acknowledged_at"] is None}
+    assert len(open_) == 1 and "M4-J12/1235" in open_.pop()
     with rt.sessions() as s:
         from evidence.db.tables import IncidentEvent
 
@@ -136,7 +148,16 @@ def test_heartbeats_give_camera_health_and_a_silent_camera_raises_an_alert(alpr)
     assert [e.data["camera_id"] for e in back] == ["M4-J12/1234"]
 
 
+def test_a_camera_keys_name_cannot_claim_another_cameras_streams(alpr):
+    _, rt, _, _, _ = alpr
+    from evidence.errors import Conflict
+
+    with pytest.raises(Conflict, match="no '/'"):
+        create_key(rt, "M4-J12/1234", "camera", ADMIN)
+
+
 @pytest.mark.parametrize("body,message", [
+    ({**group(), "camera_id": {"id": 1}}, "camera_id"),
     ({"data_type": "vehicle"}, "data_type 'vehicle' is not handled"),
     ({"version": 2}, "data_type None is not handled"),
     ({"data_type": "alpr_group", "epoch_start": 1764590000000, "best_confidence": 90}, "best_plate_number"),
@@ -183,3 +204,7 @@ def test_purging_a_read_deletes_its_images_and_keeps_those_still_referred_to(alp
 
         entry = s.scalars(select(AuditEntry).where(AuditEntry.action == "anpr.retention")).one()
     assert entry.detail["deleted"] == 1 and entry.detail["images_deleted"] == 1
+    # The same plate image arriving again with a new read is stored again, not left pointing at nothing.
+    again = group("XY51ABC", epoch_ms=int(utcnow().timestamp() * 1000) + 5)
+    assert client.post("/anpr/openalpr", headers=agent, json=again).json()["stored"] == 1
+    assert rt.store.absolute(plate).exists()

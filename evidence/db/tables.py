@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import JSON, BigInteger, DateTime, Dialect, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (JSON, BigInteger, DateTime, Dialect, ForeignKey, Index, Integer, LargeBinary, String, Text,
+                        UniqueConstraint, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -263,7 +264,11 @@ class AnprRead(Base):
     __tablename__ = "anpr_reads"
     __table_args__ = (UniqueConstraint("camera_id", "vrm_read", "read_at", name="uq_anpr_read"),
                       Index("ix_anpr_reads_vrm_key", "vrm_key"), Index("ix_anpr_reads_read_at", "read_at"),
-                      Index("ix_anpr_reads_vrm_key_rev", "vrm_key_rev"))
+                      Index("ix_anpr_reads_vrm_key_rev", "vrm_key_rev"),
+                      # The retention purge asks whether a kept read still uses an image; only reads
+                      # with images are indexed (the ingest's hot path pays nothing for the rest).
+                      *(Index(f"ix_anpr_reads_{c}", c, sqlite_where=text(f"{c} IS NOT NULL"),
+                              postgresql_where=text(f"{c} IS NOT NULL")) for c in ("plate_image", "overview_image")))
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
     camera_id: Mapped[str] = mapped_column(String(64))
     read_at: Mapped[datetime]

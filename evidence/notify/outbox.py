@@ -59,7 +59,10 @@ def _summary(kind: str, d: dict[str, Any]) -> str:
     if kind == "candidate":
         return f"Potential match: {d.get('subject')} (score {float(d.get('score') or 0):.2f}) at {d.get('t_s')} s"
     if kind == "anpr.hit":
-        return (f"Hotlist hit: {d.get('hotlist_vrm')} read as {d.get('vrm_read') or d.get('vrm')}"
+        matched = d.get("matched_read") or {}
+        alt = (f", the camera's alternative read {matched.get('vrm')} at {float(matched.get('confidence') or 0):.0%}"
+               if d.get("on_alternative_read") and d.get("source") != "footage" else "")
+        return (f"Hotlist hit: {d.get('hotlist_vrm')} read as {d.get('vrm_read') or d.get('vrm')}{alt}"
                 f" ({d.get('category')}: {d.get('reason')})")[:300]
     if kind == "evidence.failed":
         return f"Evidence {d.get('evidence_id')} could not be analysed: {d.get('reason') or d.get('error') or ''}"[:300]
@@ -77,7 +80,8 @@ def outgoing(kind: str, d: dict[str, Any]) -> dict[str, Any]:
         "candidate.reviewed": ("candidate_id", "evidence_id", "subject", "review_state", "reviewed_by"),
         "anpr.hit": ("source", "read_id", "sighting_id", "evidence_id", "camera_id", "read_at", "t_s", "vrm_read",
                      "vrm", "hotlist_id", "hotlist_vrm", "category", "reason", "confidence", "location",
-                     "direction", "exact", "plate_image_url", "overview_image_url", "verify", "alert_id"),
+                     "direction", "exact", "plate_image_url", "overview_image_url", "verify", "alert_id",
+                     "on_alternative_read", "matched_read", "format"),
         "evidence.received": ("evidence_id",),
         "evidence.done": ("evidence_id",),
         "evidence.failed": ("evidence_id", "reason", "alert_id"),

@@ -18,6 +18,9 @@ def upgrade() -> None:
     with op.batch_alter_table("anpr_reads") as b:
         b.add_column(sa.Column("format", sa.String(length=16), nullable=True))
         b.add_column(sa.Column("alternatives", sa.JSON(), nullable=True))
+    for c in ("plate_image", "overview_image"):
+        op.create_index(f"ix_anpr_reads_{c}", "anpr_reads", [c], sqlite_where=sa.text(f"{c} IS NOT NULL"),
+                        postgresql_where=sa.text(f"{c} IS NOT NULL"))
     op.create_table(
         "anpr_cameras",
         sa.Column("camera_id", sa.String(length=64), primary_key=True),
@@ -32,6 +35,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("anpr_cameras")
+    for c in ("plate_image", "overview_image"):
+        op.drop_index(f"ix_anpr_reads_{c}", "anpr_reads")
     with op.batch_alter_table("anpr_reads") as b:
         b.drop_column("alternatives")
         b.drop_column("format")
