@@ -6,7 +6,6 @@ a read deletes its images."""
 from __future__ import annotations
 
 import base64
-import json
 from datetime import timedelta
 
 import pytest
@@ -19,6 +18,7 @@ from evidence.cameras import check_cameras
 from evidence.db.tables import AnprRead, utcnow
 from evidence.keys import create_key
 from evidence.settings import Settings
+from tests.test_anpr import _feed
 
 ADMIN = Actor("test-admin", "admin")
 
@@ -53,12 +53,6 @@ def group(plate="AB12CDE", candidates=(), epoch_ms=None, **kw):
             "vehicle_crop_jpeg": jpeg(b"vehicle" + plate.encode()),
             "candidates": [{"plate": plate, "confidence": 91.3, "matches_template": 1},
                            *({"plate": p, "confidence": c, "matches_template": 0} for p, c in candidates)], **kw}
-
-
-def feed(client, incident, headers):
-    with client.stream("GET", f"/incidents/{incident}/events", headers=headers, params={"max_s": 0.4}) as res:
-        text = "".join(res.iter_text())
-    return [json.loads(line[6:]) for line in text.splitlines() if line.startswith("data: ")]
 
 
 def test_an_alpr_group_is_stored_as_a_read_with_its_images_direction_and_alternatives(alpr):
@@ -99,7 +93,7 @@ def test_a_hotlisted_registration_among_the_cameras_candidates_raises_a_hit(alpr
     # The camera's best read is wrong (H for N); its second candidate is the hotlisted car.
     res = client.post("/anpr/openalpr", headers=agent, json=group("KX19HFD", candidates=[("KX19NFD", 77.2)]))
     assert res.status_code == 200 and res.json()["hits"] == 1
-    hits = [e for e in feed(client, incident, cr) if e["kind"] == "anpr.hit"]
+    hits = [e for e in _feed(client, incident, cr) if e["kind"] == "anpr.hit"]
     assert len(hits) == 1
     assert hits[0]["vrm_read"] == "KX19HFD" and hits[0]["hotlist_vrm"] == "KX19NFD"
     assert hits[0]["on_alternative_read"] is True and hits[0]["exact"] is False
