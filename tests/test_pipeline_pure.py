@@ -165,4 +165,6 @@ def test_watchlist_threshold_tightens_as_the_watchlist_grows():
     ts = [watchlist_threshold(n, 0.005, curve) for n in (1, 15, 100, 1000, 100_000)]
     assert ts == sorted(ts, reverse=True)
     assert ts[0] == 0.55 and ts[-1] == 0.40  # bounded both ways
-    assert 0.46 < watchlist_threshold(100, 0.005, curve) < 0.48
+    # Fitted with identities held out and a margin (models/recipes/face_calibration.py): at 100
+    # reference photos the threshold that kept 0.5 % on unseen people measured 0.42.
+    assert 0.40 < watchlist_threshold(100, 0.005, curve) < 0.44
