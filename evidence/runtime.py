@@ -15,6 +15,7 @@ from evidence.filestore import FileStore
 from evidence.notify import bus
 from evidence.notify.outbox import after_commit
 from evidence.settings import Settings
+from models.centerface import CenterFaceDetector
 from models.dlib_faces import FACE_MODEL_NAMES, DlibAligner, DlibEmbedder, DlibHogDetector
 from models.ppocr import PPOCRDetector, PPOCRRecogniser, plate_model_versions
 from models.registry import face_calibration, model_versions
@@ -39,7 +40,11 @@ class AnalysisConfig:
 
     @classmethod
     def from_settings(cls, s: Settings) -> AnalysisConfig:
-        return cls(s.sample_fps, FaceParams(min_face_px=s.min_face_px), s.plates, s.plate_fps,
+        detector_min_px = CenterFaceDetector.min_face_px if s.face_detector == "centerface" else \
+            DlibHogDetector.min_face_px
+        return cls(s.sample_fps, FaceParams(min_face_px=s.min_face_px, detector_min_px=detector_min_px,
+                                                  full_frame_every=s.full_frame_every), s.plates,
+                   s.plate_fps,
                    PlateParams(min_confidence=s.plate_min_confidence), s.match_threshold, s.match_fpir,
                    s.max_candidates_per_track, s.detect_threads)
 
@@ -52,6 +57,7 @@ class AnalysisConfig:
     def as_record(self) -> dict[str, object]:
         t = self.face.tracker
         return {"sample_fps": self.fps, "min_face_px": self.face.min_face_px,
+                "detector_min_px": self.face.detector_min_px,
                 "detect_scale": round(self.face.detect_scale, 4),
                 "full_frame_every": self.face.full_frame_every, "early_after": self.face.early_after,
                 "embed_per_track": self.face.embed_per_track, "match_threshold": self.match_threshold,
@@ -63,13 +69,19 @@ class AnalysisConfig:
 
 @dataclass
 class FaceModels:
-    """Video detector (no upsampling: frames are scaled instead), a reference-photo detector
-    (one upsample: enrolment photos are small), the aligner and the embedder."""
+    """The footage detector (CenterFace, or dlib's HOG; no upsampling: frames are scaled instead),
+    the reference-photo detectors (HOG: enrolment photos are frontal; one upsample for small
+    photos, none for large ones), the aligner and the embedder."""
 
-    detector: DlibHogDetector = field(default_factory=DlibHogDetector)
+    detector: CenterFaceDetector | DlibHogDetector = field(default_factory=CenterFaceDetector)
     reference_detector: DlibHogDetector = field(default_factory=lambda: DlibHogDetector(upsample=1))
+    photo_detector: DlibHogDetector = field(default_factory=DlibHogDetector)
     aligner: DlibAligner = field(default_factory=DlibAligner)
     embedder: DlibEmbedder = field(default_factory=DlibEmbedder)
+
+    @classmethod
+    def for_settings(cls, kind: str, threads: int) -> FaceModels:
+        return cls(detector=CenterFaceDetector(threads=threads) if kind == "centerface" else DlibHogDetector())
 
     def load(self) -> None:
         """Load every model now (a worker does it once, before it forks a process per job)."""
@@ -79,13 +91,14 @@ class FaceModels:
 
     def warm_up(self) -> threading.Thread:
         """Load the models in the background (while a clip is hashed and probed); returns the thread."""
-        thread = threading.Thread(target=lambda: self.embedder.model, daemon=True)
+        thread = threading.Thread(target=lambda: (self.embedder.model, self.detector.load()), daemon=True)
         thread.start()
         return thread
 
     @property
     def versions(self) -> dict[str, str]:
-        return model_versions(FACE_MODEL_NAMES)
+        names = FACE_MODEL_NAMES + (["centerface"] if isinstance(self.detector, CenterFaceDetector) else [])
+        return model_versions(names)
 
     @property
     def embedder_version(self) -> str:
@@ -108,15 +121,15 @@ class PlateModels:
         return plate_model_versions()
 
 
-_SHARED: list[FaceModels] = []
+_SHARED: dict[tuple[str, int], FaceModels] = {}
 _SHARED_PLATES: dict[tuple[int, int], PlateModels] = {}
 
 
-def shared_face_models() -> FaceModels:
-    """The process's face models, loaded once however many Runtimes (jobs) it builds."""
-    if not _SHARED:
-        _SHARED.append(FaceModels())
-    return _SHARED[0]
+def shared_face_models(kind: str = "centerface", threads: int = 1) -> FaceModels:
+    """The process's face models for these settings, loaded once however many Runtimes (jobs) it builds."""
+    if (kind, threads) not in _SHARED:
+        _SHARED[(kind, threads)] = FaceModels.for_settings(kind, threads)
+    return _SHARED[(kind, threads)]
 
 
 def shared_plate_models(max_side: int, threads: int) -> PlateModels:
@@ -132,7 +145,7 @@ class Runtime:
         self.settings = settings
         self.store = FileStore(settings.store_dir)
         self.analysis = AnalysisConfig.from_settings(settings)
-        self.faces = shared_face_models()
+        self.faces = shared_face_models(settings.face_detector, settings.onnx_threads)
         self.plates = shared_plate_models(settings.plate_max_side, settings.onnx_threads)
 
     @cached_property

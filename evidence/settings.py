@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -20,7 +21,13 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(None, description="Redis for RQ workers; unset means in-process execution")
 
     sample_fps: float = Field(2.0, gt=0, le=30, description="frames analysed per second of video")
-    min_face_px: float = Field(80.0, ge=20, description="smallest face width (pixels) to detect")
+    # Footage faces: CenterFace (ONNX, models/centerface.py) finds faces from 16 px in the image it
+    # is given, frontal and turned; frames are scaled so min_face_px lands there. dlib's HOG
+    # (frontal only, ~54 px) stays selectable (benchmarks/face_detection.py, RESULTS.md).
+    face_detector: Literal["centerface", "hog"] = Field("centerface", description="face detector for footage")
+    min_face_px: float = Field(40.0, ge=20, description="smallest face width (pixels) to detect")
+    full_frame_every: int = Field(2, ge=1, le=100, description="whole-frame face search on every Nth sampled "
+                                  "frame; between them faces are looked for only where tracks predict them")
     # Watchlist alerts: the distance threshold is derived per watchlist from the measured
     # false-match curve (models/face_calibration.json) so that a face of someone *not* on the
     # list raises a candidate with probability ~match_fpir, however long the list

@@ -79,7 +79,7 @@ def enrol(rt: Runtime, enrolments: Iterable[Enrolment], actor: Actor, skip_unusa
             try:
                 img = read_rgb(path, name=label)
                 # Small photos (LFW-sized) need the upsampling detector; large ones do not (~4x cheaper).
-                detector = m.reference_detector if max(img.shape[:2]) < SMALL_PHOTO_PX else m.detector
+                detector = m.reference_detector if max(img.shape[:2]) < SMALL_PHOTO_PX else m.photo_detector
                 embedded.append((e.name.strip(), path, label, embed_reference(img, detector, m.aligner, m.embedder,
                                                                               label)))
                 usable += 1

@@ -32,6 +32,11 @@ class ModelEntry:
     version: str
     source: str
     licence: str
+    install: str | None = None  # how to install its package, where plain `pip install <package>` is wrong
+
+    @property
+    def install_hint(self) -> str:
+        return self.install or f"pip install {self.package}"
 
 
 @cache
@@ -48,7 +53,7 @@ def _locate(entry: ModelEntry) -> Path:
     top = entry.file.split("/", 1)[0]
     spec = importlib.util.find_spec(top)
     if spec is None or not spec.submodule_search_locations:
-        raise ModelUnavailable(f"model {entry.name}: package {entry.package} is not installed (pip install {entry.package})")
+        raise ModelUnavailable(f"model {entry.name}: package {entry.package} is not installed ({entry.install_hint})")
     return Path(list(spec.submodule_search_locations)[0]).parent / entry.file
 
 
@@ -70,7 +75,7 @@ def model_path(name: str) -> Path:
             raise ModelUnavailable(f"model {name}: not in models/manifest.json as a file")
         path = _locate(entry)
         if not path.exists():
-            raise ModelUnavailable(f"model {name}: {path} missing (pip install {entry.package})")
+            raise ModelUnavailable(f"model {name}: {path} missing ({entry.install_hint})")
         digest = _sha256(path)
         if digest != entry.sha256:
             raise ModelUnavailable(f"model {name}: SHA-256 {digest[:12]}… does not match the manifest")

@@ -29,7 +29,8 @@ __all__ = ["FaceParams", "TrackEvent", "analyse_faces", "quick_faces"]
 
 @dataclass(frozen=True)
 class FaceParams:
-    min_face_px: float = 80.0
+    min_face_px: float = 40.0
+    detector_min_px: float = 16.0  # smallest face the detector finds in the image it is given
     full_frame_every: int = 2
     early_after: int = 2
     embed_per_track: int = 2
@@ -37,7 +38,7 @@ class FaceParams:
 
     @property
     def detect_scale(self) -> float:
-        return detection_scale(self.min_face_px)
+        return detection_scale(self.min_face_px, self.detector_min_px)
 
     def needs_full_pass(self, frame: Frame) -> bool:
         return frame.index % max(1, self.full_frame_every) == 0

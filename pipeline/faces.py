@@ -27,15 +27,18 @@ __all__ = [
     "sample_face",
 ]
 
-# dlib's HOG detector finds faces down to roughly this width (pixels) at the scale it runs on;
-# measured on LFW faces composited into 1080p frames (benchmarks/RESULTS.md, face detection).
-HOG_MIN_FACE_PX = 54.0
-
-
 class FaceDetector(Protocol):
-    """Find faces: RGB uint8 (H, W, 3) in, [(xyxy, score)] in that image's pixels out."""
+    """Find faces: RGB uint8 (H, W, 3) in, [(xyxy, score)] in that image's pixels out.
+
+    ``min_face_px``: the smallest face width it finds reliably in the image it is given (frames
+    are scaled down so the smallest face wanted is that wide); ``alignment_box``: the box the
+    aligner is given for a face it found (the aligner's own detector's shape)."""
+
+    min_face_px: float
 
     def detect(self, image: RGBImage) -> list[tuple[Box, float]]: ...
+
+    def alignment_box(self, box: Box) -> Box: ...
 
 
 class FaceAligner(Protocol):
@@ -50,9 +53,14 @@ class FaceEmbedder(Protocol):
     def embed(self, image: RGBImage, landmarks_xy: npt.NDArray[np.float32]) -> Embedding: ...
 
 
-def detection_scale(min_face_px: float) -> float:
-    """Scale to run the detector at so faces of ``min_face_px`` are still found (at most 1)."""
-    return float(min(1.0, HOG_MIN_FACE_PX / max(1.0, min_face_px)))
+def detection_scale(min_face_px: float, detector_min_px: float) -> float:
+    """Scale to run a detector that finds faces from ``detector_min_px`` at, so faces of
+    ``min_face_px`` in the frame are still found (at most 1)."""
+    return float(min(1.0, detector_min_px / max(1.0, min_face_px)))
+
+
+def _landmarks(image: RGBImage, box: Box, detector: FaceDetector, aligner: FaceAligner) -> npt.NDArray[np.float32]:
+    return aligner.landmarks(image, detector.alignment_box(box))
 
 
 def _sharpness(gray: npt.NDArray[np.uint8]) -> float:
@@ -96,7 +104,7 @@ def detect_faces(
         box: Box = (x0 / scale, y0 / scale, x1 / scale, y1 / scale)
         if box[2] - box[0] < min_face_px:
             continue
-        marks = aligner.landmarks(image, box)
+        marks = _landmarks(image, box, detector, aligner)
         found.append(FaceDetection(frame.t_s, frame.index, box, float(score), marks,
                                    face_quality(image, box, marks, float(score))))
     return found
@@ -108,28 +116,29 @@ def detect_faces_near(
     detector: FaceDetector,
     aligner: FaceAligner,
     min_face_px: float,
-    face_px_at_detection: float = 80.0,
+    face_px_at_detection: float | None = None,
 ) -> list[FaceDetection]:
     """Look for faces only around ``boxes`` (where tracked faces are predicted to be): each region
     is the box grown by its width on every side, scaled so the face is ~``face_px_at_detection``
-    wide. A fraction of the cost of a full-frame pass; overlapping finds are merged."""
+    wide (by default 1.5 times the smallest face the detector finds, at least 40 px). A fraction of the cost of a full-frame pass; overlapping finds are merged."""
     image = frame.image
     h, w = image.shape[:2]
     found: list[FaceDetection] = []
+    face_px = face_px_at_detection or max(40.0, 1.5 * detector.min_face_px)
     for x0, y0, x1, y1 in boxes:
         bw = x1 - x0
         rx0, ry0 = max(0, int(x0 - bw)), max(0, int(y0 - bw))
         rx1, ry1 = min(w, int(x1 + bw)), min(h, int(y1 + bw))
         if rx1 - rx0 < 16 or ry1 - ry0 < 16:
             continue
-        scale = min(1.0, face_px_at_detection / max(bw, 1.0))
+        scale = min(1.0, face_px / max(bw, 1.0))
         region = image[ry0:ry1, rx0:rx1]
         small = region if scale >= 1.0 else cv2.resize(region, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         for (a0, b0, a1, b1), score in detector.detect(np.ascontiguousarray(small)):
             box: Box = (rx0 + a0 / scale, ry0 + b0 / scale, rx0 + a1 / scale, ry0 + b1 / scale)
             if box[2] - box[0] < min_face_px or any(overlap_of_smaller(box, f.xyxy) > 0.5 for f in found):
                 continue
-            marks = aligner.landmarks(image, box)
+            marks = _landmarks(image, box, detector, aligner)
             found.append(FaceDetection(frame.t_s, frame.index, box, float(score), marks,
                                        face_quality(image, box, marks, float(score))))
     return found
@@ -159,4 +168,4 @@ def embed_reference(
     if len(faces) > 1:
         raise InvalidReference(f"{name}: {len(faces)} faces found; a reference photo must show one person")
     box, _ = faces[0]
-    return embedder.embed(image, aligner.landmarks(image, box))
+    return embedder.embed(image, _landmarks(image, box, detector, aligner))

@@ -34,7 +34,7 @@ def test_parallel_detection_gives_exactly_the_serial_result(clips, face_models):
 
     def detect(frame):
         return [(d.xyxy, d.score, d.landmarks_xy.tobytes()) for d in
-                detect_faces(frame, m.detector, m.aligner, detection_scale(80), 80)]
+                detect_faces(frame, m.detector, m.aligner, detection_scale(80, m.detector.min_face_px), 80)]
 
     serial = [detect(f) for f in frames]
     assert sum(map(len, serial)) > 10
@@ -54,7 +54,7 @@ def test_many_threads_share_a_few_model_objects(clips):
 
     def detect(frame):
         return [(d.xyxy, d.landmarks_xy.tobytes()) for d in detect_faces(frame, detector, aligner,
-                                                                          detection_scale(80), 80)]
+                                                                          detection_scale(80, detector.min_face_px), 80)]
 
     serial = [detect(f) for f in frames]
     with ThreadPoolExecutor(24) as pool:
