@@ -10,16 +10,19 @@ A read is a candidate with a confidence, never a fact: the sighting keeps the al
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
+
 from pipeline.boxes import box_iou
 from pipeline.ocr import CharColumn, TextBox, merge_lines, upright_crop
 from pipeline.plates import UK_MARGIN, confusion_key, fit_columns
-from pipeline.types import PlateDetection, PlateRead, PlateSighting, RGBImage
+from pipeline.types import Box, PlateDetection, PlateRead, PlateSighting, RGBImage
 
-__all__ = ["PlateParams", "TextDetector", "TextRecogniser", "edit_distance", "plate_shaped", "read_crop", "read_image", "read_plates", "read_units", "stack_lines",
+__all__ = ["PlateParams", "TextDetector", "TextRecogniser", "edit_distance", "plate_shaped", "read_crop", "read_image", "read_plates", "read_plates_in", "read_units", "stack_lines",
            "track_plates", "vote"]
 
 
@@ -166,12 +169,13 @@ def read_units(image: RGBImage, units: Sequence[Sequence[TextBox]], recogniser: 
 
 
 def read_plates(image: RGBImage, t_s: float, detector: TextDetector, recogniser: TextRecogniser,
-                params: PlateParams = PlateParams()) -> list[PlateDetection]:
+                params: PlateParams = PlateParams(), frame_h: int | None = None) -> list[PlateDetection]:
     """Plate reads in one frame, surest first. Text that is not plate-shaped, holds no letter and
     digit, or is read with less than ``min_confidence`` is dropped; reads fitting no UK format are
     kept with ``valid`` False (``format`` "foreign"). Two lines one above the other are also read
-    as one two-line plate; when that read stands, its lines are not reported alone."""
-    h = image.shape[0]
+    as one two-line plate; when that read stands, its lines are not reported alone. ``frame_h``:
+    the height of the frame ``image`` was cut from (plate heights are bounded by it)."""
+    h = frame_h or image.shape[0]
     found = merge_lines(detector.detect(image))
     pairs = [(a, b) for a, b in stack_lines(
         [x for x in found if params.min_height_px <= x.height <= params.max_height_frac * h
@@ -197,6 +201,23 @@ def read_plates(image: RGBImage, t_s: float, detector: TextDetector, recogniser:
         read, confidence = reads[i]
         box = units[i][0] if len(units[i]) == 1 else _union(*units[i])
         out.append(PlateDetection(t_s, box.xyxy, read, round(confidence, 4)))
+    return sorted(out, key=lambda d: -d.confidence)
+
+
+def read_plates_in(image: RGBImage, regions: Sequence[Box] | None, t_s: float, detector: TextDetector,
+                   recogniser: TextRecogniser, params: PlateParams = PlateParams()) -> list[PlateDetection]:
+    """``read_plates`` on the given regions of the frame only (all of it when None), boxes in the
+    frame's pixels, surest first."""
+    if regions is None:
+        return read_plates(image, t_s, detector, recogniser, params)
+    out: list[PlateDetection] = []
+    for x0, y0, x1, y1 in regions:
+        ax, ay, bx, by = int(x0), int(y0), int(np.ceil(x1)), int(np.ceil(y1))
+        if bx - ax < 16 or by - ay < 16:
+            continue
+        crop = np.ascontiguousarray(image[ay:by, ax:bx])
+        out += [dataclasses.replace(d, xyxy=(d.xyxy[0] + ax, d.xyxy[1] + ay, d.xyxy[2] + ax, d.xyxy[3] + ay))
+                for d in read_plates(crop, t_s, detector, recogniser, params, frame_h=image.shape[0])]
     return sorted(out, key=lambda d: -d.confidence)
 
 

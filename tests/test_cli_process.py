@@ -125,6 +125,6 @@ def test_status_reports_state_and_progress(cli, clips):
     out = run_json(cli, clips["street"])
     res = cli("status", out["evidence"]["id"])
     assert res.exit_code == 0 and res.stdout.strip() == \
-        f"evidence {out['evidence']['id']}: done, 100 %; segments 1/1 done, plate search 1/1 done, working copy 1/1 done"
+        f"evidence {out['evidence']['id']}: done, 100 %; segments 1/1 done, working copy 1/1 done"
     missing = cli("status", 999)
     assert missing.exit_code == 2 and "evidence 999 not found" in missing.stderr

@@ -68,7 +68,9 @@ def provenance(rt: Runtime, items: list[WorkItem], watchlist: Watchlist, stitche
     segments = sorted((i for i in items if i.kind == WorkKind.SEGMENT), key=lambda i: i.index)
     quick = next((i for i in items if i.kind == WorkKind.QUICK), None)
     copy = next((i for i in items if i.kind == WorkKind.TRANSCODE), None)
-    plate_items = [i for i in items if i.kind == WorkKind.PLATES]
+    # (frames searched, result) of each plate search: the segments', or plate items of older plans
+    plates = [(i.frames, i.result) for i in items if i.kind == WorkKind.PLATES] + \
+        [(r["frames"], r) for i in segments if (r := i.result.get("plates"))]
     return {
         "software": SOFTWARE, "models": rt.faces.versions,
         "parameters": {**rt.analysis.as_record(), "segment_s": rt.settings.segment_s},
@@ -80,9 +82,10 @@ def provenance(rt: Runtime, items: list[WorkItem], watchlist: Watchlist, stitche
         "tracks_stitched_across_cuts": stitched,
         "quick_pass": quick.result if quick else None,
         "working_copy": copy.result if copy else None,
-        "plates": {"models": rt.plates.versions, "frames_searched": sum(i.frames for i in plate_items),
-                   "sightings": sum(i.result.get("sightings", 0) for i in plate_items) - plates_stitched,
-                   "sightings_stitched_across_cuts": plates_stitched} if plate_items else None,
+        "plates": {"models": rt.plates.versions, "frames_searched": sum(f for f, _ in plates),
+                   "whole_frames_searched": sum(r.get("whole_frames", f) for f, r in plates),
+                   "sightings": sum(r.get("sightings", 0) for _, r in plates) - plates_stitched,
+                   "sightings_stitched_across_cuts": plates_stitched} if plates else None,
     }
 
 

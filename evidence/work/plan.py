@@ -1,6 +1,7 @@
 """The *ingest* step: the stored original checked against its intake hash, its key frames found
 (once: the quick pass is handed them), and its work planned — the keyframe quick pass for long
-clips, a face segment and a plate segment for each stretch cut at key frames, the working copy.
+clips, a segment for each stretch cut at key frames (faces and plates from one decode), the working
+copy.
 A plan already made is kept (a crashed ingest resumes); a re-plan clears unreviewed results."""
 
 from __future__ import annotations
@@ -112,11 +113,9 @@ def _plan(rt: Runtime, ev: Evidence, lease: Lease, hashed_at_intake: bool) -> No
         if info.duration_s >= rt.settings.quick_pass_min_s:
             s.add(WorkItem(evidence_id=ev.id, kind=WorkKind.QUICK, index=0, **whole, result={},
                            plan={"keyframes_s": [round(t, 4) for t in keyframes]}))
-        kinds = [WorkKind.SEGMENT] + ([WorkKind.PLATES] if rt.analysis.plates else [])
-        for kind in kinds:
-            for seg in segments:
-                s.add(WorkItem(evidence_id=ev.id, kind=kind, index=seg.index, start_s=seg.start_s, end_s=seg.end_s,
-                               result={}, plan={}))
+        for seg in segments:  # faces and plates from one decode of the stretch
+            s.add(WorkItem(evidence_id=ev.id, kind=WorkKind.SEGMENT, index=seg.index, start_s=seg.start_s,
+                           end_s=seg.end_s, result={}, plan={"plates": rt.analysis.plates}))
         if rt.settings.working_copy:
             s.add(WorkItem(evidence_id=ev.id, kind=WorkKind.TRANSCODE, index=0, **whole, result={}, plan={}))
         append_audit(s, Actor("pipeline", "system"), "evidence.planned", f"evidence:{ev.id}",

@@ -1,6 +1,7 @@
-"""The ``plates`` work item: number plates in one stretch of the clip (beside the face segment of
-the same stretch, from its own decode at ``EVIDENCE_PLATE_FPS``), and, when the evidence is
-finalised, the joining of sightings a segment cut split in two.
+"""Number plates in footage: storing the sightings of one stretch of the clip (found by the face
+segment from the same decode, ``evidence.work.segment``), the ``plates`` work item of plans made
+before the single decode (its own decode at ``EVIDENCE_PLATE_FPS``, every frame searched whole),
+and, when the evidence is finalised, the joining of sightings a segment cut split in two.
 
 Each sighting is stored with its plate crop and a wider overview crop (derivatives of the
 original, with the models and parameters that made them), every read it was voted from, and a
@@ -31,15 +32,15 @@ from pipeline.platereading import edit_distance, read_plates, track_plates, vote
 from pipeline.plates import confusion_key
 from pipeline.types import Box, Frame, PlateDetection, PlateRead, PlateSighting, RGBImage
 
-__all__ = ["SIGHTING_INDEX_STRIDE", "clear_sightings", "find_sightings", "run_plates", "save_sightings",
-           "stitch_sightings"]
+__all__ = ["SIGHTING_INDEX_STRIDE", "Crops", "clear_sightings", "find_sightings", "plate_crops", "run_plates",
+           "save_sightings", "stitch_sightings"]
 
 SIGHTING_INDEX_STRIDE = 100_000
 _UNREVIEWED = (ReviewState.PENDING,)
 
 
 @dataclass(frozen=True)
-class _Crops:
+class Crops:
     plate_jpeg: bytes
     overview_jpeg: bytes
     overview_origin_xy: tuple[int, int]
@@ -54,18 +55,18 @@ def _crop(image: RGBImage, xyxy: Box, grow_w: float, grow_h: float) -> tuple[RGB
     return image[ay:by, ax:bx].copy(), (ax, ay)
 
 
-def _crops(image: RGBImage, xyxy: Box) -> _Crops:
+def plate_crops(image: RGBImage, xyxy: Box) -> Crops:
     """The plate with a little margin, and the vehicle around it (3 plate widths each side)."""
     plate, _ = _crop(image, xyxy, 0.1, 0.3)
     overview, origin = _crop(image, xyxy, 3.0, 6.0)
-    return _Crops(encode_jpeg(plate), encode_jpeg(overview, 85), origin)
+    return Crops(encode_jpeg(plate), encode_jpeg(overview, 85), origin)
 
 
 def find_sightings(rt: Runtime, job: Job, tick: Callable[[Frame], None], report: DecodeReport
-                   ) -> tuple[int, list[PlateSighting], dict[tuple[float, Box], _Crops]]:
+                   ) -> tuple[int, list[PlateSighting], dict[tuple[float, Box], Crops]]:
     """Search the job's span of the clip: (frames looked at, sightings, crops of every read kept);
     ffmpeg's warnings go to ``report``."""
-    crops: dict[tuple[float, Box], _Crops] = {}
+    crops: dict[tuple[float, Box], Crops] = {}
     frames_seen = [0]
     m, params = rt.plates, rt.analysis.plate
 
@@ -76,7 +77,7 @@ def find_sightings(rt: Runtime, job: Job, tick: Callable[[Frame], None], report:
             tick(frame)
             found = read_plates(frame.image, frame.t_s, m.detector, m.recogniser, params)
             for d in found:
-                crops[(d.t_s, d.xyxy)] = _crops(frame.image, d.xyxy)
+                crops[(d.t_s, d.xyxy)] = plate_crops(frame.image, d.xyxy)
             yield found
 
     sightings = track_plates(reads(), params)
@@ -104,15 +105,18 @@ def _read_from_json(r: dict[str, Any]) -> PlateDetection:
 
 
 def save_sightings(rt: Runtime, job: Job, sightings: Sequence[PlateSighting],
-                   crops: dict[tuple[float, Box], _Crops], fence: Callable[[Session], None]) -> int:
+                   crops: dict[tuple[float, Box], Crops], fence: Callable[[Session], None],
+                   search: dict[str, Any] | None = None) -> int:
     """Store the sightings of one segment, their crops as derivatives, in one transaction fenced by
     the work item's lease; an event per sighting on the incident's timeline, and a hit for each
     sighting of a hotlisted vehicle. A vehicle a person already reviewed (an earlier run) is not
-    stored again. Returns how many were stored."""
+    stored again. ``search``: where in the frames plates were looked for. Returns how many were
+    stored."""
     made_by = {"software": SOFTWARE, "models": rt.plates.versions,
                "parameters": {"plate_fps": rt.analysis.plate_fps, "detector_max_side": rt.settings.plate_max_side,
-                              **rt.analysis.plate.as_record()}}
-    stored: list[tuple[PlateSighting, StoredFile, StoredFile, _Crops]] = []
+                              **rt.analysis.plate.as_record(),
+                              "search": search or {"regions": "whole frame, every searched frame"}}}
+    stored: list[tuple[PlateSighting, StoredFile, StoredFile, Crops]] = []
     files: list[StoredFile] = []  # everything this run put in the store, to discard if unused
     with rt.sessions() as s:
         fresh, _ = _not_reviewed(s, rt, job.evidence_id, sightings)
@@ -194,7 +198,8 @@ def stitch_sightings(s: Session, evidence_id: int, items: Sequence[WorkItem], ma
     holding the best read. Reviewed sightings stay as they are. Returns how many were joined."""
     rows = sorted(s.scalars(select(PlateSightingRow).where(PlateSightingRow.evidence_id == evidence_id)),
                   key=lambda r: (r.first_t_s, r.sighting_index))
-    planned = {i.index for i in items if i.kind == WorkKind.PLATES}
+    planned = {i.index for i in items if i.kind == WorkKind.PLATES
+               or (i.kind == WorkKind.SEGMENT and (i.plan or {}).get("plates"))}
     joined = 0
     alive = list(rows)
     for later in rows:
