@@ -40,7 +40,8 @@ FPS = 25
 @dataclass(frozen=True)
 class Appearance:
     """One person crossing the frame. Positions are centre fractions of the frame; face_px is the
-    approximate face width (pixels) at entry and exit."""
+    approximate face width (pixels) at entry and exit; yaw_deg turns the face (rendered: the photo
+    turned as a flat picture about its vertical axis)."""
 
     name: str
     photo: str
@@ -50,6 +51,7 @@ class Appearance:
     end_xy: tuple[float, float]
     face_px: tuple[int, int]
     on_watchlist: bool
+    yaw_deg: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,22 @@ def _face_sprite(photo: Path, face_px: int) -> tuple[np.ndarray, np.ndarray]:
     size = (max(8, int(w * scale)), max(8, int(h * scale)))
     rgb = cv2.resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), size, interpolation=cv2.INTER_AREA)
     return rgb, cv2.resize(alpha, size, interpolation=cv2.INTER_AREA)[..., None]
+
+
+def turned(rgb: np.ndarray, alpha: np.ndarray, yaw_deg: float) -> tuple[np.ndarray, np.ndarray]:
+    """A face sprite as a flat picture turned by ``yaw_deg`` about its vertical axis (narrower, the
+    far side shorter): a stand-in for a turned head, which would also hide one eye."""
+    if yaw_deg == 0:
+        return rgb, alpha
+    h, w = rgb.shape[:2]
+    c, s = np.cos(np.radians(yaw_deg)), np.sin(np.radians(yaw_deg))
+    nw, shrink = max(4, int(w * c)), 0.5 * s * 0.35  # the far edge ~17 % shorter at 90 degrees
+    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    dst = np.float32([[0, 0], [nw, h * shrink], [nw, h * (1 - shrink)], [0, h]])
+    m = cv2.getPerspectiveTransform(src, dst)
+    out = cv2.warpPerspective(rgb, m, (nw, h), flags=cv2.INTER_AREA)
+    a = cv2.warpPerspective(alpha[..., 0] if alpha.ndim == 3 else alpha, m, (nw, h), flags=cv2.INTER_AREA)
+    return out, a[..., None]
 
 
 def _background(width: int, height: int, seed: int) -> np.ndarray:
@@ -143,31 +161,36 @@ def render_clip(
     seed: int = 1,
     metadata: dict[str, str] | None = None,
     vehicles: list[Vehicle] | None = None,
+    fps: int = FPS,
+    dusk: bool = False,
 ) -> Path:
     """Render and encode a clip; write OUT.truth.json beside it. With rotate_90 the picture is
     composed upright at size_wh, stored rotated to landscape and tagged with a 90-degree display
-    rotation, as a phone held upright records it."""
+    rotation, as a phone held upright records it. ``dusk``: filmed at dusk on a phone — the picture
+    at a third of its brightness with lifted shadows, people smeared along their way by the long
+    exposure (motion blur over the distance covered in half a frame time, at least 7 px), heavy
+    sensor grain."""
     width, height = size_wh
     out.parent.mkdir(parents=True, exist_ok=True)
     bg = _background(width, height, seed)
-    grain = _grain_bank(width, height, seed)
+    grain = _grain_bank(width, height, seed, sigma=9.0 if dusk else 3.0)
     sprites = {p.photo: {} for p in people}
     vehicles = vehicles or []
     cars: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
     enc_w, enc_h = (height, width) if rotate_90 else (width, height)
     cmd = ["ffmpeg", "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
-           "-s", f"{enc_w}x{enc_h}", "-r", str(FPS), "-i", "-", "-an", "-c:v", "libx264",
+           "-s", f"{enc_w}x{enc_h}", "-r", str(fps), "-i", "-", "-an", "-c:v", "libx264",
            "-preset", "veryfast", "-b:v", f"{_bitrate_mbps(enc_w, enc_h)}M", "-maxrate", f"{_bitrate_mbps(enc_w, enc_h) * 4 // 3}M",
-           "-bufsize", f"{_bitrate_mbps(enc_w, enc_h) * 2}M", "-pix_fmt", "yuv420p", "-g", str(2 * FPS)]
+           "-bufsize", f"{_bitrate_mbps(enc_w, enc_h) * 2}M", "-pix_fmt", "yuv420p", "-g", str(2 * fps)]
     for key, value in (metadata or {}).items():
         cmd += ["-metadata", f"{key}={value}"]
     encoded = out.with_suffix(".tmp.mp4") if rotate_90 else out
     cmd.append(str(encoded))
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE)
     assert proc.stdin is not None
-    n_frames = int(round(seconds * FPS))
+    n_frames = int(round(seconds * fps))
     for i in range(n_frames):
-        t = i / FPS
+        t = i / fps
         ox = int(100 + 90 * np.sin(t * 0.3))
         frame = bg[40 : 40 + height, ox : ox + width].copy()
         for k, v in enumerate(vehicles):
@@ -187,10 +210,16 @@ def render_clip(
             px = int(round((p.face_px[0] + (p.face_px[1] - p.face_px[0]) * u) / 8)) * 8
             cache = sprites[p.photo]
             if px not in cache:
-                cache[px] = _face_sprite(lfw_photo(*_split_photo(p.photo)), px)
+                cache[px] = turned(*_face_sprite(lfw_photo(*_split_photo(p.photo)), px), p.yaw_deg)
             cx = (p.start_xy[0] + (p.end_xy[0] - p.start_xy[0]) * u) * width
             cy = (p.start_xy[1] + (p.end_xy[1] - p.start_xy[1]) * u) * height
-            _paste(frame, *cache[px], int(cx), int(cy))
+            sprite = cache[px]
+            if dusk:
+                dx = (p.end_xy[0] - p.start_xy[0]) * width / max(1e-6, p.t_out_s - p.t_in_s) / fps
+                sprite = _smeared(*sprite, max(7, int(abs(dx) * 0.5 * 4)))
+            _paste(frame, *sprite, int(cx), int(cy))
+        if dusk:
+            frame = cv2.LUT(frame, _DUSK_LUT)
         frame = cv2.add(frame, grain[i % len(grain)], dtype=cv2.CV_8U) if grain else frame
         if rotate_90:
             frame = np.ascontiguousarray(np.rot90(frame, k=-1))  # stored turned right; the tag turns it back
@@ -206,12 +235,24 @@ def render_clip(
         "clip": out.name,
         "display_wh": [width, height],
         "seconds": seconds,
-        "fps": FPS,
+        "fps": fps,
         "appearances": [asdict(p) for p in people],
         "vehicles": [asdict(v) for v in vehicles],
     }
     out.with_suffix(".truth.json").write_text(json.dumps(truth, indent=2) + "\n")
     return out
+
+
+# Dusk: a third of the brightness, shadows lifted a little (a phone's night processing).
+_DUSK_LUT = np.clip(12 + 255 * 0.33 * (np.arange(256) / 255.0) ** 0.9, 0, 255).astype(np.uint8)
+
+
+def _smeared(rgb: np.ndarray, alpha: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
+    """A sprite blurred along x over ``length`` pixels (motion blur of a long exposure)."""
+    kernel = np.full((1, length), 1.0 / length, np.float32)
+    a = cv2.filter2D(alpha, -1, kernel, borderType=cv2.BORDER_CONSTANT)[..., None]
+    premult = cv2.filter2D(rgb.astype(np.float32) * alpha, -1, kernel, borderType=cv2.BORDER_CONSTANT)
+    return np.clip(premult / np.maximum(a, 1e-3), 0, 255).astype(np.uint8), a
 
 
 def _split_photo(photo: str) -> tuple[str, int]:
@@ -251,6 +292,18 @@ def phone_people() -> list[Appearance]:
     return [
         Appearance("Jennifer_Garner", "Jennifer_Garner_0007", 0.5, 6.0, (0.5, 0.35), (0.45, 0.45), (260, 300), True),
         Appearance("Jimmy_Carter", "Jimmy_Carter_0004", 3.0, 8.0, (0.35, 0.7), (0.55, 0.65), (200, 220), False),
+    ]
+
+
+def dusk_people() -> list[Appearance]:
+    """A portrait phone clip at dusk: three watchlist people (photos not enrolled) and two
+    bystanders turned 45-50 degrees away (faces 64-80 px wide before turning), walking across."""
+    return [
+        Appearance("Gordon_Brown", "Gordon_Brown_0006", 0.5, 8.0, (0.15, 0.30), (0.75, 0.32), (56, 64), True),
+        Appearance("Jimmy_Carter", "Jimmy_Carter_0004", 1.0, 9.0, (0.85, 0.50), (0.25, 0.48), (72, 64), False, 45.0),
+        Appearance("Kim_Clijsters", "Kim_Clijsters_0008", 4.0, 12.0, (0.80, 0.66), (0.20, 0.64), (48, 56), True),
+        Appearance("Vaclav_Havel", "Vaclav_Havel_0002", 6.0, 14.0, (0.20, 0.80), (0.70, 0.78), (80, 72), False, 50.0),
+        Appearance("Tom_Ridge", "Tom_Ridge_0010", 8.0, 14.5, (0.30, 0.42), (0.80, 0.44), (64, 72), True),
     ]
 
 
