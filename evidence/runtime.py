@@ -37,6 +37,7 @@ class AnalysisConfig:
     match_fpir: float
     max_candidates: int
     workers: int
+    face_detector: dict[str, object] = field(default_factory=dict)  # which detector found footage faces, as made
 
     @classmethod
     def from_settings(cls, s: Settings) -> AnalysisConfig:
@@ -46,7 +47,8 @@ class AnalysisConfig:
                                                   full_frame_every=s.full_frame_every), s.plates,
                    s.plate_fps,
                    PlateParams(min_confidence=s.plate_min_confidence), s.match_threshold, s.match_fpir,
-                   s.max_candidates_per_track, s.detect_threads)
+                   s.max_candidates_per_track, s.detect_threads,
+                   CenterFaceDetector().record() if s.face_detector == "centerface" else {"name": "dlib_hog_frontal_face"})
 
     def threshold_for(self, n_references: int) -> float:
         """The fixed threshold if configured, else the one derived for this many references."""
@@ -56,7 +58,7 @@ class AnalysisConfig:
 
     def as_record(self) -> dict[str, object]:
         t = self.face.tracker
-        return {"sample_fps": self.fps, "min_face_px": self.face.min_face_px,
+        return {"sample_fps": self.fps, "face_detector": self.face_detector, "min_face_px": self.face.min_face_px,
                 "detector_min_px": self.face.detector_min_px,
                 "detect_scale": round(self.face.detect_scale, 4),
                 "full_frame_every": self.face.full_frame_every, "early_after": self.face.early_after,

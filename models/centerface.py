@@ -19,7 +19,6 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -76,22 +75,23 @@ class CenterFaceDetector:
         _ = self.session
 
     def detect_with_landmarks(self, image: RGBImage) -> list[tuple[Box, float, npt.NDArray[np.float32]]]:
-        """(box, score, (5, 2) landmarks) in the image's pixels, surest first, overlaps removed."""
+        """(box, score, (5, 2) landmarks) in the image's pixels, surest first, overlaps removed;
+        scores from ``threshold`` up."""
         h, w = image.shape[:2]
         th, tw = max(32, int(np.ceil(h / 32)) * 32), max(32, int(np.ceil(w / 32)) * 32)
-        x = image if (th, tw) == (h, w) else cv2.resize(image, (tw, th), interpolation=cv2.INTER_LINEAR)
-        blob = np.ascontiguousarray(x.transpose(2, 0, 1)[None], dtype=np.float32)
+        # Padded (not stretched) to multiples of 32: faces keep their shape, boxes their scale.
+        blob = np.zeros((1, 3, th, tw), np.float32)
+        blob[0, :, :h, :w] = image.transpose(2, 0, 1)
         heat, scale, offset, marks = self.session.run(_OUTPUTS, {"input.1": blob})
-        fx, fy = w / tw, h / th
         ys, xs = np.nonzero(heat[0, 0] > self.threshold)
         found: list[tuple[Box, float, npt.NDArray[np.float32]]] = []
         for y, x_ in zip(ys.tolist(), xs.tolist(), strict=True):
             bh, bw = float(np.exp(scale[0, 0, y, x_]) * 4), float(np.exp(scale[0, 1, y, x_]) * 4)
             cy, cx = (y + float(offset[0, 0, y, x_]) + 0.5) * 4, (x_ + float(offset[0, 1, y, x_]) + 0.5) * 4
             x0, y0 = max(0.0, cx - bw / 2), max(0.0, cy - bh / 2)
-            box: Box = (x0 * fx, y0 * fy, min(cx + bw / 2, tw) * fx, min(cy + bh / 2, th) * fy)
+            box: Box = (x0, y0, min(cx + bw / 2, w), min(cy + bh / 2, h))
             pts = np.array([[marks[0, 2 * j + 1, y, x_] * bw + x0, marks[0, 2 * j, y, x_] * bh + y0]
-                            for j in range(5)], dtype=np.float32) * np.array([fx, fy], dtype=np.float32)
+                            for j in range(5)], dtype=np.float32)
             found.append((box, float(heat[0, 0, y, x_]), pts))
         kept: list[tuple[Box, float, npt.NDArray[np.float32]]] = []
         for f in sorted(found, key=lambda f: -f[1]):
@@ -101,6 +101,11 @@ class CenterFaceDetector:
 
     def detect(self, image: RGBImage) -> list[tuple[Box, float]]:
         return [(box, score) for box, score, _ in self.detect_with_landmarks(image)]
+
+    def record(self) -> dict[str, object]:
+        """What a result made with this detector records of it."""
+        return {"name": "centerface", "score_threshold": self.threshold, "nms_iou": self.nms_iou,
+                "alignment_box": {"side_widths": _HOG_SIDE, "dx_widths": _HOG_DX, "dy_heights": _HOG_DY}}
 
     @staticmethod
     def alignment_box(box: Box) -> Box:

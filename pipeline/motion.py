@@ -26,6 +26,7 @@ Gray = npt.NDArray[np.uint8]
 class MotionParams:
     thumb_width: int = 240  # pixels across the thumbnail change is measured on
     threshold: int = 14  # grey levels (of 255) a thumbnail pixel must change by
+    min_changed_px: int = 3  # thumbnail pixels a changed patch must have to count
     grow: float = 0.35  # each moving region grown by this share of its size on every side
     min_region_px: int = 96  # in frame pixels: a region is at least this wide and high
     whole_frame_share: float = 0.5  # regions covering more of the frame than this: search it all
@@ -65,11 +66,11 @@ def moving_regions(before: Gray, now: Gray, frame_wh: tuple[int, int],
     the change covers so much that the whole frame should be searched."""
     w, h = frame_wh
     fx, fy = w / now.shape[1], h / now.shape[0]
-    changed = cv2.dilate((cv2.absdiff(before, now) > params.threshold).astype(np.uint8), np.ones((3, 3), np.uint8))
+    changed = (cv2.absdiff(before, now) > params.threshold).astype(np.uint8)
     n, _, stats, _ = cv2.connectedComponentsWithStats(changed, connectivity=8)
     boxes: list[Box] = []
     for x, y, bw, bh, area in stats[1:n].tolist():
-        if area < 2:
+        if area < params.min_changed_px:  # a lone pixel or two: noise the blur did not remove
             continue
         gw, gh = max(bw * fx, params.min_region_px), max(bh * fy, params.min_region_px)
         cx, cy = (x + bw / 2) * fx, (y + bh / 2) * fy

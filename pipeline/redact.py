@@ -31,8 +31,9 @@ def boxes_between(frame_index: int, stride: int, detected: dict[int, list[Box]])
     return detected.get(before, []) + (detected.get(after, []) if after != before else [])
 
 
-def blur_regions(image: RGBImage, boxes: Sequence[Box], grow: float = 0.25) -> RGBImage:
-    """A copy of ``image`` (H, W, 3 uint8) with every box pixelated beyond recognition (8 blocks
+def blur_regions(image: RGBImage, boxes: Sequence[Box], grow: float = 0.4) -> RGBImage:
+    """A copy of ``image`` (H, W, 3 uint8) with every box, grown by ``grow`` of its size on each
+    side (a face box leaves out hair and ears), pixelated beyond recognition (8 blocks
     across the longer side of each box at most, then blurred: with 16, a 40 px face in a dark
     720p copy was still found as a face by CenterFace, tests/test_face_detection.py)."""
     out = image.copy()

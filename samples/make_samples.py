@@ -168,7 +168,7 @@ def render_clip(
     composed upright at size_wh, stored rotated to landscape and tagged with a 90-degree display
     rotation, as a phone held upright records it. ``dusk``: filmed at dusk on a phone — the picture
     at a third of its brightness with lifted shadows, people smeared along their way by the long
-    exposure (motion blur over the distance covered in half a frame time, at least 7 px), heavy
+    exposure (motion blur over the distance covered in two frame times, at least 7 px), heavy
     sensor grain."""
     width, height = size_wh
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -77,7 +77,7 @@ def enqueue_ingest(queue: Queue, evidence_id: int, generation: int, settings: Se
 
 
 def _enqueue_item(queue: Queue, item: WorkItem, settings: Settings) -> Job:
-    # A segment (faces or plates) is bounded by the segment length; the quick pass and the working copy cover the
+    # A segment (faces and plates) is bounded by the segment length; the quick pass and the working copy cover the
     # whole clip (hours of body-worn footage): their timeout grows with it.
     span = (item.end_s or 0.0) - item.start_s if item.kind not in (WorkKind.SEGMENT, WorkKind.PLATES) else 0.0
     timeout = max(settings.job_timeout_s, int(10 * span))

@@ -35,6 +35,7 @@ def run_segment(rt: Runtime, job: Job, lease: ItemLease, hooks: Hooks) -> Outcom
     report = DecodeReport()
     seen = [0]
     plates = bool(job.plan.get("plates")) and rt.analysis.plates
+    # Plates on every Nth decoded frame: plate_fps as near as the sample rate allows (never above it).
     plate_every = max(1, round(rt.analysis.fps / rt.analysis.plate_fps))
     motion = MotionParams()
     regions = PlateRegions(motion)
@@ -86,7 +87,9 @@ def run_segment(rt: Runtime, job: Job, lease: ItemLease, hooks: Hooks) -> Outcom
     if plates:
         sightings = track_plates(reads, rt.analysis.plate)
         search = {"regions": "where the picture changed since the last frame searched, the whole frame "
-                  f"at the start and at least every {motion.full_every_s:g} s", **dataclasses.asdict(motion)}
+                  f"at the start and at least every {motion.full_every_s:g} s; regions read at their own "
+                  "resolution up to detector_max_side", "frames_per_s": round(rt.analysis.fps / plate_every, 4),
+                  **dataclasses.asdict(motion)}
         saved = save_sightings(rt, job, sightings, crops, lease.fence, search)
         result["plates"] = {"frames": searched["frames"], "whole_frames": searched["whole"], "sightings": saved,
                             "reads": sum(sg.n_reads for sg in sightings)}
