@@ -67,8 +67,8 @@ class PPOCRDetector:
     def load(self) -> None:
         _ = self._net.session
 
-    def detect(self, image: RGBImage) -> list[TextBox]:
-        x, factors = detector_input(image, self.max_side)
+    def detect(self, image: RGBImage, max_side: int | None = None) -> list[TextBox]:
+        x, factors = detector_input(image, max_side or self.max_side)
         prob = self._net.run(x)[0, 0]
         h, w = image.shape[:2]
         return line_boxes(prob, factors, (w, h), self.thresh, self.box_thresh, self.unclip)

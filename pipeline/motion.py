@@ -3,9 +3,10 @@
 The plate search shares the face chain's decode (one pass over the footage) and runs the text
 detector only where the picture changed since the last frame it searched: a vehicle that drives
 in is found where it moves; a parked one is found by the whole-frame search made at the start of
-each stretch and every ``full_every_s`` seconds after. When most of the picture moves (a phone
-that pans) the whole frame is searched. Change is measured on a small blurred grey thumbnail, so
-sensor grain and compression noise do not count as motion."""
+each stretch and every ``full_every_s`` seconds after. Change is measured on a small blurred grey
+thumbnail (sensor grain and compression noise do not count) after the picture's overall movement
+is taken out (a hand-held camera sways and pans); when most of the picture still changed (a
+zoom, a turn) the whole frame is searched."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ class MotionParams:
     thumb_width: int = 240  # pixels across the thumbnail change is measured on
     threshold: int = 14  # grey levels (of 255) a thumbnail pixel must change by
     min_changed_px: int = 3  # thumbnail pixels a changed patch must have to count
-    grow: float = 0.35  # each moving region grown by this share of its size on every side
+    grow: float = 0.2  # each moving region grown by this share of its size on every side
     min_region_px: int = 96  # in frame pixels: a region is at least this wide and high
     whole_frame_share: float = 0.5  # regions covering more of the frame than this: search it all
     full_every_s: float = 10.0  # a whole-frame search at least this often
@@ -60,13 +61,34 @@ def _merge(boxes: list[Box]) -> list[Box]:
     return out
 
 
+def _aligned(before: Gray, now: Gray) -> Gray:
+    """``before`` moved onto ``now`` by the picture's overall movement (a hand-held camera's sway,
+    pan or slight turn: corners tracked with pyramidal Lucas-Kanade, a rotation-scale-shift fitted
+    with RANSAC, so people and vehicles moving in the picture are outliers), so only what moved
+    within the picture differs. Where the movement uncovered new picture, ``now`` is kept."""
+    pts = cv2.goodFeaturesToTrack(before, maxCorners=200, qualityLevel=0.01, minDistance=5)
+    if pts is None or len(pts) < 8:
+        return before
+    moved, status, _ = cv2.calcOpticalFlowPyrLK(before, now, pts, np.empty_like(pts))
+    ok = status.ravel() == 1
+    if ok.sum() < 8:
+        return before
+    m, _ = cv2.estimateAffinePartial2D(pts[ok], moved[ok], method=cv2.RANSAC, ransacReprojThreshold=1.0)
+    if m is None:
+        return before
+    size = (before.shape[1], before.shape[0])
+    shifted = cv2.warpAffine(before, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    covered = cv2.warpAffine(np.ones_like(before), m, size, flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT)
+    return np.where(covered > 0, shifted, now).astype(np.uint8)
+
+
 def moving_regions(before: Gray, now: Gray, frame_wh: tuple[int, int],
                    params: MotionParams = MotionParams()) -> list[Box] | None:
     """Regions of the frame (xyxy, frame pixels) that changed between two thumbnails; None when
     the change covers so much that the whole frame should be searched."""
     w, h = frame_wh
     fx, fy = w / now.shape[1], h / now.shape[0]
-    changed = (cv2.absdiff(before, now) > params.threshold).astype(np.uint8)
+    changed = (cv2.absdiff(_aligned(before, now), now) > params.threshold).astype(np.uint8)
     n, _, stats, _ = cv2.connectedComponentsWithStats(changed, connectivity=8)
     boxes: list[Box] = []
     for x, y, bw, bh, area in stats[1:n].tolist():

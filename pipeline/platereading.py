@@ -27,8 +27,11 @@ __all__ = ["PlateParams", "TextDetector", "TextRecogniser", "edit_distance", "pl
 
 
 class TextDetector(Protocol):
-    def detect(self, image: RGBImage) -> list[TextBox]:
-        """Text lines in an RGB image, in its pixels."""
+    max_side: int  # the longest side the network sees of a whole frame
+
+    def detect(self, image: RGBImage, max_side: int | None = None) -> list[TextBox]:
+        """Text lines in an RGB image, in its pixels; the network sees it shrunk to ``max_side``
+        (default: its own) if larger."""
         ...
 
 
@@ -169,14 +172,16 @@ def read_units(image: RGBImage, units: Sequence[Sequence[TextBox]], recogniser: 
 
 
 def read_plates(image: RGBImage, t_s: float, detector: TextDetector, recogniser: TextRecogniser,
-                params: PlateParams = PlateParams(), frame_h: int | None = None) -> list[PlateDetection]:
+                params: PlateParams = PlateParams(), frame_h: int | None = None,
+                detect_side: int | None = None) -> list[PlateDetection]:
     """Plate reads in one frame, surest first. Text that is not plate-shaped, holds no letter and
     digit, or is read with less than ``min_confidence`` is dropped; reads fitting no UK format are
     kept with ``valid`` False (``format`` "foreign"). Two lines one above the other are also read
     as one two-line plate; when that read stands, its lines are not reported alone. ``frame_h``:
-    the height of the frame ``image`` was cut from (plate heights are bounded by it)."""
+    the height of the frame ``image`` was cut from (plate heights are bounded by it);
+    ``detect_side``: the longest side the text detector sees of ``image``."""
     h = frame_h or image.shape[0]
-    found = merge_lines(detector.detect(image))
+    found = merge_lines(detector.detect(image, detect_side))
     pairs = [(a, b) for a, b in stack_lines(
         [x for x in found if params.min_height_px <= x.height <= params.max_height_frac * h
          and x.width >= x.height], params.max_line_gap)
@@ -207,9 +212,12 @@ def read_plates(image: RGBImage, t_s: float, detector: TextDetector, recogniser:
 def read_plates_in(image: RGBImage, regions: Sequence[Box] | None, t_s: float, detector: TextDetector,
                    recogniser: TextRecogniser, params: PlateParams = PlateParams()) -> list[PlateDetection]:
     """``read_plates`` on the given regions of the frame only (all of it when None), boxes in the
-    frame's pixels, surest first."""
+    frame's pixels, surest first. The text detector sees each region at the scale it sees the
+    whole frame at (what it finds does not depend on where it looked); lines are read from the
+    full-resolution region."""
     if regions is None:
         return read_plates(image, t_s, detector, recogniser, params)
+    scale = min(1.0, detector.max_side / max(image.shape[:2]))
     out: list[PlateDetection] = []
     for x0, y0, x1, y1 in regions:
         ax, ay, bx, by = int(x0), int(y0), int(np.ceil(x1)), int(np.ceil(y1))
@@ -217,7 +225,8 @@ def read_plates_in(image: RGBImage, regions: Sequence[Box] | None, t_s: float, d
             continue
         crop = np.ascontiguousarray(image[ay:by, ax:bx])
         out += [dataclasses.replace(d, xyxy=(d.xyxy[0] + ax, d.xyxy[1] + ay, d.xyxy[2] + ax, d.xyxy[3] + ay))
-                for d in read_plates(crop, t_s, detector, recogniser, params, frame_h=image.shape[0])]
+                for d in read_plates(crop, t_s, detector, recogniser, params, frame_h=image.shape[0],
+                                     detect_side=max(32, round(max(crop.shape[:2]) * scale)))]
     return sorted(out, key=lambda d: -d.confidence)
 
 

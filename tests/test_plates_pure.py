@@ -1,3 +1,5 @@
+import cv2
+import numpy as np
 import pytest
 
 from pipeline.plates import confusion_key, normalise, parse_plate, wildcard_regex
@@ -34,7 +36,6 @@ def test_confusion_key_and_wildcards():
 
 # --- reading: CTC decoding, the grammar over per-character probabilities, lines, tracks ---------
 
-import numpy as np  # noqa: E402
 
 from pipeline.ocr import ALPHABET, CharColumn, TextBox, alphabet_columns, ctc_columns, merge_lines  # noqa: E402
 from pipeline.platereading import PlateParams, track_plates, vote  # noqa: E402
@@ -178,3 +179,26 @@ def test_two_lines_one_above_the_other_are_one_two_line_plate():
     beside, small_below = box(900, 400, 1040, 460), box(900, 470, 960, 490)  # a plate and smaller text under it
     pairs = stack_lines([bottom, beside, top, small_below])
     assert pairs == [(top, bottom)]
+
+
+def test_plate_regions_follow_what_moved_not_the_camera():
+    """The plate search looks where something moved: the whole frame first, then only around an
+    object that moved, even while the whole picture sways (a hand-held camera)."""
+    from pipeline.motion import MotionParams, PlateRegions
+
+    rng = np.random.default_rng(3)
+    scene = cv2.GaussianBlur(rng.integers(0, 255, (1200, 2100, 3), dtype=np.uint8), (0, 0), 3)
+
+    def frame(pan: int, car_x: int) -> np.ndarray:
+        f = scene[60:1140, 100 + pan:2020 + pan].copy()
+        f[600:700, car_x:car_x + 300] = (20, 20, 200)
+        return f
+
+    regions = PlateRegions(MotionParams(full_every_s=10.0))
+    assert regions.regions(frame(0, 200), 0.0) is None  # the first frame: searched whole
+    found = regions.regions(frame(14, 500), 1.0)  # the camera panned 14 px, the car drove 300 px
+    assert found is not None and 1 <= len(found) <= 3
+    area = sum((b[2] - b[0]) * (b[3] - b[1]) for b in found)
+    assert area < 0.25 * 1920 * 1080
+    assert any(b[0] <= 500 and b[2] >= 800 and b[1] <= 600 and b[3] >= 700 for b in found)  # the car now
+    assert regions.regions(frame(0, 500), 11.0) is None  # at least every 10 s: the whole frame
