@@ -95,9 +95,11 @@ def plate_shaped(box: TextBox, image_h: int, p: PlateParams) -> bool:
 
 
 def _plate_like(read: PlateRead, p: PlateParams) -> bool:
+    """Holds a letter and a digit, within the length bounds, and is not strokes alone: rows of
+    windows, railings and fences read as runs of I and 1."""
     text = read.plate
     return (p.min_chars <= len(text) <= p.max_chars and any(c.isdigit() for c in text)
-            and any(c.isalpha() for c in text))
+            and any(c.isalpha() for c in text) and not set(text) <= set("I1"))
 
 
 def stack_lines(lines: Sequence[TextBox], max_gap: float = 0.6, max_height_ratio: float = 1.5

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pipeline.boxes import box_iou
+from pipeline.boxes import box_area, box_iou
 from pipeline.faces import sample_face
 from pipeline.types import Box, Embedding, FaceDetection, FaceSample, FaceTrack, Frame
 
@@ -44,7 +44,9 @@ def association_cost(a: Box, b: Box, params: TrackerParams) -> tuple[float, bool
     iou = box_iou(a, b)
     if iou >= params.min_iou:
         return 1.0 - iou, True
-    wa, wb = a[2] - a[0], b[2] - b[0]
+    # A face's size is the square root of its box's area: a detector's box for one face can be
+    # narrow in one frame and wide in the next (a face turning), its area changes far less.
+    wa, wb = float(np.sqrt(box_area(a))), float(np.sqrt(box_area(b)))
     if max(wa, wb) / max(1e-6, min(wa, wb)) > params.max_size_ratio:
         return None
     shift = np.hypot((a[0] + a[2] - b[0] - b[2]) / 2, (a[1] + a[3] - b[1] - b[3]) / 2) / max(wa, 1e-6)
