@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from models.ppocr import cpu_session
 from models.registry import model_path
 from pipeline.boxes import box_iou
 from pipeline.types import Box, RGBImage
@@ -61,14 +62,7 @@ class CenterFaceDetector:
     def session(self) -> Any:
         with self._lock:
             if self._session is None:
-                import onnxruntime as ort
-
-                opts = ort.SessionOptions()
-                opts.intra_op_num_threads = self.threads
-                opts.inter_op_num_threads = 1
-                opts.log_severity_level = 3
-                self._session = ort.InferenceSession(_free_shapes(str(model_path("centerface"))), opts,
-                                                     providers=["CPUExecutionProvider"])
+                self._session = cpu_session(_free_shapes(str(model_path("centerface"))), self.threads)
             return self._session
 
     def load(self) -> None:

@@ -19,13 +19,24 @@ from pipeline.ocr import CharColumn, TextBox, alphabet_columns, ctc_columns, det
     recogniser_input
 from pipeline.types import RGBImage
 
-__all__ = ["PLATE_MODEL_NAMES", "PPOCRDetector", "PPOCRRecogniser", "plate_model_versions"]
+__all__ = ["PLATE_MODEL_NAMES", "PPOCRDetector", "PPOCRRecogniser", "cpu_session", "plate_model_versions"]
 
 PLATE_MODEL_NAMES = ["ppocrv6_det_small", "ppocrv6_rec_small"]
 
 
 def plate_model_versions() -> dict[str, str]:
     return model_versions(PLATE_MODEL_NAMES)
+
+
+def cpu_session(model: str | bytes, threads: int) -> Any:
+    """An onnxruntime CPU session of a model (a path or its bytes) with ``threads`` intra-op threads."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
 
 
 class _Session:
@@ -40,14 +51,7 @@ class _Session:
     def session(self) -> Any:
         with self._lock:
             if self._session is None:
-                import onnxruntime as ort
-
-                opts = ort.SessionOptions()
-                opts.intra_op_num_threads = self.threads
-                opts.inter_op_num_threads = 1
-                opts.log_severity_level = 3
-                self._session = ort.InferenceSession(str(model_path(self.name)), opts,
-                                                     providers=["CPUExecutionProvider"])
+                self._session = cpu_session(str(model_path(self.name)), self.threads)
             return self._session
 
     def run(self, x: np.ndarray) -> np.ndarray:
