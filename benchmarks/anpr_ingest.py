@@ -26,6 +26,7 @@ import sys
 import tempfile
 import multiprocessing
 import signal
+import subprocess
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,7 +37,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness import served  # noqa: E402
+from harness import EVIDENCE, served  # noqa: E402
 
 
 def plate(rng: random.Random) -> str:
@@ -136,6 +137,7 @@ def run(args: argparse.Namespace, push: bool) -> str:
         env.pop("EVIDENCE_REDIS_URL", None)
         if args.database_url:
             env["EVIDENCE_DATABASE_URL"] = args.database_url
+            subprocess.run([EVIDENCE, "db", "upgrade"], env=env, check=True)  # PostgreSQL: never on start
         else:
             env.pop("EVIDENCE_DATABASE_URL", None)
         rt = Runtime(Settings(data_dir=Path(data), database_url=args.database_url))

@@ -211,6 +211,7 @@ def main() -> None:
         env.pop("EVIDENCE_DATABASE_URL", None)
         if args.database_url:
             env["EVIDENCE_DATABASE_URL"] = args.database_url
+            subprocess.run([EVIDENCE, "db", "upgrade"], env=env, check=True)  # PostgreSQL: never on start
         keys = {role: subprocess.run([EVIDENCE, "keys", "create", "--role", role, "--name", f"soak {role}"], env=env,
                                      capture_output=True, text=True, check=True).stdout.split()[-1]
                 for role in ("control_room", "investigator", "camera", "uploader", "admin")}

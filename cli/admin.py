@@ -63,8 +63,10 @@ def keys_revoke(rt: Runtime, key_id: int) -> None:
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
+@clean_errors
 def serve(host: str, port: int) -> None:
-    """Serve the HTTP API (OpenAPI document at /docs and /openapi.json)."""
+    """Serve the HTTP API (OpenAPI document at /docs and /openapi.json). Refuses to start on a
+    database whose schema is not this software's (`evidence db upgrade`)."""
     import uvicorn  # imported when serving only: every other command starts faster without them
 
     from api.main import create_app
@@ -72,7 +74,9 @@ def serve(host: str, port: int) -> None:
 
     _limit_malloc_arenas(2)
     settings = Settings()
-    queue = RQWorkQueue(Runtime(settings)) if settings.redis_url else None
+    rt = Runtime(settings)
+    _ = rt.engine  # the schema checked (or, on SQLite, upgraded) before serving
+    queue = RQWorkQueue(rt) if settings.redis_url else None
     uvicorn.run(create_app(settings, queue), host=host, port=port)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import click
 
 from cli.admin import anpr, audit, keys, plates, serve
+from cli.db import db
 from cli.investigate import export, index, people, search, verify
 from cli.process import demo, process, review, status
 from cli.users import users
@@ -27,7 +28,7 @@ def main(ctx: click.Context) -> None:
 
 
 for _command in (watchlist, process, demo, status, review, submit, worker, reconcile_cmd, keys, serve, anpr, plates,
-                 audit, search, people, export, verify, index, users):
+                 audit, search, people, export, verify, index, users, db):
     main.add_command(_command)
 
 

@@ -9,7 +9,7 @@ from functools import cached_property
 
 from sqlalchemy import Engine
 
-from evidence.db import Sessions, make_engine, migrate
+from evidence.db import Sessions, check_schema, make_engine, migrate
 from evidence.faceindex import FaceIndex
 from evidence.filestore import FileStore
 from evidence.notify import bus
@@ -153,7 +153,10 @@ class Runtime:
     @cached_property
     def engine(self) -> Engine:
         engine = make_engine(self.settings.db_url)
-        migrate(engine)
+        if self.settings.upgrades_on_start:
+            migrate(engine)
+        else:
+            check_schema(engine)  # SchemaNotCurrent: `evidence db upgrade` first
         return engine
 
     @cached_property

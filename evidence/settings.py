@@ -19,6 +19,10 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("./data"), description="file store and the SQLite file")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite:///DATA_DIR/evidence.db")
     redis_url: str | None = Field(None, description="Redis for RQ workers; unset means in-process execution")
+    # Several processes starting on one PostgreSQL must not migrate it at once: there the schema is
+    # upgraded by `evidence db upgrade`, and a process on an older (or newer) schema refuses to start.
+    auto_upgrade: bool | None = Field(None, description="upgrade the database schema as a process starts; "
+                                      "default: yes on SQLite (one machine), no on PostgreSQL")
 
     sample_fps: float = Field(2.0, gt=0, le=30, description="frames analysed per second of video")
     # Footage faces: CenterFace (ONNX, models/centerface.py) finds faces from 16 px in the image it
@@ -110,6 +114,10 @@ class Settings(BaseSettings):
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'evidence.db').resolve()}"
+
+    @property
+    def upgrades_on_start(self) -> bool:
+        return self.auto_upgrade if self.auto_upgrade is not None else self.db_url.startswith("sqlite")
 
     @property
     def audit_anchors_file(self) -> Path:

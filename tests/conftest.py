@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from cli.main import main
+from evidence.db import make_engine, migrate
 from evidence.runtime import FaceModels, Runtime
 from evidence.settings import Settings
 from samples.make_samples import Appearance, build_watchlist, render_clip
@@ -74,18 +75,33 @@ def postgres_url() -> Iterator[str | None]:
     yield from _postgres_database()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """The same test on the embedded default and on PostgreSQL (a fresh database per test)."""
-    if request.param == "sqlite":
+def _database(kind: str, tmp_path: Path, upgraded: bool) -> Iterator[str]:
+    if kind == "sqlite":
         yield f"sqlite:///{tmp_path / 'evidence.db'}"
         return
     gen = _postgres_database()
     url = next(gen)
     if url is None:
         pytest.skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}")
+    if upgraded:  # as `evidence db upgrade` leaves it: processes on PostgreSQL do not migrate
+        engine = make_engine(url)
+        migrate(engine)
+        engine.dispose()
     yield url
     next(gen, None)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The same test on the embedded default and on PostgreSQL (a fresh database per test, its
+    schema upgraded on PostgreSQL; SQLite's is made by the first process)."""
+    yield from _database(request.param, tmp_path, upgraded=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database with no schema at all, on both."""
+    yield from _database(request.param, tmp_path, upgraded=False)
 
 
 @pytest.fixture

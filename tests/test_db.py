@@ -1,8 +1,22 @@
+import pytest
+from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from click.testing import CliRunner
+from sqlalchemy import Connection, inspect, text
 
+from cli.main import main
+from evidence.db import SchemaNotCurrent
 from evidence.db.session import _MIGRATIONS, HEAD_REVISION, make_engine, migrate
+from evidence.runtime import Runtime
+from evidence.settings import Settings
+
+
+def _upgrade_to(conn: Connection, revision: str) -> None:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    cfg.attributes["connection"] = conn
+    command.upgrade(cfg, revision)
 
 
 def test_head_revision_constant_matches_the_migrations():
@@ -11,8 +25,8 @@ def test_head_revision_constant_matches_the_migrations():
     assert ScriptDirectory.from_config(cfg).get_current_head() == HEAD_REVISION
 
 
-def test_migrate_creates_the_schema_once(database_url):
-    engine = make_engine(database_url)
+def test_migrate_creates_the_schema_once(empty_database_url):
+    engine = make_engine(empty_database_url)
     migrate(engine)
     migrate(engine)  # current: nothing to do
     tables = set(inspect(engine).get_table_names())
@@ -21,17 +35,12 @@ def test_migrate_creates_the_schema_once(database_url):
     engine.dispose()
 
 
-def test_upgrading_a_database_in_use_keeps_every_row(database_url):
+def test_upgrading_a_database_in_use_keeps_every_row(empty_database_url):
     """From the previous release's schema (0009) with a reviewed candidate on a face track: the
     upgrade rebuilds face_tracks on SQLite, and nothing that refers to it may go with it."""
-    from alembic import command
-
-    engine = make_engine(database_url)
-    cfg = Config()
-    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    engine = make_engine(empty_database_url)
     with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0009")
+        _upgrade_to(conn, "0009")
         rows = [
             "INSERT INTO incidents (id, reference, title, created_at) VALUES (1, 'INC-1', '', '2026-11-30 10:00:00')",
             "INSERT INTO evidence (id, incident_id, sha256, original_name, size_bytes, store_path, media, state, "
@@ -52,4 +61,37 @@ def test_upgrading_a_database_in_use_keeps_every_row(database_url):
         assert conn.exec_driver_sql("SELECT review_state, reviewed_by FROM candidates").all() == [
             ("confirmed", "PC 1234 Smith")]
         assert conn.exec_driver_sql("SELECT count(*) FROM face_tracks").scalar() == 1
+    engine.dispose()
+
+
+def test_processes_refuse_an_old_schema_until_evidence_db_upgrade(empty_database_url, tmp_path):
+    """PostgreSQL by default, SQLite when told (EVIDENCE_AUTO_UPGRADE=0): a process on the previous
+    release's schema does not migrate it as it starts (several would at once); it refuses, saying
+    what to run, and `evidence db upgrade` does it once."""
+    engine = make_engine(empty_database_url)
+    with engine.begin() as conn:
+        _upgrade_to(conn, "0009")
+    sqlite = empty_database_url.startswith("sqlite")
+    env = {"EVIDENCE_DATA_DIR": str(tmp_path / "data"), "EVIDENCE_DATABASE_URL": empty_database_url,
+           "EVIDENCE_REDIS_URL": "", "EVIDENCE_AUTO_UPGRADE": "0" if sqlite else ""}
+    settings = Settings(data_dir=tmp_path / "data", database_url=empty_database_url,
+                        auto_upgrade=False if sqlite else None)
+    with pytest.raises(SchemaNotCurrent, match=f"revision 0009, this software needs {HEAD_REVISION}.*evidence db upgrade"):
+        _ = Runtime(settings).engine
+
+    cli = CliRunner()
+    res = cli.invoke(main, ["serve", "--port", "1"], env=env)
+    assert res.exit_code == 2 and "run `evidence db upgrade` once" in res.output, res.output
+    res = cli.invoke(main, ["db", "status"], env=env)
+    assert res.exit_code == 1 and f"database schema: 0009; this software: {HEAD_REVISION}" in res.output
+    res = cli.invoke(main, ["db", "upgrade"], env=env)
+    assert res.exit_code == 0 and f"0009 -> {HEAD_REVISION}" in res.output, res.output
+    assert cli.invoke(main, ["db", "status"], env=env).exit_code == 0
+    assert cli.invoke(main, ["db", "upgrade"], env=env).output.strip() == f"database schema: already at {HEAD_REVISION}"
+    _ = Runtime(settings).engine  # current: starts
+
+    with engine.begin() as conn:  # software older than its database (a rolled-back release)
+        conn.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+    with pytest.raises(SchemaNotCurrent, match=f"revision 0099, newer than this software's {HEAD_REVISION}"):
+        _ = Runtime(settings).engine
     engine.dispose()

@@ -1,4 +1,6 @@
-"""Engine and sessions; ``migrate`` brings any database to the latest Alembic revision.
+"""Engine and sessions; ``migrate`` brings any database to the latest Alembic revision (``evidence
+db upgrade``), ``check_schema`` refuses a database that is not at it (a process starting on
+PostgreSQL never migrates: several would at once).
 
 Transactions follow one rule on both databases: ``sessions()`` reads (on SQLite one consistent
 snapshot for the session), ``sessions.begin()`` writes, and **write transactions run one at a
@@ -25,14 +27,15 @@ from pathlib import Path
 
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Engine, Result, create_engine, event, text
+from sqlalchemy import CursorResult, Engine, Result, create_engine, event, inspect, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.errors import EvidenceError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["HEAD_REVISION", "Sessions", "make_engine", "migrate", "rows_changed", "session_factory"]
+__all__ = ["HEAD_REVISION", "SchemaNotCurrent", "Sessions", "check_schema", "make_engine", "migrate", "rows_changed",
+           "schema_revision", "session_factory"]
 
 
 def rows_changed(result: Result[Any]) -> int:
@@ -74,12 +77,32 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-def _current_revision(engine: Engine) -> str | None:
-    try:
-        with engine.connect() as conn:
-            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    except Exception:  # no table yet: a new database
-        return None
+class SchemaNotCurrent(EvidenceError):
+    """The database's schema is not the one this software was written for."""
+
+
+def schema_revision(engine: Engine) -> str | None:
+    """The database's schema revision (None: no schema yet). Raises if it cannot be reached."""
+    with engine.connect() as conn:
+        if "alembic_version" not in inspect(conn).get_table_names():
+            return None
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def check_schema(engine: Engine) -> None:
+    """Raise SchemaNotCurrent, saying what to do, unless the database is at HEAD_REVISION."""
+    current = schema_revision(engine)
+    if current == HEAD_REVISION:
+        return
+    if current is None:
+        problem = "has no schema yet"
+    elif current > HEAD_REVISION:  # revisions are zero-padded numbers
+        raise SchemaNotCurrent(f"the database's schema is at revision {current}, newer than this software's "
+                               f"{HEAD_REVISION}: run the release that upgraded it")
+    else:
+        problem = f"is at schema revision {current}, this software needs {HEAD_REVISION}"
+    raise SchemaNotCurrent(f"the database {problem}: stop the API and the workers, run `evidence db upgrade` once, "
+                           "then start them")
 
 
 def migrate(engine: Engine) -> None:
@@ -88,7 +111,7 @@ def migrate(engine: Engine) -> None:
     On SQLite, foreign keys are off while migrations run: a batch migration rebuilds a table by
     dropping it, and with foreign keys on that drop would cascade (rebuilding ``face_tracks`` would
     delete every candidate, reviewed or not). They are checked once the upgrade is done."""
-    if _current_revision(engine) == HEAD_REVISION:
+    if schema_revision(engine) == HEAD_REVISION:
         return
     from alembic import command
     from alembic.config import Config
@@ -101,6 +124,8 @@ def migrate(engine: Engine) -> None:
             conn.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
         try:
             with conn.begin():
+                if not sqlite:  # two upgrades at once: the second waits, then finds nothing to do
+                    conn.execute(text("SELECT pg_advisory_xact_lock(72710518)"))
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
                 broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all() if sqlite else []
