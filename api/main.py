@@ -11,11 +11,12 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from api import (alerts, anpr, candidates, events, exports, faces, hotlist, incidents, media, plates, search,
+from api import (alerts, anpr, candidates, events, exports, faces, hotlist, incidents, media, ops, plates, search,
                  subscriptions, tus, uploads, watchlist)
 from api.errors import documented_errors, install_error_handlers
 from api.sse import Wake
 from api.guards import MULTIPART_SLACK, BodyLimit, SafeJSONRoute
+from api.ops import Observe, metrics_registry
 from api.pages import PAGE_ROUTERS, PageErrors, SecurityHeaders, install_page_handlers
 from api.ratelimit import Limits
 from api.schemas import Health
@@ -32,7 +33,7 @@ __all__ = ["create_app"]
 
 JSON_BODY_MAX = 64 * 1024  # every route's body cap unless it names its own (api.guards.BodyLimit)
 ROUTERS = (incidents, events, candidates, uploads, watchlist, anpr, hotlist, plates, search, faces, exports, media, tus,
-           alerts, subscriptions)
+           alerts, subscriptions, ops)
 STATIC = Path(__file__).resolve().parent / "static"
 
 
@@ -96,6 +97,8 @@ def create_app(settings: Settings | None = None, work_queue: WorkQueue | None = 
         ("POST", "/app/admin/watchlist"): watchlist.ENROLMENT_MAX,
     })
     app.add_middleware(SecurityHeaders)
+    app.state.metrics, latency = metrics_registry(rt)
+    app.add_middleware(Observe, latency=latency)  # outermost: every response has its request id and is timed
     install_error_handlers(app, PageErrors())
     install_page_handlers(app)
 

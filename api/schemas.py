@@ -30,6 +30,17 @@ class Health(BaseModel):
     version: str
 
 
+class ReadyCheckOut(BaseModel):
+    name: str = Field(description="database, store, redis or workers")
+    ok: bool
+    detail: str = Field(description="what was found, or what is wrong")
+
+
+class Ready(BaseModel):
+    ready: bool
+    checks: list[ReadyCheckOut]
+
+
 class IncidentPublic(BaseModel):
     id: int
     reference: str

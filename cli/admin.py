@@ -16,6 +16,7 @@ from evidence.anpr import purge_reads
 from evidence.audit import anchor_audit, read_anchors, verify_audit
 from evidence.images import read_rgb
 from evidence.keys import ROLES, create_key, list_keys, revoke_key
+from evidence.logs import configure_logging
 from evidence.runtime import Runtime
 from evidence.settings import Settings
 from evidence.errors import EvidenceError, NotFound
@@ -77,7 +78,8 @@ def serve(host: str, port: int) -> None:
     rt = Runtime(settings)
     _ = rt.engine  # the schema checked (or, on SQLite, upgraded) before serving
     queue = RQWorkQueue(rt) if settings.redis_url else None
-    uvicorn.run(create_app(settings, queue), host=host, port=port)
+    configure_logging(settings.log_format)  # uvicorn's own lines too; the access lines are api.ops.Observe's
+    uvicorn.run(create_app(settings, queue), host=host, port=port, log_config=None, access_log=False)
 
 
 M_ARENA_MAX = -8  # glibc's mallopt parameter number (malloc.h)

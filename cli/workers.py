@@ -12,6 +12,7 @@ from rq.serializers import JSONSerializer
 
 from cli.common import clean_errors, cli_actor
 from evidence.db.tables import Evidence
+from evidence.logs import configure_logging
 from evidence.runtime import Runtime
 from evidence.work import ingest_clip
 from pipeline.errors import EvidenceError
@@ -61,7 +62,9 @@ def submit(rt: Runtime, clip: Path, incident: str | None) -> None:
 @click.pass_obj
 @clean_errors
 def worker(rt: Runtime, queues: str | None, burst: bool, threads: int | None) -> None:
-    """Run an RQ worker; it first re-queues unfinished work that nobody holds (`evidence reconcile`)."""
+    """Run an RQ worker; it first re-queues unfinished work that nobody holds (`evidence reconcile`).
+    Logs one JSON object a line (EVIDENCE_LOG_FORMAT=text for plain lines)."""
+    configure_logging(rt.settings.log_format)
     queue = _queue(rt)
     requeued = reconcile(rt, queue)
     if requeued:

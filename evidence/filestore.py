@@ -103,6 +103,14 @@ class FileStore:
         path.unlink()
         return True
 
+    def check_writable(self) -> str:
+        """Raise OSError unless a file can be written in the store (readiness)."""
+        tmp_dir = self.root / "tmp"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=tmp_dir, prefix="ready-"):
+            pass
+        return f"writable ({self.root})"
+
     def relative(self, path: Path) -> str:
         return str(path.resolve().relative_to(self.root))
 

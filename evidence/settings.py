@@ -108,6 +108,8 @@ class Settings(BaseSettings):
     smtp_user: str | None = Field(None, max_length=200)
     smtp_password: str | None = Field(None, max_length=500)
     mail_from: str = Field("evidence@localhost", max_length=254, description="the From address of emails")
+    log_format: Literal["json", "text"] = Field("json", description="`evidence serve` and `evidence worker` log "
+                                                "lines: one JSON object each (with the request id), or text")
     audit_anchors: Path | None = Field(None, description="anchor file of the audit chain (default "
                                                          "DATA_DIR/audit-anchors.jsonl); keep it on other storage")
 

@@ -57,7 +57,7 @@ def _api_routes(routes):
 
 
 # No key: liveness, and the upload link is the permission (one-shot or resumable).
-PUBLIC = {"/health", "/public/uploads/{token}", "/public/tus/{token}", "/public/tus/{token}/{upload_id}",
+PUBLIC = {"/health", "/ready", "/metrics", "/public/uploads/{token}", "/public/tus/{token}", "/public/tus/{token}/{upload_id}",
           "/public/tus/{token}/{upload_id}/receipt"}
 
 

@@ -5,13 +5,17 @@ one step of the processing chain and persists idempotently. Safe to run twice, o
 from __future__ import annotations
 
 import logging
-from typing import Any
+import time
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
 
 from redis.exceptions import RedisError
 from rq import Queue, get_current_job
 from rq.serializers import JSONSerializer
 
 from evidence.db.tables import Evidence
+from evidence.metrics import record_job
 from evidence.notify.deliver import deliver_group
 from evidence.work import Hooks, LeaseHeld, fail_evidence, finalise_evidence, prepare_evidence, run_item
 from evidence.runtime import Runtime
@@ -24,6 +28,31 @@ __all__ = ["deliver_job", "finalise_job", "ingest_job", "item_job", "on_job_fail
 
 log = logging.getLogger(__name__)
 _settings: list[Settings] = []  # the worker's, handed down to its forked work-horses
+
+
+F = TypeVar("F", bound=Callable[..., dict[str, Any]])
+
+
+def _measured(kind: str) -> Callable[[F], F]:
+    """Add the job's duration to the histogram of its kind in Redis (GET /metrics). An item job is
+    measured by its item's kind (segment, quick pass, working copy)."""
+
+    def wrap(fn: F) -> F:
+        @wraps(fn)
+        def run(*args: Any, **kwargs: Any) -> dict[str, Any]:
+            started, out = time.monotonic(), None
+            try:
+                out = fn(*args, **kwargs)
+                return out
+            finally:
+                job = get_current_job()
+                if job is not None:
+                    named = str(out.get("kind", kind)) if out is not None and kind == "item" else kind
+                    record_job(job.connection, named, time.monotonic() - started, ok=out is not None)
+
+        return run  # type: ignore[return-value]
+
+    return wrap
 
 
 def use_settings(settings: Settings) -> None:
@@ -53,6 +82,7 @@ def _queue() -> Queue:
     return Queue(job.origin, connection=job.connection, serializer=JSONSerializer)
 
 
+@_measured("ingest")
 def ingest_job(evidence_id: int) -> dict[str, Any]:
     """Check and plan stored evidence, then enqueue its work items and their finalise."""
     rt = _runtime()
@@ -67,6 +97,7 @@ def ingest_job(evidence_id: int) -> dict[str, Any]:
             "jobs": [j.id for j in jobs]}
 
 
+@_measured("item")
 def item_job(item_id: int) -> dict[str, Any]:
     """One work item (quick pass, segment, working copy). The one that completes its evidence's
     work makes sure a finalise will run."""
@@ -86,6 +117,7 @@ def item_job(item_id: int) -> dict[str, Any]:
             "frames": done.frames}
 
 
+@_measured("finalise")
 def finalise_job(evidence_id: int) -> dict[str, Any]:
     """Stitch, re-match, mark done. Another finaliser holding the evidence raises LeaseHeld and RQ
     retries this job later; unfinished work ends it quietly (the last item enqueues another)."""
@@ -93,6 +125,7 @@ def finalise_job(evidence_id: int) -> dict[str, Any]:
     return {"evidence_id": evidence_id, "state": "done" if done else "not ready"}
 
 
+@_measured("retention")
 def purge_anpr_job() -> dict[str, Any]:
     """Scheduled daily: delete camera reads past EVIDENCE_ANPR_RETENTION_DAYS, then anchor the audit
     chain (EVIDENCE_AUDIT_ANCHORS) so that a later truncation or rewrite is detected."""
@@ -116,6 +149,7 @@ def purge_anpr_job() -> dict[str, Any]:
     return {"deleted": deleted}
 
 
+@_measured("deliver")
 def deliver_job(group: int) -> dict[str, Any]:
     """Send what the outbox holds for one recipient group (``evidence.notify.deliver``)."""
     job = get_current_job()

@@ -1,0 +1,119 @@
+"""Operations as a force's monitoring sees them: /ready says what is missing (503) until a worker
+is alive, /metrics reports requests by route template and the system's state (evidence by state,
+queue depth, job durations by kind from every worker), each request carries an id that is echoed
+and written on its log line, and `evidence serve` and `evidence worker` log one JSON object a line."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from evidence.settings import Settings
+from served import EVIDENCE, free_port, run, wait_http
+from test_workers import RedisServer
+
+pytestmark = pytest.mark.usefixtures("env")
+
+
+def _metric(text: str, name: str, **labels: str) -> float:
+    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    pattern = rf"^{re.escape(name)}{{{re.escape(want)}}} (\S+)$" if labels else rf"^{re.escape(name)} (\S+)$"
+    m = re.search(pattern, text, re.M)
+    assert m, f"{name}{{{want}}} not in /metrics"
+    return float(m.group(1))
+
+
+def test_ready_and_metrics_in_process(tmp_path):
+    with TestClient(create_app(Settings(data_dir=tmp_path / "data"))) as client:
+        r = client.get("/ready")
+        assert r.status_code == 200 and r.json()["ready"] is True
+        assert {c["name"]: c["ok"] for c in r.json()["checks"]} == {"database": True, "store": True, "workers": True}
+        assert client.get("/incidents/INC-NOPE/events").status_code == 401  # a route with a parameter
+        r = client.get("/metrics")
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+        text = r.text
+        assert _metric(text, "evidence_items", state="done") == 0
+        assert _metric(text, "evidence_candidates", review_state="pending") == 0
+        assert _metric(text, "evidence_deliveries", state="failed") == 0
+        assert _metric(text, "evidence_hotlist_hits") == 0
+        # By route template (never the raw path: one series per route, whatever the ids).
+        assert _metric(text, "evidence_http_request_duration_seconds_count", method="GET",
+                       route="/incidents/{incident_id}/events", status="401") == 1
+        assert _metric(text, "evidence_http_request_duration_seconds_count", method="GET", route="/ready",
+                       status="200") == 1
+        assert "INC-NOPE" not in text
+
+        sent = client.get("/health", headers={"X-Request-ID": "proxy-7f3a"})
+        assert sent.headers["x-request-id"] == "proxy-7f3a"
+        made = client.get("/health").headers["x-request-id"]
+        assert re.fullmatch(r"[0-9a-f]{32}", made)
+        hostile = client.get("/health", headers={"X-Request-ID": "a\"b} x" * 20}).headers["x-request-id"]
+        assert re.fullmatch(r"[0-9a-f]{32}", hostile)  # not tame: replaced, never logged as sent
+
+
+def test_ready_waits_for_a_worker_and_metrics_follow_the_jobs(tmp_path, clips, monkeypatch):
+    redis = RedisServer(free_port())
+    redis.start()
+    monkeypatch.setenv("EVIDENCE_REDIS_URL", f"redis://127.0.0.1:{redis.port}/0")
+    import os
+
+    env = dict(os.environ)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    api_log, worker_log = tmp_path / "api.log", tmp_path / "worker.log"
+    procs = []
+    try:
+        with api_log.open("wb") as out:
+            procs.append(subprocess.Popen([EVIDENCE, "serve", "--port", str(port)], env=env, stdout=out, stderr=out,
+                                          start_new_session=True))
+        wait_http(f"{base}/health")
+        r = httpx.get(f"{base}/ready", headers={"X-Request-ID": "ready-check-1"})
+        checks = {c["name"]: c for c in r.json()["checks"]}
+        assert r.status_code == 503 and not r.json()["ready"]
+        assert checks["redis"]["ok"] and checks["database"]["ok"] and checks["store"]["ok"]
+        assert not checks["workers"]["ok"] and "no live worker" in checks["workers"]["detail"]
+
+        with worker_log.open("wb") as out:
+            procs.append(subprocess.Popen([EVIDENCE, "worker"], env=env, stdout=out, stderr=out,
+                                          start_new_session=True))
+        end = time.monotonic() + 60
+        while httpx.get(f"{base}/ready").status_code != 200:
+            assert time.monotonic() < end, "the worker never showed as live"
+            time.sleep(0.2)
+
+        evidence_id = int(re.search(r"evidence (\d+)", run("submit", clips["street"], "--incident", "INC-OPS",
+                                                          env=env).stdout).group(1))
+        end = time.monotonic() + 300
+        while True:
+            text = httpx.get(f"{base}/metrics").text
+            if _metric(text, "evidence_items", state="done") == 1:
+                break
+            assert _metric(text, "evidence_items", state="failed") == 0
+            assert time.monotonic() < end, f"evidence {evidence_id} never finished"
+            time.sleep(0.5)
+        assert _metric(text, "evidence_queue_depth", queue="evidence") == 0
+        assert _metric(text, "evidence_workers_live") == 1
+        for kind in ("ingest", "segment", "finalise"):
+            assert _metric(text, "evidence_job_duration_seconds_count", kind=kind) >= 1
+            assert _metric(text, "evidence_jobs_failed_total", kind=kind) == 0
+        assert _metric(text, "evidence_job_duration_seconds_sum", kind="segment") > 0
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(20)
+        redis.stop()
+
+    # Every line both processes wrote is one JSON object; the API's access line has the request id sent.
+    api_lines = [json.loads(line) for line in api_log.read_text().splitlines() if line.strip()]
+    worker_lines = [json.loads(line) for line in worker_log.read_text().splitlines() if line.strip()
+                    if not line.startswith("re-queued")]
+    assert worker_lines and all({"ts", "level", "logger", "message"} <= line.keys() for line in worker_lines)
+    ready_lines = [line for line in api_lines if line.get("route") == "/ready" and line.get("status") == 503]
+    assert ready_lines[0]["request_id"] == "ready-check-1" and ready_lines[0]["ts"].endswith("Z")
