@@ -17,14 +17,14 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
 from evidence.errors import (Conflict, EvidenceError, Forbidden, Gone, InvalidMedia, InvalidReference, InvalidRequest,
-                             NotFound, TooLarge, TooManyRequests, Unauthorized)
+                             NotFound, StoreUnavailable, TooLarge, TooManyRequests, Unauthorized)
 
 __all__ = ["STATUS", "PageErrors", "api_routes", "documented_errors", "install_error_handlers", "json_safe_errors",
            "status_of"]
 
 STATUS: dict[type[EvidenceError], int] = {
     NotFound: 404, Unauthorized: 401, Forbidden: 403, Conflict: 409, InvalidMedia: 422, InvalidReference: 422,
-    InvalidRequest: 422, TooLarge: 413, Gone: 410, TooManyRequests: 429}
+    InvalidRequest: 422, TooLarge: 413, Gone: 410, TooManyRequests: 429, StoreUnavailable: 503}
 
 ERROR_SCHEMA = {"title": "Error", "type": "object", "required": ["code", "message"],
                 "properties": {"code": {"type": "string", "description": "stable, for programs"},
@@ -41,6 +41,7 @@ DESCRIPTIONS = {
     413: "Body over this route's size cap",
     422: "Invalid request",
     429: "Rate limited: see Retry-After",
+    503: "A store or service this needs did not answer: try again",
 }
 
 

@@ -13,7 +13,8 @@ exits 2.
     ├── Gone                a link that expired or is used up
     ├── Unauthorized        no valid credentials
     ├── Forbidden           the caller may not do this
-    └── TooManyRequests     over a rate limit (``retry_after_s`` says when to try again)
+    ├── TooManyRequests     over a rate limit (``retry_after_s`` says when to try again)
+    └── StoreUnavailable    the object store did not answer or returned wrong bytes (try again)
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from __future__ import annotations
 from pipeline.errors import EvidenceError, InvalidMedia, InvalidReference, ModelUnavailable
 
 __all__ = ["Conflict", "EvidenceError", "Forbidden", "Gone", "InvalidMedia", "InvalidReference", "InvalidRequest",
-           "ModelUnavailable", "NotFound", "TooLarge", "TooManyRequests", "Unauthorized"]
+           "ModelUnavailable", "NotFound", "StoreUnavailable", "TooLarge", "TooManyRequests", "Unauthorized"]
 
 
 class InvalidRequest(EvidenceError):
@@ -58,3 +59,7 @@ class TooManyRequests(EvidenceError):
     def __init__(self, message: str, retry_after_s: float) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class StoreUnavailable(EvidenceError):
+    code = "store_unavailable"

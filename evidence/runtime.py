@@ -142,10 +142,22 @@ def shared_plate_models(max_side: int, threads: int) -> PlateModels:
     return _SHARED_PLATES[key]
 
 
+def open_store(s: Settings) -> FileStore:
+    """The local store (DATA_DIR/store), or the S3 bucket with its cache in DATA_DIR/cache."""
+    if not s.store_url:
+        return FileStore(s.store_dir)
+    from evidence.objectstore import S3Store
+
+    return S3Store(s.store_url, s.data_dir / "cache", endpoint_url=s.s3_endpoint_url, region=s.s3_region,
+                   access_key_id=s.s3_access_key_id, secret_access_key=s.s3_secret_access_key,
+                   cache_max_bytes=s.store_cache_max_bytes, lock_days=s.store_object_lock_days,
+                   lock_mode=s.store_object_lock_mode)
+
+
 class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.store = FileStore(settings.store_dir)
+        self.store = open_store(settings)
         self.analysis = AnalysisConfig.from_settings(settings)
         self.faces = shared_face_models(settings.face_detector, settings.onnx_threads)
         self.plates = shared_plate_models(settings.plate_max_side, settings.onnx_threads)

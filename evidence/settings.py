@@ -24,6 +24,20 @@ class Settings(BaseSettings):
     auto_upgrade: bool | None = Field(None, description="upgrade the database schema as a process starts; "
                                       "default: yes on SQLite (one machine), no on PostgreSQL")
 
+    # Evidence in an S3-protocol object store instead of DATA_DIR/store (several machines, no shared
+    # disk: evidence/objectstore.py). Credentials unset: boto3's own chain (AWS_* variables, instance role).
+    store_url: str | None = Field(None, pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$",
+                                  description="s3://bucket/prefix; unset: the local store in DATA_DIR/store")
+    s3_endpoint_url: str | None = Field(None, max_length=500, description="the S3 service's address (unset: AWS)")
+    s3_region: str | None = Field(None, max_length=50)
+    s3_access_key_id: str | None = Field(None, max_length=200)
+    s3_secret_access_key: str | None = Field(None, max_length=500)
+    store_cache_max_bytes: int = Field(20 * 1024**3, ge=64 * 1024**2, description="an s3 store's local cache of "
+                                       "files in DATA_DIR/cache: least recently used files go past this")
+    store_object_lock_days: int = Field(365, ge=0, description="originals are written under Object Lock for this "
+                                        "long where the bucket has it enabled (0: not locked)")
+    store_object_lock_mode: Literal["GOVERNANCE", "COMPLIANCE"] = Field("GOVERNANCE")
+
     sample_fps: float = Field(2.0, gt=0, le=30, description="frames analysed per second of video")
     # Footage faces: CenterFace (ONNX, models/centerface.py) finds faces from 16 px in the image it
     # is given, frontal and turned; frames are scaled so min_face_px lands there. dlib's HOG

@@ -149,3 +149,42 @@ class CuttingProxy:
 
     def close(self) -> None:
         self.listener.close()
+
+
+class S3Server:
+    """A real S3-protocol server on loopback over HTTP (moto in server mode, its own process), with
+    one bucket created with Object Lock enabled."""
+
+    bucket = "evidence-test"
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+                                     stdout=self.log, stderr=self.log, start_new_session=True)
+        wait_http(f"{self.url}/moto-api/")
+        self.client().create_bucket(Bucket=self.bucket, ObjectLockEnabledForBucket=True)
+
+    def client(self):  # type: ignore[no-untyped-def]
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.url, region_name="us-east-1", aws_access_key_id="test",
+                            aws_secret_access_key="test")
+
+    def env(self, prefix: str = "evidence") -> dict[str, str]:
+        return {"EVIDENCE_STORE_URL": f"s3://{self.bucket}/{prefix}", "EVIDENCE_S3_ENDPOINT_URL": self.url,
+                "EVIDENCE_S3_ACCESS_KEY_ID": "test", "EVIDENCE_S3_SECRET_ACCESS_KEY": "test"}
+
+    def keys(self, prefix: str = "") -> list[str]:
+        pages = self.client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
