@@ -4,6 +4,7 @@ names the roles that may call it (``api.auth``); reads of evidence and every rev
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -37,6 +38,14 @@ ROUTERS = (incidents, events, candidates, uploads, watchlist, anpr, hotlist, pla
 STATIC = Path(__file__).resolve().parent / "static"
 
 
+WATCH_S = 5.0
+
+
+def _watch(queue: WorkQueue, stop: threading.Event) -> None:
+    while not stop.wait(WATCH_S):
+        queue.watch()
+
+
 def create_app(settings: Settings | None = None, work_queue: WorkQueue | None = None) -> FastAPI:
     """The API. ``work_queue``: the workers' queue (``evidence serve`` passes it when Redis is
     configured); without it, evidence is analysed in this process after the upload is answered."""
@@ -65,7 +74,11 @@ def create_app(settings: Settings | None = None, work_queue: WorkQueue | None = 
             bridge.subscribe(wake.publish)
             stops.append(bridge.stop)
         dispatcher.start()
+        watching = threading.Event()
+        if work_queue is not None:  # lost work (Redis restarted empty, a runner died) re-queued
+            threading.Thread(target=_watch, args=(work_queue, watching), name="work-watch", daemon=True).start()
         yield
+        watching.set()
         stop_starting()
         for stop in stops:
             stop()

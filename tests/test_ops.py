@@ -6,6 +6,7 @@ and written on its log line, and `evidence serve` and `evidence worker` log one 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import time
@@ -62,8 +63,6 @@ def test_ready_waits_for_a_worker_and_metrics_follow_the_jobs(tmp_path, clips, m
     redis = RedisServer(free_port())
     redis.start()
     monkeypatch.setenv("EVIDENCE_REDIS_URL", f"redis://127.0.0.1:{redis.port}/0")
-    import os
-
     env = dict(os.environ)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -117,3 +116,41 @@ def test_ready_waits_for_a_worker_and_metrics_follow_the_jobs(tmp_path, clips, m
     assert worker_lines and all({"ts", "level", "logger", "message"} <= line.keys() for line in worker_lines)
     ready_lines = [line for line in api_lines if line.get("route") == "/ready" and line.get("status") == 503]
     assert ready_lines[0]["request_id"] == "ready-check-1" and ready_lines[0]["ts"].endswith("Z")
+
+
+def test_work_lost_with_redis_is_requeued_by_the_api_without_a_worker_restart(tmp_path, clips, monkeypatch):
+    """Redis restarted empty while a clip waits: no upload follows and no worker restarts, yet the
+    API's watch sees the queues were lost and re-queues it from the database."""
+    redis = RedisServer(free_port())
+    redis.start()
+    monkeypatch.setenv("EVIDENCE_REDIS_URL", f"redis://127.0.0.1:{redis.port}/0")
+    env = dict(os.environ)
+    key = run("keys", "create", "--role", "control_room", "--name", "desk 3", env=env).stdout.split()[-1]
+    auth = {"Authorization": f"Bearer {key}"}
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    procs = [subprocess.Popen([EVIDENCE, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)]
+    try:
+        wait_http(f"{base}/health")
+        incident = httpx.post(f"{base}/incidents", json={"reference": "INC-LOST"}, headers=auth).json()
+        with clips["phone"].open("rb") as f:
+            sent = httpx.post(f"{base}/incidents/{incident['id']}/evidence", files={"file": ("p.mp4", f, "video/mp4")},
+                              headers=auth, timeout=60)
+        assert sent.status_code == 201
+        assert _metric(httpx.get(f"{base}/metrics").text, "evidence_queue_depth", queue="evidence") == 1
+        redis.stop()  # no persistence: the queued ingest is gone
+        redis.start()
+        end = time.monotonic() + 30
+        while _metric(httpx.get(f"{base}/metrics").text, "evidence_queue_depth", queue="evidence") != 1:
+            assert time.monotonic() < end, "the lost job was never re-queued"
+            time.sleep(0.5)
+        procs.append(subprocess.Popen([EVIDENCE, "worker", "--burst"], env=env, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL, start_new_session=True))
+        procs[-1].wait(180)
+        assert _metric(httpx.get(f"{base}/metrics").text, "evidence_items", state="done") == 1
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(20)
+        redis.stop()

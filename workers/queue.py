@@ -12,6 +12,7 @@ holds can no longer run."""
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from datetime import datetime, timedelta
 
@@ -197,12 +198,17 @@ def reconcile(rt: Runtime, queue: Queue) -> list[int]:
     return sorted(requeued)
 
 
+REDIS_MARK = "evidence:redis-alive"  # set by the API's watch; missing again means Redis lost its data
+SWEEP_S = 60.0
+
+
 class RQWorkQueue:
     """The workers' queue as the API sees it (``evidence.work.WorkQueue``): submitting evidence
     reconciles, which enqueues its ingest and anything else unfinished that nobody holds."""
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
+        self._next_sweep = 0.0
 
     def submit(self, evidence_id: int) -> None:
         try:
@@ -216,6 +222,24 @@ class RQWorkQueue:
                              group, self.rt.settings)
         except RedisError as exc:  # the outbox keeps it: the next sweep asks again
             log.warning("deliveries to group %s wait in the outbox; Redis unreachable: %s", group, exc)
+
+    def watch(self) -> None:
+        try:
+            conn = connect(self.rt.settings.redis_url or "")
+            emptied = bool(conn.set(REDIS_MARK, "1", nx=True))  # gone: Redis restarted empty (or first look)
+            if not emptied and time.monotonic() < self._next_sweep:
+                return
+            self._next_sweep = time.monotonic() + SWEEP_S
+            queue = make_queue(conn, self.rt.settings.queue_name)
+            requeued = reconcile(self.rt, queue)
+            enqueue_due_deliveries(self.rt, queue)
+            if requeued:
+                log.warning("re-queued evidence %s%s", ", ".join(map(str, requeued)),
+                            " (Redis had lost its queues)" if emptied else "")
+        except RedisError as exc:
+            log.warning("work not checked; Redis unreachable: %s", exc)
+        except Exception:  # noqa: BLE001 - a watcher that dies would stop checking for good
+            log.exception("checking for lost work failed")
 
 
 def notify_queue_name(settings: Settings) -> str:

@@ -27,6 +27,11 @@ class WorkQueue(Protocol):
         """Queue a sender for one recipient group of the outbox (``evidence.notify.deliver``).
         Never raises for an outage of the queue: the outbox keeps the deliveries."""
 
+    def watch(self) -> None:
+        """Called every few seconds by each API process: re-queue what the database says is
+        unfinished and nobody holds at once when Redis has lost its data (restarted without
+        persistence), and every minute in any case (a runner that died). Never raises."""
+
 
 def start_analysis(rt: Runtime, evidence_id: int, queue: WorkQueue | None,
                    hashed_at_intake: bool = True) -> Callable[[], None] | None:
