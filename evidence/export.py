@@ -85,6 +85,8 @@ class _Package:
         return zipfile.ZIP_STORED if Path(name).suffix.lower() in STORED_SUFFIXES else zipfile.ZIP_DEFLATED
 
     def add_file(self, name: str, src: Path) -> str:
+        if not src.is_file():  # e.g. a database restored without the store's copy of this file
+            raise Conflict(f"{name}: its file is missing from the store ({src.name}); restore it, then export")
         h = hashlib.sha256()
         with src.open("rb") as f, self.zf.open(self._info(name), "w", force_zip64=True) as out:
             for chunk in iter(lambda: f.read(CHUNK), b""):
