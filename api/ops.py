@@ -4,6 +4,7 @@ access log line for it (``evidence.logs``: JSON by default)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -53,24 +54,36 @@ class Observe:
         request_id = sent if REQUEST_ID_OK.match(sent) else uuid.uuid4().hex
         token = REQUEST_ID.set(request_id)
         started = time.perf_counter()
-        status = [500]
+        responded = [False]
 
         async def send_with_id(message: Any) -> None:
             if message["type"] == "http.response.start":
-                status[0] = message["status"]
+                responded[0] = True
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
-                route = getattr(scope.get("route"), "path", None) or "unmatched"
-                elapsed = time.perf_counter() - started
-                self.latency.labels(scope["method"], route, str(status[0])).observe(elapsed)
-                access_log.info("%s %s %s", scope["method"], route, status[0], extra={"fields": {
-                    "method": scope["method"], "route": route, "status": status[0],
-                    "ms": round(elapsed * 1000, 1)}})
+                self._observe(scope, message["status"], started)
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            # A bug: logged here, with the request id, and answered here (a 500 from Starlette's
+            # outer handler would carry no id); re-raised only when the response had begun.
+            access_log.exception("unhandled error in %s %s", scope["method"], scope.get("path"))
+            if responded[0]:
+                raise
+            body = json.dumps({"code": "internal_error", "message": f"internal error (request {request_id})"})
+            await send_with_id({"type": "http.response.start", "status": 500, "headers": [
+                (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body.encode()})
         finally:
             REQUEST_ID.reset(token)
+
+    def _observe(self, scope: Any, status: int, started: float) -> None:
+        route = getattr(scope.get("route"), "path", None) or "unmatched"
+        elapsed = time.perf_counter() - started
+        self.latency.labels(scope["method"], route, str(status)).observe(elapsed)
+        access_log.info("%s %s %s", scope["method"], route, status, extra={"fields": {
+            "method": scope["method"], "route": route, "status": status, "ms": round(elapsed * 1000, 1)}})
 
 
 @router.get("/ready", summary="Readiness: database, store, Redis and a live worker (no key needed)",

@@ -47,7 +47,8 @@ UploadId = Annotated[str, PathParam(max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]
 CHUNK = 1 << 20
 RESPONSES: dict[int | str, dict[str, Any]] = {404: {"description": "Not a link, or no such upload"},
                                               409: {"description": "Offset does not match"},
-                                              410: {"description": "Expired or used up"},
+                                              410: {"description": "Expired or used up, or the part received is on "
+                                                                   "another server: start again"},
                                               429: {"description": "Rate limited: see Retry-After"}}
 
 
@@ -130,9 +131,18 @@ def _path(rt: Runtime, upload_id: str) -> Path:
     return rt.store.root / "tmp" / f"tus-{upload_id}"
 
 
+def _here(rt: Runtime, upload_id: str, unfinished: bool) -> None:
+    """The bytes received so far are kept by the process that received them: asked of another
+    (a proxy that does not keep one upload on one process), the sender is told to start again."""
+    if unfinished and not _path(rt, upload_id).exists():
+        raise Gone("this upload's received part is not on this server: start the upload again")
+
+
 @router.head("/public/tus/{token}/{upload_id}", responses=RESPONSES, summary="How much of an upload arrived (tus)")
 def offset(token: Token, upload_id: UploadId, request: Request) -> Response:
-    row = _upload(_rt(request), _link(request, token, new=False), upload_id)
+    rt = _rt(request)
+    row = _upload(rt, _link(request, token, new=False), upload_id)
+    _here(rt, upload_id, row.finished_at is None)
     return Response(status_code=200, headers={**TUS, "Upload-Offset": str(row.offset), "Upload-Length": str(row.length),
                                               "Cache-Control": "no-store"})
 
@@ -152,6 +162,7 @@ async def patch(token: Token, upload_id: UploadId, request: Request, background:
         raise InvalidRequest("Content-Type must be application/offset+octet-stream")
     if row.finished_at is not None or upload_offset != row.offset:
         raise Conflict(f"this upload is at offset {row.offset}, not {upload_offset}")
+    _here(rt, upload_id, True)
     limit_body(request.scope, row.length - row.offset)
     written = 0
     try:

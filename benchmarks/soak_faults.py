@@ -13,7 +13,8 @@ stored); `evidence audit verify` intact; the queues empty (GET /metrics).
 
     python benchmarks/soak_faults.py [--minutes 30] [--reads-per-s 500] [--kill-every-s 60] [--redis-restarts 2]
 
-Last line: lost=... duplicate_candidates=... duplicate_reads=... reads_missing=... audit=intact|BROKEN queue_depth=..."""
+Last line: lost=... not_done=... duplicate_candidates=... subject_twice_on_a_clip=... duplicate_reads=...
+reads_missing=... read_errors=... audit=intact|BROKEN queue_depth=..."""
 
 from __future__ import annotations
 
@@ -311,6 +312,11 @@ def main() -> None:
             not_done = sum(1 for i in ids if states.get(i) != "done")
             dup_cands = conn.execute(text("SELECT count(*) FROM (SELECT track_id, subject_id FROM candidates GROUP BY "
                                           "track_id, subject_id HAVING count(*) > 1) d")).scalar()
+            # A subject twice on one clip (each person crosses it once): a job redone after a kill
+            # that wrote its results again. (The same track and subject twice the schema refuses.)
+            twice = conn.execute(text("SELECT count(*) FROM (SELECT evidence_id, subject_id FROM candidates "
+                                      "WHERE review_state != 'superseded' GROUP BY evidence_id, subject_id "
+                                      "HAVING count(*) > 1) d")).scalar()
             with_both = conn.execute(text("SELECT count(*) FROM (SELECT evidence_id FROM candidates GROUP BY evidence_id "
                                           "HAVING count(DISTINCT subject_id) = 2) e")).scalar()
             dup_reads = conn.execute(text("SELECT count(*) FROM (SELECT camera_id, vrm_read, read_at FROM anpr_reads "
@@ -333,7 +339,8 @@ def main() -> None:
           f"p99 {pct(batch_ms, 99)} ms | searches {stats['searches']} | workers killed {workers.killed}, exited on "
           f"their own {workers.exited} | Redis restarts {stats.get('redis restarts', 0)} | retried: "
           + ", ".join(f"{k[:-8]} {v}" for k, v in stats.items() if k.endswith(" retried")) + f" | drain {drain_s:.0f} s |")
-    print(f"lost={lost} not_done={not_done} duplicate_candidates={dup_cands} duplicate_reads={dup_reads} "
+    print(f"lost={lost} not_done={not_done} duplicate_candidates={dup_cands} subject_twice_on_a_clip={twice} "
+          f"duplicate_reads={dup_reads} "
           f"reads_missing={stats['reads_acked'] - reads} read_errors={stats.get('read errors', 0)} audit={'intact' if audit.returncode == 0 else 'BROKEN'} "
           f"queue_depth={depth:g}")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 from redis.exceptions import RedisError
-from rq import Queue, Worker
+from rq import Queue
 from rq.serializers import JSONSerializer
 
 from cli.common import clean_errors, cli_actor
@@ -20,8 +20,8 @@ from workers.jobs import use_settings
 from evidence.notify.outbox import started
 from evidence.notify import bus
 from evidence.notify.bus import RedisBridge
-from workers.queue import (connect, enqueue_delivery, enqueue_due_deliveries, make_queue, notify_queue_name, reconcile,
-                           schedule_retention)
+from workers.queue import (EvidenceWorker, connect, enqueue_delivery, enqueue_due_deliveries, make_queue,
+                           notify_queue_name, reconcile, schedule_retention)
 
 __all__ = ["reconcile_cmd", "submit", "worker"]
 
@@ -87,7 +87,7 @@ def worker(rt: Runtime, queues: str | None, burst: bool, threads: int | None) ->
     rt.faces.load()  # once, before RQ forks a work-horse per job
     rt.engine.dispose()  # no pooled connection crosses the fork
     names = queues.split(",") if queues else [notify_queue_name(rt.settings), rt.settings.queue_name]
-    Worker([make_queue(queue.connection, n) for n in names], connection=queue.connection,
+    EvidenceWorker([make_queue(queue.connection, n) for n in names], connection=queue.connection,
            serializer=JSONSerializer).work(burst=burst, with_scheduler=True)
 
 

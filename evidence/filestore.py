@@ -91,6 +91,14 @@ class FileStore:
             os.chmod(path, 0o644)
             path.unlink()
 
+    def has(self, relative: str) -> bool:
+        """Whether the store holds this file (the bucket, for an S3 store; not a cache)."""
+        return (self.root / relative).is_file()
+
+    def delete_many(self, relatives: list[str], kinds: tuple[str, ...] = ("anpr",)) -> int:
+        """``delete`` each; how many were there. Raises OSError (or StoreUnavailable) on the first failure."""
+        return sum(self.delete(r, kinds) for r in relatives)
+
     def delete(self, relative: str, kinds: tuple[str, ...] = ("anpr",)) -> bool:
         """Delete a stored file at the end of its retention. Only files of ``kinds`` can be deleted
         (camera images; evidence originals never are). Returns whether a file was there."""
@@ -109,7 +117,7 @@ class FileStore:
         tmp_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=tmp_dir, prefix="ready-"):
             pass
-        return f"writable ({self.root})"
+        return "writable"
 
     def relative(self, path: Path) -> str:
         return str(path.resolve().relative_to(self.root))

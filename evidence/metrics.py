@@ -20,6 +20,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from evidence.db import check_schema
 from evidence.db.outbox_tables import Delivery
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 # Seconds: a delivery or an ingest takes well under one, a 30 s segment 10-60, a working copy minutes.
 JOB_BUCKETS_S = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0)
 JOB_KEY = "evidence:metrics:job:"
+JOB_KINDS = "evidence:metrics:job-kinds"  # the kinds recorded (a set): no scan of the keyspace
 
 
 def queue_names(queue_name: str) -> list[str]:
@@ -48,6 +50,7 @@ def record_job(redis: Redis, kind: str, seconds: float, ok: bool) -> None:
         key = JOB_KEY + kind
         for name in fields:
             pipe.hincrby(key, name, 1)
+        pipe.sadd(JOB_KINDS, kind)
         pipe.hincrby(key, "count", 1)
         pipe.hincrbyfloat(key, "sum", seconds)
         if not ok:
@@ -65,9 +68,8 @@ def _job_histograms(redis: Redis) -> Iterator[Metric]:
     hist = HistogramMetricFamily("evidence_job_duration_seconds", "Duration of finished jobs by kind (all workers)",
                                  labels=["kind"])
     failed = CounterMetricFamily("evidence_jobs_failed", "Jobs that ended with an error, by kind", labels=["kind"])
-    for key in sorted(redis.scan_iter(match=JOB_KEY + "*", count=100)):
-        kind = _text(key)[len(JOB_KEY):]
-        raw = {_text(k): float(v) for k, v in redis.hgetall(key).items()}
+    for kind in sorted(_text(k) for k in redis.smembers(JOB_KINDS)):
+        raw = {_text(k): float(v) for k, v in redis.hgetall(JOB_KEY + kind).items()}
         buckets = [(f"{b:g}", raw.get(f"le:{b:g}", 0.0)) for b in JOB_BUCKETS_S] + [("+Inf", raw.get("count", 0.0))]
         hist.add_metric([kind], buckets, raw.get("sum", 0.0))
         failed.add_metric([kind], raw.get("failed", 0.0))
@@ -95,7 +97,10 @@ class SystemCollector:
         return []  # figures come from the database and Redis when scraped: nothing to check at registration
 
     def collect(self) -> Iterator[Metric]:
-        yield from self._database()
+        try:
+            yield from self._database()
+        except SQLAlchemyError as exc:  # the figures that can be read are still reported
+            log.warning("metrics: database not reachable: %s", exc)
         if self._redis is not None:
             try:
                 yield from self._queues(self._redis)
@@ -150,7 +155,9 @@ def _timed(name: str, fn: Any) -> ReadyCheck:
         detail = fn()
         return ReadyCheck(name, True, f"{detail} ({(time.monotonic() - started) * 1000:.0f} ms)")
     except Exception as exc:  # noqa: BLE001 - every failure is the answer, said plainly
-        return ReadyCheck(name, False, getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}")
+        # The project's own messages say what to do; a driver's would name hosts and users: logged only.
+        log.warning("readiness: %s: %s: %s", name, type(exc).__name__, exc)
+        return ReadyCheck(name, False, getattr(exc, "message", None) or f"{type(exc).__name__} (see the log)")
 
 
 def ready_checks(rt: Runtime) -> list[ReadyCheck]:

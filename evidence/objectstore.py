@@ -6,7 +6,8 @@ so an object is never rewritten: a file whose object exists is not uploaded agai
 are written with Object Lock (retention ``store_object_lock_days``, mode
 ``store_object_lock_mode``) when the bucket has Object Lock enabled: nobody holding the
 application's key can delete or overwrite them. Each object is uploaded with its SHA-256 checksum
-(the store checks it on arrival).
+(the store checks it on arrival). Nothing is deleted from the bucket but camera images at the end
+of their retention: a file stored by a run that then failed stays there unreferenced.
 
 Each process keeps a bounded local cache (``DATA_DIR/cache``, at most ``store_cache_max_bytes``):
 ``absolute`` gives a cached file's path, fetching it first, and checks a fetched file against the
@@ -71,6 +72,7 @@ class S3Store(FileStore):
         self.cache_max_bytes, self.lock_days, self.lock_mode = cache_max_bytes, lock_days, lock_mode
         self._locking: bool | None = None
         self._evicting = threading.Lock()
+        self._cached_total = sum(size for _, size, _ in self._cached()) if self.root.exists() else 0
 
     def _key(self, relative: str) -> str:
         return f"{self.prefix}/{relative}" if self.prefix else relative
@@ -94,8 +96,13 @@ class S3Store(FileStore):
             try:
                 conf = self.client.get_object_lock_configuration(Bucket=self.bucket)
                 self._locking = conf.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled"
-            except ClientError:
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "ObjectLockConfigurationNotFoundError":
+                    raise  # no permission, throttled: asked again next time, never taken as "no lock"
                 self._locking = False
+            if not self._locking:
+                log.warning("bucket %s has no Object Lock: originals are protected only by the key's rights",
+                            self.bucket)
         return self._locking
 
     def _ensure_locked(self, key: str, until: Any) -> None:
@@ -108,13 +115,20 @@ class S3Store(FileStore):
         """Hash and keep the stream in the cache (as the local store does), then upload it unless its
         object is already there. A failed upload leaves nothing in the bucket and raises."""
         local = super().put_stream(src, kind, suffix, max_bytes)
+        if not local.existed:
+            self._cached_total += local.size_bytes
+        else:
+            os.utime(local.path)  # just used: not the next evicted
         key = self._key(self.relative(local.path))
+        lock = kind in LOCKED_KINDS and self.lock_days > 0
         try:
             if self._object_exists(key):
                 existed = True
+                if lock and self._bucket_locks():  # a first upload whose lock was not set (it failed after)
+                    self._ensure_locked(key, utcnow() + timedelta(days=self.lock_days))
             else:
                 extra: dict[str, Any] = {"ChecksumAlgorithm": "SHA256"}  # checked by the store on arrival
-                lock = kind in LOCKED_KINDS and self.lock_days > 0 and self._bucket_locks()
+                lock = lock and self._bucket_locks()
                 until = utcnow() + timedelta(days=self.lock_days)
                 if lock:
                     extra |= {"ObjectLockMode": self.lock_mode, "ObjectLockRetainUntilDate": until}
@@ -125,7 +139,7 @@ class S3Store(FileStore):
                 existed = False
         except Exception as exc:
             if not local.existed:
-                super().discard_new(local.path)
+                self._uncache(local.path)
             raise StoreUnavailable(f"the object store {self.url} did not take {kind}/{local.sha256[:12]}…: "
                                    f"{type(exc).__name__}: {exc}") from exc
         self._evict()
@@ -150,7 +164,9 @@ class S3Store(FileStore):
                                        "not the stored file's")
             path.parent.mkdir(parents=True, exist_ok=True)
             os.chmod(tmp_name, 0o444)
+            size = os.path.getsize(tmp_name)
             os.replace(tmp_name, path)
+            self._cached_total += size
         except StoreUnavailable:
             raise
         except Exception as exc:
@@ -169,33 +185,64 @@ class S3Store(FileStore):
         return str(response.get("Error", {}).get("Code")) in ("404", "NoSuchKey", "NotFound")
 
     def discard_new(self, path: Path) -> None:
-        """Remove a file this run stored when the transaction that would refer to it failed."""
-        if path.is_relative_to(self.root):
-            key = self._key(self.relative(path))
-            try:
-                self.client.delete_object(Bucket=self.bucket, Key=key)
-            except Exception as exc:  # noqa: BLE001 - an unreferenced object wastes space, nothing more
-                log.warning("could not delete the unreferenced object %s: %s", key, exc)
+        """A file this run stored that no row refers to: only the cached copy goes. The object stays
+        in the bucket: another process may have stored the same bytes meanwhile and be about to
+        refer to them (it checks its own cache, not the bucket), and an original may be locked."""
+        if path.is_relative_to(self.root) and path.exists():
+            self._cached_total -= path.stat().st_size
         super().discard_new(path)
 
-    def delete(self, relative: str, kinds: tuple[str, ...] = ("anpr",)) -> bool:
+    def has(self, relative: str) -> bool:
+        return self._object_exists(self._key(relative))
+
+    def delete_many(self, relatives: list[str], kinds: tuple[str, ...] = ("anpr",)) -> int:
+        """Delete objects of ``kinds`` (1,000 a request) and their cached copies; how many there were.
+        On a versioned bucket this leaves delete markers: expire noncurrent versions by a lifecycle rule."""
+        for relative in relatives:
+            self._deletable(relative, kinds)
+        deleted = 0
+        for k in range(0, len(relatives), 1000):
+            chunk = relatives[k:k + 1000]
+            try:
+                out = self.client.delete_objects(Bucket=self.bucket, Delete={
+                    "Objects": [{"Key": self._key(r)} for r in chunk], "Quiet": False})
+            except Exception as exc:
+                raise StoreUnavailable(f"the object store {self.url} did not delete {len(chunk)} files: {exc}") from exc
+            if out.get("Errors"):
+                e = out["Errors"][0]
+                raise StoreUnavailable(f"the object store {self.url} did not delete {e.get('Key')}: {e.get('Message')}")
+            deleted += len(out.get("Deleted", []))
+            for r in chunk:
+                self._uncache(self.root / r)
+        return deleted
+
+    def _deletable(self, relative: str, kinds: tuple[str, ...]) -> None:
         path = (self.root / relative).resolve()
         if not path.is_relative_to(self.root) or path.relative_to(self.root).parts[0] not in kinds:
             raise ValueError(f"{relative}: not a file this store deletes")
+
+    def _uncache(self, path: Path) -> None:
+        try:
+            size = path.stat().st_size
+            os.chmod(path, 0o644)
+            path.unlink()
+            self._cached_total -= size
+        except FileNotFoundError:
+            pass
+
+    def delete(self, relative: str, kinds: tuple[str, ...] = ("anpr",)) -> bool:
+        self._deletable(relative, kinds)
         key = self._key(relative)
         there = self._object_exists(key)
         if there:
             self.client.delete_object(Bucket=self.bucket, Key=key)
-        if path.exists():
-            os.chmod(path, 0o644)
-            path.unlink()
+        self._uncache(self.root / relative)
         return there
 
     def check_writable(self) -> str:
         self.client.head_bucket(Bucket=self.bucket)
         super().check_writable()
-        return f"bucket {self.bucket} reachable; cache {self._cached_bytes() // 2**20} MiB of " \
-               f"{self.cache_max_bytes // 2**20} MiB"
+        return f"bucket reachable; cache {100 * self._cached_total / self.cache_max_bytes:.0f} % full"
 
     def _cached(self) -> list[tuple[float, int, Path]]:
         out = []
@@ -208,12 +255,10 @@ class S3Store(FileStore):
                 out.append((st.st_mtime, st.st_size, path))
         return out
 
-    def _cached_bytes(self) -> int:
-        return sum(size for _, size, _ in self._cached())
-
     def _evict(self) -> None:
-        """Delete the least recently used cached files until the cache is within its bound."""
-        if not self._evicting.acquire(blocking=False):
+        """Delete the least recently used cached files until the cache is within its bound. The
+        cache's size is kept as a running total: the files are listed only when it is over."""
+        if self._cached_total <= self.cache_max_bytes or not self._evicting.acquire(blocking=False):
             return
         try:
             files = sorted(self._cached())
@@ -228,5 +273,6 @@ class S3Store(FileStore):
                     total -= size
                 except FileNotFoundError:
                     pass
+            self._cached_total = total
         finally:
             self._evicting.release()

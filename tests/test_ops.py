@@ -55,8 +55,23 @@ def test_ready_and_metrics_in_process(tmp_path):
         assert sent.headers["x-request-id"] == "proxy-7f3a"
         made = client.get("/health").headers["x-request-id"]
         assert re.fullmatch(r"[0-9a-f]{32}", made)
-        hostile = client.get("/health", headers={"X-Request-ID": "a\"b} x" * 20}).headers["x-request-id"]
-        assert re.fullmatch(r"[0-9a-f]{32}", hostile)  # not tame: replaced, never logged as sent
+        for hostile in ('a"b}\\nx', "x" * 65):  # not tame, or too long: replaced, never logged as sent
+            assert re.fullmatch(r"[0-9a-f]{32}", client.get("/health", headers={"X-Request-ID": hostile})
+                                .headers["x-request-id"])
+
+
+def test_a_bug_is_answered_with_its_request_id(tmp_path, caplog):
+    app = create_app(Settings(data_dir=tmp_path / "data"))
+
+    @app.get("/boom", include_in_schema=False)
+    def boom() -> None:
+        raise RuntimeError("a bug")
+
+    with TestClient(app) as client:
+        r = client.get("/boom", headers={"X-Request-ID": "bug-1"})
+    assert r.status_code == 500 and r.headers["x-request-id"] == "bug-1"
+    assert r.json() == {"code": "internal_error", "message": "internal error (request bug-1)"}
+    assert any(rec.exc_info and "a bug" in str(rec.exc_info[1]) for rec in caplog.records)
 
 
 def test_ready_waits_for_a_worker_and_metrics_follow_the_jobs(tmp_path, clips, monkeypatch):

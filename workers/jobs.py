@@ -47,8 +47,11 @@ def _measured(kind: str) -> Callable[[F], F]:
             finally:
                 job = get_current_job()
                 if job is not None:
-                    named = str(out.get("kind", kind)) if out is not None and kind == "item" else kind
-                    record_job(job.connection, named, time.monotonic() - started, ok=out is not None)
+                    named = kind
+                    if kind == "item":  # "segment 3 of evidence 7": the item's kind, failed or not
+                        named = str(out["kind"]) if out and "kind" in out else (job.description or "item").split()[0]
+                    ok = out is not None and out.get("state") != WorkState.FAILED  # bad media: failed too
+                    record_job(job.connection, named, time.monotonic() - started, ok=ok)
 
         return run  # type: ignore[return-value]
 

@@ -15,10 +15,11 @@ import logging
 import time
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Callback, Queue, Retry
+from rq import Callback, Queue, Retry, Worker
 from rq.job import Dependency, Job
 from rq.serializers import JSONSerializer
 from sqlalchemy import or_, select, update
@@ -32,7 +33,8 @@ from evidence.runtime import Runtime
 from evidence.states import EvidenceState, WorkKind, WorkState
 from evidence.settings import Settings
 
-__all__ = ["RQWorkQueue", "connect", "enqueue_delivery", "notify_queue_name", "enqueue_due_deliveries", "enqueue_graph", "enqueue_ingest", "ensure_finalise", "finalise_job_id",
+__all__ = ["EvidenceWorker", "RQWorkQueue", "connect", "enqueue_delivery", "notify_queue_name", "enqueue_due_deliveries",
+           "enqueue_graph", "enqueue_ingest", "ensure_finalise", "finalise_job_id",
            "ingest_job_id", "item_job_id", "make_queue", "reconcile", "schedule_retention"]
 
 log = logging.getLogger(__name__)
@@ -198,6 +200,18 @@ def reconcile(rt: Runtime, queue: Queue) -> list[int]:
     return sorted(requeued)
 
 
+class EvidenceWorker(Worker):
+    """RQ's worker, registering itself again when Redis has lost its registration (restarted
+    without persistence: RQ reconnects but registers only at start), so that /ready, /metrics and
+    rq-dashboard count it again from its next heartbeat."""
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
+        if pipeline is None and not self.connection.exists(self.key):
+            log.warning("worker %s: Redis lost this worker's registration; registering again", self.name)
+            self.register_birth()  # type: ignore[no-untyped-call]
+        super().heartbeat(timeout, pipeline)
+
+
 REDIS_MARK = "evidence:redis-alive"  # set by the API's watch; missing again means Redis lost its data
 SWEEP_S = 60.0
 
@@ -233,6 +247,8 @@ class RQWorkQueue:
             queue = make_queue(conn, self.rt.settings.queue_name)
             requeued = reconcile(self.rt, queue)
             enqueue_due_deliveries(self.rt, queue)
+            if emptied:
+                schedule_retention(queue)  # the daily retention run lived in Redis too
             if requeued:
                 log.warning("re-queued evidence %s%s", ", ".join(map(str, requeued)),
                             " (Redis had lost its queues)" if emptied else "")

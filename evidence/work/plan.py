@@ -21,7 +21,7 @@ from evidence.work.failure import fail_evidence
 from evidence.work.lease import Lease, LeaseHeld, release
 from evidence.work.plates import clear_sightings
 from evidence.work.results import clear_unreviewed
-from evidence.errors import EvidenceError, InvalidMedia, NotFound
+from evidence.errors import EvidenceError, InvalidMedia, NotFound, StoreUnavailable
 from pipeline.segments import plan_segments
 from pipeline.types import MediaInfo
 
@@ -54,8 +54,10 @@ def prepare_evidence(rt: Runtime, evidence_id: int, restart: bool = False, fail_
     evidence ``failed``; so does any other error unless ``fail_on_error`` is False (a job that will
     be retried), which only lets go of the evidence."""
     with rt.sessions() as s:
-        if s.get(Evidence, evidence_id) is None:
+        ev = s.get(Evidence, evidence_id)
+        if ev is None:
             raise NotFound(f"evidence {evidence_id} not found")
+    rt.store.absolute(ev.store_path)  # into the cache (an S3 store) before the lease: a long download
     lease = Lease(rt.sessions, Evidence, evidence_id, rt.settings.lease_s)
     lease.renew()
     try:
@@ -83,7 +85,10 @@ def prepare_evidence(rt: Runtime, evidence_id: int, restart: bool = False, fail_
     except LeaseHeld:
         raise
     except EvidenceError as exc:
-        fail_evidence(rt, evidence_id, exc.message)
+        if isinstance(exc, StoreUnavailable) and not fail_on_error:  # the store did not answer: RQ retries
+            lease.let_go()
+        else:
+            fail_evidence(rt, evidence_id, exc.message)
         raise
     except Exception as exc:
         if fail_on_error:

@@ -20,7 +20,7 @@ from evidence.work.plates import run_plates
 from evidence.work.quick import run_quick
 from evidence.work.segment import run_segment
 from evidence.work.transcode import run_transcode
-from evidence.errors import EvidenceError, NotFound
+from evidence.errors import EvidenceError, NotFound, StoreUnavailable
 
 __all__ = ["ItemDone", "RUNNERS", "run_item"]
 
@@ -45,10 +45,21 @@ def _all_done(s: Session, evidence_id: int) -> bool:
     return left is None
 
 
+def _fetch_original(rt: Runtime, item_id: int) -> None:
+    """Bring the original into this process's cache (an S3 store) before the item's lease is taken:
+    a download of gigabytes would otherwise outlast the lease, unrenewed."""
+    with rt.sessions() as s:
+        item = s.get(WorkItem, item_id)
+        ev = s.get(Evidence, item.evidence_id) if item is not None else None
+    if ev is not None and item is not None and item.state != WorkState.DONE:
+        rt.store.absolute(ev.store_path)
+
+
 def run_item(rt: Runtime, item_id: int, hooks: Hooks | None = None, fail_on_error: bool = True) -> ItemDone:
     """Do one work item (a no-op if it is done). Bad media ends the evidence ``failed`` with the
     reason (re-raised), and so does any other error unless ``fail_on_error`` is False (a job that
     will be retried: the item is only let go). Another runner holding the item raises LeaseHeld."""
+    _fetch_original(rt, item_id)
     with rt.sessions.begin() as s:
         item = s.get(WorkItem, item_id)
         if item is None:
@@ -68,7 +79,10 @@ def run_item(rt: Runtime, item_id: int, hooks: Hooks | None = None, fail_on_erro
     except LeaseHeld:
         raise
     except EvidenceError as exc:
-        fail_evidence(rt, ev.id, exc.message, item_id)
+        if isinstance(exc, StoreUnavailable) and not fail_on_error:  # the store did not answer: RQ retries
+            lease.let_go()
+        else:
+            fail_evidence(rt, ev.id, exc.message, item_id)
         raise
     except Exception as exc:
         if fail_on_error:
