@@ -118,6 +118,14 @@ def test_ready_waits_for_a_worker_and_metrics_follow_the_jobs(tmp_path, clips, m
             assert _metric(text, "evidence_job_duration_seconds_count", kind=kind) >= 1
             assert _metric(text, "evidence_jobs_failed_total", kind=kind) == 0
         assert _metric(text, "evidence_job_duration_seconds_sum", kind="segment") > 0
+
+        # Redis restarted empty: the worker (not restarted) registers again and the system is ready.
+        redis.stop()
+        redis.start()
+        end = time.monotonic() + 60
+        while httpx.get(f"{base}/ready").status_code != 200:
+            assert time.monotonic() < end, httpx.get(f"{base}/ready").text
+            time.sleep(0.5)
     finally:
         for proc in procs:
             proc.terminate()
