@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from evidence.db import check_schema
+from evidence.errors import EvidenceError
 from evidence.db.outbox_tables import Delivery
 from evidence.db.tables import CandidateRow, Evidence, IncidentEvent
 from evidence.runtime import Runtime
@@ -179,7 +180,7 @@ def ready_checks(rt: Runtime) -> list[ReadyCheck]:
         def workers() -> str:
             n = live_workers(redis, rt.settings.queue_name)
             if n == 0:
-                raise RuntimeError("no live worker on the queues: uploads would wait (start `evidence worker`)")
+                raise EvidenceError("no live worker on the queues: uploads would wait (start `evidence worker`)")
             return f"{n} live"
 
         checks.append(_timed("workers", workers))

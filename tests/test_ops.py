@@ -14,6 +14,8 @@ import time
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from redis import Redis
+from rq import Queue
 
 from api.main import create_app
 from evidence.settings import Settings
@@ -164,10 +166,12 @@ def test_work_lost_with_redis_is_requeued_by_the_api_without_a_worker_restart(tm
         assert _metric(httpx.get(f"{base}/metrics").text, "evidence_queue_depth", queue="evidence") == 1
         redis.stop()  # no persistence: the queued ingest is gone
         redis.start()
+        queue = Queue("evidence", connection=Redis(port=redis.port))
         end = time.monotonic() + 30
-        while _metric(httpx.get(f"{base}/metrics").text, "evidence_queue_depth", queue="evidence") != 1:
+        while not any(j.startswith("ingest-") for j in queue.job_ids):
             assert time.monotonic() < end, "the lost job was never re-queued"
             time.sleep(0.5)
+        assert any(j.startswith("purge-anpr-") for j in queue.job_ids)  # the day's retention run, lost too
         procs.append(subprocess.Popen([EVIDENCE, "worker", "--burst"], env=env, stdout=subprocess.DEVNULL,
                                       stderr=subprocess.DEVNULL, start_new_session=True))
         procs[-1].wait(180)
