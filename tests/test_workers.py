@@ -248,3 +248,20 @@ def test_a_poison_job_stops_after_its_retries_and_fails_the_evidence(worker_env,
     out = run("status", evidence_id, env=env).stdout
     assert out.startswith(f"evidence {evidence_id}: failed (job item-") and "after its retries" in out
     assert FailedJobRegistry("evidence", connection=connect(env["EVIDENCE_REDIS_URL"])).count == 1
+
+
+def test_a_job_taken_off_the_queue_by_a_worker_killed_before_it_started_is_requeued(worker_env, redis_server, clips):
+    """A worker SIGKILLed between taking a job off the queue and starting it leaves the job's status
+    "queued" in no queue at all (benchmarks/soak_faults.py found one clip stuck so): reconcile looks
+    in the queue, not at the status, and the clip is analysed."""
+    from redis import Redis
+
+    evidence_id = int(run("submit", clips["phone"], env=worker_env).stdout.split()[1])
+    redis = Redis(port=redis_server.port)
+    taken = redis.lpop("rq:queue:evidence")  # what the killed worker took with it
+    assert taken is not None and taken.decode().startswith("ingest-")
+    assert redis.hget(f"rq:job:{taken.decode()}", "status") == b"queued" and redis.llen("rq:queue:evidence") == 0
+    res = run("reconcile", env=worker_env)
+    assert str(evidence_id) in res.stdout + res.stderr
+    run("worker", "--burst", env=worker_env)
+    assert results(evidence_id)[0] == "done"

@@ -146,6 +146,11 @@ def _job_waiting_or_starting(queue: Queue, job_id: str, grace_s: float) -> bool:
     if job is None:
         return False
     status = job.get_status(refresh=True)
+    if status == "queued":
+        # Its status says so, but a worker killed between taking it off the queue and starting it
+        # leaves a "queued" job in no queue at all (the soak with faults found one): it is waiting
+        # only if it is in the list. (A live worker taking it right now runs it twice: harmless.)
+        return queue.connection.lpos(queue.key, job_id) is not None
     if status in WAITING:
         return True
     # Started but not yet holding its lease (loading): give it the lease period to take it.
