@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["FileStore", "StoredFile", "clean_name"]
+__all__ = ["FileStore", "StoredFile", "clean_name", "sha256_of"]
 
 CHUNK = 1 << 20
 MAX_NAME_CHARS = 120
@@ -30,6 +30,15 @@ def clean_name(name: str | None, default: str = "upload", max_chars: int = MAX_N
         suffix = f".{suffix}" if dot and 0 < len(suffix) <= 10 else ""
         base = (stem if suffix else base)[: max_chars - len(suffix)].rstrip() + suffix
     return base
+
+
+def sha256_of(path: Path) -> str:
+    """A file's SHA-256, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 @dataclass(frozen=True)

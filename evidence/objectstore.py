@@ -17,7 +17,6 @@ output before it is stored) are made under the cache's ``tmp``."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import tempfile
@@ -29,7 +28,7 @@ from typing import Any, BinaryIO
 from urllib.parse import urlparse
 
 from evidence.errors import EvidenceError, StoreUnavailable
-from evidence.filestore import CHUNK, FileStore, StoredFile
+from evidence.filestore import FileStore, StoredFile, sha256_of
 from evidence.utc import utcnow
 
 __all__ = ["S3Store"]
@@ -37,14 +36,6 @@ __all__ = ["S3Store"]
 log = logging.getLogger(__name__)
 LOCKED_KINDS = ("originals",)  # evidence as received: under Object Lock where the bucket has it
 RECENT_S = 60.0  # a cached file used this recently is never evicted (a job may be about to open it)
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class S3Store(FileStore):
@@ -158,7 +149,7 @@ class S3Store(FileStore):
         try:
             self.client.download_file(self.bucket, self._key(relative), tmp_name)
             want = Path(relative).name.split(".", 1)[0]
-            got = _sha256_file(Path(tmp_name))
+            got = sha256_of(Path(tmp_name))
             if len(want) == 64 and got != want:
                 raise StoreUnavailable(f"{relative}: the object store returned bytes with SHA-256 {got[:12]}…, "
                                        "not the stored file's")

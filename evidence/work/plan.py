@@ -6,14 +6,12 @@ A plan already made is kept (a crashed ingest resumes); a re-plan clears unrevie
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-
 from sqlalchemy import delete, select
 
 from evidence.audit import Actor, append_audit
 from evidence.db.tables import Evidence, WorkItem
 from evidence.events import evidence_event
+from evidence.filestore import sha256_of
 from evidence.mediaio import keyframe_times
 from evidence.runtime import Runtime
 from evidence.states import CLOSED, EvidenceState, WorkKind, WorkState
@@ -36,14 +34,6 @@ def work_order(item: WorkItem) -> tuple[int, int, int]:
     not wait for faces in the last), the working copy last."""
     phase = 0 if item.kind == WorkKind.QUICK else 2 if item.kind == WorkKind.TRANSCODE else 1
     return phase, item.index, KIND_ORDER.get(item.kind, 9)  # type: ignore[call-overload]
-
-
-def _sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def prepare_evidence(rt: Runtime, evidence_id: int, restart: bool = False, fail_on_error: bool = True,
@@ -103,7 +93,7 @@ def _plan(rt: Runtime, ev: Evidence, lease: Lease, hashed_at_intake: bool) -> No
     if not path.is_file():
         raise InvalidMedia(f"{ev.original_name}: the stored original {ev.store_path} is missing")
     if not hashed_at_intake:
-        if _sha256_of(path) != ev.sha256:
+        if sha256_of(path) != ev.sha256:
             raise InvalidMedia(f"{ev.original_name}: the stored original no longer matches its SHA-256 {ev.sha256}")
         lease.renew()  # hashing gigabytes can take a while: keep the evidence
     info = MediaInfo.from_record(ev.media)
