@@ -89,7 +89,7 @@ def plates(request: Request, rt: RuntimeDep, user: PageUser, q: Annotated[str, Q
     if not q and not reason:
         return render(request, "search_plates.html", user, results=None, page_title="Plate search")
     try:
-        found = search_plates(rt, q, reason.strip(), user.actor, limit=500)
+        found, _ = search_plates(rt, q, reason.strip(), user.actor, limit=500)
     except EvidenceError as exc:
         return render(request, "search_plates.html", user, status_code=status_of(exc), results=None, q=q, reason=reason,
                       error=exc.message, page_title="Plate search")
