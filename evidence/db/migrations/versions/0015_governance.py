@@ -88,12 +88,14 @@ def upgrade() -> None:
         sa.Column("expires_at", TS, nullable=True),
         sa.Column("incident_id", sa.Integer(), sa.ForeignKey("incidents.id", ondelete="SET NULL"), nullable=True),
     )
-    op.create_table(
+    markers = op.create_table(
         "markers",
         sa.Column("name", sa.String(length=64), primary_key=True),
         sa.Column("value", sa.BigInteger(), nullable=False),
         sa.Column("at", TS, nullable=False),
     )
+    # There from the start, so concurrent bumps only ever update it (a row lock, not an insert race).
+    op.bulk_insert(markers, [{"name": "face_index_epoch", "value": 0, "at": now}])
 
 
 def downgrade() -> None:
