@@ -4,7 +4,6 @@ hotlist; and the reads' images (audited; an old read's only with a recorded reas
 from __future__ import annotations
 
 import base64
-from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -20,20 +19,22 @@ from api.params import BigId
 from api.schemas import AlprdResult, BatchResult, CameraHealth, ReadResult
 from evidence.alprd import KINDS, alprd_reads, alprd_streams
 from evidence.anpr import store_reads
+from evidence.anpr_access import check_read, old_before
 from evidence.cameras import camera_view, cameras, heartbeat
 from evidence.audit import Actor, audit_read
 from evidence.db.tables import AnprRead
-from evidence.errors import EvidenceError, Forbidden, NotFound
+from evidence.errors import EvidenceError, NotFound
 from evidence.runtime import Runtime
-from evidence.utc import UtcDatetime, utcnow
+from evidence.utc import UtcDatetime
 
 __all__ = ["ALPRD_MAX_BODY", "MAX_BODY", "router"]
 
 router = APIRouter(route_class=SafeJSONRoute, tags=["anpr"])
 MAX_BODY = 64 * 1024 * 1024
 ALPRD_MAX_BODY = 8 * 1024 * 1024  # one group: two base64 crops of up to 2 MB each, and the rest
-AGED = ("Roles: control_room, investigator, admin. A read older than EVIDENCE_ANPR_REASON_AFTER_DAYS (90) "
-        "needs a `reason` (403 `reason_required` without one); it is audited.")
+AGED = ("Roles: control_room, investigator, admin. Audited. A read older than EVIDENCE_ANPR_REASON_AFTER_DAYS (90) "
+        "is shown only with `access`: the caller's own request for a query matching the read, approved by a second "
+        "person with the authority role (POST /anpr/access; 403 `approval_required` without one).")
 
 
 class Alternative(BaseModel):
@@ -191,32 +192,32 @@ def list_cameras(rt: RuntimeDep, actor: Annotated[Actor, Depends(allow(*READERS)
         return [camera_view(row) for row in cameras(s)]
 
 
-class ReasonRequired(Forbidden):
-    code = "reason_required"
-
-
-def _image(rt: Runtime, read_id: int, which: str, actor: Actor, reason: str | None) -> FileResponse:
+def _image(rt: Runtime, read_id: int, which: str, actor: Actor, reason: str | None, access: int | None) -> FileResponse:
     with rt.sessions() as s:
         row = s.get(AnprRead, read_id)
         path = getattr(row, which) if row else None
         if row is None or path is None:
             raise NotFound(f"read {read_id} has no {which.replace('_', ' ')}")
-        if row.read_at < utcnow() - timedelta(days=rt.settings.anpr_reason_after_days) and not (reason or "").strip():
-            raise ReasonRequired(f"read {read_id} is older than {rt.settings.anpr_reason_after_days} days: "
-                                 "give a `reason` (it is recorded)")
-    audit_read(rt.sessions, actor, f"anpr.view_{which}", f"anpr_read:{read_id}", reason=reason or None)
+        approval = check_read(s, actor, access, row).id if row.read_at < old_before(rt) else None
+    audit_read(rt.sessions, actor, f"anpr.view_{which}", f"anpr_read:{read_id}", reason=reason or None,
+               detail={"access": approval} if approval else None)
     return FileResponse(rt.store.absolute(path))
+
+
+ACCESS = Query(ge=1, le=2**31 - 1, description="an approved access request, for a read older than 90 days")
 
 
 @router.get("/anpr/reads/{read_id}/plate", summary="A read's plate patch (audited)", response_class=FileResponse,
             description=AGED)
 def plate_image(read_id: BigId, rt: RuntimeDep, actor: Annotated[Actor, Depends(allow(*READERS))],
-                reason: Annotated[str | None, Query(max_length=2000)] = None) -> FileResponse:
-    return _image(rt, read_id, "plate_image", actor, reason)
+                reason: Annotated[str | None, Query(max_length=2000)] = None,
+                access: Annotated[int | None, ACCESS] = None) -> FileResponse:
+    return _image(rt, read_id, "plate_image", actor, reason, access)
 
 
 @router.get("/anpr/reads/{read_id}/overview", summary="A read's overview image (audited)",
             response_class=FileResponse, description=AGED)
 def overview_image(read_id: BigId, rt: RuntimeDep, actor: Annotated[Actor, Depends(allow(*READERS))],
-                   reason: Annotated[str | None, Query(max_length=2000)] = None) -> FileResponse:
-    return _image(rt, read_id, "overview_image", actor, reason)
+                   reason: Annotated[str | None, Query(max_length=2000)] = None,
+                   access: Annotated[int | None, ACCESS] = None) -> FileResponse:
+    return _image(rt, read_id, "overview_image", actor, reason, access)

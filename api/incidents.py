@@ -20,6 +20,7 @@ from evidence.db.tables import Evidence, Incident, PlateSightingRow
 from evidence.events import event_view, events_after
 from evidence.notify.public import pass_to_investigators, post_public_update
 from evidence.reports import evidence_candidates, evidence_view
+from evidence.watchlist_lists import choose_lists
 from evidence.work import get_or_create_incident
 
 __all__ = ["router"]
@@ -32,6 +33,9 @@ class IncidentIn(BaseModel):
     title: str = Field("", max_length=200)
     incident_type: str | None = Field(None, min_length=1, max_length=64,
                                       description="e.g. 'antisocial behaviour'; subscriptions can filter on it")
+    watchlists: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = Field(
+        None, min_length=1, max_length=20, description="the watchlists its footage is matched against, by name "
+        "(default: EVIDENCE_DEFAULT_WATCHLISTS); each must be live (409 otherwise)")
 
 
 class PublicUpdateIn(BaseModel):
@@ -44,7 +48,9 @@ class PassIn(BaseModel):
 
 
 @router.post("/incidents", status_code=201, summary="Open an incident", response_model=IncidentPublic,
-             description="Roles: control_room, admin. An existing reference returns that incident.")
+             responses={404: {"description": "No such watchlist"}, 409: {"description": "A watchlist has expired"}},
+             description="Roles: control_room, admin. An existing reference returns that incident (with "
+                         "`watchlists`, its lists are replaced).")
 def create_incident(body: IncidentIn, rt: RuntimeDep, actor: Annotated[Actor, Depends(allow(*OPENERS))]) -> IncidentPublic:
     with rt.sessions.begin() as s:
         incident = get_or_create_incident(s, body.reference)
@@ -53,6 +59,8 @@ def create_incident(body: IncidentIn, rt: RuntimeDep, actor: Annotated[Actor, De
         if body.incident_type and not incident.incident_type:
             incident.incident_type = body.incident_type
         append_audit(s, actor, "incident.open", f"incident:{incident.id}", detail={"reference": body.reference})
+        if body.watchlists:
+            choose_lists(s, incident, body.watchlists, actor)
         return incident_public(incident)
 
 
@@ -70,7 +78,7 @@ def list_incidents(rt: RuntimeDep, actor: Annotated[Actor, Depends(allow(*READER
 def get_incident(incident_id: Id, rt: RuntimeDep, actor: Annotated[Actor, Depends(allow(*READERS))]) -> IncidentDetail:
     with viewed(rt, actor, Incident, incident_id, "incident", "incident.view") as (s, incident, detail):
         evidence = list(s.scalars(select(Evidence).where(Evidence.incident_id == incident_id).order_by(Evidence.id)))
-        out = IncidentDetail(**incident_public(incident).model_dump(), evidence=[
+        out = IncidentDetail(**incident_public(incident, rt.settings).model_dump(), evidence=[
             {**evidence_view(ev), "candidates": [candidate_public(c) for c in evidence_candidates(s, ev.id)],
              "plates": [sighting_public(p) for p in s.scalars(
                  select(PlateSightingRow).where(PlateSightingRow.evidence_id == ev.id)

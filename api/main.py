@@ -12,7 +12,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from api import (alerts, anpr, candidates, events, exports, faces, hotlist, incidents, media, ops, plates, search,
+from api import (alerts, anpr, anpr_access, candidates, events, exports, faces, hotlist, incidents, media, ops, plates, search,
                  subscriptions, tus, uploads, watchlist)
 from api.errors import documented_errors, install_error_handlers
 from api.sse import Wake
@@ -33,7 +33,7 @@ from evidence.work import WorkQueue
 __all__ = ["create_app"]
 
 JSON_BODY_MAX = 64 * 1024  # every route's body cap unless it names its own (api.guards.BodyLimit)
-ROUTERS = (incidents, events, candidates, uploads, watchlist, anpr, hotlist, plates, search, faces, exports, media, tus,
+ROUTERS = (incidents, events, candidates, uploads, watchlist, anpr, anpr_access, hotlist, plates, search, faces, exports, media, tus,
            alerts, subscriptions, ops)
 STATIC = Path(__file__).resolve().parent / "static"
 

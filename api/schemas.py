@@ -47,6 +47,9 @@ class IncidentPublic(BaseModel):
     title: str
     incident_type: str | None = Field(None, description="e.g. 'antisocial behaviour' (subscriptions filter on it)")
     created_at: datetime
+    watchlists: list[str] = Field([], description="the watchlists its footage is matched against (empty: the default)")
+    retention: dict[str, Any] | None = Field(None, description="its retention class, review date and investigation "
+                                             "hold (who, when, why)")
 
 
 class EvidencePublic(BaseModel):
@@ -85,6 +88,9 @@ class CandidatePublic(BaseModel):
     review_state: str = Field(description="pending, confirmed, rejected or superseded")
     reviewed_by: str | None
     crop_url: str | None
+    watchlist: str | None = Field(None, description="the list the subject was matched on")
+    subject_version: int | None = Field(None, description="the version of the subject's references matched")
+    authority: str | None = Field(None, description="the officer who authorised that list")
 
 
 class PlateSightingPublic(BaseModel):
@@ -159,6 +165,9 @@ class SubjectPublic(BaseModel):
     id: int
     name: str
     references: int = Field(description="reference photos enrolled")
+    watchlist: str | None = Field(None, description="the list the subject is on")
+    expires_at: datetime | None = Field(None, description="when the subject is purged (None: with its list)")
+    version: int = Field(1, description="changes to the subject's references")
 
 
 class Removed(BaseModel):
@@ -242,6 +251,8 @@ class PlateHit(BaseModel):
 class PlateSearchResult(BaseModel):
     query: str
     count: int
+    reads_since: datetime | None = Field(None, description="camera reads were searched from this time: the access "
+                                         "limit (90 days) unless `since` and an approved `access` say otherwise")
     results: list[PlateHit]
 
 

@@ -38,16 +38,21 @@ def _box(text: str | None) -> GeoBox | None:
                         "character and `*` for any run (`AB1?CDE`, `*CDE`); O/0, I/1, B/8, S/5, Z/2, G/6 match "
                         "alike. `box`: `min_lat,min_lon,max_lat,max_lon` (camera location, or where footage was "
                         "filmed). `reason` is required and audited with the query and the result count. Results "
-                        "are reads to verify against their images.")
+                        "are reads to verify against their images. Camera reads older than 90 days (EVIDENCE_ANPR_REASON_AFTER_DAYS) "
+                        "are searched only with `access`, an approved request for this query (403 "
+                        "`approval_required` for an earlier `since` without one); without `since`, reads are "
+                        "searched from that limit (`reads_since`).")
 def plates(rt: RuntimeDep, actor: Annotated[Actor, Depends(allow(*READERS))],
            q: Annotated[str, Query(min_length=1, max_length=20)],
            reason: Annotated[str, Query(min_length=1, max_length=2000)],
            since: Annotated[UtcDatetime | None, Query(description="with its UTC offset")] = None,
            until: Annotated[UtcDatetime | None, Query(description="with its UTC offset")] = None,
            camera: Annotated[str | None, Query(max_length=64)] = None,
-           box: Annotated[str | None, Query(max_length=100)] = None, limit: Annotated[int, Query(ge=1, le=MAX_RESULTS)] = 200) -> dict[str, Any]:
-    results = search_plates(rt, q, reason, actor, since, until, camera, _box(box), limit)
-    return {"query": q, "count": len(results), "results": results}
+           box: Annotated[str | None, Query(max_length=100)] = None, limit: Annotated[int, Query(ge=1, le=MAX_RESULTS)] = 200,
+           access: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="an approved access request "
+                                              "(POST /anpr/access) for camera reads past 90 days")] = None) -> dict[str, Any]:
+    results, reads_since = search_plates(rt, q, reason, actor, since, until, camera, _box(box), limit, access)
+    return {"query": q, "count": len(results), "reads_since": reads_since, "results": results}
 
 
 @router.post("/search/faces", summary="Where else does this face appear? (audited, reason required)",

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+from sqlalchemy.orm import object_session
+
 from api.schemas import CandidatePublic, IncidentPublic, PlateSightingPublic
+from evidence.db.governance_tables import WatchlistRow
 from evidence.db.tables import CandidateRow, Incident, PlateSightingRow
 from evidence.errors import NotFound
 from evidence.reports import candidate_view, sighting_view
+from evidence.retention import incident_retention
 from evidence.runtime import Runtime
+from evidence.settings import Settings
 
 __all__ = ["candidate_public", "incident_exists", "incident_public", "sighting_public"]
 
 
-def incident_public(i: Incident) -> IncidentPublic:
+def incident_public(i: Incident, settings: Settings | None = None) -> IncidentPublic:
+    s = object_session(i)
+    names = [w.name for w in (s.get(WatchlistRow, n) for n in i.watchlists or []) if w] if s is not None else []
     return IncidentPublic(id=i.id, reference=i.reference, title=i.title, incident_type=i.incident_type,
-                          created_at=i.created_at)
+                          created_at=i.created_at, watchlists=names,
+                          retention=incident_retention(i, settings) if settings else None)
 
 
 def candidate_public(c: CandidateRow) -> CandidatePublic:

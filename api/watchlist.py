@@ -8,6 +8,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
 from api.auth import ADMINS, READERS, allow
@@ -16,6 +18,8 @@ from api.guards import SafeJSONRoute
 from api.params import Id
 from api.schemas import Removed, SubjectPublic, multipart_body
 from evidence.audit import Actor
+from evidence.db.governance_tables import WatchlistRow
+from evidence.db.tables import WatchlistSubjectRow
 from evidence.errors import InvalidReference
 from evidence.filestore import clean_name
 from evidence.images import MAX_FILE_BYTES
@@ -36,7 +40,13 @@ ENROL_FORM = multipart_body({"name": {"type": "string", "maxLength": 200},
             response_model=list[SubjectPublic], description="Roles: control_room, investigator, admin.")
 def watchlist(rt: RuntimeDep, actor: Annotated[Actor, Depends(allow(*READERS))]) -> list[SubjectPublic]:
     with rt.sessions() as s:
-        return [SubjectPublic(id=i, name=n, references=r) for i, n, r in list_subjects(s) if r]
+        return [_public(s, r) for r in list_subjects(s) if r.references]
+
+
+def _public(s: Session, r: WatchlistSubjectRow) -> SubjectPublic:
+    wl = s.get(WatchlistRow, r.watchlist_id)
+    return SubjectPublic(id=r.id, name=r.name, references=len(r.references), watchlist=wl.name if wl else None,
+                         expires_at=r.expires_at, version=r.version)
 
 
 @router.post("/watchlist", status_code=201, summary="Enrol a subject from reference photos",
@@ -61,8 +71,8 @@ async def add_subject(request: Request, rt: RuntimeDep, actor: Annotated[Actor, 
         for p in tmp_paths:
             p.unlink(missing_ok=True)
     with rt.sessions() as s:
-        row = next(r for r in list_subjects(s) if r[1] == name.strip())
-    return SubjectPublic(id=row[0], name=row[1], references=row[2])
+        wl = s.scalar(select(WatchlistRow).where(WatchlistRow.name == rt.settings.default_watchlists[0]))
+        return _public(s, next(r for r in list_subjects(s, wl.id if wl else None) if r.name == name.strip()))
 
 
 @router.delete("/watchlist/{subject_id}", summary="Take a subject off the watchlist", response_model=Removed,

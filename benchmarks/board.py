@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from harness import EVIDENCE, served  # noqa: E402
+from harness import EVIDENCE, admin_env, served  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 WATCHING = """() => {
@@ -69,6 +69,7 @@ def seed(data: Path, n: int) -> int:
         Appearance("Gordon_Brown", "Gordon_Brown_0006", 0.3, 4.0, (0.2, 0.5), (0.35, 0.5), (120, 110), True),
         Appearance("Kim_Clijsters", "Kim_Clijsters_0008", 3.0, 6.0, (0.45, 0.3), (0.5, 0.45), (110, 130), True)],
         6.0, size_wh=(1280, 720), seed=11)
+    env = admin_env(env)
     subprocess.run([EVIDENCE, "watchlist", "import", str(wl)], env=env, check=True, capture_output=True)
     subprocess.run([EVIDENCE, "process", str(clip), "--incident", "INC-BOARD"], env=env, check=True,
                    capture_output=True)

@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import describe_clip, ensure_samples
+from harness import admin_env, describe_clip, ensure_samples
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -107,6 +107,7 @@ def main() -> None:
                    "EVIDENCE_WORKING_COPY": "false", "EVIDENCE_PLATES": str(plates).lower()}
             env.pop("EVIDENCE_DATABASE_URL", None)
             env.pop("EVIDENCE_REDIS_URL", None)
+            env = admin_env(env)
             subprocess.run([str(BIN / "evidence"), "watchlist", "import", str(args.watchlist)], env=env, check=True,
                            capture_output=True)
             wall, rss, out = timed([str(BIN / "evidence"), "process", str(args.clip), "--json"], env)

@@ -21,6 +21,14 @@ EVIDENCE = str(Path(sys.executable).parent / "evidence")
 SHARED_LFW = ROOT.parent / "shared" / "data" / "faces" / "lfw" / "images"
 
 
+def admin_env(env: dict[str, str]) -> dict[str, str]:
+    """``env`` acting as a named administrator (tests/served.py: a key made once per database)."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from served import admin_env as acting
+
+    return acting(env)
+
+
 def shared_data(path: Path) -> Path:
     """``path`` (benchmark data in ../shared, beside the repository), or exit with a message saying
     what is missing: the tests and the demo never need it, the benchmarks measure on it."""

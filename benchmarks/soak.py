@@ -34,7 +34,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness import EVIDENCE, served_process  # noqa: E402
+from harness import EVIDENCE, admin_env, served_process  # noqa: E402
 from samples.hostile import png_bomb  # noqa: E402
 from samples.make_samples import FACES  # noqa: E402
 
@@ -212,6 +212,7 @@ def main() -> None:
         if args.database_url:
             env["EVIDENCE_DATABASE_URL"] = args.database_url
             subprocess.run([EVIDENCE, "db", "upgrade"], env=env, check=True)  # PostgreSQL: never on start
+        env = admin_env(env)
         keys = {role: subprocess.run([EVIDENCE, "keys", "create", "--role", role, "--name", f"soak {role}"], env=env,
                                      capture_output=True, text=True, check=True).stdout.split()[-1]
                 for role in ("control_room", "investigator", "camera", "uploader", "admin")}

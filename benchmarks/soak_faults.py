@@ -38,7 +38,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from harness import EVIDENCE, free_port  # noqa: E402
+from harness import EVIDENCE, admin_env, free_port  # noqa: E402
 from served import S3Server  # noqa: E402
 from samples.make_samples import DEMO_WATCHLIST, Appearance, build_watchlist, render_clip  # noqa: E402
 
@@ -227,6 +227,7 @@ def main() -> None:
                "EVIDENCE_AUDIT_ANCHORS": str(root / "anchors.jsonl"), "EVIDENCE_LOG_FORMAT": "json"}
         local = (lambda name: env) if not s3 else (lambda name: {**env, "EVIDENCE_DATA_DIR": str(root / name)})
         subprocess.run([EVIDENCE, "db", "upgrade"], env=local("admin"), check=True)
+        env = admin_env(env)  # every command below acts as a named administrator
         wl = build_watchlist(root / "wl", DEMO_WATCHLIST)
         subprocess.run([EVIDENCE, "watchlist", "import", str(wl)], env=local("admin"), check=True, capture_output=True)
         keys = {name: subprocess.run([EVIDENCE, "keys", "create", "--role", role, "--name", name], env=local("admin"),

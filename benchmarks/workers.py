@@ -38,14 +38,14 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
 
-from harness import describe_clip, ensure_samples, free_port  # noqa: E402
+from harness import admin_env, describe_clip, ensure_samples, free_port  # noqa: E402
 
 
 def base_env(data: str) -> dict[str, str]:
     env = {**os.environ, "EVIDENCE_DATA_DIR": data}
     for k in ("EVIDENCE_DATABASE_URL", "EVIDENCE_REDIS_URL", "EVIDENCE_DETECT_THREADS", "EVIDENCE_DECODE_THREADS"):
         env.pop(k, None)
-    return env
+    return admin_env(env)
 
 
 def evidence(*args: str, env: dict[str, str]) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from cli.common import clean_errors, cli_actor
+from cli.common import clean_errors, cli_actor, first_admin_or_actor
 from evidence.anpr import purge_reads
 from evidence.audit import anchor_audit, read_anchors, verify_audit
 from evidence.images import read_rgb
@@ -19,6 +19,7 @@ from evidence.keys import ROLES, create_key, list_keys, revoke_key
 from evidence.logs import configure_logging
 from evidence.runtime import Runtime
 from evidence.settings import Settings
+from evidence.states import Role
 from evidence.errors import EvidenceError, NotFound
 from pipeline.platereading import read_image
 
@@ -37,7 +38,7 @@ def keys() -> None:
 @clean_errors
 def keys_create(rt: Runtime, role: str, name: str) -> None:
     """Make a key; it is printed once, as the last word of the output (only its hash is stored)."""
-    key_id, key = create_key(rt, name, role, cli_actor())
+    key_id, key = create_key(rt, name, role, first_admin_or_actor(rt, role))
     click.echo(f"key {key_id} for {name} ({role}): {key}")
 
 
@@ -57,7 +58,7 @@ def keys_list(rt: Runtime) -> None:
 @clean_errors
 def keys_revoke(rt: Runtime, key_id: int) -> None:
     """Revoke a key (it stops working at once; the row stays for the audit trail)."""
-    revoke_key(rt, key_id, cli_actor())
+    revoke_key(rt, key_id, cli_actor(rt, Role.ADMIN))
     click.echo(f"key {key_id} revoked")
 
 
@@ -107,7 +108,7 @@ def anpr() -> None:
 @clean_errors
 def anpr_purge(rt: Runtime) -> None:
     """Delete camera reads older than EVIDENCE_ANPR_RETENTION_DAYS (workers also do it daily)."""
-    n = purge_reads(rt, cli_actor())
+    n = purge_reads(rt, cli_actor(rt, Role.ADMIN))
     click.echo(f"deleted {n} camera read(s) older than {rt.settings.anpr_retention_days} days")
 
 
@@ -190,5 +191,5 @@ def audit_anchor(rt: Runtime, out: Path | None) -> None:
     print it, e.g. for a records system). `audit verify` then detects a truncated or rewritten log."""
     path = out or rt.settings.audit_anchors_file
     with rt.sessions.begin() as s:
-        anchor = anchor_audit(s, path, cli_actor())
+        anchor = anchor_audit(s, path, cli_actor(rt, Role.ADMIN))
     click.echo(anchor.line())

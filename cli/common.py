@@ -1,7 +1,15 @@
-"""What every ``evidence`` command shares: who the command line acts as, one-line errors, times."""
+"""What every ``evidence`` command shares: who the command line acts as, one-line errors, times.
+
+A command that changes something, or reads what is audited, acts as a named person proven by a
+credential, never as the machine's login: ``EVIDENCE_KEY`` (an API key, named after its holder)
+or ``EVIDENCE_USER`` with ``EVIDENCE_PASSWORD`` (a person's account; the password is asked for
+when it is not set and a terminal is there). Without one, or with a role that may not do it, the
+command is refused before it does anything. Only on a database with no person and no key yet may
+``evidence users add`` / ``evidence keys create`` make the first administrator without one."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -13,10 +21,14 @@ from typing import Any, TypeVar
 import click
 
 from evidence.audit import Actor
+from evidence.errors import Forbidden, Unauthorized
+from evidence.keys import authenticate, create_key
+from evidence.runtime import Runtime
 from evidence.states import Role
+from evidence.users import check_password, nobody_yet
 from pipeline.errors import EvidenceError
 
-__all__ = ["ROOT", "UTC_TIME", "cli_actor", "clean_errors"]
+__all__ = ["ROOT", "UTC_TIME", "cli_actor", "clean_errors", "demo_actors", "first_admin_or_actor"]
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository: samples/ for the demo
 
@@ -41,8 +53,42 @@ class UtcTime(click.ParamType[datetime]):
 UTC_TIME = UtcTime()
 
 
-def cli_actor() -> Actor:
-    return Actor(f"cli:{os.environ.get('USER') or 'unknown'}", Role.ADMIN)
+NO_CREDENTIAL = ("this command acts as a named person: set EVIDENCE_KEY to your API key, or EVIDENCE_USER to your "
+                 "name (and EVIDENCE_PASSWORD, or type it when asked); an administrator gives you one "
+                 "(`evidence keys create` / `evidence users add`)")
+
+
+def cli_actor(rt: Runtime, *roles: Role) -> Actor:
+    """The person holding the credential in the environment; Unauthorized without a valid one,
+    Forbidden when their role is not among ``roles`` (when given)."""
+    key = os.environ.get("EVIDENCE_KEY", "").strip()
+    user = " ".join(os.environ.get("EVIDENCE_USER", "").split())
+    if key:
+        with rt.sessions() as s:
+            actor = authenticate(s, key)
+    elif user:
+        password = os.environ.get("EVIDENCE_PASSWORD", "")
+        if not password and sys.stdin.isatty():
+            password = click.prompt(f"password for {user}", hide_input=True, err=True)
+        actor = check_password(rt, user, password, "command line")
+    else:
+        raise Unauthorized(NO_CREDENTIAL)
+    if roles and actor.role not in roles:
+        raise Forbidden(f"{actor.name} has the role {actor.role}; this command needs {' or '.join(roles)}")
+    return actor
+
+
+def first_admin_or_actor(rt: Runtime, role: str) -> Actor:
+    """An administrator's credential; or, on a database with nobody yet and no credential given,
+    the console setting up the first administrator (``role`` must then be admin)."""
+    if not (os.environ.get("EVIDENCE_KEY", "").strip() or os.environ.get("EVIDENCE_USER", "").strip()):
+        with rt.sessions() as s:
+            first = nobody_yet(s)
+        if first:
+            if role != Role.ADMIN:
+                raise Forbidden("the first person or key on a new database must be an administrator (--role admin)")
+            return Actor("console: first administrator", Role.ADMIN)
+    return cli_actor(rt, Role.ADMIN)
 
 
 def clean_errors(fn: F) -> F:
@@ -57,3 +103,26 @@ def clean_errors(fn: F) -> F:
             sys.exit(2)
 
     return wrapper  # type: ignore[return-value]
+
+
+def demo_actors(rt: Runtime) -> tuple[Actor, Actor]:
+    """(administrator, investigator) for ``evidence demo``: the credential given; or on a database
+    with nobody yet, two demo keys it makes and keeps in DATA_DIR/demo-keys.json (owner-only) for
+    its next run."""
+    if os.environ.get("EVIDENCE_KEY", "").strip() or os.environ.get("EVIDENCE_USER", "").strip():
+        actor = cli_actor(rt, Role.ADMIN)
+        return actor, actor
+    path = rt.settings.data_dir / "demo-keys.json"
+    if not path.is_file():
+        with rt.sessions() as s:
+            if not nobody_yet(s):
+                raise Unauthorized(NO_CREDENTIAL)
+        console = Actor("console: first administrator", Role.ADMIN)
+        made = {role: create_key(rt, name, role, console)[1]
+                for name, role in (("Demo Administrator", Role.ADMIN), ("Demo Investigator", Role.INVESTIGATOR))}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(json.dumps(made))
+    keys = json.loads(path.read_text())
+    with rt.sessions() as s:
+        return authenticate(s, keys[Role.ADMIN]), authenticate(s, keys[Role.INVESTIGATOR])

@@ -17,8 +17,12 @@ from evidence.people import incident_people
 from evidence.redaction import redactor_for
 from evidence.runtime import Runtime
 from evidence.search import FaceFilters, search_faces, search_plates
+from evidence.states import Role
 from pipeline.errors import InvalidReference
 from pipeline.geo import GeoBox
+
+READERS = (Role.CONTROL_ROOM, Role.INVESTIGATOR, Role.ADMIN)  # as the API: api.auth
+EXPORTERS = (Role.INVESTIGATOR, Role.ADMIN)
 
 __all__ = ["export", "index", "people", "search", "verify"]
 
@@ -59,7 +63,7 @@ def search_face(rt: Runtime, photo: Path, reason: str, since: datetime | None, u
     candidates for a person to look at, never identities."""
     if not photo.is_file():
         raise InvalidReference(f"{photo}: no such file")
-    found = search_faces(rt, photo.read_bytes(), str(photo), reason, cli_actor(),
+    found = search_faces(rt, photo.read_bytes(), str(photo), reason, cli_actor(rt, *READERS),
                          FaceFilters(since, until, incidents, box), limit)
     if as_json:
         click.echo(json.dumps(found))
@@ -78,17 +82,22 @@ def search_face(rt: Runtime, photo: Path, reason: str, since: datetime | None, u
 @_until
 @click.option("--camera", help="camera reads of this camera only")
 @_boxopt
+@click.option("--access", type=int, help="an approved request for reads past 90 days (`evidence anpr access`)")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 @clean_errors
 def search_plate(rt: Runtime, query: str, reason: str, since: datetime | None, until: datetime | None,
-                 camera: str | None, box: GeoBox | None, as_json: bool) -> None:
-    """Every sighting of QUERY (AB12CDE, AB1?CDE, *CDE; O/0, I/1, ... alike) in camera reads and footage."""
-    results = search_plates(rt, query, reason, cli_actor(), since, until, camera, box)
+                 camera: str | None, box: GeoBox | None, access: int | None, as_json: bool) -> None:
+    """Every sighting of QUERY (AB12CDE, AB1?CDE, *CDE; O/0, I/1, ... alike) in camera reads and footage.
+    Camera reads past EVIDENCE_ANPR_REASON_AFTER_DAYS need an approved --access request."""
+    results, reads_since = search_plates(rt, query, reason, cli_actor(rt, *READERS), since, until, camera, box,
+                                         access=access)
+    when = reads_since.isoformat() if reads_since else None
     if as_json:
-        click.echo(json.dumps({"query": query, "count": len(results), "results": results}))
+        click.echo(json.dumps({"query": query, "count": len(results), "reads_since": when, "results": results}))
         return
-    click.echo(f"{len(results)} result(s) for {query} — reads to verify against their images:")
+    click.echo(f"{len(results)} result(s) for {query} (camera reads since {when or 'the first'}) — reads to verify "
+               "against their images:")
     for r in results:
         where = (f"camera {r['camera_id']} at {r['at']}" if r["source"] == "camera"
                  else f"evidence {r['evidence_id']} ({r['evidence_name']}) at {r['t_s']:.1f} s")
@@ -102,7 +111,7 @@ def search_plate(rt: Runtime, query: str, reason: str, since: datetime | None, u
 @clean_errors
 def people(rt: Runtime, incident: int, as_json: bool) -> None:
     """INCIDENT's unknown faces (no watchlist candidate) grouped into people, with where else each appears."""
-    found = incident_people(rt, incident, cli_actor())
+    found = incident_people(rt, incident, cli_actor(rt, *EXPORTERS))
     if as_json:
         click.echo(json.dumps(found))
         return
@@ -127,7 +136,7 @@ def people(rt: Runtime, incident: int, as_json: bool) -> None:
 def export(rt: Runtime, incident: str, out: Path, reason: str, redact: bool, redact_plates: bool) -> None:
     """Write INCIDENT's (reference or number) evidence package: originals, working copies, reports,
     provenance, audit extract and a SHA-256 manifest (check it with `evidence verify`)."""
-    actor = cli_actor()
+    actor = cli_actor(rt, *EXPORTERS)
     started = time.monotonic()
     with rt.sessions() as s:
         incident_id = find_incident(s, incident).id

@@ -9,6 +9,7 @@ from cli.admin import anpr, audit, keys, plates, serve
 from cli.db import db
 from cli.investigate import export, index, people, search, verify
 from cli.process import demo, process, review, status
+from cli.retention import retention
 from cli.users import users
 from cli.watchlist import watchlist
 from cli.workers import reconcile_cmd, submit, worker
@@ -28,7 +29,7 @@ def main(ctx: click.Context) -> None:
 
 
 for _command in (watchlist, process, demo, status, review, submit, worker, reconcile_cmd, keys, serve, anpr, plates,
-                 audit, search, people, export, verify, index, users, db):
+                 audit, search, people, export, verify, index, users, db, retention):
     main.add_command(_command)
 
 

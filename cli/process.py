@@ -12,7 +12,7 @@ from typing import Any
 import click
 from sqlalchemy import func, select
 
-from cli.common import ROOT, clean_errors, cli_actor
+from cli.common import ROOT, clean_errors, cli_actor, demo_actors
 from cli.watchlist import print_enrolled
 from evidence.audit import Actor
 from evidence.db.tables import CandidateRow, Evidence, FaceTrackRow
@@ -24,17 +24,20 @@ from evidence.runtime import Runtime
 from evidence.states import Decision, Role, WorkKind
 from evidence.search import search_faces
 from evidence.watchlists import enrol, folder_enrolments
-from evidence.work import analyse_evidence, ingest_clip
-from evidence.errors import NotFound
+from evidence.work import analyse_evidence, get_or_create_incident, ingest_clip
+from evidence.errors import InvalidRequest, NotFound
+from evidence.watchlist_lists import choose_lists
 
 __all__ = ["demo", "process", "review", "status"]
 
+UPLOADERS = (Role.UPLOADER, Role.CONTROL_ROOM, Role.INVESTIGATOR, Role.ADMIN)  # as api.auth
 
-def _process(rt: Runtime, clip: Path, incident: str | None, as_json: bool) -> dict[str, Any]:
+
+def _process(rt: Runtime, clip: Path, incident: str | None, as_json: bool, actor: Actor) -> dict[str, Any]:
     started = time.monotonic()
     first: list[float] = []
     rt.faces.warm_up()
-    evidence_id = ingest_clip(rt, clip, incident, cli_actor())
+    evidence_id = ingest_clip(rt, clip, incident, actor)
     bar = None if as_json else click.progressbar(length=1000, label=f"analysing {clip.name}", file=sys.stderr)
 
     def progress(p: float) -> None:
@@ -104,13 +107,15 @@ def _print_result(result: dict[str, Any]) -> None:
 @click.option("--incident", help="incident reference to attach the clip to (created if new)")
 @click.option("--watchlist", "watchlist_dir", type=click.Path(path_type=Path),
               help="enrol DIR/<subject name>/*.jpg before processing")
+@click.option("--lists", help="comma-separated watchlists the incident's footage is matched against (default "
+              "EVIDENCE_DEFAULT_WATCHLISTS); needs --incident")
 @click.option("--fps", type=float, help="frames analysed per second (default EVIDENCE_SAMPLE_FPS or 2)")
 @click.option("--plates/--no-plates", default=None, help="search the footage for number plates (default EVIDENCE_PLATES, on)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object instead of a table")
 @click.pass_obj
 @clean_errors
-def process(rt: Runtime, clip: Path, incident: str | None, watchlist_dir: Path | None, fps: float | None,
-            plates: bool | None, as_json: bool) -> None:
+def process(rt: Runtime, clip: Path, incident: str | None, watchlist_dir: Path | None, lists: str | None,
+            fps: float | None, plates: bool | None, as_json: bool) -> None:
     """Fingerprint CLIP, find and track faces, list watchlist candidates and plate sightings (in-process)."""
     update: dict[str, Any] = {}
     if fps is not None:
@@ -119,12 +124,18 @@ def process(rt: Runtime, clip: Path, incident: str | None, watchlist_dir: Path |
         update["plates"] = plates
     if update:
         rt = Runtime(rt.settings.model_copy(update=update))
+    actor = cli_actor(rt, *((Role.ADMIN,) if watchlist_dir is not None else UPLOADERS))
     if watchlist_dir is not None:  # unusable photos are reported and skipped; the clip still runs
-        enrolled = enrol(rt, folder_enrolments(watchlist_dir), cli_actor(), skip_unusable=True)
+        enrolled = enrol(rt, folder_enrolments(watchlist_dir), actor, skip_unusable=True)
         print_enrolled(enrolled, quiet=True)
         if not as_json:
             click.echo(f"watchlist: {len(enrolled.added)} subject(s) from {watchlist_dir}")
-    result = _process(rt, clip, incident, as_json)
+    if lists:
+        if incident is None:
+            raise InvalidRequest("--lists chooses the watchlists of an incident: give --incident too")
+        with rt.sessions.begin() as s:
+            choose_lists(s, get_or_create_incident(s, incident), [n.strip() for n in lists.split(",")], actor)
+    result = _process(rt, clip, incident, as_json, actor)
     click.echo(json.dumps(result, indent=2) if as_json else "", nl=as_json)
     if not as_json:
         _print_result(result)
@@ -141,18 +152,19 @@ def demo(rt: Runtime) -> None:
         raise NotFound(f"{clip} missing: run `python samples/make_samples.py` first (make demo does)")
     incident = "DEMO-FIREWORKS-001"
     click.echo(f"incident {incident}: fireworks thrown at a house; a member of the public sends a clip")
-    enrolled = enrol(rt, folder_enrolments(wl), cli_actor())
+    admin, investigator = demo_actors(rt)
+    click.echo(f"acting as {admin.name} and {investigator.name}")
+    enrolled = enrol(rt, folder_enrolments(wl), admin)
     click.echo(f"watchlist: {', '.join(n for n, _ in enrolled.added)}")
-    result = _process(rt, clip, incident, as_json=False)
+    result = _process(rt, clip, incident, False, admin)
     _print_result(result)
-    _demo_investigation(rt, incident)
+    _demo_investigation(rt, incident, investigator)
 
 
-def _demo_investigation(rt: Runtime, incident: str) -> None:
+def _demo_investigation(rt: Runtime, incident: str, actor: Actor) -> None:
     """Later, an investigator: where else does a man not on the watchlist appear (another photo
     of him), the incident's unknown faces, and the evidence package for court, verified."""
     probe = ROOT / "samples" / "faces" / "Vaclav_Havel" / "Vaclav_Havel_0005.jpg"
-    actor = Actor(f"{cli_actor().name} (investigator)", Role.INVESTIGATOR)
     if probe.exists():
         found = search_faces(rt, probe.read_bytes(), probe.name, "demo: who is the man by the door?", actor)
         click.echo(f"investigator: face search with {probe.name} — {len(found['results'])} appearance(s):")
@@ -199,11 +211,11 @@ def status(rt: Runtime, evidence_id: int, as_json: bool) -> None:
 @click.command()
 @click.argument("candidate_id", type=int)
 @click.option("--decision", type=click.Choice([str(d) for d in Decision]), required=True)
-@click.option("--user", required=True, help="the named person making the decision")
 @click.option("--reason", required=True)
 @click.pass_obj
 @clean_errors
-def review(rt: Runtime, candidate_id: int, decision: str, user: str, reason: str) -> None:
-    """Confirm or reject a candidate (a named user's decision, audited)."""
-    c = review_candidate(rt, candidate_id, decision, Actor(user, Role.CONTROL_ROOM), reason)
+def review(rt: Runtime, candidate_id: int, decision: str, reason: str) -> None:
+    """Confirm or reject a candidate: the decision of the person whose credential is given
+    (EVIDENCE_KEY or EVIDENCE_USER; control room or investigator), audited."""
+    c = review_candidate(rt, candidate_id, decision, cli_actor(rt, Role.CONTROL_ROOM, Role.INVESTIGATOR), reason)
     click.echo(f"candidate {c.id}: {c.review_state} by {c.reviewed_by}")

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import click
 
-from cli.common import cli_actor, clean_errors
+from cli.common import cli_actor, clean_errors, first_admin_or_actor
 from evidence.runtime import Runtime
 from evidence.states import Role
 from evidence.users import add_user, disable_user, list_users
 
 __all__ = ["users"]
 
-PEOPLE_ROLES = [str(r) for r in (Role.CONTROL_ROOM, Role.INVESTIGATOR, Role.ADMIN)]
+PEOPLE_ROLES = [str(r) for r in (Role.CONTROL_ROOM, Role.INVESTIGATOR, Role.ADMIN, Role.AUTHORITY)]
 
 
 @click.group()
@@ -27,7 +27,7 @@ def users() -> None:
 def users_add(rt: Runtime, name: str, role: str) -> None:
     """Add a person. Their one-time password is the last word of the output: give it to them; they
     choose their own at first sign-in. Only its argon2id hash is kept."""
-    user, password = add_user(rt, name, role, cli_actor())
+    user, password = add_user(rt, name, role, first_admin_or_actor(rt, role))
     click.echo(f"user {user.id} {user.name} ({role}) can sign in once with the one-time password: {password}")
 
 
@@ -48,5 +48,5 @@ def users_list(rt: Runtime) -> None:
 @clean_errors
 def users_disable(rt: Runtime, user_id: int) -> None:
     """Stop a person signing in; their open sessions end at once (the account stays for the audit trail)."""
-    disable_user(rt, user_id, cli_actor())
+    disable_user(rt, user_id, cli_actor(rt, Role.ADMIN))
     click.echo(f"user {user_id} disabled")

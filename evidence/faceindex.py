@@ -4,7 +4,10 @@ The database is the truth. The index remembers the highest track id it holds; be
 it adds the tracks written since (by any worker), so it is always in step for new footage. Tracks
 deleted or re-made since (a re-run, a segment stitched) are dropped when the search joins its hits
 back to the database, and the distance reported is recomputed from the stored embeddings, so a
-stale template can cost a little recall, never a wrong answer. ``evidence index rebuild`` builds it
+stale template can cost a little recall, never a wrong answer. When tracks are deleted for
+retention (``evidence.retention``) the ``face_index_epoch`` marker moves on: a process whose index
+is of an older epoch rebuilds it from the database at its next search, so deleted templates leave
+memory and the saved file as well as the results. ``evidence index rebuild`` builds it
 afresh from the database (compacting it) and saves it beside the store; a process loads the saved
 file at its first search and catches up from there."""
 
@@ -23,6 +26,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from evidence.db import Sessions
+from evidence.db.governance_tables import Marker
 from evidence.db.tables import FaceTrackRow, embedding_rows
 from pipeline.facesearch import track_template
 
@@ -58,6 +62,11 @@ def templates_from_rows(rows: Iterator[tuple[int, bytes]]) -> Iterator[tuple[npt
         yield np.array(ids, dtype=np.int64), np.stack(vecs)
 
 
+def _epoch(s: Session) -> int:
+    row = s.get(Marker, "face_index_epoch")  # evidence.retention.INDEX_EPOCH
+    return int(row.value) if row else 0
+
+
 class FaceIndex:
     def __init__(self, directory: Path) -> None:
         self.path = directory / "faces.faiss"
@@ -65,6 +74,7 @@ class FaceIndex:
         self.lock = threading.Lock()
         self.index: Any = None
         self.high_id = 0  # every track with an id up to this is in the index
+        self.epoch = 0  # the face_index_epoch it was built at (deletions since need a rebuild)
 
     def _new(self) -> Any:
         faiss = _faiss()
@@ -79,9 +89,9 @@ class FaceIndex:
         if self.path.is_file() and self.meta_path.is_file():
             meta = json.loads(self.meta_path.read_text())
             self.index = _faiss().read_index(str(self.path))
-            self.high_id = int(meta["high_id"])
+            self.high_id, self.epoch = int(meta["high_id"]), int(meta.get("epoch", 0))
         else:
-            self.index, self.high_id = self._new(), 0
+            self.index, self.high_id, self.epoch = self._new(), 0, 0
 
     def save(self) -> None:
         """Write the index and its high-water mark (each replaced whole, never half-written)."""
@@ -90,7 +100,7 @@ class FaceIndex:
         _faiss().write_index(self.index, str(tmp))
         tmp.replace(self.path)
         meta_tmp = self.meta_path.with_suffix(".tmp")
-        meta_tmp.write_text(json.dumps({"high_id": self.high_id, "count": int(self.index.ntotal),
+        meta_tmp.write_text(json.dumps({"high_id": self.high_id, "epoch": self.epoch, "count": int(self.index.ntotal),
                                         "hnsw_m": HNSW_M, "saved_at": time.time()}))
         meta_tmp.replace(self.meta_path)
 
@@ -105,10 +115,17 @@ class FaceIndex:
         return added
 
     def catch_up(self, sessions: Sessions) -> int:
-        """Add the tracks written since the last look; returns how many."""
+        """Add the tracks written since the last look; returns how many. Rebuilt instead when
+        tracks have been deleted for retention since it was built."""
         with self.lock:
             self._load()
             with sessions() as s:
+                epoch = _epoch(s)
+                if epoch != self.epoch:
+                    self.index, self.high_id, self.epoch = self._new(), 0, epoch
+                    added = self._add_from(s, 0)
+                    self.save()
+                    return added
                 newest = s.scalar(select(func.max(FaceTrackRow.id))) or 0
                 if newest <= self.high_id:
                     return 0
@@ -122,6 +139,7 @@ class FaceIndex:
         with self.lock:
             self.index, self.high_id = self._new(), 0
             with sessions() as s:
+                self.epoch = _epoch(s)
                 n = self._add_from(s, 0)
             self.save()
             return n

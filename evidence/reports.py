@@ -7,13 +7,14 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, joinedload, object_session
 
+from evidence.db.governance_tables import WatchlistRow
 from evidence.db.tables import CandidateRow, Evidence, FaceTrackRow, PlateSightingRow, WorkItem
 from evidence.filestore import FileStore
 from evidence.states import WorkState
 
-__all__ = ["candidate_view", "crop_path", "evidence_candidates", "evidence_plates", "evidence_view", "sighting_view", "work_view"]
+__all__ = ["candidate_view", "crop_path", "list_name", "evidence_candidates", "evidence_plates", "evidence_view", "sighting_view", "work_view"]
 
 
 def candidate_view(c: CandidateRow) -> dict[str, Any]:
@@ -22,7 +23,15 @@ def candidate_view(c: CandidateRow) -> dict[str, Any]:
         "distance": round(c.distance, 4), "threshold": c.threshold, "t_s": round(c.track.first_t_s, 2),
         "crop_t_s": round(c.t_s, 2), "track": c.track.track_index, "model_version": c.model_version,
         "review_state": c.review_state, "reviewed_by": c.reviewed_by,
+        "watchlist": list_name(c), "subject_version": c.subject_version, "authority": c.authority,
     }
+
+
+def list_name(c: CandidateRow) -> str | None:
+    """The name of the watchlist the candidate was matched on (None before schema 0015)."""
+    s = object_session(c)
+    wl = s.get(WatchlistRow, c.watchlist_id) if s is not None and c.watchlist_id is not None else None
+    return wl.name if wl else None
 
 
 def crop_path(c: CandidateRow, store: FileStore) -> str | None:

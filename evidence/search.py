@@ -23,6 +23,7 @@ import numpy as np
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import InstrumentedAttribute
 
+from evidence.anpr_access import check_search, old_before
 from evidence.audit import Actor, audit_read, utc_naive
 from evidence.db.tables import AnprRead, Evidence, FaceTrackRow, PlateSightingRow, embedding_rows
 from evidence.images import decode_rgb
@@ -172,17 +173,27 @@ def _timed(q: Any, col: Any, since: datetime | None, until: datetime | None) -> 
 
 def search_plates(rt: Runtime, query: str, reason: str, actor: Actor, since: datetime | None = None,
                   until: datetime | None = None, camera: str | None = None, box: GeoBox | None = None,
-                  limit: int = MAX_RESULTS) -> list[dict[str, Any]]:
-    """Camera reads (newest first), then sightings in footage (by evidence, time), whose
-    confusion key matches ``query``. Raises InvalidRequest without a reason or a usable query."""
+                  limit: int = MAX_RESULTS, access: int | None = None) -> tuple[list[dict[str, Any]], datetime | None]:
+    """(camera reads (newest first), then sightings in footage (by evidence, time), whose confusion
+    key matches ``query``; the earliest read time searched). Camera reads past the access limit
+    (EVIDENCE_ANPR_REASON_AFTER_DAYS) are searched only with an approved ``access`` request for
+    this query (``evidence.anpr_access``); without ``since`` and without one, reads are searched
+    from the limit on. Raises InvalidRequest without a reason or a usable query, ApprovalRequired
+    for a ``since`` before the limit without an approval."""
     _need_reason(reason)
     plan = key_query(query)
     if not plan.like.strip("%_"):
         raise InvalidRequest(f"query {query!r} has no letters or digits to search for")
     out: list[dict[str, Any]] = []
+    limit_at = old_before(rt)
     with rt.sessions() as s:
+        reads_since = since
+        if access is not None or (since is not None and since < limit_at):
+            approval: int | None = check_search(s, actor, access, query).id
+        else:
+            approval, reads_since = None, max(since or limit_at, limit_at)
         reads = _timed(select(AnprRead).where(*_key_filter(AnprRead.vrm_key, AnprRead.vrm_key_rev, plan)),
-                       AnprRead.read_at, since, until)
+                       AnprRead.read_at, reads_since, until)
         if camera is not None:
             reads = reads.where(AnprRead.camera_id == camera)
         reads = reads.order_by(AnprRead.read_at.desc())
@@ -201,5 +212,6 @@ def search_plates(rt: Runtime, query: str, reason: str, actor: Actor, since: dat
     audit_read(rt.sessions, actor, "search.plates", f"plates:{query}", reason=reason,
                detail={"query": query, "pattern": plan.like, "since": since.isoformat() if since else None,
                        "until": until.isoformat() if until else None, "camera": camera,
-                       "box": box.__dict__ if box else None, "results": len(out)})
-    return out
+                       "box": box.__dict__ if box else None, "results": len(out), "access": approval,
+                       "reads_since": reads_since.isoformat() if reads_since else None})
+    return out, reads_since

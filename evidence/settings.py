@@ -71,7 +71,19 @@ class Settings(BaseSettings):
     retry_backoff_s: list[int] = Field([5, 30], description="seconds before each retry of a failed job (JSON list)")
     job_timeout_s: int = Field(3600, gt=0, description="RQ job_timeout of one job (a segment, a working copy)")
     anpr_retention_days: int = Field(365, ge=1, description="camera reads older than this are deleted (national ANPR rules: 12 months)")
-    anpr_reason_after_days: int = Field(90, ge=0, description="reading a camera read older than this needs a recorded reason")
+    anpr_reason_after_days: int = Field(90, ge=0, description="reading or searching camera reads older than this "
+                                        "needs a second named person's approval (national ANPR standards: 90 days)")
+    anpr_approval_days: float = Field(7, gt=0, le=90, description="how long an approval of access to old reads lasts")
+    default_watchlists: list[str] = Field(["default"], min_length=1, description="the watchlists footage is matched "
+                                          "against when its incident has none chosen (JSON list of names); "
+                                          "`evidence watchlist add` enrols on the first")
+    bystander_retention_days: float = Field(31, ge=0, description="face tracks with no candidate (bystanders' "
+                                            "templates and crops) are deleted this long after their footage was "
+                                            "analysed, unless the incident is held for investigation")
+    retention_classes: dict[str, int] = Field(
+        {"unclassified": 90, "no_crime": 31, "mopi_3": 6 * 365, "mopi_2": 10 * 365, "mopi_1": 10 * 365},
+        description="an incident's retention class -> days until its evidence is reviewed (MoPI groups; JSON)")
+    default_retention_class: str = Field("unclassified", description="the class of an incident nobody has classified")
     feed_push: bool = Field(True, description="push committed events to this process's live feeds as they commit "
                             "(and between processes over Redis when configured); off, the feeds read the events "
                             "table when woken and every 0.2 s")

@@ -65,6 +65,7 @@ class Role(StrEnum):
     ADMIN = "admin"  # watchlists, keys, retention, audit
     CAMERA = "camera"  # posts ANPR reads only
     UPLOADER = "uploader"  # uploads evidence (body-worn footage)
+    AUTHORITY = "authority"  # an inspector or above: approves access to ANPR reads past 90 days
 
 
 ROLES = tuple(Role)

@@ -16,15 +16,15 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from evidence.audit import Actor, append_audit
-from evidence.db.tables import User, WebSession
+from evidence.db.tables import ApiKey, User, WebSession
 from evidence.errors import Conflict, InvalidRequest, NotFound, Unauthorized
 from evidence.keys import secret_digest
 from evidence.runtime import Runtime
 from evidence.states import Role
 from evidence.utc import utcnow
 
-__all__ = ["MIN_PASSWORD", "SessionUser", "add_user", "change_password", "disable_user", "end_session",
-           "list_users", "session_user", "sign_in"]
+__all__ = ["MIN_PASSWORD", "SessionUser", "add_user", "change_password", "check_password", "disable_user",
+           "end_session", "list_users", "nobody_yet", "session_user", "sign_in"]
 
 MIN_PASSWORD = 12
 _hasher = PasswordHasher()
@@ -101,6 +101,30 @@ def sign_in(rt: Runtime, name: str, password: str, address: str) -> tuple[str, S
         else:
             return _open_session(s, user, address)
     raise Unauthorized("That name and password do not match an account that can sign in")
+
+
+def check_password(rt: Runtime, name: str, password: str, via: str) -> Actor:
+    """The person whose name and password these are (the command line's credential), or
+    Unauthorized with one message whatever was wrong; a failure is audited like a sign-in's."""
+    name = " ".join(name.split())
+    with rt.sessions.begin() as s:
+        user = s.scalar(select(User).where(User.name == name))
+        try:
+            _hasher.verify(user.password_hash if user else _DUMMY, password)
+            ok = user is not None and user.disabled_at is None and not user.must_change
+        except (VerificationError, InvalidHashError):
+            ok = False
+        if ok and user is not None:
+            return Actor(user.name, user.role)
+        append_audit(s, Actor(name[:100] or "?", "unknown"), "user.signin_failed",
+                     f"user:{user.id if user else '?'}", detail={"address": via})
+    raise Unauthorized("That name and password do not match an account that can act (a one-time password must "
+                       "be changed at first sign-in on the pages first)")
+
+
+def nobody_yet(s: Session) -> bool:
+    """No person and no API key exists yet: the first administrator is being set up."""
+    return s.scalar(select(User.id).limit(1)) is None and s.scalar(select(ApiKey.id).limit(1)) is None
 
 
 def _open_session(s: Session, user: User, address: str) -> tuple[str, SessionUser]:

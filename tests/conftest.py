@@ -12,7 +12,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from cli.main import main
+from evidence.audit import Actor
 from evidence.db import make_engine, migrate
+from evidence.keys import create_key
 from evidence.runtime import FaceModels, Runtime
 from evidence.settings import Settings
 from samples.make_samples import Appearance, build_watchlist, render_clip
@@ -140,11 +142,23 @@ class Cli:
     def __init__(self, face_models: FaceModels) -> None:
         self.face_models = face_models
         self.runner = CliRunner()
+        self.key: str | None = None
 
     def __call__(self, *args: object) -> Result:
+        """As "Test Administrator" (a key made in the database at the first call)."""
         rt = Runtime(Settings())
         rt.faces = self.face_models
-        return self.runner.invoke(main, [str(a) for a in args], obj=rt, catch_exceptions=False)
+        if self.key is None:
+            self.key = os.environ.get("EVIDENCE_KEY") or create_key(rt, "Test Administrator", "admin",
+                                                                     Actor("test set-up", "system"))[1]
+        return self.as_key(self.key, *args)
+
+    def as_key(self, key: str | None, *args: object) -> Result:
+        """As the holder of ``key``; with None, as nobody (no credential in the environment)."""
+        rt = Runtime(Settings())
+        rt.faces = self.face_models
+        env = {"EVIDENCE_KEY": key, "EVIDENCE_USER": None} if key else {"EVIDENCE_KEY": None, "EVIDENCE_USER": None}
+        return self.runner.invoke(main, [str(a) for a in args], obj=rt, catch_exceptions=False, env=env)
 
 
 @pytest.fixture

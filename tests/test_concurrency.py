@@ -59,7 +59,7 @@ def _candidate(rt: Runtime) -> int:
         s.flush()
         ev = Evidence(incident_id=inc.id, sha256="a" * 64, original_name="c.mp4", size_bytes=1, store_path="x",
                       state="done")
-        subject = WatchlistSubjectRow(name="Subject A")
+        subject = WatchlistSubjectRow(name="Subject A", watchlist_id=1)  # the default list
         s.add_all([ev, subject])
         s.flush()
         track = FaceTrackRow(evidence_id=ev.id, track_index=0, first_t_s=0, last_t_s=1, best_t_s=0.5,

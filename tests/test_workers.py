@@ -22,6 +22,7 @@ from evidence.db.tables import CandidateRow, Evidence, FaceTrackRow, PlateSighti
 from evidence.runtime import Runtime
 from evidence.settings import Settings
 from samples.make_samples import Appearance, Vehicle, render_clip
+from tests.served import run
 
 EVIDENCE = str(Path(sys.executable).parent / "evidence")
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server not installed")
@@ -87,13 +88,6 @@ def descendants(pid: int) -> list[int]:
         for child in (task / "children").read_text().split():
             out += [int(child), *descendants(int(child))]
     return out
-
-
-def run(*args, env, check=True, timeout=300):
-    res = subprocess.run([EVIDENCE, *map(str, args)], env=env, capture_output=True, text=True, timeout=timeout)
-    if check:
-        assert res.returncode == 0, res.stderr
-    return res
 
 
 def results(evidence_id: int) -> tuple[str, set, set]:

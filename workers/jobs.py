@@ -130,10 +130,13 @@ def finalise_job(evidence_id: int) -> dict[str, Any]:
 
 @_measured("retention")
 def purge_anpr_job() -> dict[str, Any]:
-    """Scheduled daily: delete camera reads past EVIDENCE_ANPR_RETENTION_DAYS, then anchor the audit
-    chain (EVIDENCE_AUDIT_ANCHORS) so that a later truncation or rewrite is detected."""
+    """Scheduled daily: delete camera reads past EVIDENCE_ANPR_RETENTION_DAYS, bystanders' face
+    tracks past EVIDENCE_BYSTANDER_RETENTION_DAYS and expired watchlist subjects and lists, then
+    anchor the audit chain (EVIDENCE_AUDIT_ANCHORS) so that a later truncation or rewrite is detected."""
     from evidence.anpr import purge_reads
     from evidence.audit import Actor, anchor_audit
+    from evidence.retention import purge_bystanders
+    from evidence.watchlist_lists import purge_expired
 
     rt = _runtime()
     if get_current_job() is not None:  # tomorrow's run first: nothing below may stop it
@@ -144,12 +147,14 @@ def purge_anpr_job() -> dict[str, Any]:
 
         schedule_retention(_queue(), utcnow() + timedelta(days=1))
     deleted = purge_reads(rt, Actor("retention", "system"))
+    tracks = purge_bystanders(rt, Actor("retention", "system"))
+    purged = purge_expired(rt, Actor("retention", "system"))
     try:
         with rt.sessions.begin() as s:
             anchor_audit(s, rt.settings.audit_anchors_file, Actor("retention", "system"))
     except OSError as exc:
         log.error("could not write the audit anchor to %s: %s", rt.settings.audit_anchors_file, exc)
-    return {"deleted": deleted}
+    return {"deleted": deleted, "tracks_deleted": tracks, "watchlist_subjects_purged": len(purged["subjects"])}
 
 
 @_measured("deliver")

@@ -30,6 +30,7 @@ from evidence.runtime import Runtime
 from evidence.states import ROLES, Role
 from evidence.uploads import receive
 from evidence.users import SessionUser, add_user, disable_user, list_users
+from evidence.watchlist_lists import list_view, watchlists
 from evidence.watchlists import Enrolment, enrol, list_subjects, remove_subject
 
 __all__ = ["MAX_PHOTOS", "router"]
@@ -96,8 +97,12 @@ def users_disable(user_id: Id, rt: RuntimeDep, user: Admin, csrf_token: Csrf = "
 
 def _watchlist(request: Request, rt: Runtime, user: SessionUser, status: int = 200, **context: Any) -> HTMLResponse:
     with rt.sessions() as s:
-        subjects = [{"id": i, "name": n, "references": r} for i, n, r in list_subjects(s) if r]
-    return _page(request, "admin_watchlist.html", user, status, subjects=subjects, page_title="Watchlist", **context)
+        lists = {w.id: list_view(w) for w in watchlists(s)}
+        subjects = [{"id": r.id, "name": r.name, "references": len(r.references), "list": lists[r.watchlist_id]["name"],
+                     "expires": f"{r.expires_at:%Y-%m-%d}" if r.expires_at else ""}
+                    for r in list_subjects(s) if r.references]
+    return _page(request, "admin_watchlist.html", user, status, subjects=subjects, lists=list(lists.values()),
+                 default_list=rt.settings.default_watchlists[0], page_title="Watchlist", **context)
 
 
 @router.get("/app/admin/watchlist", response_class=HTMLResponse)

@@ -19,7 +19,7 @@ from api.params import Id
 from evidence.audit import append_audit, audit_read
 from evidence.db.tables import CandidateRow, Derivative, Evidence, Incident, IncidentEvent, PlateSightingRow
 from evidence.errors import InvalidRequest, NotFound
-from evidence.reports import evidence_view
+from evidence.reports import evidence_view, list_name
 from evidence.notify.public import pass_to_investigators, post_public_update
 from evidence.runtime import Runtime
 from evidence.states import ReviewState, Role
@@ -85,6 +85,7 @@ def _candidate_card(c: CandidateRow, event_id: int, evidence_name: str) -> dict[
             "subject_id": c.subject_id, "crop_url": f"/candidates/{c.id}/crop", "score": c.score,
             "distance": c.distance, "threshold": c.threshold, "clock": clock(track.best_t_s),
             "evidence_name": evidence_name, "review_state": c.review_state, "reviewed_by": c.reviewed_by,
+            "watchlist": list_name(c), "authority": c.authority,
             "watch_url": watch_url(c.evidence_id, track.best_t_s, track.best_xyxy, "face")}
 
 

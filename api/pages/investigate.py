@@ -89,7 +89,7 @@ def plates(request: Request, rt: RuntimeDep, user: PageUser, q: Annotated[str, Q
     if not q and not reason:
         return render(request, "search_plates.html", user, results=None, page_title="Plate search")
     try:
-        found = search_plates(rt, q, reason.strip(), user.actor, limit=500)
+        found, reads_since = search_plates(rt, q, reason.strip(), user.actor, limit=500)
     except EvidenceError as exc:
         return render(request, "search_plates.html", user, status_code=status_of(exc), results=None, q=q, reason=reason,
                       error=exc.message, page_title="Plate search")
@@ -99,7 +99,8 @@ def plates(request: Request, rt: RuntimeDep, user: PageUser, q: Annotated[str, Q
             r["when"] = f"{clock(r['t_s'])} in the clip"
         else:
             r["when"] = r["at"][:19].replace("T", " ") + " UTC"
-    return render(request, "search_plates.html", user, results=found, q=q, reason=reason, page_title="Plate search")
+    return render(request, "search_plates.html", user, results=found, q=q, reason=reason, page_title="Plate search",
+                  reads_since=f"{reads_since:%d %B %Y}" if reads_since else None)
 
 
 @router.get("/app/incidents/{incident_id}/people", response_class=HTMLResponse)

@@ -48,6 +48,10 @@ class Incident(Base):
     title: Mapped[str] = mapped_column(String(200), default="")
     incident_type: Mapped[str | None] = mapped_column(String(64))  # e.g. "antisocial behaviour": subscriptions filter on it
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    watchlists: Mapped[list[Any] | None] = mapped_column(JSON)  # ids of the lists its footage is matched against
+    retention_class: Mapped[str | None] = mapped_column(String(32))  # evidence.retention.CLASSES (None: default)
+    review_at: Mapped[datetime | None]  # when its evidence's retention is next reviewed
+    hold: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # marked for investigation: by, at, reason
     evidence: Mapped[list[Evidence]] = relationship(back_populates="incident")
 
 
@@ -78,8 +82,7 @@ class Evidence(Base):
 
 
 class WorkItem(Base):
-    """One job's share of an evidence item's analysis: the keyframe quick pass, a time segment, or
-    the working copy. The database, not Redis, records what is done; the lease says who is on it."""
+    """One job's share of an evidence item's analysis (quick pass, segment, plates, working copy)."""
 
     __tablename__ = "work_items"
     __table_args__ = (UniqueConstraint("evidence_id", "kind", "index", name="uq_work_item"),)
@@ -145,11 +148,21 @@ class FaceTrackRow(Base):
 
 
 class WatchlistSubjectRow(Base):
+    """A person on one watchlist: why, from what source, added by whom, until when; ``version``
+    counts changes to the references (each candidate records the one it matched)."""
+
     __tablename__ = "watchlist_subjects"
+    __table_args__ = (UniqueConstraint("watchlist_id", "name", name="uq_subject_list_name"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), unique=True)
+    watchlist_id: Mapped[int] = mapped_column(ForeignKey("watchlists.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by: Mapped[str] = mapped_column(String(100), default="")
+    source: Mapped[str | None] = mapped_column(String(200))  # e.g. a custody image reference
+    reason: Mapped[str | None] = mapped_column(Text)
+    expires_at: Mapped[datetime | None]
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
+    purged_at: Mapped[datetime | None]
     references: Mapped[list[WatchlistReference]] = relationship(
         back_populates="subject", cascade="all, delete-orphan")
 
@@ -173,6 +186,10 @@ class CandidateRow(Base):
     evidence_id: Mapped[int] = mapped_column(ForeignKey("evidence.id", ondelete="CASCADE"), index=True)
     track_id: Mapped[int] = mapped_column(ForeignKey("face_tracks.id", ondelete="CASCADE"), index=True)
     subject_id: Mapped[int] = mapped_column(ForeignKey("watchlist_subjects.id"), index=True)
+    # Which list, which version of the subject, under whose authority (None before schema 0015).
+    watchlist_id: Mapped[int | None] = mapped_column(ForeignKey("watchlists.id"))
+    subject_version: Mapped[int | None]
+    authority: Mapped[str | None] = mapped_column(String(100))
     rank: Mapped[int]
     distance: Mapped[float]
     score: Mapped[float]
@@ -205,10 +222,8 @@ class AuditEntry(Base):
 
 
 class AuditHead(Base):
-    """The audit chain's head: one row (id 1) holding the number of entries and the newest hash.
-    Every append updates it first, in the appending transaction: the update locks the row
-    (PostgreSQL) or takes the write lock (SQLite), so appends are serialised and each links to the
-    true head; a deleted last entry no longer matches it."""
+    """The audit chain's head (one row): the number of entries and the newest hash; every append
+    updates it first, serialising appends (evidence.audit)."""
 
     __tablename__ = "audit_head"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -232,8 +247,7 @@ class ApiKey(Base):
 
 class IncidentEvent(Base):
     """What happened on an incident, in order: the timeline and the live feed (the id is the SSE
-    event id, so a client reconnecting with Last-Event-ID resumes exactly after what it saw). An
-    event on no incident (a hit on a hotlist entry linked to none) reaches the desk and subscribers."""
+    event id: Last-Event-ID resumes after it). An event on no incident reaches the desk."""
 
     __tablename__ = "incident_events"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -304,9 +318,8 @@ class HotlistEntry(Base):
 
 
 class PlateSightingRow(Base):
-    """One vehicle's plate in footage: its reads voted into a registration, a candidate until a
-    named person confirms it. ``reads`` keeps every read (time, box, registration, confidence) so
-    sightings split by a segment cut can be voted again as one."""
+    """One vehicle's plate in footage: its reads (``reads``, kept so a cut sighting can be voted
+    again as one) voted into a registration, a candidate until a named person confirms it."""
 
     __tablename__ = "plate_sightings"
     __table_args__ = (UniqueConstraint("evidence_id", "sighting_index", name="uq_plate_sighting_index"),
@@ -342,8 +355,7 @@ class PlateSightingRow(Base):
 
 
 class User(Base):
-    """A person who signs in to the pages (machines have API keys). Only an argon2id hash of the
-    password is kept; ``must_change`` until they replace the one-time password they were given."""
+    """A person who signs in (machines have API keys): an argon2id hash of the password only."""
 
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -358,8 +370,7 @@ class User(Base):
 
 
 class WebSession(Base):
-    """A signed-in browser: the id is the SHA-256 of the cookie's token (the token is never kept),
-    with the CSRF token its forms send back. Ended at sign-out; idle and absolute limits apply."""
+    """A signed-in browser: the id is the SHA-256 of the cookie's token, with its CSRF token."""
 
     __tablename__ = "web_sessions"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -372,8 +383,7 @@ class WebSession(Base):
 
 
 class ResumableUpload(Base):
-    """A witness's upload in pieces (tus): how much has arrived of how much, through which link,
-    and once finished the evidence it became (or why it did not) for the receipt."""
+    """A witness's upload in pieces (tus): how much has arrived, and the evidence it became."""
 
     __tablename__ = "resumable_uploads"
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

@@ -39,7 +39,7 @@ def finalise_evidence(rt: Runtime, evidence_id: int) -> bool:
         if ev.state != EvidenceState.ANALYSING or any(i.state != WorkState.DONE for i in items):
             release(ev)
             return ev.state == EvidenceState.DONE
-        watchlist = Watchlist.load(s, rt)
+        watchlist = Watchlist.load(s, rt, evidence_id)
         stitched = _stitch(s, rt, evidence_id, items, watchlist)
         p = rt.analysis.plate
         plates_stitched = stitch_sightings(s, evidence_id, items, p.max_gap_s, p.max_key_distance, p.top_n)

@@ -38,7 +38,7 @@ def run_quick(rt: Runtime, job: Job, lease: ItemLease, hooks: Hooks) -> Outcome:
     with rt.sessions.begin() as s:
         lease.fence(s)
         clear_unreviewed(s, job.evidence_id, QUICK_SEGMENT)
-        watchlist = Watchlist.load(s, rt)
+        watchlist = Watchlist.load(s, rt, job.evidence_id)
         alerted = set(s.scalars(select(CandidateRow.subject_id).join(FaceTrackRow).where(
             CandidateRow.evidence_id == job.evidence_id, FaceTrackRow.segment == QUICK_SEGMENT)))
     if not watchlist.subjects:

@@ -16,13 +16,15 @@ from sqlalchemy.orm import Session
 
 from evidence import SOFTWARE
 from evidence.alerts import close_stale_alerts
-from evidence.db.tables import CandidateRow, FaceTrackRow
+from evidence.db.tables import CandidateRow, Evidence, FaceTrackRow
 from evidence.derivatives import discard_unreferenced, ensure_stored, record_derivative
 from evidence.events import candidate_event
 from evidence.images import encode_jpeg
 from evidence.runtime import Runtime
 from evidence.states import UNREVIEWED, ReviewState
-from evidence.watchlists import load_subjects
+from evidence.utc import utcnow
+from evidence.watchlist_lists import lists_for_incident
+from evidence.watchlists import SubjectMeta, load_subjects
 from evidence.work.lease import Lease
 from pipeline.analysis import TrackEvent
 from pipeline.types import WatchlistSubject
@@ -37,20 +39,30 @@ CandidateHook = Callable[[CandidateRow], None]
 
 @dataclass(frozen=True)
 class Watchlist:
-    """The watchlist as a run matches against it, and the threshold derived for its size."""
+    """The live subjects of the lists chosen for the evidence's incident, as a run matches against
+    them, what each candidate records about its subject, and the threshold derived for their size."""
 
     subjects: list[WatchlistSubject]
+    meta: dict[int, SubjectMeta]
     references: int
     threshold: float
 
     @classmethod
-    def load(cls, s: Session, rt: Runtime) -> Watchlist:
-        subjects = load_subjects(s)
+    def load(cls, s: Session, rt: Runtime, evidence_id: int) -> Watchlist:
+        ev = s.get(Evidence, evidence_id)
+        lists = lists_for_incident(s, ev.incident_id if ev else None, rt.settings.default_watchlists)
+        subjects, meta = load_subjects(s, lists)
         n = sum(len(x.embeddings) for x in subjects)
-        return cls(subjects, n, rt.analysis.threshold_for(n))
+        return cls(subjects, meta, n, rt.analysis.threshold_for(n))
+
+    def expired(self) -> frozenset[int]:
+        """Subjects whose (or whose list's) expiry has passed since the run loaded them."""
+        now = utcnow()
+        return frozenset(i for i, m in self.meta.items() if m.expires_at is not None and m.expires_at <= now)
 
     def record(self) -> dict[str, object]:
-        return {"subjects": len(self.subjects), "references": self.references, "threshold": round(self.threshold, 4)}
+        return {"subjects": len(self.subjects), "references": self.references, "threshold": round(self.threshold, 4),
+                "lists": sorted({m.watchlist_id for m in self.meta.values()})}
 
 
 def clear_unreviewed(s: Session, evidence_id: int, segment: int | None = None) -> None:
@@ -79,14 +91,16 @@ def sync_candidates(s: Session, rt: Runtime, row: FaceTrackRow, embeddings: npt.
     the incident's feed. Reviewed candidates stay as they are. With ``final`` (the track closed),
     pending candidates that more frames no longer support are withdrawn."""
     matches = match_embeddings(row.track_index, embeddings, t_s, watchlist.subjects, watchlist.threshold,
-                               rt.analysis.max_candidates, _rejected(s, row.id) | exclude)
+                               rt.analysis.max_candidates, _rejected(s, row.id) | exclude | watchlist.expired())
     existing = {c.subject_id: c for c in s.scalars(select(CandidateRow).where(CandidateRow.track_id == row.id))}
     fresh = []
     for m in matches:
         c = existing.get(m.subject_id)
         if c is None:
+            meta = watchlist.meta[m.subject_id]
             c = CandidateRow(evidence_id=row.evidence_id, track_id=row.id, subject_id=m.subject_id,
-                             model_version=rt.faces.embedder_version, review_state=ReviewState.PENDING)
+                             model_version=rt.faces.embedder_version, review_state=ReviewState.PENDING,
+                             watchlist_id=meta.watchlist_id, subject_version=meta.version, authority=meta.authority)
             s.add(c)
             fresh.append(c)
         elif c.review_state != ReviewState.PENDING:

@@ -31,7 +31,7 @@ def run_segment(rt: Runtime, job: Job, lease: ItemLease, hooks: Hooks) -> Outcom
     with rt.sessions.begin() as s:
         lease.fence(s)
         clear_unreviewed(s, job.evidence_id, job.index)
-        watchlist = Watchlist.load(s, rt)
+        watchlist = Watchlist.load(s, rt, job.evidence_id)
     report = DecodeReport()
     seen = [0]
     plates = bool(job.plan.get("plates")) and rt.analysis.plates
