@@ -121,11 +121,11 @@ def enrol(rt: Runtime, enrolments: Iterable[Enrolment], actor: Actor, skip_unusa
                 if s.scalar(select(WatchlistReference.id).where(WatchlistReference.subject_id == subject.id,
                                                                 WatchlistReference.sha256 == f.sha256)):
                     continue
+                if added[name] == 0 and subject.references:
+                    subject.version += 1  # new references for an enrolled subject: a new version of them
                 s.add(WatchlistReference(subject_id=subject.id, sha256=f.sha256,
                                          store_path=rt.store.relative(f.path),
                                          embedding=vec.astype("<f4").tobytes(), model_version=m.embedder_version))
-                if added[name] == 0 and subject.references:
-                    subject.version += 1  # new references: a new version of the subject
                 added[name] += 1
             n = s.scalar(select(func.count()).select_from(WatchlistSubjectRow).where(
                 WatchlistSubjectRow.watchlist_id == wl.id, WatchlistSubjectRow.purged_at.is_(None)))

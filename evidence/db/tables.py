@@ -51,7 +51,7 @@ class Incident(Base):
     watchlists: Mapped[list[Any] | None] = mapped_column(JSON)  # ids of the lists its footage is matched against
     retention_class: Mapped[str | None] = mapped_column(String(32))  # evidence.retention.CLASSES (None: default)
     review_at: Mapped[datetime | None]  # when its evidence's retention is next reviewed
-    hold: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # marked for investigation: by, at, reason
+    hold: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))  # marked for investigation: by, at, why
     evidence: Mapped[list[Evidence]] = relationship(back_populates="incident")
 
 
