@@ -13,6 +13,7 @@ import click
 
 from cli.common import clean_errors, cli_actor, first_admin_or_actor
 from evidence.anpr import purge_reads
+from evidence.anpr_access import accesses, decide_access, request_access
 from evidence.audit import anchor_audit, read_anchors, verify_audit
 from evidence.images import read_rgb
 from evidence.keys import ROLES, create_key, list_keys, revoke_key
@@ -110,6 +111,48 @@ def anpr_purge(rt: Runtime) -> None:
     """Delete camera reads older than EVIDENCE_ANPR_RETENTION_DAYS (workers also do it daily)."""
     n = purge_reads(rt, cli_actor(rt, Role.ADMIN))
     click.echo(f"deleted {n} camera read(s) older than {rt.settings.anpr_retention_days} days")
+
+
+@anpr.group("access")
+def anpr_access() -> None:
+    """Access to camera reads older than 90 days: asked for, then approved by a second person."""
+
+
+@anpr_access.command("request")
+@click.argument("query")
+@click.option("--reason", required=True, help="why the old reads are needed (audited)")
+@click.pass_obj
+@clean_errors
+def access_request(rt: Runtime, query: str, reason: str) -> None:
+    """Ask for access to the camera reads of QUERY (AB12CDE, AB1?CDE) older than 90 days."""
+    row = request_access(rt, cli_actor(rt, Role.CONTROL_ROOM, Role.INVESTIGATOR, Role.ADMIN), query, reason)
+    click.echo(f"access request {row.id} for {query}: pending, for a person with the authority role to decide")
+
+
+@anpr_access.command("list")
+@click.option("--pending", is_flag=True, help="only those awaiting a decision")
+@click.pass_obj
+@clean_errors
+def access_list(rt: Runtime, pending: bool) -> None:
+    """Requests, newest first: who asked, for what, why, and the decision."""
+    cli_actor(rt, Role.CONTROL_ROOM, Role.INVESTIGATOR, Role.ADMIN, Role.AUTHORITY)
+    with rt.sessions() as s:
+        for r in accesses(s, pending):
+            decided = f"{r.state} by {r.decided_by}: {r.decision_reason}" if r.decided_by else r.state
+            click.echo(f"{r.id:>4}  {r.scope.get('query', ''):<9} asked by {r.requested_by} ({r.reason}); {decided}")
+
+
+@anpr_access.command("decide")
+@click.argument("access_id", type=int)
+@click.option("--decision", type=click.Choice(["approved", "refused"]), required=True)
+@click.option("--reason", required=True)
+@click.pass_obj
+@clean_errors
+def access_decide(rt: Runtime, access_id: int, decision: str, reason: str) -> None:
+    """Approve or refuse request ACCESS_ID: a person with the authority role, not its requester."""
+    row = decide_access(rt, access_id, decision == "approved", reason, cli_actor(rt, Role.AUTHORITY))
+    until = f" until {row.expires_at:%Y-%m-%d %H:%M}Z" if row.expires_at else ""
+    click.echo(f"access request {row.id}: {row.state} by {row.decided_by}{until}")
 
 
 @click.group()

@@ -4,8 +4,9 @@ A command that changes something, or reads what is audited, acts as a named pers
 credential, never as the machine's login: ``EVIDENCE_KEY`` (an API key, named after its holder)
 or ``EVIDENCE_USER`` with ``EVIDENCE_PASSWORD`` (a person's account; the password is asked for
 when it is not set and a terminal is there). Without one, or with a role that may not do it, the
-command is refused before it does anything. Only on a database with no person and no key yet may
-``evidence users add`` / ``evidence keys create`` make the first administrator without one."""
+command is refused before it does anything. Only on a database with no active administrator (a new
+one, or one upgraded from before this rule) may ``evidence users add --role admin`` / ``evidence
+keys create --role admin`` make the first administrator without one."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from evidence.errors import Forbidden, Unauthorized
 from evidence.keys import authenticate, create_key
 from evidence.runtime import Runtime
 from evidence.states import Role
-from evidence.users import check_password, nobody_yet
+from evidence.users import check_password, no_admin_yet
 from pipeline.errors import EvidenceError
 
 __all__ = ["ROOT", "UTC_TIME", "cli_actor", "clean_errors", "demo_actors", "first_admin_or_actor"]
@@ -79,14 +80,15 @@ def cli_actor(rt: Runtime, *roles: Role) -> Actor:
 
 
 def first_admin_or_actor(rt: Runtime, role: str) -> Actor:
-    """An administrator's credential; or, on a database with nobody yet and no credential given,
-    the console setting up the first administrator (``role`` must then be admin)."""
+    """An administrator's credential; or, on a database with no active administrator and no
+    credential given, the console setting up the first administrator (``role`` must then be admin)."""
     if not (os.environ.get("EVIDENCE_KEY", "").strip() or os.environ.get("EVIDENCE_USER", "").strip()):
         with rt.sessions() as s:
-            first = nobody_yet(s)
+            first = no_admin_yet(s)
         if first:
             if role != Role.ADMIN:
-                raise Forbidden("the first person or key on a new database must be an administrator (--role admin)")
+                raise Forbidden("there is no administrator yet: the first person or key made without a credential "
+                                "must be one (--role admin)")
             return Actor("console: first administrator", Role.ADMIN)
     return cli_actor(rt, Role.ADMIN)
 
@@ -107,7 +109,7 @@ def clean_errors(fn: F) -> F:
 
 def demo_actors(rt: Runtime) -> tuple[Actor, Actor]:
     """(administrator, investigator) for ``evidence demo``: the credential given; or on a database
-    with nobody yet, two demo keys it makes and keeps in DATA_DIR/demo-keys.json (owner-only) for
+    with no administrator yet, two demo keys it makes and keeps in DATA_DIR/demo-keys.json (owner-only) for
     its next run."""
     if os.environ.get("EVIDENCE_KEY", "").strip() or os.environ.get("EVIDENCE_USER", "").strip():
         actor = cli_actor(rt, Role.ADMIN)
@@ -115,7 +117,7 @@ def demo_actors(rt: Runtime) -> tuple[Actor, Actor]:
     path = rt.settings.data_dir / "demo-keys.json"
     if not path.is_file():
         with rt.sessions() as s:
-            if not nobody_yet(s):
+            if not no_admin_yet(s):
                 raise Unauthorized(NO_CREDENTIAL)
         console = Actor("console: first administrator", Role.ADMIN)
         made = {role: create_key(rt, name, role, console)[1]

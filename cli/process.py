@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,8 @@ from evidence.search import search_faces
 from evidence.watchlists import enrol, folder_enrolments
 from evidence.work import analyse_evidence, get_or_create_incident, ingest_clip
 from evidence.errors import InvalidRequest, NotFound
-from evidence.watchlist_lists import choose_lists
+from evidence.utc import utcnow
+from evidence.watchlist_lists import ListSpec, authorise_list, choose_lists, list_view, watchlists
 
 __all__ = ["demo", "process", "review", "status"]
 
@@ -124,7 +126,9 @@ def process(rt: Runtime, clip: Path, incident: str | None, watchlist_dir: Path |
         update["plates"] = plates
     if update:
         rt = Runtime(rt.settings.model_copy(update=update))
-    actor = cli_actor(rt, *((Role.ADMIN,) if watchlist_dir is not None else UPLOADERS))
+    # Enrolling needs an administrator; choosing an incident's watchlists, someone who opens incidents.
+    actor = cli_actor(rt, *((Role.ADMIN,) if watchlist_dir is not None else
+                            (Role.CONTROL_ROOM, Role.ADMIN) if lists else UPLOADERS))
     if watchlist_dir is not None:  # unusable photos are reported and skipped; the clip still runs
         enrolled = enrol(rt, folder_enrolments(watchlist_dir), actor, skip_unusable=True)
         print_enrolled(enrolled, quiet=True)
@@ -154,11 +158,24 @@ def demo(rt: Runtime) -> None:
     click.echo(f"incident {incident}: fireworks thrown at a house; a member of the public sends a clip")
     admin, investigator = demo_actors(rt)
     click.echo(f"acting as {admin.name} and {investigator.name}")
+    _demo_authority(rt, admin)
     enrolled = enrol(rt, folder_enrolments(wl), admin)
     click.echo(f"watchlist: {', '.join(n for n, _ in enrolled.added)}")
     result = _process(rt, clip, incident, False, admin)
     _print_result(result)
     _demo_investigation(rt, incident, investigator)
+
+
+def _demo_authority(rt: Runtime, admin: Actor) -> None:
+    """The default list authorised as a force would, once (a list's authority is never assumed)."""
+    name = rt.settings.default_watchlists[0]
+    with rt.sessions() as s:
+        view = next((list_view(w) for w in watchlists(s) if w.name == name), None)
+    if view is not None and not view["authority_recorded"]:
+        authorise_list(rt, ListSpec(name, "demo: people in the sample clips (public photos of public figures)",
+                                    "demonstration only: no real person is sought", "demo", "Demo Superintendent",
+                                    utcnow() + timedelta(days=365), 100), admin)
+        click.echo(f"watchlist {name}: authorised by Demo Superintendent for a year")
 
 
 def _demo_investigation(rt: Runtime, incident: str, actor: Actor) -> None:

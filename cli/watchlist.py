@@ -146,8 +146,9 @@ def watchlist_lists(rt: Runtime, as_json: bool) -> None:
         return
     for v in views:
         state = f"purged {v['purged_at'][:10]}" if v["purged_at"] else f"expires {(v['expires_at'] or 'never')[:10]}"
-        click.echo(f"{v['id']:>4}  {v['name']:<16} {v['category']:<16} authorised by {v['authorised_by']}, {state}; "
-                   f"{v['purpose']}")
+        who = (f"authorised by {v['authorised_by']}" if v["authority_recorded"] else
+               "AUTHORITY NOT RECORDED (`evidence watchlist authorise`)")
+        click.echo(f"{v['id']:>4}  {v['name']:<16} {v['category']:<16} {who}, {state}; {v['purpose']}")
 
 
 @watchlist.command("purge")

@@ -7,7 +7,7 @@ subscribers). A confirmed match or a hit can be sent on to an officer's device."
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -89,7 +89,7 @@ def close_alerts_of(s: Session, kind: str, key: str, value: str, actor: Actor, n
         _close(s, a, actor, note)
 
 
-def close_stale_alerts(s: Session, evidence_id: int) -> None:
+def close_stale_alerts(s: Session, evidence_id: int, superseded_why: str = "superseded by the full analysis") -> None:
     """Potential matches the analysis withdrew (fewer frames supported them, a run redone) or
     superseded (the quick pass's, once the full pass has run) need nobody: their alerts are closed,
     by the pipeline, saying why — they must not escalate."""
@@ -101,7 +101,7 @@ def close_stale_alerts(s: Session, evidence_id: int) -> None:
         c = s.get(CandidateRow, (data or {}).get("candidate_id"))
         if c is None or c.review_state == ReviewState.SUPERSEDED:
             _close(s, a, Actor("pipeline", "system"),
-                   "withdrawn by the analysis" if c is None else "superseded by the full analysis")
+                   "withdrawn by the analysis" if c is None else superseded_why)
 
 
 def escalate_due(rt: Runtime) -> int:
@@ -135,7 +135,7 @@ def send_to_officer(rt: Runtime, alert_id: int, device_id: int, actor: Actor, no
             raise NotFound(f"no officer device {device_id}")
         event = s.get(IncidentEvent, a.event_id)
         data: dict[str, Any] = dict(event.data) if event else {}
-        image, location = _image_and_place(s, a, data)
+        image, location = _image_and_place(s, a, data, utcnow() - timedelta(days=rt.settings.anpr_reason_after_days))
         incident = s.get(Incident, a.incident_id) if a.incident_id else None
         token = secrets.token_urlsafe(24)
         expires = utcnow() + timedelta(minutes=rt.settings.share_ttl_min)
@@ -157,8 +157,9 @@ def send_to_officer(rt: Runtime, alert_id: int, device_id: int, actor: Actor, no
         return sent
 
 
-def _image_and_place(s: Session, a: Alert, data: dict[str, Any]) -> tuple[str | None, str | None]:
-    """The store path of the image to show, and where (a camera's place or the clip's)."""
+def _image_and_place(s: Session, a: Alert, data: dict[str, Any], old: datetime) -> tuple[str | None, str | None]:
+    """The store path of the image to show, and where (a camera's place or the clip's); no image
+    of a camera read from before ``old`` (past the ANPR access limit: it needs an approval)."""
     if a.kind == "candidate":
         c = s.get(CandidateRow, data.get("candidate_id"))
         if c is None or c.review_state != ReviewState.CONFIRMED:
@@ -171,7 +172,7 @@ def _image_and_place(s: Session, a: Alert, data: dict[str, Any]) -> tuple[str | 
 
         if data.get("read_id"):
             read = s.get(AnprRead, data["read_id"])
-            image = read.overview_image or read.plate_image if read else None
+            image = read.overview_image or read.plate_image if read and read.read_at >= old else None
             return image, _place(data.get("location"))
         row = s.get(PlateSightingRow, data.get("sighting_id"))
         return (row.overview.store_path if row and row.overview else None), None

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from evidence.audit import Actor, append_audit
 from evidence.db.governance_tables import AnprAccess
-from evidence.db.tables import AnprRead
+from evidence.db.tables import AnprRead, User
 from evidence.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from evidence.runtime import Runtime
 from evidence.states import Role
@@ -62,6 +62,10 @@ def decide_access(rt: Runtime, access_id: int, approve: bool, reason: str, actor
         row = s.get(AnprAccess, access_id, with_for_update=True)  # two deciders at once: one decides
         if row is None:
             raise NotFound(f"access request {access_id} not found")
+        if s.scalar(select(User.id).where(User.name == actor.name, User.role == Role.AUTHORITY,
+                                          User.disabled_at.is_(None))) is None:
+            raise Forbidden(f"{actor.name} is not an active person account with the authority role: an approval is "
+                            "a named person's decision (`evidence users add --role authority`)")
         if row.requested_by == actor.name:
             raise Forbidden("a request for access to old ANPR reads is approved by a second person, not its requester")
         if row.state != "pending":

@@ -14,6 +14,7 @@ file at its first search and catches up from there."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -96,10 +97,11 @@ class FaceIndex:
     def save(self) -> None:
         """Write the index and its high-water mark (each replaced whole, never half-written)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
+        mine = f".{os.getpid()}.{threading.get_ident()}.tmp"  # processes sharing a directory never collide
+        tmp = self.path.with_name(self.path.name + mine)
         _faiss().write_index(self.index, str(tmp))
         tmp.replace(self.path)
-        meta_tmp = self.meta_path.with_suffix(".tmp")
+        meta_tmp = self.meta_path.with_name(self.meta_path.name + mine)
         meta_tmp.write_text(json.dumps({"high_id": self.high_id, "epoch": self.epoch, "count": int(self.index.ntotal),
                                         "hnsw_m": HNSW_M, "saved_at": time.time()}))
         meta_tmp.replace(self.meta_path)

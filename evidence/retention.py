@@ -67,12 +67,13 @@ def purge_bystanders(rt: Runtime, actor: Actor, now: datetime | None = None) -> 
             if not rows:
                 return total
             track_ids = [r[0] for r in rows]
-            crop_ids = [r[1] for r in rows if r[1] is not None]
-            paths = set(s.scalars(select(Derivative.store_path).where(Derivative.id.in_(crop_ids))))
             s.execute(delete(FaceTrackRow).where(FaceTrackRow.id.in_(track_ids)).execution_options(
                 synchronize_session=False))
-            s.execute(delete(Derivative).where(Derivative.id.in_(crop_ids)).execution_options(
-                synchronize_session=False))
+            # A crop row can be shared (a re-run's track of the same face): only those no kept track uses.
+            crops = (Derivative.id.in_({r[1] for r in rows if r[1] is not None}),
+                     ~exists().where(FaceTrackRow.crop_id == Derivative.id))
+            paths = set(s.scalars(select(Derivative.store_path).where(*crops)))
+            s.execute(delete(Derivative).where(*crops).execution_options(synchronize_session=False))
             if paths:  # identical bytes stored for a kept derivative: the file stays
                 paths -= set(s.scalars(select(Derivative.store_path).where(Derivative.store_path.in_(sorted(paths)))))
             # Deleted while the write lock is held; a failure rolls the batch back (and is retried).

@@ -24,7 +24,7 @@ from evidence.states import Role
 from evidence.utc import utcnow
 
 __all__ = ["MIN_PASSWORD", "SessionUser", "add_user", "change_password", "check_password", "disable_user",
-           "end_session", "list_users", "nobody_yet", "session_user", "sign_in"]
+           "end_session", "list_users", "no_admin_yet", "session_user", "sign_in"]
 
 MIN_PASSWORD = 12
 _hasher = PasswordHasher()
@@ -122,9 +122,11 @@ def check_password(rt: Runtime, name: str, password: str, via: str) -> Actor:
                        "be changed at first sign-in on the pages first)")
 
 
-def nobody_yet(s: Session) -> bool:
-    """No person and no API key exists yet: the first administrator is being set up."""
-    return s.scalar(select(User.id).limit(1)) is None and s.scalar(select(ApiKey.id).limit(1)) is None
+def no_admin_yet(s: Session) -> bool:
+    """No active administrator (person or key) exists: a new database, or one upgraded from before
+    the command line needed a credential, whose first administrator is being set up."""
+    return (s.scalar(select(User.id).where(User.role == Role.ADMIN, User.disabled_at.is_(None)).limit(1)) is None
+            and s.scalar(select(ApiKey.id).where(ApiKey.role == Role.ADMIN, ApiKey.revoked_at.is_(None)).limit(1)) is None)
 
 
 def _open_session(s: Session, user: User, address: str) -> tuple[str, SessionUser]:

@@ -11,18 +11,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from evidence.alerts import close_stale_alerts
 from evidence.audit import Actor, append_audit
 from evidence.db.governance_tables import WatchlistRow
-from evidence.db.tables import Incident, WatchlistReference, WatchlistSubjectRow
+from evidence.db.tables import CandidateRow, Incident, WatchlistReference, WatchlistSubjectRow
 from evidence.errors import Conflict, InvalidRequest, NotFound
 from evidence.runtime import Runtime
+from evidence.states import ReviewState
 from evidence.utc import utcnow
 
-__all__ = ["ListSpec", "choose_lists", "create_list", "authorise_list", "list_view", "lists_for_incident",
-           "live_list", "live_subject", "purge_expired", "watchlists"]
+NOT_RECORDED = "not recorded"  # the authority of the list schema 0015 made from the one watchlist before
+
+__all__ = ["NOT_RECORDED", "ListSpec", "choose_lists", "create_list", "authorise_list", "list_view", "lists_for_incident",
+           "live_list", "live_subject", "live_subjects", "purge_expired", "watchlists"]
 
 
 @dataclass(frozen=True)
@@ -116,7 +120,8 @@ def list_view(wl: WatchlistRow) -> dict[str, Any]:
             "category": wl.category, "authorised_by": wl.authorised_by,
             "authorised_at": wl.authorised_at.isoformat() if wl.authorised_at else None,
             "expires_at": wl.expires_at.isoformat() if wl.expires_at else None, "max_subjects": wl.max_subjects,
-            "purged_at": wl.purged_at.isoformat() if wl.purged_at else None}
+            "purged_at": wl.purged_at.isoformat() if wl.purged_at else None,
+            "authority_recorded": wl.authorised_by != NOT_RECORDED}
 
 
 def choose_lists(s: Session, incident: Incident, names: list[str], actor: Actor) -> None:
@@ -134,6 +139,27 @@ def lists_for_incident(s: Session, incident_id: int | None, default_names: list[
     if incident is not None and incident.watchlists:
         return [int(i) for i in incident.watchlists]
     return list(s.scalars(select(WatchlistRow.id).where(WatchlistRow.name.in_(default_names))))
+
+
+def _supersede_pending(s: Session, subject_ids: list[int]) -> None:
+    """Potential matches of purged subjects nobody has decided on yet: nobody is to act on them
+    (they are kept, marked superseded, their alerts closed saying why)."""
+    if not subject_ids:
+        return
+    pending = list(s.scalars(select(CandidateRow).where(CandidateRow.subject_id.in_(subject_ids),
+                                                        CandidateRow.review_state == ReviewState.PENDING)))
+    for c in pending:
+        c.review_state = ReviewState.SUPERSEDED
+    for evidence_id in sorted({c.evidence_id for c in pending}):
+        close_stale_alerts(s, evidence_id, "the watchlist entry expired and was purged")
+
+
+def live_subjects(s: Session, wl: WatchlistRow, now: datetime) -> int:
+    """How many subjects of the list may match now (a list's size counts these)."""
+    return int(s.scalar(select(func.count()).select_from(WatchlistSubjectRow).where(
+        WatchlistSubjectRow.watchlist_id == wl.id, WatchlistSubjectRow.purged_at.is_(None),
+        or_(WatchlistSubjectRow.expires_at.is_(None), WatchlistSubjectRow.expires_at > now),
+        exists().where(WatchlistReference.subject_id == WatchlistSubjectRow.id))) or 0)
 
 
 def purge_expired(rt: Runtime, actor: Actor, now: datetime | None = None) -> dict[str, list[str]]:
@@ -158,6 +184,7 @@ def purge_expired(rt: Runtime, actor: Actor, now: datetime | None = None) -> dic
             subject.version += 1
             purged["subjects"].append(subject.name)
         s.flush()
+        _supersede_pending(s, [x.id for x in subjects])
         if paths:  # a photo another subject still uses stays
             paths -= set(s.scalars(select(WatchlistReference.store_path).where(
                 WatchlistReference.store_path.in_(sorted(paths)))))

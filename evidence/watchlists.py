@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from evidence.audit import Actor, append_audit
@@ -21,7 +21,7 @@ from evidence.images import read_rgb
 from evidence.runtime import Runtime
 from evidence.errors import Conflict, InvalidReference, NotFound
 from evidence.utc import utcnow
-from evidence.watchlist_lists import live_list, live_subject
+from evidence.watchlist_lists import live_list, live_subject, live_subjects
 from pipeline.faces import embed_reference
 from pipeline.types import WatchlistSubject
 
@@ -127,9 +127,8 @@ def enrol(rt: Runtime, enrolments: Iterable[Enrolment], actor: Actor, skip_unusa
                                          store_path=rt.store.relative(f.path),
                                          embedding=vec.astype("<f4").tobytes(), model_version=m.embedder_version))
                 added[name] += 1
-            n = s.scalar(select(func.count()).select_from(WatchlistSubjectRow).where(
-                WatchlistSubjectRow.watchlist_id == wl.id, WatchlistSubjectRow.purged_at.is_(None)))
-            if (n or 0) > wl.max_subjects:
+            n = live_subjects(s, wl, now)
+            if n > wl.max_subjects:
                 raise Conflict(f"watchlist {wl.name!r} is authorised for at most {wl.max_subjects} subjects; this would "
                                f"make {n}")
             append_audit(s, actor, "watchlist.enrol", f"watchlist:{wl.id}",

@@ -24,6 +24,7 @@ from evidence.db.tables import (AnprRead, AuditEntry, CandidateRow, Derivative, 
                                 WatchlistReference, WatchlistSubjectRow)
 from evidence.keys import create_key
 from evidence.settings import Settings
+from evidence.users import add_user
 from evidence.utc import utcnow
 from tests.served import run
 
@@ -167,6 +168,11 @@ def test_a_change_from_the_command_line_without_an_identity_is_refused(database_
     not_admin = run("watchlist", "purge", env={**env, "EVIDENCE_KEY": investigator}, check=False)
     assert not_admin.returncode == 2 and "needs admin" in not_admin.stderr
     assert run("watchlist", "purge", env={**env, "EVIDENCE_KEY": admin}).returncode == 0
+    asked = run("anpr", "access", "request", "XY51ABC", "--reason", "Op Nightjar", env={**env, "EVIDENCE_KEY": investigator})
+    assert "pending" in asked.stdout
+    own = run("anpr", "access", "decide", "1", "--decision", "approved", "--reason", "x",
+              env={**env, "EVIDENCE_KEY": investigator}, check=False)
+    assert own.returncode == 2 and "needs authority" in own.stderr
     rt = runtime_for(database_url, tmp_path)
     with rt.sessions() as s:
         assert s.scalar(select(func.count()).select_from(WatchlistSubjectRow)) == 0
@@ -192,7 +198,10 @@ def anpr_app(database_url, monkeypatch, tmp_path):
     rt = app.state.runtime
     keys = {name: {"Authorization": f"Bearer {create_key(rt, name, role, ADMIN)[1]}"}
             for name, role in (("CAM-A40-J3", "camera"), ("DC 4411 Jones", "investigator"),
-                               ("Insp 0192 Khan", "authority"), ("Insp 0555 Ward", "authority"))}
+                               ("Insp 0192 Khan", "authority"), ("Insp 0555 Ward", "authority"),
+                               ("Insp 9999 Nobody", "authority"))}
+    for name in ("Insp 0192 Khan", "Insp 0555 Ward"):  # people with the authority role (their keys carry their names)
+        add_user(rt, name, "authority", ADMIN)
     with TestClient(app) as client:
         yield client, rt, keys
 
@@ -224,6 +233,9 @@ def test_anpr_access_past_90_days_needs_a_second_named_person_with_authority(anp
     assert refused(client.get("/search/plates", headers=dc, params={**search, "access": access}))  # not approved yet
     assert client.post(f"/anpr/access/{access}/decision", headers=dc,
                        json={"decision": "approved", "reason": "mine"}).status_code == 403  # not the authority role
+    ghost = client.post(f"/anpr/access/{access}/decision", headers=keys["Insp 9999 Nobody"],
+                        json={"decision": "approved", "reason": "a key is not a person"})
+    assert ghost.status_code == 403 and "person account" in ghost.json()["message"]
 
     # Two inspectors decide at once: one decision stands, the other is told it was already made.
     answers: list[int] = []

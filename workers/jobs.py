@@ -146,15 +146,23 @@ def purge_anpr_job() -> dict[str, Any]:
         from workers.queue import schedule_retention
 
         schedule_retention(_queue(), utcnow() + timedelta(days=1))
-    deleted = purge_reads(rt, Actor("retention", "system"))
-    tracks = purge_bystanders(rt, Actor("retention", "system"))
-    purged = purge_expired(rt, Actor("retention", "system"))
+    actor = Actor("retention", "system")
+    done: dict[str, Any] = {}
+    failed: list[Exception] = []
+    for name, purge in (("deleted", purge_reads), ("tracks_deleted", purge_bystanders), ("watchlists", purge_expired)):
+        try:  # one failing (the store unreachable) does not stop the others; the job then fails and is retried
+            done[name] = purge(rt, actor)
+        except Exception as exc:
+            log.error("retention: %s failed: %s", name, exc)
+            failed.append(exc)
     try:
         with rt.sessions.begin() as s:
             anchor_audit(s, rt.settings.audit_anchors_file, Actor("retention", "system"))
     except OSError as exc:
         log.error("could not write the audit anchor to %s: %s", rt.settings.audit_anchors_file, exc)
-    return {"deleted": deleted, "tracks_deleted": tracks, "watchlist_subjects_purged": len(purged["subjects"])}
+    if failed:
+        raise failed[0]
+    return done
 
 
 @_measured("deliver")

@@ -37,7 +37,7 @@ class WatchlistRow(Base):
 
 class AnprAccess(Base):
     """A request to read ANPR camera reads older than the access limit (90 days), and the second
-    named person's decision on it. ``scope`` is what it covers: a plate pattern and a time range."""
+    named person's decision on it. ``scope`` is what it covers: {"query": a plate query}."""
 
     __tablename__ = "anpr_access"
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -68,6 +68,8 @@ def upgrade() -> None:
         b.add_column(sa.Column("subject_version", sa.Integer(), nullable=True))
         b.add_column(sa.Column("authority", sa.String(length=100), nullable=True))
         b.create_foreign_key("fk_candidates_watchlist_id", "watchlists", ["watchlist_id"], ["id"])
+    # Candidates raised before: on that one list, its authority not recorded.
+    op.execute("UPDATE candidates SET watchlist_id = 1, subject_version = 1, authority = 'not recorded'")
     with op.batch_alter_table("incidents") as b:
         b.add_column(sa.Column("watchlists", sa.JSON(), nullable=True))
         b.add_column(sa.Column("retention_class", sa.String(length=32), nullable=True))
