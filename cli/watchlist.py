@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, time
 from pathlib import Path
 from typing import Any, TypeVar
@@ -13,6 +14,8 @@ from typing import Any, TypeVar
 import click
 
 from cli.common import UTC_TIME, cli_actor, clean_errors
+from evidence.audit import Actor
+from evidence.db.governance_tables import WatchlistRow
 from evidence.runtime import Runtime
 from evidence.states import Role
 from evidence.watchlist_lists import ListSpec, authorise_list, create_list, list_view, purge_expired, watchlists
@@ -115,9 +118,7 @@ def _spec_options(fn: F) -> F:
 def watchlist_create(rt: Runtime, name: str, purpose: str, legal_basis: str, category: str, authorised_by: str,
                      expires: datetime, max_subjects: int) -> None:
     """Create the watchlist NAME with its authority (audited)."""
-    spec = ListSpec(name, purpose, legal_basis, category, authorised_by, _end_of_day(expires) or expires, max_subjects)
-    wl = create_list(rt, spec, cli_actor(rt, Role.ADMIN))
-    click.echo(f"watchlist {wl.id} {wl.name}: authorised by {wl.authorised_by}, expires {spec.expires_at:%Y-%m-%d}")
+    _record(rt, create_list, ListSpec(name, purpose, legal_basis, category, authorised_by, expires, max_subjects))
 
 
 @watchlist.command("authorise")
@@ -128,8 +129,13 @@ def watchlist_create(rt: Runtime, name: str, purpose: str, legal_basis: str, cat
 def watchlist_authorise(rt: Runtime, name: str, purpose: str, legal_basis: str, category: str, authorised_by: str,
                         expires: datetime, max_subjects: int) -> None:
     """Record a new authorisation of the watchlist NAME (its review): authority, purpose, expiry (audited)."""
-    spec = ListSpec(name, purpose, legal_basis, category, authorised_by, _end_of_day(expires) or expires, max_subjects)
-    wl = authorise_list(rt, spec, cli_actor(rt, Role.ADMIN))
+    _record(rt, authorise_list, ListSpec(name, purpose, legal_basis, category, authorised_by, expires, max_subjects))
+
+
+def _record(rt: Runtime, act: Callable[[Runtime, ListSpec, Actor], WatchlistRow], spec: ListSpec) -> None:
+    """Create or re-authorise a list as a named administrator; the expiry date's whole day counts."""
+    spec = replace(spec, expires_at=_end_of_day(spec.expires_at) or spec.expires_at)
+    wl = act(rt, spec, cli_actor(rt, Role.ADMIN))
     click.echo(f"watchlist {wl.id} {wl.name}: authorised by {wl.authorised_by}, expires {spec.expires_at:%Y-%m-%d}")
 
 
