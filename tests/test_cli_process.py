@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from evidence.db.tables import CandidateRow, Evidence, FaceTrackRow
 from evidence.runtime import Runtime
 from evidence.settings import Settings
+from tests.served import admin_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -116,7 +117,7 @@ def test_console_script_runs(env, clips):
     """The installed `evidence` entry point itself (a separate process, real environment)."""
     exe = Path(sys.executable).parent / "evidence"
     res = subprocess.run([str(exe), "process", str(clips["empty"]), "--json"], capture_output=True, text=True,
-                         env={**os.environ, "EVIDENCE_DATA_DIR": str(env)}, timeout=300)
+                         env=admin_env({**os.environ, "EVIDENCE_DATA_DIR": str(env)}), timeout=300)
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["tracks"] == 0
 
