@@ -18,19 +18,12 @@ from api.ratelimit import Limits
 from evidence.audit import Actor
 from evidence.errors import Forbidden, Unauthorized
 from evidence.keys import authenticate
-from evidence.states import Role
+from evidence.states import ADMINS, CAMERAS, EXPORTERS, OPENERS, READERS, REVIEWERS, UPLOADERS, Role
 from evidence.users import session_user
 
 __all__ = ["ADMINS", "CAMERAS", "EXPORTERS", "OPENERS", "READERS", "REVIEWERS", "SESSION_COOKIE", "UPLOADERS", "allow",
            "client_address"]
 
-READERS = (Role.CONTROL_ROOM, Role.INVESTIGATOR, Role.ADMIN)  # incidents, evidence, candidates, hotlist; search
-REVIEWERS = (Role.CONTROL_ROOM, Role.INVESTIGATOR)  # a named person's decision on a candidate or a plate read
-OPENERS = (Role.CONTROL_ROOM, Role.ADMIN)  # open incidents, send upload links
-EXPORTERS = (Role.INVESTIGATOR, Role.ADMIN)  # evidence packages, unknown people
-UPLOADERS = (Role.UPLOADER, Role.CONTROL_ROOM, Role.INVESTIGATOR, Role.ADMIN)  # send footage
-ADMINS = (Role.ADMIN,)  # the watchlist
-CAMERAS = (Role.CAMERA,)  # ANPR reads
 
 SESSION_COOKIE = "ep_session"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")

@@ -20,7 +20,7 @@ from evidence.keys import ROLES, create_key, list_keys, revoke_key
 from evidence.logs import configure_logging
 from evidence.runtime import Runtime
 from evidence.settings import Settings
-from evidence.states import Role
+from evidence.states import READERS, Role
 from evidence.errors import EvidenceError, NotFound
 from pipeline.platereading import read_image
 
@@ -125,7 +125,7 @@ def anpr_access() -> None:
 @clean_errors
 def access_request(rt: Runtime, query: str, reason: str) -> None:
     """Ask for access to the camera reads of QUERY (AB12CDE, AB1?CDE) older than 90 days."""
-    row = request_access(rt, cli_actor(rt, Role.CONTROL_ROOM, Role.INVESTIGATOR, Role.ADMIN), query, reason)
+    row = request_access(rt, cli_actor(rt, *READERS), query, reason)
     click.echo(f"access request {row.id} for {query}: pending, for a person with the authority role to decide")
 
 
@@ -135,7 +135,7 @@ def access_request(rt: Runtime, query: str, reason: str) -> None:
 @clean_errors
 def access_list(rt: Runtime, pending: bool) -> None:
     """Requests, newest first: who asked, for what, why, and the decision."""
-    cli_actor(rt, Role.CONTROL_ROOM, Role.INVESTIGATOR, Role.ADMIN, Role.AUTHORITY)
+    cli_actor(rt, *READERS, Role.AUTHORITY)
     with rt.sessions() as s:
         for r in accesses(s, pending):
             decided = f"{r.state} by {r.decided_by}: {r.decision_reason}" if r.decided_by else r.state

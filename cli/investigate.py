@@ -17,12 +17,9 @@ from evidence.people import incident_people
 from evidence.redaction import redactor_for
 from evidence.runtime import Runtime
 from evidence.search import FaceFilters, search_faces, search_plates
-from evidence.states import Role
+from evidence.states import EXPORTERS, READERS
 from pipeline.errors import InvalidReference
 from pipeline.geo import GeoBox
-
-READERS = (Role.CONTROL_ROOM, Role.INVESTIGATOR, Role.ADMIN)  # as the API: api.auth
-EXPORTERS = (Role.INVESTIGATOR, Role.ADMIN)
 
 __all__ = ["export", "index", "people", "search", "verify"]
 

@@ -22,7 +22,7 @@ from evidence.people import incident_people
 from evidence.reports import candidate_view, crop_path, evidence_candidates, evidence_plates, evidence_view, work_view
 from evidence.review import review_candidate
 from evidence.runtime import Runtime
-from evidence.states import Decision, Role, WorkKind
+from evidence.states import OPENERS, REVIEWERS, UPLOADERS, Decision, Role, WorkKind
 from evidence.search import search_faces
 from evidence.watchlists import enrol, folder_enrolments
 from evidence.work import analyse_evidence, get_or_create_incident, ingest_clip
@@ -31,8 +31,6 @@ from evidence.utc import utcnow
 from evidence.watchlist_lists import ListSpec, authorise_list, choose_lists, list_view, watchlists
 
 __all__ = ["demo", "process", "review", "status"]
-
-UPLOADERS = (Role.UPLOADER, Role.CONTROL_ROOM, Role.INVESTIGATOR, Role.ADMIN)  # as api.auth
 
 
 def _process(rt: Runtime, clip: Path, incident: str | None, as_json: bool, actor: Actor) -> dict[str, Any]:
@@ -128,7 +126,7 @@ def process(rt: Runtime, clip: Path, incident: str | None, watchlist_dir: Path |
         rt = Runtime(rt.settings.model_copy(update=update))
     # Enrolling needs an administrator; choosing an incident's watchlists, someone who opens incidents.
     actor = cli_actor(rt, *((Role.ADMIN,) if watchlist_dir is not None else
-                            (Role.CONTROL_ROOM, Role.ADMIN) if lists else UPLOADERS))
+                            OPENERS if lists else UPLOADERS))
     if watchlist_dir is not None:  # unusable photos are reported and skipped; the clip still runs
         enrolled = enrol(rt, folder_enrolments(watchlist_dir), actor, skip_unusable=True)
         print_enrolled(enrolled, quiet=True)
@@ -234,5 +232,5 @@ def status(rt: Runtime, evidence_id: int, as_json: bool) -> None:
 def review(rt: Runtime, candidate_id: int, decision: str, reason: str) -> None:
     """Confirm or reject a candidate: the decision of the person whose credential is given
     (EVIDENCE_KEY or EVIDENCE_USER; control room or investigator), audited."""
-    c = review_candidate(rt, candidate_id, decision, cli_actor(rt, Role.CONTROL_ROOM, Role.INVESTIGATOR), reason)
+    c = review_candidate(rt, candidate_id, decision, cli_actor(rt, *REVIEWERS), reason)
     click.echo(f"candidate {c.id}: {c.review_state} by {c.reviewed_by}")

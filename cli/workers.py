@@ -14,7 +14,7 @@ from cli.common import clean_errors, cli_actor
 from evidence.db.tables import Evidence
 from evidence.logs import configure_logging
 from evidence.runtime import Runtime
-from evidence.states import Role
+from evidence.states import UPLOADERS
 from evidence.work import ingest_clip
 from pipeline.errors import EvidenceError
 from workers.jobs import use_settings
@@ -46,7 +46,7 @@ def _queue(rt: Runtime) -> Queue:
 def submit(rt: Runtime, clip: Path, incident: str | None) -> None:
     """Fingerprint and store CLIP, then queue its analysis for the workers (EVIDENCE_REDIS_URL)."""
     queue = _queue(rt)
-    evidence_id = ingest_clip(rt, clip, incident, cli_actor(rt, Role.UPLOADER, Role.CONTROL_ROOM, Role.INVESTIGATOR, Role.ADMIN))
+    evidence_id = ingest_clip(rt, clip, incident, cli_actor(rt, *UPLOADERS))
     reconcile(rt, queue)  # enqueues its ingest (and anything else unfinished that nobody holds)
     with rt.sessions() as s:
         ev = s.get(Evidence, evidence_id)

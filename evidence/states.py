@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["CLOSED", "ROLES", "UNREVIEWED", "Decision", "EvidenceState", "ReviewState", "Role", "WorkKind", "WorkState"]
+__all__ = ["ADMINS", "CAMERAS", "CLOSED", "EXPORTERS", "OPENERS", "READERS", "REVIEWERS", "ROLES", "UNREVIEWED", "UPLOADERS",
+           "Decision", "EvidenceState", "ReviewState", "Role", "WorkKind", "WorkState"]
 
 
 class EvidenceState(StrEnum):
@@ -69,3 +70,12 @@ class Role(StrEnum):
 
 
 ROLES = tuple(Role)
+
+# Who may do what, the same for the API (api.auth) and the command line (cli.common.cli_actor).
+READERS = (Role.CONTROL_ROOM, Role.INVESTIGATOR, Role.ADMIN)  # incidents, evidence, candidates, hotlist; search
+REVIEWERS = (Role.CONTROL_ROOM, Role.INVESTIGATOR)  # a named person's decision on a candidate or a plate read
+OPENERS = (Role.CONTROL_ROOM, Role.ADMIN)  # open incidents, send upload links
+EXPORTERS = (Role.INVESTIGATOR, Role.ADMIN)  # evidence packages, unknown people
+UPLOADERS = (Role.UPLOADER, Role.CONTROL_ROOM, Role.INVESTIGATOR, Role.ADMIN)  # send footage
+ADMINS = (Role.ADMIN,)  # the watchlist
+CAMERAS = (Role.CAMERA,)  # ANPR reads
