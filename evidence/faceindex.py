@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from evidence.db import Sessions
-from evidence.db.governance_tables import Marker
+from evidence.db.governance_tables import INDEX_EPOCH, marker
 from evidence.db.tables import FaceTrackRow, embedding_rows
 from pipeline.facesearch import track_template
 
@@ -61,11 +61,6 @@ def templates_from_rows(rows: Iterator[tuple[int, bytes]]) -> Iterator[tuple[npt
             ids, vecs = [], []
     if ids:
         yield np.array(ids, dtype=np.int64), np.stack(vecs)
-
-
-def _epoch(s: Session) -> int:
-    row = s.get(Marker, "face_index_epoch")  # evidence.retention.INDEX_EPOCH
-    return int(row.value) if row else 0
 
 
 class FaceIndex:
@@ -122,12 +117,8 @@ class FaceIndex:
         with self.lock:
             self._load()
             with sessions() as s:
-                epoch = _epoch(s)
-                if epoch != self.epoch:
-                    self.index, self.high_id, self.epoch = self._new(), 0, epoch
-                    added = self._add_from(s, 0)
-                    self.save()
-                    return added
+                if marker(s, INDEX_EPOCH) != self.epoch:
+                    return self._rebuild(s)
                 newest = s.scalar(select(func.max(FaceTrackRow.id))) or 0
                 if newest <= self.high_id:
                     return 0
@@ -138,13 +129,15 @@ class FaceIndex:
 
     def rebuild(self, sessions: Sessions) -> int:
         """Build afresh from every track in the database and save; returns the number indexed."""
-        with self.lock:
-            self.index, self.high_id = self._new(), 0
-            with sessions() as s:
-                self.epoch = _epoch(s)
-                n = self._add_from(s, 0)
-            self.save()
-            return n
+        with self.lock, sessions() as s:
+            return self._rebuild(s)
+
+    def _rebuild(self, s: Session) -> int:
+        """(The lock held.) Every track in the database, at the current deletion epoch; saved."""
+        self.index, self.high_id, self.epoch = self._new(), 0, marker(s, INDEX_EPOCH)
+        n = self._add_from(s, 0)
+        self.save()
+        return n
 
     def search(self, probe: npt.NDArray[np.float32], k: int) -> list[tuple[int, float]]:
         """Up to ``k`` (track id, template distance) nearest the probe, closest first."""

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from evidence.audit import Actor, append_audit
 from evidence.db import rows_changed
-from evidence.db.governance_tables import Marker
+from evidence.db.governance_tables import INDEX_EPOCH, Marker
 from evidence.db.tables import CandidateRow, Derivative, Evidence, FaceTrackRow, Incident
 from evidence.errors import InvalidRequest
 from evidence.export import find_incident
@@ -30,16 +30,10 @@ from evidence.runtime import Runtime
 from evidence.settings import Settings
 from evidence.utc import utcnow
 
-__all__ = ["BATCH", "INDEX_EPOCH", "bump_marker", "classify", "due_for_review", "hold", "incident_retention",
-           "marker", "purge_bystanders", "release", "review_retention"]
+__all__ = ["BATCH", "bump_marker", "classify", "due_for_review", "hold", "incident_retention", "purge_bystanders",
+           "release", "review_retention"]
 
 BATCH = 2000  # tracks deleted a transaction: the write lock is never held for long
-INDEX_EPOCH = "face_index_epoch"
-
-
-def marker(s: Session, name: str) -> int:
-    row = s.get(Marker, name)
-    return int(row.value) if row else 0
 
 
 def bump_marker(s: Session, name: str) -> None:

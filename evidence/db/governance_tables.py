@@ -8,12 +8,14 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, ForeignKey, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from evidence.db.tables import Base
 from evidence.utc import utcnow
 
-__all__ = ["AnprAccess", "Marker", "WatchlistRow"]
+__all__ = ["INDEX_EPOCH", "AnprAccess", "Marker", "WatchlistRow", "marker"]
+
+INDEX_EPOCH = "face_index_epoch"  # moves on when face tracks are deleted (evidence.retention, evidence.faceindex)
 
 
 class WatchlistRow(Base):
@@ -62,3 +64,9 @@ class Marker(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[int] = mapped_column(BigInteger, default=0)
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def marker(s: Session, name: str) -> int:
+    """The marker's value (0 before it was first set)."""
+    row = s.get(Marker, name)
+    return int(row.value) if row else 0
