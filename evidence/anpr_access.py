@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from evidence.audit import Actor, append_audit
+from evidence.audit import Actor, append_audit, recorded_reason
 from evidence.db.governance_tables import AnprAccess
 from evidence.db.tables import AnprRead, User
 from evidence.errors import Conflict, Forbidden, InvalidRequest, NotFound
@@ -34,17 +34,11 @@ def old_before(rt: Runtime, now: datetime | None = None) -> datetime:
     return (now or utcnow()) - timedelta(days=rt.settings.anpr_reason_after_days)
 
 
-def _text(value: str, what: str) -> str:
-    if not value.strip():
-        raise InvalidRequest(f"give {what}: it is recorded in the audit log")
-    return value.strip()
-
-
 def request_access(rt: Runtime, actor: Actor, query: str, reason: str, incident_id: int | None = None) -> AnprAccess:
     if not wildcard_regex(query).pattern.strip("^$.*"):
         raise InvalidRequest(f"query {query!r} has no letters or digits to search for")
     with rt.sessions.begin() as s:
-        row = AnprAccess(requested_by=actor.name, requested_role=actor.role, reason=_text(reason, "a reason"),
+        row = AnprAccess(requested_by=actor.name, requested_role=actor.role, reason=recorded_reason(reason),
                          scope={"query": query.strip().upper()}, state="pending", incident_id=incident_id)
         s.add(row)
         s.flush()
@@ -71,7 +65,7 @@ def decide_access(rt: Runtime, access_id: int, approve: bool, reason: str, actor
         if row.state != "pending":
             raise Conflict(f"access request {access_id} was already {row.state} by {row.decided_by}")
         row.state = "approved" if approve else "refused"
-        row.decided_by, row.decided_at, row.decision_reason = actor.name, utcnow(), _text(reason, "a reason")
+        row.decided_by, row.decided_at, row.decision_reason = actor.name, utcnow(), recorded_reason(reason)
         if approve:
             row.expires_at = utcnow() + timedelta(days=rt.settings.anpr_approval_days)
         append_audit(s, actor, f"anpr.access_{row.state}", f"anpr_access:{row.id}", reason=row.decision_reason,

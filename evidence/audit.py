@@ -24,10 +24,11 @@ from sqlalchemy.orm import Session
 
 from evidence.db import Sessions
 from evidence.db.tables import AuditEntry, AuditHead
+from evidence.errors import InvalidRequest
 from evidence.utc import utcnow
 
 __all__ = ["Actor", "Anchor", "AuditCheck", "anchor_audit", "append_audit", "audit_read", "read_anchors",
-           "utc_naive", "verify_audit"]
+           "recorded_reason", "utc_naive", "verify_audit"]
 
 GENESIS = "0" * 64
 
@@ -72,6 +73,14 @@ def append_audit(session: Session, actor: Actor, action: str, target: str, reaso
     session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=entry.hash)
                     .execution_options(synchronize_session=False))
     return entry
+
+
+def recorded_reason(reason: str) -> str:
+    """``reason`` stripped; InvalidRequest when it is empty (a decision or request recorded in the
+    log must say why)."""
+    if not reason.strip():
+        raise InvalidRequest("give a reason: it is recorded in the audit log")
+    return reason.strip()
 
 
 def audit_read(sessions: Sessions, actor: Actor, action: str, target: str, reason: str | None = None,

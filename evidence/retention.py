@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import delete, exists, or_, select, update
 from sqlalchemy.orm import Session
 
-from evidence.audit import Actor, append_audit
+from evidence.audit import Actor, append_audit, recorded_reason
 from evidence.db import rows_changed
 from evidence.db.governance_tables import INDEX_EPOCH, Marker
 from evidence.db.tables import CandidateRow, Derivative, Evidence, FaceTrackRow, Incident
@@ -92,17 +92,11 @@ def incident_retention(incident: Incident, settings: Settings) -> dict[str, Any]
     return {"class": cls, "review_at": review.isoformat(), "hold": incident.hold}
 
 
-def _need(reason: str) -> str:
-    if not reason.strip():
-        raise InvalidRequest("give a reason: it is recorded in the audit log")
-    return reason.strip()
-
-
 def hold(rt: Runtime, incident: str, reason: str, actor: Actor) -> Incident:
     """Mark the incident for investigation: its bystanders' tracks are kept until released."""
     with rt.sessions.begin() as s:
         row = find_incident(s, incident)
-        row.hold = {"by": actor.name, "at": utcnow().isoformat(), "reason": _need(reason)}
+        row.hold = {"by": actor.name, "at": utcnow().isoformat(), "reason": recorded_reason(reason)}
         append_audit(s, actor, "retention.hold", f"incident:{row.id}", reason=reason)
         return row
 
@@ -112,7 +106,7 @@ def release(rt: Runtime, incident: str, reason: str, actor: Actor) -> Incident:
     with rt.sessions.begin() as s:
         row = find_incident(s, incident)
         was, row.hold = row.hold, None
-        append_audit(s, actor, "retention.release", f"incident:{row.id}", reason=_need(reason), detail={"was": was})
+        append_audit(s, actor, "retention.release", f"incident:{row.id}", reason=recorded_reason(reason), detail={"was": was})
         return row
 
 
@@ -125,7 +119,7 @@ def classify(rt: Runtime, incident: str, cls: str, reason: str, actor: Actor) ->
         row = find_incident(s, incident)
         before = incident_retention(row, rt.settings)
         row.retention_class, row.review_at = cls, utcnow() + timedelta(days=days)
-        append_audit(s, actor, "retention.classify", f"incident:{row.id}", reason=_need(reason),
+        append_audit(s, actor, "retention.classify", f"incident:{row.id}", reason=recorded_reason(reason),
                      detail={"before": before, "after": incident_retention(row, rt.settings)})
         return row
 
@@ -138,7 +132,7 @@ def review_retention(rt: Runtime, incident: str, keep_until: datetime, reason: s
         row = find_incident(s, incident)
         before = incident_retention(row, rt.settings)
         row.review_at = keep_until
-        append_audit(s, actor, "retention.review", f"incident:{row.id}", reason=_need(reason),
+        append_audit(s, actor, "retention.review", f"incident:{row.id}", reason=recorded_reason(reason),
                      detail={"before": before, "after": incident_retention(row, rt.settings)})
         return row
 
