@@ -87,37 +87,38 @@ def disable_user(rt: Runtime, user_id: int, actor: Actor) -> None:
 def sign_in(rt: Runtime, name: str, password: str, address: str) -> tuple[str, SessionUser]:
     """(the session token for the cookie, who signed in); Unauthorized with one message whatever
     was wrong (an unknown name, a wrong password, a disabled account)."""
-    name = " ".join(name.split())
     with rt.sessions.begin() as s:
-        user = s.scalar(select(User).where(User.name == name))
-        try:
-            _hasher.verify(user.password_hash if user else _DUMMY, password)
-            ok = user is not None and user.disabled_at is None
-        except (VerificationError, InvalidHashError):
-            ok = False
-        if not ok or user is None:  # recorded, and refused once this transaction has committed
-            append_audit(s, Actor(name[:100] or "?", "unknown"), "user.signin_failed",
-                         f"user:{user.id if user else '?'}", detail={"address": address})
-        else:
+        user = _verified(s, name, password, address)
+        if user is not None:
             return _open_session(s, user, address)
     raise Unauthorized("That name and password do not match an account that can sign in")
+
+
+def _verified(s: Session, name: str, password: str, address: str, changed: bool = False) -> User | None:
+    """The active account with this name and password (with ``changed``, one whose one-time
+    password has been replaced), or None with the failure audited (recorded, and refused once the
+    caller's transaction has committed). An unknown name costs what a real check costs."""
+    name = " ".join(name.split())
+    user = s.scalar(select(User).where(User.name == name))
+    try:
+        _hasher.verify(user.password_hash if user else _DUMMY, password)
+        ok = user is not None and user.disabled_at is None and not (changed and user.must_change)
+    except (VerificationError, InvalidHashError):
+        ok = False
+    if ok:
+        return user
+    append_audit(s, Actor(name[:100] or "?", "unknown"), "user.signin_failed", f"user:{user.id if user else '?'}",
+                 detail={"address": address})
+    return None
 
 
 def check_password(rt: Runtime, name: str, password: str, via: str) -> Actor:
     """The person whose name and password these are (the command line's credential), or
     Unauthorized with one message whatever was wrong; a failure is audited like a sign-in's."""
-    name = " ".join(name.split())
     with rt.sessions.begin() as s:
-        user = s.scalar(select(User).where(User.name == name))
-        try:
-            _hasher.verify(user.password_hash if user else _DUMMY, password)
-            ok = user is not None and user.disabled_at is None and not user.must_change
-        except (VerificationError, InvalidHashError):
-            ok = False
-        if ok and user is not None:
+        user = _verified(s, name, password, via, changed=True)
+        if user is not None:
             return Actor(user.name, user.role)
-        append_audit(s, Actor(name[:100] or "?", "unknown"), "user.signin_failed",
-                     f"user:{user.id if user else '?'}", detail={"address": via})
     raise Unauthorized("That name and password do not match an account that can act (a one-time password must "
                        "be changed at first sign-in on the pages first)")
 
