@@ -59,11 +59,18 @@ NO_CREDENTIAL = ("this command acts as a named person: set EVIDENCE_KEY to your 
                  "(`evidence keys create` / `evidence users add`)")
 
 
+CONSOLE = Actor("console: first administrator", Role.ADMIN)  # who makes the first administrator
+
+
+def _credential() -> tuple[str, str]:
+    """(EVIDENCE_KEY, EVIDENCE_USER) from the environment, blank when unset."""
+    return os.environ.get("EVIDENCE_KEY", "").strip(), " ".join(os.environ.get("EVIDENCE_USER", "").split())
+
+
 def cli_actor(rt: Runtime, *roles: Role) -> Actor:
     """The person holding the credential in the environment; Unauthorized without a valid one,
     Forbidden when their role is not among ``roles`` (when given)."""
-    key = os.environ.get("EVIDENCE_KEY", "").strip()
-    user = " ".join(os.environ.get("EVIDENCE_USER", "").split())
+    key, user = _credential()
     if key:
         with rt.sessions() as s:
             actor = authenticate(s, key)
@@ -82,14 +89,14 @@ def cli_actor(rt: Runtime, *roles: Role) -> Actor:
 def first_admin_or_actor(rt: Runtime, role: str) -> Actor:
     """An administrator's credential; or, on a database with no active administrator and no
     credential given, the console setting up the first administrator (``role`` must then be admin)."""
-    if not (os.environ.get("EVIDENCE_KEY", "").strip() or os.environ.get("EVIDENCE_USER", "").strip()):
+    if not any(_credential()):
         with rt.sessions() as s:
             first = no_admin_yet(s)
         if first:
             if role != Role.ADMIN:
                 raise Forbidden("there is no administrator yet: the first person or key made without a credential "
                                 "must be one (--role admin)")
-            return Actor("console: first administrator", Role.ADMIN)
+            return CONSOLE
     return cli_actor(rt, Role.ADMIN)
 
 
@@ -111,7 +118,7 @@ def demo_actors(rt: Runtime) -> tuple[Actor, Actor]:
     """(administrator, investigator) for ``evidence demo``: the credential given; or on a database
     with no administrator yet, two demo keys it makes and keeps in DATA_DIR/demo-keys.json (owner-only) for
     its next run."""
-    if os.environ.get("EVIDENCE_KEY", "").strip() or os.environ.get("EVIDENCE_USER", "").strip():
+    if any(_credential()):
         actor = cli_actor(rt, Role.ADMIN)
         return actor, actor
     path = rt.settings.data_dir / "demo-keys.json"
@@ -119,8 +126,7 @@ def demo_actors(rt: Runtime) -> tuple[Actor, Actor]:
         with rt.sessions() as s:
             if not no_admin_yet(s):
                 raise Unauthorized(NO_CREDENTIAL)
-        console = Actor("console: first administrator", Role.ADMIN)
-        made = {role: create_key(rt, name, role, console)[1]
+        made = {role: create_key(rt, name, role, CONSOLE)[1]
                 for name, role in (("Demo Administrator", Role.ADMIN), ("Demo Investigator", Role.INVESTIGATOR))}
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)
