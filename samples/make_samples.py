@@ -178,8 +178,10 @@ def render_clip(
     vehicles = vehicles or []
     cars: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
     enc_w, enc_h = (height, width) if rotate_90 else (width, height)
+    # One encoder thread: x264's threaded bitrate control encodes the same frames differently run to
+    # run, and a sample (and a test's faces) must come out the same every time.
     cmd = ["ffmpeg", "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
-           "-s", f"{enc_w}x{enc_h}", "-r", str(fps), "-i", "-", "-an", "-c:v", "libx264",
+           "-s", f"{enc_w}x{enc_h}", "-r", str(fps), "-i", "-", "-an", "-c:v", "libx264", "-threads", "1",
            "-preset", "veryfast", "-b:v", f"{_bitrate_mbps(enc_w, enc_h)}M", "-maxrate", f"{_bitrate_mbps(enc_w, enc_h) * 4 // 3}M",
            "-bufsize", f"{_bitrate_mbps(enc_w, enc_h) * 2}M", "-pix_fmt", "yuv420p", "-g", str(2 * fps)]
     for key, value in (metadata or {}).items():
