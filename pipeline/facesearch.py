@@ -46,9 +46,11 @@ def pair_distances(tracks: Sequence[F32]) -> npt.NDArray[np.float64]:
 def cluster_tracks(tracks: Sequence[F32], threshold: float,
                    cannot_link: Sequence[tuple[int, int]] = ()) -> list[int]:
     """Average-linkage clustering of face tracks: two groups merge while the mean distance between
-    their tracks is at most ``threshold``. ``cannot_link`` pairs (indices into ``tracks``: two faces
-    on screen at the same moment of one clip) are never put in one group, nor are groups holding
-    them. Returns a label per track: 0, 1, ... numbered by each group's first track."""
+    their faces (every embedding of one against every one of the other: ``pair_distance`` of the
+    two groups, the measure a group is looked for elsewhere with) is at most ``threshold``; a
+    track's embeddings stay together. ``cannot_link`` pairs (indices into ``tracks``: two faces on
+    screen at the same moment of one clip) are never put in one group, nor are groups holding them.
+    Returns a label per track: 0, 1, ... numbered by each group's first track."""
     n = len(tracks)
     if n == 0:
         return []
@@ -56,16 +58,16 @@ def cluster_tracks(tracks: Sequence[F32], threshold: float,
     for i, j in cannot_link:
         d[i, j] = d[j, i] = np.inf
     np.fill_diagonal(d, np.inf)
-    size = np.ones(n)
+    size = np.array([len(t) for t in tracks], dtype=np.float64)  # faces per group
     members: list[list[int]] = [[i] for i in range(n)]
     while True:
         a, b = (int(x) for x in np.unravel_index(int(np.argmin(d)), d.shape))
         if not d[a, b] <= threshold:
             break
         i, j = min(a, b), max(a, b)
-        # Average linkage (Lance-Williams): a group's distance to the merged one is the size-weighted
-        # mean; an infinite (cannot-link) distance stays infinite. The merged-away group's row and
-        # column become infinite: it is never picked again.
+        # Average linkage (Lance-Williams) weighted by faces: a group's distance to the merged one is
+        # the mean over all their face pairs; an infinite (cannot-link) distance stays infinite.
+        # The merged-away group's row and column become infinite: it is never picked again.
         merged = (size[i] * d[i] + size[j] * d[j]) / (size[i] + size[j])
         d[i, :] = d[:, i] = merged
         d[j, :] = d[:, j] = np.inf

@@ -18,12 +18,13 @@ from sqlalchemy import select
 from api.main import create_app
 from conftest import FACES, Cli, frame_at
 from evidence.audit import Actor
-from evidence.db.tables import AuditEntry, CandidateRow, Derivative, Evidence, FaceTrackRow
+from evidence.db.tables import AuditEntry, CandidateRow, Derivative, Evidence, FaceTrackRow, embedding_rows
 from evidence.keys import create_key
 from evidence.work import analyse_evidence, ingest_clip
 from evidence.review import review_candidate
 from evidence.settings import Settings
 from evidence.watchlists import enrol, folder_enrolments
+from pipeline.facesearch import pair_distances
 from samples.make_samples import Appearance, build_watchlist, render_clip
 
 ADMIN = Actor("test-admin", "admin")
@@ -48,6 +49,17 @@ def _who(name: str, row: FaceTrackRow) -> str:
     cx = (row.best_xyxy[0] + row.best_xyxy[2]) / 2 / W
     on = [a for a in PEOPLE[name] if a.t_in_s - 0.3 <= row.best_t_s <= a.t_out_s + 0.3]
     return min(on, key=lambda a: abs((a.start_xy[0] + a.end_xy[0]) / 2 - cx)).name
+
+
+def _explain(rt, tracks) -> str:
+    """Every stored track (clip, person, seconds on screen, faces kept) and the face-by-face
+    distances between them: what a grouping failure needs to be understood."""
+    with rt.sessions() as s:
+        rows = s.scalars(select(FaceTrackRow).order_by(FaceTrackRow.id)).all()
+        lines = [f"{r.id}: {tracks[r.id][:2]} segment {r.segment} {r.first_t_s:.2f}-{r.last_t_s:.2f} s, "
+                 f"{len(embedding_rows(r.embeddings))} faces" for r in rows]
+        d = pair_distances([embedding_rows(r.embeddings) for r in rows])
+    return "\n".join(lines + [np.array2string(d, precision=3)])
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +169,7 @@ def test_an_unknown_person_in_two_clips_is_one_group(footage):
     try:
         people = client.get(f"/incidents/{park}/people", headers=inv).json()["people"]
         hewitt = [p for p in people if any(tracks[a["track_id"]][1] == "Lleyton_Hewitt" for a in p["appearances"])]
-        assert len(hewitt) == 1 and hewitt[0]["clips"] == 2, hewitt
+        assert len(hewitt) == 1 and hewitt[0]["clips"] == 2, (hewitt, _explain(rt, tracks))
         assert {tracks[a["track_id"]][1] for a in hewitt[0]["appearances"]} == {"Lleyton_Hewitt"}
     finally:
         with rt.sessions.begin() as s:

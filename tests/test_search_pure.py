@@ -59,6 +59,18 @@ def test_tracks_of_one_person_group_together_and_cannot_links_hold():
     assert cluster_tracks([], 0.5) == []
 
 
+def test_a_group_is_compared_face_by_face_as_it_is_looked_for_elsewhere():
+    """A long track close to the bus clip's face and a short, poorer one of the same person: as a
+    group they are 0.46 from it face by face (what `elsewhere` reports), though 0.55 track by track."""
+    e1, e2 = np.eye(128, dtype=np.float32)[:2]
+    long_track = np.tile(0.4 * e1, (4, 1))                      # 0.40 from the bus face
+    short_track = (0.659375 * e1 + 0.2357 * e2).reshape(1, -1)  # 0.70 from it, 0.35 from the long track
+    bus = np.zeros((2, 128), np.float32)
+    assert pair_distance(np.concatenate([long_track, short_track]), bus) == pytest.approx(0.46, abs=1e-3)
+    assert cluster_tracks([long_track, short_track, bus], 0.5) == [0, 0, 0]
+    assert cluster_tracks([long_track, short_track, bus], 0.45) == [0, 0, 1]
+
+
 def test_pair_distances_match_the_pairwise_definition():
     rng = np.random.default_rng(1)
     tracks = [rng.normal(0, 0.1, (k, 128)).astype(np.float32) for k in (1, 3, 2)]
