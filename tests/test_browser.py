@@ -99,11 +99,12 @@ def look(page, name: str, site: Site | None = None) -> None:
         site.looked_at.append(name)
 
 
-def sign_in(browser, site: Site, name: str, viewport=DESK, shots: bool = False):
-    """A fresh browser for ``name``, signed in (choosing their own password the first time)."""
+def sign_in(browser, site: Site, name: str, viewport=DESK, shots: bool = False, lands: str = "/app/incidents"):
+    """A fresh browser for ``name``, signed in (choosing their own password the first time); their
+    first page is ``lands``."""
     context = browser.new_context(viewport=viewport, bypass_csp=True, locale="en-GB", timezone_id="Europe/London")
     page = context.new_page()
-    page.goto(f"{site.base}/app/incidents")
+    page.goto(site.base + lands)
     assert "/signin" in page.url
     if shots:
         look(page, "signin", site)
@@ -118,7 +119,7 @@ def sign_in(browser, site: Site, name: str, viewport=DESK, shots: bool = False):
         page.fill("#again", PASSWORD)
         page.click("button:has-text('Save password')")
         site.passwords[name] = PASSWORD
-    page.wait_for_url("**/app/incidents")
+    page.wait_for_url("**" + lands)
     return context, page
 
 

@@ -15,7 +15,8 @@ from sqlalchemy import select, update
 
 from api.main import create_app
 from evidence.audit import Actor
-from evidence.db.tables import AuditEntry, Evidence, ResumableUpload, User, WebSession
+from evidence.db.tables import AnprRead, AuditEntry, Evidence, ResumableUpload, User, WebSession
+from evidence.keys import create_key
 from evidence.settings import Settings
 from evidence.uploads import create_link
 from evidence.users import add_user, disable_user
@@ -58,7 +59,7 @@ def person(rt, client: TestClient, name: str = "PC 1234 Smith", role: str = "con
     chosen = client.post("/password", data={"current": one_time, "new": PASSWORD, "again": PASSWORD,
                                             "csrf_token": _csrf(page.text)}, follow_redirects=False)
     assert chosen.status_code == 303, chosen.text
-    return _csrf(client.get("/app/incidents").text)
+    return _csrf(client.get("/").text)  # their first page
 
 
 def test_cli_adds_a_person_and_prints_the_one_time_password_last(cli, env):
@@ -199,6 +200,49 @@ def test_next_never_leaves_the_site(site):
     client.post("/signout", data={"csrf_token": _csrf(client.get("/app/incidents").text)})
     res = sign_in(client, "PC 3 Khan", PASSWORD, next_url="https://evil.example/")
     assert res.headers["location"] == "/app/incidents"
+
+
+def test_older_reads_asked_for_and_decided_on_the_pages(site):
+    """A detective's plate search stops at 90 days and offers to ask; an inspector signs in to the
+    requests (and nothing else), refuses a blank reason, approves; the detective searches with it."""
+    app, rt = site
+    camera = {"Authorization": f"Bearer {create_key(rt, 'CAM-A40-J3', 'camera', ADMIN)[1]}"}
+    read = {"camera_id": "CAM-A40-J3", "timestamp": utcnow().isoformat(), "vrm": "XY51ABC", "confidence": 0.9,
+            "plate_image": base64.b64encode(b"\xff\xd8\xff\xe0" + b"\0" * 100).decode()}
+    dc, insp = TestClient(app), TestClient(app)
+    read_id = dc.post("/anpr/reads", headers=camera, json=read).json()["read_id"]
+    with rt.sessions.begin() as s:
+        s.execute(update(AnprRead).values(read_at=utcnow() - timedelta(days=100)))
+    dc_csrf = person(rt, dc, "DC 4411 Jones", "investigator")
+    found = dc.get("/app/search/plates", params={"q": "XY51ABC", "reason": "Op Nightjar"})
+    assert found.status_code == 200 and "0 sightings" in found.text and "/app/anpr/access?q=XY51ABC" in found.text
+    asked = dc.post("/app/anpr/access", data={"q": "XY51ABC", "reason": " ", "csrf_token": dc_csrf})
+    assert asked.status_code == 422 and "give a reason" in asked.text
+    asked = dc.post("/app/anpr/access", data={"q": "XY51ABC", "reason": "Op Nightjar: the car in August",
+                                              "csrf_token": dc_csrf})
+    assert asked.status_code == 201 and "waiting for a decision" in asked.text
+
+    insp_csrf = person(rt, insp, "Insp 0192 Khan", "authority")
+    start = insp.get("/")
+    assert start.url.path == "/app/anpr/access" and "Op Nightjar: the car in August" in start.text
+    assert insp.get("/app/incidents").status_code == 403
+    assert insp.post("/app/anpr/access", data={"q": "AB12CDE", "reason": "x", "csrf_token": insp_csrf}).status_code == 403
+    assert dc.post("/app/anpr/access/1/decision", data={"decision": "approved", "reason": "mine",
+                                                         "csrf_token": dc_csrf}).status_code == 403
+    blank = insp.post("/app/anpr/access/1/decision", data={"decision": "approved", "reason": "", "csrf_token": insp_csrf})
+    assert blank.status_code == 422 and "give a reason" in blank.text
+    approved = insp.post("/app/anpr/access/1/decision", data={"decision": "approved", "csrf_token": insp_csrf,
+                                                               "reason": "arson inquiry, proportionate"})
+    assert approved.status_code == 200 and "Request 1 from DC 4411 Jones is approved" in approved.text
+
+    mine = dc.get("/app/anpr/access")
+    assert "/app/search/plates?q=XY51ABC&amp;access=1" in mine.text and "arson inquiry, proportionate" in mine.text
+    found = dc.get("/app/search/plates", params={"q": "XY51ABC", "reason": "Op Nightjar", "access": 1})
+    assert found.status_code == 200 and "1 sighting " in found.text, found.text
+    assert dc.get(f"/anpr/reads/{read_id}/plate", params={"access": 1}).status_code == 200
+    with rt.sessions() as s:
+        decided = s.scalars(select(AuditEntry).where(AuditEntry.action == "anpr.access_approved")).one()
+    assert (decided.actor, decided.reason) == ("Insp 0192 Khan", "arson inquiry, proportionate")
 
 
 def _link(rt, max_bytes: int = 50 * 2**20) -> str:

@@ -21,15 +21,20 @@ from evidence.runtime import Runtime
 from evidence.users import SessionUser, session_user
 
 __all__ = ["COOKIE", "PageErrors", "PageUser", "SecurityHeaders", "SignInNeeded", "check_csrf", "clock",
-           "install_page_handlers", "page_user", "render", "set_session_cookie", "size_text", "staff", "templates", "watch_url"]
+           "install_page_handlers", "landing", "page_user", "render", "set_session_cookie", "size_text", "staff", "templates", "watch_url"]
 
 COOKIE = SESSION_COOKIE
 PRE_CSRF = "ep_signin_csrf"  # the sign-in form's CSRF token, before there is a session
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
 templates.env.trim_blocks = templates.env.lstrip_blocks = True  # a board of 500 cards: no indentation sent
 NAV = (("/app/desk", "Alert desk", READERS), ("/app/incidents", "Incidents", READERS), ("/app/search/faces", "Face search", READERS),
-       ("/app/search/plates", "Plate search", READERS), ("/app/hotlist", "Hotlist", READERS),
-       ("/app/admin/users", "Admin", ADMINS))
+       ("/app/search/plates", "Plate search", READERS), ("/app/anpr/access", "Older reads", (*READERS, Role.AUTHORITY)),
+       ("/app/hotlist", "Hotlist", READERS), ("/app/admin/users", "Admin", ADMINS))
+
+
+def landing(role: str) -> str:
+    """Where a person starts: the incidents, or for the authority role the requests it decides."""
+    return "/app/anpr/access" if role == Role.AUTHORITY else "/app/incidents"
 
 
 class SignInNeeded(Exception):
@@ -123,7 +128,7 @@ class PageErrors:
         witness = request.url.path.startswith(("/u/", "/s/", "/o/"))
         user = None if witness else page_user(request)
         return render(request, "error.html", user, status_code=status, heading=heading, message=message,
-                      page_title=heading, back_url=None if witness else "/app/incidents")
+                      page_title=heading, back_url=None if witness else landing(user.role) if user else "/app/incidents")
 
 
 def clock(t_s: float) -> str:

@@ -8,6 +8,7 @@ import shutil
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, BackgroundTasks, Depends, File, Form, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
@@ -18,7 +19,9 @@ from api.auth import EXPORTERS
 from api.deps import RuntimeDep
 from api.errors import status_of
 from api.pages.common import PageUser, check_csrf, clock, render, staff, watch_url
-from api.params import Id
+from api.pages.anpr_access import ACCESS_PAGE
+from api.params import MAX_ID, Id
+from evidence.anpr_access import ApprovalRequired
 from evidence.db.tables import Incident
 from evidence.errors import EvidenceError, InvalidRequest, NotFound, TooLarge
 from evidence.export import export_incident
@@ -85,21 +88,28 @@ async def faces(request: Request, rt: RuntimeDep, user: PageUser, photo: Annotat
 
 @router.get("/app/search/plates", response_class=HTMLResponse)
 def plates(request: Request, rt: RuntimeDep, user: PageUser, q: Annotated[str, Query(max_length=20)] = "",
-           reason: Annotated[str, Query(max_length=2000)] = "") -> HTMLResponse:
+           reason: Annotated[str, Query(max_length=2000)] = "",
+           access: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None) -> HTMLResponse:
+    """Every sighting of a plate; camera reads older than the access limit only with ``access``, an
+    approved request for this query (asked for on the older reads page)."""
+    context: dict[str, Any] = {"q": q, "reason": reason, "access": access, "page_title": "Plate search",
+               "ask_url": f"{ACCESS_PAGE}?{urlencode({'q': q})}"}
     if not q and not reason:
-        return render(request, "search_plates.html", user, results=None, page_title="Plate search")
+        return render(request, "search_plates.html", user, results=None, **context)
     try:
-        found, reads_since = search_plates(rt, q, reason.strip(), user.actor, limit=500)
+        found, reads_since = search_plates(rt, q, reason.strip(), user.actor, limit=500, access=access)
     except EvidenceError as exc:
-        return render(request, "search_plates.html", user, status_code=status_of(exc), results=None, q=q, reason=reason,
-                      error=exc.message, page_title="Plate search")
+        return render(request, "search_plates.html", user, status_code=status_of(exc), results=None,
+                      error=exc.message, approval_needed=isinstance(exc, ApprovalRequired), **context)
     for r in found:
         if r["source"] == "footage":
             r["watch_url"] = watch_url(r["evidence_id"], r["t_s"], None, "plate")
             r["when"] = f"{clock(r['t_s'])} in the clip"
         else:
             r["when"] = r["at"][:19].replace("T", " ") + " UTC"
-    return render(request, "search_plates.html", user, results=found, q=q, reason=reason, page_title="Plate search",
+            if access and r["plate_image_url"]:  # an old read's image is shown under the same approval
+                r["plate_image_url"] += f"?access={access}"
+    return render(request, "search_plates.html", user, results=found, **context,
                   reads_since=f"{reads_since:%d %B %Y}" if reads_since else None)
 
 

@@ -12,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.auth import client_address
-from api.pages.common import COOKIE, PRE_CSRF, check_csrf, page_user, render, set_session_cookie
+from api.pages.common import COOKIE, PRE_CSRF, check_csrf, landing, page_user, render, set_session_cookie
 from api.ratelimit import Limits
 from evidence.errors import Forbidden, InvalidRequest, TooManyRequests, Unauthorized
 from evidence.runtime import Runtime
@@ -23,17 +23,17 @@ __all__ = ["router"]
 router = APIRouter(include_in_schema=False)
 
 
-def _safe_next(value: str | None) -> str:
+def _safe_next(value: str | None, default: str = "/app/incidents") -> str:
     """Only a path of this site: never an address elsewhere (an open redirect)."""
     if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
         return value
-    return "/app/incidents"
+    return default
 
 
 def _signin_page(request: Request, next_url: str, error: str | None = None, name: str = "",
                  status: int = 200) -> HTMLResponse:
     token = request.cookies.get(PRE_CSRF) or secrets.token_urlsafe(32)
-    response = render(request, "signin.html", None, status_code=status, csrf=token, next_url=_safe_next(next_url),
+    response = render(request, "signin.html", None, status_code=status, csrf=token, next_url=_safe_next(next_url, ""),
                       error=error, name=name, page_title="Sign in")
     response.set_cookie(PRE_CSRF, token, httponly=True, samesite="strict", path="/signin")
     return response
@@ -41,7 +41,8 @@ def _signin_page(request: Request, next_url: str, error: str | None = None, name
 
 @router.get("/")
 def home(request: Request) -> RedirectResponse:
-    return RedirectResponse("/app/incidents" if page_user(request) else "/signin", status_code=303)
+    user = page_user(request)
+    return RedirectResponse(landing(user.role) if user else "/signin", status_code=303)
 
 
 @router.get("/signin")
@@ -74,7 +75,7 @@ async def signin(request: Request, name: Annotated[str, Form(max_length=100)] = 
         limits.auth_failures.count(address)
         limits.signin_name.count(name.strip().lower())
         return _signin_page(request, next, exc.message, name, status=401)
-    response = RedirectResponse("/password" if user.must_change else _safe_next(next), status_code=303)
+    response = RedirectResponse("/password" if user.must_change else _safe_next(next, landing(user.role)), status_code=303)
     set_session_cookie(request, response, token)
     response.delete_cookie(PRE_CSRF, path="/signin")
     return response
@@ -115,4 +116,4 @@ async def password(request: Request, current: Annotated[str, Form(max_length=100
     except (InvalidRequest, Forbidden) as exc:
         return render(request, "password.html", user, status_code=422 if isinstance(exc, InvalidRequest) else 403,
                       must_change=user.must_change, error=exc.message, page_title="Choose your password")
-    return RedirectResponse("/app/incidents", status_code=303)
+    return RedirectResponse(landing(user.role), status_code=303)
