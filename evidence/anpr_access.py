@@ -26,7 +26,13 @@ __all__ = ["ApprovalRequired", "access_view", "accesses", "check_read", "check_s
 
 
 class ApprovalRequired(Forbidden):
+    """Old reads without a usable approval; ``what`` says which (the message adds how to get one)."""
+
     code = "approval_required"
+
+    def __init__(self, what: str, how: str = "") -> None:
+        super().__init__(f"{what}: {how}" if how else what)
+        self.what = what
 
 
 def old_before(rt: Runtime, now: datetime | None = None) -> datetime:
@@ -78,13 +84,13 @@ def _approved(s: Session, actor: Actor, access_id: int | None) -> AnprAccess:
     how = ("ask for it (POST /anpr/access or `evidence anpr access request`) and have a second person with the "
            "authority role approve it, then pass its id as `access`")
     if access_id is None:
-        raise ApprovalRequired(f"camera reads older than the access limit need an approved access request: {how}")
+        raise ApprovalRequired("camera reads older than the access limit need an approved access request", how)
     row = s.get(AnprAccess, access_id)
     if row is None or row.requested_by != actor.name:
-        raise ApprovalRequired(f"access request {access_id} is not one of yours: {how}")
+        raise ApprovalRequired(f"access request {access_id} is not one of yours", how)
     if row.state != "approved" or row.expires_at is None or row.expires_at <= utcnow():
         state = "expired" if row.state == "approved" else row.state
-        raise ApprovalRequired(f"access request {access_id} is {state}: {how}")
+        raise ApprovalRequired(f"access request {access_id} is {state}", how)
     return row
 
 
@@ -104,10 +110,14 @@ def check_read(s: Session, actor: Actor, access_id: int | None, read: AnprRead) 
     return row
 
 
-def accesses(s: Session, pending_only: bool = False) -> list[AnprAccess]:
-    q = select(AnprAccess).order_by(AnprAccess.id.desc()).limit(500)
+def accesses(s: Session, pending_only: bool = False, requested_by: str | None = None,
+             limit: int = 500) -> list[AnprAccess]:
+    """Requests, newest first: only those awaiting a decision, or only one person's."""
+    q = select(AnprAccess).order_by(AnprAccess.id.desc()).limit(limit)
     if pending_only:
         q = q.where(AnprAccess.state == "pending")
+    if requested_by is not None:
+        q = q.where(AnprAccess.requested_by == requested_by)
     return list(s.scalars(q))
 
 

@@ -220,12 +220,19 @@ def test_older_reads_asked_for_and_decided_on_the_pages(site):
     assert asked.status_code == 422 and "give a reason" in asked.text
     asked = dc.post("/app/anpr/access", data={"q": "XY51ABC", "reason": "Op Nightjar: the car in August",
                                               "csrf_token": dc_csrf})
-    assert asked.status_code == 201 and "waiting for a decision" in asked.text
+    assert asked.status_code == 200 and "waiting for a decision" in asked.text and asked.url.path == "/app/anpr/access"
 
     insp_csrf = person(rt, insp, "Insp 0192 Khan", "authority")
     start = insp.get("/")
     assert start.url.path == "/app/anpr/access" and "Op Nightjar: the car in August" in start.text
     assert insp.get("/app/incidents").status_code == 403
+    # A form sent after the session ended comes back to its page; the inspector is never sent to a page
+    # they cannot use, whatever the link they signed in from.
+    gone = TestClient(app).post("/app/anpr/access/1/decision", data={"decision": "approved"}, follow_redirects=False,
+                                headers={"referer": "http://testserver/app/anpr/access"})
+    assert gone.headers["location"] == "/signin?next=/app/anpr/access"
+    again = sign_in(TestClient(app), "Insp 0192 Khan", PASSWORD, next_url="/app/incidents/1")
+    assert again.headers["location"] == "/app/anpr/access"
     assert insp.post("/app/anpr/access", data={"q": "AB12CDE", "reason": "x", "csrf_token": insp_csrf}).status_code == 403
     assert dc.post("/app/anpr/access/1/decision", data={"decision": "approved", "reason": "mine",
                                                          "csrf_token": dc_csrf}).status_code == 403
@@ -237,6 +244,11 @@ def test_older_reads_asked_for_and_decided_on_the_pages(site):
 
     mine = dc.get("/app/anpr/access")
     assert "/app/search/plates?q=XY51ABC&amp;access=1" in mine.text and "arson inquiry, proportionate" in mine.text
+    followed = dc.get("/app/search/plates", params={"q": "XY51ABC", "access": 1})  # the link: asks why, no error
+    assert followed.status_code == 200 and "say why you are searching" in followed.text and "problem" not in followed.text
+    other = dc.get("/app/search/plates", params={"q": "AB12CDE", "reason": "Op Nightjar", "access": 1})
+    assert other.status_code == 403 and "covers &#39;XY51ABC&#39;, not &#39;AB12CDE&#39;" in other.text
+    assert "search the last 90 days without an approval" in other.text and "POST /anpr" not in other.text
     found = dc.get("/app/search/plates", params={"q": "XY51ABC", "reason": "Op Nightjar", "access": 1})
     assert found.status_code == 200 and "1 sighting " in found.text, found.text
     assert dc.get(f"/anpr/reads/{read_id}/plate", params={"access": 1}).status_code == 200

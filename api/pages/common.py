@@ -7,7 +7,7 @@ import hmac
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -32,9 +32,13 @@ NAV = (("/app/desk", "Alert desk", READERS), ("/app/incidents", "Incidents", REA
        ("/app/hotlist", "Hotlist", READERS), ("/app/admin/users", "Admin", ADMINS))
 
 
-def landing(role: str) -> str:
-    """Where a person starts: the incidents, or for the authority role the requests it decides."""
-    return "/app/anpr/access" if role == Role.AUTHORITY else "/app/incidents"
+def landing(role: str, asked_for: str = "") -> str:
+    """Where a person goes after signing in: the page they asked for, else where they start (the
+    incidents; for the authority role the requests it decides, its only page)."""
+    start = "/app/anpr/access" if role == Role.AUTHORITY else "/app/incidents"
+    if asked_for and (role != Role.AUTHORITY or asked_for.startswith(start)):
+        return asked_for
+    return start
 
 
 class SignInNeeded(Exception):
@@ -58,13 +62,24 @@ def page_user(request: Request) -> SessionUser | None:
     return session_user(_runtime(request), request.cookies.get(COOKIE))
 
 
+def _back_to(request: Request) -> str:
+    """Where signing in returns to: this page; for a form sent after the session ended, the page the
+    form was on (its address is where the form posts, which a browser cannot open)."""
+    if request.method == "GET":
+        return str(request.url.path) + (f"?{request.url.query}" if request.url.query else "")
+    came_from = urlsplit(request.headers.get("referer", ""))
+    if came_from.netloc == request.url.netloc and came_from.path.startswith("/app/"):
+        return came_from.path + (f"?{came_from.query}" if came_from.query else "")
+    return "/"
+
+
 def staff(*roles: Role) -> Callable[..., SessionUser]:
     """A page dependency: the signed-in person, if their role is one of ``roles``."""
 
     def signed_in(request: Request) -> SessionUser:
         user = page_user(request)
         if user is None:
-            raise SignInNeeded(str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""))
+            raise SignInNeeded(_back_to(request))
         if user.must_change:
             raise PasswordChangeNeeded()
         if user.role not in roles:

@@ -93,14 +93,18 @@ def plates(request: Request, rt: RuntimeDep, user: PageUser, q: Annotated[str, Q
     """Every sighting of a plate; camera reads older than the access limit only with ``access``, an
     approved request for this query (asked for on the older reads page)."""
     context: dict[str, Any] = {"q": q, "reason": reason, "access": access, "page_title": "Plate search",
-               "ask_url": f"{ACCESS_PAGE}?{urlencode({'q': q})}"}
-    if not q and not reason:
+                               "ask_url": f"{ACCESS_PAGE}?{urlencode({'q': q})}",
+                               "recent_url": f"/app/search/plates?{urlencode({'q': q, 'reason': reason})}"}
+    if (not q and not reason) or (access is not None and not reason.strip()):  # from an approval's link: ask why
         return render(request, "search_plates.html", user, results=None, **context)
     try:
         found, reads_since = search_plates(rt, q, reason.strip(), user.actor, limit=500, access=access)
+    except ApprovalRequired as exc:
+        return render(request, "search_plates.html", user, status_code=status_of(exc), results=None,
+                      error=f"{exc.what[0].upper()}{exc.what[1:]}", approval_needed=True, **context)
     except EvidenceError as exc:
         return render(request, "search_plates.html", user, status_code=status_of(exc), results=None,
-                      error=exc.message, approval_needed=isinstance(exc, ApprovalRequired), **context)
+                      error=exc.message, **context)
     for r in found:
         if r["source"] == "footage":
             r["watch_url"] = watch_url(r["evidence_id"], r["t_s"], None, "plate")

@@ -23,17 +23,17 @@ __all__ = ["router"]
 router = APIRouter(include_in_schema=False)
 
 
-def _safe_next(value: str | None, default: str = "/app/incidents") -> str:
-    """Only a path of this site: never an address elsewhere (an open redirect)."""
+def _safe_next(value: str | None) -> str:
+    """Only a path of this site, never an address elsewhere (an open redirect); else nothing."""
     if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
         return value
-    return default
+    return ""
 
 
 def _signin_page(request: Request, next_url: str, error: str | None = None, name: str = "",
                  status: int = 200) -> HTMLResponse:
     token = request.cookies.get(PRE_CSRF) or secrets.token_urlsafe(32)
-    response = render(request, "signin.html", None, status_code=status, csrf=token, next_url=_safe_next(next_url, ""),
+    response = render(request, "signin.html", None, status_code=status, csrf=token, next_url=_safe_next(next_url),
                       error=error, name=name, page_title="Sign in")
     response.set_cookie(PRE_CSRF, token, httponly=True, samesite="strict", path="/signin")
     return response
@@ -75,7 +75,8 @@ async def signin(request: Request, name: Annotated[str, Form(max_length=100)] = 
         limits.auth_failures.count(address)
         limits.signin_name.count(name.strip().lower())
         return _signin_page(request, next, exc.message, name, status=401)
-    response = RedirectResponse("/password" if user.must_change else _safe_next(next, landing(user.role)), status_code=303)
+    response = RedirectResponse("/password" if user.must_change else landing(user.role, _safe_next(next)),
+                                status_code=303)
     set_session_cookie(request, response, token)
     response.delete_cookie(PRE_CSRF, path="/signin")
     return response
