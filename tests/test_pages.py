@@ -257,6 +257,34 @@ def test_older_reads_asked_for_and_decided_on_the_pages(site):
     assert (decided.actor, decided.reason) == ("Insp 0192 Khan", "arson inquiry, proportionate")
 
 
+def test_an_incident_held_classified_and_reviewed_on_its_retention_page(site):
+    app, rt = site
+    dc = TestClient(app)
+    csrf = person(rt, dc, "DC 4411 Jones", "investigator")
+    page = dc.get("/app/incidents/1/retention")
+    assert page.status_code == 200 and "unclassified" in page.text and "deleted 31 days after analysis" in page.text
+
+    def change(**form):
+        return dc.post("/app/incidents/1/retention", data={"csrf_token": csrf, **form})
+
+    blank = change(action="hold", reason=" ")
+    assert blank.status_code == 422 and "give a reason" in blank.text
+    assert "</strong> by DC 4411 Jones since" in change(action="hold", reason="Op Nightjar: arson inquiry").text
+    classed = change(action="classify", retention_class="mopi_3", reason="charged: assault")
+    assert "Classed mopi_3" in classed.text and f"{utcnow().year + 6}" in classed.text
+    past = change(action="review", keep_until="2020-01-01", reason="kept")
+    assert past.status_code == 422 and "must be in the future" in past.text and 'value="kept"' in past.text
+    assert "Kept until 2040-01-31" in change(action="review", keep_until="2040-01-31", reason="appeal pending").text
+    assert "Hold released" in change(action="release", reason="inquiry closed").text
+    with rt.sessions() as s:
+        done = s.scalars(select(AuditEntry).where(AuditEntry.action.like("retention.%")).order_by(AuditEntry.id)).all()
+    assert [(e.action, e.actor) for e in done] == [(f"retention.{a}", "DC 4411 Jones")
+                                                   for a in ("hold", "classify", "review", "release")]
+    control = TestClient(app)
+    person(rt, control, "PC 1 Ahmed", "control_room")
+    assert control.get("/app/incidents/1/retention").status_code == 403
+
+
 def _link(rt, max_bytes: int = 50 * 2**20) -> str:
     """An upload link to INC-PAGES (incident 1)."""
     return create_link(rt, 1, 3600, 3, max_bytes, ADMIN)[1]

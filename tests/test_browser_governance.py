@@ -1,7 +1,8 @@
-"""Older camera reads in a real browser: a detective's plate search stops at 90 days and offers to
-ask; an inspector with the authority role signs in straight to the requests and approves one with
-a reason; the detective searches with the approval and sees the old read and its image. Each page
-is photographed into docs/screens/ and checked with axe-core (see tests/test_browser.py)."""
+"""Governance pages in a real browser. Older camera reads: a detective's plate search stops at 90
+days and offers to ask; an inspector with the authority role signs in straight to the requests and
+approves one with a reason; the detective searches with the approval and sees the old read and its
+image. Retention: the detective holds an incident for investigation from its retention page. Each
+page is photographed into docs/screens/ and checked with axe-core (see tests/test_browser.py)."""
 
 from __future__ import annotations
 
@@ -67,6 +68,20 @@ def test_older_reads_asked_for_approved_and_searched(browser, site):  # noqa: F8
     assert dc.evaluate("document.querySelector('main img').naturalWidth") > 0  # the old read's image, under the approval
     look(dc, "search-plates-approved", site)
 
+
+
+def test_an_incident_held_for_investigation_from_its_retention_page(browser, site):  # noqa: F811 - the fixtures
+    made = httpx.post(f"{site.base}/incidents", headers={"Authorization": f"Bearer {site.api_key}"},
+                      json={"reference": "INC-2231", "title": "fireworks at a house"}).json()
+    _, dc = sign_in(browser, site, "DC 5678 Patel")
+    dc.goto(f"{site.base}/app/incidents/{made['id']}")
+    dc.click("a:has-text('Retention')")
+    assert "unclassified" in dc.locator("main").inner_text()
+    dc.fill("#reason-hold", "Op Nightjar: arson inquiry, faces to be searched")
+    dc.click("button:has-text('Hold')")
+    assert "Held for investigation" in dc.locator(".govuk-notification-banner").inner_text()
+    assert "by DC 5678 Patel" in dc.locator(".govuk-summary-list").inner_text()
+    look(dc, "retention", site)
 
 def _plate_jpeg(text: str) -> str:
     """A plate crop as a camera sends it: a small JPEG, base64."""
