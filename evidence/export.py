@@ -63,11 +63,13 @@ def _safe(name: str, max_chars: int = 100) -> str:
     return name
 
 
-def find_incident(s: Session, incident: str) -> Incident:
-    """By reference, or by number."""
-    row = s.scalar(select(Incident).where(Incident.reference == incident))
+def find_incident(s: Session, incident: str, lock: bool = False) -> Incident:
+    """By reference, or by number; ``lock``: the row locked for this transaction (a change that
+    depends on what it reads)."""
+    row = s.scalar(select(Incident).where(Incident.reference == incident).with_for_update(read=False) if lock else
+                   select(Incident).where(Incident.reference == incident))
     if row is None and incident.isdigit():
-        row = s.get(Incident, int(incident))
+        row = s.get(Incident, int(incident), with_for_update=lock)
     if row is None:
         raise NotFound(f"incident {incident} not found")
     return row

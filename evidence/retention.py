@@ -24,7 +24,7 @@ from evidence.audit import Actor, append_audit, recorded_reason
 from evidence.db import rows_changed
 from evidence.db.governance_tables import INDEX_EPOCH, Marker
 from evidence.db.tables import CandidateRow, Derivative, Evidence, FaceTrackRow, Incident
-from evidence.errors import InvalidRequest
+from evidence.errors import Conflict, InvalidRequest
 from evidence.export import find_incident
 from evidence.runtime import Runtime
 from evidence.settings import Settings
@@ -94,19 +94,25 @@ def incident_retention(incident: Incident, settings: Settings) -> dict[str, Any]
 
 def hold(rt: Runtime, incident: str, reason: str, actor: Actor) -> Incident:
     """Mark the incident for investigation: its bystanders' tracks are kept until released."""
+    why = recorded_reason(reason)
     with rt.sessions.begin() as s:
-        row = find_incident(s, incident)
-        row.hold = {"by": actor.name, "at": utcnow().isoformat(), "reason": recorded_reason(reason)}
-        append_audit(s, actor, "retention.hold", f"incident:{row.id}", reason=reason)
+        row = find_incident(s, incident, lock=True)
+        if row.hold:  # a second hold would rewrite who held it and why
+            raise Conflict(f"incident {row.reference} is already held by {row.hold.get('by')}: {row.hold.get('reason')}")
+        row.hold = {"by": actor.name, "at": utcnow().isoformat(), "reason": why}
+        append_audit(s, actor, "retention.hold", f"incident:{row.id}", reason=why)
         return row
 
 
 def release(rt: Runtime, incident: str, reason: str, actor: Actor) -> Incident:
     """End the hold: unmatched tracks older than the retention period go at the next purge."""
+    why = recorded_reason(reason)
     with rt.sessions.begin() as s:
-        row = find_incident(s, incident)
+        row = find_incident(s, incident, lock=True)
+        if not row.hold:
+            raise Conflict(f"incident {row.reference} is not held")
         was, row.hold = row.hold, None
-        append_audit(s, actor, "retention.release", f"incident:{row.id}", reason=recorded_reason(reason), detail={"was": was})
+        append_audit(s, actor, "retention.release", f"incident:{row.id}", reason=why, detail={"was": was})
         return row
 
 

@@ -68,6 +68,11 @@ def test_older_reads_asked_for_approved_and_searched(browser, site):  # noqa: F8
     assert dc.evaluate("document.querySelector('main img').naturalWidth") > 0  # the old read's image, under the approval
     look(dc, "search-plates-approved", site)
 
+def _plate_jpeg(text: str) -> str:
+    """A plate crop as a camera sends it: a small JPEG, base64."""
+    img = np.full((40, 160, 3), 235, np.uint8)
+    cv2.putText(img, text, (8, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (20, 20, 20), 2)
+    return base64.b64encode(cv2.imencode(".jpg", img)[1].tobytes()).decode()
 
 
 def test_an_incident_held_for_investigation_from_its_retention_page(browser, site):  # noqa: F811 - the fixtures
@@ -82,9 +87,3 @@ def test_an_incident_held_for_investigation_from_its_retention_page(browser, sit
     assert "Held for investigation" in dc.locator(".govuk-notification-banner").inner_text()
     assert "by DC 5678 Patel" in dc.locator(".govuk-summary-list").inner_text()
     look(dc, "retention", site)
-
-def _plate_jpeg(text: str) -> str:
-    """A plate crop as a camera sends it: a small JPEG, base64."""
-    img = np.full((40, 160, 3), 235, np.uint8)
-    cv2.putText(img, text, (8, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (20, 20, 20), 2)
-    return base64.b64encode(cv2.imencode(".jpg", img)[1].tobytes()).decode()

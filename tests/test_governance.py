@@ -269,3 +269,38 @@ def test_anpr_access_past_90_days_needs_a_second_named_person_with_authority(anp
     assert actions == ["anpr.access_request", "anpr.access_approved"]
     (approval,) = _audit(rt, "anpr.access_approved")
     assert approval.reason == "proportionate: serious arson" and approval.detail["requested_by"] == "DC 4411 Jones"
+
+
+def test_two_people_holding_one_incident_at_once_one_hold_stands(database_url, tmp_path):
+    """A hold read-modify-writes the incident: at once, one stands and the other is told who holds it;
+    releasing an incident that is not held is refused, not audited as a release."""
+    from evidence.errors import Conflict
+    from evidence.retention import hold, release
+    from evidence.work import get_or_create_incident
+
+    rt = runtime_for(database_url, tmp_path)
+    with rt.sessions.begin() as s:
+        get_or_create_incident(s, "INC-HOLD")
+    barrier, answers = threading.Barrier(2), []
+
+    def hold_it(name):
+        barrier.wait()
+        try:
+            hold(rt, "INC-HOLD", f"{name}'s inquiry", Actor(name, "investigator"))
+            answers.append("held")
+        except Conflict as exc:
+            answers.append(exc.message)
+
+    threads = [threading.Thread(target=hold_it, args=(n,)) for n in ("DC 1 Ali", "DC 2 Berry")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(answers)[0] == "held" and "is already held by DC" in sorted(answers)[1], answers
+    release(rt, "INC-HOLD", "  inquiry closed ", Actor("DC 1 Ali", "investigator"))
+    with pytest.raises(Conflict, match="not held"):
+        release(rt, "INC-HOLD", "again", Actor("DC 1 Ali", "investigator"))
+    with rt.sessions() as s:
+        entries = s.scalars(select(AuditEntry).where(AuditEntry.action.like("retention.%")).order_by(AuditEntry.id)).all()
+    assert [e.action for e in entries] == ["retention.hold", "retention.release"]
+    assert entries[1].reason == "inquiry closed"

@@ -273,9 +273,13 @@ def test_an_incident_held_classified_and_reviewed_on_its_retention_page(site):
     classed = change(action="classify", retention_class="mopi_3", reason="charged: assault")
     assert "Classed mopi_3" in classed.text and f"{utcnow().year + 6}" in classed.text
     past = change(action="review", keep_until="2020-01-01", reason="kept")
-    assert past.status_code == 422 and "must be in the future" in past.text and 'value="kept"' in past.text
-    assert "Kept until 2040-01-31" in change(action="review", keep_until="2040-01-31", reason="appeal pending").text
+    assert past.status_code == 422 and "must be after today" in past.text and 'value="kept"' in past.text
+    assert 'aria-describedby="keep_until-hint keep_until-error" value="2020-01-01"' in past.text
+    assert change(action="review", keep_until="20400131", reason="kept").status_code == 422
+    assert "Kept until 31 January 2040" in change(action="review", keep_until="2040-01-31", reason="appeal pending").text
     assert "Hold released" in change(action="release", reason="inquiry closed").text
+    twice = change(action="release", reason="inquiry closed")  # an old tab: refused, not audited again
+    assert twice.status_code == 409 and "is not held" in twice.text
     with rt.sessions() as s:
         done = s.scalars(select(AuditEntry).where(AuditEntry.action.like("retention.%")).order_by(AuditEntry.id)).all()
     assert [(e.action, e.actor) for e in done] == [(f"retention.{a}", "DC 4411 Jones")

@@ -6,7 +6,7 @@ signed-in name, as from the command line (``evidence retention hold|release|clas
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime, time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -22,6 +22,7 @@ from evidence.errors import EvidenceError, InvalidRequest, NotFound
 from evidence.retention import classify, hold, incident_retention, release, review_retention
 from evidence.runtime import Runtime
 from evidence.users import SessionUser
+from evidence.utc import utcnow
 
 __all__ = ["router"]
 
@@ -73,19 +74,30 @@ def change(incident_id: Id, request: Request, rt: RuntimeDep, user: Holder, acti
             classify(rt, reference, retention_class, reason, user.actor)
             done = f"Classed {retention_class}"
         elif action == "review":
-            review_retention(rt, reference, _end_of(keep_until), reason, user.actor)
-            done = f"Kept until {keep_until}, when it is reviewed again"
+            until = _end_of(keep_until)
+            review_retention(rt, reference, until, reason, user.actor)
+            done = f"Kept until {until:%d %B %Y}, when it is reviewed again"
         else:
             raise InvalidRequest(f"Choose one of: {', '.join(ACTIONS)}")
+    except BadDate as exc:
+        return _page(request, rt, user, incident_id, status_of(exc), error=exc.message, failed=action,
+                     field="keep_until", reason=reason, keep_until=keep_until)
     except EvidenceError as exc:
         return _page(request, rt, user, incident_id, status_of(exc), error=exc.message, failed=action,
-                     reason=reason)
+                     reason=reason, keep_until=keep_until)
     return _page(request, rt, user, incident_id, notice=done)
 
 
+class BadDate(InvalidRequest):
+    """The review date field, not the reason, is what needs correcting."""
+
+
 def _end_of(day: str) -> datetime:
-    """A date from the form (YYYY-MM-DD) as the end of that day, UTC."""
+    """A date from the form (YYYY-MM-DD, after today) as the end of that day, UTC."""
     try:
-        return datetime.combine(date.fromisoformat(day), time(23, 59, 59), UTC)
+        chosen = datetime.strptime(day, "%Y-%m-%d").date()
     except ValueError:
-        raise InvalidRequest("Give the next review date as a date, for example 2032-12-31") from None
+        raise BadDate("Give the next review date as a date, for example 2032-12-31") from None
+    if chosen <= utcnow().date():
+        raise BadDate("The next review date must be after today")
+    return datetime.combine(chosen, time(23, 59, 59), UTC)
