@@ -168,6 +168,9 @@ class SubjectPublic(BaseModel):
     watchlist: str | None = Field(None, description="the list the subject is on")
     expires_at: datetime | None = Field(None, description="when the subject is purged (None: with its list)")
     version: int = Field(1, description="changes to the subject's references")
+    source: str | None = Field(None, description="where the photos come from, e.g. a custody image reference")
+    reason: str | None = Field(None, description="why they are on the list")
+    added_by: str = Field("", description="who enrolled them")
 
 
 class Removed(BaseModel):

@@ -3,6 +3,8 @@ show exactly one face), and removal (a reason required; candidates raised keep t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 
 from api.auth import ADMINS, READERS, allow
 from api.deps import RuntimeDep
@@ -24,16 +26,61 @@ from evidence.errors import InvalidReference
 from evidence.filestore import clean_name
 from evidence.images import MAX_FILE_BYTES
 from evidence.uploads import receive
+from evidence.utc import end_of_day
 from evidence.watchlists import Enrolment, enrol, list_subjects, remove_subject
 
-__all__ = ["ENROLMENT_MAX", "router"]
+__all__ = ["ENROLMENT_MAX", "ENROL_FIELDS", "EnrolFields", "enrol_fields", "router"]
 
 router = APIRouter(route_class=SafeJSONRoute, tags=["watchlist"])
 ENROLMENT_MAX = 100 * 1024 * 1024  # one subject's reference photos, all in one request
 MAX_PHOTOS = 20
 ENROL_FORM = multipart_body({"name": {"type": "string", "maxLength": 200},
                              "images": {"type": "array", "items": {"type": "string", "format": "binary"},
-                                        "maxItems": MAX_PHOTOS}}, ["name", "images"])
+                                        "maxItems": MAX_PHOTOS},
+                             "watchlist": {"type": "string", "maxLength": 100,
+                                           "description": "the list (default: the first of EVIDENCE_DEFAULT_WATCHLISTS)"},
+                             "source": {"type": "string", "maxLength": 200,
+                                        "description": "where the photos come from, e.g. a custody image reference"},
+                             "reason": {"type": "string", "maxLength": 2000, "description": "why they are on the list"},
+                             "expires": {"type": "string", "format": "date",
+                                         "description": "YYYY-MM-DD: purged after that day (UTC)"}},
+                            ["name", "images"])
+ENROL_FIELDS = 5  # besides the photos
+
+
+@dataclass(frozen=True)
+class EnrolFields:
+    """An enrolment form's text fields, checked before any photo is received."""
+
+    name: str
+    watchlist: str | None
+    source: str | None
+    reason: str | None
+    expires_at: datetime | None
+
+    def enrolment(self, images: tuple[Path, ...], labels: tuple[str, ...]) -> Enrolment:
+        return Enrolment(self.name, images, labels, self.expires_at, self.source, self.reason)
+
+
+def enrol_fields(form: FormData) -> EnrolFields:
+    """The name, list, source, reason and expiry sent with reference photos (InvalidReference saying
+    which is wrong); empty fields are None."""
+    def text(field: str, most: int) -> str | None:
+        value = form.get(field)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if not isinstance(value, str) or len(value) > most or not value.replace("\n", " ").isprintable():
+            raise InvalidReference(f"a subject's `{field}` is at most {most} printable characters")
+        return value.strip()
+
+    name = text("name", 200)
+    if name is None:
+        raise InvalidReference("send a `name` and at least one reference photo as `images`")
+    day = text("expires", 10)
+    expires_at = end_of_day(day) if day else None
+    if day and expires_at is None:
+        raise InvalidReference(f"`expires` is a date (YYYY-MM-DD), not {day!r}")
+    return EnrolFields(name, text("watchlist", 100), text("source", 200), text("reason", 2000), expires_at)
 
 
 @router.get("/watchlist", summary="Watchlist subjects and their number of reference photos",
@@ -46,33 +93,36 @@ def watchlist(rt: RuntimeDep, actor: Annotated[Actor, Depends(allow(*READERS))])
 def _public(s: Session, r: WatchlistSubjectRow) -> SubjectPublic:
     wl = s.get(WatchlistRow, r.watchlist_id)
     return SubjectPublic(id=r.id, name=r.name, references=len(r.references), watchlist=wl.name if wl else None,
-                         expires_at=r.expires_at, version=r.version)
+                         expires_at=r.expires_at, version=r.version, source=r.source, reason=r.reason,
+                         added_by=r.created_by)
 
 
 @router.post("/watchlist", status_code=201, summary="Enrol a subject from reference photos",
              response_model=SubjectPublic, openapi_extra=ENROL_FORM,
              description="Roles: admin. Multipart `name` and one or more `images`; each photo must show "
-                         "exactly one face, or nothing is enrolled (422 `invalid_reference` naming each).")
+                         "exactly one face, or nothing is enrolled (422 `invalid_reference` naming each). "
+                         "Optional: `watchlist` (a live list; default the first of EVIDENCE_DEFAULT_WATCHLISTS), "
+                         "`source` (e.g. a custody image reference), `reason`, `expires` (YYYY-MM-DD). A list "
+                         "that has expired is 409; one at its maximum size is 409.")
 async def add_subject(request: Request, rt: RuntimeDep, actor: Annotated[Actor, Depends(allow(*ADMINS))]) -> SubjectPublic:
-    form = await request.form(max_files=MAX_PHOTOS, max_fields=5)
-    name = form.get("name")
+    form = await request.form(max_files=MAX_PHOTOS, max_fields=ENROL_FIELDS)
+    fields = enrol_fields(form)
     images = [f for f in form.getlist("images") if isinstance(f, UploadFile)]
-    if not isinstance(name, str) or not name.strip() or not images:
+    if not images:
         raise InvalidReference("send a `name` and at least one reference photo as `images`")
-    if len(name) > 200 or not name.isprintable():
-        raise InvalidReference("a subject's `name` is at most 200 printable characters")
+    list_name = fields.watchlist or rt.settings.default_watchlists[0]
     tmp_paths: list[Path] = []
     try:
         for f in images:
             tmp_paths.append(await run_in_threadpool(receive, rt, f.file, MAX_FILE_BYTES))
         labels = tuple(clean_name(f.filename, default=f"photo {i}") for i, f in enumerate(images, start=1))
-        await run_in_threadpool(enrol, rt, [Enrolment(name.strip(), tuple(tmp_paths), labels)], actor)
+        await run_in_threadpool(enrol, rt, [fields.enrolment(tuple(tmp_paths), labels)], actor, watchlist=list_name)
     finally:
         for p in tmp_paths:
             p.unlink(missing_ok=True)
     with rt.sessions() as s:
-        wl = s.scalar(select(WatchlistRow).where(WatchlistRow.name == rt.settings.default_watchlists[0]))
-        return _public(s, next(r for r in list_subjects(s, wl.id if wl else None) if r.name == name.strip()))
+        wl = s.scalar(select(WatchlistRow).where(WatchlistRow.name == list_name))
+        return _public(s, next(r for r in list_subjects(s, wl.id if wl else None) if r.name == fields.name))
 
 
 @router.delete("/watchlist/{subject_id}", summary="Take a subject off the watchlist", response_model=Removed,

@@ -10,12 +10,12 @@ timezone-aware UTC.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime
 
-__all__ = ["UtcDatetime", "as_utc", "utcnow"]
+__all__ = ["UtcDatetime", "as_utc", "end_of_day", "utcnow"]
 
 
 def utcnow() -> datetime:
@@ -27,6 +27,15 @@ def as_utc(at: datetime) -> datetime:
     if at.tzinfo is None or at.tzinfo.utcoffset(at) is None:
         raise ValueError(f"{at.isoformat()} has no UTC offset: give one, e.g. 2026-12-01T05:02:49Z or +01:00")
     return at.astimezone(UTC)
+
+
+def end_of_day(day: str) -> datetime | None:
+    """A date typed in a form (YYYY-MM-DD) as the last second of that day, UTC: an expiry or review
+    date counts the whole day. None when ``day`` is not such a date."""
+    try:
+        return datetime.combine(datetime.strptime(day.strip(), "%Y-%m-%d").date(), time(23, 59, 59), UTC)
+    except ValueError:
+        return None
 
 
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(as_utc)]

@@ -184,8 +184,16 @@ def test_watchlist_over_http(api, watchlist_dir, tmp_path):
     before = {w["name"] for w in client.get("/watchlist", headers=_auth(keys["control_room"])).json()}
     photos = sorted((watchlist_dir / "Tom_Ridge").glob("*.jpg"))[:2]
     files = [("images", (p.name, p.read_bytes(), "image/jpeg")) for p in photos]
-    res = client.post("/watchlist", headers=admin, data={"name": "Jane Doe"}, files=files)
+    res = client.post("/watchlist", headers=admin, data={"name": "Jane Doe", "source": "custody image CI/1",
+                                                         "reason": "wanted on warrant", "expires": "2039-02-28"},
+                      files=files)
     assert res.status_code == 201 and res.json()["references"] == 2, res.json()
+    assert (res.json()["source"], res.json()["reason"], res.json()["expires_at"]) == (
+        "custody image CI/1", "wanted on warrant", "2039-02-28T23:59:59Z")
+    not_a_date = client.post("/watchlist", headers=admin, data={"name": "Jane Doe", "expires": "28/02/2039"}, files=files)
+    assert not_a_date.status_code == 422 and "YYYY-MM-DD" in not_a_date.json()["message"]
+    no_list = client.post("/watchlist", headers=admin, data={"name": "Jane Doe", "watchlist": "nope"}, files=files)
+    assert no_list.status_code == 404 and "no watchlist called 'nope'" in no_list.json()["message"]
     bad = client.post("/watchlist", headers=admin, data={"name": "Nobody"},
                       files=[("images", ("x.jpg", b"not a photo", "image/jpeg"))])
     assert bad.status_code == 422 and bad.json()["code"] == "invalid_reference"

@@ -22,7 +22,7 @@ import shutil
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -287,6 +287,17 @@ def test_admin_pages(browser, site):
     assert "PC 4321 Evans can sign in" in page.locator(".govuk-panel").inner_text()
     look(page, "admin-users", site)
     page.goto(f"{site.base}/app/admin/watchlist")
+    page.click("text=Record its authority")  # the list the upgrade made, flagged until someone does
+    page.fill("#list-purpose", "People wanted on warrant for the fireworks attacks")
+    page.fill("#list-legal_basis", "Common law policing purpose; DPA 2018 s35")
+    page.fill("#list-category", "wanted")
+    page.fill("#list-authorised_by", "Supt 0456 Patel")
+    page.fill("#list-expires", (date.today() + timedelta(days=180)).isoformat())
+    page.fill("#list-max_subjects", "50")
+    look(page, "admin-watchlist-authorise", site)
+    page.click("button:has-text('Record the authority')")
+    assert "authorised by Supt 0456 Patel" in page.locator(".govuk-notification-banner").inner_text()
+    assert "Not recorded" not in page.locator("main").inner_text()
     look(page, "admin-watchlist", site)
     page.goto(f"{site.base}/app/hotlist")
     page.fill("#vrm", "AB12 CDE")

@@ -289,6 +289,53 @@ def test_an_incident_held_classified_and_reviewed_on_its_retention_page(site):
     assert control.get("/app/incidents/1/retention").status_code == 403
 
 
+def test_an_administrator_records_a_lists_authority_creates_a_list_and_enrols_on_it(site, watchlist_dir):
+    """The Watchlists page: the upgraded default list's missing authority recorded from its link, a
+    new list created (refused without an end date), a person enrolled on it with the photos' source,
+    a reason (required) and an expiry; an inspector added on the People page."""
+    app, rt = site
+    admin = TestClient(app)
+    csrf = person(rt, admin, "Admin Lee", "admin")
+    page = admin.get("/app/admin/watchlist")
+    assert "Not recorded" in page.text and "/app/admin/watchlist?authorise=default#list-form" in page.text
+    form = admin.get("/app/admin/watchlist?authorise=default")
+    assert "Record the authority of the default list" in form.text
+    assert admin.get("/app/admin/watchlist?authorise=nope").status_code == 404
+    spec = {"csrf_token": csrf, "mode": "authorise", "name": "default", "purpose": "people wanted on warrant",
+            "legal_basis": "common law policing purpose", "category": "wanted", "authorised_by": "",
+            "expires": "2040-06-30", "max_subjects": "500"}
+    unnamed = admin.post("/app/admin/watchlist/lists", data=spec)
+    assert unnamed.status_code == 422 and "authorised by" in unnamed.text and 'value="people wanted on warrant"' in unnamed.text
+    done = admin.post("/app/admin/watchlist/lists", data=spec | {"authorised_by": "Supt 0456 Patel"})
+    assert "Watchlist default re-authorised: authorised by Supt 0456 Patel until 30 June 2040" in done.text
+    assert "Not recorded" not in done.text
+    new = spec | {"mode": "create", "name": "fireworks", "authorised_by": "Supt 0456 Patel", "max_subjects": "20"}
+    no_end = admin.post("/app/admin/watchlist/lists", data=new | {"expires": ""})
+    assert no_end.status_code == 422 and "a list must expire" in no_end.text
+    assert "Watchlist fireworks created" in admin.post("/app/admin/watchlist/lists", data=new).text
+    assert admin.post("/app/admin/watchlist/lists", data=new).status_code == 409  # the same name twice
+
+    photos = sorted((watchlist_dir / "Tom_Ridge").glob("*.jpg"))[:2]
+    files = [("images", (p.name, p.read_bytes(), "image/jpeg")) for p in photos]
+    person_on = {"csrf_token": csrf, "watchlist": "fireworks", "name": "Tom Ridge", "source": "custody image CI/2026/0042",
+                 "expires": "2039-01-31"}
+    why_not = admin.post("/app/admin/watchlist", data=person_on, files=files)
+    assert why_not.status_code == 422 and "Give the reason" in why_not.text and 'value="custody image CI/2026/0042"' in why_not.text
+    enrolled = admin.post("/app/admin/watchlist", data=person_on | {"reason": "seen throwing fireworks, arrest warrant"},
+                          files=files)
+    assert "Tom Ridge is on the fireworks list (2 photo(s))" in enrolled.text, enrolled.text[-3000:]
+    subject = admin.get("/watchlist").json()
+    assert [(w["name"], w["watchlist"], w["source"], w["reason"], w["added_by"], w["expires_at"]) for w in subject] == [
+        ("Tom Ridge", "fireworks", "custody image CI/2026/0042", "seen throwing fireworks, arrest warrant", "Admin Lee",
+         "2039-01-31T23:59:59Z")]
+    with rt.sessions() as s:
+        audited = s.scalars(select(AuditEntry).where(AuditEntry.action.like("watchlist.%")).order_by(AuditEntry.id)).all()
+    assert [(e.action, e.actor) for e in audited] == [("watchlist.authorise", "Admin Lee"),
+                                                      ("watchlist.create", "Admin Lee"), ("watchlist.enrol", "Admin Lee")]
+    inspector = admin.post("/app/admin/users", data={"csrf_token": csrf, "name": "Insp 0192 Khan", "role": "authority"})
+    assert "Insp 0192 Khan can sign in" in inspector.text
+
+
 def _link(rt, max_bytes: int = 50 * 2**20) -> str:
     """An upload link to INC-PAGES (incident 1)."""
     return create_link(rt, 1, 3600, 3, max_bytes, ADMIN)[1]

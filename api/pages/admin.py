@@ -1,18 +1,15 @@
-"""Administration pages: the people who sign in and their roles, the watchlist (enrol from photos,
-remove with a reason), cameras' and systems' API keys, and the audit log with its verification.
+"""Administration pages: the people who sign in and their roles, cameras' and systems' API keys,
+and the audit log with its verification (the watchlists are in ``api.pages.admin_watchlist``).
 The hotlist is here too, for everyone who may change it (as through the API). Each change goes
 through the same service as the API and the command line, audited under the signed-in name."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
-from starlette.datastructures import UploadFile
 
 from api.auth import ADMINS
 from api.deps import RuntimeDep
@@ -23,34 +20,29 @@ from evidence.anpr import add_hotlist, hotlist, remove_hotlist
 from evidence.audit import audit_read, read_anchors, verify_audit
 from evidence.db.tables import AuditEntry, Incident
 from evidence.errors import EvidenceError, InvalidRequest
-from evidence.filestore import clean_name
-from evidence.images import MAX_FILE_BYTES
 from evidence.keys import create_key, list_keys, revoke_key
 from evidence.runtime import Runtime
 from evidence.states import ROLES, Role
-from evidence.uploads import receive
 from evidence.users import SessionUser, add_user, disable_user, list_users
-from evidence.watchlist_lists import list_view, watchlists
-from evidence.watchlists import Enrolment, enrol, list_subjects, remove_subject
 
-__all__ = ["MAX_PHOTOS", "router"]
+__all__ = ["ADMIN_NAV", "MAX_PHOTOS", "Admin", "Csrf", "Reason", "admin_page", "need_reason", "router"]
 
 router = APIRouter(include_in_schema=False)
 Admin = Annotated[SessionUser, Depends(staff(*ADMINS))]
-ADMIN_NAV = (("/app/admin/users", "People"), ("/app/admin/watchlist", "Watchlist"),
+ADMIN_NAV = (("/app/admin/users", "People"), ("/app/admin/watchlist", "Watchlists"),
              ("/app/admin/keys", "Cameras and keys"), ("/app/admin/subscriptions", "Notifications"),
              ("/app/admin/audit", "Audit log"))
-PEOPLE_ROLES = (Role.CONTROL_ROOM, Role.INVESTIGATOR, Role.ADMIN)  # who signs in; machines have keys
+PEOPLE_ROLES = (Role.CONTROL_ROOM, Role.INVESTIGATOR, Role.ADMIN, Role.AUTHORITY)  # who signs in; machines have keys
 MAX_PHOTOS = 20
 Reason = Annotated[str, Form(max_length=2000)]
 Csrf = Annotated[str, Form(max_length=100)]
 
 
-def _page(request: Request, template: str, user: SessionUser, status: int = 200, **context: Any) -> HTMLResponse:
+def admin_page(request: Request, template: str, user: SessionUser, status: int = 200, **context: Any) -> HTMLResponse:
     return render(request, template, user, status_code=status, admin_nav=ADMIN_NAV, **context)
 
 
-def _need(reason: str, what: str) -> str:
+def need_reason(reason: str, what: str) -> str:
     if not reason.strip():
         raise InvalidRequest(f"Give the reason for {what}: it is recorded in the audit log")
     return reason.strip()
@@ -62,7 +54,7 @@ def _users(request: Request, rt: Runtime, user: SessionUser, status: int = 200, 
     users = [{"id": u.id, "name": u.name, "role": u.role, "disabled": u.disabled_at is not None,
               "last_signin": u.last_signin_at.strftime("%d %b %Y %H:%M UTC") if u.last_signin_at else None}
              for u in list_users(rt)]
-    return _page(request, "admin_users.html", user, status, users=users, roles=PEOPLE_ROLES,
+    return admin_page(request, "admin_users.html", user, status, users=users, roles=PEOPLE_ROLES,
                  page_title="People who sign in", **context)
 
 
@@ -77,7 +69,7 @@ def users_add(request: Request, rt: RuntimeDep, user: Admin, name: Annotated[str
     check_csrf(user, csrf_token)
     try:
         if role not in PEOPLE_ROLES:
-            raise InvalidRequest("Choose a role for a person: control room, investigator or admin")
+            raise InvalidRequest("Choose a role for a person: control room, investigator, admin or authority")
         added, password = add_user(rt, name, role, user.actor)
     except EvidenceError as exc:
         return _users(request, rt, user, status_of(exc), error=exc.message)
@@ -91,60 +83,6 @@ def users_disable(user_id: Id, rt: RuntimeDep, user: Admin, csrf_token: Csrf = "
         raise InvalidRequest("You cannot disable your own account: ask another administrator")
     disable_user(rt, user_id, user.actor)
     return RedirectResponse("/app/admin/users", status_code=303)
-
-
-# Watchlist ---------------------------------------------------------------------------------------
-
-def _watchlist(request: Request, rt: Runtime, user: SessionUser, status: int = 200, **context: Any) -> HTMLResponse:
-    with rt.sessions() as s:
-        lists = {w.id: list_view(w) for w in watchlists(s)}
-        subjects = [{"id": r.id, "name": r.name, "references": len(r.references), "list": lists[r.watchlist_id]["name"],
-                     "expires": f"{r.expires_at:%Y-%m-%d}" if r.expires_at else ""}
-                    for r in list_subjects(s) if r.references]
-    return _page(request, "admin_watchlist.html", user, status, subjects=subjects, lists=list(lists.values()),
-                 default_list=rt.settings.default_watchlists[0], page_title="Watchlist", **context)
-
-
-@router.get("/app/admin/watchlist", response_class=HTMLResponse)
-def watchlist(request: Request, rt: RuntimeDep, user: Admin) -> HTMLResponse:
-    return _watchlist(request, rt, user)
-
-
-@router.post("/app/admin/watchlist", response_class=HTMLResponse)
-async def watchlist_enrol(request: Request, rt: RuntimeDep, user: Admin) -> HTMLResponse:
-    form = await request.form(max_files=MAX_PHOTOS, max_fields=5)
-    token = form.get("csrf_token")
-    check_csrf(user, token if isinstance(token, str) else None)
-    raw = form.get("name")
-    name = raw.strip() if isinstance(raw, str) else ""
-    images = [f for f in form.getlist("images") if isinstance(f, UploadFile) and f.filename]
-    tmp_paths: list[Path] = []
-    try:
-        if not name or len(name) > 200 or not name.isprintable():
-            raise InvalidRequest("Give the person's name (at most 200 characters)")
-        if not images:
-            raise InvalidRequest("Choose at least one reference photo")
-        for f in images:
-            tmp_paths.append(await run_in_threadpool(receive, rt, f.file, MAX_FILE_BYTES))
-        labels = tuple(clean_name(f.filename, default=f"photo {i}") for i, f in enumerate(images, start=1))
-        await run_in_threadpool(enrol, rt, [Enrolment(name, tuple(tmp_paths), labels)], user.actor)
-    except EvidenceError as exc:
-        return _watchlist(request, rt, user, status_of(exc), error=exc.message)
-    finally:
-        for p in tmp_paths:
-            p.unlink(missing_ok=True)
-    return _watchlist(request, rt, user, notice=f"{name} is on the watchlist ({len(images)} photo(s))")
-
-
-@router.post("/app/admin/watchlist/{subject_id}/remove", response_class=HTMLResponse)
-def watchlist_remove(subject_id: Id, request: Request, rt: RuntimeDep, user: Admin, reason: Reason = "",
-                     csrf_token: Csrf = "") -> HTMLResponse:
-    check_csrf(user, csrf_token)
-    try:
-        name = remove_subject(rt, subject_id, user.actor, _need(reason, "taking someone off the watchlist"))
-    except EvidenceError as exc:
-        return _watchlist(request, rt, user, status_of(exc), error=exc.message)
-    return _watchlist(request, rt, user, notice=f"{name} is off the watchlist")
 
 
 # Hotlist (everyone who may change it) ------------------------------------------------------------
@@ -176,7 +114,7 @@ def hotlist_add(request: Request, rt: RuntimeDep, user: PageUser, vrm: Annotated
                 incident_id = s.scalar(select(Incident.id).where(Incident.reference == incident.strip()))
             if incident_id is None:
                 raise InvalidRequest(f"There is no incident {incident.strip()}")
-        entry = add_hotlist(rt, vrm, _need(reason, "adding a vehicle"), category.strip(), incident_id, None,
+        entry = add_hotlist(rt, vrm, need_reason(reason, "adding a vehicle"), category.strip(), incident_id, None,
                             user.actor)
     except EvidenceError as exc:
         return _hotlist(request, rt, user, status_of(exc), error=exc.message)
@@ -188,7 +126,7 @@ def hotlist_remove(entry_id: Id, request: Request, rt: RuntimeDep, user: PageUse
                    csrf_token: Csrf = "") -> HTMLResponse:
     check_csrf(user, csrf_token)
     try:
-        remove_hotlist(rt, entry_id, user.actor, _need(reason, "taking a vehicle off"))
+        remove_hotlist(rt, entry_id, user.actor, need_reason(reason, "taking a vehicle off"))
     except EvidenceError as exc:
         return _hotlist(request, rt, user, status_of(exc), error=exc.message)
     return _hotlist(request, rt, user, notice="Taken off the hotlist")
@@ -200,7 +138,7 @@ def _keys(request: Request, rt: Runtime, user: SessionUser, status: int = 200, *
     with rt.sessions() as s:
         keys = [{"id": k.id, "name": k.name, "role": k.role, "prefix": k.prefix, "revoked_at": k.revoked_at}
                 for k in list_keys(s)]
-    return _page(request, "admin_keys.html", user, status, keys=keys, roles=ROLES, page_title="Cameras and keys",
+    return admin_page(request, "admin_keys.html", user, status, keys=keys, roles=ROLES, page_title="Cameras and keys",
                  **context)
 
 
@@ -250,5 +188,5 @@ def audit(request: Request, rt: RuntimeDep, user: Admin, who: Annotated[str, Que
                     "target": e.target, "reason": e.reason} for e in s.scalars(q)]
     audit_read(rt.sessions, user.actor, "audit.view", "audit_log",
                detail={"who": who.strip() or None, "verified": check.ok if check else None})
-    return _page(request, "admin_audit.html", user, entries=entries, who=who, check=check, anchors=anchors,
+    return admin_page(request, "admin_audit.html", user, entries=entries, who=who, check=check, anchors=anchors,
                  page_title="Audit log")

@@ -6,7 +6,7 @@ signed-in name, as from the command line (``evidence retention hold|release|clas
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -22,7 +22,7 @@ from evidence.errors import EvidenceError, InvalidRequest, NotFound
 from evidence.retention import classify, hold, incident_retention, release, review_retention
 from evidence.runtime import Runtime
 from evidence.users import SessionUser
-from evidence.utc import utcnow
+from evidence.utc import end_of_day, utcnow
 
 __all__ = ["router"]
 
@@ -94,10 +94,9 @@ class BadDate(InvalidRequest):
 
 def _end_of(day: str) -> datetime:
     """A date from the form (YYYY-MM-DD, after today) as the end of that day, UTC."""
-    try:
-        chosen = datetime.strptime(day, "%Y-%m-%d").date()
-    except ValueError:
-        raise BadDate("Give the next review date as a date, for example 2032-12-31") from None
-    if chosen <= utcnow().date():
+    until = end_of_day(day)
+    if until is None:
+        raise BadDate("Give the next review date as a date, for example 2032-12-31")
+    if until.date() <= utcnow().date():
         raise BadDate("The next review date must be after today")
-    return datetime.combine(chosen, time(23, 59, 59), UTC)
+    return until
