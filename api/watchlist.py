@@ -22,7 +22,7 @@ from api.schemas import Removed, SubjectPublic, multipart_body
 from evidence.audit import Actor
 from evidence.db.governance_tables import WatchlistRow
 from evidence.db.tables import WatchlistSubjectRow
-from evidence.errors import InvalidReference
+from evidence.errors import InvalidReference, NotFound
 from evidence.filestore import clean_name
 from evidence.images import MAX_FILE_BYTES
 from evidence.uploads import receive
@@ -65,11 +65,11 @@ class EnrolFields:
 def enrol_fields(form: FormData) -> EnrolFields:
     """The name, list, source, reason and expiry sent with reference photos (InvalidReference saying
     which is wrong); empty fields are None."""
-    def text(field: str, most: int) -> str | None:
+    def text(field: str, most: int, lines: bool = False) -> str | None:
         value = form.get(field)
         if value is None or (isinstance(value, str) and not value.strip()):
             return None
-        if not isinstance(value, str) or len(value) > most or not value.replace("\n", " ").isprintable():
+        if not isinstance(value, str) or len(value) > most or not (value.replace("\n", " ") if lines else value).isprintable():
             raise InvalidReference(f"a subject's `{field}` is at most {most} printable characters")
         return value.strip()
 
@@ -80,7 +80,7 @@ def enrol_fields(form: FormData) -> EnrolFields:
     expires_at = end_of_day(day) if day else None
     if day and expires_at is None:
         raise InvalidReference(f"`expires` is a date (YYYY-MM-DD), not {day!r}")
-    return EnrolFields(name, text("watchlist", 100), text("source", 200), text("reason", 2000), expires_at)
+    return EnrolFields(name, text("watchlist", 100), text("source", 200), text("reason", 2000, lines=True), expires_at)
 
 
 @router.get("/watchlist", summary="Watchlist subjects and their number of reference photos",
@@ -102,8 +102,12 @@ def _public(s: Session, r: WatchlistSubjectRow) -> SubjectPublic:
              description="Roles: admin. Multipart `name` and one or more `images`; each photo must show "
                          "exactly one face, or nothing is enrolled (422 `invalid_reference` naming each). "
                          "Optional: `watchlist` (a live list; default the first of EVIDENCE_DEFAULT_WATCHLISTS), "
-                         "`source` (e.g. a custody image reference), `reason`, `expires` (YYYY-MM-DD). A list "
-                         "that has expired is 409; one at its maximum size is 409.")
+                         "`source` (e.g. a custody image reference), `reason`, `expires` (YYYY-MM-DD, UTC; the "
+                         "subject is never matched after its list expires either).",
+             responses={404: {"description": "No watchlist of that name"},
+                        409: {"description": "The list has expired or been purged, or is at its maximum size"},
+                        422: {"description": "A photo without exactly one face, a missing name, or `expires` not a "
+                                             "date in the future"}})
 async def add_subject(request: Request, rt: RuntimeDep, actor: Annotated[Actor, Depends(allow(*ADMINS))]) -> SubjectPublic:
     form = await request.form(max_files=MAX_PHOTOS, max_fields=ENROL_FIELDS)
     fields = enrol_fields(form)
@@ -122,7 +126,10 @@ async def add_subject(request: Request, rt: RuntimeDep, actor: Annotated[Actor, 
             p.unlink(missing_ok=True)
     with rt.sessions() as s:
         wl = s.scalar(select(WatchlistRow).where(WatchlistRow.name == list_name))
-        return _public(s, next(r for r in list_subjects(s, wl.id if wl else None) if r.name == fields.name))
+        subject = next((r for r in list_subjects(s, wl.id if wl else None) if r.name == fields.name), None)
+        if subject is None:  # taken off again between the enrolment and this read
+            raise NotFound(f"{fields.name} is no longer on {list_name!r}")
+        return _public(s, subject)
 
 
 @router.delete("/watchlist/{subject_id}", summary="Take a subject off the watchlist", response_model=Removed,

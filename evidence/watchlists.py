@@ -107,6 +107,7 @@ def enrol(rt: Runtime, enrolments: Iterable[Enrolment], actor: Actor, skip_unusa
     if problems and not skip_unusable:
         raise InvalidReference("; ".join(problems))
     added: dict[str, int] = {}
+    changed: dict[str, dict[str, str | None]] = {}  # an enrolled subject's details as they were before
     stored = []
     try:
         with rt.sessions.begin() as s:
@@ -116,7 +117,7 @@ def enrol(rt: Runtime, enrolments: Iterable[Enrolment], actor: Actor, skip_unusa
                 suffix = Path(label).suffix.lower()
                 f = rt.store.put_file(path, "references", suffix if suffix in IMAGE_SUFFIXES else "")
                 stored.append(f)
-                subject = _subject(s, wl, e, actor)
+                subject = _subject(s, wl, e, actor, changed)
                 added.setdefault(name, 0)
                 if s.scalar(select(WatchlistReference.id).where(WatchlistReference.subject_id == subject.id,
                                                                 WatchlistReference.sha256 == f.sha256)):
@@ -134,15 +135,19 @@ def enrol(rt: Runtime, enrolments: Iterable[Enrolment], actor: Actor, skip_unusa
             append_audit(s, actor, "watchlist.enrol", f"watchlist:{wl.id}",
                          detail={"list": wl.name, "added": added, "skipped": problems,
                                  "expires": {e.name: e.expires_at.isoformat() for e in enrolments if e.expires_at},
-                                 "sources": {e.name: e.source for e in enrolments if e.source}})
+                                 "sources": {e.name: e.source for e in enrolments if e.source},
+                                 "reasons": {e.name: e.reason for e in enrolments if e.reason},
+                                 "replaced": changed})
     except BaseException:
         discard_unreferenced(rt.sessions, rt.store, stored)
         raise
     return EnrolResult(list(added.items()), problems)
 
 
-def _subject(s: Session, wl: WatchlistRow, e: Enrolment, actor: Actor) -> WatchlistSubjectRow:
-    """The list's live subject of this name (its details updated from ``e``), or a new one."""
+def _subject(s: Session, wl: WatchlistRow, e: Enrolment, actor: Actor,
+             changed: dict[str, dict[str, str | None]]) -> WatchlistSubjectRow:
+    """The list's live subject of this name (its details updated from ``e``, what they replace kept
+    in ``changed`` for the audit entry), or a new one."""
     name = e.name.strip()
     subject = s.scalar(select(WatchlistSubjectRow).where(WatchlistSubjectRow.watchlist_id == wl.id,
                                                          WatchlistSubjectRow.name == name))
@@ -153,8 +158,11 @@ def _subject(s: Session, wl: WatchlistRow, e: Enrolment, actor: Actor) -> Watchl
         subject = WatchlistSubjectRow(watchlist_id=wl.id, name=name, created_by=actor.name, version=1)
         s.add(subject)
     for field in ("expires_at", "source", "reason"):
-        if getattr(e, field) is not None:
-            setattr(subject, field, getattr(e, field))
+        value, before = getattr(e, field), getattr(subject, field)
+        if value is not None and value != before:
+            if subject.id is not None:
+                changed.setdefault(name, {})[field] = before.isoformat() if isinstance(before, datetime) else before
+            setattr(subject, field, value)
     s.flush()
     return subject
 

@@ -192,6 +192,8 @@ def test_watchlist_over_http(api, watchlist_dir, tmp_path):
         "custody image CI/1", "wanted on warrant", "2039-02-28T23:59:59Z")
     not_a_date = client.post("/watchlist", headers=admin, data={"name": "Jane Doe", "expires": "28/02/2039"}, files=files)
     assert not_a_date.status_code == 422 and "YYYY-MM-DD" in not_a_date.json()["message"]
+    two_lines = client.post("/watchlist", headers=admin, data={"name": "Jane\nDoe"}, files=files)
+    assert two_lines.status_code == 422 and "`name`" in two_lines.json()["message"]
     no_list = client.post("/watchlist", headers=admin, data={"name": "Jane Doe", "watchlist": "nope"}, files=files)
     assert no_list.status_code == 404 and "no watchlist called 'nope'" in no_list.json()["message"]
     bad = client.post("/watchlist", headers=admin, data={"name": "Nobody"},

@@ -305,7 +305,10 @@ def test_an_administrator_records_a_lists_authority_creates_a_list_and_enrols_on
             "legal_basis": "common law policing purpose", "category": "wanted", "authorised_by": "",
             "expires": "2040-06-30", "max_subjects": "500"}
     unnamed = admin.post("/app/admin/watchlist/lists", data=spec)
-    assert unnamed.status_code == 422 and "authorised by" in unnamed.text and 'value="people wanted on warrant"' in unnamed.text
+    assert unnamed.status_code == 422 and 'value="people wanted on warrant"' in unnamed.text
+    assert 'id="list-authorised_by-error"' in unnamed.text and "Give the senior officer who authorised it" in unnamed.text
+    assert admin.post("/app/admin/watchlist/lists", data=spec | {"authorised_by": "Supt 0456 Patel",
+                                                                  "max_subjects": "\u00b2"}).status_code == 422
     done = admin.post("/app/admin/watchlist/lists", data=spec | {"authorised_by": "Supt 0456 Patel"})
     assert "Watchlist default re-authorised: authorised by Supt 0456 Patel until 30 June 2040" in done.text
     assert "Not recorded" not in done.text
@@ -320,7 +323,9 @@ def test_an_administrator_records_a_lists_authority_creates_a_list_and_enrols_on
     person_on = {"csrf_token": csrf, "watchlist": "fireworks", "name": "Tom Ridge", "source": "custody image CI/2026/0042",
                  "expires": "2039-01-31"}
     why_not = admin.post("/app/admin/watchlist", data=person_on, files=files)
-    assert why_not.status_code == 422 and "Give the reason" in why_not.text and 'value="custody image CI/2026/0042"' in why_not.text
+    assert why_not.status_code == 422 and 'value="custody image CI/2026/0042"' in why_not.text
+    assert 'id="enrol-reason-error"' in why_not.text and "Give the reason" in why_not.text
+    assert "Choose the photos again" in why_not.text
     enrolled = admin.post("/app/admin/watchlist", data=person_on | {"reason": "seen throwing fireworks, arrest warrant"},
                           files=files)
     assert "Tom Ridge is on the fireworks list (2 photo(s))" in enrolled.text, enrolled.text[-3000:]
@@ -328,10 +333,14 @@ def test_an_administrator_records_a_lists_authority_creates_a_list_and_enrols_on
     assert [(w["name"], w["watchlist"], w["source"], w["reason"], w["added_by"], w["expires_at"]) for w in subject] == [
         ("Tom Ridge", "fireworks", "custody image CI/2026/0042", "seen throwing fireworks, arrest warrant", "Admin Lee",
          "2039-01-31T23:59:59Z")]
+    again = admin.post("/app/admin/watchlist", data=person_on | {"reason": "arrested: bail conditions"}, files=files[:1])
+    assert "Tom Ridge is on the fireworks list" in again.text and "arrested: bail conditions" in again.text
     with rt.sessions() as s:
         audited = s.scalars(select(AuditEntry).where(AuditEntry.action.like("watchlist.%")).order_by(AuditEntry.id)).all()
-    assert [(e.action, e.actor) for e in audited] == [("watchlist.authorise", "Admin Lee"),
-                                                      ("watchlist.create", "Admin Lee"), ("watchlist.enrol", "Admin Lee")]
+    assert [(e.action, e.actor) for e in audited] == [("watchlist.authorise", "Admin Lee"), ("watchlist.create", "Admin Lee"),
+                                                      ("watchlist.enrol", "Admin Lee"), ("watchlist.enrol", "Admin Lee")]
+    assert audited[2].detail["reasons"] == {"Tom Ridge": "seen throwing fireworks, arrest warrant"}
+    assert audited[3].detail["replaced"] == {"Tom Ridge": {"reason": "seen throwing fireworks, arrest warrant"}}
     inspector = admin.post("/app/admin/users", data={"csrf_token": csrf, "name": "Insp 0192 Khan", "role": "authority"})
     assert "Insp 0192 Khan can sign in" in inspector.text
 

@@ -34,8 +34,17 @@ from evidence.watchlists import enrol, list_subjects, remove_subject
 __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
-LIST_FIELDS = ("name", "purpose", "legal_basis", "category", "authorised_by", "expires", "max_subjects")
 Line = Annotated[str, Form(max_length=200)]
+LIST_TEXT = (("name", "the name of the list"), ("purpose", "what the list is for"), ("legal_basis", "its legal basis"),
+             ("category", "its category"), ("authorised_by", "the senior officer who authorised it"))
+
+
+class FieldError(InvalidRequest):
+    """What a person must correct in one field of a form: the page marks that field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def _page(request: Request, rt: Runtime, user: SessionUser, status: int = 200, **context: Any) -> HTMLResponse:
@@ -80,16 +89,20 @@ def watchlist_list(request: Request, rt: RuntimeDep, user: Admin, mode: Annotate
     try:
         if mode not in ("create", "authorise"):
             raise InvalidRequest("Choose to create a list or to record its authorisation")
+        for field, what in LIST_TEXT:
+            if not typed[field].strip():
+                raise FieldError(f"list-{field}", f"Give {what}")
         until = end_of_day(expires)
         if until is None:
-            raise InvalidRequest("Give the date the authority ends, for example 2027-06-30: a list must expire")
-        if not max_subjects.strip().isdigit():
-            raise InvalidRequest("Give the most people the list may hold, as a number")
+            raise FieldError("list-expires", "Give the date the authority ends, for example 2027-06-30: a list must expire")
+        most = max_subjects.strip()
+        if not (most.isascii() and most.isdecimal()):
+            raise FieldError("list-max_subjects", "Give the most people the list may hold, as a number from 1 to 1000000")
         spec = ListSpec(name.strip(), purpose.strip(), legal_basis.strip(), category.strip(), authorised_by.strip(),
-                        until, int(max_subjects))
+                        until, int(most))
         wl = (create_list if mode == "create" else authorise_list)(rt, spec, user.actor)
     except EvidenceError as exc:
-        return _page(request, rt, user, status_of(exc), error=exc.message, spec=typed)
+        return _page(request, rt, user, status_of(exc), error=exc.message, spec=typed, field=_field(exc))
     done = "created" if mode == "create" else "re-authorised"
     return _page(request, rt, user, notice=f"Watchlist {wl.name} {done}: authorised by {wl.authorised_by} until "
                                            f"{until:%d %B %Y}")
@@ -105,12 +118,14 @@ async def watchlist_enrol(request: Request, rt: RuntimeDep, user: Admin) -> HTML
     tmp_paths: list[Path] = []
     try:
         if not typed.get("name", "").strip():
-            raise InvalidRequest("Give the person's name")
-        fields = enrol_fields(form)
-        if fields.reason is None:
-            raise InvalidRequest("Give the reason they are on the list: it is recorded with them")
+            raise FieldError("enrol-name", "Give the person's name")
+        if not typed.get("reason", "").strip():
+            raise FieldError("enrol-reason", "Give the reason they are on the list: it is recorded with them")
+        if typed.get("expires", "").strip() and end_of_day(typed["expires"]) is None:
+            raise FieldError("enrol-expires", "Give the date to take them off as a date, for example 2027-06-30")
         if not images:
-            raise InvalidRequest("Choose at least one reference photo")
+            raise FieldError("images", "Choose at least one reference photo")
+        fields = enrol_fields(form)
         list_name = fields.watchlist or rt.settings.default_watchlists[0]
         for f in images:
             tmp_paths.append(await run_in_threadpool(receive, rt, f.file, MAX_FILE_BYTES))
@@ -118,11 +133,16 @@ async def watchlist_enrol(request: Request, rt: RuntimeDep, user: Admin) -> HTML
         await run_in_threadpool(enrol, rt, [fields.enrolment(tuple(tmp_paths), labels)], user.actor,
                                 watchlist=list_name)
     except EvidenceError as exc:
-        return _page(request, rt, user, status_of(exc), error=exc.message, enrol=typed)
+        again = " Choose the photos again: a page cannot keep them." if images else ""
+        return _page(request, rt, user, status_of(exc), error=exc.message + again, enrol=typed, field=_field(exc))
     finally:
         for p in tmp_paths:
             p.unlink(missing_ok=True)
     return _page(request, rt, user, notice=f"{fields.name} is on the {list_name} list ({len(images)} photo(s))")
+
+
+def _field(exc: EvidenceError) -> str:
+    return exc.field if isinstance(exc, FieldError) else ""
 
 
 @router.post("/app/admin/watchlist/{subject_id}/remove", response_class=HTMLResponse)
