@@ -125,8 +125,8 @@ async def add_subject(request: Request, rt: RuntimeDep, actor: Annotated[Actor, 
         for p in tmp_paths:
             p.unlink(missing_ok=True)
     with rt.sessions() as s:
-        wl = s.scalar(select(WatchlistRow).where(WatchlistRow.name == list_name))
-        subject = next((r for r in list_subjects(s, wl.id if wl else None) if r.name == fields.name), None)
+        subject = s.scalar(select(WatchlistSubjectRow).join(WatchlistRow, WatchlistRow.id == WatchlistSubjectRow.watchlist_id)
+                           .where(WatchlistRow.name == list_name, WatchlistSubjectRow.name == fields.name))
         if subject is None:  # taken off again between the enrolment and this read
             raise NotFound(f"{fields.name} is no longer on {list_name!r}")
         return _public(s, subject)

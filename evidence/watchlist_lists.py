@@ -25,7 +25,7 @@ from evidence.utc import utcnow
 
 NOT_RECORDED = "not recorded"  # the authority of the list schema 0015 made from the one watchlist before
 
-__all__ = ["NOT_RECORDED", "ListSpec", "choose_lists", "create_list", "authorise_list", "list_view", "lists_for_incident",
+__all__ = ["NOT_RECORDED", "ListSpec", "choose_lists", "create_list", "authorise_list", "list_live", "list_view", "lists_for_incident",
            "live_list", "live_subject", "live_subjects", "purge_expired", "watchlists"]
 
 
@@ -99,16 +99,21 @@ def live_list(s: Session, name: str, now: datetime, lock: bool = False) -> Watch
     """The list called ``name`` (its row locked to the end of the transaction with ``lock``: enrolments
     on it are serialised, so its maximum size holds); Conflict when it has expired or been purged."""
     wl = _named(s, name, lock)
-    if wl.purged_at is not None or (wl.expires_at is not None and wl.expires_at <= now):
+    if not list_live(wl, now):
         raise Conflict(f"watchlist {wl.name!r} expired on {(wl.expires_at or wl.purged_at or now):%Y-%m-%d}: "
                        "re-authorise it (`evidence watchlist authorise`) before adding to it")
     return wl
 
 
+def list_live(wl: WatchlistRow, now: datetime) -> bool:
+    """Whether the list may match and take subjects at ``now``: neither expired nor purged."""
+    return wl.purged_at is None and (wl.expires_at is None or wl.expires_at > now)
+
+
 def live_subject(subject: WatchlistSubjectRow, wl: WatchlistRow, now: datetime) -> bool:
     """Whether the subject may be matched at ``now``: neither it nor its list expired or purged."""
-    return (subject.purged_at is None and wl.purged_at is None
-            and all(t is None or t > now for t in (subject.expires_at, wl.expires_at)))
+    return (list_live(wl, now) and subject.purged_at is None
+            and (subject.expires_at is None or subject.expires_at > now))
 
 
 def watchlists(s: Session) -> list[WatchlistRow]:

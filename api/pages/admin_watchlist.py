@@ -28,7 +28,8 @@ from evidence.runtime import Runtime
 from evidence.uploads import receive
 from evidence.users import SessionUser
 from evidence.utc import end_of_day, utcnow
-from evidence.watchlist_lists import NOT_RECORDED, ListSpec, authorise_list, create_list, list_view, watchlists
+from evidence.watchlist_lists import (NOT_RECORDED, ListSpec, authorise_list, create_list, list_live, list_view,
+                                      watchlists)
 from evidence.watchlists import enrol, list_subjects, remove_subject
 
 __all__ = ["router"]
@@ -50,8 +51,7 @@ class FieldError(InvalidRequest):
 def _page(request: Request, rt: Runtime, user: SessionUser, status: int = 200, **context: Any) -> HTMLResponse:
     now = utcnow()
     with rt.sessions() as s:
-        lists = {w.id: list_view(w) | {"live": w.purged_at is None and (w.expires_at is None or w.expires_at > now)}
-                 for w in watchlists(s)}
+        lists = {w.id: list_view(w) | {"live": list_live(w, now)} for w in watchlists(s)}
         subjects = [{"id": r.id, "name": r.name, "references": len(r.references), "list": lists[r.watchlist_id]["name"],
                      "source": r.source or "", "reason": r.reason or "", "added_by": r.created_by,
                      "expires": f"{r.expires_at:%Y-%m-%d}" if r.expires_at else ""}
@@ -72,7 +72,7 @@ def watchlist(request: Request, rt: RuntimeDep, user: Admin,
         current = next((list_view(w) for w in watchlists(s) if w.name == authorise and w.purged_at is None), None)
     if current is None:
         return _page(request, rt, user, 404, error=f"There is no watchlist called {authorise!r} to re-authorise")
-    spec = {k: ("" if v == NOT_RECORDED or str(v).startswith(NOT_RECORDED) else v) for k, v in current.items()}
+    spec = {k: ("" if str(v).startswith(NOT_RECORDED) else v) for k, v in current.items()}
     return _page(request, rt, user, spec=spec | {"mode": "authorise", "expires": ""})
 
 
