@@ -100,6 +100,8 @@ class PlateSightingPublic(BaseModel):
     plate: str
     format: str | None
     valid: bool = Field(description="fits a UK format")
+    region: str | None = Field(None, description="the plate's country as its reader placed it (ISO 3166-1 alpha-2, "
+                               "GB for a UK plate); null when the reader could not say")
     confidence: float
     alternatives: list[tuple[str, float]] = Field(description="other registrations read, with their share of the vote")
     first_t_s: float

@@ -1,7 +1,9 @@
 """Face detection on small and turned faces in 1080p: recall and time per frame, CenterFace
-(the footage detector) against dlib's HOG (the detector before it), in one run.
+(the footage detector), YuNet (selectable) and dlib's HOG (the detector before them), in one run.
 
     python benchmarks/face_detection.py [--sizes 40,48,64,80,100] [--yaws 0,45,60] [--frames 3]
+    python benchmarks/face_detection.py --fit-alignment [--photos 400]   # YuNet's and CenterFace's HOG-shaped box
+    python benchmarks/face_detection.py --dusk      # the dusk phone clip: each person found, frame by frame
 
 Twelve LFW faces (people of ../shared fold 1) are composited at a given face width into 1920x1080
 street frames. *Turned* faces are the same photos turned by the yaw angle about the vertical axis
@@ -25,7 +27,8 @@ sys.path.insert(0, str(ROOT))
 from samples.make_samples import _background, _face_sprite, _paste, lfw_photo, turned  # noqa: E402
 
 from models.centerface import CenterFaceDetector  # noqa: E402
-from models.dlib_faces import DlibHogDetector  # noqa: E402
+from models.dlib_faces import DlibAligner, DlibEmbedder, DlibHogDetector  # noqa: E402
+from models.yunet import YuNetDetector  # noqa: E402
 from pipeline.faces import detection_scale  # noqa: E402
 from harness import SHARED_LFW, shared_data  # noqa: E402
 
@@ -45,17 +48,100 @@ def frame_with_faces(face_px: int, seed: int, yaw: float = 0.0) -> tuple[np.ndar
     return frame, centres
 
 
+def fit_alignment(n_photos: int) -> None:
+    """How HOG's box (what dlib's shape predictor was trained on) sits on each detector's box, over
+    LFW photos both find one face in: median side ratio and centre offsets; and how far the
+    embedding through the derived box lies from the embedding through HOG's own box."""
+    hog, aligner, embedder = DlibHogDetector(max_in_use=1), DlibAligner(max_in_use=1), DlibEmbedder()
+    photos = sorted(shared_data(SHARED_LFW).glob("*/*.jpg"))[:n_photos]
+    for det in (CenterFaceDetector(threads=1), YuNetDetector(max_in_use=1)):
+        side, dx, dy, kept = [], [], [], []
+        for path in photos:
+            img = np.ascontiguousarray(cv2.imread(str(path))[..., ::-1])
+            a, b = hog.detect(img), det.detect(img)
+            if len(a) != 1 or len(b) != 1:
+                continue
+            (h0, h1, h2, h3), (d0, d1, d2, d3) = a[0][0], b[0][0]
+            w, h = d2 - d0, d3 - d1
+            side.append((h2 - h0) / w)
+            dx.append(((h0 + h2) - (d0 + d2)) / 2 / w)
+            dy.append(((h1 + h3) - (d1 + d3)) / 2 / h)
+            kept.append((img, a[0][0], b[0][0]))
+        distances, raw = [], []
+        for img, hog_box, box in kept[:150]:
+            ref = embedder.embed(img, aligner.landmarks(img, hog_box))
+            distances.append(float(np.linalg.norm(ref - embedder.embed(img, aligner.landmarks(img, det.alignment_box(box))))))
+            raw.append(float(np.linalg.norm(ref - embedder.embed(img, aligner.landmarks(img, box)))))
+        print(f"{type(det).__name__}: {len(kept)} photos found by both; HOG side {np.median(side):.3f} widths, "
+              f"centre dx {np.median(dx):+.3f} widths, dy {np.median(dy):+.3f} heights; embedding distance to "
+              f"HOG's own box: median {np.median(distances):.3f} through alignment_box, "
+              f"{np.median(raw):.3f} through the detector's box as it is")
+
+
+def dusk_recall(detectors: list[tuple[str, object, float]]) -> None:
+    """The dusk phone clip of tests/test_face_detection.py (1080x1920 on its side, a third of the
+    light, grain, motion smear; faces 48-80 px, two turned 45-50 degrees): the share of (sampled
+    frame, person on screen) pairs with a detection within 40 px of the person, each person's
+    share, and ms a frame, at 2 frames a second as the pipeline samples."""
+    import tempfile
+
+    from evidence.mediaio import iter_frames, probe_media
+    from samples.make_samples import dusk_people, render_clip
+
+    people = dusk_people()
+    clip = render_clip(Path(tempfile.mkdtemp()) / "dusk.mp4", people, 15.0, size_wh=(1080, 1920), rotate_90=True,
+                       seed=7, fps=30, dusk=True)
+    frames = list(iter_frames(clip, probe_media(clip), 2.0))
+
+    def where(p: object, t: float) -> tuple[float, float]:
+        u = (t - p.t_in_s) / (p.t_out_s - p.t_in_s)  # type: ignore[attr-defined]
+        (x0, y0), (x1, y1) = p.start_xy, p.end_xy  # type: ignore[attr-defined]
+        return 1080 * (x0 + (x1 - x0) * u), 1920 * (y0 + (y1 - y0) * u)
+
+    print(f"{'dusk clip, detector':34} {'scale':>5} | all   " + " ".join(f"{p.name[:8]:>8}" for p in people)
+          + " | ms/frame")
+    for label, det, min_px in detectors:
+        scale = detection_scale(min_px, det.min_face_px)  # type: ignore[attr-defined]
+        hits = {p.name: [0, 0] for p in people}
+        times = []
+        for f in frames:
+            t = time.perf_counter()
+            img = cv2.resize(f.image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else f.image
+            pts = [((b[0] + b[2]) / 2 / scale, (b[1] + b[3]) / 2 / scale)
+                   for b, _ in det.detect(np.ascontiguousarray(img))]  # type: ignore[attr-defined]
+            times.append(time.perf_counter() - t)
+            for p in people:
+                if p.t_in_s + 0.25 <= f.t_s < p.t_out_s - 0.25:
+                    x, y = where(p, f.t_s)
+                    hits[p.name][0] += any(abs(px - x) < 40 and abs(py - y) < 40 for px, py in pts)
+                    hits[p.name][1] += 1
+        total = sum(h for h, _ in hits.values()) / sum(n for _, n in hits.values())
+        print(f"{label:34} {scale:5.3f} | {total:.2f}  " + " ".join(f"{h / n:8.2f}" for h, n in hits.values())
+              + f" | {np.median(times) * 1000:8.0f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="40,48,64,80,100")
     ap.add_argument("--yaws", default="0,45,60", help="turned faces: yaw angles (degrees), at --yaw-size px")
     ap.add_argument("--yaw-size", type=int, default=80)
     ap.add_argument("--frames", type=int, default=3, help="frames (backgrounds) per face size")
+    ap.add_argument("--fit-alignment", action="store_true", help="fit each detector's HOG-shaped box on LFW")
+    ap.add_argument("--photos", type=int, default=400, help="--fit-alignment: LFW photos to look at")
+    ap.add_argument("--dusk", action="store_true", help="recall on the dusk phone clip instead")
     args = ap.parse_args()
-    cf, hog = CenterFaceDetector(threads=1), DlibHogDetector(max_in_use=1)
+    cv2.setNumThreads(1)
+    if args.fit_alignment:
+        fit_alignment(args.photos)
+        return
+    cf, hog, yn = CenterFaceDetector(threads=1), DlibHogDetector(max_in_use=1), YuNetDetector(max_in_use=1)
+    if args.dusk:
+        dusk_recall([("HOG, min 54 px", hog, 54.0), ("CenterFace, min 40 px", cf, 40.0), ("YuNet, min 40 px", yn, 40.0)])
+        return
     detectors = [  # (label, detector, smallest face the pipeline asks of it)
         ("HOG, min 80 px (before)", hog, 80.0), ("HOG, min 54 px (full size)", hog, 54.0),
-        ("CenterFace, min 48 px", cf, 48.0), ("CenterFace, min 40 px (default)", cf, 40.0)]
+        ("CenterFace, min 48 px", cf, 48.0), ("CenterFace, min 40 px (default)", cf, 40.0),
+        ("YuNet, min 48 px", yn, 48.0), ("YuNet, min 40 px", yn, 40.0)]
     sizes = [int(s) for s in args.sizes.split(",")]
     yaws = [float(y) for y in args.yaws.split(",")]
     cases = [(px, 0.0) for px in sizes] + [(args.yaw_size, y) for y in yaws if y > 0]

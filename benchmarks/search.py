@@ -163,7 +163,7 @@ def bench_faces(rt: Runtime, n: int, queries: int) -> list[str]:
         d = sq - 2.0 * (matrix @ q) + float(q @ q)
         top = np.argpartition(d, 50)[:50]
         top = top[np.argsort(d[top])]
-        within = top[np.sqrt(np.maximum(d[top], 0)) <= rt.settings.search_max_distance]
+        within = top[np.sqrt(np.maximum(d[top], 0)) <= rt.analysis.search_max_distance]
         brute.append((time.perf_counter() - t) * 1000)
         exact10 = set(ids[within[:10]].tolist())
         got10 = {r["track_id"] for r in res["results"][:10]}

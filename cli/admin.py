@@ -166,8 +166,9 @@ def plates() -> None:
 @click.option("--json", "as_json", is_flag=True, help='one JSON object per image: {"image", "reads": [...]}')
 @click.pass_obj
 def plates_read(rt: Runtime, images: tuple[Path, ...], as_crop: bool, as_json: bool) -> None:
-    """Find and read the UK number plates in IMAGES (JPEG/PNG). Reads are surest first, repaired by
-    the UK plate grammar where it decides; a read fitting no UK format is flagged. An image that
+    """Find and read the number plates in IMAGES (JPEG/PNG). Reads are surest first, each with the
+    country the reader places the plate in (GB: the UK grammar repairs it where it decides; a plate
+    placed abroad is kept as read); a British read fitting no UK format is flagged. An image that
     is itself plate-shaped (twice as wide as high) and holds no plate found by detection is read
     whole. Unreadable images are reported and skipped (exit status 2)."""
     m, params, failed = rt.plates, rt.analysis.plate, False
@@ -179,13 +180,14 @@ def plates_read(rt: Runtime, images: tuple[Path, ...], as_crop: bool, as_json: b
             failed = True
             continue
         reads = [{"plate": d.read.plate, "confidence": round(d.confidence, 4), "xyxy": [round(v, 1) for v in d.xyxy],
-                  "raw": d.read.raw, "format": d.read.format, "valid": d.read.valid}
+                  "raw": d.read.raw, "format": d.read.format, "valid": d.read.valid, "region": d.read.region}
                  for d in read_image(image, m.detector, m.recogniser, params, as_crop)]
         if as_json:
             click.echo(json.dumps({"image": str(path), "reads": reads}))
             continue
         click.echo(f"{path}: " + (", ".join(
-            f"{r['plate']} ({r['confidence']:.2f}{'' if r['valid'] else ', no UK format'})" for r in reads)
+            f"{r['plate']} ({r['confidence']:.2f}, {r['region'] or 'country unknown'}"
+            f"{'' if r['valid'] or r['region'] not in (None, 'GB') else ', no UK format'})" for r in reads)
             or "no plate found"))
     if failed:
         sys.exit(2)

@@ -132,8 +132,8 @@ def _provenance(rt: Runtime, evidence: list[Evidence], derivatives: dict[int, li
         "software": SOFTWARE,
         "models": [{"name": m.name, "role": m.role, "file": m.file, "sha256": m.sha256, "version": m.version,
                     "source": m.source, "licence": m.licence} for m in manifest().values()],
-        "settings": {**rt.analysis.as_record(), "search_max_distance": rt.settings.search_max_distance,
-                     "people_threshold": rt.settings.people_threshold},
+        "settings": {**rt.analysis.as_record(), "search_max_distance": rt.analysis.search_max_distance,
+                     "people_threshold": rt.analysis.people_threshold},
         "evidence": [{"id": ev.id, "sha256": ev.sha256, "provenance": ev.provenance,
                       "derivatives": [{"id": d.id, "kind": d.kind, "sha256": d.sha256, "parent_sha256": d.parent_sha256,
                                        "made_by": d.made_by, "created_at": d.created_at.isoformat()}

@@ -70,7 +70,7 @@ def _elsewhere(rt: Runtime, incident_id: int, embs: np.ndarray, threshold: float
 def incident_people(rt: Runtime, incident_id: int, actor: Actor) -> dict[str, Any]:
     """The incident's unknown faces grouped into people, most clips first, each with its
     appearances here and in other incidents (``elsewhere``). Audited."""
-    threshold = rt.settings.people_threshold
+    threshold = rt.analysis.people_threshold
     with rt.sessions() as s:
         if s.get(Incident, incident_id) is None:
             raise NotFound(f"incident {incident_id} not found")

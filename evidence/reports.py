@@ -58,7 +58,7 @@ def evidence_plates(s: Session, evidence_id: int, store: FileStore) -> list[dict
 def sighting_view(row: PlateSightingRow, crop_url: str | None = None, overview_url: str | None = None
                   ) -> dict[str, Any]:
     """What a report, the CLI's JSON and the API show of a sighting."""
-    return {"id": row.id, "plate": row.vrm, "format": row.format, "valid": row.valid,
+    return {"id": row.id, "plate": row.vrm, "format": row.format, "valid": row.valid, "region": row.region,
             "confidence": row.confidence, "alternatives": row.alternatives,
             "first_t_s": row.first_t_s, "last_t_s": row.last_t_s, "best_t_s": row.best_t_s,
             "xyxy": row.best_xyxy, "n_reads": row.n_reads, "review_state": row.review_state,

@@ -96,7 +96,7 @@ def search_embedding(rt: Runtime, probe: np.ndarray, probe_record: dict[str, Any
     """``search_faces`` for a probe already embedded ((128,) float32); ``probe_record`` says what
     it was (audited)."""
     _need_reason(reason)
-    max_distance = rt.settings.search_max_distance
+    max_distance = rt.analysis.search_max_distance
     index = rt.face_index
     hits: list[tuple[int, float]] = []
     if not filters.incident_ids:

@@ -42,7 +42,18 @@ class Settings(BaseSettings):
     # Footage faces: CenterFace (ONNX, models/centerface.py) finds faces from 16 px in the image it
     # is given, frontal and turned; frames are scaled so min_face_px lands there. dlib's HOG
     # (frontal only, ~54 px) stays selectable (benchmarks/face_detection.py, RESULTS.md).
-    face_detector: Literal["centerface", "hog"] = Field("centerface", description="face detector for footage")
+    face_detector: str = Field("centerface", max_length=100, description="face detector for footage: a "
+                               "face_detector model of the manifests (centerface, yunet, hog; `evidence models`)")
+    # Models are profiles: each role plays the manifest entry named here (models/manifest.json and
+    # model_manifests), through the adapter that entry names. A new embedder's vectors are never
+    # compared with another's: `evidence models reembed` re-makes the stored ones.
+    face_aligner: str = Field("dlib-5-point", max_length=100, description="face landmark model (face_aligner)")
+    face_embedder: str = Field("dlib-resnet-v1", max_length=100, description="face embedding model (face_embedder)")
+    plate_localiser: str = Field("ppocr-v6-det", max_length=100, description="finds plates' text (plate_localiser)")
+    plate_recogniser: str = Field("fast-plate-ocr-cct-xs-v2", max_length=100,
+                                  description="reads plates (plate_recogniser): fast-plate-ocr-cct-xs-v2 or ppocr-v6-rec")
+    model_manifests: list[Path] = Field([], description="further model manifests (JSON list of paths): a force's own "
+                                        "licensed models, each entry with its adapter, file, SHA-256 and licence")
     min_face_px: float = Field(40.0, ge=20, description="smallest face width (pixels) to detect")
     full_frame_every: int = Field(2, ge=1, le=100, description="whole-frame face search on every Nth sampled "
                                   "frame; between them faces are looked for only where tracks predict them")
@@ -101,8 +112,10 @@ class Settings(BaseSettings):
     # Face search and unknown-face grouping (models/face_calibration.json: one-to-one false-match
     # rate 0.56 % at 0.60, 0.013 % at 0.50). A search lists candidates for a person to look at, so
     # it reaches further than a watchlist alert; grouping strangers must not chain people together.
-    search_max_distance: float = Field(0.6, gt=0, lt=1.5, description="face search: farthest appearance listed")
-    people_threshold: float = Field(0.5, gt=0, lt=1.5, description="unknown faces: mean distance that groups two tracks")
+    search_max_distance: float | None = Field(None, gt=0, lt=2, description="face search: farthest appearance listed "
+                                              "(default: the embedder's, 0.6 for dlib-resnet-v1)")
+    people_threshold: float | None = Field(None, gt=0, lt=2, description="unknown faces: mean distance that groups two "
+                                           "tracks (default: the embedder's, 0.5 for dlib-resnet-v1)")
     max_upload_bytes: int = Field(8 * 1024**3, gt=0)
     # Rate limits (per API process): 429 with Retry-After past them.
     auth_failures_per_min: int = Field(20, ge=1, description="failed authentications a minute from one address")

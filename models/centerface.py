@@ -16,14 +16,13 @@ against 0.070 through CenterFace's box as it is)."""
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from models.ppocr import cpu_session
-from models.registry import model_path
+from models.onnx import LazySession
+from models.registry import Catalogue, ModelEntry, catalogue
 from pipeline.boxes import box_iou
 from pipeline.types import Box, RGBImage
 
@@ -53,17 +52,19 @@ class CenterFaceDetector:
 
     min_face_px = 16.0  # smallest face width found reliably in the image given (face_detection.py)
 
-    def __init__(self, threads: int = 1, threshold: float = 0.5, nms_iou: float = 0.3) -> None:
+    def __init__(self, threads: int = 1, threshold: float = 0.5, nms_iou: float = 0.3,
+                 entry: ModelEntry | None = None) -> None:
         self.threads, self.threshold, self.nms_iou = threads, threshold, nms_iou
-        self._session: Any = None
-        self._lock = threading.Lock()
+        self.entry = entry or catalogue().get("centerface")
+        self._net = LazySession(lambda: _free_shapes(str(self.entry.path())), threads)
+
+    @classmethod
+    def from_entry(cls, entry: ModelEntry, _: Catalogue, threads: int, threshold: float = 0.5) -> CenterFaceDetector:
+        return cls(threads, threshold, entry=entry)
 
     @property
     def session(self) -> Any:
-        with self._lock:
-            if self._session is None:
-                self._session = cpu_session(_free_shapes(str(model_path("centerface"))), self.threads)
-            return self._session
+        return self._net.session
 
     def load(self) -> None:
         _ = self.session
@@ -98,7 +99,7 @@ class CenterFaceDetector:
 
     def record(self) -> dict[str, object]:
         """What a result made with this detector records of it."""
-        return {"name": "centerface", "score_threshold": self.threshold, "nms_iou": self.nms_iou,
+        return {"name": self.entry.name, "score_threshold": self.threshold, "nms_iou": self.nms_iou,
                 "alignment_box": {"side_widths": _HOG_SIDE, "dx_widths": _HOG_DX, "dy_heights": _HOG_DY}}
 
     @staticmethod

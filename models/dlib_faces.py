@@ -1,76 +1,27 @@
 """dlib implementations of the face roles in ``pipeline.faces``. Each loads its model lazily from
-the path the manifest verifies; nothing is loaded at import.
+the path its manifest entry verifies; nothing is loaded at import.
 
-dlib's detector and shape predictor give wrong, varying results when one object is used from two
-threads at once (measured: 56 vs 57-60 detections on the same frames), so each use borrows an
-object of its own from a small pool: as many exist as were ever in use at the same time, at most
-``max_in_use`` (further callers wait). Objects per *thread* would grow with every thread that ever
-ran a search (a web server's thread pool has 40): 265 MB after 300 face searches, never given
-back (benchmarks/soak.py). The embedder's 22 MB network is loaded once and used under a lock, so it
-can be loaded in the background while a clip is hashed and probed."""
+The detector and shape predictor are lent one caller at a time from a small pool
+(``models.pool``: one object used from two threads gives wrong results). The embedder's 22 MB
+network is loaded once and used under a lock, so it can be loaded in the background while a clip
+is hashed and probed."""
 
 from __future__ import annotations
 
-import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from models.registry import model_path
+from models.pool import Pooled
+from models.registry import Catalogue, ModelEntry, catalogue
 from pipeline.types import Box, Embedding, RGBImage
 
-__all__ = ["DlibAligner", "DlibEmbedder", "DlibHogDetector", "FACE_MODEL_NAMES"]
-
-FACE_MODEL_NAMES = ["dlib_hog_frontal_face", "shape_predictor_5_face_landmarks",
-                    "dlib_face_recognition_resnet_model_v1"]
+__all__ = ["DlibAligner", "DlibEmbedder", "DlibHogDetector"]
 
 
-class _Pooled:
-    """Model objects lent one caller at a time; made on demand, at most ``max_in_use``."""
-
-    def __init__(self, max_in_use: int | None = None) -> None:
-        self.max_in_use = max_in_use or max(2, os.cpu_count() or 2)
-        self._free: list[Any] = []
-        self._made = 0
-        self._ready = threading.Condition()
-
-    def _build(self) -> Any:
-        raise NotImplementedError
-
-    @contextmanager
-    def borrowed(self) -> Iterator[Any]:
-        with self._ready:
-            while not self._free and self._made >= self.max_in_use:
-                self._ready.wait()
-            model = self._free.pop() if self._free else None
-            if model is None:
-                self._made += 1
-        if model is None:
-            try:
-                model = self._build()
-            except BaseException:
-                with self._ready:
-                    self._made -= 1
-                    self._ready.notify()
-                raise
-        try:
-            yield model
-        finally:
-            with self._ready:
-                self._free.append(model)
-                self._ready.notify()
-
-    def load(self) -> None:
-        """Make one now (a worker does it before it forks)."""
-        with self.borrowed():
-            pass
-
-
-class DlibHogDetector(_Pooled):
+class DlibHogDetector(Pooled):
     """dlib's HOG face detector. ``upsample`` doubles the image that many times first (finds
     smaller faces, ~4x the cost each); ``adjust_threshold`` shifts the SVM threshold; with
     ``grayscale`` it runs on luminance: 21 % faster than on RGB, same recall on small faces in
@@ -81,10 +32,18 @@ class DlibHogDetector(_Pooled):
     min_face_px = 54.0
 
     def __init__(self, upsample: int = 0, adjust_threshold: float = 0.0, grayscale: bool = True,
-                 max_in_use: int | None = None) -> None:
+                 max_in_use: int | None = None, entry: ModelEntry | None = None) -> None:
         super().__init__(max_in_use)
         self.upsample, self.adjust_threshold, self.grayscale = upsample, adjust_threshold, grayscale
         self.min_face_px = 54.0 / 2**upsample
+        self.entry = entry or catalogue().get("hog")
+
+    @classmethod
+    def from_entry(cls, entry: ModelEntry, _: Catalogue, threads: int) -> DlibHogDetector:
+        return cls(entry=entry)
+
+    def record(self) -> dict[str, object]:
+        return {"name": self.entry.name, "upsample": self.upsample}
 
     @staticmethod
     def alignment_box(box: Box) -> Box:
@@ -108,11 +67,21 @@ class DlibHogDetector(_Pooled):
                 for r, s in zip(rects, scores, strict=True)]
 
 
-class DlibAligner(_Pooled):
+class DlibAligner(Pooled):
+    """dlib's 5-point shape predictor (eye corners and nose base), trained on HOG's boxes."""
+
+    def __init__(self, max_in_use: int | None = None, entry: ModelEntry | None = None) -> None:
+        super().__init__(max_in_use)
+        self.entry = entry or catalogue().get("dlib-5-point")
+
+    @classmethod
+    def from_entry(cls, entry: ModelEntry, _: Catalogue, threads: int) -> DlibAligner:
+        return cls(entry=entry)
+
     def _build(self) -> Any:
         import dlib
 
-        return dlib.shape_predictor(str(model_path("shape_predictor_5_face_landmarks")))
+        return dlib.shape_predictor(str(self.entry.path()))
 
     def landmarks(self, image: RGBImage, box: Box) -> npt.NDArray[np.float32]:
         import dlib
@@ -124,9 +93,17 @@ class DlibAligner(_Pooled):
 
 
 class DlibEmbedder:
-    def __init__(self) -> None:
+    """dlib's ResNet face embedder: 128-d vectors compared by Euclidean distance."""
+
+    def __init__(self, entry: ModelEntry | None = None) -> None:
+        self.entry = entry or catalogue().get("dlib-resnet-v1")
+        self.name = self.entry.name
         self._lock = threading.Lock()
         self._model: Any = None
+
+    @classmethod
+    def from_entry(cls, entry: ModelEntry, _: Catalogue, threads: int) -> DlibEmbedder:
+        return cls(entry)
 
     @property
     def model(self) -> Any:
@@ -134,8 +111,11 @@ class DlibEmbedder:
             if self._model is None:
                 import dlib
 
-                self._model = dlib.face_recognition_model_v1(str(model_path("dlib_face_recognition_resnet_model_v1")))
+                self._model = dlib.face_recognition_model_v1(str(self.entry.path()))
             return self._model
+
+    def load(self) -> None:
+        _ = self.model
 
     def embed(self, image: RGBImage, landmarks_xy: npt.NDArray[np.float32]) -> Embedding:
         import dlib

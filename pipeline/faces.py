@@ -40,6 +40,10 @@ class FaceDetector(Protocol):
 
     def alignment_box(self, box: Box) -> Box: ...
 
+    def record(self) -> dict[str, object]:
+        """What a result made with this detector records of it (its name and settings)."""
+        ...
+
 
 class FaceAligner(Protocol):
     """Five landmarks (dlib order: eye corners, nose base) of the face in ``box``, (5, 2) float32."""

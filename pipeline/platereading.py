@@ -1,10 +1,11 @@
-"""Plates in images and footage: find text lines, read the plate-shaped ones with the UK grammar,
-follow each vehicle's plate over frames and vote its reads into one sighting.
+"""Plates in images and footage: find where plates' text is, read each plate with the recogniser
+(and the UK grammar where the plate is British), follow each vehicle's plate over frames and vote
+its reads into one sighting.
 
-    read_plates(image, t_s, detector, recogniser, params)  -> [PlateDetection]   one frame
-    read_crop(crop, recogniser)                            -> (PlateRead, confidence)
-    track_plates(frames_of_detections, params)             -> [PlateSighting]    one clip (or segment)
-    vote(index, reads, top_n)                              -> PlateSighting      reads of one vehicle
+    read_plates(image, t_s, localiser, recogniser, params)  -> [PlateDetection]   one frame
+    read_crop(crop, recogniser)                             -> (PlateRead, confidence)
+    track_plates(frames_of_detections, params)              -> [PlateSighting]    one clip (or segment)
+    vote(index, reads, top_n)                               -> PlateSighting      reads of one vehicle
 
 A read is a candidate with a confidence, never a fact: the sighting keeps the alternatives."""
 
@@ -18,15 +19,17 @@ from typing import Any, Protocol
 import numpy as np
 
 from pipeline.boxes import box_iou
-from pipeline.ocr import CharColumn, TextBox, merge_lines, upright_crop
-from pipeline.plates import UK_MARGIN, confusion_key, fit_columns
+from pipeline.ocr import TextBox, TextRead, merge_lines, upright_crop
+from pipeline.plates import REGION_MIN, UK_MARGIN, UK_MARGIN_BRITISH, confusion_key, fit_read
 from pipeline.types import Box, PlateDetection, PlateRead, PlateSighting, RGBImage
 
-__all__ = ["PlateParams", "TextDetector", "TextRecogniser", "edit_distance", "plate_shaped", "read_crop", "read_image", "read_plates", "read_plates_in", "read_units", "stack_lines",
-           "track_plates", "vote"]
+__all__ = ["PlateLocaliser", "PlateParams", "PlateRecogniser", "edit_distance", "plate_shaped", "read_crop",
+           "read_image", "read_plates", "read_plates_in", "read_units", "stack_lines", "track_plates", "vote"]
 
 
-class TextDetector(Protocol):
+class PlateLocaliser(Protocol):
+    """Where plates' characters are: text lines (a registration, or one line of a two-line plate)."""
+
     max_side: int  # the longest side the network sees of a whole frame
 
     def detect(self, image: RGBImage, max_side: int | None = None) -> list[TextBox]:
@@ -35,9 +38,20 @@ class TextDetector(Protocol):
         ...
 
 
-class TextRecogniser(Protocol):
-    def read(self, crops: Sequence[RGBImage]) -> list[list[CharColumn]]:
-        """Per upright RGB line crop, the characters read with their probabilities."""
+class PlateRecogniser(Protocol):
+    """Reads plate crops cut around the localiser's lines.
+
+    ``crop_pads``: the crops it reads of a line, (left/right, top/bottom) padding in line heights
+    (negative: inside the line's box); the first always, the others too when that read is unsure
+    and the reads voted. ``whole_plate``: it reads a two-line plate from one crop of both lines (a
+    plate-trained reader); otherwise each line is read and the characters joined."""
+
+    crop_pads: tuple[tuple[float, float], ...]
+    whole_plate: bool
+
+    def read(self, crops: Sequence[RGBImage]) -> list[TextRead]:
+        """Per upright RGB crop, the characters read with their probabilities (and the plate's country
+        where the recogniser names one)."""
         ...
 
 
@@ -51,14 +65,11 @@ class PlateParams:
     min_aspect: float = 1.5  # width / height of the text line
     max_aspect: float = 10.0
     min_height_px: float = 8.0
-    max_height_frac: float = 0.2  # of the image height: taller "lines" are merged scenery (a crop is read whole)
-    # Each line is read from the first of these crops ((left/right, top/bottom) padding as a
-    # fraction of its height; negative crops inside the detector's box, which is grown around the
-    # text), and a line that reads like a plate from the others too, the reads voted: on real photos
-    # the old single crop (0.12 all round) read 63 % of the plates' lines, (0, -0.1) 73 %, the vote 74 %.
-    crop_pads: tuple[tuple[float, float], ...] = ((0.0, -0.1), (0.0, 0.0), (-0.05, -0.05))
-    vote_below: float = 0.9  # a plate-like read less sure than this is read from the other crops too
+    max_height_frac: float = 0.4  # of the image height: taller "lines" are merged scenery (a crop is read whole)
+    vote_below: float = 0.9  # a plate-like read less sure than this is read from the recogniser's other crops too
     uk_margin: float = UK_MARGIN  # nats: how much likelier the free read must be to beat a UK reading
+    region_min: float = REGION_MIN  # how sure the recogniser must be of a plate's country for it to count
+    uk_margin_british: float = UK_MARGIN_BRITISH  # uk_margin for a plate the recogniser places in the UK
     max_line_gap: float = 0.6  # two lines closer than this (in line heights), one above the other: one plate
     max_gap_s: float = 2.0  # a vehicle unseen for longer starts a new sighting
     max_key_distance: int = 2  # reads this close (edits on confusion keys) are the same plate
@@ -68,13 +79,18 @@ class PlateParams:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
-def read_crop(crop: RGBImage, recogniser: TextRecogniser, params: PlateParams | None = None
+def _fit(read: TextRead, params: PlateParams | None) -> tuple[PlateRead, float]:
+    p = params or PlateParams()
+    return fit_read(read, p.uk_margin, p.region_min, p.uk_margin_british)
+
+
+def read_crop(crop: RGBImage, recogniser: PlateRecogniser, params: PlateParams | None = None
               ) -> tuple[PlateRead, float]:
     """Read one plate crop (the plate roughly filling the image)."""
-    return fit_columns(recogniser.read([crop])[0], params.uk_margin if params else UK_MARGIN)
+    return _fit(recogniser.read([crop])[0], params)
 
 
-def read_image(image: RGBImage, detector: TextDetector, recogniser: TextRecogniser,
+def read_image(image: RGBImage, detector: PlateLocaliser, recogniser: PlateRecogniser,
                params: PlateParams = PlateParams(), as_crop: bool = False) -> list[PlateDetection]:
     """Plates in a still image: the detector's reads, surest first. When it finds none and the image
     is itself plate-shaped (twice as wide as high), or ``as_crop`` says it is a plate crop, the
@@ -95,11 +111,14 @@ def plate_shaped(box: TextBox, image_h: int, p: PlateParams) -> bool:
 
 
 def _plate_like(read: PlateRead, p: PlateParams) -> bool:
-    """Holds a letter and a digit, within the length bounds, and is not strokes alone: rows of
-    windows, railings and fences read as runs of I and 1."""
+    """Within the length bounds, holds a digit, and is not strokes alone (rows of windows,
+    railings and fences read as runs of I and 1); holds a letter too, unless a plate-trained reader
+    placed it in a country (all-digit plates are common in the US and elsewhere) and it is at least
+    five long."""
     text = read.plate
     return (p.min_chars <= len(text) <= p.max_chars and any(c.isdigit() for c in text)
-            and any(c.isalpha() for c in text) and not set(text) <= set("I1"))
+            and (any(c.isalpha() for c in text) or (read.region is not None and len(text) >= 5))
+            and not set(text) <= set("I1"))
 
 
 def stack_lines(lines: Sequence[TextBox], max_gap: float = 0.6, max_height_ratio: float = 1.5
@@ -149,31 +168,39 @@ def _agree(reads: Sequence[tuple[PlateRead, float]]) -> tuple[PlateRead, float]:
     return read, confidence * (0.5 + 0.5 * len(mine) / len(reads))
 
 
-def read_units(image: RGBImage, units: Sequence[Sequence[TextBox]], recogniser: TextRecogniser,
+def _joined(reads: Sequence[TextRead]) -> TextRead:
+    """The lines of a two-line plate read one by one, as one read (the top line's country)."""
+    if len(reads) == 1:
+        return reads[0]
+    return TextRead(tuple(c for r in reads for c in r.columns), reads[0].region, reads[0].region_p)
+
+
+def read_units(image: RGBImage, units: Sequence[Sequence[TextBox]], recogniser: PlateRecogniser,
                params: PlateParams = PlateParams()) -> list[tuple[PlateRead, float]]:
-    """Read each unit (a line, or the lines of a two-line plate top to bottom, joined into one
-    registration). Every line is read from the first of ``params.crop_pads``; the units whose read
-    looks like a plate are read again from the others and the reads voted (two recogniser calls;
-    lines shared by units are read once)."""
-    pads = params.crop_pads
-    lines = list({id(line): line for unit in units for line in unit}.values())
-    first = dict(zip([id(line) for line in lines], recogniser.read(
-        [upright_crop(image, line, *pads[0]) for line in lines]), strict=True))
-    reads = [[fit_columns([c for line in unit for c in first[id(line)]], params.uk_margin)] for unit in units]
+    """Read each unit (a line, or the lines of a two-line plate top to bottom: one crop of both
+    for a ``whole_plate`` recogniser, else each line read and joined into one registration). Every
+    unit is read from the first of the recogniser's ``crop_pads``; the units whose read looks like
+    a plate but is less than ``vote_below`` sure are read again from the others and the reads voted
+    (two recogniser calls; boxes shared by units are read once)."""
+    pads = recogniser.crop_pads
+    parts = [[_union(*unit)] if recogniser.whole_plate and len(unit) > 1 else list(unit) for unit in units]
+    boxes = list({id(b): b for unit in parts for b in unit}.values())
+    first = dict(zip([id(b) for b in boxes], recogniser.read([upright_crop(image, b, *pads[0]) for b in boxes]),
+                     strict=True))
+    reads = [[_fit(_joined([first[id(b)] for b in unit]), params)] for unit in parts]
     again = [i for i, r in enumerate(reads) if _plate_like(r[0][0], params) and r[0][1] < params.vote_below
              ] if len(pads) > 1 else []
-    more = list({id(line): line for i in again for line in units[i]}.values())
+    more = list({id(b): b for i in again for b in parts[i]}.values())
     if more:
-        crops = [upright_crop(image, line, *pad) for line in more for pad in pads[1:]]
-        columns = iter(recogniser.read(crops))
-        extra = {id(line): [next(columns) for _ in pads[1:]] for line in more}
+        crops = [upright_crop(image, b, *pad) for b in more for pad in pads[1:]]
+        texts = iter(recogniser.read(crops))
+        extra = {id(b): [next(texts) for _ in pads[1:]] for b in more}
         for i in again:
-            reads[i] += [fit_columns([c for line in units[i] for c in extra[id(line)][j]], params.uk_margin)
-                         for j in range(len(pads) - 1)]
+            reads[i] += [_fit(_joined([extra[id(b)][j] for b in parts[i]]), params) for j in range(len(pads) - 1)]
     return [_agree(r) for r in reads]
 
 
-def read_plates(image: RGBImage, t_s: float, detector: TextDetector, recogniser: TextRecogniser,
+def read_plates(image: RGBImage, t_s: float, detector: PlateLocaliser, recogniser: PlateRecogniser,
                 params: PlateParams = PlateParams(), frame_h: int | None = None,
                 detect_side: int | None = None) -> list[PlateDetection]:
     """Plate reads in one frame, surest first. Text that is not plate-shaped, holds no letter and
@@ -211,8 +238,8 @@ def read_plates(image: RGBImage, t_s: float, detector: TextDetector, recogniser:
     return sorted(out, key=lambda d: -d.confidence)
 
 
-def read_plates_in(image: RGBImage, regions: Sequence[Box] | None, t_s: float, detector: TextDetector,
-                   recogniser: TextRecogniser, params: PlateParams = PlateParams()) -> list[PlateDetection]:
+def read_plates_in(image: RGBImage, regions: Sequence[Box] | None, t_s: float, detector: PlateLocaliser,
+                   recogniser: PlateRecogniser, params: PlateParams = PlateParams()) -> list[PlateDetection]:
     """``read_plates`` on the given regions of the frame only (all of it when None), boxes in the
     frame's pixels, surest first. The text detector sees each region at the scale it sees the
     whole frame at (what it finds does not depend on where it looked); lines are read from the

@@ -12,21 +12,27 @@ Formats (DVLA; spaces are not part of the registration):
 ``parse_plate`` only changes a character where the format's position decides it (a 0 in a letter
 slot becomes O, an O in a digit slot 0, and so on); a read that fits no format is kept as read,
 ``valid`` False, format ``"foreign"``. ``fit_columns`` (the recogniser's probabilities) repairs
-only when the UK reading is about as likely as the free read, so foreign plates are read as they are. Hotlist matching compares ``confusion_key``s, so a read that the grammar could
-not settle (A812CDE is a valid prefix plate and a misread of AB12CDE) still hits."""
+only when the UK reading is about as likely as the free read, so foreign plates are read as they
+are. ``fit_read`` adds the recogniser's word on the plate's country: a plate it places abroad is
+kept as read with its country (unless it reads exactly as a registration only British plates
+have), a British one gets the grammar more freely. Hotlist matching compares ``confusion_key``s,
+so a read that the grammar could not settle (A812CDE is a valid prefix plate and a misread of
+AB12CDE) still hits."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pipeline.ocr import ALPHABET, CharColumn
+from pipeline.ocr import ALPHABET, CharColumn, TextRead
 from pipeline.types import PlateRead
 
-__all__ = ["CONFUSABLE_KEY", "UK_MARGIN", "KeyQuery", "PlateRead", "confusion_key", "fit_columns", "key_query", "normalise",
-           "parse_plate", "prefix_upper_bound", "wildcard_like", "wildcard_regex"]
+__all__ = ["CONFUSABLE_KEY", "REGION_MIN", "UK", "UK_MARGIN", "UK_MARGIN_BRITISH", "KeyQuery", "PlateRead",
+           "confusion_key", "fit_columns", "fit_read", "key_query", "normalise", "parse_plate", "prefix_upper_bound",
+           "wildcard_like", "wildcard_regex"]
 
 # Digit-looking letters and letter-looking digits, both ways.
 _TO_DIGIT = {"O": "0", "D": "0", "Q": "0", "I": "1", "L": "1", "Z": "2", "S": "5", "B": "8", "G": "6", "T": "7"}
@@ -213,6 +219,43 @@ def fit_columns(columns: Sequence[CharColumn], uk_margin: float = UK_MARGIN) -> 
     plate = best[3]
     changed = sum(a != b for a, b in zip(raw, plate, strict=False)) + abs(len(raw) - len(plate))
     return PlateRead(raw, plate, best[4], True, changed), math.exp(best[1] / len(plate))
+
+
+UK = "GB"  # ISO 3166-1 alpha-2 of the United Kingdom (Northern Ireland included)
+# How sure a recogniser must be of a plate's country for it to count (its region head's softmax).
+REGION_MIN = 0.5
+# A plate the recogniser places in the UK gets the grammar more freely than one of no known country.
+UK_MARGIN_BRITISH = 8.0
+# Shapes only British registrations have: a read of one of them (twins aside) is a UK plate whatever
+# country the recogniser guessed (dateless shapes like 1234AB are common abroad).
+_BRITISH_SHAPES = {"current", "prefix", "suffix", "northern_ireland"}
+
+
+def fit_read(read: TextRead, uk_margin: float = UK_MARGIN, region_min: float = REGION_MIN,
+             uk_margin_british: float = UK_MARGIN_BRITISH) -> tuple[PlateRead, float]:
+    """``fit_columns`` with the recogniser's word on the plate's country (``read.region`` at least
+    ``region_min`` sure). Abroad: the free read is kept with its country (format ``"foreign"``), unless
+    it reads as a registration only British plates have, but for twins (O for 0, I for 1), within
+    ``uk_margin``: then it is one, region "GB" (the recogniser's country is a guess; on UK roads the
+    shape is the stronger evidence). In the UK:
+    the grammar's reading stands within ``uk_margin_british`` nats of the free read. Unknown (or a
+    recogniser that does not say): ``uk_margin``, and a read fitting a British shape is placed in
+    the UK. Returns the read (with ``region``) and its confidence."""
+    region = read.region if read.region is not None and read.region_p >= region_min else None
+    if region is not None and region != UK:
+        uk, uk_confidence = fit_columns(read.columns, uk_margin)
+        if uk.valid and uk.format in _BRITISH_SHAPES and _twins_only(read.text, uk.plate):
+            return dataclasses.replace(uk, region=UK), uk_confidence
+        plate, confidence = fit_columns(read.columns, -math.inf)  # the free read
+        return dataclasses.replace(plate, region=region), confidence
+    plate, confidence = fit_columns(read.columns, uk_margin_british if region == UK else uk_margin)
+    british = region == UK or (plate.valid and plate.format in _BRITISH_SHAPES)
+    return dataclasses.replace(plate, region=UK if british else None), confidence
+
+
+def _twins_only(raw: str, plate: str) -> bool:
+    """``plate`` is ``raw`` with at most glyphs a plate typeface barely tells apart swapped (O/0, I/1)."""
+    return len(raw) == len(plate) and all(a == b or _TWIN.get(a) == b for a, b in zip(raw, plate, strict=True))
 
 
 def confusion_key(plate: str) -> str:

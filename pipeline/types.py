@@ -164,6 +164,7 @@ class PlateRead:
     format: str | None
     valid: bool
     changed: int  # characters the repair changed
+    region: str | None = None  # the plate's country (ISO 3166-1 alpha-2, "GB" for a UK plate); None: unknown
 
 
 @dataclass(frozen=True)
@@ -192,3 +193,8 @@ class PlateSighting:
     n_reads: int
     best: PlateDetection  # the surest read of the winning registration (its frame gives the crops)
     reads: tuple[PlateDetection, ...] = field(default=(), repr=False)  # every read voted
+
+    @property
+    def region(self) -> str | None:
+        """The plate's country as its surest read of the winning registration says."""
+        return self.best.read.region

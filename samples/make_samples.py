@@ -69,6 +69,8 @@ class Vehicle:
     font: str = "roadgeek_d"
     rear: bool = True
     seed: int = 0
+    country: str | None = None  # a plate of another country (samples.plates.NATIONAL, "US"): format "foreign"
+    parts: tuple[str, ...] = ()  # how a foreign plate spaces its characters
 
 
 def lfw_photo(name: str, index: int, root: Path = FACES) -> Path:
@@ -201,7 +203,7 @@ def render_clip(
             u = (t - v.t_in_s) / max(1e-6, v.t_out_s - v.t_in_s)
             px = int(round((v.plate_px[0] + (v.plate_px[1] - v.plate_px[0]) * u) / 4)) * 4
             if (k, px) not in cars:
-                cars[(k, px)] = car_sprite(v.plate, v.format, v.font, v.rear, px, v.seed)
+                cars[(k, px)] = car_sprite(v.plate, v.format, v.font, v.rear, px, v.seed, v.country, v.parts)
             cx = (v.start_xy[0] + (v.end_xy[0] - v.start_xy[0]) * u) * width
             cy = (v.start_xy[1] + (v.end_xy[1] - v.start_xy[1]) * u) * height
             _paste(frame, *cars[(k, px)], int(cx), int(cy))

@@ -141,6 +141,98 @@ def render_two_line(top: str, bottom: str, font: str, rear: bool = True) -> np.n
     return img
 
 
+# Plates of other countries, near enough for a plate-trained reader to name the country: the EU
+# band (12 stars, the country code), the national background and separators, a narrow font (DIN
+# 1451 and the French and Irish fonts have no open copy; Liberation Sans Narrow is the closest).
+# A US plate is 12 x 6 inches, the state's name above dark blue characters.
+NATIONAL = {  # country code -> (background, separator, right-hand band, EU band code)
+    "DE": (WHITE, None, False, "D"), "FR": (WHITE, "-", True, "F"), "NL": ((250, 200, 20), "-", False, "NL"),
+    "IE": (WHITE, "-", False, "IRL"), "GB": (WHITE, None, False, "UK"),
+}
+
+
+def _ink(img: np.ndarray, glyph: np.ndarray, x: int, y: int, colour: tuple[int, int, int]) -> None:
+    h, w = glyph.shape
+    a = (glyph.astype(np.float32) / 255.0)[..., None]
+    img[y:y + h, x:x + w] = (img[y:y + h, x:x + w] * (1 - a) + np.array(colour, np.float32) * a).astype(np.uint8)
+
+
+def _eu_band(img: np.ndarray, x0: int, code: str | None) -> None:
+    img[:, x0:x0 + 45 * MM] = BLUE
+    if code is None:
+        return
+    for k in range(12):
+        a = 2 * np.pi * k / 12
+        cv2.circle(img, (int(x0 + 22.5 * MM + 12 * MM * np.cos(a)), int(30 * MM + 12 * MM * np.sin(a))),
+                   int(1.6 * MM), (255, 204, 0), -1)
+    (tw, _), _ = cv2.getTextSize(code, cv2.FONT_HERSHEY_SIMPLEX, 1.0, 2)
+    scale = min(1.4, 35 * MM / tw)
+    cv2.putText(img, code, (int(x0 + 22.5 * MM - tw * scale / 2), 95 * MM), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                (255, 255, 255), 2 * MM)
+
+
+def render_national(parts: list[str], country: str, font: str = "liberation_narrow_bold") -> np.ndarray:
+    """A clean plate of ``country`` (``NATIONAL``'s codes, or "US"), RGB uint8, its characters in
+    ``parts`` (groups as the plate spaces them: ``["M", "AB", "1234"]``). German plates carry the
+    two round seals between the district and the letters."""
+    if country == "US":
+        return _render_us("".join(parts))
+    bg, sep, right_band, code = NATIONAL[country]
+    w, h, glyph_h = 520 * MM, 110 * MM, 75 * MM
+    img = np.zeros((h, w, 3), np.uint8)
+    img[:] = bg
+    _eu_band(img, 0, code)
+    right = w - 11 * MM
+    if right_band:
+        _eu_band(img, w - 45 * MM, None)
+        right = w - 45 * MM
+    items: list[np.ndarray | str] = []
+    for i, group in enumerate(parts):
+        if i:
+            items.append("seals" if country == "DE" and i == 1 else sep or " ")
+        items += [_glyph(FONTS[font], c) for c in group]
+    sized = [cv2.resize(g, (max(1, round(g.shape[1] * 0.9 * glyph_h / g.shape[0])), glyph_h))
+             if isinstance(g, np.ndarray) else g for g in items]
+    gap, space = 4 * MM, {" ": 18 * MM, "-": 20 * MM, "seals": 26 * MM}
+    total = sum(g.shape[1] if isinstance(g, np.ndarray) else space[g] for g in sized) + gap * (len(sized) - 1)
+    k = min(1.0, (right - 50 * MM) / total)
+    x, y = 50 * MM + int(((right - 50 * MM) - total * k) / 2), (h - glyph_h) // 2
+    for g in sized:
+        if isinstance(g, str):
+            width = int(space[g] * k)
+            if g == "-":
+                cv2.rectangle(img, (x + width // 5, h // 2 - 3 * MM), (x + 4 * width // 5, h // 2 + 3 * MM), BLACK, -1)
+            elif g == "seals":
+                cv2.circle(img, (x + width // 2, 38 * MM), 11 * MM, (60, 160, 60), -1)
+                cv2.circle(img, (x + width // 2, 72 * MM), 11 * MM, (120, 120, 130), -1)
+            x += width + int(gap * k)
+            continue
+        g = cv2.resize(g, (max(1, int(g.shape[1] * k)), g.shape[0]))
+        _ink(img, g, x, y, BLACK)
+        x += g.shape[1] + int(gap * k)
+    cv2.rectangle(img, (0, 0), (w - 1, h - 1), (40, 40, 40), MM)
+    return img
+
+
+def _render_us(text: str, state: str = "CALIFORNIA") -> np.ndarray:
+    w, h = 305 * MM, 152 * MM
+    img = np.zeros((h, w, 3), np.uint8)
+    img[:] = (245, 245, 245)
+    (tw, _), _ = cv2.getTextSize(state, cv2.FONT_HERSHEY_TRIPLEX, 1.0, 2)
+    scale = 150 * MM / tw
+    cv2.putText(img, state, (int(w / 2 - tw * scale / 2), 30 * MM), cv2.FONT_HERSHEY_TRIPLEX, scale, (200, 30, 30),
+                int(1.5 * MM))
+    glyphs = [_glyph(FONTS["dejavu_condensed_bold"], c) for c in text]
+    glyphs = [cv2.resize(g, (int(g.shape[1] * 0.55), 70 * MM)) for g in glyphs]
+    total = sum(g.shape[1] for g in glyphs) + 3 * MM * (len(glyphs) - 1)
+    x = (w - total) // 2
+    for g in glyphs:
+        _ink(img, g, x, 45 * MM, (20, 30, 110))
+        x += g.shape[1] + 3 * MM
+    cv2.rectangle(img, (0, 0), (w - 1, h - 1), (40, 40, 40), MM)
+    return img
+
+
 @dataclass(frozen=True)
 class Degrade:
     width_px: int  # plate width in the output
@@ -220,12 +312,14 @@ def plate_crop(plate: str, fmt: str, rng: random.Random, clean: bool = False, fo
     return degrade(warped, d, rng)
 
 
-def car_sprite(plate: str, fmt: str, font: str, rear: bool, plate_px: int, seed: int = 0
-               ) -> tuple[np.ndarray, np.ndarray]:
+def car_sprite(plate: str, fmt: str, font: str, rear: bool, plate_px: int, seed: int = 0,
+               country: str | None = None, parts: tuple[str, ...] = ()) -> tuple[np.ndarray, np.ndarray]:
     """(RGB, alpha) of a car seen from behind (or the front) whose plate is ``plate_px`` wide:
-    sharp and frontal; the clip's encoding does the rest."""
+    sharp and frontal; the clip's encoding does the rest. ``country``: a plate of that country
+    (``render_national``, characters spaced as ``parts``) instead of a UK one."""
     rng = random.Random(f"{seed}-{plate}")
-    img = render_plate(plate, fmt, font, rear=rear, band=False)
+    img = render_national(list(parts) or [plate], country) if country else \
+        render_plate(plate, fmt, font, rear=rear, band=False)
     scale = plate_px / img.shape[1]
     small = cv2.resize(img, (plate_px, max(2, round(img.shape[0] * scale))), interpolation=cv2.INTER_AREA)
     car = car_with_plate(small, rng)

@@ -21,7 +21,7 @@ from conftest import frame_at
 from evidence.settings import Settings
 from pipeline.platereading import read_image
 from samples.make_samples import Vehicle, render_clip
-from samples.plates import car_with_plate, plate_crop, render_plate, render_two_line, scene, street_background
+from samples.plates import car_with_plate, plate_crop, render_national, render_two_line, scene, street_background
 
 CARS = [
     Vehicle("AB12CDE", "current", 0.5, 5.0, (0.15, 0.62), (0.8, 0.62), (150, 190)),
@@ -57,8 +57,9 @@ def test_process_lists_one_sighting_per_vehicle_with_crops_and_provenance(cli, c
         for row in rows:
             for deriv in (s.get(Derivative, row.crop_id), s.get(Derivative, row.overview_id)):
                 assert deriv.parent_sha256 == ev.sha256 and deriv.kind in ("plate_crop", "plate_overview")
-                assert "ppocrv6_rec_small" in deriv.made_by["models"]
+                assert {"ppocr-v6-det", "fast-plate-ocr-cct-xs-v2"} <= deriv.made_by["models"].keys()
                 assert deriv.made_by["parameters"]["min_confidence"] == 0.6
+                assert deriv.made_by["parameters"]["recogniser"]["name"] == "fast-plate-ocr-cct-xs-v2"
             assert {r["plate"] for r in row.reads} >= {row.vrm}
         assert ev.provenance["plates"]["sightings"] == 2
 
@@ -187,26 +188,27 @@ def test_hotlisted_plate_in_footage_hits_the_linked_incident_and_a_person_review
         assert [(r.vrm, r.review_state) for r in rows] == [("AB12CDE", "confirmed"), ("K881MWE", "pending")]
 
 
-FOREIGN = [("MAB1234", ["M", "AB", "1234"]),      # German
-           ("AB123CD", ["AB", "123", "CD"]),      # French
-           ("GH45JK", ["GH", "45", "JK"]),        # Dutch
-           ("191D12345", ["191", "D", "12345"])]  # Irish
+# (country, characters as the plate spaces them): German, French, Dutch, Irish, US and UK plates
+# rendered as each country makes them (EU band and code, background, separators, seals).
+NATIONAL = [("DE", ("M", "AB", "1234")), ("FR", ("AB", "123", "CD")), ("NL", ("GH", "45", "JK")),
+            ("IE", ("191", "D", "12345")), ("US", ("7ABC123",)), ("GB", ("KX19", "NFD"))]
 
 
-def test_foreign_plates_are_read_as_themselves_and_a_two_line_plate_as_one(cli, tmp_path):
-    """Real models on rendered street frames: foreign registrations keep their characters (format
-    ``foreign``, not valid as UK plates) where the old grammar forced them into a UK shape; a UK
-    plate still reads in its format; a square two-line plate is read as one registration."""
+def test_plates_of_six_countries_are_read_as_themselves_with_their_country(cli, tmp_path):
+    """Real models on street frames: the plate-trained reader names each plate's country; a foreign
+    registration keeps its characters (format ``foreign``, not a UK plate) where the UK grammar
+    would force it into a UK shape, a UK one is read in its format; a square two-line plate is read
+    as one registration."""
     paths = {}
-    for i, (plate, parts) in enumerate([*FOREIGN, ("KX19NFD", None)]):
+    for i, (country, parts) in enumerate(NATIONAL):
         rng = random.Random(i)
-        img = render_plate(plate, "current", "roadgeek_d", rear=False, band=False, parts=parts)
-        small = cv2.resize(img, (260, round(img.shape[0] * 260 / img.shape[1])), interpolation=cv2.INTER_AREA)
+        img = render_national(list(parts), country)
+        small = cv2.resize(img, (240, round(img.shape[0] * 240 / img.shape[1])), interpolation=cv2.INTER_AREA)
         frame = street_background(1280, 720, rng)
         car = car_with_plate(small, rng)
         frame[300:300 + car.shape[0], 200:200 + car.shape[1]] = car
-        paths[plate] = tmp_path / f"{plate}.jpg"
-        cv2.imwrite(str(paths[plate]), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+        paths[country] = tmp_path / f"{country}.jpg"
+        cv2.imwrite(str(paths[country]), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
     two = render_two_line("AB12", "CDE", "roadgeek_d")
     small = cv2.resize(two, (150, round(two.shape[0] * 150 / two.shape[1])), interpolation=cv2.INTER_AREA)
     frame = street_background(1280, 720, random.Random(9))
@@ -215,10 +217,39 @@ def test_foreign_plates_are_read_as_themselves_and_a_two_line_plate_as_one(cli, 
     cv2.imwrite(str(paths["two-line"]), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
     res = cli("plates", "read", *paths.values(), "--json")
     assert res.exit_code == 0, res.stderr
-    got = {Path(x["image"]).stem: [(r["plate"], r["format"], r["valid"]) for r in x["reads"]]
+    got = {Path(x["image"]).stem: [(r["plate"], r["region"], r["format"], r["valid"]) for r in x["reads"]]
            for x in map(json.loads, res.stdout.splitlines())}
-    for plate, _ in FOREIGN:
-        assert got[plate][:1] == [(plate, "foreign", False)] or got[plate][:1] == [(plate, "dateless", True)], got[plate]
-    assert got["AB123CD"][0][1] == "foreign" and got["191D12345"][0][1] == "foreign"
-    assert got["KX19NFD"][:1] == [("KX19NFD", "current", True)]
-    assert got["two-line"] == [("AB12CDE", "current", True)]  # not "AB12" and "CDE" apart
+    for country, parts in NATIONAL:
+        expected = ("".join(parts), country, "current", True) if country == "GB" else \
+            ("".join(parts), country, "foreign", False)
+        assert got[country][:1] == [expected], got[country]
+    assert got["two-line"][:1] == [("AB12CDE", "GB", "current", True)]  # not "AB12" and "CDE" apart
+    res = cli("plates", "read", paths["FR"])
+    assert "AB123CD (" in res.stdout and ", FR" in res.stdout
+
+
+def test_a_hotlisted_foreign_plate_in_footage_hits_with_its_country(env, face_models, tmp_path):
+    """A French car on the hotlist, seen in a clip: the sighting keeps its French registration and
+    country, and the hit lands on the linked incident's feed."""
+    from evidence.anpr import add_hotlist
+    from evidence.db.tables import IncidentEvent
+
+    clip = render_clip(tmp_path / "french.mp4", [], 5.0, size_wh=(1280, 720), seed=23, vehicles=[
+        Vehicle("AB123CD", "foreign", 0.3, 4.7, (0.2, 0.6), (0.75, 0.6), (200, 230), country="FR",
+                parts=("AB", "123", "CD"))])
+    admin = Actor("test-admin", "admin")
+    rt = Runtime(Settings(working_copy=False))
+    rt.faces = face_models
+    with rt.sessions.begin() as s:
+        from evidence.work import get_or_create_incident
+
+        wanted = get_or_create_incident(s, "INC-FR-WANTED").id
+    add_hotlist(rt, "AB123CD", "stolen in Lyon", "stolen", wanted, None, admin)
+    evidence_id = ingest_clip(rt, clip, "INC-FR-SEEN", admin)
+    analyse_evidence(rt, evidence_id)
+    with rt.sessions() as s:
+        rows = list(s.scalars(select(PlateSightingRow).where(PlateSightingRow.evidence_id == evidence_id)))
+        assert [(r.vrm, r.region, r.format, r.valid) for r in rows] == [("AB123CD", "FR", "foreign", False)]
+        hits = [e.data for e in s.scalars(select(IncidentEvent).where(IncidentEvent.kind == "anpr.hit",
+                                                                      IncidentEvent.incident_id == wanted))]
+    assert len(hits) == 1 and hits[0]["vrm"] == "AB123CD" and hits[0]["source"] == "footage"

@@ -117,9 +117,9 @@ class Derivative(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-def embedding_rows(blob: bytes) -> np.ndarray:
-    """A stored ``embeddings`` blob (FaceTrackRow) as its (n, 128) float32 rows."""
-    return np.frombuffer(blob, dtype="<f4").reshape(-1, 128)
+def embedding_rows(blob: bytes, dimension: int = 128) -> np.ndarray:
+    """A stored ``embeddings`` blob (FaceTrackRow) as its (n, dimension) float32 rows."""
+    return np.frombuffer(blob, dtype="<f4").reshape(-1, dimension)
 
 
 class FaceTrackRow(Base):
@@ -137,7 +137,8 @@ class FaceTrackRow(Base):
     n_detections: Mapped[int]
     quality: Mapped[float]
     closed: Mapped[bool] = mapped_column(default=False)
-    embeddings: Mapped[bytes] = mapped_column(LargeBinary)  # float32 rows of 128
+    embeddings: Mapped[bytes] = mapped_column(LargeBinary)  # float32 rows, the embedder's dimension each
+    embedder: Mapped[str] = mapped_column(String(100), default="dlib-resnet-v1", server_default="dlib-resnet-v1")
     # The work item that found it: a segment's index, or -1 for the keyframe quick pass (whose
     # tracks are single sightings and whose pending candidates are superseded when analysis ends).
     segment: Mapped[int] = mapped_column(default=0, server_default="0")
@@ -176,6 +177,7 @@ class WatchlistReference(Base):
     store_path: Mapped[str] = mapped_column(String(500))
     embedding: Mapped[bytes] = mapped_column(LargeBinary)
     model_version: Mapped[str] = mapped_column(String(200))
+    embedder: Mapped[str] = mapped_column(String(100), default="dlib-resnet-v1", server_default="dlib-resnet-v1")
     subject: Mapped[WatchlistSubjectRow] = relationship(back_populates="references")
 
 
@@ -334,6 +336,7 @@ class PlateSightingRow(Base):
     vrm_key_rev: Mapped[str | None] = mapped_column(String(16))
     format: Mapped[str | None] = mapped_column(String(24))
     valid: Mapped[bool]
+    region: Mapped[str | None] = mapped_column(String(2))  # the plate's country as its reader placed it (ISO 3166)
     confidence: Mapped[float]
     alternatives: Mapped[list[Any]] = mapped_column(JSON)
     first_t_s: Mapped[float]

@@ -95,13 +95,14 @@ def clear_sightings(s: Session, evidence_id: int, segment: int | None = None) ->
 
 def _read_json(d: PlateDetection) -> dict[str, Any]:
     return {"t_s": round(d.t_s, 3), "xyxy": [round(v, 1) for v in d.xyxy], "raw": d.read.raw, "plate": d.read.plate,
-            "format": d.read.format, "valid": d.read.valid, "changed": d.read.changed, "confidence": d.confidence}
+            "format": d.read.format, "valid": d.read.valid, "changed": d.read.changed, "region": d.read.region,
+            "confidence": d.confidence}
 
 
 def _read_from_json(r: dict[str, Any]) -> PlateDetection:
     x0, y0, x1, y1 = r["xyxy"]
-    return PlateDetection(r["t_s"], (x0, y0, x1, y1),
-                          PlateRead(r["raw"], r["plate"], r["format"], r["valid"], r["changed"]), r["confidence"])
+    return PlateDetection(r["t_s"], (x0, y0, x1, y1), PlateRead(r["raw"], r["plate"], r["format"], r["valid"],
+                                                                r["changed"], r.get("region")), r["confidence"])
 
 
 def save_sightings(rt: Runtime, job: Job, sightings: Sequence[PlateSighting],
@@ -114,7 +115,7 @@ def save_sightings(rt: Runtime, job: Job, sightings: Sequence[PlateSighting],
     stored."""
     made_by = {"software": SOFTWARE, "models": rt.plates.versions,
                "parameters": {"plate_fps": rt.analysis.plate_fps, "detector_max_side": rt.settings.plate_max_side,
-                              **rt.analysis.plate.as_record(),
+                              **rt.analysis.plate.as_record(), **rt.plates.record(),
                               "search": search or {"regions": "whole frame, every searched frame"}}}
     stored: list[tuple[PlateSighting, StoredFile, StoredFile, Crops]] = []
     files: list[StoredFile] = []  # everything this run put in the store, to discard if unused
@@ -184,6 +185,7 @@ def _not_reviewed(s: Session, rt: Runtime, evidence_id: int,
 
 def _fill(row: PlateSightingRow, sg: PlateSighting) -> None:
     row.vrm, row.vrm_key, row.format, row.valid = sg.plate, confusion_key(sg.plate), sg.format, sg.valid
+    row.region = sg.region
     row.vrm_key_rev = row.vrm_key[::-1]
     row.confidence, row.alternatives = sg.confidence, [list(a) for a in sg.alternatives]
     row.first_t_s, row.last_t_s, row.best_t_s = sg.first_t_s, sg.last_t_s, sg.best.t_s
