@@ -8,6 +8,7 @@ import click
 from cli.admin import anpr, audit, keys, plates, serve
 from cli.db import db
 from cli.investigate import export, index, people, search, verify
+from cli.models import models, notices
 from cli.process import demo, process, review, status
 from cli.retention import retention
 from cli.users import users
@@ -29,7 +30,7 @@ def main(ctx: click.Context) -> None:
 
 
 for _command in (watchlist, process, demo, status, review, submit, worker, reconcile_cmd, keys, serve, anpr, plates,
-                 audit, search, people, export, verify, index, users, db, retention):
+                 audit, search, people, export, verify, index, users, db, retention, models, notices):
     main.add_command(_command)
 
 

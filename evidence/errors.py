@@ -9,6 +9,7 @@ exits 2.
     ├── InvalidRequest      a request that is malformed (a bad header, a field that cannot be stored)
     ├── NotFound            an id that names nothing
     ├── Conflict            the request contradicts stored state (already reviewed, still analysing)
+    │   └── ModelMismatch   stored face vectors were made by another embedder (`evidence models reembed`)
     ├── TooLarge            over a size cap
     ├── Gone                a link that expired or is used up
     ├── Unauthorized        no valid credentials
@@ -22,7 +23,8 @@ from __future__ import annotations
 from pipeline.errors import EvidenceError, InvalidMedia, InvalidReference, ModelUnavailable
 
 __all__ = ["Conflict", "EvidenceError", "Forbidden", "Gone", "InvalidMedia", "InvalidReference", "InvalidRequest",
-           "ModelUnavailable", "NotFound", "StoreUnavailable", "TooLarge", "TooManyRequests", "Unauthorized"]
+           "ModelMismatch", "ModelUnavailable", "NotFound", "StoreUnavailable", "TooLarge", "TooManyRequests",
+           "Unauthorized"]
 
 
 class InvalidRequest(EvidenceError):
@@ -35,6 +37,14 @@ class NotFound(EvidenceError):
 
 class Conflict(EvidenceError):
     code = "conflict"
+
+
+class ModelMismatch(Conflict):
+    """Face vectors made by another embedder than this process's: they are never compared with its
+    own (distances between two models' vectors mean nothing). ``REMEDY`` says what to run."""
+
+    code = "model_mismatch"
+    REMEDY = "run `evidence models reembed` to re-make them with it"
 
 
 class TooLarge(EvidenceError):

@@ -1,5 +1,8 @@
 """The face index: an HNSW graph (FAISS) over every face track's template, a cache of the database.
 
+It holds the tracks of one embedder (the process's): another model's vectors are never compared
+with its own (``other_embedder_tracks`` counts them, for searches to say so).
+
 The database is the truth. The index remembers the highest track id it holds; before each search
 it adds the tracks written since (by any worker), so it is always in step for new footage. Tracks
 deleted or re-made since (a re-run, a segment stitched) are dropped when the search joins its hits
@@ -31,9 +34,8 @@ from evidence.db.governance_tables import INDEX_EPOCH, marker
 from evidence.db.tables import FaceTrackRow, embedding_rows
 from pipeline.facesearch import track_template
 
-__all__ = ["FaceIndex"]
+__all__ = ["FaceIndex", "other_embedder_tracks"]
 
-DIM = 128
 HNSW_M = 32  # links per node: recall@10 0.983 on 1 M synthetic templates (benchmarks/search.py)
 EF_CONSTRUCTION = 80
 EF_SEARCH = 128
@@ -47,12 +49,21 @@ def _faiss() -> Any:
     return faiss
 
 
-def templates_from_rows(rows: Iterator[tuple[int, bytes]]) -> Iterator[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]]:
+def other_embedder_tracks(s: Session, embedder: str, evidence_ids: Any = None) -> int:
+    """How many face tracks (of the evidence ids or subquery given, or all) another embedder made."""
+    q = select(func.count(FaceTrackRow.id)).where(FaceTrackRow.embedder != embedder)
+    if evidence_ids is not None:
+        q = q.where(FaceTrackRow.evidence_id.in_(evidence_ids))
+    return int(s.scalar(q) or 0)
+
+
+def templates_from_rows(rows: Iterator[tuple[int, bytes]], dimension: int
+                        ) -> Iterator[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]]:
     """(ids, templates) in batches from (track id, float32 embeddings blob) rows."""
     ids: list[int] = []
     vecs: list[npt.NDArray[np.float32]] = []
     for track_id, blob in rows:
-        emb = embedding_rows(blob)
+        emb = embedding_rows(blob, dimension)
         if len(emb):
             ids.append(track_id)
             vecs.append(track_template(emb))
@@ -64,7 +75,10 @@ def templates_from_rows(rows: Iterator[tuple[int, bytes]]) -> Iterator[tuple[npt
 
 
 class FaceIndex:
-    def __init__(self, directory: Path) -> None:
+    """The tracks of ``embedder`` (its vectors ``dimension`` long)."""
+
+    def __init__(self, directory: Path, embedder: str = "dlib-resnet-v1", dimension: int = 128) -> None:
+        self.embedder, self.dimension = embedder, dimension
         self.path = directory / "faces.faiss"
         self.meta_path = directory / "faces.json"
         self.lock = threading.Lock()
@@ -74,7 +88,7 @@ class FaceIndex:
 
     def _new(self) -> Any:
         faiss = _faiss()
-        hnsw = faiss.IndexHNSWFlat(DIM, HNSW_M)
+        hnsw = faiss.IndexHNSWFlat(self.dimension, HNSW_M)
         hnsw.hnsw.efConstruction = EF_CONSTRUCTION
         hnsw.hnsw.efSearch = EF_SEARCH
         return faiss.IndexIDMap2(hnsw)
@@ -82,8 +96,9 @@ class FaceIndex:
     def _load(self) -> None:
         if self.index is not None:
             return
-        if self.path.is_file() and self.meta_path.is_file():
-            meta = json.loads(self.meta_path.read_text())
+        meta = json.loads(self.meta_path.read_text()) if self.meta_path.is_file() else {}
+        # An index saved by another embedder's process is of no use here: built afresh instead.
+        if self.path.is_file() and meta and meta.get("embedder", "dlib-resnet-v1") == self.embedder:
             self.index = _faiss().read_index(str(self.path))
             self.high_id, self.epoch = int(meta["high_id"]), int(meta.get("epoch", 0))
         else:
@@ -98,14 +113,16 @@ class FaceIndex:
         tmp.replace(self.path)
         meta_tmp = self.meta_path.with_name(self.meta_path.name + mine)
         meta_tmp.write_text(json.dumps({"high_id": self.high_id, "epoch": self.epoch, "count": int(self.index.ntotal),
-                                        "hnsw_m": HNSW_M, "saved_at": time.time()}))
+                                        "embedder": self.embedder, "dimension": self.dimension, "hnsw_m": HNSW_M,
+                                        "saved_at": time.time()}))
         meta_tmp.replace(self.meta_path)
 
     def _add_from(self, s: Session, after_id: int) -> int:
-        rows = s.execute(select(FaceTrackRow.id, FaceTrackRow.embeddings).where(FaceTrackRow.id > after_id)
+        rows = s.execute(select(FaceTrackRow.id, FaceTrackRow.embeddings)
+                         .where(FaceTrackRow.id > after_id, FaceTrackRow.embedder == self.embedder)
                          .order_by(FaceTrackRow.id).execution_options(yield_per=BATCH))
         added = 0
-        for ids, vecs in templates_from_rows(iter(rows)):
+        for ids, vecs in templates_from_rows(iter(rows), self.dimension):
             self.index.add_with_ids(vecs, ids)
             self.high_id = int(ids[-1])
             added += len(ids)
@@ -123,6 +140,7 @@ class FaceIndex:
                 if newest <= self.high_id:
                     return 0
                 added = self._add_from(s, self.high_id)
+                self.high_id = max(self.high_id, newest)  # another embedder's tracks up to it are not for here
             if added >= SAVE_AFTER:
                 self.save()
             return added

@@ -15,7 +15,8 @@ from evidence.audit import Actor, audit_read
 from evidence.db.tables import CandidateRow, Evidence, FaceTrackRow, Incident, embedding_rows
 from evidence.runtime import Runtime
 from evidence.states import ReviewState
-from evidence.search import appearance_view, is_current
+from evidence.faceindex import other_embedder_tracks
+from evidence.search import appearance_view, is_current, not_compared
 from evidence.errors import Conflict, NotFound
 from pipeline.facesearch import cluster_tracks, pair_distance, track_template
 
@@ -29,7 +30,8 @@ def _tracks(rt: Runtime, incident_id: int | None = None, exclude_incident: int |
             track_ids: list[int] | None = None, unknown: bool = True) -> list[tuple[FaceTrackRow, Evidence]]:
     """Current face tracks with their evidence; ``unknown``: only those no watchlist candidate
     (pending or confirmed) is attached to."""
-    q = select(FaceTrackRow, Evidence).join(Evidence, Evidence.id == FaceTrackRow.evidence_id)
+    q = select(FaceTrackRow, Evidence).join(Evidence, Evidence.id == FaceTrackRow.evidence_id).where(
+        FaceTrackRow.embedder == rt.faces.profile.name)  # another model's vectors are never compared
     if unknown:
         matched = select(CandidateRow.track_id).where(CandidateRow.review_state.in_((ReviewState.PENDING, ReviewState.CONFIRMED)))
         q = q.where(FaceTrackRow.id.not_in(matched))
@@ -61,7 +63,7 @@ def _elsewhere(rt: Runtime, incident_id: int, embs: np.ndarray, threshold: float
     found = []
     # Elsewhere every track counts: the same face matched to a watchlist subject there is a lead.
     for row, ev in _tracks(rt, exclude_incident=incident_id, track_ids=hits, unknown=False) if hits else []:
-        d = pair_distance(embs, embedding_rows(row.embeddings))
+        d = pair_distance(embs, embedding_rows(row.embeddings, rt.faces.profile.dimension))
         if d <= threshold:
             found.append((d, appearance_view(row, ev, d)))
     return [view for _, view in sorted(found, key=lambda x: x[0])]
@@ -74,11 +76,13 @@ def incident_people(rt: Runtime, incident_id: int, actor: Actor) -> dict[str, An
     with rt.sessions() as s:
         if s.get(Incident, incident_id) is None:
             raise NotFound(f"incident {incident_id} not found")
+        others = other_embedder_tracks(s, rt.faces.profile.name,
+                                       select(Evidence.id).where(Evidence.incident_id == incident_id))
     rows = _tracks(rt, incident_id)
     if len(rows) > MAX_TRACKS:
         raise Conflict(f"incident {incident_id} has {len(rows)} unknown face tracks; grouping is limited to "
                        f"{MAX_TRACKS} (search by photo instead)")
-    embs = [embedding_rows(r.embeddings) for r, _ in rows]
+    embs = [embedding_rows(r.embeddings, rt.faces.profile.dimension) for r, _ in rows]
     labels = cluster_tracks(embs, threshold, _overlapping(rows))
     rt.face_index.catch_up(rt.sessions)
     people: list[dict[str, Any]] = []
@@ -95,4 +99,4 @@ def incident_people(rt: Runtime, incident_id: int, actor: Actor) -> dict[str, An
                detail={"tracks": len(rows), "people": len(people), "threshold": threshold,
                        "in_several_clips": sum(1 for p in people if p["clips"] > 1)})
     return {"incident_id": incident_id, "threshold": threshold, "unknown_tracks": len(rows),
-            "people": [{"person": p.pop("person"), **p} for p in people]}
+            "people": [{"person": p.pop("person"), **p} for p in people], **not_compared(others, rt.faces.profile.name)}

@@ -22,6 +22,7 @@ from evidence import SOFTWARE
 from evidence.audit import Actor, append_audit
 from evidence.db.tables import CandidateRow, Derivative, Evidence, embedding_rows
 from evidence.derivatives import record_derivative
+from evidence.errors import ModelMismatch
 from evidence.export import Redactor
 from evidence.mediaio import iter_frames, probe_media
 from evidence.runtime import Runtime
@@ -50,9 +51,10 @@ class _Faces:
 
     def __init__(self, rt: Runtime, keep: list[tuple[np.ndarray, float]], upscale: float = 1.0) -> None:
         self.m, self.keep, self.upscale = rt.faces, keep, upscale
-        # Blurring a face too many costs nothing; missing one discloses it: a lower score than analysis.
-        self.detector: FaceDetector = CenterFaceDetector(rt.settings.onnx_threads, threshold=REDACT_MIN_SCORE) \
-            if isinstance(rt.faces.detector, CenterFaceDetector) else rt.faces.detector
+        # Blurring a face too many costs nothing; missing one discloses it: CenterFace (which found the
+        # most turned and dark faces, benchmarks/face_detection.py --dusk) at a lower score than
+        # analysis, whichever detector found the footage's faces.
+        self.detector: FaceDetector = CenterFaceDetector(rt.settings.onnx_threads, threshold=REDACT_MIN_SCORE)
 
     def _found(self, image: RGBImage) -> list[Box]:
         """Faces at the frame's own scale and, when the copy is small, enlarged too: a detector's
@@ -91,7 +93,12 @@ def _confirmed(rt: Runtime, evidence_id: int) -> tuple[list[tuple[np.ndarray, fl
     with rt.sessions() as s:
         rows = list(s.scalars(select(CandidateRow).where(CandidateRow.evidence_id == evidence_id,
                                                          CandidateRow.review_state == ReviewState.CONFIRMED)))
-        keep = [(embedding_rows(c.track.embeddings), c.threshold) for c in rows]
+        embedder = rt.faces.profile
+        others = {c.track.embedder for c in rows} - {embedder.name}
+        if others:  # who to leave unblurred is decided on their vectors: never another model's
+            raise ModelMismatch(f"the confirmed faces of evidence {evidence_id} were embedded by "
+                                f"{', '.join(sorted(others))}, this process by {embedder.name}: {ModelMismatch.REMEDY}")
+        keep = [(embedding_rows(c.track.embeddings, embedder.dimension), c.threshold) for c in rows]
         record = [{"candidate_id": c.id, "subject": c.subject.name, "track_id": c.track_id,
                    "threshold": c.threshold} for c in rows]
     return keep, record

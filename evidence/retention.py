@@ -17,12 +17,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, exists, or_, select, update
+from sqlalchemy import delete, exists, or_, select
 from sqlalchemy.orm import Session
 
 from evidence.audit import Actor, append_audit, recorded_reason
-from evidence.db import rows_changed
-from evidence.db.governance_tables import INDEX_EPOCH, Marker
+from evidence.db.governance_tables import INDEX_EPOCH, bump_marker
 from evidence.db.tables import CandidateRow, Derivative, Evidence, FaceTrackRow, Incident
 from evidence.errors import Conflict, InvalidRequest
 from evidence.export import find_incident
@@ -34,13 +33,6 @@ __all__ = ["BATCH", "bump_marker", "classify", "due_for_review", "hold", "incide
            "release", "review_retention"]
 
 BATCH = 2000  # tracks deleted a transaction: the write lock is never held for long
-
-
-def bump_marker(s: Session, name: str) -> None:
-    if not rows_changed(s.execute(update(Marker).where(Marker.name == name).values(value=Marker.value + 1, at=utcnow())
-                                  .execution_options(synchronize_session=False))):
-        s.add(Marker(name=name, value=1, at=utcnow()))
-        s.flush()
 
 
 def purge_bystanders(rt: Runtime, actor: Actor, now: datetime | None = None) -> int:

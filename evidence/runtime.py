@@ -284,7 +284,7 @@ class Runtime:
 
     @cached_property
     def face_index(self) -> FaceIndex:
-        return FaceIndex(self.settings.data_dir / "index")
+        return FaceIndex(self.settings.data_dir / "index", self.faces.profile.name, self.faces.profile.dimension)
 
     @cached_property
     def sessions(self) -> Sessions:

@@ -29,13 +29,15 @@ from evidence.db.tables import AnprRead, Evidence, FaceTrackRow, PlateSightingRo
 from evidence.images import decode_rgb
 from evidence.runtime import Runtime
 from evidence.states import EvidenceState
-from evidence.errors import InvalidRequest
+from evidence.errors import InvalidRequest, ModelMismatch
+from evidence.faceindex import other_embedder_tracks
 from pipeline.faces import embed_reference
 from pipeline.facesearch import probe_distances
 from pipeline.geo import GeoBox
 from pipeline.plates import KeyQuery, key_query, prefix_upper_bound
 
-__all__ = ["FaceFilters", "MAX_RESULTS", "appearance_view", "is_current", "search_embedding", "search_faces", "search_plates"]
+__all__ = ["FaceFilters", "MAX_RESULTS", "appearance_view", "is_current", "not_compared", "search_embedding", "search_faces",
+           "search_plates"]
 
 MAX_RESULTS = 1000
 OVERFETCH = 10  # index hits fetched per result wanted: room for filters and stale entries
@@ -97,6 +99,7 @@ def search_embedding(rt: Runtime, probe: np.ndarray, probe_record: dict[str, Any
     it was (audited)."""
     _need_reason(reason)
     max_distance = rt.analysis.search_max_distance
+    embedder = rt.faces.profile
     index = rt.face_index
     hits: list[tuple[int, float]] = []
     if not filters.incident_ids:
@@ -104,7 +107,12 @@ def search_embedding(rt: Runtime, probe: np.ndarray, probe_record: dict[str, Any
         hits = index.search(probe, min(max(limit * OVERFETCH, 200), 10_000))
     out: list[tuple[float, dict[str, Any]]] = []
     with rt.sessions() as s:
-        tracks = select(FaceTrackRow, Evidence).join(Evidence, Evidence.id == FaceTrackRow.evidence_id)
+        # Only the process's embedder's vectors are comparable with its probe.
+        tracks = select(FaceTrackRow, Evidence).join(Evidence, Evidence.id == FaceTrackRow.evidence_id).where(
+            FaceTrackRow.embedder == embedder.name)
+        in_incidents = select(Evidence.id).where(Evidence.incident_id.in_(filters.incident_ids)) \
+            if filters.incident_ids else None
+        others = other_embedder_tracks(s, embedder.name, in_incidents)
         if filters.incident_ids:  # a few incidents: measure every one of their tracks, no index needed
             rows = s.execute(tracks.where(Evidence.incident_id.in_(filters.incident_ids))).all()
         else:
@@ -113,16 +121,27 @@ def search_embedding(rt: Runtime, probe: np.ndarray, probe_record: dict[str, Any
             ids = [i for i, template_d in hits if template_d <= max_distance]
             rows = s.execute(tracks.where(FaceTrackRow.id.in_(ids))).all() if ids else []
         kept = [(row, ev) for row, ev in rows if is_current(row, ev) and filters.keeps(ev)]
-        for (row, ev), d in zip(kept, probe_distances(probe, [embedding_rows(r.embeddings) for r, _ in kept]), strict=True):
+        vectors = [embedding_rows(r.embeddings, embedder.dimension) for r, _ in kept]
+        for (row, ev), d in zip(kept, probe_distances(probe, vectors), strict=True):
             if d <= max_distance:
                 out.append((d, appearance_view(row, ev, d)))
         out.sort(key=lambda x: x[0])
     results = [{"rank": n, **view} for n, (_, view) in enumerate(out[:limit], start=1)]
-    model = rt.faces.embedder_version
+    model = embedder.provenance
     audit_read(rt.sessions, actor, "search.faces", f"probe:{probe_record.get('probe_sha256', 'embedding')}",
                reason=reason, detail={**probe_record, **filters.record(), "max_distance": max_distance,
-                                      "model": model, "results": len(results)})
-    return {**probe_record, "max_distance": max_distance, "model": model, "indexed": index.count, "results": results}
+                                      "model": model, "embedder": embedder.name, "results": len(results),
+                                      "not_compared": others})
+    return {**probe_record, "max_distance": max_distance, "model": model, "embedder": embedder.name,
+            "indexed": index.count, "results": results, **not_compared(others, embedder.name)}
+
+
+def not_compared(n: int, embedder: str) -> dict[str, Any]:
+    """What a face search or grouping says of the tracks another embedder made (never compared)."""
+    if not n:
+        return {"not_compared": 0}
+    return {"not_compared": n, "not_compared_reason": f"{n} face track(s) were made by another embedder than "
+            f"this process's ({embedder}) and were not searched: {ModelMismatch.REMEDY}"}
 
 
 def _key_filter(key: InstrumentedAttribute[str], key_rev: InstrumentedAttribute[str | None],

@@ -18,14 +18,15 @@ from evidence.derivatives import discard_unreferenced
 from evidence.db.governance_tables import WatchlistRow
 from evidence.db.tables import WatchlistReference, WatchlistSubjectRow
 from evidence.images import read_rgb
-from evidence.runtime import Runtime
-from evidence.errors import Conflict, InvalidReference, NotFound
+from evidence.runtime import FaceModels, Runtime
+from evidence.errors import Conflict, InvalidReference, ModelMismatch, NotFound
 from evidence.utc import utcnow
 from evidence.watchlist_lists import live_list, live_subject, live_subjects
 from pipeline.faces import embed_reference
-from pipeline.types import WatchlistSubject
+from pipeline.types import RGBImage, WatchlistSubject
 
-__all__ = ["EnrolResult", "Enrolment", "SubjectMeta", "enrol", "folder_enrolments", "list_subjects", "load_subjects"]
+__all__ = ["EnrolResult", "Enrolment", "SubjectMeta", "embed_photo", "enrol", "folder_enrolments", "list_subjects",
+           "load_subjects"]
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 SMALL_PHOTO_PX = 800
@@ -95,10 +96,7 @@ def enrol(rt: Runtime, enrolments: Iterable[Enrolment], actor: Actor, skip_unusa
         for i, path in enumerate(e.images):
             label = e.label(i)
             try:
-                img = read_rgb(path, name=label)
-                # Small photos (LFW-sized) need the upsampling detector; large ones do not (~4x cheaper).
-                detector = m.reference_detector if max(img.shape[:2]) < SMALL_PHOTO_PX else m.photo_detector
-                embedded.append((e, path, label, embed_reference(img, detector, m.aligner, m.embedder, label)))
+                embedded.append((e, path, label, embed_photo(m, read_rgb(path, name=label), label)))
                 usable += 1
             except InvalidReference as exc:
                 problems.append(exc.message)
@@ -126,7 +124,8 @@ def enrol(rt: Runtime, enrolments: Iterable[Enrolment], actor: Actor, skip_unusa
                     subject.version += 1  # new references for an enrolled subject: a new version of them
                 s.add(WatchlistReference(subject_id=subject.id, sha256=f.sha256,
                                          store_path=rt.store.relative(f.path),
-                                         embedding=vec.astype("<f4").tobytes(), model_version=m.embedder_version))
+                                         embedding=vec.astype("<f4").tobytes(), model_version=m.embedder_version,
+                                         embedder=m.profile.name))
                 added[name] += 1
             n = live_subjects(s, wl, now)
             if n > wl.max_subjects:
@@ -177,10 +176,19 @@ class SubjectMeta:
     expires_at: datetime | None
 
 
-def load_subjects(session: Session, list_ids: Iterable[int] | None = None,
-                  now: datetime | None = None) -> tuple[list[WatchlistSubject], dict[int, SubjectMeta]]:
+def embed_photo(m: FaceModels, img: RGBImage, label: str) -> np.ndarray:
+    """The embedding of a reference photo's one face (InvalidReference unless it shows exactly one)."""
+    # Small photos (LFW-sized) need the upsampling detector; large ones do not (~4x cheaper).
+    detector = m.reference_detector if max(img.shape[:2]) < SMALL_PHOTO_PX else m.photo_detector
+    return embed_reference(img, detector, m.aligner, m.embedder, label)
+
+
+def load_subjects(session: Session, list_ids: Iterable[int] | None = None, now: datetime | None = None,
+                  embedder: str | None = None) -> tuple[list[WatchlistSubject], dict[int, SubjectMeta]]:
     """The live subjects (not expired, not purged, with references) of the live lists among
-    ``list_ids`` (None: every list), and what a candidate records about each."""
+    ``list_ids`` (None: every list), and what a candidate records about each. With ``embedder``
+    (the process's): ModelMismatch if any of their references was embedded by another model — a
+    subject is never matched on vectors of another model, nor silently left out."""
     now = now or utcnow()
     q = (select(WatchlistSubjectRow, WatchlistRow).join(WatchlistRow, WatchlistRow.id == WatchlistSubjectRow.watchlist_id)
          .options(selectinload(WatchlistSubjectRow.references)))
@@ -189,6 +197,11 @@ def load_subjects(session: Session, list_ids: Iterable[int] | None = None,
     subjects, meta = [], {}
     for r, wl in session.execute(q):
         if r.references and live_subject(r, wl, now):
+            others = {ref.embedder for ref in r.references} - {embedder or ref.embedder for ref in r.references}
+            if embedder is not None and others:
+                raise ModelMismatch(f"watchlist {wl.name!r}: {r.name}'s reference photos were embedded by "
+                                    f"{', '.join(sorted(others))}; this process embeds faces with {embedder} and "
+                                    f"never compares two models' vectors: {ModelMismatch.REMEDY}")
             subjects.append(WatchlistSubject(r.id, r.name, np.stack([np.frombuffer(ref.embedding, dtype="<f4")
                                                                      for ref in r.references])))
             ends = [t for t in (r.expires_at, wl.expires_at) if t is not None]

@@ -7,15 +7,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, String, Text, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from evidence.db.session import rows_changed
 from evidence.db.tables import Base
 from evidence.utc import utcnow
 
-__all__ = ["INDEX_EPOCH", "AnprAccess", "Marker", "WatchlistRow", "marker"]
+__all__ = ["INDEX_EPOCH", "AnprAccess", "Marker", "WatchlistRow", "bump_marker", "marker"]
 
-INDEX_EPOCH = "face_index_epoch"  # moves on when face tracks are deleted (evidence.retention, evidence.faceindex)
+# Moves on when face tracks are deleted (evidence.retention) or re-embedded (evidence.reembed): every
+# process rebuilds its face index (evidence.faceindex).
+INDEX_EPOCH = "face_index_epoch"
 
 
 class WatchlistRow(Base):
@@ -70,3 +73,12 @@ def marker(s: Session, name: str) -> int:
     """The marker's value (0 before it was first set)."""
     row = s.get(Marker, name)
     return int(row.value) if row else 0
+
+
+def bump_marker(s: Session, name: str) -> None:
+    """Move the marker on by one (in the session's transaction)."""
+    done = s.execute(update(Marker).where(Marker.name == name).values(value=Marker.value + 1, at=utcnow())
+                     .execution_options(synchronize_session=False))
+    if not rows_changed(done):
+        s.add(Marker(name=name, value=1, at=utcnow()))
+        s.flush()

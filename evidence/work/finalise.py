@@ -89,11 +89,11 @@ def provenance(rt: Runtime, items: list[WorkItem], watchlist: Watchlist, stitche
     }
 
 
-def _ends(r: FaceTrackRow) -> TrackEnds:
+def _ends(r: FaceTrackRow, dimension: int) -> TrackEnds:
     first = r.first_xyxy or r.best_xyxy
     last = r.last_xyxy or r.best_xyxy
     return TrackEnds(r.id, r.segment, r.first_t_s, r.last_t_s, (first[0], first[1], first[2], first[3]),
-                     (last[0], last[1], last[2], last[3]), embedding_rows(r.embeddings))
+                     (last[0], last[1], last[2], last[3]), embedding_rows(r.embeddings, dimension))
 
 
 def _stitch(s: Session, rt: Runtime, evidence_id: int, items: list[WorkItem], watchlist: Watchlist) -> int:
@@ -101,9 +101,12 @@ def _stitch(s: Session, rt: Runtime, evidence_id: int, items: list[WorkItem], wa
                 if i.kind == WorkKind.SEGMENT]
     if len(segments) < 2:
         return 0
+    embedder = rt.faces.profile
+    # (A track another embedder made, kept for a person's decision on it, is not joined with these.)
     rows = {r.id: r for r in s.scalars(select(FaceTrackRow).where(FaceTrackRow.evidence_id == evidence_id,
-                                                                  FaceTrackRow.segment >= 0))}
-    joined = stitch_tracks([_ends(r) for r in rows.values()], segments, rt.analysis.face.tracker)
+                                                                  FaceTrackRow.segment >= 0,
+                                                                  FaceTrackRow.embedder == embedder.name))}
+    joined = stitch_tracks([_ends(r, embedder.dimension) for r in rows.values()], segments, rt.analysis.face.tracker)
     cands: dict[int, dict[int, CandidateRow]] = {}
     for c in s.scalars(select(CandidateRow).where(CandidateRow.evidence_id == evidence_id)):
         cands.setdefault(c.track_id, {})[c.subject_id] = c
@@ -138,5 +141,6 @@ def _stitch(s: Session, rt: Runtime, evidence_id: int, items: list[WorkItem], wa
     s.flush()
     for root_id in roots:
         root = rows[root_id]
-        sync_candidates(s, rt, root, embedding_rows(root.embeddings), root.best_t_s, watchlist, final=True)
+        sync_candidates(s, rt, root, embedding_rows(root.embeddings, embedder.dimension), root.best_t_s, watchlist,
+                        final=True)
     return merged

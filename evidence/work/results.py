@@ -51,7 +51,7 @@ class Watchlist:
     def load(cls, s: Session, rt: Runtime, evidence_id: int) -> Watchlist:
         ev = s.get(Evidence, evidence_id)
         lists = lists_for_incident(s, ev.incident_id if ev else None, rt.settings.default_watchlists)
-        subjects, meta = load_subjects(s, lists)
+        subjects, meta = load_subjects(s, lists, embedder=rt.faces.profile.name)
         n = sum(len(x.embeddings) for x in subjects)
         return cls(subjects, meta, n, rt.analysis.threshold_for(n))
 
@@ -177,6 +177,7 @@ class Recorder:
         row.first_xyxy, row.last_xyxy = [round(v, 1) for v in track.first_xyxy], [round(v, 1) for v in track.last_xyxy]
         row.closed = event.kind == "closed"
         row.embeddings = track.embeddings.astype("<f4").tobytes()
+        row.embedder = self.rt.faces.profile.name
         row.crop_id = deriv.id
         s.flush()
         return row
