@@ -55,8 +55,9 @@ def _licence_of(name: str) -> tuple[str, str]:
         meta = metadata(name)
     except PackageNotFoundError:
         return "not installed here", ""
-    licence = meta.get("License-Expression") or ""
-    text = meta.get("License") or ""
+    fields = {k: meta[k] for k in ("License-Expression", "License", "Home-page") if meta[k]}
+    licence = fields.get("License-Expression", "")
+    text = fields.get("License", "")
     if not licence and text and "\n" not in text.strip() and len(text) <= 80:
         licence = text.strip()
     if not licence:
@@ -64,7 +65,7 @@ def _licence_of(name: str) -> tuple[str, str]:
         licence = ", ".join(c for c in classes if c != "OSI Approved") or "see the package (no licence in its metadata)"
     urls = {label.strip().lower(): url.strip() for label, _, url in
             (u.partition(",") for u in meta.get_all("Project-URL") or [])}
-    home = meta.get("Home-page") or next((urls[k] for k in ("homepage", "home", "source", "source code", "repository",
+    home = fields.get("Home-page") or next((urls[k] for k in ("homepage", "home", "source", "source code", "repository",
                                                              "documentation") if k in urls), "")
     return _one_line(licence), home
 
