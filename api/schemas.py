@@ -286,8 +286,11 @@ class FaceSearchResult(BaseModel):
     probe_name: str | None = None
     max_distance: float
     model: str
+    embedder: str = Field("", description="the face embedder the probe and every track compared were made by")
     indexed: int
     results: list[AppearancePublic]
+    not_compared: int = Field(0, description="tracks another embedder made: never compared with this one's vectors")
+    not_compared_reason: str | None = Field(None, description="what to run so that they are (evidence models reembed)")
 
 
 class PersonPublic(BaseModel):
@@ -302,6 +305,8 @@ class PeopleResult(BaseModel):
     threshold: float
     unknown_tracks: int
     people: list[PersonPublic]
+    not_compared: int = Field(0, description="the incident's tracks another embedder made: not grouped")
+    not_compared_reason: str | None = None
 
 
 class AlertPublic(BaseModel):

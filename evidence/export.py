@@ -131,7 +131,7 @@ def _provenance(rt: Runtime, evidence: list[Evidence], derivatives: dict[int, li
     return {
         "software": SOFTWARE,
         "models": [{"name": m.name, "role": m.role, "file": m.file, "sha256": m.sha256, "version": m.version,
-                    "source": m.source, "licence": m.licence} for m in manifest().values()],
+                    "source": m.source, "licence": m.licence, "caveats": m.caveats} for m in manifest().values()],
         "settings": {**rt.analysis.as_record(), "search_max_distance": rt.analysis.search_max_distance,
                      "people_threshold": rt.analysis.people_threshold},
         "evidence": [{"id": ev.id, "sha256": ev.sha256, "provenance": ev.provenance,

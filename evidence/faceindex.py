@@ -31,10 +31,10 @@ from sqlalchemy.orm import Session
 
 from evidence.db import Sessions
 from evidence.db.governance_tables import INDEX_EPOCH, marker
-from evidence.db.tables import FaceTrackRow, embedding_rows
+from evidence.db.tables import FaceTrackRow
 from pipeline.facesearch import track_template
 
-__all__ = ["FaceIndex", "other_embedder_tracks"]
+__all__ = ["FaceIndex", "embedding_rows", "other_embedder_tracks"]
 
 HNSW_M = 32  # links per node: recall@10 0.983 on 1 M synthetic templates (benchmarks/search.py)
 EF_CONSTRUCTION = 80
@@ -47,6 +47,11 @@ def _faiss() -> Any:
     import faiss  # imported on first use: ~0.3 s that most CLI commands do not need
 
     return faiss
+
+
+def embedding_rows(blob: bytes, dimension: int = 128) -> npt.NDArray[np.float32]:
+    """A stored ``embeddings`` blob (FaceTrackRow) as its (n, dimension) float32 rows."""
+    return np.frombuffer(blob, dtype="<f4").reshape(-1, dimension)
 
 
 def other_embedder_tracks(s: Session, embedder: str, evidence_ids: Any = None) -> int:

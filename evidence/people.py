@@ -12,10 +12,10 @@ import numpy as np
 from sqlalchemy import select
 
 from evidence.audit import Actor, audit_read
-from evidence.db.tables import CandidateRow, Evidence, FaceTrackRow, Incident, embedding_rows
+from evidence.db.tables import CandidateRow, Evidence, FaceTrackRow, Incident
 from evidence.runtime import Runtime
 from evidence.states import ReviewState
-from evidence.faceindex import other_embedder_tracks
+from evidence.faceindex import embedding_rows, other_embedder_tracks
 from evidence.search import appearance_view, is_current, not_compared
 from evidence.errors import Conflict, NotFound
 from pipeline.facesearch import cluster_tracks, pair_distance, track_template

@@ -20,7 +20,8 @@ from sqlalchemy import select
 
 from evidence import SOFTWARE
 from evidence.audit import Actor, append_audit
-from evidence.db.tables import CandidateRow, Derivative, Evidence, embedding_rows
+from evidence.faceindex import embedding_rows
+from evidence.db.tables import CandidateRow, Derivative, Evidence
 from evidence.derivatives import record_derivative
 from evidence.errors import ModelMismatch
 from evidence.export import Redactor

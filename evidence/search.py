@@ -25,12 +25,12 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from evidence.anpr_access import check_search, old_before
 from evidence.audit import Actor, audit_read, utc_naive
-from evidence.db.tables import AnprRead, Evidence, FaceTrackRow, PlateSightingRow, embedding_rows
+from evidence.db.tables import AnprRead, Evidence, FaceTrackRow, PlateSightingRow
 from evidence.images import decode_rgb
 from evidence.runtime import Runtime
 from evidence.states import EvidenceState
 from evidence.errors import InvalidRequest, ModelMismatch
-from evidence.faceindex import other_embedder_tracks
+from evidence.faceindex import embedding_rows, other_embedder_tracks
 from pipeline.faces import embed_reference
 from pipeline.facesearch import probe_distances
 from pipeline.geo import GeoBox

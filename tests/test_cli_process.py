@@ -67,7 +67,7 @@ def test_original_is_stored_read_only_under_its_hash_with_provenance(cli, clips,
     with rt.sessions() as s:
         ev = s.scalar(select(Evidence))
         assert ev.provenance["parameters"]["match_threshold"] == rt.settings.match_threshold
-        assert "dlib_face_recognition_resnet_model_v1" in ev.provenance["models"]
+        assert "dlib-resnet-v1" in ev.provenance["models"]
         assert ev.media["creation_time"].startswith("2026-11-05T21:14:03")
         assert ev.media["location"] == "+51.5072-000.1276/"
         track = s.scalar(select(FaceTrackRow).where(FaceTrackRow.crop_id.is_not(None)))

@@ -18,7 +18,8 @@ from sqlalchemy import select
 from api.main import create_app
 from conftest import FACES, Cli, frame_at
 from evidence.audit import Actor
-from evidence.db.tables import AuditEntry, CandidateRow, Derivative, Evidence, FaceTrackRow, embedding_rows
+from evidence.faceindex import embedding_rows
+from evidence.db.tables import AuditEntry, CandidateRow, Derivative, Evidence, FaceTrackRow
 from evidence.keys import create_key
 from evidence.work import analyse_evidence, ingest_clip
 from evidence.review import review_candidate
@@ -209,7 +210,7 @@ def test_an_evidence_package_verifies_and_fails_when_tampered_with(footage, tmp_
     assert original["sha256"] == ev.sha256 and data == rt.store.absolute(ev.store_path).read_bytes()
     assert {"MANIFEST.sha256", "reports/report.json", "reports/report.html", "provenance.json", "audit.json"} <= names
     assert any(f["role"] == "working_copy" and f["parent_sha256"] == ev.sha256 for f in files)
-    assert {m["name"] for m in prov["models"]} >= {"dlib_face_recognition_resnet_model_v1"}
+    assert {m["name"] for m in prov["models"]} >= {"dlib-resnet-v1", "fast-plate-ocr-cct-xs-v2"}
     assert all(m["sha256"] for m in prov["models"] if m["file"]) and "match_fpir" in prov["settings"]
     assert any(a["action"] == "evidence.ingest" for a in audit) and "park.mp4" in html
     ok = cli("verify", out)

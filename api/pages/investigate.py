@@ -83,7 +83,7 @@ async def faces(request: Request, rt: RuntimeDep, user: PageUser, photo: Annotat
     refs = _references(rt, {a["incident_id"] for a in found["results"] if a["incident_id"]})
     results = [_appearance(a, refs) for a in found["results"] if a["crop_url"]]
     return render(request, "search_faces.html", user, results=results, reason=reason,
-                  max_distance=found["max_distance"], page_title="Face search")
+                  max_distance=found["max_distance"], not_compared=found["not_compared"], page_title="Face search")
 
 
 @router.get("/app/search/plates", response_class=HTMLResponse)

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
 from sqlalchemy import (JSON, BigInteger, DateTime, Dialect, ForeignKey, Index, Integer, LargeBinary, String, Text,
                         UniqueConstraint, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -115,11 +114,6 @@ class Derivative(Base):
     store_path: Mapped[str] = mapped_column(String(500))
     made_by: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-def embedding_rows(blob: bytes, dimension: int = 128) -> np.ndarray:
-    """A stored ``embeddings`` blob (FaceTrackRow) as its (n, dimension) float32 rows."""
-    return np.frombuffer(blob, dtype="<f4").reshape(-1, dimension)
 
 
 class FaceTrackRow(Base):

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 from evidence import SOFTWARE
 from evidence.alerts import close_stale_alerts
 from evidence.audit import Actor, append_audit
-from evidence.db.tables import CandidateRow, Evidence, FaceTrackRow, WorkItem, embedding_rows
+from evidence.faceindex import embedding_rows
+from evidence.db.tables import CandidateRow, Evidence, FaceTrackRow, WorkItem
 from evidence.events import evidence_event
 from evidence.runtime import Runtime
 from evidence.states import UNREVIEWED, EvidenceState, ReviewState, WorkKind, WorkState
