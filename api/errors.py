@@ -17,14 +17,14 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
 from evidence.errors import (Conflict, EvidenceError, Forbidden, Gone, InvalidMedia, InvalidReference, InvalidRequest,
-                             NotFound, StoreUnavailable, TooLarge, TooManyRequests, Unauthorized)
+                             ModelUnavailable, NotFound, StoreUnavailable, TooLarge, TooManyRequests, Unauthorized)
 
 __all__ = ["STATUS", "PageErrors", "api_routes", "documented_errors", "install_error_handlers", "json_safe_errors",
            "status_of"]
 
 STATUS: dict[type[EvidenceError], int] = {
     NotFound: 404, Unauthorized: 401, Forbidden: 403, Conflict: 409, InvalidMedia: 422, InvalidReference: 422,
-    InvalidRequest: 422, TooLarge: 413, Gone: 410, TooManyRequests: 429, StoreUnavailable: 503}
+    InvalidRequest: 422, TooLarge: 413, Gone: 410, TooManyRequests: 429, StoreUnavailable: 503, ModelUnavailable: 503}
 
 ERROR_SCHEMA = {"title": "Error", "type": "object", "required": ["code", "message"],
                 "properties": {"code": {"type": "string", "description": "stable, for programs"},

@@ -92,6 +92,7 @@ def create_app(settings: Settings | None = None, work_queue: WorkQueue | None = 
                               "(413).")
     app.router.route_class = SafeJSONRoute
     rt = app.state.runtime = Runtime(settings)
+    _ = rt.faces.profile, rt.plates  # a model name no manifest holds stops the server here, not a request
     app.state.wake = Wake()
     app.state.work_queue = work_queue
     app.state.dispatcher = Dispatcher(rt, enqueue=work_queue.deliver if work_queue is not None else None)

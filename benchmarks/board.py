@@ -82,7 +82,7 @@ def seed(data: Path, n: int) -> int:
         have = s.query(CandidateRow).count()
         for i in range(n - have):
             t = tracks[i % len(tracks)]
-            clone = FaceTrackRow(evidence_id=t.evidence_id, track_index=10_000 + i, first_t_s=t.first_t_s,
+            clone = FaceTrackRow(embedder=t.embedder, evidence_id=t.evidence_id, track_index=10_000 + i, first_t_s=t.first_t_s,
                                  last_t_s=t.last_t_s, best_t_s=t.best_t_s, best_xyxy=t.best_xyxy,
                                  n_detections=t.n_detections, quality=t.quality, closed=True,
                                  embeddings=t.embeddings, segment=t.segment, crop_id=t.crop_id)
@@ -113,7 +113,7 @@ def new_candidate(data: Path) -> tuple[int, float]:
         t = s.scalars(select(FaceTrackRow).where(FaceTrackRow.crop_id.is_not(None))).first()
         model = s.scalars(select(CandidateRow)).first()
         assert t is not None and model is not None
-        clone = FaceTrackRow(evidence_id=t.evidence_id, track_index=int(s.scalar(select(func.max(FaceTrackRow.track_index))) or 0) + 1,
+        clone = FaceTrackRow(embedder=t.embedder, evidence_id=t.evidence_id, track_index=int(s.scalar(select(func.max(FaceTrackRow.track_index))) or 0) + 1,
                              first_t_s=t.first_t_s, last_t_s=t.last_t_s, best_t_s=t.best_t_s, best_xyxy=t.best_xyxy,
                              n_detections=t.n_detections, quality=t.quality, closed=True, embeddings=t.embeddings,
                              segment=t.segment, crop_id=t.crop_id)

@@ -64,7 +64,7 @@ import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import ROOT, shared_data  # noqa: E402
-from lfw import CACHE, _central, embed_images  # noqa: E402
+from lfw import CACHE, _central, configured_faces, embed_images  # noqa: E402
 
 from evidence.images import read_rgb  # noqa: E402
 from evidence.runtime import AnalysisConfig, FaceModels  # noqa: E402
@@ -148,13 +148,15 @@ def measure(job: tuple[Path, str, tuple[int, ...]]) -> Photo:
     """Box height, yaw, quality and downscaled embeddings of one photo (cached by content)."""
     images, rel, sizes = job
     data = (images / rel).read_bytes()
-    key = CACHE / f"equity-{hashlib.sha256(data + repr(sizes).encode()).hexdigest()}.npz"
+    embedder = Settings().face_embedder  # one embedder's measurements apart from another's (dlib's as before)
+    tag = "" if embedder == "dlib-resnet-v1" else f"{embedder}-"
+    key = CACHE / f"equity-{tag}{hashlib.sha256(data + repr(sizes).encode()).hexdigest()}.npz"
     if key.exists():
         z = np.load(key)
         box_h, yaw, sharp, bright, contrast = (float(x) for x in z["m"])
         return Photo(rel, box_h, yaw, sharp, bright, contrast, {s: z[f"v{s}"] for s in sizes if f"v{s}" in z})
     if not _models:
-        _models.append(FaceModels())
+        _models.append(configured_faces())
     models = _models[0]
     img = read_rgb(images / rel)
     h, w = img.shape[:2]
@@ -371,7 +373,7 @@ def main() -> None:
                     help="face heights (px) to downscale the probes to")
     ap.add_argument("--write-results", action="store_true")
     args = ap.parse_args()
-    cfg = AnalysisConfig.from_settings(Settings())
+    cfg = AnalysisConfig.from_settings(Settings(), configured_faces())
     started, cold = time.perf_counter(), not any(CACHE.glob("equity-*"))
     parts, summaries = [], []
     for i, images in enumerate(args.images):

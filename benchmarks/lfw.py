@@ -12,6 +12,8 @@ import numpy as np
 
 from evidence.images import read_rgb
 from evidence.runtime import FaceModels
+from evidence.settings import Settings
+from models.registry import catalogue
 from pipeline.types import Box
 
 CACHE = Path(__file__).resolve().parent / ".cache"
@@ -30,18 +32,28 @@ def _central(boxes: list[tuple[Box, float]], wh: tuple[int, int]) -> Box:
     return min(boxes, key=lambda b: (b[0][0] + b[0][2] - 2 * cx) ** 2 + (b[0][1] + b[0][3] - 2 * cy) ** 2)[0]
 
 
+def configured_faces() -> FaceModels:
+    """The face models the settings name (EVIDENCE_FACE_EMBEDDER, EVIDENCE_MODEL_MANIFESTS, ...): a
+    force re-measuring its own embedder sets them as its processes do."""
+    s = Settings()
+    return FaceModels.for_settings(s, catalogue(tuple(s.model_manifests)))
+
+
 def embed_images(images_dir: Path, names: list[str], use_cache: bool = True) -> Embedded:
-    """Embed each image (path relative to images_dir). Where no face is detected the central box
-    of the photo is used and the image is counted in ``undetected``. Vectors are cached under
-    benchmarks/.cache by file hash; ``use_cache=False`` recomputes them (for timing)."""
-    models = FaceModels()
+    """Embed each image (path relative to images_dir) with the configured embedder. Where no face is
+    detected the central box of the photo is used and the image is counted in ``undetected``.
+    Vectors are cached under benchmarks/.cache by embedder and file hash; ``use_cache=False``
+    recomputes them (for timing)."""
+    models = configured_faces()
+    embedder = models.profile.name
     CACHE.mkdir(exist_ok=True)
     out: dict[str, np.ndarray] = {}
     undetected: list[str] = []
     todo = []
     for rel in names:
         data = (images_dir / rel).read_bytes()
-        key = CACHE / f"{hashlib.sha256(data).hexdigest()}.npz"
+        key = CACHE / f"{hashlib.sha256(data).hexdigest()}.npz" if embedder == "dlib-resnet-v1" else \
+            CACHE / f"{embedder}-{hashlib.sha256(data).hexdigest()}.npz"
         if use_cache and key.exists():
             z = np.load(key)
             out[rel] = z["v"]

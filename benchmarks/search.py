@@ -77,7 +77,8 @@ def load_faces(rt: Runtime, n: int) -> None:
         emb = (c[who] + rng.normal(0, NOISE_SD, (k, 128))).astype("<f4")
         rows = [{"evidence_id": ev_ids[(lo + j) // TRACKS_PER_EVIDENCE], "track_index": (lo + j) % TRACKS_PER_EVIDENCE,
                  "first_t_s": 1.0, "last_t_s": 3.0, "best_t_s": 2.0, "best_xyxy": [0, 0, 100, 100], "n_detections": 5,
-                 "quality": 1.0, "closed": True, "embeddings": emb[j].tobytes(), "segment": 0} for j in range(k)]
+                 "quality": 1.0, "closed": True, "embeddings": emb[j].tobytes(), "segment": 0,
+                 "embedder": "dlib-resnet-v1"} for j in range(k)]
         with rt.engine.begin() as conn:
             conn.execute(insert(FaceTrackRow), rows)
         print(f"  faces {lo + k:,}/{n:,}", end="\r", flush=True)

@@ -39,11 +39,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import shared_data  # noqa: E402
-from lfw import embed_images  # noqa: E402
+from lfw import configured_faces, embed_images  # noqa: E402
 
 from evidence.runtime import AnalysisConfig  # noqa: E402
 from evidence.settings import Settings  # noqa: E402
-from models.registry import model_path  # noqa: E402
 from pipeline.watchlist import watchlist_threshold  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models" / "recipes"))
@@ -100,7 +99,8 @@ def rates(mated: list[tuple[float, bool]], non_mated: list[float], t: float) -> 
 def held_out_check(people: dict[str, list[str]], vec: dict[str, np.ndarray], sizes: list[int], fpir: float,
                    draws: int) -> None:
     """Single protocol on people the calibration curve was not fitted on (see the docstring)."""
-    calibration = json.loads(model_path("face_calibration").read_text())
+    faces = configured_faces()
+    calibration = json.loads(faces.models.companion(faces.entries["face_embedder"], "calibration").path().read_text())
     weighting, margin = calibration.get("weighting", "photo_pair"), float(calibration.get("margin", 1.0))
     names = [p for v in people.values() for p in v]
     faces = Faces.from_vectors(np.stack([vec[n] for n in names]), np.array([n.split("/")[0] for n in names]))
@@ -133,7 +133,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--held-out-draws", type=int, default=100)
     args = ap.parse_args()
-    cfg = AnalysisConfig.from_settings(Settings())
+    cfg = AnalysisConfig.from_settings(Settings(), configured_faces())
     people: dict[str, list[str]] = defaultdict(list)
     for p in sorted(shared_data(args.images).glob("*/*.jpg")):
         people[p.parent.name].append(f"{p.parent.name}/{p.name}")

@@ -49,7 +49,7 @@ def _faiss() -> Any:
     return faiss
 
 
-def embedding_rows(blob: bytes, dimension: int = 128) -> npt.NDArray[np.float32]:
+def embedding_rows(blob: bytes, dimension: int) -> npt.NDArray[np.float32]:
     """A stored ``embeddings`` blob (FaceTrackRow) as its (n, dimension) float32 rows."""
     return np.frombuffer(blob, dtype="<f4").reshape(-1, dimension)
 
@@ -82,10 +82,11 @@ def templates_from_rows(rows: Iterator[tuple[int, bytes]], dimension: int
 class FaceIndex:
     """The tracks of ``embedder`` (its vectors ``dimension`` long)."""
 
-    def __init__(self, directory: Path, embedder: str = "dlib-resnet-v1", dimension: int = 128) -> None:
+    def __init__(self, directory: Path, embedder: str, dimension: int) -> None:
         self.embedder, self.dimension = embedder, dimension
-        self.path = directory / "faces.faiss"
-        self.meta_path = directory / "faces.json"
+        # One file per embedder: processes on two embedders (a change being rolled out) never share one.
+        self.path = directory / f"faces-{embedder}.faiss"
+        self.meta_path = directory / f"faces-{embedder}.json"
         self.lock = threading.Lock()
         self.index: Any = None
         self.high_id = 0  # every track with an id up to this is in the index
@@ -102,11 +103,11 @@ class FaceIndex:
         if self.index is not None:
             return
         meta = json.loads(self.meta_path.read_text()) if self.meta_path.is_file() else {}
-        # An index saved by another embedder's process is of no use here: built afresh instead.
-        if self.path.is_file() and meta and meta.get("embedder", "dlib-resnet-v1") == self.embedder:
-            self.index = _faiss().read_index(str(self.path))
+        index = _faiss().read_index(str(self.path)) if self.path.is_file() and meta else None
+        if index is not None and index.d == self.dimension and meta.get("embedder") == self.embedder:
+            self.index = index
             self.high_id, self.epoch = int(meta["high_id"]), int(meta.get("epoch", 0))
-        else:
+        else:  # none saved, or not this embedder's: built afresh from the database
             self.index, self.high_id, self.epoch = self._new(), 0, 0
 
     def save(self) -> None:

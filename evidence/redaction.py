@@ -99,7 +99,11 @@ def _confirmed(rt: Runtime, evidence_id: int) -> tuple[list[tuple[np.ndarray, fl
         if others:  # who to leave unblurred is decided on their vectors: never another model's
             raise ModelMismatch(f"the confirmed faces of evidence {evidence_id} were embedded by "
                                 f"{', '.join(sorted(others))}, this process by {embedder.name}: {ModelMismatch.REMEDY}")
-        keep = [(embedding_rows(c.track.embeddings, embedder.dimension), c.threshold) for c in rows]
+        # A candidate raised by an earlier embedder (its track re-made by `evidence models reembed`)
+        # keeps the threshold of that model's scale: this one's strictest is used instead.
+        keep = [(embedding_rows(c.track.embeddings, embedder.dimension),
+                 c.threshold if c.model_version == embedder.provenance else embedder.watchlist_bounds[0])
+                for c in rows]
         record = [{"candidate_id": c.id, "subject": c.subject.name, "track_id": c.track_id,
                    "threshold": c.threshold} for c in rows]
     return keep, record

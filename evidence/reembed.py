@@ -29,12 +29,14 @@ from evidence.db.governance_tables import INDEX_EPOCH, bump_marker
 from evidence.db.tables import (CandidateRow, Derivative, Evidence, FaceTrackRow, WatchlistReference,
                                 WatchlistSubjectRow, WorkItem)
 from evidence.errors import EvidenceError, InvalidReference, ModelMismatch
+from evidence.faceindex import other_embedder_tracks
 from evidence.images import decode_rgb
 from evidence.runtime import Runtime
 from evidence.states import UNREVIEWED, EvidenceState
 from evidence.watchlists import embed_photo
 from evidence.work.dispatch import WorkQueue
 from evidence.work.driver import analyse_evidence
+from evidence.work.lease import LeaseHeld
 from pipeline.faces import embed_reference
 
 __all__ = ["ReembedReport", "Stale", "reembed", "stale"]
@@ -77,7 +79,7 @@ def stale(rt: Runtime) -> Stale:
         tracked = set(s.scalars(select(FaceTrackRow.evidence_id).where(FaceTrackRow.embedder != name).distinct()))
         failed = set(s.scalars(select(Evidence.id).where(Evidence.state == EvidenceState.FAILED,
                                                          Evidence.failure_reason.like(_mismatch_failures()))))
-        tracks = len(list(s.scalars(select(FaceTrackRow.id).where(FaceTrackRow.embedder != name))))
+        tracks = other_embedder_tracks(s, name)
     return Stale(name, sorted({sid for _, sid in refs}), len(refs), sorted(tracked | failed), tracks)
 
 
@@ -111,15 +113,18 @@ def _references(rt: Runtime, subject_id: int, actor: Actor, reason: str, report:
 
 def _reanalyse(rt: Runtime, evidence_id: int, actor: Actor, reason: str, queue: WorkQueue | None,
                report: ReembedReport) -> None:
-    """Analyse the evidence again: its plan dropped and the evidence queued, as if it had just arrived."""
+    """Analyse the evidence again: finished evidence has its plan dropped and is queued, as if it
+    had just arrived; evidence left unfinished (a run of this stopped half-way) is taken up where
+    it is — by the workers' reconcile, or here unless another runner holds it."""
     with rt.sessions.begin() as s:
         ev = s.get(Evidence, evidence_id, with_for_update=True)
-        if ev is None or ev.state not in (EvidenceState.DONE, EvidenceState.FAILED):
-            return  # being analysed now (by this embedder's workers), or gone
-        s.execute(delete(WorkItem).where(WorkItem.evidence_id == evidence_id))
-        ev.state, ev.progress, ev.failure_reason, ev.finished_at = EvidenceState.QUEUED, 0.0, None, None
-        append_audit(s, actor, "evidence.reanalyse", f"evidence:{evidence_id}", reason=reason,
-                     detail={"why": "face vectors of another embedder", "embedder": rt.faces.profile.name})
+        if ev is None:
+            return
+        if ev.state in (EvidenceState.DONE, EvidenceState.FAILED):
+            s.execute(delete(WorkItem).where(WorkItem.evidence_id == evidence_id))
+            ev.state, ev.progress, ev.failure_reason, ev.finished_at = EvidenceState.QUEUED, 0.0, None, None
+            append_audit(s, actor, "evidence.reanalyse", f"evidence:{evidence_id}", reason=reason,
+                         detail={"why": "face vectors of another embedder", "embedder": rt.faces.profile.name})
     if queue is not None:
         queue.submit(evidence_id)
         report.evidence_queued.append(evidence_id)
@@ -127,6 +132,9 @@ def _reanalyse(rt: Runtime, evidence_id: int, actor: Actor, reason: str, queue: 
     try:
         analyse_evidence(rt, evidence_id)
         report.evidence_reanalysed.append(evidence_id)
+    except LeaseHeld:
+        report.problems.append(f"evidence {evidence_id} is being analysed by another process: run this again "
+                               "when it is done")
     except EvidenceError as exc:
         report.problems.append(f"evidence {evidence_id}: {exc.message}")
 
@@ -157,10 +165,12 @@ def _tracks_from_crops(rt: Runtime, actor: Actor, reason: str, report: ReembedRe
             if row is None or row.embedder == name:
                 continue
             row.embeddings, row.embedder = vec.reshape(1, -1).astype("<f4").tobytes(), name
-            bump_marker(s, INDEX_EPOCH)  # the same id, new vectors: every process rebuilds its face index
             append_audit(s, actor, "face_track.reembed", f"face_track:{track_id}", reason=reason,
                          detail={"embedder": name, "from": "its best crop"})
         made += 1
+    if made:
+        with rt.sessions.begin() as s:
+            bump_marker(s, INDEX_EPOCH)  # the same ids, new vectors: every process rebuilds its face index
     report.tracks_from_crops += made
 
 
@@ -179,6 +189,10 @@ def reembed(rt: Runtime, actor: Actor, reason: str, queue: WorkQueue | None = No
     for n, subject_id in enumerate(todo.subjects, start=1):
         _references(rt, subject_id, actor, reason, report)
         say(f"references: subject {n} of {len(todo.subjects)}")
+    if stale(rt).subjects:  # matching would still refuse: analysing the footage again would only fail
+        report.problems.append("footage not analysed again until every reference is re-made (replace or remove "
+                               "the photos named above, then run this again)")
+        return report
     for n, evidence_id in enumerate(todo.evidence, start=1):
         _reanalyse(rt, evidence_id, actor, reason, queue, report)
         say(f"evidence {evidence_id}: {'queued' if queue else 'analysed again'} ({n} of {len(todo.evidence)})")

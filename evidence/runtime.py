@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
+import numpy.typing as npt
 from sqlalchemy import Engine
 
 from evidence.db import Sessions, check_schema, make_engine, migrate
@@ -23,6 +24,7 @@ from models.registry import Catalogue, ModelEntry, catalogue
 from pipeline.analysis import FaceParams
 from pipeline.faces import FaceAligner, FaceDetector, FaceEmbedder
 from pipeline.platereading import PlateLocaliser, PlateParams, PlateRecogniser
+from pipeline.types import Embedding, RGBImage
 from pipeline.watchlist import watchlist_threshold
 
 __all__ = ["AnalysisConfig", "EmbedderProfile", "FaceModels", "PlateModels", "Runtime", "shared_face_models",
@@ -135,9 +137,12 @@ class FaceModels:
 
     @classmethod
     def for_settings(cls, s: Settings, models: Catalogue) -> FaceModels:
+        embedder = models.build("face_embedder", s.face_embedder, s.onnx_threads)
+        if _entry(embedder).metric == "cosine":
+            embedder = UnitVectors(embedder)
         return cls(detector=models.build("face_detector", s.face_detector, s.onnx_threads),
-                   aligner=models.build("face_aligner", s.face_aligner, s.onnx_threads),
-                   embedder=models.build("face_embedder", s.face_embedder, s.onnx_threads), models=models)
+                   aligner=models.build("face_aligner", s.face_aligner, s.onnx_threads), embedder=embedder,
+                   models=models)
 
     def load(self) -> None:
         """Load every model now (a worker does it once, before it forks a process per job)."""
@@ -171,6 +176,21 @@ class FaceModels:
     @property
     def embedder_version(self) -> str:
         return self.profile.provenance
+
+
+class UnitVectors:
+    """A cosine embedder's vectors scaled to unit length: Euclidean distance between them then orders
+    as cosine distance does (d = sqrt(2 (1 - cos))), which every comparison downstream uses."""
+
+    def __init__(self, embedder: FaceEmbedder) -> None:
+        self.inner, self.entry = embedder, _entry(embedder)
+
+    def load(self) -> None:
+        _load(self.inner)
+
+    def embed(self, image: RGBImage, landmarks_xy: npt.NDArray[np.float32]) -> Embedding:
+        v = self.inner.embed(image, landmarks_xy)
+        return np.asarray(v / max(float(np.linalg.norm(v)), 1e-12), dtype=np.float32)
 
 
 def _entry(model: object) -> ModelEntry:
@@ -220,22 +240,25 @@ class PlateModels:
 
 _SHARED: dict[tuple[object, ...], FaceModels] = {}
 _SHARED_PLATES: dict[tuple[object, ...], PlateModels] = {}
+_SHARING = threading.Lock()  # two threads' first requests build one set of models
 
 
 def shared_face_models(s: Settings, models: Catalogue) -> FaceModels:
     """The process's face models for these settings, loaded once however many Runtimes (jobs) it builds."""
     key = (s.face_detector, s.face_aligner, s.face_embedder, s.onnx_threads, tuple(s.model_manifests))
-    if key not in _SHARED:
-        _SHARED[key] = FaceModels.for_settings(s, models)
-    return _SHARED[key]
+    with _SHARING:
+        if key not in _SHARED:
+            _SHARED[key] = FaceModels.for_settings(s, models)
+        return _SHARED[key]
 
 
 def shared_plate_models(s: Settings, models: Catalogue) -> PlateModels:
     """The process's plate models for these settings, loaded once."""
     key = (s.plate_localiser, s.plate_recogniser, s.plate_max_side, s.onnx_threads, tuple(s.model_manifests))
-    if key not in _SHARED_PLATES:
-        _SHARED_PLATES[key] = PlateModels.for_settings(s, models)
-    return _SHARED_PLATES[key]
+    with _SHARING:
+        if key not in _SHARED_PLATES:
+            _SHARED_PLATES[key] = PlateModels.for_settings(s, models)
+        return _SHARED_PLATES[key]
 
 
 def open_store(s: Settings) -> FileStore:

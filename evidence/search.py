@@ -95,7 +95,7 @@ def search_faces(rt: Runtime, photo: bytes, photo_name: str, reason: str, actor:
 
 def search_embedding(rt: Runtime, probe: np.ndarray, probe_record: dict[str, Any], reason: str, actor: Actor,
                      filters: FaceFilters = FaceFilters(), limit: int = 50) -> dict[str, Any]:
-    """``search_faces`` for a probe already embedded ((128,) float32); ``probe_record`` says what
+    """``search_faces`` for a probe already embedded ((d,) float32, by this process's embedder); ``probe_record`` says what
     it was (audited)."""
     _need_reason(reason)
     max_distance = rt.analysis.search_max_distance

@@ -55,9 +55,8 @@ class FastPlateRecogniser:
 
     def __init__(self, entry: ModelEntry | None = None, config: ModelEntry | None = None, threads: int = 1,
                  batch: int = 16) -> None:
-        cat = catalogue()
-        self.entry = entry or cat.get("fast-plate-ocr-cct-xs-v2")
-        self.config_entry = config or cat.companion(self.entry, "config")
+        self.entry = entry or catalogue().get("fast-plate-ocr-cct-xs-v2")
+        self.config_entry = config or catalogue().companion(self.entry, "config")
         self._net = LazySession(lambda: str(self.entry.path()), threads)
         self.batch = batch
 

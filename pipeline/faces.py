@@ -52,7 +52,8 @@ class FaceAligner(Protocol):
 
 
 class FaceEmbedder(Protocol):
-    """128-d embedding (float32) of the face with the given 5 landmarks in ``image``."""
+    """The embedding (float32, the model's dimension; compared by Euclidean distance: a cosine model's
+    vectors are of unit length) of the face with the given 5 landmarks in ``image``."""
 
     def embed(self, image: RGBImage, landmarks_xy: npt.NDArray[np.float32]) -> Embedding: ...
 

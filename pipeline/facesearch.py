@@ -1,6 +1,6 @@
 """Face search and unknown-face clustering over stored face tracks: pure functions on embeddings.
 
-A face track carries several 128-d embeddings (float32, one per sampled frame). Its *template* is
+A face track carries several embeddings (float32, one per sampled frame). Its *template* is
 their mean: the vector index is built over templates and finds candidates quickly; the exact
 distance then reported is the track's own (``pipeline.watchlist.track_distance``: each of the
 track's embeddings against the probe, averaged), the same measure watchlist candidates carry."""
@@ -20,7 +20,7 @@ F32 = npt.NDArray[np.float32]
 
 
 def track_template(embeddings: F32) -> F32:
-    """(n, 128) float32 -> (128,) float32: the mean of the track's embeddings."""
+    """(n, d) float32 -> (d,) float32: the mean of the track's embeddings."""
     if embeddings.ndim != 2 or len(embeddings) == 0:
         raise ValueError("a track template needs (n >= 1, d) embeddings")
     return np.asarray(embeddings.mean(axis=0), dtype=np.float32)
@@ -84,7 +84,7 @@ def cluster_tracks(tracks: Sequence[F32], threshold: float,
 
 
 def probe_distances(probe: F32, tracks: Sequence[F32]) -> list[float]:
-    """The exact distance of a probe embedding (128,) to each track."""
+    """The exact distance of a probe embedding (d,) to each track."""
     ref = probe.reshape(1, -1)
     return [track_distance(t, ref) for t in tracks]
 

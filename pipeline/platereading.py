@@ -20,7 +20,7 @@ import numpy as np
 
 from pipeline.boxes import box_iou
 from pipeline.ocr import TextBox, TextRead, merge_lines, upright_crop
-from pipeline.plates import REGION_MIN, UK_MARGIN, UK_MARGIN_BRITISH, confusion_key, fit_read
+from pipeline.plates import REGION_MIN, UK, UK_MARGIN, confusion_key, fit_read
 from pipeline.types import Box, PlateDetection, PlateRead, PlateSighting, RGBImage
 
 __all__ = ["PlateLocaliser", "PlateParams", "PlateRecogniser", "edit_distance", "plate_shaped", "read_crop",
@@ -69,7 +69,6 @@ class PlateParams:
     vote_below: float = 0.9  # a plate-like read less sure than this is read from the recogniser's other crops too
     uk_margin: float = UK_MARGIN  # nats: how much likelier the free read must be to beat a UK reading
     region_min: float = REGION_MIN  # how sure the recogniser must be of a plate's country for it to count
-    uk_margin_british: float = UK_MARGIN_BRITISH  # uk_margin for a plate the recogniser places in the UK
     max_line_gap: float = 0.6  # two lines closer than this (in line heights), one above the other: one plate
     max_gap_s: float = 2.0  # a vehicle unseen for longer starts a new sighting
     max_key_distance: int = 2  # reads this close (edits on confusion keys) are the same plate
@@ -81,7 +80,7 @@ class PlateParams:
 
 def _fit(read: TextRead, params: PlateParams | None) -> tuple[PlateRead, float]:
     p = params or PlateParams()
-    return fit_read(read, p.uk_margin, p.region_min, p.uk_margin_british)
+    return fit_read(read, p.uk_margin, p.region_min)
 
 
 def read_crop(crop: RGBImage, recogniser: PlateRecogniser, params: PlateParams | None = None
@@ -113,11 +112,11 @@ def plate_shaped(box: TextBox, image_h: int, p: PlateParams) -> bool:
 def _plate_like(read: PlateRead, p: PlateParams) -> bool:
     """Within the length bounds, holds a digit, and is not strokes alone (rows of windows,
     railings and fences read as runs of I and 1); holds a letter too, unless a plate-trained reader
-    placed it in a country (all-digit plates are common in the US and elsewhere) and it is at least
-    five long."""
+    placed it in a country that has all-digit plates (the US and others; not the UK) and it is at
+    least five long."""
     text = read.plate
     return (p.min_chars <= len(text) <= p.max_chars and any(c.isdigit() for c in text)
-            and (any(c.isalpha() for c in text) or (read.region is not None and len(text) >= 5))
+            and (any(c.isalpha() for c in text) or (read.region not in (None, UK) and len(text) >= 5))
             and not set(text) <= set("I1"))
 
 
@@ -203,9 +202,9 @@ def read_units(image: RGBImage, units: Sequence[Sequence[TextBox]], recogniser: 
 def read_plates(image: RGBImage, t_s: float, detector: PlateLocaliser, recogniser: PlateRecogniser,
                 params: PlateParams = PlateParams(), frame_h: int | None = None,
                 detect_side: int | None = None) -> list[PlateDetection]:
-    """Plate reads in one frame, surest first. Text that is not plate-shaped, holds no letter and
-    digit, or is read with less than ``min_confidence`` is dropped; reads fitting no UK format are
-    kept with ``valid`` False (``format`` "foreign"). Two lines one above the other are also read
+    """Plate reads in one frame, surest first. Text that is not plate-shaped, does not read like a
+    plate (``_plate_like``), or is read with less than ``min_confidence`` is dropped; reads fitting
+    no UK format are kept with ``valid`` False (``format`` "foreign") and their country. Two lines one above the other are also read
     as one two-line plate; when that read stands, its lines are not reported alone. ``frame_h``:
     the height of the frame ``image`` was cut from (plate heights are bounded by it);
     ``detect_side``: the longest side the text detector sees of ``image``."""

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pipeline.ocr import ALPHABET, CharColumn, TextRead
 from pipeline.types import PlateRead
 
-__all__ = ["CONFUSABLE_KEY", "REGION_MIN", "UK", "UK_MARGIN", "UK_MARGIN_BRITISH", "KeyQuery", "PlateRead",
+__all__ = ["CONFUSABLE_KEY", "REGION_MIN", "UK", "UK_MARGIN", "KeyQuery", "PlateRead",
            "confusion_key", "fit_columns", "fit_read", "key_query", "normalise", "parse_plate", "prefix_upper_bound",
            "wildcard_like", "wildcard_regex"]
 
@@ -224,23 +224,23 @@ def fit_columns(columns: Sequence[CharColumn], uk_margin: float = UK_MARGIN) -> 
 UK = "GB"  # ISO 3166-1 alpha-2 of the United Kingdom (Northern Ireland included)
 # How sure a recogniser must be of a plate's country for it to count (its region head's softmax).
 REGION_MIN = 0.5
-# A plate the recogniser places in the UK gets the grammar more freely than one of no known country.
-UK_MARGIN_BRITISH = 8.0
 # Shapes only British registrations have: a read of one of them (twins aside) is a UK plate whatever
-# country the recogniser guessed (dateless shapes like 1234AB are common abroad).
-_BRITISH_SHAPES = {"current", "prefix", "suffix", "northern_ireland"}
+# country the recogniser guessed. Not the suffix shape (Sweden's ABC12D), nor Northern Ireland's and
+# the dateless ones (ZIP123, KZN1234 are US plates; 1234AB is common abroad).
+_BRITISH_SHAPES = {"current", "prefix"}
 
 
-def fit_read(read: TextRead, uk_margin: float = UK_MARGIN, region_min: float = REGION_MIN,
-             uk_margin_british: float = UK_MARGIN_BRITISH) -> tuple[PlateRead, float]:
+def fit_read(read: TextRead, uk_margin: float = UK_MARGIN, region_min: float = REGION_MIN
+             ) -> tuple[PlateRead, float]:
     """``fit_columns`` with the recogniser's word on the plate's country (``read.region`` at least
     ``region_min`` sure). Abroad: the free read is kept with its country (format ``"foreign"``), unless
-    it reads as a registration only British plates have, but for twins (O for 0, I for 1), within
-    ``uk_margin``: then it is one, region "GB" (the recogniser's country is a guess; on UK roads the
-    shape is the stronger evidence). In the UK:
-    the grammar's reading stands within ``uk_margin_british`` nats of the free read. Unknown (or a
-    recogniser that does not say): ``uk_margin``, and a read fitting a British shape is placed in
-    the UK. Returns the read (with ``region``) and its confidence."""
+    it reads as a registration only British plates have (current or prefix), but for twins (O for 0,
+    I for 1), within ``uk_margin``: then it is one, region "GB" (the recogniser's country is a
+    guess; on UK roads the shape is the stronger evidence). In the UK, or a country unknown (or a
+    recogniser that does not say): the grammar's reading stands within ``uk_margin`` nats of the
+    free read; a plate placed in the UK is "GB" whatever it reads, one of no known country when it
+    reads as a UK format other than the dateless ones. Returns the read (with ``region``) and its
+    confidence."""
     region = read.region if read.region is not None and read.region_p >= region_min else None
     if region is not None and region != UK:
         uk, uk_confidence = fit_columns(read.columns, uk_margin)
@@ -248,8 +248,8 @@ def fit_read(read: TextRead, uk_margin: float = UK_MARGIN, region_min: float = R
             return dataclasses.replace(uk, region=UK), uk_confidence
         plate, confidence = fit_columns(read.columns, -math.inf)  # the free read
         return dataclasses.replace(plate, region=region), confidence
-    plate, confidence = fit_columns(read.columns, uk_margin_british if region == UK else uk_margin)
-    british = region == UK or (plate.valid and plate.format in _BRITISH_SHAPES)
+    plate, confidence = fit_columns(read.columns, uk_margin)
+    british = region == UK or (plate.valid and plate.format != "dateless")
     return dataclasses.replace(plate, region=UK if british else None), confidence
 
 

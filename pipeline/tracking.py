@@ -21,7 +21,7 @@ from pipeline.types import Box, Embedding, FaceDetection, FaceSample, FaceTrack,
 
 __all__ = ["FaceTracker", "TrackerParams", "association_cost"]
 
-_NO_EMBEDDINGS = np.zeros((0, 128), dtype=np.float32)
+_NO_EMBEDDINGS = np.zeros((0, 0), dtype=np.float32)  # none yet: the embedder fills them in (pipeline.analysis)
 
 
 @dataclass(frozen=True)

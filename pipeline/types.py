@@ -131,7 +131,7 @@ class FaceTrack:
 
 @dataclass(frozen=True)
 class WatchlistSubject:
-    """A watchlist subject's reference embeddings, shape (n_refs, 128) float32."""
+    """A watchlist subject's reference embeddings, shape (n_refs, dimension) float32."""
 
     subject_id: int
     name: str

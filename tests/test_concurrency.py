@@ -62,7 +62,7 @@ def _candidate(rt: Runtime) -> int:
         subject = WatchlistSubjectRow(name="Subject A", watchlist_id=1)  # the default list
         s.add_all([ev, subject])
         s.flush()
-        track = FaceTrackRow(evidence_id=ev.id, track_index=0, first_t_s=0, last_t_s=1, best_t_s=0.5,
+        track = FaceTrackRow(embedder="dlib-resnet-v1", evidence_id=ev.id, track_index=0, first_t_s=0, last_t_s=1, best_t_s=0.5,
                              best_xyxy=[0, 0, 1, 1], n_detections=2, quality=1.0,
                              embeddings=np.zeros((1, 128), "<f4").tobytes())
         s.add(track)

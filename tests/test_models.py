@@ -119,3 +119,29 @@ def test_a_swapped_embedder_never_compares_vectors_until_reembed(env, face_model
     again = search_faces(rot, probe, "gb.jpg", "enquiry", ADMIN)
     assert again["results"] and again["not_compared"] == 0 and again["embedder"] == "rotated-dlib"
     assert "nothing to do" in cli("models", "reembed", "--reason", "again").stdout  # resumable: done is done
+
+
+def test_a_cosine_embedders_thresholds_and_vectors_are_on_the_euclidean_scale_of_unit_vectors(tmp_path):
+    """A force's cosine model: its vectors are scaled to unit length and its thresholds, given as
+    1 - cosine, become the Euclidean distances between unit vectors everything downstream uses."""
+    import dataclasses
+
+    import numpy as np
+
+    from evidence.runtime import EmbedderProfile, UnitVectors
+
+    dlib = catalogue().get("dlib-resnet-v1")
+    cosine = dataclasses.replace(dlib, name="cosine-model", metric="cosine",
+                                 thresholds={"same_person": 0.3, "search": 0.4, "people": 0.25,
+                                             "watchlist_min": 0.2, "watchlist_max": 0.3})
+    profile = EmbedderProfile.from_entry(cosine, catalogue())
+    assert profile.search == pytest.approx(np.sqrt(0.8)) and profile.watchlist_bounds[0] == pytest.approx(np.sqrt(0.4))
+
+    class Doubling:
+        entry = cosine
+
+        def embed(self, image, landmarks_xy):
+            return np.full(128, 2.0, np.float32)
+
+    v = UnitVectors(Doubling()).embed(np.zeros((4, 4, 3), np.uint8), np.zeros((5, 2), np.float32))
+    assert np.linalg.norm(v) == pytest.approx(1.0)

@@ -58,8 +58,8 @@ def _explain(rt, tracks) -> str:
     with rt.sessions() as s:
         rows = s.scalars(select(FaceTrackRow).order_by(FaceTrackRow.id)).all()
         lines = [f"{r.id}: {tracks[r.id][:2]} segment {r.segment} {r.first_t_s:.2f}-{r.last_t_s:.2f} s, "
-                 f"{len(embedding_rows(r.embeddings))} faces" for r in rows]
-        d = pair_distances([embedding_rows(r.embeddings) for r in rows])
+                 f"{len(embedding_rows(r.embeddings, 128))} faces" for r in rows]
+        d = pair_distances([embedding_rows(r.embeddings, 128) for r in rows])
     return "\n".join(lines + [np.array2string(d, precision=3)])
 
 
@@ -186,7 +186,7 @@ def test_the_index_is_rebuilt_on_demand_and_kept_in_step(footage):
     with rt.sessions() as s:
         n = s.query(FaceTrackRow).count()
     assert f"indexed {n} face tracks" in res.stdout
-    assert (rt.settings.data_dir / "index" / "faces.faiss").is_file()
+    assert (rt.settings.data_dir / "index" / "faces-dlib-resnet-v1.faiss").is_file()
 
 
 def test_an_evidence_package_verifies_and_fails_when_tampered_with(footage, tmp_path):

@@ -68,7 +68,7 @@ def test_face_search_and_people_on_both_databases(rt):
         s.flush()
         # Person A in both clips, person B in the first, each on screen at a different time.
         for k, (ev, centre, t) in enumerate([(evidence[0], a, 1.0), (evidence[0], b, 5.0), (evidence[1], a, 2.0)]):
-            s.add(FaceTrackRow(evidence_id=ev.id, track_index=k, first_t_s=t, last_t_s=t + 1, best_t_s=t + 0.5,
+            s.add(FaceTrackRow(embedder="dlib-resnet-v1", evidence_id=ev.id, track_index=k, first_t_s=t, last_t_s=t + 1, best_t_s=t + 0.5,
                                best_xyxy=[0, 0, 100, 100], n_detections=4, quality=1.0, closed=True,
                                embeddings=_person(rng, centre).tobytes()))
         ids = [e.id for e in evidence]
@@ -84,7 +84,7 @@ def test_face_search_and_people_on_both_databases(rt):
     assert later["results"] == []
     # Kept in step: a track written after the index was built is found; a deleted one is not listed.
     with rt.sessions.begin() as s:
-        s.add(FaceTrackRow(evidence_id=ids[1], track_index=9, first_t_s=8.0, last_t_s=9.0, best_t_s=8.5,
+        s.add(FaceTrackRow(embedder="dlib-resnet-v1", evidence_id=ids[1], track_index=9, first_t_s=8.0, last_t_s=9.0, best_t_s=8.5,
                            best_xyxy=[0, 0, 100, 100], n_detections=4, quality=1.0, closed=True,
                            embeddings=_person(rng, a).tobytes()))
     again = search_embedding(rt, probe, {}, "op NIGHTJAR", INV)["results"]
@@ -98,7 +98,7 @@ def test_face_search_and_people_on_both_databases(rt):
         newest = s.scalar(select(func.max(FaceTrackRow.id)))
         s.delete(s.get(FaceTrackRow, newest))
     with rt.sessions.begin() as s:
-        row = FaceTrackRow(evidence_id=ids[1], track_index=10, first_t_s=12.0, last_t_s=13.0, best_t_s=12.5,
+        row = FaceTrackRow(embedder="dlib-resnet-v1", evidence_id=ids[1], track_index=10, first_t_s=12.0, last_t_s=13.0, best_t_s=12.5,
                            best_xyxy=[0, 0, 100, 100], n_detections=4, quality=1.0, closed=True,
                            embeddings=_person(rng, a).tobytes())
         s.add(row)

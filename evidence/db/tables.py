@@ -132,7 +132,7 @@ class FaceTrackRow(Base):
     quality: Mapped[float]
     closed: Mapped[bool] = mapped_column(default=False)
     embeddings: Mapped[bytes] = mapped_column(LargeBinary)  # float32 rows, the embedder's dimension each
-    embedder: Mapped[str] = mapped_column(String(100), default="dlib-resnet-v1", server_default="dlib-resnet-v1")
+    embedder: Mapped[str] = mapped_column(String(100), index=True)  # the face embedder that made the vectors
     # The work item that found it: a segment's index, or -1 for the keyframe quick pass (whose
     # tracks are single sightings and whose pending candidates are superseded when analysis ends).
     segment: Mapped[int] = mapped_column(default=0, server_default="0")
@@ -171,7 +171,7 @@ class WatchlistReference(Base):
     store_path: Mapped[str] = mapped_column(String(500))
     embedding: Mapped[bytes] = mapped_column(LargeBinary)
     model_version: Mapped[str] = mapped_column(String(200))
-    embedder: Mapped[str] = mapped_column(String(100), default="dlib-resnet-v1", server_default="dlib-resnet-v1")
+    embedder: Mapped[str] = mapped_column(String(100))  # the face embedder that made the vectors
     subject: Mapped[WatchlistSubjectRow] = relationship(back_populates="references")
 
 
