@@ -1,4 +1,5 @@
-"""Synthetic UK number plates and street scenes, rendered with openly licensed fonts.
+"""Synthetic UK number plates and street scenes, rendered with openly licensed fonts; and plates of
+other countries (``render_national``: German, French, Dutch, Irish, US) for the tests.
 
 No UK plate font (Charles Wright 2001) has an open licence, so glyphs come from the closest open
 fonts, stretched to the DVLA glyph box (50 x 79 mm, 14 mm stroke, 11 mm between characters, 33 mm
