@@ -247,18 +247,14 @@ def shared_face_models(s: Settings, models: Catalogue) -> FaceModels:
     """The process's face models for these settings, loaded once however many Runtimes (jobs) it builds."""
     key = (s.face_detector, s.face_aligner, s.face_embedder, s.onnx_threads, tuple(s.model_manifests))
     with _SHARING:
-        if key not in _SHARED:
-            _SHARED[key] = FaceModels.for_settings(s, models)
-        return _SHARED[key]
+        return _SHARED.get(key) or _SHARED.setdefault(key, FaceModels.for_settings(s, models))
 
 
 def shared_plate_models(s: Settings, models: Catalogue) -> PlateModels:
     """The process's plate models for these settings, loaded once."""
     key = (s.plate_localiser, s.plate_recogniser, s.plate_max_side, s.onnx_threads, tuple(s.model_manifests))
     with _SHARING:
-        if key not in _SHARED_PLATES:
-            _SHARED_PLATES[key] = PlateModels.for_settings(s, models)
-        return _SHARED_PLATES[key]
+        return _SHARED_PLATES.get(key) or _SHARED_PLATES.setdefault(key, PlateModels.for_settings(s, models))
 
 
 def open_store(s: Settings) -> FileStore:

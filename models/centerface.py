@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from models.onnx import LazySession
 from models.registry import Catalogue, ModelEntry, catalogue
-from pipeline.boxes import box_iou
+from pipeline.boxes import box_iou, square_around
 from pipeline.types import Box, RGBImage
 
 __all__ = ["CenterFaceDetector"]
@@ -105,7 +105,4 @@ class CenterFaceDetector:
     @staticmethod
     def alignment_box(box: Box) -> Box:
         """The HOG-shaped box dlib's shape predictor expects for the face in ``box``."""
-        x0, y0, x1, y1 = box
-        w, h = x1 - x0, y1 - y0
-        cx, cy, side = (x0 + x1) / 2 + _HOG_DX * w, (y0 + y1) / 2 + _HOG_DY * h, _HOG_SIDE * w
-        return (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
+        return square_around(box, _HOG_SIDE, _HOG_DX, _HOG_DY)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pipeline.types import Box
 
-__all__ = ["box_area", "box_iou", "intersection_area", "overlap_of_smaller"]
+__all__ = ["box_area", "box_iou", "intersection_area", "overlap_of_smaller", "square_around"]
 
 
 def box_area(b: Box) -> float:
@@ -27,3 +27,13 @@ def overlap_of_smaller(a: Box, b: Box) -> float:
     """Share of the smaller box covered by the other (1.0 when one contains the other)."""
     smaller = min(box_area(a), box_area(b))
     return intersection_area(a, b) / smaller if smaller > 0 else 0.0
+
+
+def square_around(box: Box, side_widths: float, dx_widths: float, dy_heights: float) -> Box:
+    """A square ``side_widths`` of ``box``'s width across, its centre moved ``dx_widths`` widths right
+    and ``dy_heights`` heights down from ``box``'s (how one detector's box is turned into the shape
+    another model was trained on)."""
+    x0, y0, x1, y1 = box
+    w, h = x1 - x0, y1 - y0
+    cx, cy, side = (x0 + x1) / 2 + dx_widths * w, (y0 + y1) / 2 + dy_heights * h, side_widths * w
+    return (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)

@@ -202,7 +202,9 @@ def test_control_room_witness_and_review(browser, site, clips):
     board.keyboard.press("Escape")  # back to the card
     board.keyboard.press("c")
     board.wait_for_function(f"document.querySelector('#{focused} .ep-review-state').textContent === 'confirmed'")
-    assert "by PC 1234 Smith" in board.locator(f"#{focused}").inner_text()
+    # The review's answer and the live feed's candidate.reviewed each re-render the card from the
+    # server (a card read while it is being replaced reads empty): the reviewer's name, once shown.
+    board.wait_for_function(f"(document.querySelector('#{focused}') || {{}}).textContent?.includes('by PC 1234 Smith')")
     look(board, "board-reviewed", site)
     other = board.locator(".ep-card[data-candidate-id]:not(.ep-card--confirmed)").first  # by mouse this time
     other.locator(".ep-reject").click()
