@@ -2,7 +2,9 @@
 hotlist hits (an entry linked to no incident included), failed evidence, failing subscriptions.
 Each alert is acknowledged by a named person (who, when, note); one nobody acknowledges within
 ``EVIDENCE_ALERT_ESCALATE_S`` is escalated (an ``alert.escalated`` event, to the desk and to its
-subscribers). A confirmed match or a hit can be sent on to an officer's device."""
+subscribers). A confirmed match or a hit can be sent on to an officer's device, at any time after
+its review; the officer answers from the link (received, attending), and the alert shows where it
+went, how each delivery stands and the officer's answer."""
 
 from __future__ import annotations
 
@@ -24,17 +26,23 @@ from evidence.runtime import Runtime
 from evidence.states import ReviewState
 from evidence.utc import utcnow
 
-__all__ = ["DESK_KINDS", "acknowledge", "acknowledge_reviewed", "alert_view", "alerts_with_incident", "close_stale_alerts", "desk_events", "escalate_due", "open_share", "send_to_officer"]
+__all__ = ["DESK_KINDS", "REPLIES", "acknowledge", "acknowledge_reviewed", "alert_view", "alerts_of_events",
+           "alerts_with_incident", "close_stale_alerts", "desk_events", "escalate_due", "officer_reply", "open_share",
+           "send_to_officer", "shares_of"]
 
-DESK_KINDS = (*ALERT_KINDS, "alert.acknowledged", "alert.escalated")
+DESK_KINDS = (*ALERT_KINDS, "alert.acknowledged", "alert.escalated", "alert.reply")
+REPLIES = ("received", "attending")  # what an officer answers from the link
 
 
-def alerts_with_incident(s: Session, *, open_only: bool = False, alert_id: int | None = None,
-                         limit: int = 100) -> list[tuple[Alert, str | None]]:
-    """Alerts, newest first, each with its incident's reference (none for an alert on no incident)."""
+def alerts_with_incident(s: Session, *, open_only: bool = False, handled_only: bool = False,
+                         alert_id: int | None = None, limit: int = 100) -> list[tuple[Alert, str | None]]:
+    """Alerts, newest first, each with its incident's reference (none for an alert on no incident):
+    all, the open ones only, or the handled (acknowledged) ones only."""
     q = select(Alert, Incident.reference).outerjoin(Incident, Incident.id == Alert.incident_id)
     if open_only:
         q = q.where(Alert.acknowledged_at.is_(None))
+    if handled_only:
+        q = q.where(Alert.acknowledged_at.is_not(None))
     if alert_id is not None:
         q = q.where(Alert.id == alert_id)
     return [(a, ref) for a, ref in s.execute(q.order_by(Alert.id.desc()).limit(limit)).all()]
@@ -189,15 +197,65 @@ def _place(location: Any) -> str | None:
     return str(location) if location else None
 
 
-def open_share(rt: Runtime, token: str) -> Share:
-    """The share behind an officer's link, recorded as viewed; Gone once it has expired."""
+def _share(s: Session, token: str) -> Share:
     from evidence.errors import Gone
 
+    share = s.scalar(select(Share).where(Share.token_sha256 == secret_digest(token)))
+    if share is None:
+        raise NotFound("This link is not known")
+    if share.expires_at < utcnow():
+        raise Gone("This link has expired: ask the control room to send the alert again")
+    return share
+
+
+def open_share(rt: Runtime, token: str) -> Share:
+    """The share behind an officer's link, recorded as viewed; Gone once it has expired."""
     with rt.sessions.begin() as s:
-        share = s.scalar(select(Share).where(Share.token_sha256 == secret_digest(token)))
-        if share is None:
-            raise NotFound("This link is not known")
-        if share.expires_at < utcnow():
-            raise Gone("This link has expired: ask the control room to send the alert again")
+        share = _share(s, token)
         append_audit(s, Actor(f"officer-link:{share.id}", "officer"), "alert.share_view", f"alert:{share.alert_id}")
         return share
+
+
+def officer_reply(rt: Runtime, token: str, reply: str) -> Share:
+    """The officer's answer from the link (received, attending): kept on the share, and an
+    ``alert.reply`` event to the desk and the incident's board. Audited."""
+    if reply not in REPLIES:
+        raise InvalidRequest(f"Answer one of: {', '.join(REPLIES)}")
+    with rt.sessions.begin() as s:
+        share = _share(s, token)
+        share.reply, share.replied_at = reply, utcnow()
+        a, device = s.get(Alert, share.alert_id), s.get(Subscription, share.device_id)
+        assert a is not None and device is not None
+        add_event(s, a.incident_id, "alert.reply", {"alert_id": a.id, "device": device.name, "reply": reply,
+                                                     "summary": a.summary})
+        append_audit(s, Actor(f"officer-link:{share.id}", "officer"), "alert.share_reply", f"alert:{a.id}",
+                     detail={"reply": reply, "device": device.name})
+        return share
+
+
+def alerts_of_events(s: Session, event_ids: list[int]) -> dict[int, Alert]:
+    """The alert each event raised, by event id."""
+    if not event_ids:
+        return {}
+    return {a.event_id: a for a in s.scalars(select(Alert).where(Alert.event_id.in_(event_ids)))}
+
+
+def shares_of(s: Session, alert_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """Where each alert was sent, in order: the device, who sent it and when, how the delivery
+    stands (queued, delivered, failed and why) and the officer's answer."""
+    if not alert_ids:
+        return {}
+    rows = s.execute(select(Share, Subscription.name).join(Subscription, Subscription.id == Share.device_id)
+                     .where(Share.alert_id.in_(alert_ids)).order_by(Share.id)).all()
+    deliveries = {d.key: d for d in s.scalars(select(Delivery).where(
+        Delivery.key.in_([f"share{sh.id}" for sh, _ in rows])))} if rows else {}
+    out: dict[int, list[dict[str, Any]]] = {}
+    for sh, device in rows:
+        d = deliveries.get(f"share{sh.id}")
+        state = "queued" if d is None or d.state == "pending" else d.state
+        out.setdefault(sh.alert_id, []).append({
+            "device": device, "by": sh.created_by, "sent_clock": sh.created_at.strftime("%H:%M"),
+            "delivery": state, "attempts": d.attempts if d else 0,
+            "error": d.last_error if d is not None and d.state != "delivered" else None,
+            "reply": sh.reply, "reply_clock": sh.replied_at.strftime("%H:%M") if sh.replied_at else None})
+    return out

@@ -371,7 +371,8 @@ def test_alert_desk_acknowledge_and_send_to_an_officer(browser, site):
     card = desk.locator(".ep-card:has-text('YK70ABC')").first
     card.locator(".ep-send-note").fill("Stop and check the driver")
     card.locator(".ep-send-button").click()
-    desk.wait_for_selector(".ep-sent:not([hidden])")
+    sync_api.expect(desk.locator(".ep-card:has-text('YK70ABC') .ep-shares")).to_contain_text(
+        "Sent to PC 99 Jones (phone) by PC 1234 Smith")
     look(desk, "desk-sent", site)
 
     from sqlalchemy import select
@@ -387,6 +388,50 @@ def test_alert_desk_acknowledge_and_send_to_an_officer(browser, site):
     officer.goto(site.base + link)
     assert "YK70ABC" in officer.locator("h1").inner_text() and "A40" in officer.locator("main").inner_text()
     look(officer, "officer-link", site)
+
+
+def test_a_confirmed_match_reaches_an_officer_after_a_reload_and_their_reply_reaches_the_desk(browser, site):
+    """Issue 28 (1): the match the operator confirmed on the board (the first test) can still be sent
+    to an officer after a reload — from its card on the board, and from the desk's handled alerts;
+    the card says where it went and how the delivery stands; the officer answers "attending" from
+    the link, and the desk shows it on the alert that sent it."""
+    expect = sync_api.expect
+    _, board = sign_in(browser, site, "PC 1234 Smith")
+    board.get_by_role("link", name="INC-2026-0412").click()
+    board.wait_for_selector("#board")
+    card = board.locator(".ep-card--confirmed").first
+    send = card.get_by_role("group", name="Send to an officer")
+    send.get_by_label("Officer", exact=True).select_option(label="PC 99 Jones (phone)")
+    send.get_by_label("Note for the officer").fill("Suspect in the Elm Road clip: check at the address")
+    send.get_by_role("button", name="Send").click()
+    expect(card.locator(".ep-shares")).to_contain_text("Sent to PC 99 Jones (phone)")
+    look(board, "board-sent", site)
+    board.reload()
+    expect(board.locator(".ep-card--confirmed").first.locator(".ep-shares")).to_contain_text("PC 99 Jones (phone)")
+
+    from sqlalchemy import select
+
+    from evidence.db.outbox_tables import Delivery
+
+    rt = Runtime(Settings(data_dir=Path(site.env["EVIDENCE_DATA_DIR"])))
+    with rt.sessions() as s:
+        sent = [d for d in s.scalars(select(Delivery).where(Delivery.kind == "officer.share"))
+                if d.payload.get("note", "").startswith("Suspect in the Elm Road clip")]
+        assert len(sent) == 1, sent
+        link = sent[0].payload["link_path"]
+    _, officer = sign_in_none(browser, PHONE)
+    officer.goto(site.base + link)
+    officer.get_by_role("button", name="Attending").click()
+    expect(officer.locator("main")).to_contain_text("The control room can see that you are attending")
+    look(officer, "officer-attending", site)
+
+    _, desk = sign_in(browser, site, "PC 1234 Smith", lands="/app/desk")
+    desk.get_by_role("link", name="Handled").click()
+    handled = desk.locator(".ep-card", has_text="confirmed: Face and clothing match")  # closed by the review itself
+    expect(handled).to_contain_text("Acknowledged by PC 1234 Smith")
+    expect(handled.locator(".ep-shares")).to_contain_text("Attending PC 99 Jones (phone) answered")
+    expect(handled.get_by_role("group", name="Send to an officer")).to_be_visible()  # and it can be sent again
+    look(desk, "desk-handled", site)
 
 
 def sign_in_none(browser, viewport):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import signal
 import subprocess
 import time
@@ -184,6 +185,40 @@ def test_a_hit_on_an_entry_with_no_incident_reaches_the_desk_and_its_subscribers
     finally:
         hook.close()
         escalations.close()
+
+
+def test_an_alert_sent_to_an_officer_is_delivered_and_the_officers_answer_reaches_the_desk(site):
+    """Issue 28 (1): a hit sent to an officer's device (email, through the real SMTP server) after it
+    was acknowledged; the desk's alert card says delivered; the officer's link answers "attending"
+    (an unknown answer is refused), which reaches the desk's live feed, the card, and the audit log."""
+    device = site.call("POST", "/subscriptions", "admin", json={
+        "name": "PC 7 Ahmed (phone)", "purpose": "device", "channel": "email", "email": "pc7@force.example"}).json()
+    site.call("POST", "/hotlist", "control_room", json={"vrm": "LM21XYZ", "reason": "used in a robbery",
+                                                        "category": "wanted"})
+    read = {"camera_id": "CAM-7", "timestamp": _ago(20), "vrm": "LM21XYZ", "confidence": 0.95}
+    assert site.call("POST", "/anpr/reads", "camera", json=read).json()["hit"] is True
+    alert = next(a for a in site.call("GET", "/alerts", "control_room").json() if "LM21XYZ" in a["summary"])
+    site.call("POST", f"/alerts/{alert['id']}/acknowledge", "control_room", json={"note": "checking"})
+    sent = site.call("POST", f"/alerts/{alert['id']}/send", "control_room",
+                     json={"device_id": device["id"], "note": "white van, two up"})
+    assert sent.status_code == 200, sent.text
+    end = time.monotonic() + 60
+    while time.monotonic() < end and not [m for m in site.mailbox.messages if m["To"] == "pc7@force.example"]:
+        time.sleep(0.05)
+    mail = next(m for m in site.mailbox.messages if m["To"] == "pc7@force.example")
+    path = re.search(r"/o/[A-Za-z0-9_-]{16,}", mail.as_string()).group(0)
+    with site.rt().sessions() as s:
+        assert s.scalars(select(Delivery).where(Delivery.target == "pc7@force.example")).one().state == "delivered"
+    refused = httpx.post(f"{site.base}{path}/reply", data={"reply": "ignoring"})
+    assert refused.status_code == 422 and "received, attending" in refused.text
+    answered = httpx.post(f"{site.base}{path}/reply", data={"reply": "attending"})
+    assert answered.status_code == 200 and "The control room can see that you are attending" in answered.text
+    feed = site.call("GET", "/alerts/events", "control_room", params={"max_s": 1}).text
+    assert "event: alert.reply" in feed and '"reply": "attending"' in feed
+    with site.rt().sessions() as s:
+        actions = [(e.action, e.detail) for e in s.scalars(select(AuditEntry).where(
+            AuditEntry.action == "alert.share_reply"))]
+    assert actions == [("alert.share_reply", {"reply": "attending", "device": "PC 7 Ahmed (phone)"})]
 
 
 def _tus_upload(base: str, token: str, clip: Path, email: str) -> dict[str, object]:

@@ -17,10 +17,11 @@ from api.auth import ADMINS, READERS, SESSION_COOKIE
 from evidence.states import Role
 from evidence import __version__
 from evidence.errors import Forbidden
+from evidence.notify.subscriptions import list_subscriptions
 from evidence.runtime import Runtime
 from evidence.users import SessionUser, session_user
 
-__all__ = ["COOKIE", "PageErrors", "PageUser", "SecurityHeaders", "SignInNeeded", "check_csrf", "clock",
+__all__ = ["COOKIE", "PageErrors", "PageUser", "SecurityHeaders", "SignInNeeded", "check_csrf", "clock", "officer_devices",
            "install_page_handlers", "landing", "page_user", "render", "set_session_cookie", "size_text", "staff", "templates", "watch_url"]
 
 COOKIE = SESSION_COOKIE
@@ -96,6 +97,11 @@ def check_csrf(user: SessionUser, token: str | None) -> None:
     """Forbidden unless a form or script sent back this session's CSRF token."""
     if not token or not hmac.compare_digest(token, user.csrf):
         raise Forbidden("This form has expired or did not come from this site: go back, reload the page and try again")
+
+
+def officer_devices(rt: Runtime) -> list[dict[str, Any]]:
+    """The officers' devices an alert can be sent to (not those stopped)."""
+    return [{"id": d.id, "name": d.name} for d in list_subscriptions(rt, "device") if d.state != "stopped"]
 
 
 def render(request: Request, template: str, user: SessionUser | None, status_code: int = 200,

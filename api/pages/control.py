@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session, joinedload
 
 from api.auth import OPENERS, REVIEWERS
 from api.deps import RuntimeDep, viewed
-from api.pages.common import PageUser, check_csrf, clock, render, size_text, staff, watch_url
+from api.pages.common import PageUser, check_csrf, clock, officer_devices, render, size_text, staff, watch_url
 from api.params import Id
+from evidence.alerts import alerts_of_events, shares_of
 from evidence.audit import append_audit, audit_read
 from evidence.db.tables import CandidateRow, Derivative, Evidence, Incident, IncidentEvent, PlateSightingRow
 from evidence.errors import InvalidRequest, NotFound
@@ -38,7 +39,8 @@ EVENT_TEXT = {"evidence.received": "Video received", "evidence.analysing": "Anal
               "upload_link.created": "Upload link sent", "candidate": "Potential match",
               "candidate.reviewed": "Reviewed", "anpr.hit": "Hotlist hit", "plate.sighting": "Plate seen",
               "public.update": "Public update", "incident.passed": "Passed to investigators",
-              "alert.acknowledged": "Alert acknowledged", "alert.escalated": "Alert escalated"}
+              "alert.acknowledged": "Alert acknowledged", "alert.escalated": "Alert escalated",
+              "alert.reply": "Officer's answer"}
 
 
 @router.get("/app/incidents", response_class=HTMLResponse)
@@ -118,7 +120,19 @@ def _cards(s: Session, incident_id: int, events: list[IncidentEvent]) -> list[di
             continue  # withdrawn, or a quick-pass alert the full analysis replaced
         seen.add(c.id)
         cards.append(_candidate_card(c, e.id, names.get(c.evidence_id, "")))
+    _with_alerts(s, cards)
     return cards
+
+
+def _with_alerts(s: Session, cards: list[dict[str, Any]]) -> None:
+    """Each card's alert, where it was sent and whether it can be (a confirmed match, or a hit)."""
+    alerts = alerts_of_events(s, [c["event_id"] for c in cards])
+    shares = shares_of(s, [a.id for a in alerts.values()])
+    for c in cards:
+        a = alerts.get(c["event_id"])
+        c["alert_id"] = a.id if a else None
+        c["shares"] = shares.get(a.id, []) if a else []
+        c["sendable"] = a is not None and (c["kind"] == "hit" or c.get("review_state") == ReviewState.CONFIRMED)
 
 
 @router.get("/app/incidents/{incident_id}", response_class=HTMLResponse)
@@ -139,7 +153,8 @@ def board(incident_id: Id, request: Request, rt: RuntimeDep, user: PageUser) -> 
         detail["evidence"] = list(names)
     return render(request, "board.html", user, incident=view, evidence=[evidence_view(ev) for ev in evidence],
                   cards=cards, plates=plates, timeline=timeline, last_event_id=last,
-                  can_review=user.role in REVIEWERS, can_link=user.role in OPENERS,
+                  can_review=user.role in REVIEWERS, can_link=user.role in OPENERS, can_send=user.role in OPENERS,
+                  devices=officer_devices(rt),
                   can_export=user.role in (Role.INVESTIGATOR, Role.ADMIN), page_title=f"Incident {view['reference']}")
 
 
@@ -152,6 +167,8 @@ def _event_text(e: IncidentEvent) -> str:
         extra = f"{d.get('name')}, witness reference {d['reference']}"
     elif e.kind in ("public.update", "alert.acknowledged", "alert.escalated", "incident.passed"):
         extra = d.get("text") or d.get("summary") or d.get("reason") or ""
+    elif e.kind == "alert.reply":
+        extra = f"{d.get('device')} {d.get('reply')} ({d.get('summary')})"
     return f"{text}: {extra}" if extra else text
 
 
@@ -166,7 +183,8 @@ def card(incident_id: Id, event_id: Id, request: Request, rt: RuntimeDep, user: 
     if not cards:
         raise NotFound("this potential match was withdrawn")
     audit_read(rt.sessions, user.actor, "incident.view_card", f"incident:{incident_id}", detail={"event": event_id})
-    return render(request, "card.html", user, c=cards[0], can_review=user.role in REVIEWERS)
+    return render(request, "card.html", user, c=cards[0], can_review=user.role in REVIEWERS,
+                  can_send=user.role in OPENERS, devices=officer_devices(rt))
 
 
 def _public_base(request: Request, rt: Runtime) -> str:

@@ -1,25 +1,24 @@
-"""The alert desk page (control room: everything that needs a person, live), the witness's status
-page (no account: the link on the receipt) and the page an officer's link opens (no account:
-expires)."""
+"""The alert desk page (control room: everything that needs a person, live; the handled alerts too,
+still sendable to an officer), the witness's status page (no account: the link on the receipt)
+and the page an officer's link opens (no account: expires; the officer answers from it)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path as PathParam, Request
+from fastapi import APIRouter, Form, Path as PathParam, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
 from sqlalchemy import func, select
 
 from api.auth import OPENERS
 from api.deps import RuntimeDep
-from api.pages.common import PageUser, render
+from api.pages.common import PageUser, officer_devices, render
 from api.params import Id
-from evidence.alerts import DESK_KINDS, alert_view, alerts_with_incident, open_share
+from evidence.alerts import DESK_KINDS, alert_view, alerts_with_incident, officer_reply, open_share, shares_of
 from evidence.audit import audit_read
 from evidence.db.outbox_tables import Alert
 from evidence.db.tables import CandidateRow, IncidentEvent
 from evidence.errors import NotFound
-from evidence.notify.subscriptions import list_subscriptions
 from evidence.notify.witness import STEPS, stop_emails, witness_view
 from evidence.states import ReviewState
 
@@ -31,8 +30,13 @@ KINDS = {"candidate": "Potential match", "anpr.hit": "Hotlist hit", "evidence.fa
 Token = Annotated[str, PathParam(min_length=16, max_length=64)]
 
 
-def _alert(s: Any, a: Alert, reference: str | None) -> dict[str, Any]:
+SHOW = {"open": "Needs someone", "handled": "Handled", "all": "All"}
+
+
+def _alert(s: Any, a: Alert, reference: str | None, shares: dict[int, list[dict[str, Any]]] | None = None
+           ) -> dict[str, Any]:
     view = alert_view(a, reference)
+    view["shares"] = (shares if shares is not None else shares_of(s, [a.id])).get(a.id, [])
     view["raised_clock"] = a.raised_at.strftime("%H:%M:%S")
     view["acked_clock"] = a.acknowledged_at.strftime("%H:%M:%S") if a.acknowledged_at else ""
     sendable = a.kind == "anpr.hit"
@@ -44,18 +48,20 @@ def _alert(s: Any, a: Alert, reference: str | None) -> dict[str, Any]:
     return view
 
 
-def _devices(rt: Any) -> list[dict[str, Any]]:
-    return [{"id": d.id, "name": d.name} for d in list_subscriptions(rt, "device") if d.state != "stopped"]
-
-
 @router.get("/app/desk", response_class=HTMLResponse)
-def desk(request: Request, rt: RuntimeDep, user: PageUser) -> HTMLResponse:
+def desk(request: Request, rt: RuntimeDep, user: PageUser,
+         show: Annotated[Literal["open", "handled", "all"], Query()] = "open") -> HTMLResponse:
+    """The open alerts (the default), the handled ones (acknowledged, or closed by a review: a
+    confirmed match is still sent to an officer from here), or all, newest first."""
     with rt.sessions() as s:
-        alerts = [_alert(s, a, ref) for a, ref in alerts_with_incident(s, open_only=True, limit=200)]
+        rows = alerts_with_incident(s, open_only=show == "open", handled_only=show == "handled", limit=200)
+        shares = shares_of(s, [a.id for a, _ in rows])
+        alerts = [_alert(s, a, ref, shares) for a, ref in rows]
         last = s.scalar(select(func.max(IncidentEvent.id)).where(IncidentEvent.kind.in_(DESK_KINDS))) or 0
-    audit_read(rt.sessions, user.actor, "desk.view", "desk", detail={"open": len(alerts)})
-    return render(request, "desk.html", user, alerts=alerts, last_event_id=last, kinds=KINDS,
-                  devices=_devices(rt), can_send=user.role in OPENERS,
+        waiting = s.scalar(select(func.count(Alert.id)).where(Alert.acknowledged_at.is_(None))) or 0
+    audit_read(rt.sessions, user.actor, "desk.view", "desk", detail={"show": show, "alerts": len(alerts)})
+    return render(request, "desk.html", user, alerts=alerts, last_event_id=last, kinds=KINDS, show=show,
+                  shows=SHOW, waiting=waiting, devices=officer_devices(rt), can_send=user.role in OPENERS,
                   escalate_min=f"{rt.settings.alert_escalate_s / 60:g}", page_title="Alert desk")
 
 
@@ -67,7 +73,8 @@ def alert_card(alert_id: Id, request: Request, rt: RuntimeDep, user: PageUser) -
         if not rows:
             raise NotFound(f"no alert {alert_id}")
         a = _alert(s, *rows[0])
-    return render(request, "alert.html", user, a=a, kinds=KINDS, devices=_devices(rt), can_send=user.role in OPENERS)
+    return render(request, "alert.html", user, a=a, kinds=KINDS, devices=officer_devices(rt),
+                  can_send=user.role in OPENERS)
 
 
 def _status(request: Request, rt: Any, token: str, stopped: bool = False) -> HTMLResponse:
@@ -92,12 +99,22 @@ def stop(token: Token, request: Request, rt: RuntimeDep) -> HTMLResponse:
     return _status(request, rt, token, stopped=found)
 
 
+def _shared(request: Request, token: str, share: Any, replied: bool = False) -> HTMLResponse:
+    return render(request, "share.html", None, sent=share.sent, token=token, has_image=bool(share.image_path),
+                  expires=share.expires_at.strftime("%H:%M UTC on %d %B %Y"), reply=share.reply, replied=replied,
+                  page_title="Alert", service_name="Alert from the control room", home_url=f"/o/{token}")
+
+
 @router.get("/o/{token}", response_class=HTMLResponse)
 def shared(token: Token, request: Request, rt: RuntimeDep) -> HTMLResponse:
-    share = open_share(rt, token)
-    return render(request, "share.html", None, sent=share.sent, token=token, has_image=bool(share.image_path),
-                  expires=share.expires_at.strftime("%H:%M UTC on %d %B %Y"),
-                  page_title="Alert", service_name="Alert from the control room", home_url=f"/o/{token}")
+    return _shared(request, token, open_share(rt, token))
+
+
+@router.post("/o/{token}/reply", response_class=HTMLResponse)
+def reply(token: Token, request: Request, rt: RuntimeDep,
+          answer: Annotated[str, Form(alias="reply", max_length=16)] = "") -> HTMLResponse:
+    """The officer's answer (received, attending), shown on the desk and the board at once."""
+    return _shared(request, token, officer_reply(rt, token, answer), replied=True)
 
 
 @router.get("/o/{token}/image")

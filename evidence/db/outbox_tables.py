@@ -114,3 +114,5 @@ class Share(Base):
     expires_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    reply: Mapped[str | None] = mapped_column(String(16))  # the officer's latest: received | attending
+    replied_at: Mapped[datetime | None]

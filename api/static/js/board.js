@@ -109,6 +109,10 @@
       addTimeline(e, "Passed to investigators: " + e.reason);
     } else if (e.kind === "upload_link.created") {
       addTimeline(e, "Upload link sent by " + e.by);
+    } else if (e.kind === "alert.reply") {
+      addTimeline(e, "Officer's answer: " + e.device + " " + e.reply);
+      var answered = document.querySelector('.ep-card[data-alert="' + e.alert_id + '"]');
+      if (answered) { addCard(answered.dataset.event, false); say(e.device + ": " + e.reply); }
     }
   }
 
@@ -119,7 +123,7 @@
     source.onmessage = function (m) { handle(JSON.parse(m.data)); };
     ["evidence.received", "evidence.analysing", "evidence.progress", "evidence.done", "evidence.failed", "candidate",
      "candidate.reviewed", "anpr.hit", "plate.sighting", "plate.reviewed", "upload_link.created", "public.update",
-     "incident.passed"].forEach(function (k) {
+     "incident.passed", "alert.reply"].forEach(function (k) {
       source.addEventListener(k, function (m) { handle(JSON.parse(m.data)); });
     });
   }
@@ -146,7 +150,26 @@
     });
   }
 
+  function send(card) {
+    var box = card.querySelector(".ep-send"), done = card.querySelector(".ep-sent");
+    fetch("/alerts/" + box.dataset.alert + "/send", {
+      method: "POST", credentials: "same-origin",
+      headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf},
+      body: JSON.stringify({device_id: Number(box.querySelector(".ep-device").value),
+                            note: box.querySelector(".ep-send-note").value.trim()})
+    }).then(function (r) { return r.json().then(function (b) { return [r.ok, b]; }); }).then(function (res) {
+      if (!res[0]) { done.textContent = res[1].message || "Not sent"; done.hidden = false; return; }
+      say("Sent to " + box.querySelector(".ep-device").selectedOptions[0].textContent);
+      addCard(card.dataset.event, false);  // redrawn: where it went, and how the delivery stands
+    });
+  }
+
   function wire(card) {
+    var sendButton = card.querySelector(".ep-send-button");
+    if (sendButton && !sendButton.dataset.wired) {
+      sendButton.dataset.wired = "yes";
+      sendButton.addEventListener("click", function () { send(card); });
+    }
     var form = card.querySelector(".ep-review");
     if (form && !form.dataset.wired) {
       form.dataset.wired = "yes";

@@ -1,6 +1,7 @@
-// The alert desk, live: the desk's Server-Sent Events add each new alert at the top (announced),
-// and redraw an alert acknowledged or escalated elsewhere. Acknowledging and sending to an officer
-// go to the API with the session's CSRF token.
+// The alert desk, live: the desk's Server-Sent Events add each new alert at the top (announced;
+// not on the handled alerts' view), and redraw an alert acknowledged, escalated or answered by an
+// officer elsewhere. Acknowledging and sending to an officer go to the API with the session's CSRF
+// token; a sent alert is redrawn to say where it went.
 (function () {
   "use strict";
   var desk = document.getElementById("desk");
@@ -10,6 +11,7 @@
   var announce = document.getElementById("announce");
   var live = document.getElementById("live");
   var last = Number(desk.dataset.after || 0);
+  var handledView = desk.dataset.show === "handled";
 
   function say(text) { announce.textContent = ""; setTimeout(function () { announce.textContent = text; }, 50); }
 
@@ -22,7 +24,7 @@
         holder.innerHTML = html.trim();
         var card = holder.firstElementChild;
         var old = document.getElementById(card.id);
-        if (old) { old.replaceWith(card); } else if (fresh) {
+        if (old) { old.replaceWith(card); } else if (fresh && !handledView) {
           list.insertBefore(card, list.firstChild);
           card.classList.add("ep-card--new");
           var none = document.getElementById("no-alerts"); if (none) none.hidden = true;
@@ -56,7 +58,7 @@
       var box = card.querySelector(".ep-send"), done = card.querySelector(".ep-sent");
       post("/alerts/" + card.dataset.alert + "/send", {device_id: Number(box.querySelector(".ep-device").value),
            note: box.querySelector(".ep-send-note").value.trim()}, done).then(function (res) {
-        if (res[0]) { done.textContent = "Sent; the officer's link works until " + res[1].expires_at.slice(11, 16) + " UTC"; done.hidden = false; say("Sent"); }
+        if (res[0]) { say("Sent to " + box.querySelector(".ep-device").selectedOptions[0].textContent); draw(card.dataset.alert, false); }
       });
     });
   }
@@ -66,12 +68,13 @@
     source.onopen = function () { live.textContent = "live"; live.classList.remove("ep-live--lost"); };
     source.onerror = function () { live.textContent = "reconnecting"; live.classList.add("ep-live--lost"); };
     ["candidate", "anpr.hit", "evidence.failed", "subscription.failing", "anpr.camera_silent", "alert.acknowledged",
-     "alert.escalated"]
+     "alert.escalated", "alert.reply"]
       .forEach(function (k) {
         source.addEventListener(k, function (m) {
           var e = JSON.parse(m.data);
           last = Math.max(last, e.id);
-          if (e.alert_id) draw(e.alert_id, k !== "alert.acknowledged" && k !== "alert.escalated");
+          if (e.alert_id) draw(e.alert_id, k !== "alert.acknowledged" && k !== "alert.escalated" && k !== "alert.reply");
+          if (k === "alert.reply") say(e.device + ": " + e.reply);
         });
       });
   }
