@@ -128,6 +128,13 @@
     });
   }
 
+  // A change through the JSON API with the session's CSRF token: [ok, body].
+  function post(url, body) {
+    return fetch(url, {method: "POST", credentials: "same-origin",
+                       headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf}, body: JSON.stringify(body)})
+      .then(function (r) { return r.json().then(function (b) { return [r.ok, b]; }); });
+  }
+
   function review(form, decision) {
     var reason = form.querySelector(".ep-reason");
     var error = form.querySelector(".ep-review-error");
@@ -136,11 +143,8 @@
       error.hidden = false; reason.focus(); return;
     }
     error.hidden = true;
-    fetch("/candidates/" + form.dataset.candidate + "/review", {
-      method: "POST", credentials: "same-origin",
-      headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf},
-      body: JSON.stringify({decision: decision, reason: reason.value.trim()})
-    }).then(function (r) { return r.json().then(function (b) { return [r.ok, b]; }); }).then(function (res) {
+    post("/candidates/" + form.dataset.candidate + "/review", {decision: decision, reason: reason.value.trim()})
+      .then(function (res) {
       if (!res[0]) { error.textContent = res[1].message || "Not saved"; error.hidden = false; return; }
       var card = form.closest(".ep-card");
       say(decision === "confirmed" ? "Confirmed" : "Rejected");
@@ -152,12 +156,9 @@
 
   function send(card) {
     var box = card.querySelector(".ep-send"), done = card.querySelector(".ep-sent");
-    fetch("/alerts/" + box.dataset.alert + "/send", {
-      method: "POST", credentials: "same-origin",
-      headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf},
-      body: JSON.stringify({device_id: Number(box.querySelector(".ep-device").value),
-                            note: box.querySelector(".ep-send-note").value.trim()})
-    }).then(function (r) { return r.json().then(function (b) { return [r.ok, b]; }); }).then(function (res) {
+    post("/alerts/" + box.dataset.alert + "/send", {device_id: Number(box.querySelector(".ep-device").value),
+                                                  note: box.querySelector(".ep-send-note").value.trim()})
+      .then(function (res) {
       if (!res[0]) { done.textContent = res[1].message || "Not sent"; done.hidden = false; return; }
       say("Sent to " + box.querySelector(".ep-device").selectedOptions[0].textContent);
       addCard(card.dataset.event, false);  // redrawn: where it went, and how the delivery stands
