@@ -110,7 +110,7 @@ def create_app(settings: Settings | None = None, work_queue: WorkQueue | None = 
         ("POST", "/app/search/faces"): search.MAX_PHOTO_BYTES + MULTIPART_SLACK,
         ("POST", "/app/admin/watchlist"): watchlist.ENROLMENT_MAX,
     })
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, map_tiles=settings.map_tiles)
     app.state.metrics, latency = metrics_registry(rt)
     app.add_middleware(Observe, latency=latency)  # outermost: every response has its request id and is timed
     install_error_handlers(app, PageErrors())

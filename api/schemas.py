@@ -172,6 +172,7 @@ class SubjectPublic(BaseModel):
     version: int = Field(1, description="changes to the subject's references")
     source: str | None = Field(None, description="where the photos come from, e.g. a custody image reference")
     reason: str | None = Field(None, description="why they are on the list")
+    risk: str | None = Field(None, description="warning markers an officer must know before approaching them")
     added_by: str = Field("", description="who enrolled them")
 
 

@@ -42,10 +42,12 @@ ENROL_FORM = multipart_body({"name": {"type": "string", "maxLength": 200},
                              "source": {"type": "string", "maxLength": 200,
                                         "description": "where the photos come from, e.g. a custody image reference"},
                              "reason": {"type": "string", "maxLength": 2000, "description": "why they are on the list"},
+                             "risk": {"type": "string", "maxLength": 500,
+                                      "description": "warning markers an officer must know (shown on each potential match)"},
                              "expires": {"type": "string", "format": "date",
                                          "description": "YYYY-MM-DD: purged after that day (UTC)"}},
                             ["name", "images"])
-ENROL_FIELDS = 5  # besides the photos
+ENROL_FIELDS = 6  # besides the photos
 
 
 @dataclass(frozen=True)
@@ -57,9 +59,10 @@ class EnrolFields:
     source: str | None
     reason: str | None
     expires_at: datetime | None
+    risk: str | None = None
 
     def enrolment(self, images: tuple[Path, ...], labels: tuple[str, ...]) -> Enrolment:
-        return Enrolment(self.name, images, labels, self.expires_at, self.source, self.reason)
+        return Enrolment(self.name, images, labels, self.expires_at, self.source, self.reason, self.risk)
 
 
 def enrol_fields(form: FormData) -> EnrolFields:
@@ -80,7 +83,8 @@ def enrol_fields(form: FormData) -> EnrolFields:
     expires_at = end_of_day(day) if day else None
     if day and expires_at is None:
         raise InvalidReference(f"`expires` is a date (YYYY-MM-DD), not {day!r}")
-    return EnrolFields(name, text("watchlist", 100), text("source", 200), text("reason", 2000, lines=True), expires_at)
+    return EnrolFields(name, text("watchlist", 100), text("source", 200), text("reason", 2000, lines=True), expires_at,
+                       text("risk", 500, lines=True))
 
 
 @router.get("/watchlist", summary="Watchlist subjects and their number of reference photos",
@@ -94,7 +98,7 @@ def _public(s: Session, r: WatchlistSubjectRow) -> SubjectPublic:
     wl = s.get(WatchlistRow, r.watchlist_id)
     return SubjectPublic(id=r.id, name=r.name, references=len(r.references), watchlist=wl.name if wl else None,
                          expires_at=r.expires_at, version=r.version, source=r.source, reason=r.reason,
-                         added_by=r.created_by)
+                         risk=r.risk, added_by=r.created_by)
 
 
 @router.post("/watchlist", status_code=201, summary="Enrol a subject from reference photos",

@@ -53,15 +53,17 @@ LIST_NAME = click.option("--list", "list_name", default=None, help="the watchlis
 @click.option("--expires", type=UTC_TIME, default=None, help="YYYY-MM-DD: purged after that day (UTC)")
 @click.option("--source", default=None, help="where the photos come from, e.g. a custody image reference")
 @click.option("--reason", default=None, help="why they are on the list")
+@click.option("--risk", default=None, help="warning markers an officer must know, e.g. 'violent; may carry a knife'")
 @LIST_NAME
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.pass_obj
 @clean_errors
 def watchlist_add(rt: Runtime, name: str, expires: datetime | None, source: str | None, reason: str | None,
-                  list_name: str | None, images: tuple[Path, ...]) -> None:
+                  risk: str | None, list_name: str | None, images: tuple[Path, ...]) -> None:
     """Enrol NAME from one or more photos (each must show exactly one face)."""
     actor = cli_actor(rt, Role.ADMIN)
-    print_enrolled(enrol(rt, [Enrolment(name, images, expires_at=_end_of_day(expires), source=source, reason=reason)],
+    print_enrolled(enrol(rt, [Enrolment(name, images, expires_at=_end_of_day(expires), source=source, reason=reason,
+                                           risk=risk)],
                          actor, watchlist=list_name))
 
 

@@ -28,7 +28,7 @@ from evidence import SOFTWARE
 from evidence.audit import Actor, append_audit
 from evidence.db.tables import AuditEntry, Derivative, Evidence, FaceTrackRow, Incident
 from evidence.exportpage import report_html
-from evidence.reports import candidate_view, evidence_candidates, evidence_plates, evidence_view
+from evidence.reports import candidate_view, evidence_candidates, evidence_plates, evidence_view, sender_view
 from evidence.runtime import Runtime
 from evidence.states import CLOSED
 from models.registry import manifest
@@ -212,7 +212,7 @@ def export_incident(rt: Runtime, incident_id: int, out: Path, actor: Actor, reas
                         if path:
                             p[f"{kind}_file"] = f"crops/plates/{p['id']}_{kind}.jpg"
                             pkg.add_file(p[f"{kind}_file"], Path(path))
-                report.append({**evidence_view(ev), "candidates": cands, "plates": plates})
+                report.append({**evidence_view(ev), "sender": sender_view(ev), "candidates": cands, "plates": plates})
             summary = {"incident": {"id": inc.id, "reference": inc.reference, "title": inc.title},
                        "exported_at": datetime.now(UTC).isoformat(), "exported_by": actor.name, "reason": reason,
                        "software": SOFTWARE, "evidence": report,

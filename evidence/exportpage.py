@@ -45,6 +45,15 @@ def _plates(rows: list[dict[str, Any]]) -> str:
     return f"<table>{head}{body}</table>"
 
 
+def _sender(sender: dict[str, Any] | None) -> list[str]:
+    """Who sent the evidence, and what they said with it, as they wrote it."""
+    if not sender:
+        return []
+    rows = [("From", sender.get("from")), ("Receipt", sender.get("reference")), ("How", sender.get("via")),
+            ("What they said the video shows", sender.get("caption")), ("Contact", sender.get("contact"))]
+    return ["<h3>Sender</h3><table>", *(f"<tr><th>{k}</th>{_cell(v)}</tr>" for k, v in rows if v), "</table>"]
+
+
 def report_html(summary: dict[str, Any]) -> str:
     inc = summary["incident"]
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>Incident {escape(inc['reference'])}</title>"
@@ -58,6 +67,7 @@ def report_html(summary: dict[str, Any]) -> str:
         parts += [f"<h2>Evidence {ev['id']}: {escape(ev['name'])}</h2>",
                   f"<p>SHA-256 <code>{ev['sha256']}</code>, {ev['size_bytes']} bytes, {ev['duration_s']} s, "
                   f"recorded {escape(str(ev['creation_time'] or 'unknown'))}, state {escape(ev['state'])}</p>",
+                  *_sender(ev.get("sender")),
                   "<h3>Watchlist candidates</h3>", _candidates(ev["candidates"]),
                   "<h3>Plate sightings</h3>", _plates(ev["plates"])]
     parts.append("</body></html>")

@@ -14,7 +14,7 @@ from evidence.db.tables import CandidateRow, Evidence, FaceTrackRow, PlateSighti
 from evidence.filestore import FileStore
 from evidence.states import WorkState
 
-__all__ = ["candidate_view", "crop_path", "list_name", "evidence_candidates", "evidence_plates", "evidence_view", "sighting_view", "work_view"]
+__all__ = ["candidate_view", "crop_path", "list_name", "evidence_candidates", "evidence_plates", "evidence_view", "sender_view", "sighting_view", "work_view"]
 
 
 def candidate_view(c: CandidateRow) -> dict[str, Any]:
@@ -77,6 +77,18 @@ def evidence_view(ev: Evidence) -> dict[str, Any]:
         "creation_time": m.get("creation_time"), "location": m.get("location"),
         "state": ev.state, "progress": round(ev.progress, 3), "failure_reason": ev.failure_reason,
     }
+
+
+def sender_view(ev: Evidence) -> dict[str, Any] | None:
+    """How the evidence came in and what its sender said with it (a witness's description of the
+    video and how to contact them): for staff and the evidence package, never the public."""
+    sub = ev.submitted or {}
+    if not sub:
+        return None
+    public = sub.get("role") == "public"
+    return {"from": "a member of the public" if public else sub.get("by"), "public": public,
+            "via": sub.get("via"), "reference": sub.get("reference"),
+            "caption": sub.get("caption"), "contact": sub.get("contact")}
 
 
 def work_view(s: Session, evidence_id: int) -> dict[str, Any]:

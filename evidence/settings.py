@@ -6,8 +6,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
@@ -127,6 +128,13 @@ class Settings(BaseSettings):
                                                                      "the address the page was asked for)")
     force_name: str = Field("the police", max_length=100, description="who the witness sends to, in the text message "
                                                                       "and on the witness page")
+    timezone: str = Field("Europe/London", max_length=64, description="the force's time zone (IANA name): times "
+                          "on the pages and in messages are shown in it; everything is stored in UTC")
+    map_tiles: str | None = Field(None, max_length=300, pattern=r"^https?://[^\s]+$",
+                                  description="map tiles for the hit and plate-search maps, a URL template with {z}, "
+                                  "{x} and {y} (the force's own tile server); unset: positions on a plain background, "
+                                  "nothing fetched")
+    map_attribution: str = Field("", max_length=200, description="the tile source's attribution, shown under each map")
     witness_max_bytes: int = Field(4 * 1024**3, gt=0, description="largest video an upload link made on the pages takes")
     session_idle_min: float = Field(30, gt=0, description="a signed-in browser idle this long must sign in again")
     session_max_hours: float = Field(12, gt=0, description="and after this long in any case (a shift)")
@@ -151,6 +159,26 @@ class Settings(BaseSettings):
                                                 "lines: one JSON object each (with the request id), or text")
     audit_anchors: Path | None = Field(None, description="anchor file of the audit chain (default "
                                                          "DATA_DIR/audit-anchors.jsonl); keep it on other storage")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{name!r} is not a time zone this machine knows (an IANA name: Europe/London)") from None
+        return name
+
+    @field_validator("map_tiles")
+    @classmethod
+    def _tile_template(cls, url: str | None) -> str | None:
+        if url is not None and not all(k in url for k in ("{z}", "{x}", "{y}")):
+            raise ValueError("the map tile address must hold {z}, {x} and {y}: https://tiles.example/{z}/{x}/{y}.png")
+        return url
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     @property
     def db_url(self) -> str:

@@ -43,6 +43,7 @@ class Enrolment:
     expires_at: datetime | None = None  # the subject is purged then (never later than its list)
     source: str | None = None  # e.g. a custody image reference
     reason: str | None = None  # why they are on the list
+    risk: str | None = None  # warning markers (violence, weapons, ...): shown on every potential match
 
     def label(self, i: int) -> str:
         return self.labels[i] if i < len(self.labels) else str(self.images[i])
@@ -136,6 +137,7 @@ def enrol(rt: Runtime, enrolments: Iterable[Enrolment], actor: Actor, skip_unusa
                                  "expires": {e.name: e.expires_at.isoformat() for e in enrolments if e.expires_at},
                                  "sources": {e.name: e.source for e in enrolments if e.source},
                                  "reasons": {e.name: e.reason for e in enrolments if e.reason},
+                                 "risks": {e.name: e.risk for e in enrolments if e.risk},
                                  "replaced": changed})
     except BaseException:
         discard_unreferenced(rt.sessions, rt.store, stored)
@@ -156,7 +158,7 @@ def _subject(s: Session, wl: WatchlistRow, e: Enrolment, actor: Actor,
     if subject is None:
         subject = WatchlistSubjectRow(watchlist_id=wl.id, name=name, created_by=actor.name, version=1)
         s.add(subject)
-    for field in ("expires_at", "source", "reason"):
+    for field in ("expires_at", "source", "reason", "risk"):
         value, before = getattr(e, field), getattr(subject, field)
         if value is not None and value != before:
             if subject.id is not None:

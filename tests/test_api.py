@@ -185,9 +185,11 @@ def test_watchlist_over_http(api, watchlist_dir, tmp_path):
     photos = sorted((watchlist_dir / "Tom_Ridge").glob("*.jpg"))[:2]
     files = [("images", (p.name, p.read_bytes(), "image/jpeg")) for p in photos]
     res = client.post("/watchlist", headers=admin, data={"name": "Jane Doe", "source": "custody image CI/1",
-                                                         "reason": "wanted on warrant", "expires": "2039-02-28"},
+                                                         "reason": "wanted on warrant", "expires": "2039-02-28",
+                                                         "risk": "violent; may carry a knife"},
                       files=files)
     assert res.status_code == 201 and res.json()["references"] == 2, res.json()
+    assert res.json()["risk"] == "violent; may carry a knife"  # shown on each potential match (issue 28, 5)
     assert (res.json()["source"], res.json()["reason"], res.json()["expires_at"]) == (
         "custody image CI/1", "wanted on warrant", "2039-02-28T23:59:59Z")
     not_a_date = client.post("/watchlist", headers=admin, data={"name": "Jane Doe", "expires": "28/02/2039"}, files=files)

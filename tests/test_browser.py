@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -62,6 +63,8 @@ def site(tmp_path_factory, clips, watchlist_dir) -> Iterator[Site]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVIDENCE_")}
     env.update(EVIDENCE_DATA_DIR=str(data), EVIDENCE_PLATES="false", EVIDENCE_SESSION_IDLE_MIN="30")
     run("watchlist", "import", watchlist_dir, env=env)
+    run("watchlist", "add", "--name", "Gordon_Brown", "--reason", "Wanted on warrant: arson at 12 Elm Road on 4 November",
+        "--risk", "Violent; has carried a knife", next((watchlist_dir / "Gordon_Brown").iterdir()), env=env)
     passwords = {}
     for name, role in (("PC 1234 Smith", "control_room"), ("DC 5678 Patel", "investigator"), ("Admin Lee", "admin")):
         passwords[name] = run("users", "add", "--name", name, "--role", role, env=env).stdout.split()[-1]
@@ -153,6 +156,7 @@ def test_control_room_witness_and_review(browser, site, clips):
     clip = clips["street"]
     phone.set_input_files("#video", str(clip))
     phone.fill("#caption", "Two lads threw fireworks at number 12 and ran towards the park")
+    phone.fill("#contact", "07700 900123")
     site.proxy.requests.clear()
     site.proxy.cut_after(clip.stat().st_size // 2, outage_s=2.0)
     phone.click("#submit")
@@ -187,6 +191,10 @@ def test_control_room_witness_and_review(browser, site, clips):
     # 3. The potential match arrives on the open board, live; confirmed from the keyboard.
     card = board.wait_for_selector(".ep-card[data-candidate-id]", timeout=180_000)
     assert witness_ref in board.locator("#timeline").inner_text()  # a witness who calls back is found
+    sent = board.locator("#evidence li", has_text="street.mp4")  # issue 28 (3): what they said, live
+    sync_api.expect(sent).to_contain_text("They said“Two lads threw fireworks at number 12 and ran towards the park”")
+    sync_api.expect(sent).to_contain_text("Contact07700 900123")
+    sync_api.expect(sent).to_contain_text(f"a member of the public, receipt {witness_ref}")
     assert board.locator("#new-count").is_visible()
     assert card.query_selector("img[alt^='Watchlist reference photo']") is not None
     board.wait_for_function("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
@@ -199,6 +207,7 @@ def test_control_room_witness_and_review(browser, site, clips):
     board.keyboard.press("Tab")  # View in footage
     board.keyboard.press("Tab")  # the reason
     board.keyboard.type("Face and clothing match the reference; same build")
+    assert board.locator(f"#{focused} .ep-reason").input_value() == "Face and clothing match the reference; same build"
     board.keyboard.press("Escape")  # back to the card
     board.keyboard.press("c")
     board.wait_for_function(f"document.querySelector('#{focused} .ep-review-state').textContent === 'confirmed'")
@@ -432,6 +441,123 @@ def test_a_confirmed_match_reaches_an_officer_after_a_reload_and_their_reply_rea
     expect(handled.locator(".ep-shares")).to_contain_text("Attending PC 99 Jones (phone) answered")
     expect(handled.get_by_role("group", name="Send to an officer")).to_be_visible()  # and it can be sent again
     look(desk, "desk-handled", site)
+
+
+def test_a_match_card_says_why_the_person_is_wanted_and_the_faces_compare_large(browser, site):
+    """Issue 28 (5): what an adjudicator needs on the card — why the person is wanted and the risk
+    to officers, the faces large enough to compare (and larger still a click away), the score in
+    words; reviewed cards leave "Needs review" for "Reviewed"."""
+    expect = sync_api.expect
+    _, board = sign_in(browser, site, "PC 1234 Smith")
+    board.get_by_role("link", name="INC-2026-0412").click()
+    board.wait_for_selector("#board")
+    reviewed = board.locator("#reviewed")
+    expect(board.get_by_role("heading", name="Reviewed")).to_be_visible()
+    expect(reviewed.locator(".ep-card[data-candidate-id]")).to_have_count(2)  # both decided in the first test
+    expect(board.locator("#cards .ep-card[data-candidate-id]")).to_have_count(0)
+    card = reviewed.locator(".ep-card", has_text="Potential match: Gordon_Brown")
+    expect(card).to_contain_text("Risk: Violent; has carried a knife")
+    expect(card).to_contain_text("Wanted: Wanted on warrant: arson at 12 Elm Road on 4 November")
+    expect(card).to_contain_text(re.compile(r"Similarity 0\.\d\d, (only just above|above|well above) the 0\.\d\d at "
+                                            "which it alerts"))
+    assert "distance" not in card.inner_text()
+    face = card.get_by_role("img", name="Face in the footage (opens both faces larger)")
+    assert face.bounding_box()["width"] >= 160
+    card.scroll_into_view_if_needed()
+    look(board, "board-match-card", site)
+    face.click()
+    expect(board.get_by_role("heading", name="Compare: Gordon_Brown")).to_be_visible()
+    for name in ("Watchlist reference photo of Gordon_Brown", re.compile("^Face in the footage, at")):
+        image = board.get_by_role("img", name=name)
+        image.evaluate("async i => { await i.decode(); }")
+        assert image.bounding_box()["width"] >= 300, name
+    expect(board.locator("main")).to_contain_text("Risk: Violent; has carried a knife")
+    look(board, "compare", site)
+    board.get_by_role("link", name="Back to INC-2026-0412").click()
+    expect(board.get_by_role("heading", name="Reviewed")).to_be_visible()
+
+
+def test_a_camera_hit_is_checked_on_the_desk_with_its_images_and_map_then_sent(browser, site):
+    """Issue 28 (2): a hit is checked before anyone is sent — on the desk and on the incident's board,
+    the plate as the camera cropped it (its own aspect, not cut square) beside the vehicle, the
+    camera, its place on a map, the read time in the force's time zone, the direction, how sure the
+    camera was and what else it read; the officer is sent the vehicle image the operator saw."""
+    import random
+
+    import cv2
+
+    from samples.plates import scene
+
+    expect = sync_api.expect
+    headers = {"Authorization": f"Bearer {site.api_key}"}
+    camera_key = run("keys", "create", "--role", "camera", "--name", "CAM-M42", env=site.env).stdout.split()[-1]
+    incident = httpx.post(f"{site.base}/incidents", json={"reference": "INC-2026-0412"}, headers=headers).json()["id"]
+    httpx.post(f"{site.base}/hotlist", headers=headers, json={
+        "vrm": "LM19XYZ", "category": "wanted", "incident_id": incident,
+        "reason": "Seen leaving Elm Road after the fireworks; occupants may be armed"}).raise_for_status()
+    frame, (x1, y1, x2, y2) = scene("LM19XYZ", "current", random.Random(7), clean=True)
+    jpeg = {name: cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR))[1].tobytes()
+            for name, img in (("plate", frame[y1:y2, x1:x2]), ("overview", frame))}
+    _, desk = sign_in(browser, site, "PC 1234 Smith", lands="/app/desk")
+    desk.wait_for_selector("#live:has-text('live')")
+    read_at = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=30)
+    read = {"camera_id": "CAM-M42", "timestamp": read_at.isoformat(), "vrm": "LM19XYZ", "confidence": 0.91,
+            "direction": "N", "alternatives": [{"vrm": "LM19XY2", "confidence": 0.41}],
+            "location": {"lat": 52.3862, "lon": -1.7904, "name": "M42 J3"}}
+    answer = httpx.post(f"{site.base}/anpr/reads", data={"read": json.dumps(read)},
+                        files={"plate_image": ("plate.jpg", jpeg["plate"], "image/jpeg"),
+                               "overview_image": ("overview.jpg", jpeg["overview"], "image/jpeg")},
+                        headers={"Authorization": f"Bearer {camera_key}"})
+    assert answer.status_code == 201 and answer.json()["hit"] is True, answer.text
+    card = desk.locator(".ep-card", has_text="LM19XYZ").first
+    plate = card.get_by_role("img", name="The plate as the camera cropped it, read LM19XYZ")
+    expect(plate).to_be_visible(timeout=10_000)  # live, no reload
+    shape = plate.evaluate("async i => { await i.decode(); return [i.naturalWidth / i.naturalHeight, i.width / i.height]; }")
+    assert shape[0] > 3 and abs(shape[1] - shape[0]) < 0.1, shape  # the crop's own aspect, not a square
+    expect(card.get_by_role("img", name="The vehicle, from the camera")).to_be_visible()
+    local = read_at.astimezone(ZoneInfo("Europe/London"))
+    for fact in ("CAM-M42, M42 J3, heading north", f"{local:%H:%M:%S} {local.tzname()}", "91 % sure",
+                 "Camera also read", "LM19XY2 (41 %)", "occupants may be armed"):
+        expect(card).to_contain_text(fact)
+    expect(card.get_by_role("img", name="Map: M42 J3 at 52.38620, -1.79040")).to_be_visible()
+    look(desk, "desk-hit", site)
+
+    _, board = sign_in(browser, site, "PC 1234 Smith", lands=f"/app/incidents/{incident}")
+    hit = board.locator(".ep-card--hit", has_text="LM19XYZ").first
+    shape = hit.get_by_role("img", name="The plate as the camera cropped it, read LM19XYZ").evaluate(
+        "async i => { await i.decode(); return i.width / i.height; }")
+    assert shape > 3, shape  # was cut to a square ("21 K")
+    expect(hit.get_by_role("img", name="Map: M42 J3 at 52.38620, -1.79040")).to_be_visible()
+    hit.scroll_into_view_if_needed()
+    look(board, "board-hit", site)
+
+    send = card.get_by_role("group", name="Send to an officer")
+    send.get_by_label("Officer", exact=True).select_option(label="PC 99 Jones (phone)")
+    send.get_by_label("Note for the officer").fill("LM19XYZ heading north on the M42 at J3: stop with caution")
+    send.get_by_role("button", name="Send").click()
+    expect(card.locator(".ep-shares")).to_contain_text("Sent to PC 99 Jones (phone)")
+
+    from sqlalchemy import select
+
+    from evidence.db.outbox_tables import Delivery
+
+    rt = Runtime(Settings(data_dir=Path(site.env["EVIDENCE_DATA_DIR"])))
+    with rt.sessions() as s:
+        link = next(d.payload["link_path"] for d in s.scalars(select(Delivery).where(Delivery.kind == "officer.share"))
+                    if d.payload.get("note", "").startswith("LM19XYZ heading north"))
+    seen = card.get_by_role("img", name="The vehicle, from the camera").get_attribute("src")
+    assert desk.request.get(site.base + seen).body() == httpx.get(f"{site.base}{link}/image").content == jpeg["overview"]
+
+    _, search = sign_in(browser, site, "DC 5678 Patel")
+    search.get_by_role("link", name="Plate search").click()
+    search.get_by_label("Registration").fill("LM19XY?")
+    search.get_by_label("Why you are searching").fill("Op Lantern: the vehicle seen leaving Elm Road")
+    search.get_by_role("button", name="Search").click()
+    expect(search.get_by_role("img", name="Map: M42 J3 at 52.38620, -1.79040")).to_be_visible()  # the read, plotted
+    row = search.get_by_role("row", name=re.compile("LM19XYZ"))
+    expect(row).to_contain_text("camera CAM-M42, M42 J3, heading north")
+    expect(row).to_contain_text(f"{local:%H:%M:%S} {local.tzname()}")
+    look(search, "search-plates-map", site)
 
 
 def sign_in_none(browser, viewport):

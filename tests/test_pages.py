@@ -6,7 +6,9 @@ upload (tus) with a receipt, and security headers. The browser itself: tests/tes
 from __future__ import annotations
 
 import base64
+import json
 import re
+import zipfile
 from datetime import timedelta
 
 import pytest
@@ -326,13 +328,14 @@ def test_an_administrator_records_a_lists_authority_creates_a_list_and_enrols_on
     assert why_not.status_code == 422 and 'value="custody image CI/2026/0042"' in why_not.text
     assert 'id="enrol-reason-error"' in why_not.text and "Give the reason" in why_not.text
     assert "Choose the photos again" in why_not.text
-    enrolled = admin.post("/app/admin/watchlist", data=person_on | {"reason": "seen throwing fireworks, arrest warrant"},
-                          files=files)
+    enrolled = admin.post("/app/admin/watchlist", data=person_on | {"reason": "seen throwing fireworks, arrest warrant",
+                                                                    "risk": "violent when arrested"}, files=files)
     assert "Tom Ridge is on the fireworks list (2 photo(s))" in enrolled.text, enrolled.text[-3000:]
     subject = admin.get("/watchlist").json()
-    assert [(w["name"], w["watchlist"], w["source"], w["reason"], w["added_by"], w["expires_at"]) for w in subject] == [
-        ("Tom Ridge", "fireworks", "custody image CI/2026/0042", "seen throwing fireworks, arrest warrant", "Admin Lee",
-         "2039-01-31T23:59:59Z")]
+    assert [(w["name"], w["watchlist"], w["source"], w["reason"], w["risk"], w["added_by"], w["expires_at"])
+            for w in subject] == [("Tom Ridge", "fireworks", "custody image CI/2026/0042",
+                                   "seen throwing fireworks, arrest warrant", "violent when arrested", "Admin Lee",
+                                   "2039-01-31T23:59:59Z")]
     again = admin.post("/app/admin/watchlist", data=person_on | {"reason": "arrested: bail conditions"}, files=files[:1])
     assert "Tom Ridge is on the fireworks list" in again.text and "arrested: bail conditions" in again.text
     with rt.sessions() as s:
@@ -354,7 +357,7 @@ def _meta(**values: str) -> str:
     return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in values.items())
 
 
-def test_witness_page_and_resumable_upload_with_receipt(site, clips):
+def test_witness_page_and_resumable_upload_with_receipt(site, clips, tmp_path):
     app, rt = site
     token = _link(rt)
     client = TestClient(app)
@@ -368,7 +371,8 @@ def test_witness_page_and_resumable_upload_with_receipt(site, clips):
     data = clips["empty"].read_bytes()
     made = client.post(f"/public/tus/{token}", headers={"Tus-Resumable": "1.0.0", "Upload-Length": str(len(data)),
                                                         "Upload-Metadata": _meta(filename="street.mp4",
-                                                                                 caption="they ran off")})
+                                                                                 caption="they ran off",
+                                                                                 contact="07700 900123")})
     assert made.status_code == 201
     url = made.headers["location"]
     half = len(data) // 2
@@ -391,6 +395,24 @@ def test_witness_page_and_resumable_upload_with_receipt(site, clips):
         assert s.scalars(select(ResumableUpload)).one().evidence_id == ev.id
     assert set(receipt) == {"reference", "received_at", "name", "sha256", "size_bytes", "status_url"}  # nothing of the incident
     assert receipt["status_url"].startswith("/s/")
+    assert "07700 900123" not in client.get(receipt["status_url"]).text  # the sender's own page: nothing of it
+
+    # What the witness said, and how to reach them, reach the staff (issue 28, 3) and the package.
+    person(rt, client)
+    board = client.get("/app/incidents/1").text
+    for said in ("a member of the public", receipt["reference"], "“they ran off”", "07700 900123"):
+        assert said in board, said
+    item = client.get(f"/app/incidents/1/evidence/{ev.id}")  # as the board adds it live
+    assert "07700 900123" in item.text and client.get(f"/app/incidents/2/evidence/{ev.id}").status_code == 404
+    from evidence.export import export_incident
+
+    package = export_incident(rt, 1, tmp_path / "package.zip", Actor("DC 5678 Patel", "investigator"), "CPS file", None)
+    with zipfile.ZipFile(package.path) as z:
+        sender = json.loads(z.read("reports/report.json"))["evidence"][0]["sender"]
+        report = z.read("reports/report.html").decode()
+    assert sender == {"from": "a member of the public", "public": True, "via": sender["via"],
+                      "reference": receipt["reference"], "caption": "they ran off", "contact": "07700 900123"}
+    assert "they ran off" in report and "07700 900123" in report and receipt["reference"] in report
 
 
 def test_witness_upload_refusals(site, tmp_path):

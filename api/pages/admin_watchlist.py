@@ -53,7 +53,7 @@ def _page(request: Request, rt: Runtime, user: SessionUser, status: int = 200, *
     with rt.sessions() as s:
         lists = {w.id: list_view(w) | {"live": list_live(w, now)} for w in watchlists(s)}
         subjects = [{"id": r.id, "name": r.name, "references": len(r.references), "list": lists[r.watchlist_id]["name"],
-                     "source": r.source or "", "reason": r.reason or "", "added_by": r.created_by,
+                     "source": r.source or "", "reason": r.reason or "", "risk": r.risk or "", "added_by": r.created_by,
                      "expires": f"{r.expires_at:%Y-%m-%d}" if r.expires_at else ""}
                     for r in list_subjects(s) if r.references]
     context.setdefault("enrol", {"watchlist": rt.settings.default_watchlists[0]})
@@ -113,7 +113,7 @@ async def watchlist_enrol(request: Request, rt: RuntimeDep, user: Admin) -> HTML
     form = await request.form(max_files=MAX_PHOTOS, max_fields=ENROL_FIELDS + 1)
     token = form.get("csrf_token")
     check_csrf(user, token if isinstance(token, str) else None)
-    typed = {k: v for k in ("name", "watchlist", "source", "reason", "expires") if isinstance(v := form.get(k), str)}
+    typed = {k: v for k in ("name", "watchlist", "source", "reason", "risk", "expires") if isinstance(v := form.get(k), str)}
     images = [f for f in form.getlist("images") if isinstance(f, UploadFile) and f.filename]
     tmp_paths: list[Path] = []
     try:

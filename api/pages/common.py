@@ -169,7 +169,7 @@ def watch_url(evidence_id: int, t_s: float, box: list[float] | None, what: str) 
     return f"/app/evidence/{evidence_id}/watch?t={t_s:.2f}&box={b}&what={what}"
 
 
-CSP = ("default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self'; script-src 'self'; "
+CSP = ("default-src 'self'; img-src 'self' data:{tiles}; media-src 'self'; style-src 'self'; script-src 'self'; "
        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
 
 
@@ -178,8 +178,10 @@ class SecurityHeaders:
     site's own scripts and styles, never framed), and no Referer at all from the witness page,
     whose address holds the link's token."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, map_tiles: str | None = None) -> None:
         self.app = app
+        origin = urlsplit(map_tiles) if map_tiles else None  # the force's tile server: the maps' images
+        self.csp = CSP.format(tiles=f" {origin.scheme}://{origin.netloc}" if origin else "").encode()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -193,7 +195,7 @@ class SecurityHeaders:
                 headers.append((b"x-content-type-options", b"nosniff"))
                 headers.append((b"referrer-policy", b"no-referrer" if witness else b"same-origin"))
                 if any(k == b"content-type" and v.startswith(b"text/html") for k, v in headers):
-                    headers.append((b"content-security-policy", CSP.encode()))
+                    headers.append((b"content-security-policy", self.csp))
                     headers.append((b"cache-control", b"no-store"))
                 message = {**message, "headers": headers}
             await send(message)

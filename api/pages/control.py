@@ -14,15 +14,17 @@ from sqlalchemy.orm import Session, joinedload
 
 from api.auth import OPENERS, REVIEWERS
 from api.deps import RuntimeDep, viewed
+from api.pages.hits import hit_view
 from api.pages.common import PageUser, check_csrf, clock, officer_devices, render, size_text, staff, watch_url
 from api.params import Id
 from evidence.alerts import alerts_of_events, shares_of
 from evidence.audit import append_audit, audit_read
 from evidence.db.tables import CandidateRow, Derivative, Evidence, Incident, IncidentEvent, PlateSightingRow
 from evidence.errors import InvalidRequest, NotFound
-from evidence.reports import evidence_view, list_name
+from evidence.reports import evidence_view, list_name, sender_view
 from evidence.notify.public import pass_to_investigators, post_public_update
 from evidence.runtime import Runtime
+from evidence.settings import Settings
 from evidence.states import ReviewState, Role
 from evidence.uploads import create_link
 from evidence.users import SessionUser
@@ -81,31 +83,28 @@ def open_incident(request: Request, rt: RuntimeDep, user: PageUser, reference: A
     return RedirectResponse(f"/app/incidents/{found}", status_code=303)
 
 
+def score_words(score: float, threshold: float) -> str:
+    """A candidate's score as an adjudicator reads it: how far above the point its list alerts at
+    (the score is 1 - the embeddings' distance; the threshold is that distance's limit)."""
+    alerts_at = 1 - threshold
+    over = score - alerts_at
+    how = "only just above" if over < 0.03 else "above" if over < 0.1 else "well above"
+    return f"Similarity {score:.2f}, {how} the {alerts_at:.2f} at which it alerts"
+
+
 def _candidate_card(c: CandidateRow, event_id: int, evidence_name: str) -> dict[str, Any]:
     track = c.track
     return {"kind": "candidate", "key": f"c{c.id}", "event_id": event_id, "id": c.id, "subject": c.subject.name,
             "subject_id": c.subject_id, "crop_url": f"/candidates/{c.id}/crop", "score": c.score,
+            "score_words": score_words(c.score, c.threshold), "wanted_for": c.subject.reason, "risk": c.subject.risk,
+            "compare_url": f"/app/candidates/{c.id}/compare", "evidence_id": c.evidence_id,
             "distance": c.distance, "threshold": c.threshold, "clock": clock(track.best_t_s),
             "evidence_name": evidence_name, "review_state": c.review_state, "reviewed_by": c.reviewed_by,
             "watchlist": list_name(c), "authority": c.authority,
             "watch_url": watch_url(c.evidence_id, track.best_t_s, track.best_xyxy, "face")}
 
 
-def _hit_card(e: IncidentEvent) -> dict[str, Any]:
-    d = e.data
-    if d.get("source") == "footage":
-        where = f"in footage at {clock(float(d.get('t_s') or 0))}"
-        url = watch_url(int(d["evidence_id"]), float(d.get("t_s") or 0), None, "plate")
-    else:
-        where = f"camera {d.get('camera_id')} {d.get('direction') or ''} at {str(d.get('read_at', ''))[11:19]}"
-        url = None
-    return {"kind": "hit", "key": f"h{e.id}", "event_id": e.id, "hotlist_vrm": d.get("hotlist_vrm"),
-            "vrm_read": d.get("vrm_read") or d.get("vrm"), "plate_image_url": d.get("plate_image_url"),
-            "overview_image_url": d.get("overview_image_url"), "where": where, "reason": d.get("reason"),
-            "category": d.get("category"), "watch_url": url}
-
-
-def _cards(s: Session, incident_id: int, events: list[IncidentEvent]) -> list[dict[str, Any]]:
+def _cards(s: Session, incident_id: int, events: list[IncidentEvent], settings: Settings) -> list[dict[str, Any]]:
     ids = [int(e.data["candidate_id"]) for e in events if e.kind == "candidate" and "candidate_id" in e.data]
     rows = {c.id: c for c in s.scalars(select(CandidateRow).where(CandidateRow.id.in_(ids)).options(
         joinedload(CandidateRow.subject), joinedload(CandidateRow.track)))} if ids else {}
@@ -113,7 +112,7 @@ def _cards(s: Session, incident_id: int, events: list[IncidentEvent]) -> list[di
     cards, seen = [], set()
     for e in events:
         if e.kind == "anpr.hit":
-            cards.append(_hit_card(e))
+            cards.append(hit_view(s, e.id, e.data, settings))
             continue
         c = rows.get(int(e.data.get("candidate_id", 0)))
         if c is None or c.id in seen or c.review_state == ReviewState.SUPERSEDED:
@@ -143,7 +142,10 @@ def board(incident_id: Id, request: Request, rt: RuntimeDep, user: PageUser) -> 
         events = list(s.scalars(select(IncidentEvent).where(IncidentEvent.incident_id == incident_id)
                                 .order_by(IncidentEvent.id)))
         last = events[-1].id if events else 0
-        cards = _cards(s, incident_id, [e for e in events if e.kind in CARD_KINDS])
+        every = _cards(s, incident_id, [e for e in events if e.kind in CARD_KINDS], rt.settings)
+        decided = (ReviewState.CONFIRMED, ReviewState.REJECTED)
+        cards = [c for c in every if c.get("review_state") not in decided]
+        reviewed = [c for c in every if c.get("review_state") in decided]
         plates = [{"plate": p.vrm, "first_t_s": p.first_t_s, "review_state": p.review_state,
                    "evidence_name": names.get(p.evidence_id, "")} for p in s.scalars(
             select(PlateSightingRow).where(PlateSightingRow.evidence_id.in_(names)).order_by(PlateSightingRow.id))]
@@ -151,8 +153,8 @@ def board(incident_id: Id, request: Request, rt: RuntimeDep, user: PageUser) -> 
                     for e in events if e.kind in EVENT_TEXT][-200:]
         view = {"id": incident.id, "reference": incident.reference, "title": incident.title}
         detail["evidence"] = list(names)
-    return render(request, "board.html", user, incident=view, evidence=[evidence_view(ev) for ev in evidence],
-                  cards=cards, plates=plates, timeline=timeline, last_event_id=last,
+    return render(request, "board.html", user, incident=view, evidence=[_evidence_item(ev) for ev in evidence],
+                  cards=cards, reviewed=reviewed, plates=plates, timeline=timeline, last_event_id=last,
                   can_review=user.role in REVIEWERS, can_link=user.role in OPENERS, can_send=user.role in OPENERS,
                   devices=officer_devices(rt),
                   can_export=user.role in (Role.INVESTIGATOR, Role.ADMIN), page_title=f"Incident {view['reference']}")
@@ -172,6 +174,37 @@ def _event_text(e: IncidentEvent) -> str:
     return f"{text}: {extra}" if extra else text
 
 
+def _evidence_item(ev: Evidence) -> dict[str, Any]:
+    return {**evidence_view(ev), "sender": sender_view(ev)}
+
+
+@router.get("/app/incidents/{incident_id}/evidence/{evidence_id}", response_class=HTMLResponse)
+def evidence_item(incident_id: Id, evidence_id: Id, request: Request, rt: RuntimeDep, user: PageUser) -> HTMLResponse:
+    """One item of the board's evidence list, as the board adds it when the evidence arrives."""
+    with rt.sessions() as s:
+        ev = s.get(Evidence, evidence_id)
+        if ev is None or ev.incident_id != incident_id:
+            raise NotFound(f"evidence {evidence_id} is not on incident {incident_id}")
+        item = _evidence_item(ev)
+    audit_read(rt.sessions, user.actor, "incident.view_evidence", f"evidence:{evidence_id}",
+               detail={"incident": incident_id})
+    return render(request, "evidence_item.html", user, ev=item)
+
+
+@router.get("/app/candidates/{candidate_id}/compare", response_class=HTMLResponse)
+def compare(candidate_id: Id, request: Request, rt: RuntimeDep, user: PageUser) -> HTMLResponse:
+    """The face in the footage beside the watchlist photo, large enough to compare, with what the
+    adjudicator needs: why the person is wanted, any risk, the score in words, where it was seen."""
+    with viewed(rt, user.actor, CandidateRow, candidate_id, "candidate", "candidate.compare") as (s, c, _):
+        ev = s.get(Evidence, c.evidence_id)
+        view = _candidate_card(c, 0, ev.original_name if ev else "")
+        incident = ev.incident if ev else None
+        back = f"/app/incidents/{incident.id}#card-c{c.id}" if incident else "/app/incidents"
+        reference = incident.reference if incident else ""
+    return render(request, "compare.html", user, c=view, back_url=back, incident_ref=reference,
+                  page_title=f"Compare: {view['subject']}")
+
+
 @router.get("/app/incidents/{incident_id}/cards/{event_id}", response_class=HTMLResponse)
 def card(incident_id: Id, event_id: Id, request: Request, rt: RuntimeDep, user: PageUser) -> HTMLResponse:
     """One card, as the board adds it when its event arrives (the same template as the page)."""
@@ -179,7 +212,7 @@ def card(incident_id: Id, event_id: Id, request: Request, rt: RuntimeDep, user: 
         e = s.get(IncidentEvent, event_id)
         if e is None or e.incident_id != incident_id or e.kind not in CARD_KINDS:
             raise NotFound(f"event {event_id} of incident {incident_id} is not a card")
-        cards = _cards(s, incident_id, [e])
+        cards = _cards(s, incident_id, [e], rt.settings)
     if not cards:
         raise NotFound("this potential match was withdrawn")
     audit_read(rt.sessions, user.actor, "incident.view_card", f"incident:{incident_id}", detail={"event": event_id})

@@ -13,12 +13,14 @@ from sqlalchemy import func, select
 from api.auth import OPENERS
 from api.deps import RuntimeDep
 from api.pages.common import PageUser, officer_devices, render
+from api.pages.hits import hit_view, local_time
 from api.params import Id
 from evidence.alerts import DESK_KINDS, alert_view, alerts_with_incident, officer_reply, open_share, shares_of
 from evidence.audit import audit_read
 from evidence.db.outbox_tables import Alert
 from evidence.db.tables import CandidateRow, IncidentEvent
 from evidence.errors import NotFound
+from evidence.settings import Settings
 from evidence.notify.witness import STEPS, stop_emails, witness_view
 from evidence.states import ReviewState
 
@@ -33,13 +35,16 @@ Token = Annotated[str, PathParam(min_length=16, max_length=64)]
 SHOW = {"open": "Needs someone", "handled": "Handled", "all": "All"}
 
 
-def _alert(s: Any, a: Alert, reference: str | None, shares: dict[int, list[dict[str, Any]]] | None = None
-           ) -> dict[str, Any]:
+def _alert(s: Any, a: Alert, reference: str | None, settings: Settings,
+           shares: dict[int, list[dict[str, Any]]] | None = None) -> dict[str, Any]:
     view = alert_view(a, reference)
     view["shares"] = (shares if shares is not None else shares_of(s, [a.id])).get(a.id, [])
-    view["raised_clock"] = a.raised_at.strftime("%H:%M:%S")
-    view["acked_clock"] = a.acknowledged_at.strftime("%H:%M:%S") if a.acknowledged_at else ""
+    view["raised_clock"] = local_time(a.raised_at, settings, with_date=False)
+    view["acked_clock"] = local_time(a.acknowledged_at, settings, with_date=False) if a.acknowledged_at else ""
     sendable = a.kind == "anpr.hit"
+    if a.kind == "anpr.hit":
+        event = s.get(IncidentEvent, a.event_id)
+        view["hit"] = hit_view(s, event.id, event.data, settings) if event else None
     if a.kind == "candidate":
         event = s.get(IncidentEvent, a.event_id)
         c = s.get(CandidateRow, (event.data or {}).get("candidate_id")) if event else None
@@ -56,7 +61,7 @@ def desk(request: Request, rt: RuntimeDep, user: PageUser,
     with rt.sessions() as s:
         rows = alerts_with_incident(s, open_only=show == "open", handled_only=show == "handled", limit=200)
         shares = shares_of(s, [a.id for a, _ in rows])
-        alerts = [_alert(s, a, ref, shares) for a, ref in rows]
+        alerts = [_alert(s, a, ref, rt.settings, shares) for a, ref in rows]
         last = s.scalar(select(func.max(IncidentEvent.id)).where(IncidentEvent.kind.in_(DESK_KINDS))) or 0
         waiting = s.scalar(select(func.count(Alert.id)).where(Alert.acknowledged_at.is_(None))) or 0
     audit_read(rt.sessions, user.actor, "desk.view", "desk", detail={"show": show, "alerts": len(alerts)})
@@ -72,7 +77,7 @@ def alert_card(alert_id: Id, request: Request, rt: RuntimeDep, user: PageUser) -
         rows = alerts_with_incident(s, alert_id=alert_id)
         if not rows:
             raise NotFound(f"no alert {alert_id}")
-        a = _alert(s, *rows[0])
+        a = _alert(s, *rows[0], rt.settings)
     return render(request, "alert.html", user, a=a, kinds=KINDS, devices=officer_devices(rt),
                   can_send=user.role in OPENERS)
 

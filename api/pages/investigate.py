@@ -18,6 +18,8 @@ from sqlalchemy import select
 from api.auth import EXPORTERS
 from api.deps import RuntimeDep
 from api.errors import status_of
+from api.pages.hits import direction_words, local_time
+from api.pages.maps import Place, map_view, position
 from api.pages.common import PageUser, check_csrf, clock, render, staff, watch_url
 from api.pages.anpr_access import ACCESS_PAGE
 from api.params import MAX_ID, Id
@@ -37,6 +39,7 @@ __all__ = ["MAX_PHOTO_BYTES", "router"]
 router = APIRouter(include_in_schema=False)
 Exporter = Annotated[SessionUser, Depends(staff(*EXPORTERS))]
 MAX_PHOTO_BYTES = 20 * 1024 * 1024
+MAP_PLACES = 50  # places marked on the plate search's map (all are in the table)
 
 
 def _incident(rt: Runtime, incident_id: int) -> dict[str, Any]:
@@ -105,15 +108,25 @@ def plates(request: Request, rt: RuntimeDep, user: PageUser, q: Annotated[str, Q
     except EvidenceError as exc:
         return render(request, "search_plates.html", user, status_code=status_of(exc), results=None,
                       error=exc.message, **context)
+    places: dict[tuple[float, float], Place] = {}
     for r in found:
+        if (where := position(r.get("location"))) is not None:  # one marker a place, numbered as on the map
+            name = (r["location"].get("name") if isinstance(r["location"], dict) else None) or \
+                (f"camera {r['camera_id']}" if r["source"] == "camera" else r["evidence_name"])
+            places.setdefault(where, Place(where[0], where[1], str(name)))
+            r["marker"] = list(places).index(where) + 1
         if r["source"] == "footage":
             r["watch_url"] = watch_url(r["evidence_id"], r["t_s"], None, "plate")
             r["when"] = f"{clock(r['t_s'])} in the clip"
         else:
-            r["when"] = r["at"][:19].replace("T", " ") + " UTC"
+            r["when"] = local_time(r["at"], rt.settings)
+            r["place"] = r["location"].get("name") if isinstance(r.get("location"), dict) else None
+            r["heading"] = direction_words(r.get("direction"))
             if access and r["plate_image_url"]:  # an old read's image is shown under the same approval
                 r["plate_image_url"] += f"?access={access}"
-    return render(request, "search_plates.html", user, results=found, **context,
+    plotted = map_view(list(places.values())[:MAP_PLACES], rt.settings.map_tiles, rt.settings.map_attribution,
+                       width=640, height=320)
+    return render(request, "search_plates.html", user, results=found, map=plotted, **context,
                   reads_since=f"{reads_since:%d %B %Y}" if reads_since else None)
 
 

@@ -155,6 +155,7 @@ class WatchlistSubjectRow(Base):
     created_by: Mapped[str] = mapped_column(String(100), default="")
     source: Mapped[str | None] = mapped_column(String(200))  # e.g. a custody image reference
     reason: Mapped[str | None] = mapped_column(Text)
+    risk: Mapped[str | None] = mapped_column(Text)  # warning markers: what an officer must know before approaching
     expires_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(default=1, server_default="1")
     purged_at: Mapped[datetime | None]

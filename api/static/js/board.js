@@ -9,6 +9,7 @@
   var incident = board.dataset.incident;
   var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
   var cards = document.getElementById("cards");
+  var reviewed = document.getElementById("reviewed");
   var announce = document.getElementById("announce");
   var newCount = document.getElementById("new-count");
   var live = document.getElementById("live");
@@ -54,16 +55,45 @@
     return li;
   }
 
+  // The item as the server renders it (who sent it and what they said come only from there).
+  function fetchEvidence(id) {
+    return fetch("/app/incidents/" + incident + "/evidence/" + id, {credentials: "same-origin"})
+      .then(function (r) { return r.ok ? r.text() : ""; })
+      .then(function (html) {
+        var old = document.getElementById("evidence-" + id);
+        if (!html || !old) return;
+        var holder = document.createElement("div");
+        holder.innerHTML = html.trim();
+        old.replaceWith(holder.firstElementChild);
+      });
+  }
+
+  function emptied() {
+    document.getElementById("no-cards").hidden = !!cards.querySelector(".ep-card");
+    document.getElementById("no-reviewed").hidden = !!reviewed.querySelector(".ep-card");
+  }
+
+  // A card as the server renders it now: added, redrawn in place, moved to "Reviewed" once decided,
+  // or taken away when the full analysis withdrew it (a quick-pass match it replaced).
   function addCard(eventId, fresh) {
     return fetch("/app/incidents/" + incident + "/cards/" + eventId, {credentials: "same-origin"})
-      .then(function (r) { return r.ok ? r.text() : ""; })
+      .then(function (r) {
+        if (r.status === 404) {
+          var gone = document.querySelector('.ep-card[data-event="' + eventId + '"]');
+          if (gone) { gone.remove(); emptied(); }
+        }
+        return r.ok ? r.text() : "";
+      })
       .then(function (html) {
         if (!html) return;
         var holder = document.createElement("div");
         holder.innerHTML = html.trim();
         var card = holder.firstElementChild;
         var old = document.getElementById(card.id);
-        if (old) { old.replaceWith(card); } else {
+        var decided = card.classList.contains("ep-card--confirmed") || card.classList.contains("ep-card--rejected");
+        if (old && decided && old.parentNode === cards) {
+          old.remove(); reviewed.insertBefore(card, reviewed.firstElementChild); emptied();
+        } else if (old) { old.replaceWith(card); } else {
           document.getElementById("no-cards").hidden = true;
           cards.insertBefore(card, document.getElementById("no-cards"));
           if (fresh) {
@@ -80,7 +110,7 @@
   function handle(e) {
     last = Math.max(last, e.id);
     if (e.kind === "evidence.received") {
-      evidenceItem(e); addTimeline(e, "Video received: " + (e.name || "") + (e.reference ? ", witness reference " + e.reference : "") + " (SHA-256 " + (e.sha256 || "").slice(0, 12) + "…)");
+      evidenceItem(e); fetchEvidence(e.evidence_id); addTimeline(e, "Video received: " + (e.name || "") + (e.reference ? ", witness reference " + e.reference : "") + " (SHA-256 " + (e.sha256 || "").slice(0, 12) + "…)");
     } else if (e.kind === "evidence.progress" || e.kind === "evidence.analysing" || e.kind === "evidence.done"
                || e.kind === "evidence.failed") {
       var li = evidenceItem(e);
@@ -88,6 +118,10 @@
       var state = {"evidence.analysing": "analysing", "evidence.done": "done", "evidence.failed": "failed"}[e.kind];
       if (state) li.querySelector(".ep-state").textContent = state + (e.reason ? ": " + e.reason : "");
       if (e.kind !== "evidence.progress") addTimeline(e, "Video " + (state || ""));
+      if (e.kind === "evidence.done") {  // the full analysis may have changed a card's facts, or withdrawn it
+        Array.prototype.forEach.call(document.querySelectorAll('.ep-card[data-evidence="' + e.evidence_id + '"]'),
+          function (c) { addCard(c.dataset.event, false); });
+      }
     } else if (e.kind === "candidate") {
       addTimeline(e, "Potential match: " + e.subject);
       addCard(e.id, true);
@@ -147,9 +181,16 @@
       .then(function (res) {
       if (!res[0]) { error.textContent = res[1].message || "Not saved"; error.hidden = false; return; }
       var card = form.closest(".ep-card");
-      say(decision === "confirmed" ? "Confirmed" : "Rejected");
+      var all = Array.prototype.slice.call(cards.querySelectorAll(".ep-card"));
+      var next = all[all.indexOf(card) + 1] || all[all.indexOf(card) - 1];  // the next still to review
       addCard(card.dataset.event, false).then(function () {
-        var again = document.getElementById(card.id); if (again) again.focus();
+        var done = decision === "confirmed" ? "Confirmed" : "Rejected";
+        if (next && next.parentNode === cards) {
+          next.focus(); seen(next); say(done + ". Next: " + next.querySelector("h3").textContent);
+        } else {
+          var again = document.getElementById(card.id); if (again) again.focus();
+          say(done + ". Nothing else needs review.");
+        }
       });
     });
   }
@@ -183,7 +224,7 @@
   }
 
   function move(step) {
-    var all = Array.prototype.slice.call(cards.querySelectorAll(".ep-card"));
+    var all = Array.prototype.slice.call(document.querySelectorAll("#cards .ep-card, #reviewed .ep-card"));
     if (!all.length) return;
     var at = all.indexOf(document.activeElement.closest && document.activeElement.closest(".ep-card"));
     var next = all[Math.max(0, Math.min(all.length - 1, at + step))] || all[0];
@@ -203,9 +244,11 @@
       if (form) { ev.preventDefault(); review(form, ev.key === "c" ? "confirmed" : "rejected"); }
     } else if (card && ev.key === "v") {
       var watch = card.querySelector(".ep-watch"); if (watch) { ev.preventDefault(); watch.click(); }
+    } else if (card && ev.key === "f") {
+      var faces = card.querySelector(".ep-compare-link"); if (faces) { ev.preventDefault(); faces.click(); }
     }
   });
 
-  Array.prototype.forEach.call(cards.querySelectorAll(".ep-card"), wire);
+  Array.prototype.forEach.call(document.querySelectorAll("#cards .ep-card, #reviewed .ep-card"), wire);
   connect();
 })();
