@@ -23,7 +23,7 @@ from evidence.runtime import Runtime
 from evidence.states import Role
 from evidence.utc import utcnow
 
-__all__ = ["MIN_PASSWORD", "SessionUser", "add_user", "change_password", "check_password", "disable_user",
+__all__ = ["MIN_PASSWORD", "SessionUser", "add_user", "change_password", "check_password", "disable_user", "keep_alive",
            "end_session", "list_users", "no_admin_yet", "session_user", "sign_in"]
 
 MIN_PASSWORD = 12
@@ -41,6 +41,7 @@ class SessionUser:
     role: str
     csrf: str
     must_change: bool
+    expires_in_s: float = 0.0  # until the session ends if nothing more is done (idle, or the shift's limit)
 
     @property
     def actor(self) -> Actor:
@@ -138,9 +139,10 @@ def _open_session(s: Session, user: User, address: str) -> tuple[str, SessionUse
     return token, SessionUser(user.id, user.name, user.role, csrf, user.must_change)
 
 
-def session_user(rt: Runtime, token: str | None) -> SessionUser | None:
+def session_user(rt: Runtime, token: str | None, touch: bool = True) -> SessionUser | None:
     """Who holds this session token, or None (no such session, ended, idle too long, too old, or
-    the account disabled). Activity is written at most once a minute."""
+    the account disabled). Activity is written at most once a minute; ``touch=False`` only looks
+    (a page asking how long it has left is not activity)."""
     if not token:
         return None
     now = utcnow()
@@ -151,12 +153,20 @@ def session_user(rt: Runtime, token: str | None) -> SessionUser | None:
         if (row is None or user is None or row.ended_at is not None or user.disabled_at is not None
                 or now - row.seen_at > idle or now - row.created_at > life):
             return None
-        who = SessionUser(user.id, user.name, user.role, row.csrf, user.must_change)
-        stale = now - row.seen_at > timedelta(seconds=60)
+        stale = touch and now - row.seen_at > timedelta(seconds=60)
+        ends = min((now if stale else row.seen_at) + idle, row.created_at + life)
+        who = SessionUser(user.id, user.name, user.role, row.csrf, user.must_change, (ends - now).total_seconds())
     if stale:
         with rt.sessions.begin() as s:
             s.execute(update(WebSession).where(WebSession.id == secret_digest(token)).values(seen_at=now))
     return who
+
+
+def keep_alive(rt: Runtime, token: str) -> None:
+    """The person asked to stay signed in: activity now (a session already ended stays ended)."""
+    with rt.sessions.begin() as s:
+        s.execute(update(WebSession).where(WebSession.id == secret_digest(token), WebSession.ended_at.is_(None))
+                  .values(seen_at=utcnow()))
 
 
 def end_session(rt: Runtime, token: str, actor: Actor) -> None:

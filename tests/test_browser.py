@@ -477,6 +477,56 @@ def test_a_match_card_says_why_the_person_is_wanted_and_the_faces_compare_large(
     expect(board.get_by_role("heading", name="Reviewed")).to_be_visible()
 
 
+def _idle(site: Site, context, minutes: float) -> None:
+    """This browser's session as if nothing had been done in it for ``minutes`` (the server's clock)."""
+    from sqlalchemy import update
+
+    from evidence.db.tables import WebSession
+    from evidence.keys import secret_digest
+
+    token = next(c["value"] for c in context.cookies() if c["name"] == "ep_session")
+    rt = Runtime(Settings(data_dir=Path(site.env["EVIDENCE_DATA_DIR"])))
+    with rt.sessions.begin() as s:
+        s.execute(update(WebSession).where(WebSession.id == secret_digest(token))
+                  .values(seen_at=datetime.now(UTC) - timedelta(minutes=minutes)))
+
+
+def test_a_session_about_to_end_warns_and_one_that_ended_keeps_what_was_typed(browser, site):
+    """Issue 28 (6): two minutes before the session ends for want of activity the operator is warned
+    and can stay signed in; once it has ended, the board stops saying "live", and a form sent then
+    keeps what was typed through signing in again."""
+    expect = sync_api.expect
+    context, board = sign_in(browser, site, "PC 1234 Smith")
+    board.clock.install()
+    board.get_by_role("link", name="INC-2026-0412").click()
+    expect(board.locator("#live")).to_have_text("live")
+    _idle(site, context, 28.5)  # 1.5 minutes left of 30
+    board.clock.fast_forward("10:00")  # the page asks again before it would warn
+    warning = board.get_by_role("dialog", name="You’re about to be signed out")
+    expect(warning).to_be_visible()
+    expect(warning).to_contain_text(re.compile(r"sign you out in 1 minute \d+ seconds"))
+    look(board, "session-warning", site)
+    warning.get_by_role("button", name="Stay signed in").click()
+    expect(warning).to_be_hidden()
+    left = board.request.get(f"{site.base}/app/session").json()["seconds_left"]
+    assert left > 29 * 60, left  # signed in for another 30 minutes
+
+    board.get_by_label("A short update on their status pages, in plain words").fill("An officer is on the way")
+    _idle(site, context, 31)  # the session has ended on the server
+    board.clock.fast_forward("30:00")
+    expect(board.locator("#live")).to_have_text("not live — sign in")
+    expect(board.get_by_role("alert").filter(has_text="You have been signed out")).to_be_visible()
+    look(board, "session-ended", site)
+    board.get_by_role("button", name="Post update").click()
+    board.wait_for_url("**/signin?next=*")
+    board.fill("#name", "PC 1234 Smith")
+    board.fill("#password", site.passwords["PC 1234 Smith"])
+    board.click("button:has-text('Sign in')")
+    expect(board.get_by_label("A short update on their status pages, in plain words")).to_have_value(
+        "An officer is on the way")
+    expect(board.get_by_role("region", name="Important")).to_contain_text("What you typed has been put back")
+
+
 def test_a_camera_hit_is_checked_on_the_desk_with_its_images_and_map_then_sent(browser, site):
     """Issue 28 (2): a hit is checked before anyone is sent — on the desk and on the incident's board,
     the plate as the camera cropped it (its own aspect, not cut square) beside the vehicle, the

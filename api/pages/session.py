@@ -9,14 +9,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from api.auth import client_address
 from api.pages.common import COOKIE, PRE_CSRF, check_csrf, landing, page_user, render, set_session_cookie
 from api.ratelimit import Limits
 from evidence.errors import Forbidden, InvalidRequest, TooManyRequests, Unauthorized
 from evidence.runtime import Runtime
-from evidence.users import change_password, end_session, sign_in
+from evidence.users import change_password, end_session, keep_alive, session_user, sign_in
 
 __all__ = ["router"]
 
@@ -80,6 +80,31 @@ async def signin(request: Request, name: Annotated[str, Form(max_length=100)] = 
     set_session_cookie(request, response, token)
     response.delete_cookie(PRE_CSRF, path="/signin")
     return response
+
+
+@router.get("/app/session")
+def session_left(request: Request) -> JSONResponse:
+    """How long this browser's session has left, without counting as activity (the pages' timeout
+    warning asks); 401 once it has ended."""
+    user = session_user(request.app.state.runtime, request.cookies.get(COOKIE), touch=False)
+    if user is None:
+        return JSONResponse({"signed_in": False}, status_code=401, headers={"Cache-Control": "no-store"})
+    return JSONResponse({"signed_in": True, "seconds_left": round(user.expires_in_s)}, headers={"Cache-Control": "no-store"})
+
+
+@router.post("/app/session/extend")
+def session_extend(request: Request) -> JSONResponse:
+    """"Stay signed in": counts as activity (the page's CSRF token in X-CSRF-Token)."""
+    rt = request.app.state.runtime
+    token = request.cookies.get(COOKIE)
+    user = session_user(rt, token, touch=False)
+    if user is None or token is None:
+        return JSONResponse({"signed_in": False}, status_code=401, headers={"Cache-Control": "no-store"})
+    check_csrf(user, request.headers.get("x-csrf-token"))
+    keep_alive(rt, token)
+    after = session_user(rt, token, touch=False)
+    return JSONResponse({"signed_in": after is not None, "seconds_left": round(after.expires_in_s) if after else 0},
+                        headers={"Cache-Control": "no-store"})
 
 
 @router.post("/signout")

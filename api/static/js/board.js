@@ -153,7 +153,11 @@
   function connect() {
     var source = new EventSource("/incidents/" + incident + "/events?after=" + last);
     source.onopen = function () { live.textContent = "live"; live.classList.remove("ep-live--lost"); };
-    source.onerror = function () { live.textContent = "reconnecting"; live.classList.add("ep-live--lost"); };
+    source.onerror = function () {
+      live.textContent = "reconnecting"; live.classList.add("ep-live--lost");
+      if (source.readyState === EventSource.CLOSED && window.EPSession) window.EPSession.signedOut();  // refused
+    };
+    document.addEventListener("ep:signed-out", function () { source.close(); });
     source.onmessage = function (m) { handle(JSON.parse(m.data)); };
     ["evidence.received", "evidence.analysing", "evidence.progress", "evidence.done", "evidence.failed", "candidate",
      "candidate.reviewed", "anpr.hit", "plate.sighting", "plate.reviewed", "upload_link.created", "public.update",
@@ -166,7 +170,13 @@
   function post(url, body) {
     return fetch(url, {method: "POST", credentials: "same-origin",
                        headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf}, body: JSON.stringify(body)})
-      .then(function (r) { return r.json().then(function (b) { return [r.ok, b]; }); });
+      .then(function (r) {
+        if (r.status === 401 && window.EPSession) window.EPSession.signedOut();
+        return r.json().then(function (b) {
+          if (r.status === 401) b = {message: "You have been signed out: sign in again (what you typed is kept), then send it again"};
+          return [r.ok, b];
+        });
+      });
   }
 
   function review(form, decision) {

@@ -37,7 +37,13 @@
   function post(url, body, error) {
     return fetch(url, {method: "POST", credentials: "same-origin",
                        headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf}, body: JSON.stringify(body)})
-      .then(function (r) { return r.json().then(function (b) { return [r.ok, b]; }); })
+      .then(function (r) {
+        if (r.status === 401 && window.EPSession) window.EPSession.signedOut();
+        return r.json().then(function (b) {
+          if (r.status === 401) b = {message: "You have been signed out: sign in again (what you typed is kept), then send it again", signedOut: true};
+          return [r.ok, b];
+        });
+      })
       .then(function (res) {
         if (!res[0] && error) { error.textContent = res[1].message || "Not saved"; error.hidden = false; }
         return res;
@@ -50,6 +56,7 @@
       var id = card.dataset.alert;
       post("/alerts/" + id + "/acknowledge", {note: card.querySelector(".ep-note").value.trim()},
            card.querySelector(".ep-error")).then(function (res) {
+        if (res[1].signedOut) return;  // the note stays where it was typed
         draw(id, false); if (res[0]) say("Acknowledged");
       });
     });
@@ -66,7 +73,11 @@
   function connect() {
     var source = new EventSource("/alerts/events?after=" + last);
     source.onopen = function () { live.textContent = "live"; live.classList.remove("ep-live--lost"); };
-    source.onerror = function () { live.textContent = "reconnecting"; live.classList.add("ep-live--lost"); };
+    source.onerror = function () {
+      live.textContent = "reconnecting"; live.classList.add("ep-live--lost");
+      if (source.readyState === EventSource.CLOSED && window.EPSession) window.EPSession.signedOut();  // refused
+    };
+    document.addEventListener("ep:signed-out", function () { source.close(); });
     ["candidate", "anpr.hit", "evidence.failed", "subscription.failing", "anpr.camera_silent", "alert.acknowledged",
      "alert.escalated", "alert.reply"]
       .forEach(function (k) {
