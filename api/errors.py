@@ -100,6 +100,11 @@ def install_error_handlers(app: FastAPI, pages: PageErrors | None = None) -> Non
         errors = json_safe_errors(exc.errors())
         first = errors[0] if errors else {"loc": [], "msg": "invalid"}
         where = ".".join(str(p) for p in first["loc"])
+        if pages is not None and pages.handles(request):  # people, not programs: no field paths
+            if first["loc"] and first["loc"][0] == "path":
+                return answer(request, 404, {"message": "There is no such page: check the address, or go back"}, None)
+            return answer(request, 422, {"message": f"The {str(first['loc'][-1]).replace('_', ' ')} this page was "
+                                                    "sent is not one it can use: go back and try again"}, None)
         return answer(request, 422, {"code": "invalid_request", "message": f"{where}: {first['msg']}",
                                      "errors": errors}, None)
 

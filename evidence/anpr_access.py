@@ -42,7 +42,8 @@ def old_before(rt: Runtime, now: datetime | None = None) -> datetime:
 
 def request_access(rt: Runtime, actor: Actor, query: str, reason: str, incident_id: int | None = None) -> AnprAccess:
     if not wildcard_regex(query).pattern.strip("^$.*"):
-        raise InvalidRequest(f"query {query!r} has no letters or digits to search for")
+        raise InvalidRequest(f"Give at least one letter or number of the registration: {query!r} on its own would "
+                             "match every plate")
     with rt.sessions.begin() as s:
         row = AnprAccess(requested_by=actor.name, requested_role=actor.role, reason=recorded_reason(reason),
                          scope={"query": query.strip().upper()}, state="pending", incident_id=incident_id)

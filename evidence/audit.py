@@ -84,11 +84,14 @@ def recorded_reason(reason: str) -> str:
 
 
 def audit_read(sessions: Sessions, actor: Actor, action: str, target: str, reason: str | None = None,
-               detail: dict[str, Any] | None = None) -> None:
+               detail: dict[str, Any] | None = None) -> int:
     """Record a view or a search once its data has been read (in a read session), in a write
-    transaction of its own: the write lock is then held for the entry only, not for the reading."""
+    transaction of its own: the write lock is then held for the entry only, not for the reading.
+    Returns the entry's id."""
     with sessions.begin() as s:
-        append_audit(s, actor, action, target, reason, detail)
+        entry = append_audit(s, actor, action, target, reason, detail)
+        s.flush()
+        return entry.id
 
 
 @dataclass(frozen=True)

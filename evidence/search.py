@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -25,11 +25,12 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from evidence.anpr_access import check_search, old_before
 from evidence.audit import Actor, audit_read, utc_naive
-from evidence.db.tables import AnprRead, Evidence, FaceTrackRow, PlateSightingRow
+from evidence.db.tables import AnprRead, AuditEntry, Evidence, FaceTrackRow, PlateSightingRow
 from evidence.images import decode_rgb
 from evidence.runtime import Runtime
 from evidence.states import EvidenceState
-from evidence.errors import InvalidRequest, ModelMismatch
+from evidence.errors import InvalidRequest, ModelMismatch, NotFound
+from evidence.utc import as_utc, utcnow
 from evidence.faceindex import embedding_rows, other_embedder_tracks
 from pipeline.faces import embed_reference
 from pipeline.facesearch import probe_distances
@@ -37,7 +38,7 @@ from pipeline.geo import GeoBox
 from pipeline.plates import KeyQuery, key_query, prefix_upper_bound
 
 __all__ = ["FaceFilters", "MAX_RESULTS", "appearance_view", "is_current", "not_compared", "search_embedding", "search_faces",
-           "search_plates"]
+           "search_plates", "shown_again"]
 
 MAX_RESULTS = 1000
 OVERFETCH = 10  # index hits fetched per result wanted: room for filters and stale entries
@@ -89,8 +90,8 @@ def search_faces(rt: Runtime, photo: bytes, photo_name: str, reason: str, actor:
     m = rt.faces
     probe = embed_reference(decode_rgb(photo, photo_name), m.reference_detector, m.aligner, m.embedder, photo_name)
     stored = rt.store.put_bytes(photo, "probes", ".jpg")
-    return search_embedding(rt, probe, {"probe_sha256": stored.sha256, "probe_name": photo_name}, reason, actor,
-                            filters, limit)
+    return search_embedding(rt, probe, {"probe_sha256": stored.sha256, "probe_name": photo_name,
+                                        "probe_path": rt.store.relative(stored.path)}, reason, actor, filters, limit)
 
 
 def search_embedding(rt: Runtime, probe: np.ndarray, probe_record: dict[str, Any], reason: str, actor: Actor,
@@ -128,12 +129,33 @@ def search_embedding(rt: Runtime, probe: np.ndarray, probe_record: dict[str, Any
         out.sort(key=lambda x: x[0])
     results = [{"rank": n, **view} for n, (_, view) in enumerate(out[:limit], start=1)]
     model = embedder.provenance
-    audit_read(rt.sessions, actor, "search.faces", f"probe:{probe_record.get('probe_sha256', 'embedding')}",
-               reason=reason, detail={**probe_record, **filters.record(), "max_distance": max_distance,
-                                      "model": model, "embedder": embedder.name, "results": len(results),
-                                      "not_compared": others})
-    return {**probe_record, "max_distance": max_distance, "model": model, "embedder": embedder.name,
-            "indexed": index.count, "results": results, **not_compared(others, embedder.name)}
+    # What was shown is recorded with the search: the page shows it again from here (Back, a link)
+    # without searching again, and the log says exactly what the searcher saw.
+    search_id = audit_read(rt.sessions, actor, "search.faces", f"probe:{probe_record.get('probe_sha256', 'embedding')}",
+                           reason=reason, detail={**probe_record, **filters.record(), "max_distance": max_distance,
+                                                  "model": model, "embedder": embedder.name, "results": len(results),
+                                                  "not_compared": others,
+                                                  "shown": [[r["track_id"], round(r["distance"], 4)] for r in results]})
+    return {**probe_record, "search_id": search_id, "max_distance": max_distance, "model": model,
+            "embedder": embedder.name, "indexed": index.count, "results": results, **not_compared(others, embedder.name)}
+
+
+def shown_again(rt: Runtime, search_id: int, actor: Actor, within: timedelta = timedelta(hours=12)) -> dict[str, Any]:
+    """A face search this person made (its audit entry), its results as they stand now (a track
+    deleted since is left out), without searching again; NotFound for anyone else's or an old one."""
+    with rt.sessions() as s:
+        entry = s.get(AuditEntry, search_id)
+        if (entry is None or entry.action != "search.faces" or entry.actor != actor.name
+                or as_utc(entry.at) < utcnow() - within):
+            raise NotFound("This search is not one of yours from the last 12 hours: search again")
+        d = dict(entry.detail or {})
+        shown = {int(t): float(dist) for t, dist in d.get("shown", [])}
+        rows = s.execute(select(FaceTrackRow, Evidence).join(Evidence, Evidence.id == FaceTrackRow.evidence_id)
+                         .where(FaceTrackRow.id.in_(shown))).all() if shown else []
+        found = {row.id: appearance_view(row, ev, shown[row.id]) for row, ev in rows}
+    results = [{"rank": n, **found[t]} for n, t in enumerate((t for t in shown if t in found), start=1)]
+    return {**d, "search_id": search_id, "reason": entry.reason, "results": results,
+            **not_compared(int(d.get("not_compared") or 0), str(d.get("embedder", "")))}
 
 
 def not_compared(n: int, embedder: str) -> dict[str, Any]:
@@ -202,7 +224,8 @@ def search_plates(rt: Runtime, query: str, reason: str, actor: Actor, since: dat
     _need_reason(reason)
     plan = key_query(query)
     if not plan.like.strip("%_"):
-        raise InvalidRequest(f"query {query!r} has no letters or digits to search for")
+        raise InvalidRequest(f"Give at least one letter or number of the registration: {query!r} on its own would "
+                             "match every plate")
     out: list[dict[str, Any]] = []
     limit_at = old_before(rt)
     with rt.sessions() as s:

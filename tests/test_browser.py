@@ -289,6 +289,72 @@ def test_investigator_face_search_opens_the_footage(browser, site, clips):
         assert "MANIFEST.sha256" in z.namelist()
 
 
+def test_face_search_survives_back_shows_its_photo_and_filters_say_what_is_wrong(browser, site):
+    """Issue 28 (7, 8): Back from a result shows the results again (no resubmission, searched and
+    audited once), the photo searched with is beside them, the incident and date filters are on
+    the page, and a wrong filter is the GOV.UK error pattern: a summary linking to the field,
+    focus moved there, the message beside the field, everything typed kept."""
+    from sqlalchemy import func, select
+
+    from evidence.db.tables import AuditEntry
+
+    expect = sync_api.expect
+    rt = Runtime(Settings(data_dir=Path(site.env["EVIDENCE_DATA_DIR"])))
+
+    def searches() -> int:
+        with rt.sessions() as s:
+            return s.scalar(select(func.count()).select_from(AuditEntry).where(
+                AuditEntry.action == "search.faces", AuditEntry.actor == "DC 5678 Patel"))
+
+    _, page = sign_in(browser, site, "DC 5678 Patel")
+    page.get_by_role("link", name="Face search").click()
+    page.get_by_label("A photo showing one face").set_input_files(
+        str(ROOT / "samples/faces/Jennifer_Garner/Jennifer_Garner_0001.jpg"))
+    page.get_by_label("Why you are searching").fill("Op Lantern: the woman in the phone clip")
+    page.get_by_text("Only some footage").click()
+    page.get_by_label("Incident reference (optional)").fill("INC-2026-9999")
+    received = page.get_by_role("group", name="Received from (optional)")
+    received.get_by_label("Day").fill("31")
+    received.get_by_label("Month").fill("2")
+    received.get_by_label("Year").fill("2026")
+    page.get_by_role("button", name="Search").click()
+
+    summary = page.locator(".govuk-error-summary")
+    expect(summary).to_be_focused()
+    assert page.title().startswith("Error: ")
+    expect(summary.get_by_role("link")).to_have_text(
+        "There is no incident INC-2026-9999: check the reference, or leave it empty to search all footage")
+    expect(page.locator("#photo-hint")).to_have_text("Choose the photo again: a browser cannot keep a chosen file")
+    expect(page.locator("#incident-error")).to_contain_text("There is no incident INC-2026-9999")
+    expect(page.get_by_label("Why you are searching")).to_have_value("Op Lantern: the woman in the phone clip")
+    expect(received.get_by_label("Day")).to_have_value("31")
+    look(page, "search-faces-error", site)
+    summary.get_by_role("link").click()
+    expect(page.get_by_label("Incident reference (optional)")).to_be_focused()
+
+    page.get_by_label("Incident reference (optional)").fill("INC-2026-0413")
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator("#since-error")).to_contain_text("Received from must be a real date")
+    received.get_by_label("Day").fill("1")
+    page.get_by_label("A photo showing one face").set_input_files(
+        str(ROOT / "samples/faces/Jennifer_Garner/Jennifer_Garner_0001.jpg"))
+    before = searches()
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator("#results li").first).to_contain_text("phone.mp4")
+    expect(page.get_by_role("img", name="The photo you searched with: Jennifer_Garner_0001.jpg")).to_be_visible()
+    expect(page.get_by_label("Incident reference (optional)")).to_have_value("INC-2026-0413")
+    results_url = page.url
+    look(page, "search-faces-results", site)
+    page.locator("#results li a").first.click()
+    _at_the_moment(page)
+    page.go_back()
+    assert page.url == results_url
+    expect(page.locator("#results li").first).to_contain_text("phone.mp4")  # no "Confirm form resubmission"
+    page.reload()
+    expect(page.locator("#results li").first).to_contain_text("phone.mp4")
+    assert searches() == before + 1  # searched once, shown three times
+
+
 def test_admin_pages(browser, site):
     _, page = sign_in(browser, site, "Admin Lee")
     page.goto(f"{site.base}/app/admin/users")

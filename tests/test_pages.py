@@ -191,6 +191,25 @@ def test_pages_keep_to_the_roles(site):
     assert "The chain is intact" in verified.text
 
 
+def test_pages_speak_plain_words_when_a_request_is_wrong(site):
+    """Issue 28 (8): people, not programs — no field paths, no validator's own words."""
+    app, rt = site
+    client = TestClient(app)
+    csrf = person(rt, client, "DC 5 Patel", "investigator")
+    wrong_address = client.get("/app/incidents/abc")
+    assert wrong_address.status_code == 404 and "There is no such page" in wrong_address.text
+    assert "path." not in wrong_address.text and "Input should" not in wrong_address.text
+    star = client.get("/app/search/plates", params={"q": "*", "reason": "op X"})
+    assert "Give at least one letter or number of the registration" in star.text and "has no letters" not in star.text
+    page = client.get("/app/search/faces")
+    assert "type=\"date\"" not in page.text and 'id="since-day"' in page.text  # the GOV.UK date input
+    refused = client.post("/app/search/faces", data={"csrf_token": csrf, "reason": "op X", "since-day": "30",
+                                                     "since-month": "2", "since-year": "2026"})
+    assert refused.status_code == 422 and "<title>Error: " in refused.text
+    assert '<a href="#since-day">Received from must be a real date' in refused.text
+    assert 'value="30"' in refused.text and 'value="op X"' in refused.text  # kept
+
+
 def test_next_never_leaves_the_site(site):
     app, rt = site
     _, one_time = add_user(rt, "PC 3 Khan", "control_room", ADMIN)

@@ -18,7 +18,7 @@ from starlette.datastructures import UploadFile
 from api.deps import RuntimeDep
 from api.errors import status_of
 from api.pages.admin import MAX_PHOTOS, Admin, Csrf, Reason, admin_page, need_reason
-from api.pages.common import check_csrf
+from api.pages.common import FieldError, check_csrf, field_of
 from api.params import Id
 from api.watchlist import ENROL_FIELDS, enrol_fields
 from evidence.errors import EvidenceError, InvalidRequest
@@ -38,14 +38,6 @@ router = APIRouter(include_in_schema=False)
 Line = Annotated[str, Form(max_length=200)]
 LIST_TEXT = (("name", "the name of the list"), ("purpose", "what the list is for"), ("legal_basis", "its legal basis"),
              ("category", "its category"), ("authorised_by", "the senior officer who authorised it"))
-
-
-class FieldError(InvalidRequest):
-    """What a person must correct in one field of a form: the page marks that field."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 def _page(request: Request, rt: Runtime, user: SessionUser, status: int = 200, **context: Any) -> HTMLResponse:
@@ -102,7 +94,7 @@ def watchlist_list(request: Request, rt: RuntimeDep, user: Admin, mode: Annotate
                         until, int(most))
         wl = (create_list if mode == "create" else authorise_list)(rt, spec, user.actor)
     except EvidenceError as exc:
-        return _page(request, rt, user, status_of(exc), error=exc.message, spec=typed, field=_field(exc))
+        return _page(request, rt, user, status_of(exc), error=exc.message, spec=typed, field=field_of(exc))
     done = "created" if mode == "create" else "re-authorised"
     return _page(request, rt, user, notice=f"Watchlist {wl.name} {done}: authorised by {wl.authorised_by} until "
                                            f"{until:%d %B %Y}")
@@ -134,15 +126,11 @@ async def watchlist_enrol(request: Request, rt: RuntimeDep, user: Admin) -> HTML
                                 watchlist=list_name)
     except EvidenceError as exc:
         again = " Choose the photos again: a page cannot keep them." if images else ""
-        return _page(request, rt, user, status_of(exc), error=exc.message + again, enrol=typed, field=_field(exc))
+        return _page(request, rt, user, status_of(exc), error=exc.message + again, enrol=typed, field=field_of(exc))
     finally:
         for p in tmp_paths:
             p.unlink(missing_ok=True)
     return _page(request, rt, user, notice=f"{fields.name} is on the {list_name} list ({len(images)} photo(s))")
-
-
-def _field(exc: EvidenceError) -> str:
-    return exc.field if isinstance(exc, FieldError) else ""
 
 
 @router.post("/app/admin/watchlist/{subject_id}/remove", response_class=HTMLResponse)

@@ -4,6 +4,7 @@ API's, the CSRF token every form and script sends back, and rendering with the n
 from __future__ import annotations
 
 import hmac
+from datetime import UTC, date, datetime, time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,12 +17,12 @@ from fastapi.templating import Jinja2Templates
 from api.auth import ADMINS, READERS, SESSION_COOKIE
 from evidence.states import Role
 from evidence import __version__
-from evidence.errors import Forbidden
+from evidence.errors import Forbidden, InvalidRequest
 from evidence.notify.subscriptions import list_subscriptions
 from evidence.runtime import Runtime
 from evidence.users import SessionUser, session_user
 
-__all__ = ["COOKIE", "PageErrors", "PageUser", "SecurityHeaders", "SignInNeeded", "check_csrf", "clock", "officer_devices",
+__all__ = ["COOKIE", "FieldError", "PageErrors", "day_starts", "field_of", "typed_date", "PageUser", "SecurityHeaders", "SignInNeeded", "check_csrf", "clock", "officer_devices",
            "install_page_handlers", "landing", "page_user", "render", "set_session_cookie", "size_text", "staff", "templates", "watch_url"]
 
 COOKIE = SESSION_COOKIE
@@ -91,6 +92,42 @@ def staff(*roles: Role) -> Callable[..., SessionUser]:
 
 
 PageUser = Annotated[SessionUser, Depends(staff(*READERS))]
+
+
+class FieldError(InvalidRequest):
+    """What a person must correct in one field of a form: the page links to that field from its
+    error summary and says what is wrong beside it (``field`` is the field's id)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def field_of(exc: Exception) -> str:
+    """The field a refusal is about, for the page to mark ("" for the form as a whole)."""
+    return exc.field if isinstance(exc, FieldError) else ""
+
+
+def typed_date(form: dict[str, str], field: str, what: str) -> date | None:
+    """A GOV.UK date input (FIELD-day, -month, -year); None when left empty; FieldError saying
+    what is wrong otherwise."""
+    parts = [form.get(f"{field}-{p}", "").strip() for p in ("day", "month", "year")]
+    if not any(parts):
+        return None
+    missing = [n for n, v in zip(("a day", "a month", "a year"), parts, strict=True) if not v]
+    if missing:
+        raise FieldError(f"{field}-day", f"{what} must include {' and '.join(missing)}")
+    if not all(p.isdigit() for p in parts) or len(parts[2]) != 4:
+        raise FieldError(f"{field}-day", f"{what} must be a real date, for example 27 3 2026")
+    try:
+        return date(int(parts[2]), int(parts[1]), int(parts[0]))
+    except ValueError:
+        raise FieldError(f"{field}-day", f"{what} must be a real date, for example 27 3 2026") from None
+
+
+def day_starts(day: date, zone: Any) -> datetime:
+    """When ``day`` begins in the force's time zone, in UTC."""
+    return datetime.combine(day, time(), tzinfo=zone).astimezone(UTC)
 
 
 def check_csrf(user: SessionUser, token: str | None) -> None:

@@ -6,32 +6,35 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, BackgroundTasks, Depends, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, BackgroundTasks, Depends, Form, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
+from starlette.datastructures import UploadFile
 
 from api.auth import EXPORTERS
 from api.deps import RuntimeDep
 from api.errors import status_of
 from api.pages.hits import direction_words, local_time
 from api.pages.maps import Place, map_view, position
-from api.pages.common import PageUser, check_csrf, clock, render, staff, watch_url
+from api.pages.common import (FieldError, PageUser, check_csrf, clock, day_starts, field_of, render, staff, typed_date,
+                              watch_url)
 from api.pages.anpr_access import ACCESS_PAGE
 from api.params import MAX_ID, Id
 from evidence.anpr_access import ApprovalRequired
 from evidence.db.tables import Incident
-from evidence.errors import EvidenceError, InvalidRequest, NotFound, TooLarge
+from evidence.errors import EvidenceError, InvalidReference, NotFound
 from evidence.export import export_incident
 from evidence.filestore import clean_name
 from evidence.people import incident_people
 from evidence.redaction import redactor_for
 from evidence.runtime import Runtime
-from evidence.search import FaceFilters, search_faces, search_plates
+from evidence.search import FaceFilters, search_faces, search_plates, shown_again
 from evidence.users import SessionUser
 
 __all__ = ["MAX_PHOTO_BYTES", "router"]
@@ -62,31 +65,97 @@ def _appearance(a: dict[str, Any], refs: dict[int, str]) -> dict[str, Any]:
             "watch_url": watch_url(a["evidence_id"], a["t_s"], None, "face") + f"&track={a['track_id']}"}
 
 
+FACE_FORM = ("reason", "incident", *(f"{d}-{p}" for d in ("since", "until") for p in ("day", "month", "year")))
+
+
+def _faces_page(request: Request, user: SessionUser, status: int = 200, **context: Any) -> HTMLResponse:
+    context.setdefault("typed", {})
+    return render(request, "search_faces.html", user, status_code=status, page_title="Face search",
+                  **{"results": None, **context})
+
+
 @router.get("/app/search/faces", response_class=HTMLResponse)
 def faces_form(request: Request, user: PageUser) -> HTMLResponse:
-    return render(request, "search_faces.html", user, results=None, page_title="Face search")
+    return _faces_page(request, user)
+
+
+def _face_filters(rt: Runtime, typed: dict[str, str]) -> FaceFilters:
+    """The page's filters: one incident by its reference, and the days the footage was received
+    between (as days in the force's time zone; both included)."""
+    incident_ids: tuple[int, ...] = ()
+    if reference := typed.get("incident", "").strip():
+        with rt.sessions() as s:
+            found = s.scalar(select(Incident.id).where(Incident.reference == reference))
+        if found is None:
+            raise FieldError("incident", f"There is no incident {reference}: check the reference, or leave it empty "
+                                         "to search all footage")
+        incident_ids = (found,)
+    since = typed_date(typed, "since", "Received from")
+    until = typed_date(typed, "until", "Received up to")
+    if since and until and until < since:
+        raise FieldError("until-day", "Received up to must be the same as or after received from")
+    zone = rt.settings.zone
+    return FaceFilters(since=day_starts(since, zone) if since else None,
+                       until=day_starts(until + timedelta(days=1), zone) - timedelta(microseconds=1) if until else None,
+                       incident_ids=incident_ids)
 
 
 @router.post("/app/search/faces", response_class=HTMLResponse)
-async def faces(request: Request, rt: RuntimeDep, user: PageUser, photo: Annotated[UploadFile | None, File()] = None,
-                reason: Annotated[str, Form(max_length=2000)] = "", csrf_token: Annotated[str, Form()] = ""
-                ) -> HTMLResponse:
-    check_csrf(user, csrf_token)
+async def faces(request: Request, rt: RuntimeDep, user: PageUser) -> Response:
+    """Search, then show the results at their own address (POST, redirect, GET): Back and reload
+    show them again without searching again."""
+    form = await request.form(max_files=1, max_fields=len(FACE_FORM) + 2, max_part_size=MAX_PHOTO_BYTES)
+    token = form.get("csrf_token")
+    check_csrf(user, token if isinstance(token, str) else None)
+    typed = {k: v for k in FACE_FORM if isinstance(v := form.get(k), str)}
+    photo = form.get("photo")
     try:
-        if photo is None or not photo.filename:
-            raise InvalidRequest("Choose a photo showing the face to look for")
+        if not typed.get("reason", "").strip():
+            raise FieldError("reason", "Say why you are searching: it is recorded in the audit log")
+        filters = _face_filters(rt, typed)
+        if not isinstance(photo, UploadFile) or not photo.filename:
+            raise FieldError("photo", "Choose a photo showing the face to look for")
         data = await photo.read(MAX_PHOTO_BYTES + 1)
         if len(data) > MAX_PHOTO_BYTES:
-            raise TooLarge(f"A photo to search with is at most {MAX_PHOTO_BYTES // 2**20} MB")
-        found = await run_in_threadpool(search_faces, rt, data, clean_name(photo.filename, "photo"), reason.strip(),
-                                        user.actor, FaceFilters(), 60)
+            raise FieldError("photo", f"The photo must be smaller than {MAX_PHOTO_BYTES // 2**20} MB")
+        try:
+            found = await run_in_threadpool(search_faces, rt, data, clean_name(photo.filename, "photo"),
+                                            typed["reason"].strip(), user.actor, filters, 60)
+        except InvalidReference as exc:
+            raise FieldError("photo", exc.message) from None
     except EvidenceError as exc:
-        return render(request, "search_faces.html", user, status_code=status_of(exc), results=None, reason=reason,
-                      error=exc.message, page_title="Face search")
+        again = field_of(exc) != "photo" and isinstance(photo, UploadFile) and bool(photo.filename)
+        return _faces_page(request, user, status_of(exc), error=exc.message, field=field_of(exc), typed=typed,
+                           photo_again=again)
+    return RedirectResponse(f"/app/search/faces/{found['search_id']}", status_code=303)
+
+
+@router.get("/app/search/faces/{search_id}", response_class=HTMLResponse)
+def face_results(search_id: Id, request: Request, rt: RuntimeDep, user: PageUser) -> HTMLResponse:
+    """A search this person made, shown again from what it recorded (not searched, not audited again)."""
+    found = shown_again(rt, search_id, user.actor)
     refs = _references(rt, {a["incident_id"] for a in found["results"] if a["incident_id"]})
     results = [_appearance(a, refs) for a in found["results"] if a["crop_url"]]
-    return render(request, "search_faces.html", user, results=results, reason=reason,
-                  max_distance=found["max_distance"], not_compared=found["not_compared"], page_title="Face search")
+    typed = {"reason": found.get("reason") or ""}
+    if found.get("incidents"):
+        typed["incident"] = _references(rt, set(found["incidents"])).get(found["incidents"][0], "")
+    for key in ("since", "until"):
+        if found.get(key):
+            day = datetime.fromisoformat(found[key]).astimezone(rt.settings.zone).date()
+            typed.update({f"{key}-day": str(day.day), f"{key}-month": str(day.month), f"{key}-year": str(day.year)})
+    return _faces_page(request, user, results=results, typed=typed, search_id=search_id,
+                       probe_name=found.get("probe_name") or "photo", max_distance=found.get("max_distance"),
+                       not_compared=found["not_compared"])
+
+
+@router.get("/app/search/faces/{search_id}/probe")
+def face_probe(search_id: Id, rt: RuntimeDep, user: PageUser) -> FileResponse:
+    """The photo this person searched with (only theirs, only while the search can be shown again)."""
+    found = shown_again(rt, search_id, user.actor)
+    if not found.get("probe_path"):
+        raise NotFound("This search kept no photo")
+    return FileResponse(rt.store.absolute(found["probe_path"]), media_type="image/jpeg",
+                        headers={"Cache-Control": "private, no-store"})
 
 
 @router.get("/app/search/plates", response_class=HTMLResponse)

@@ -72,5 +72,6 @@ def check_email(address: str) -> str:
         raise InvalidRequest("That is not an email address")
     try:
         return str(validate_email(address, check_deliverability=False).normalized)
-    except EmailNotValidError as exc:
-        raise InvalidRequest(f"That is not an email address: {exc}") from exc
+    except EmailNotValidError as exc:  # its own words are a developer's ("It should have a period")
+        raise InvalidRequest("That is not an email address: enter one in the correct format, like name@example.com"
+                             ) from exc

@@ -23,6 +23,14 @@
     return s + (s === 1 ? " second" : " seconds");
   }
 
+  // A banner kept in a <template> until needed, put at the top of the page's main content.
+  function show(templateId) {
+    var banner = document.getElementById(templateId).content.firstElementChild.cloneNode(true);
+    var main = document.getElementById("main-content");
+    main.insertBefore(banner, main.firstChild);
+    return banner;
+  }
+
   function signInUrl() { return "/signin?next=" + encodeURIComponent(location.pathname + location.search); }
 
   // Every field a person typed in on this page (not passwords, files or hidden fields), by id.
@@ -48,8 +56,7 @@
       var f = document.getElementById(id);
       if (f && !f.value) { f.value = kept[id]; any = true; }
     });
-    var banner = document.getElementById("kept");
-    if (any && banner) { banner.hidden = false; banner.focus(); }
+    if (any) show("kept-banner").focus();
   }
 
   function signedOut() {
@@ -58,8 +65,7 @@
     clearTimeout(timer); clearInterval(ticker);
     if (dialog.open) dialog.close();
     keep();
-    document.getElementById("sign-in-again").href = signInUrl();
-    document.getElementById("signed-out").hidden = false;
+    show("signed-out-banner").querySelector("#sign-in-again").href = signInUrl();
     var live = document.getElementById("live");
     if (live) { live.textContent = "not live — sign in"; live.classList.add("ep-live--lost"); }
     document.dispatchEvent(new CustomEvent("ep:signed-out"));
