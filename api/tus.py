@@ -28,7 +28,7 @@ from api.ratelimit import Limits
 from evidence.audit import Actor
 from evidence.db import rows_changed
 from evidence.db.tables import Evidence, ResumableUpload, UploadLink
-from evidence.errors import Conflict, EvidenceError, Gone, InvalidRequest, NotFound, TooLarge
+from evidence.errors import Conflict, EvidenceError, Gone, InvalidMedia, InvalidRequest, NotFound, TooLarge
 from evidence.filestore import clean_name
 from evidence.keys import secret_digest
 from evidence.notify.targets import check_email
@@ -37,6 +37,7 @@ from evidence.runtime import Runtime
 from evidence.uploads import UnknownLink, check_link, store_upload, unuse_link, use_link
 from evidence.utc import utcnow
 from evidence.work import start_analysis
+from pipeline.media import sniff_kind
 
 __all__ = ["router"]
 
@@ -171,6 +172,8 @@ async def patch(token: Token, upload_id: UploadId, request: Request, background:
             async for chunk in request.stream():
                 if written + len(chunk) > row.length - row.offset:
                     raise TooLarge("more bytes than the upload's length")
+                if row.offset == 0 and written == 0 and (kind := sniff_kind(chunk[:512])):  # refused at its first bytes
+                    raise InvalidMedia(f"This file is {kind}, not a video. Choose the video you recorded.")
                 f.write(chunk)
                 written += len(chunk)
     except ClientDisconnect:

@@ -411,6 +411,74 @@ def test_witness_file_over_the_cap_is_refused_before_sending(browser, site, clip
     look(page, "witness-too-big", site)
 
 
+def test_a_phone_that_loses_its_signal_carries_on_and_a_photo_is_refused_before_sending(browser, site, clips):
+    """Issue 28 (4, 10): a photo renamed .mp4 is refused before a byte is sent; a dropped
+    connection says "Reconnecting"; ten seconds with no signal at all wait for the signal instead
+    of failing, and the upload carries on to its receipt; a screen reader hears the progress at
+    most every 10 %."""
+    import time
+
+    expect = sync_api.expect
+    headers = {"Authorization": f"Bearer {site.api_key}"}
+    incident = httpx.post(f"{site.base}/incidents", json={"reference": "INC-SIGNAL"}, headers=headers).json()["id"]
+    made = httpx.post(f"{site.base}/incidents/{incident}/upload-links", headers=headers, json={}).json()
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, bypass_csp=True, locale="en-GB")
+    page = context.new_page()
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(f"{r.method} {r.url}"))
+    page.goto(site.base + made["page_url"])
+    page.evaluate("""() => { window.said = []; new MutationObserver(() => window.said.push(
+        document.getElementById('progress-said').textContent)).observe(document.getElementById('progress-said'),
+        {childList: true, characterData: true, subtree: true}); }""")
+    photo = (ROOT / "samples/faces/Jennifer_Garner/Jennifer_Garner_0001.jpg").read_bytes()
+    page.get_by_label("Choose a video").set_input_files(
+        {"name": "IMG_2041.mp4", "mimeType": "video/mp4", "buffer": photo})
+    page.get_by_role("button", name="Send video").click()
+    expect(page.locator("#video-error")).to_have_text(
+        "This file is a photo (JPEG), not a video. Choose the video you recorded.")
+    assert not [r for r in sent if "/public/tus/" in r], sent  # refused before anything was sent
+    look(page, "witness-not-a-video", site)
+
+    patches: list[object] = []
+    held: list[object] = []
+
+    def network(route) -> None:  # the first piece's connection drops; the second waits for the test
+        if route.request.method != "PATCH":
+            route.continue_()
+            return
+        patches.append(route)
+        if len(patches) == 1:
+            route.abort("connectionreset")
+        elif len(patches) == 3:
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route("**/public/tus/**", network)
+    page.locator("#video-error").evaluate("e => e.hidden = true")
+    page.get_by_label("Choose a video").set_input_files(str(clips["street"]))
+    page.get_by_role("button", name="Send video").click()
+    page.wait_for_function("() => window.said.length > 0")
+    deadline = time.monotonic() + 30
+    while not held and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert held, patches
+    context.set_offline(True)
+    held[0].abort("internetdisconnected")
+    expect(page.locator("#signal")).to_have_text(
+        "No signal. Keep this page open: we carry on when the signal comes back.")
+    look(page, "witness-no-signal", site)
+    page.wait_for_timeout(10_000)  # ten seconds with no signal: not a failure
+    expect(page.locator("#failed")).to_be_hidden()
+    page.unroute("**/public/tus/**")
+    context.set_offline(False)
+    expect(page.get_by_role("heading", name="We have received your video")).to_be_visible(timeout=60_000)
+    said = page.evaluate("window.said")
+    assert any(s.startswith("Reconnecting") for s in said), said  # the dropped connection was said
+    progress = [s for s in said if s.endswith("% sent")]
+    assert 1 <= len(progress) <= 11 and len(progress) == len(set(progress)), said  # every 10 % at most
+
+
 def test_alert_desk_acknowledge_and_send_to_an_officer(browser, site):
     """A hit on a vehicle linked to no incident arrives on the desk live; the operator acknowledges
     it and sends it to an officer's phone, whose link shows the alert until it expires."""

@@ -447,7 +447,13 @@ def test_witness_upload_refusals(site, tmp_path):
     patch = {"Tus-Resumable": "1.0.0", "Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"}
     too_long = client.patch(url, content=b"x" * 20, headers=patch)
     assert too_long.status_code == 413
-    done = client.patch(url, content=b"not video!", headers=patch)
+    text = client.patch(url, content=b"not video!", headers=patch)  # refused at its first bytes, not at the end
+    assert text.status_code == 422 and text.json()["message"] == \
+        "This file is a text file, not a video. Choose the video you recorded."
+    photo = client.patch(url, content=b"\xff\xd8\xff\xe0" + b"\0" * 6, headers=patch)
+    assert photo.status_code == 422 and "This file is a JPEG image, not a video" in photo.json()["message"]
+    assert client.head(url).headers["upload-offset"] == "0"  # nothing of it kept
+    done = client.patch(url, content=b"\0\0\0\x18ftypmp", headers=patch)  # looks like video, is not one
     assert done.status_code == 204
     receipt = client.get(f"{url}/receipt")
     assert receipt.status_code == 422 and "video" in receipt.json()["message"]

@@ -60,6 +60,11 @@ def desk(request: Request, rt: RuntimeDep, user: PageUser,
     confirmed match is still sent to an officer from here), or all, newest first."""
     with rt.sessions() as s:
         rows = alerts_with_incident(s, open_only=show == "open", handled_only=show == "handled", limit=200)
+        # Escalated and still unacknowledged first (longest escalated first), then the rest newest first.
+        escalated = sorted((r for r in rows if r[0].escalated_at and not r[0].acknowledged_at),
+                           key=lambda r: r[0].escalated_at or r[0].raised_at)
+        first = {a.id for a, _ in escalated}
+        rows = escalated + [r for r in rows if r[0].id not in first]
         shares = shares_of(s, [a.id for a, _ in rows])
         alerts = [_alert(s, a, ref, rt.settings, shares) for a, ref in rows]
         last = s.scalar(select(func.max(IncidentEvent.id)).where(IncidentEvent.kind.in_(DESK_KINDS))) or 0

@@ -16,7 +16,16 @@
   var last = Number(board.dataset.after || 0);
   var unseen = new Set();
 
-  function say(text) { announce.textContent = ""; setTimeout(function () { announce.textContent = text; }, 50); }
+  // What a screen reader hears: what arrives within half a second is said together, not overwritten.
+  var heard = [], speaking = null;
+  function say(text) {
+    heard.push(text);
+    if (speaking) return;
+    speaking = setTimeout(function () {
+      var all = heard.join(". "); heard = []; speaking = null;
+      announce.textContent = ""; setTimeout(function () { announce.textContent = all; }, 50);
+    }, 500);
+  }
   function clock(iso) { var d = new Date(iso); return isNaN(d) ? "" : d.toISOString().slice(11, 19); }  // UTC, as the page
   function showCount() {
     newCount.hidden = unseen.size === 0;
@@ -107,10 +116,21 @@
       });
   }
 
+  var spoken = {};  // the last quarter of each video's analysis announced
+  function progressSaid(e) {
+    var name = e.name || (document.querySelector("#evidence-" + e.evidence_id + " strong") || {}).textContent || "Video";
+    if (e.kind === "evidence.done") { say("Analysis done: " + name); return; }
+    if (e.kind === "evidence.failed") { say("Analysis failed: " + name + (e.reason ? ": " + e.reason : "")); return; }
+    var quarter = Math.floor((e.progress || 0) * 4);
+    if (e.kind === "evidence.progress" && quarter > (spoken[e.evidence_id] || 0) && quarter < 4) {
+      spoken[e.evidence_id] = quarter; say(name + " " + quarter * 25 + " % analysed");
+    }
+  }
+
   function handle(e) {
     last = Math.max(last, e.id);
     if (e.kind === "evidence.received") {
-      evidenceItem(e); fetchEvidence(e.evidence_id); addTimeline(e, "Video received: " + (e.name || "") + (e.reference ? ", witness reference " + e.reference : "") + " (SHA-256 " + (e.sha256 || "").slice(0, 12) + "…)");
+      evidenceItem(e); fetchEvidence(e.evidence_id); say("Video received: " + (e.name || "a video")); addTimeline(e, "Video received: " + (e.name || "") + (e.reference ? ", witness reference " + e.reference : "") + " (SHA-256 " + (e.sha256 || "").slice(0, 12) + "…)");
     } else if (e.kind === "evidence.progress" || e.kind === "evidence.analysing" || e.kind === "evidence.done"
                || e.kind === "evidence.failed") {
       var li = evidenceItem(e);
@@ -118,6 +138,7 @@
       var state = {"evidence.analysing": "analysing", "evidence.done": "done", "evidence.failed": "failed"}[e.kind];
       if (state) li.querySelector(".ep-state").textContent = state + (e.reason ? ": " + e.reason : "");
       if (e.kind !== "evidence.progress") addTimeline(e, "Video " + (state || ""));
+      progressSaid(e);
       if (e.kind === "evidence.done") {  // the full analysis may have changed a card's facts, or withdrawn it
         Array.prototype.forEach.call(document.querySelectorAll('.ep-card[data-evidence="' + e.evidence_id + '"]'),
           function (c) { addCard(c.dataset.event, false); });
@@ -137,6 +158,7 @@
       var p = document.createElement("li");
       p.textContent = e.plate + " at " + Number(e.t_s).toFixed(1) + " s";
       document.getElementById("plates").appendChild(p);
+      say("Plate seen: " + e.plate);
     } else if (e.kind === "public.update") {
       addTimeline(e, "Public update: " + e.text);
     } else if (e.kind === "incident.passed") {

@@ -15,7 +15,14 @@
 
   function say(text) { announce.textContent = ""; setTimeout(function () { announce.textContent = text; }, 50); }
 
-  function draw(alertId, fresh) {
+  // An escalated alert nobody has acknowledged goes to the top (unless someone is working in it).
+  function escalatedFirst(card) {
+    if (!card.classList.contains("ep-card--escalated") || card.contains(document.activeElement)) return;
+    if (list.firstElementChild !== card) { list.insertBefore(card, list.firstElementChild); }
+    say("Escalated: " + card.querySelector("h2").textContent.replace("Escalated", "").trim());
+  }
+
+  function draw(alertId, fresh, escalated) {
     return fetch("/app/desk/alerts/" + alertId, {credentials: "same-origin"})
       .then(function (r) { return r.ok ? r.text() : ""; })
       .then(function (html) {
@@ -24,7 +31,7 @@
         holder.innerHTML = html.trim();
         var card = holder.firstElementChild;
         var old = document.getElementById(card.id);
-        if (old) { old.replaceWith(card); } else if (fresh && !handledView) {
+        if (old) { old.replaceWith(card); if (escalated) escalatedFirst(card); } else if (fresh && !handledView) {
           list.insertBefore(card, list.firstChild);
           card.classList.add("ep-card--new");
           var none = document.getElementById("no-alerts"); if (none) none.hidden = true;
@@ -84,7 +91,8 @@
         source.addEventListener(k, function (m) {
           var e = JSON.parse(m.data);
           last = Math.max(last, e.id);
-          if (e.alert_id) draw(e.alert_id, k !== "alert.acknowledged" && k !== "alert.escalated" && k !== "alert.reply");
+          if (e.alert_id) draw(e.alert_id, k !== "alert.acknowledged" && k !== "alert.escalated" && k !== "alert.reply",
+                               k === "alert.escalated");
           if (k === "alert.reply") say(e.device + ": " + e.reply);
         });
       });
