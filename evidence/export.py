@@ -142,10 +142,11 @@ def _provenance(rt: Runtime, evidence: list[Evidence], derivatives: dict[int, li
 
 
 Redactor = Callable[[Evidence, Path], Iterator[tuple[str, Path, Derivative]]]
+Progress = Callable[[int, int, str], None]  # (evidence items done, of how many, what is being done now)
 
 
 def export_incident(rt: Runtime, incident_id: int, out: Path, actor: Actor, reason: str,
-                    redactor: Redactor | None = None) -> ExportSummary:
+                    redactor: Redactor | None = None, progress: Progress | None = None) -> ExportSummary:
     """Write the incident's evidence package to ``out`` (a .zip). ``redactor`` (see
     ``evidence.redaction``) adds disclosure copies of the working copies. Raises NotFound,
     InvalidRequest (no reason), Conflict (evidence still being analysed)."""
@@ -172,7 +173,9 @@ def export_incident(rt: Runtime, incident_id: int, out: Path, actor: Actor, reas
             report: list[dict[str, Any]] = []
             candidates: list[int] = []
             sightings: list[int] = []
-            for ev in evidence:
+            for i, ev in enumerate(evidence):
+                if progress:
+                    progress(i, len(evidence), f"Copying {ev.original_name}")
                 name = f"originals/{ev.id}_{_safe(ev.original_name)}"
                 got = pkg.add_file(name, rt.store.absolute(ev.store_path))
                 if got != ev.sha256:
@@ -186,6 +189,8 @@ def export_incident(rt: Runtime, incident_id: int, out: Path, actor: Actor, reas
                                       "parent_sha256": d.parent_sha256,
                                       "sha256": pkg.add_file(dname, rt.store.absolute(d.store_path))})
                 if redactor is not None:
+                    if progress:
+                        progress(i, len(evidence), f"Blurring {ev.original_name}")
                     for role, path, d in redactor(ev, tmp.parent):
                         derivs.setdefault(ev.id, []).append(d)  # into provenance.json with what made it
                         rname = f"redacted/{ev.id}_{role}{path.suffix}"
@@ -213,6 +218,8 @@ def export_incident(rt: Runtime, incident_id: int, out: Path, actor: Actor, reas
                             p[f"{kind}_file"] = f"crops/plates/{p['id']}_{kind}.jpg"
                             pkg.add_file(p[f"{kind}_file"], Path(path))
                 report.append({**evidence_view(ev), "sender": sender_view(ev), "candidates": cands, "plates": plates})
+            if progress:
+                progress(len(evidence), len(evidence), "Writing the reports, the audit extract and the manifest")
             summary = {"incident": {"id": inc.id, "reference": inc.reference, "title": inc.title},
                        "exported_at": datetime.now(UTC).isoformat(), "exported_by": actor.name, "reason": reason,
                        "software": SOFTWARE, "evidence": report,

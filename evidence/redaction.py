@@ -10,7 +10,7 @@ from __future__ import annotations
 import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -109,8 +109,10 @@ def _confirmed(rt: Runtime, evidence_id: int) -> tuple[list[tuple[np.ndarray, fl
     return keep, record
 
 
-def _redact_video(rt: Runtime, src: Path, dst: Path, faces: _Faces, plates: bool) -> dict[str, Any]:
+def _redact_video(rt: Runtime, src: Path, dst: Path, faces: _Faces, plates: bool,
+                  on_frames: Callable[[float], None] | None = None) -> dict[str, Any]:
     info = probe_media(src)
+    frames = max(1.0, info.duration_s * info.fps)
     stride = max(1, round(info.fps / DETECT_FPS))
     params = PlateParams()
     enc = subprocess.Popen(redacted_copy_args(str(src), str(dst), info.display_wh, info.fps),
@@ -144,6 +146,8 @@ def _redact_video(rt: Runtime, src: Path, dst: Path, faces: _Faces, plates: bool
                 flush(frame.index)
                 for done_k in [k for k in detected if k < frame.index]:
                     del detected[done_k]
+                if on_frames:
+                    on_frames(min(1.0, frame.index / frames))
         flush(held[-1][0] if held else 0)
         enc.stdin.close()
         err = enc.stderr.read().decode(errors="replace") if enc.stderr else ""
@@ -157,8 +161,10 @@ def _redact_video(rt: Runtime, src: Path, dst: Path, faces: _Faces, plates: bool
     return {"detect_every_frames": stride, "frames_with_blur": blurred, "fps": info.fps}
 
 
-def redactor_for(rt: Runtime, actor: Actor, plates: bool = False) -> Redactor:
-    """A redactor for ``export_incident``: per evidence, its disclosure copy (a stored derivative)."""
+def redactor_for(rt: Runtime, actor: Actor, plates: bool = False,
+                 on_frames: Callable[[float], None] | None = None) -> Redactor:
+    """A redactor for ``export_incident``: per evidence, its disclosure copy (a stored derivative);
+    ``on_frames`` hears how far through each video it is (0 to 1)."""
 
     def redact(ev: Evidence, workdir: Path) -> Iterator[tuple[str, Path, Derivative]]:
         with rt.sessions() as s:
@@ -170,7 +176,7 @@ def redactor_for(rt: Runtime, actor: Actor, plates: bool = False) -> Redactor:
         with tempfile.TemporaryDirectory(dir=workdir) as tmp:
             out = Path(tmp) / "redacted.mp4"
             upscale = _upscale(rt, src, ev)
-            done = _redact_video(rt, src, out, _Faces(rt, keep, upscale), plates)
+            done = _redact_video(rt, src, out, _Faces(rt, keep, upscale), plates, on_frames)
             stored = rt.store.put_file(out, "derivatives", ".mp4")
         made_by = {"software": SOFTWARE, "from": "working_copy" if parent else "original",
                    "faces": {"detector": f"{type(rt.faces.detector).__name__}, {DETECT_FPS:g} frames a second",

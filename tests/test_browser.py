@@ -282,11 +282,50 @@ def test_investigator_face_search_opens_the_footage(browser, site, clips):
     page.click("text=Export for court")
     page.fill("#reason", "CPS file 12/345")
     look(page, "export", site)
-    with page.expect_download(timeout=120_000) as download:
-        page.click("button:has-text('Export and download')")
+    page.get_by_role("button", name="Make the package").click()
+    sync_api.expect(page.get_by_role("heading", name="The package is ready")).to_be_visible(timeout=120_000)
+    with page.expect_download(timeout=60_000) as download:
+        page.get_by_role("link", name=re.compile("^Download the package")).click()
     package = download.value.path()
     with zipfile.ZipFile(package) as z:
         assert "MANIFEST.sha256" in z.namelist()
+
+
+def test_a_redacted_export_shows_its_progress_and_is_made_once(browser, site):
+    """Issue 28 (9): a redacted export shows how far it has got while it is made, and a second
+    start (a double click, a colleague) is shown the one being made instead of starting another."""
+    from sqlalchemy import select
+
+    from evidence.db.export_tables import ExportJob
+
+    expect = sync_api.expect
+    context, page = sign_in(browser, site, "DC 5678 Patel")
+    again = context.new_page()
+    for p in (page, again):
+        p.goto(f"{site.base}/app/incidents")
+        p.get_by_role("link", name="INC-2026-0413").click()
+        p.get_by_role("link", name="Export for court").click()
+        p.get_by_label("Why you are exporting").fill("CPS file 12/345: disclosure copy")
+        p.get_by_label("Add disclosure copies with every face blurred but confirmed subjects'").check()
+    page.get_by_role("button", name="Make the package").click()
+    expect(page.get_by_role("heading", name="Making the package, with disclosure copies")).to_be_visible()
+    again.get_by_role("button", name="Make the package").click()  # a second start, a moment later
+    expect(again.get_by_role("region", name="Important")).to_contain_text(
+        "A package of this incident is already being made (started by DC 5678 Patel)")
+    assert again.url.split("?")[0] == page.url
+    expect(page.get_by_role("progressbar")).to_be_visible()
+    expect(page.locator("#export-percent")).to_contain_text("% done")
+    look(page, "export-progress", site)
+    expect(page.get_by_role("heading", name="The package is ready")).to_be_visible(timeout=180_000)
+    look(page, "export-ready", site)
+    with page.expect_download(timeout=60_000) as download:
+        page.get_by_role("link", name=re.compile("^Download the package")).click()
+    with zipfile.ZipFile(download.value.path()) as z:
+        assert any(n.startswith("redacted/") for n in z.namelist())
+    rt = Runtime(Settings(data_dir=Path(site.env["EVIDENCE_DATA_DIR"])))
+    with rt.sessions() as s:
+        jobs = s.scalars(select(ExportJob).where(ExportJob.reason == "CPS file 12/345: disclosure copy")).all()
+    assert len(jobs) == 1 and jobs[0].state == "done", [(j.id, j.state) for j in jobs]  # made once
 
 
 def test_face_search_survives_back_shows_its_photo_and_filters_say_what_is_wrong(browser, site):
@@ -427,9 +466,9 @@ def test_a_phone_that_loses_its_signal_carries_on_and_a_photo_is_refused_before_
     sent: list[str] = []
     page.on("request", lambda r: sent.append(f"{r.method} {r.url}"))
     page.goto(site.base + made["page_url"])
-    page.evaluate("""() => { window.said = []; new MutationObserver(() => window.said.push(
-        document.getElementById('progress-said').textContent)).observe(document.getElementById('progress-said'),
-        {childList: true, characterData: true, subtree: true}); }""")
+    page.evaluate("""() => { window.said = []; const live = document.querySelector('#sending [aria-live]');
+        new MutationObserver(() => window.said.push(live.textContent)).observe(live,
+        {childList: true, characterData: true, subtree: true}); }""")  # what a screen reader hears
     photo = (ROOT / "samples/faces/Jennifer_Garner/Jennifer_Garner_0001.jpg").read_bytes()
     page.get_by_label("Choose a video").set_input_files(
         {"name": "IMG_2041.mp4", "mimeType": "video/mp4", "buffer": photo})

@@ -95,6 +95,30 @@ def test_the_same_incident_opened_at_once_is_one_incident(rt):
     assert len(set(ids)) == 1 and all(isinstance(i, int) for i in ids)
 
 
+def test_an_export_started_many_times_at_once_is_made_once(rt):
+    """A double click, a colleague: one package of an incident is made at a time (issue 28, 9)."""
+    from evidence.db.export_tables import ExportJob
+    from evidence.exportjobs import ExportRunning, start_export
+
+    with rt.sessions.begin() as s:
+        incident_id = get_or_create_incident(s, "INC-EXPORT").id  # no evidence: quick to make
+    out = _at_once(N, lambda i: start_export(rt, incident_id, Actor(f"DC {i}", "investigator"), "CPS file", False, False))
+    started = [o for o in out if isinstance(o, int)]
+    refused = [o for o in out if not isinstance(o, int)]
+    assert started and all(isinstance(o, ExportRunning) for o in refused), out
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # (an incident with nothing in it is packed in a moment)
+        with rt.sessions() as s:
+            if not s.scalar(select(func.count()).select_from(ExportJob).where(ExportJob.state == "running")):
+                break
+        time.sleep(0.1)
+    with rt.sessions() as s:
+        jobs = sorted(s.scalars(select(ExportJob)).all(), key=lambda j: j.created_at)
+    assert sorted(j.id for j in jobs) == sorted(started) and all(j.state == "done" for j in jobs)
+    for before, after in zip(jobs, jobs[1:], strict=False):  # never two at once: each began after the one before was made
+        assert after.created_at >= before.finished_at, [(j.id, j.created_at, j.finished_at) for j in jobs]
+
+
 def test_the_same_clip_uploaded_twice_at_once_is_one_evidence_item(rt, clips, tmp_path):
     copies = []
     for i in range(4):

@@ -4,14 +4,12 @@ recorded in the audit log under the signed-in person's name, exactly as through 
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
@@ -22,17 +20,19 @@ from api.deps import RuntimeDep
 from api.errors import status_of
 from api.pages.hits import direction_words, local_time
 from api.pages.maps import Place, map_view, position
-from api.pages.common import (FieldError, PageUser, check_csrf, clock, day_starts, field_of, render, staff, typed_date,
-                              watch_url)
+from api.pages.common import (FieldError, PageUser, check_csrf, clock, day_starts, field_of, render, size_text, staff,
+                              typed_date, watch_url)
 from api.pages.anpr_access import ACCESS_PAGE
 from api.params import MAX_ID, Id
 from evidence.anpr_access import ApprovalRequired
 from evidence.db.tables import Incident
-from evidence.errors import EvidenceError, InvalidReference, NotFound
-from evidence.export import export_incident
+from evidence.errors import EvidenceError, Forbidden, InvalidReference, NotFound
+from evidence.audit import audit_read
+from evidence.db.export_tables import ExportJob
+from evidence.exportjobs import ExportRunning, export_job, start_export
 from evidence.filestore import clean_name
 from evidence.people import incident_people
-from evidence.redaction import redactor_for
+from evidence.states import Role
 from evidence.runtime import Runtime
 from evidence.search import FaceFilters, search_faces, search_plates, shown_again
 from evidence.users import SessionUser
@@ -216,33 +216,57 @@ def export_form(incident_id: Id, request: Request, rt: RuntimeDep, user: Exporte
 
 
 @router.post("/app/incidents/{incident_id}/export", response_model=None)
-def export(incident_id: Id, request: Request, rt: RuntimeDep, user: Exporter, background: BackgroundTasks,
+def export(incident_id: Id, request: Request, rt: RuntimeDep, user: Exporter,
            reason: Annotated[str, Form(max_length=2000)] = "", redact: Annotated[str, Form(max_length=5)] = "",
            redact_plates: Annotated[str, Form(max_length=5)] = "", csrf_token: Annotated[str, Form()] = ""
-           ) -> FileResponse | HTMLResponse:
+           ) -> Response:
+    """Start making the package (in the background) and show its progress; a second start while
+    one of this incident is being made shows that one."""
     check_csrf(user, csrf_token)
     incident = _incident(rt, incident_id)
-    if not reason.strip():
-        return render(request, "export.html", user, status_code=422, incident=incident, page_title="Export for court",
-                      error="Give the reason for this export: it is recorded in the audit log")
-    out = Path(tempfile.mkdtemp(dir=_exports_dir(rt))) / f"incident-{incident['reference']}.zip"
     try:
-        redactor = redactor_for(rt, user.actor, bool(redact_plates)) if redact or redact_plates else None
-        summary = export_incident(rt, incident_id, out, user.actor, reason.strip(), redactor)
+        job_id = start_export(rt, incident_id, user.actor, reason, bool(redact), bool(redact_plates))
+    except ExportRunning as exc:
+        return RedirectResponse(f"/app/exports/{exc.job_id}?already=yes", status_code=303)
     except EvidenceError as exc:
-        shutil.rmtree(out.parent, ignore_errors=True)
         return render(request, "export.html", user, status_code=status_of(exc), incident=incident,
-                      page_title="Export for court", error=exc.message)
-    except BaseException:
-        shutil.rmtree(out.parent, ignore_errors=True)
-        raise
-    background.add_task(shutil.rmtree, out.parent, True)
-    return FileResponse(out, media_type="application/zip", filename=clean_name(out.name, "incident.zip"),
-                        headers={"X-Manifest-SHA256": summary.manifest_sha256})
+                      page_title="Export for court", error=exc.message, field="reason" if not reason.strip() else "")
+    return RedirectResponse(f"/app/exports/{job_id}", status_code=303)
 
 
-def _exports_dir(rt: Runtime) -> Path:
-    path = rt.settings.data_dir / "exports"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+def _job_view(job: ExportJob) -> dict[str, Any]:
+    return {"id": job.id, "state": job.state, "percent": round(job.progress * 100), "step": job.step,
+            "error": job.error, "size": size_text(job.size_bytes or 0), "manifest_sha256": job.manifest_sha256,
+            "requested_by": job.requested_by, "redact": job.redact, "plates": job.redact_plates,
+            "downloadable": job.state == "done" and bool(job.file_path)}
+
+
+@router.get("/app/exports/{job_id}", response_class=HTMLResponse)
+def export_progress(job_id: Id, request: Request, rt: RuntimeDep, user: Exporter,
+                    already: Annotated[str, Query(max_length=5)] = "") -> HTMLResponse:
+    job = export_job(rt, job_id)
+    return render(request, "export_progress.html", user, job=_job_view(job), incident=_incident(rt, job.incident_id),
+                  already=bool(already), page_title="Export for court")
+
+
+@router.get("/app/exports/{job_id}/status")
+def export_status(job_id: Id, rt: RuntimeDep, user: Exporter) -> dict[str, Any]:
+    """How far the package has got (the progress page asks every two seconds)."""
+    return _job_view(export_job(rt, job_id))
+
+
+@router.get("/app/exports/{job_id}/download")
+def export_download(job_id: Id, rt: RuntimeDep, user: Exporter) -> FileResponse:
+    """The package, for the person who asked for it (audited)."""
+    job = export_job(rt, job_id)
+    if job.requested_by != user.name and user.role != Role.ADMIN:
+        raise Forbidden(f"This package was made for {job.requested_by}: start your own export (it is audited)")
+    if job.state != "done" or not job.file_path or not Path(job.file_path).exists():
+        raise NotFound("This package is not ready, or was deleted after a day: start the export again")
+    audit_read(rt.sessions, user.actor, "export.download", f"incident:{job.incident_id}",
+               detail={"job": job.id, "manifest_sha256": job.manifest_sha256})
+    return FileResponse(job.file_path, media_type="application/zip", filename=clean_name(Path(job.file_path).name,
+                                                                                        "incident.zip"),
+                        headers={"X-Manifest-SHA256": job.manifest_sha256 or ""})
+
 

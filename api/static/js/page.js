@@ -2,6 +2,12 @@
 // error summary), and each link there takes the person to the field, its label in view.
 (function () {
   "use strict";
+  // A form that must be sent once (an export): its button is disabled once it is sent.
+  Array.prototype.forEach.call(document.querySelectorAll("form[data-once]"), function (form) {
+    form.addEventListener("submit", function () {
+      var button = form.querySelector("button"); if (button) { button.disabled = true; button.setAttribute("aria-disabled", "true"); }
+    });
+  });
   var summary = document.querySelector(".govuk-error-summary");
   if (!summary) return;
   summary.focus();
