@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from evidence import SOFTWARE
 from evidence.audit import Actor, append_audit
 from evidence.db.tables import AuditEntry, Derivative, Evidence, FaceTrackRow, Incident
+from evidence.chronology import chronology, chronology_csv
 from evidence.exportpage import report_html
 from evidence.reports import candidate_view, evidence_candidates, evidence_plates, evidence_view, sender_view
 from evidence.runtime import Runtime
@@ -227,6 +228,7 @@ def export_incident(rt: Runtime, incident_id: int, out: Path, actor: Actor, reas
                                "state records a named person's decision."}
             pkg.add_json("reports/report.json", summary)
             pkg.add_bytes("reports/report.html", report_html(summary).encode())
+            pkg.add_bytes("reports/chronology.csv", chronology_csv(chronology(s, inc.id), rt.settings.zone).encode())
             pkg.add_json("provenance.json", _provenance(rt, evidence, derivs))
             with rt.sessions() as now:  # a fresh read: entries written during this export (redaction) too
                 pkg.add_json("audit.json", _audit_extract(now, inc, evidence, candidates, sightings))

@@ -2,8 +2,9 @@
 Playwright, against `evidence serve` (SQLite, in-process analysis: the embedded defaults).
 
 1. a control-room operator signs in, opens an incident and makes an upload link;
-2. a witness's phone (360x740) opens the link and sends the clip; the connection is cut halfway
-   (a proxy resets it mid-piece) and the upload resumes and completes, with a receipt;
+2. a witness's phone (360x740) opens the link and sends the clip; the connection drops twice (a
+   proxy resets it mid-piece; the phone loses a piece) and the phone is offline for ten seconds,
+   and the upload resumes and completes, with a receipt;
 3. the potential match appears on the open board without a reload; the operator confirms it from
    the keyboard with a reason, and the audit log names them;
 4. an investigator's face search shows the appearance and opens the footage at that moment;
@@ -102,6 +103,46 @@ def look(page, name: str, site: Site | None = None) -> None:
         site.looked_at.append(name)
 
 
+class FlakyPhone:
+    """A witness's phone signal: the first piece's connection drops, and the piece numbered
+    ``hold`` waits until ``offline_for`` takes the phone off the network for a while (then the
+    signal comes back)."""
+
+    def __init__(self, page, hold: int = 3) -> None:
+        self.page, self.hold, self.patches, self.held = page, hold, 0, []
+        page.route("**/public/tus/**", self._route)
+
+    def _route(self, route) -> None:
+        if route.request.method != "PATCH":
+            route.continue_()
+            return
+        self.patches += 1
+        if self.patches == 1:
+            route.abort("connectionreset")
+        elif self.patches == self.hold:
+            self.held.append(route)
+        else:
+            route.continue_()
+
+    def offline_for(self, seconds: float, shot: str = "", site: Site | None = None) -> None:
+        import time
+
+        deadline = time.monotonic() + 60
+        while not self.held and time.monotonic() < deadline:
+            self.page.wait_for_timeout(100)
+        assert self.held, f"piece {self.hold} never came ({self.patches} sent)"
+        self.page.context.set_offline(True)
+        self.held[0].abort("internetdisconnected")
+        sync_api.expect(self.page.locator("#signal")).to_have_text(
+            "No signal. Keep this page open: we carry on when the signal comes back.")
+        if shot:
+            look(self.page, shot, site)
+        self.page.wait_for_timeout(seconds * 1000)  # no signal all that time: not a failure
+        sync_api.expect(self.page.locator("#failed")).to_be_hidden()
+        self.page.unroute("**/public/tus/**")
+        self.page.context.set_offline(False)
+
+
 def sign_in(browser, site: Site, name: str, viewport=DESK, shots: bool = False, lands: str = "/app/incidents"):
     """A fresh browser for ``name``, signed in (choosing their own password the first time); their
     first page is ``lands``."""
@@ -158,10 +199,12 @@ def test_control_room_witness_and_review(browser, site, clips):
     phone.fill("#caption", "Two lads threw fireworks at number 12 and ran towards the park")
     phone.fill("#contact", "07700 900123")
     site.proxy.requests.clear()
-    site.proxy.cut_after(clip.stat().st_size // 2, outage_s=2.0)
+    site.proxy.cut_after(clip.stat().st_size // 2, outage_s=2.0)  # one drop in the network, one on the phone,
+    signal = FlakyPhone(phone, hold=4)  # and ten seconds with no signal at all (issue 28)
     phone.click("#submit")
     phone.wait_for_selector("#sending:not([hidden])")
     look(phone, "witness-sending", site)
+    signal.offline_for(10)
     phone.wait_for_selector("#done:not([hidden])", timeout=120_000)
     assert site.proxy.cuts == 1, "the connection was never cut"
     patches = [r for r in site.proxy.requests if r.startswith("PATCH")]
@@ -455,8 +498,6 @@ def test_a_phone_that_loses_its_signal_carries_on_and_a_photo_is_refused_before_
     connection says "Reconnecting"; ten seconds with no signal at all wait for the signal instead
     of failing, and the upload carries on to its receipt; a screen reader hears the progress at
     most every 10 %."""
-    import time
-
     expect = sync_api.expect
     headers = {"Authorization": f"Bearer {site.api_key}"}
     incident = httpx.post(f"{site.base}/incidents", json={"reference": "INC-SIGNAL"}, headers=headers).json()["id"]
@@ -478,39 +519,11 @@ def test_a_phone_that_loses_its_signal_carries_on_and_a_photo_is_refused_before_
     assert not [r for r in sent if "/public/tus/" in r], sent  # refused before anything was sent
     look(page, "witness-not-a-video", site)
 
-    patches: list[object] = []
-    held: list[object] = []
-
-    def network(route) -> None:  # the first piece's connection drops; the second waits for the test
-        if route.request.method != "PATCH":
-            route.continue_()
-            return
-        patches.append(route)
-        if len(patches) == 1:
-            route.abort("connectionreset")
-        elif len(patches) == 3:
-            held.append(route)
-        else:
-            route.continue_()
-
-    page.route("**/public/tus/**", network)
+    phone = FlakyPhone(page)
     page.locator("#video-error").evaluate("e => e.hidden = true")
     page.get_by_label("Choose a video").set_input_files(str(clips["street"]))
     page.get_by_role("button", name="Send video").click()
-    page.wait_for_function("() => window.said.length > 0")
-    deadline = time.monotonic() + 30
-    while not held and time.monotonic() < deadline:
-        page.wait_for_timeout(100)
-    assert held, patches
-    context.set_offline(True)
-    held[0].abort("internetdisconnected")
-    expect(page.locator("#signal")).to_have_text(
-        "No signal. Keep this page open: we carry on when the signal comes back.")
-    look(page, "witness-no-signal", site)
-    page.wait_for_timeout(10_000)  # ten seconds with no signal: not a failure
-    expect(page.locator("#failed")).to_be_hidden()
-    page.unroute("**/public/tus/**")
-    context.set_offline(False)
+    phone.offline_for(10, "witness-no-signal", site)
     expect(page.get_by_role("heading", name="We have received your video")).to_be_visible(timeout=60_000)
     said = page.evaluate("window.said")
     assert any(s.startswith("Reconnecting") for s in said), said  # the dropped connection was said
@@ -614,6 +627,34 @@ def test_a_confirmed_match_reaches_an_officer_after_a_reload_and_their_reply_rea
     expect(handled.locator(".ep-shares")).to_contain_text("Attending PC 99 Jones (phone) answered")
     expect(handled.get_by_role("group", name="Send to an officer")).to_be_visible()  # and it can be sent again
     look(desk, "desk-handled", site)
+
+
+def test_the_incident_chronology_has_everything_that_happened_and_exports(browser, site):
+    """Issue 28 (chronology): one page with what happened to the incident — the video and what the
+    witness said with it, the matches and their reviews, what was sent to an officer and the
+    answer — filterable, and as CSV."""
+    expect = sync_api.expect
+    _, page = sign_in(browser, site, "PC 1234 Smith")
+    page.get_by_role("link", name="INC-2026-0412").click()
+    page.get_by_role("link", name="Chronology").click()
+    expect(page.get_by_role("heading", name="Chronology")).to_be_visible()
+    table = page.get_by_role("table")
+    expect(table).to_contain_text("Video received: street.mp4, witness reference WV-")
+    expect(table).to_contain_text("The witness said: “Two lads threw fireworks at number 12 and ran towards the "
+                                  "park” · contact: 07700 900123")
+    expect(table).to_contain_text("Reviewed: Gordon_Brown confirmed by PC 1234 Smith")
+    expect(table).to_contain_text("Sent to an officer: Potential match: Gordon_Brown")
+    expect(table).to_contain_text("Officer's answer: PC 99 Jones (phone) attending")
+    look(page, "chronology", site)
+    page.get_by_label("Potential matches and reviews").check()
+    page.get_by_role("button", name="Apply filters").click()
+    expect(table).to_contain_text("Reviewed: Gordon_Brown confirmed")
+    expect(table).not_to_contain_text("Video received")
+    with page.expect_download() as download:
+        page.get_by_role("link", name=re.compile("^Download as CSV")).click()
+    text = Path(download.value.path()).read_text()
+    assert text.startswith("time_utc,time_local,group,what,by") and "Reviewed: Gordon_Brown confirmed" in text
+    assert "Video received" not in text  # the events shown
 
 
 def test_a_match_card_says_why_the_person_is_wanted_and_the_faces_compare_large(browser, site):

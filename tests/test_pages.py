@@ -429,9 +429,13 @@ def test_witness_page_and_resumable_upload_with_receipt(site, clips, tmp_path):
     with zipfile.ZipFile(package.path) as z:
         sender = json.loads(z.read("reports/report.json"))["evidence"][0]["sender"]
         report = z.read("reports/report.html").decode()
+        chronology = z.read("reports/chronology.csv").decode()
     assert sender == {"from": "a member of the public", "public": True, "via": sender["via"],
                       "reference": receipt["reference"], "caption": "they ran off", "contact": "07700 900123"}
     assert "they ran off" in report and "07700 900123" in report and receipt["reference"] in report
+    assert chronology.startswith("time_utc,time_local,group,what,by,witness_said,witness_contact")
+    assert f"Video received: street.mp4, witness reference {receipt['reference']}" in chronology
+    assert "they ran off,07700 900123" in chronology
 
 
 def test_witness_upload_refusals(site, tmp_path):

@@ -4,23 +4,26 @@ a ready-to-send text message), and the footage at a moment with the face or plat
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
 import segno
 from fastapi import APIRouter, Depends, Form, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
 from api.auth import OPENERS, REVIEWERS
 from api.deps import RuntimeDep, viewed
-from api.pages.hits import hit_view
+from api.pages.hits import hit_view, local_time
 from api.pages.common import PageUser, check_csrf, clock, officer_devices, render, size_text, staff, watch_url
 from api.params import Id
 from evidence.alerts import alerts_of_events, shares_of
 from evidence.audit import append_audit, audit_read
+from evidence.chronology import EVENT_TEXT, GROUPS, chronology, chronology_csv, event_text
 from evidence.db.tables import CandidateRow, Derivative, Evidence, Incident, IncidentEvent, PlateSightingRow
 from evidence.errors import InvalidRequest, NotFound
+from evidence.filestore import clean_name
 from evidence.reports import evidence_view, list_name, sender_view
 from evidence.notify.public import pass_to_investigators, post_public_update
 from evidence.runtime import Runtime
@@ -36,14 +39,6 @@ __all__ = ["router"]
 router = APIRouter(include_in_schema=False)
 Opener = Annotated[SessionUser, Depends(staff(*OPENERS))]
 CARD_KINDS = ("candidate", "anpr.hit")
-EVENT_TEXT = {"evidence.received": "Video received", "evidence.analysing": "Analysis started",
-              "evidence.done": "Analysis done", "evidence.failed": "Analysis failed",
-              "upload_link.created": "Upload link sent", "candidate": "Potential match",
-              "candidate.reviewed": "Reviewed", "anpr.hit": "Hotlist hit", "plate.sighting": "Plate seen",
-              "public.update": "Public update", "incident.passed": "Passed to investigators",
-              "alert.acknowledged": "Alert acknowledged", "alert.escalated": "Alert escalated",
-              "alert.reply": "Officer's answer"}
-
 
 @router.get("/app/incidents", response_class=HTMLResponse)
 def incidents(request: Request, rt: RuntimeDep, user: PageUser) -> HTMLResponse:
@@ -149,7 +144,7 @@ def board(incident_id: Id, request: Request, rt: RuntimeDep, user: PageUser) -> 
         plates = [{"plate": p.vrm, "first_t_s": p.first_t_s, "review_state": p.review_state,
                    "evidence_name": names.get(p.evidence_id, "")} for p in s.scalars(
             select(PlateSightingRow).where(PlateSightingRow.evidence_id.in_(names)).order_by(PlateSightingRow.id))]
-        timeline = [{"at": e.at.isoformat(), "clock": e.at.strftime("%H:%M:%S"), "text": _event_text(e)}
+        timeline = [{"at": e.at.isoformat(), "clock": e.at.strftime("%H:%M:%S"), "text": event_text(e.kind, e.data)}
                     for e in events if e.kind in EVENT_TEXT][-200:]
         view = {"id": incident.id, "reference": incident.reference, "title": incident.title}
         detail["evidence"] = list(names)
@@ -158,20 +153,6 @@ def board(incident_id: Id, request: Request, rt: RuntimeDep, user: PageUser) -> 
                   can_review=user.role in REVIEWERS, can_link=user.role in OPENERS, can_send=user.role in OPENERS,
                   devices=officer_devices(rt),
                   can_export=user.role in (Role.INVESTIGATOR, Role.ADMIN), page_title=f"Incident {view['reference']}")
-
-
-def _event_text(e: IncidentEvent) -> str:
-    d, text = e.data, EVENT_TEXT[e.kind]
-    extra = d.get("subject") or d.get("hotlist_vrm") or d.get("plate") or d.get("name") or ""
-    if e.kind == "candidate.reviewed":
-        extra = f"{d.get('subject')} {d.get('review_state')} by {d.get('reviewed_by')}"
-    elif e.kind == "evidence.received" and d.get("reference"):
-        extra = f"{d.get('name')}, witness reference {d['reference']}"
-    elif e.kind in ("public.update", "alert.acknowledged", "alert.escalated", "incident.passed"):
-        extra = d.get("text") or d.get("summary") or d.get("reason") or ""
-    elif e.kind == "alert.reply":
-        extra = f"{d.get('device')} {d.get('reply')} ({d.get('summary')})"
-    return f"{text}: {extra}" if extra else text
 
 
 def _evidence_item(ev: Evidence) -> dict[str, Any]:
@@ -189,6 +170,38 @@ def evidence_item(incident_id: Id, evidence_id: Id, request: Request, rt: Runtim
     audit_read(rt.sessions, user.actor, "incident.view_evidence", f"evidence:{evidence_id}",
                detail={"incident": incident_id})
     return render(request, "evidence_item.html", user, ev=item)
+
+
+Shown = Annotated[list[Literal["evidence", "matches", "vehicles", "messages", "witnesses"]] | None, Query()]
+
+
+@router.get("/app/incidents/{incident_id}/chronology", response_class=HTMLResponse)
+def incident_chronology(incident_id: Id, request: Request, rt: RuntimeDep, user: PageUser, show: Shown = None
+                        ) -> HTMLResponse:
+    """Everything that happened to the incident, in time order (in the force's time zone), filtered
+    by kind; the witness's words and contact with the video they sent (staff only)."""
+    with viewed(rt, user.actor, Incident, incident_id, "incident", "incident.chronology") as (s, incident, detail):
+        show = sorted(set(show or []))
+        rows = chronology(s, incident_id, set(show) or None)
+        view = {"id": incident.id, "reference": incident.reference, "title": incident.title}
+        detail["shown"] = sorted(show)
+    for r in rows:
+        r["local"] = local_time(r["at"], rt.settings)
+    query = urlencode([("show", g) for g in show])
+    return render(request, "chronology.html", user, incident=view, rows=rows, groups=GROUPS, show=set(show),
+                  csv_url=f"/app/incidents/{incident_id}/chronology.csv" + (f"?{query}" if query else ""),
+                  zone=rt.settings.timezone, page_title=f"Chronology of {view['reference']}")
+
+
+@router.get("/app/incidents/{incident_id}/chronology.csv")
+def incident_chronology_csv(incident_id: Id, rt: RuntimeDep, user: PageUser, show: Shown = None) -> Response:
+    with viewed(rt, user.actor, Incident, incident_id, "incident", "incident.chronology_csv") as (s, incident, detail):
+        show = sorted(set(show or []))
+        text = chronology_csv(chronology(s, incident_id, set(show) or None), rt.settings.zone)
+        name = clean_name(f"chronology-{incident.reference}.csv", "chronology.csv")
+        detail["shown"] = sorted(show)
+    return Response(text, media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
 
 
 @router.get("/app/candidates/{candidate_id}/compare", response_class=HTMLResponse)

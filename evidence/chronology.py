@@ -1,0 +1,102 @@
+"""An incident's chronology: everything that happened to it, in time order, in words — evidence
+received (with what its sender said and how to reach them), analysis, potential matches and their
+reviews, hotlist hits and plates, alerts and what was sent to officers and their answers, updates
+to witnesses. The board's timeline, the chronology page, its CSV and the evidence package all read
+it from here, so an event is worded once."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from evidence.db.outbox_tables import Alert, Share, Subscription
+from evidence.db.tables import Evidence, IncidentEvent
+from evidence.reports import sender_view
+
+__all__ = ["EVENT_TEXT", "GROUPS", "chronology", "chronology_csv", "event_text"]
+
+EVENT_TEXT = {"evidence.received": "Video received", "evidence.analysing": "Analysis started",
+              "evidence.done": "Analysis done", "evidence.failed": "Analysis failed",
+              "upload_link.created": "Upload link sent", "candidate": "Potential match",
+              "candidate.reviewed": "Reviewed", "anpr.hit": "Hotlist hit", "plate.sighting": "Plate seen",
+              "public.update": "Public update", "incident.passed": "Passed to investigators",
+              "alert.acknowledged": "Alert acknowledged", "alert.escalated": "Alert escalated",
+              "alert.reply": "Officer's answer", "officer.share": "Sent to an officer"}
+GROUPS = {"evidence": "Evidence and analysis", "matches": "Potential matches and reviews",
+          "vehicles": "Hotlist hits and plates", "messages": "Alerts, officers and links",
+          "witnesses": "Witnesses and case"}
+_GROUP_OF = {"evidence.received": "evidence", "evidence.analysing": "evidence", "evidence.done": "evidence",
+             "evidence.failed": "evidence", "candidate": "matches", "candidate.reviewed": "matches",
+             "anpr.hit": "vehicles", "plate.sighting": "vehicles", "alert.acknowledged": "messages",
+             "alert.escalated": "messages", "alert.reply": "messages", "officer.share": "messages",
+             "upload_link.created": "messages", "public.update": "witnesses", "incident.passed": "witnesses"}
+
+
+def event_text(kind: str, d: dict[str, Any]) -> str:
+    """One event in words, as the board's timeline and the chronology say it."""
+    text = EVENT_TEXT[kind]
+    extra = d.get("subject") or d.get("hotlist_vrm") or d.get("plate") or d.get("name") or ""
+    if kind == "candidate.reviewed":
+        extra = f"{d.get('subject')} {d.get('review_state')} by {d.get('reviewed_by')}"
+    elif kind == "evidence.received" and d.get("reference"):
+        extra = f"{d.get('name')}, witness reference {d['reference']}"
+    elif kind in ("public.update", "alert.acknowledged", "alert.escalated", "incident.passed"):
+        extra = d.get("text") or d.get("summary") or d.get("reason") or ""
+    elif kind == "alert.reply":
+        extra = f"{d.get('device')} {d.get('reply')} ({d.get('summary')})"
+    return f"{text}: {extra}" if extra else text
+
+
+def _by(kind: str, d: dict[str, Any]) -> str:
+    who = str(d.get("reviewed_by") or d.get("by") or d.get("device") or ("system" if kind.startswith(
+        ("evidence.", "candidate", "anpr.", "plate.", "alert.escalated")) else ""))
+    return "a witness (upload link)" if who.startswith("public:link:") else who
+
+
+def chronology(s: Session, incident_id: int, groups: set[str] | None = None) -> list[dict[str, Any]]:
+    """The incident's events and the messages sent to officers about it, oldest first; only
+    ``groups`` (keys of GROUPS) when given. Each: at (UTC), group, what, by, and for evidence
+    received from a witness what they said and their contact (staff only: never the public)."""
+    rows: list[dict[str, Any]] = []
+    events = list(s.scalars(select(IncidentEvent).where(IncidentEvent.incident_id == incident_id,
+                                                        IncidentEvent.kind.in_(EVENT_TEXT)).order_by(IncidentEvent.id)))
+    senders = {ev.id: sender_view(ev) for ev in s.scalars(select(Evidence).where(Evidence.incident_id == incident_id))}
+    for e in events:
+        d = e.data or {}
+        row = {"at": e.at, "group": _GROUP_OF[e.kind], "kind": e.kind, "what": event_text(e.kind, d),
+               "by": _by(e.kind, d), "said": None, "contact": None}
+        if e.kind == "evidence.received" and (sender := senders.get(d.get("evidence_id") or 0)):
+            row["said"], row["contact"] = sender.get("caption"), sender.get("contact")
+        rows.append(row)
+    shares = s.execute(select(Share, Alert.summary, Subscription.name).join(Alert, Alert.id == Share.alert_id)
+                       .join(Subscription, Subscription.id == Share.device_id)
+                       .where(Alert.incident_id == incident_id))
+    for share, summary, device in shares:
+        note = (share.sent or {}).get("note")
+        rows.append({"at": share.created_at, "group": "messages", "kind": "officer.share",
+                     "what": f"Sent to an officer: {summary} to {device}" + (f" (“{note}”)" if note else ""),
+                     "by": share.created_by, "said": None, "contact": None})
+    rows.sort(key=lambda r: r["at"])
+    return [r for r in rows if groups is None or r["group"] in groups]
+
+
+def chronology_csv(rows: list[dict[str, Any]], zone: Any) -> str:
+    """The chronology as CSV: the time in UTC and in the force's time zone, then the words."""
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["time_utc", "time_local", "group", "what", "by", "witness_said", "witness_contact"])
+    for r in rows:
+        at: datetime = r["at"]
+        w.writerow([at.isoformat(), at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z"), GROUPS[r["group"]],
+                    _cell(r["what"]), _cell(r["by"]), _cell(r["said"] or ""), _cell(r["contact"] or "")])
+    return out.getvalue()
+
+
+def _cell(text: str) -> str:
+    """A cell a spreadsheet will not run as a formula (CSV injection)."""
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
