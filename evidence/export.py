@@ -32,6 +32,7 @@ from evidence.exportpage import report_html
 from evidence.reports import candidate_view, evidence_candidates, evidence_plates, evidence_view, sender_view
 from evidence.runtime import Runtime
 from evidence.states import CLOSED
+from evidence.work.intake import with_reference
 from models.registry import manifest
 from evidence.errors import Conflict, InvalidRequest, NotFound
 
@@ -67,8 +68,8 @@ def _safe(name: str, max_chars: int = 100) -> str:
 def find_incident(s: Session, incident: str, lock: bool = False) -> Incident:
     """By reference, or by number; ``lock``: the row locked for this transaction (a change that
     depends on what it reads)."""
-    row = s.scalar(select(Incident).where(Incident.reference == incident).with_for_update(read=False) if lock else
-                   select(Incident).where(Incident.reference == incident))
+    row = s.scalar(select(Incident).where(with_reference(incident)).with_for_update(read=False) if lock else
+                   select(Incident).where(with_reference(incident)))
     if row is None and incident.isdigit():
         row = s.get(Incident, int(incident), with_for_update=lock)
     if row is None:

@@ -566,8 +566,9 @@ def test_alert_desk_acknowledge_and_send_to_an_officer(browser, site):
     card = desk.locator(".ep-card:has-text('YK70ABC')").first
     card.locator(".ep-send-note").fill("Stop and check the driver")
     card.locator(".ep-send-button").click()
-    sync_api.expect(desk.locator(".ep-card:has-text('YK70ABC') .ep-shares")).to_contain_text(
-        "Sent to PC 99 Jones (phone) by PC 1234 Smith")
+    shares = desk.locator(".ep-card:has-text('YK70ABC') .ep-shares")
+    sync_api.expect(shares).to_contain_text("PC 99 Jones (phone) (asked by PC 1234 Smith")
+    sync_api.expect(shares).not_to_contain_text("Sent to")  # no mail server here: never "Sent" while undelivered
     look(desk, "desk-sent", site)
 
     from sqlalchemy import select
@@ -599,7 +600,7 @@ def test_a_confirmed_match_reaches_an_officer_after_a_reload_and_their_reply_rea
     send.get_by_label("Officer", exact=True).select_option(label="PC 99 Jones (phone)")
     send.get_by_label("Note for the officer").fill("Suspect in the Elm Road clip: check at the address")
     send.get_by_role("button", name="Send").click()
-    expect(card.locator(".ep-shares")).to_contain_text("Sent to PC 99 Jones (phone)")
+    expect(card.locator(".ep-shares")).to_contain_text("to PC 99 Jones (phone) (asked by PC 1234 Smith")
     look(board, "board-sent", site)
     board.reload()
     expect(board.locator(".ep-card--confirmed").first.locator(".ep-shares")).to_contain_text("PC 99 Jones (phone)")
@@ -799,7 +800,7 @@ def test_a_camera_hit_is_checked_on_the_desk_with_its_images_and_map_then_sent(b
     send.get_by_label("Officer", exact=True).select_option(label="PC 99 Jones (phone)")
     send.get_by_label("Note for the officer").fill("LM19XYZ heading north on the M42 at J3: stop with caution")
     send.get_by_role("button", name="Send").click()
-    expect(card.locator(".ep-shares")).to_contain_text("Sent to PC 99 Jones (phone)")
+    expect(card.locator(".ep-shares")).to_contain_text("to PC 99 Jones (phone) (asked by PC 1234 Smith")
 
     from sqlalchemy import select
 

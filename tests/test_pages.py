@@ -210,6 +210,18 @@ def test_pages_speak_plain_words_when_a_request_is_wrong(site):
     assert 'value="30"' in refused.text and 'value="op X"' in refused.text  # kept
 
 
+def test_a_reference_typed_in_another_case_opens_the_same_incident(site):
+    """Issue 28: "inc-pages" and " INC-PAGES" are incident INC-PAGES, never a second incident."""
+    app, rt = site
+    client = TestClient(app)
+    csrf = person(rt, client)
+    opened = {client.post("/app/incidents", data={"reference": typed, "csrf_token": csrf},
+                          follow_redirects=False).headers["location"] for typed in ("inc-pages", " INC-PAGES ", "Inc-Pages")}
+    assert opened == {"/app/incidents/1"}
+    new = client.post("/app/incidents", data={"reference": "inc-new 7", "csrf_token": csrf}, follow_redirects=False)
+    assert "INC-NEW 7" in client.get(new.headers["location"]).text
+
+
 def test_next_never_leaves_the_site(site):
     app, rt = site
     _, one_time = add_user(rt, "PC 3 Khan", "control_room", ADMIN)

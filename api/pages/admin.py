@@ -23,6 +23,7 @@ from evidence.errors import EvidenceError, InvalidRequest
 from evidence.keys import create_key, list_keys, revoke_key
 from evidence.runtime import Runtime
 from evidence.states import ROLES, Role
+from evidence.work import with_reference
 from evidence.users import SessionUser, add_user, disable_user, list_users
 
 __all__ = ["ADMIN_NAV", "MAX_PHOTOS", "Admin", "Csrf", "Reason", "admin_page", "need_reason", "router"]
@@ -111,7 +112,7 @@ def hotlist_add(request: Request, rt: RuntimeDep, user: PageUser, vrm: Annotated
         incident_id = None
         if incident.strip():
             with rt.sessions() as s:
-                incident_id = s.scalar(select(Incident.id).where(Incident.reference == incident.strip()))
+                incident_id = s.scalar(select(Incident.id).where(with_reference(incident)))
             if incident_id is None:
                 raise InvalidRequest(f"There is no incident {incident.strip()}")
         entry = add_hotlist(rt, vrm, need_reason(reason, "adding a vehicle"), category.strip(), incident_id, None,

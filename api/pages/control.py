@@ -31,7 +31,7 @@ from evidence.settings import Settings
 from evidence.states import ReviewState, Role
 from evidence.uploads import create_link
 from evidence.users import SessionUser
-from evidence.work import get_or_create_incident
+from evidence.work import get_or_create_incident, with_reference
 from pipeline.types import MediaInfo
 
 __all__ = ["router"]
@@ -63,7 +63,7 @@ def open_incident(request: Request, rt: RuntimeDep, user: PageUser, reference: A
     if not reference:
         raise InvalidRequest("Give the incident's reference")
     with rt.sessions() as s:
-        found = s.scalar(select(Incident.id).where(Incident.reference == reference))
+        found = s.scalar(select(Incident.id).where(with_reference(reference)))
     if found is None:
         if user.role not in OPENERS:
             raise NotFound(f"No incident {reference}")

@@ -35,6 +35,7 @@ from evidence.people import incident_people
 from evidence.states import Role
 from evidence.runtime import Runtime
 from evidence.search import FaceFilters, search_faces, search_plates, shown_again
+from evidence.work import with_reference
 from evidence.users import SessionUser
 
 __all__ = ["MAX_PHOTO_BYTES", "router"]
@@ -85,7 +86,7 @@ def _face_filters(rt: Runtime, typed: dict[str, str]) -> FaceFilters:
     incident_ids: tuple[int, ...] = ()
     if reference := typed.get("incident", "").strip():
         with rt.sessions() as s:
-            found = s.scalar(select(Incident.id).where(Incident.reference == reference))
+            found = s.scalar(select(Incident.id).where(with_reference(reference)))
         if found is None:
             raise FieldError("incident", f"There is no incident {reference}: check the reference, or leave it empty "
                                          "to search all footage")

@@ -21,12 +21,12 @@ from evidence.work.dispatch import WorkQueue, start_analysis
 from evidence.work.driver import AnalysisSummary, analyse_evidence
 from evidence.work.failure import fail_evidence
 from evidence.work.finalise import finalise_evidence
-from evidence.work.intake import get_or_create_incident, ingest_clip, ingest_upload
+from evidence.work.intake import get_or_create_incident, incident_reference, ingest_clip, ingest_upload, with_reference
 from evidence.work.lease import Lease, LeaseHeld
 from evidence.work.plan import prepare_evidence, work_order
 from evidence.work.results import QUICK_SEGMENT, TRACK_INDEX_STRIDE
 from evidence.work.runner import ItemDone, run_item
 
 __all__ = ["QUICK_SEGMENT", "TRACK_INDEX_STRIDE", "AnalysisSummary", "Hooks", "ItemDone", "Job", "Lease", "LeaseHeld",
-           "Outcome", "WorkQueue", "analyse_evidence", "fail_evidence", "finalise_evidence", "get_or_create_incident",
+           "Outcome", "WorkQueue", "analyse_evidence", "fail_evidence", "finalise_evidence", "get_or_create_incident", "incident_reference", "with_reference",
            "ingest_clip", "ingest_upload", "prepare_evidence", "run_item", "start_analysis", "work_order"]

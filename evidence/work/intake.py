@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from evidence.audit import Actor, append_audit
@@ -19,12 +19,25 @@ from evidence.mediaio import probe_media
 from evidence.runtime import Runtime
 from evidence.states import EvidenceState
 
-__all__ = ["get_or_create_incident", "ingest_clip", "ingest_upload"]
+__all__ = ["get_or_create_incident", "incident_reference", "ingest_clip", "ingest_upload", "with_reference"]
+
+
+def incident_reference(typed: str) -> str:
+    """A reference as it is kept and matched: spaces trimmed, letters upper case ("inc-2026-0412 "
+    typed in another case is incident INC-2026-0412, never a second incident)."""
+    return " ".join(typed.split()).upper()
+
+
+def with_reference(typed: str) -> ColumnElement[bool]:
+    """The condition matching the incident a person means by ``typed`` (references kept before they
+    were upper-cased included)."""
+    return func.upper(Incident.reference) == incident_reference(typed)
 
 
 def get_or_create_incident(s: Session, reference: str) -> Incident:
-    incident = s.scalar(select(Incident).where(Incident.reference == reference))
+    incident = s.scalar(select(Incident).where(with_reference(reference)))
     if incident is None:
+        reference = incident_reference(reference)
         incident = Incident(reference=reference, title=reference)
         s.add(incident)
         s.flush()

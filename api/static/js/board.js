@@ -233,7 +233,7 @@
                                                   note: box.querySelector(".ep-send-note").value.trim()})
       .then(function (res) {
       if (!res[0]) { done.textContent = res[1].message || "Not sent"; done.hidden = false; return; }
-      say("Sent to " + box.querySelector(".ep-device").selectedOptions[0].textContent);
+      say("Sending to " + box.querySelector(".ep-device").selectedOptions[0].textContent);
       addCard(card.dataset.event, false);  // redrawn: where it went, and how the delivery stands
     });
   }

@@ -72,7 +72,7 @@
       var box = card.querySelector(".ep-send"), done = card.querySelector(".ep-sent");
       post("/alerts/" + card.dataset.alert + "/send", {device_id: Number(box.querySelector(".ep-device").value),
            note: box.querySelector(".ep-send-note").value.trim()}, done).then(function (res) {
-        if (res[0]) { say("Sent to " + box.querySelector(".ep-device").selectedOptions[0].textContent); draw(card.dataset.alert, false); }
+        if (res[0]) { say("Sending to " + box.querySelector(".ep-device").selectedOptions[0].textContent); draw(card.dataset.alert, false); }
       });
     });
   }
