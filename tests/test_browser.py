@@ -181,6 +181,7 @@ def test_control_room_witness_and_review(browser, site, clips):
     sms = board.locator("#sms").input_value()
     link = re.search(r"https?://\S+/u/\S+", sms).group(0)
     assert sms.startswith("the police: thank you for calling") and "Fireworks" not in sms
+    assert "UTC" not in sms  # the witness's own time (issue 28)
     look(board, "upload-link", site)
     board.click("text=Back to the incident board")
     board.wait_for_selector("#board")
@@ -212,9 +213,10 @@ def test_control_room_witness_and_review(browser, site, clips):
         site.proxy.requests  # asked how much arrived, and went on from there
     kept = [o for o in site.proxy.offsets if o % (1 << 20) and o < clip.stat().st_size]
     assert kept, site.proxy.offsets  # the bytes of the piece cut short were kept: it resumed from the middle
-    assert phone.locator("#receipt-sha256").inner_text() == hashlib.sha256(clip.read_bytes()).hexdigest()
+    assert phone.locator("#receipt-sha256").text_content() == hashlib.sha256(clip.read_bytes()).hexdigest()
     witness_ref = phone.locator("#receipt-reference").inner_text()
     assert witness_ref.startswith("WV-")
+    sync_api.expect(phone.get_by_role("link", name="Send another video")).to_be_visible()
     look(phone, "witness-receipt", site)
     status_page = phone.context.new_page()  # the witness's private link: where the video is, nothing else
     status_page.goto(site.proxy.base + phone.locator("#status-link").get_attribute("href"))
@@ -445,6 +447,16 @@ def test_admin_pages(browser, site):
     page.click("button:has-text('Add')")
     assert "PC 4321 Evans can sign in" in page.locator(".govuk-panel").inner_text()
     look(page, "admin-users", site)
+    evans = page.get_by_role("row", name=re.compile("PC 4321 Evans"))
+    evans.get_by_role("button", name="Disable PC 4321 Evans").click()  # issue 28: confirmed before it is done
+    sync_api.expect(page.get_by_role("heading", name="Disable PC 4321 Evans?")).to_be_visible()
+    sync_api.expect(page.locator("main")).to_contain_text("will be signed out everywhere at once")
+    look(page, "admin-confirm", site)
+    page.get_by_role("link", name="No, go back").click()
+    sync_api.expect(evans).to_contain_text("active")
+    evans.get_by_role("button", name="Disable PC 4321 Evans").click()
+    page.get_by_role("button", name="Disable PC 4321 Evans").click()
+    sync_api.expect(page.get_by_role("row", name=re.compile("PC 4321 Evans"))).to_contain_text("disabled")
     page.goto(f"{site.base}/app/admin/watchlist")
     page.click("text=Record its authority")  # the list the upgrade made, flagged until someone does
     page.fill("#list-purpose", "People wanted on warrant for the fireworks attacks")

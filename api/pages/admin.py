@@ -18,8 +18,8 @@ from api.pages.common import PageUser, check_csrf, render, staff
 from api.params import Id
 from evidence.anpr import add_hotlist, hotlist, remove_hotlist
 from evidence.audit import audit_read, read_anchors, verify_audit
-from evidence.db.tables import AuditEntry, Incident
-from evidence.errors import EvidenceError, InvalidRequest
+from evidence.db.tables import ApiKey, AuditEntry, HotlistEntry, Incident, User
+from evidence.errors import EvidenceError, InvalidRequest, NotFound
 from evidence.keys import create_key, list_keys, revoke_key
 from evidence.runtime import Runtime
 from evidence.states import ROLES, Role
@@ -41,6 +41,20 @@ Csrf = Annotated[str, Form(max_length=100)]
 
 def admin_page(request: Request, template: str, user: SessionUser, status: int = 200, **context: Any) -> HTMLResponse:
     return render(request, template, user, status_code=status, admin_nav=ADMIN_NAV, **context)
+
+
+Confirmed = Annotated[str, Form(max_length=5)]
+
+
+def confirm_first(request: Request, user: SessionUser, confirmed: str, heading: str, what_happens: str, button: str,
+                  back_url: str, **fields: str) -> HTMLResponse | None:
+    """Before something that cannot be undone from this page (disabling a person, revoking a key,
+    taking someone or a vehicle off a list): a page saying what will happen, whose button sends the
+    same form again with ``confirmed=yes`` (GOV.UK: confirm before destroying). None once confirmed."""
+    if confirmed == "yes":
+        return None
+    return render(request, "confirm.html", user, heading=heading, what_happens=what_happens, button=button,
+                  back_url=back_url, action=request.url.path, fields=fields, page_title=heading)
 
 
 def need_reason(reason: str, what: str) -> str:
@@ -77,11 +91,21 @@ def users_add(request: Request, rt: RuntimeDep, user: Admin, name: Annotated[str
     return _users(request, rt, user, one_time={"name": added.name, "password": password})
 
 
-@router.post("/app/admin/users/{user_id}/disable")
-def users_disable(user_id: Id, rt: RuntimeDep, user: Admin, csrf_token: Csrf = "") -> RedirectResponse:
+@router.post("/app/admin/users/{user_id}/disable", response_model=None)
+def users_disable(user_id: Id, request: Request, rt: RuntimeDep, user: Admin, csrf_token: Csrf = "",
+                  confirmed: Confirmed = "") -> Response:
     check_csrf(user, csrf_token)
     if user_id == user.user_id:
         raise InvalidRequest("You cannot disable your own account: ask another administrator")
+    with rt.sessions() as s:
+        person = s.get(User, user_id)
+        if person is None:
+            raise NotFound(f"no user {user_id}")
+        name = person.name
+    if page := confirm_first(request, user, confirmed, f"Disable {name}?", f"{name} will be signed out everywhere at "
+                             "once and cannot sign in until an administrator adds them again.", f"Disable {name}",
+                             "/app/admin/users"):
+        return page
     disable_user(rt, user_id, user.actor)
     return RedirectResponse("/app/admin/users", status_code=303)
 
@@ -124,10 +148,18 @@ def hotlist_add(request: Request, rt: RuntimeDep, user: PageUser, vrm: Annotated
 
 @router.post("/app/hotlist/{entry_id}/remove", response_class=HTMLResponse)
 def hotlist_remove(entry_id: Id, request: Request, rt: RuntimeDep, user: PageUser, reason: Reason = "",
-                   csrf_token: Csrf = "") -> HTMLResponse:
+                   csrf_token: Csrf = "", confirmed: Confirmed = "") -> HTMLResponse:
     check_csrf(user, csrf_token)
     try:
-        remove_hotlist(rt, entry_id, user.actor, need_reason(reason, "taking a vehicle off"))
+        why = need_reason(reason, "taking a vehicle off")
+        with rt.sessions() as s:
+            entry = s.get(HotlistEntry, entry_id)
+            vrm = entry.vrm if entry else str(entry_id)
+        if page := confirm_first(request, user, confirmed, f"Take {vrm} off the hotlist?", f"Cameras stop raising "
+                                 f"hits on {vrm} at once. Your reason: {why}", f"Take {vrm} off", "/app/hotlist",
+                                 reason=why):
+            return page
+        remove_hotlist(rt, entry_id, user.actor, why)
     except EvidenceError as exc:
         return _hotlist(request, rt, user, status_of(exc), error=exc.message)
     return _hotlist(request, rt, user, notice="Taken off the hotlist")
@@ -159,9 +191,19 @@ def keys_create(request: Request, rt: RuntimeDep, user: Admin, name: Annotated[s
     return _keys(request, rt, user, new_key={"name": name.strip(), "key": key})
 
 
-@router.post("/app/admin/keys/{key_id}/revoke")
-def keys_revoke(key_id: Id, rt: RuntimeDep, user: Admin, csrf_token: Csrf = "") -> RedirectResponse:
+@router.post("/app/admin/keys/{key_id}/revoke", response_model=None)
+def keys_revoke(key_id: Id, request: Request, rt: RuntimeDep, user: Admin, csrf_token: Csrf = "",
+                confirmed: Confirmed = "") -> Response:
     check_csrf(user, csrf_token)
+    with rt.sessions() as s:
+        key = s.get(ApiKey, key_id)
+        if key is None:
+            raise NotFound(f"no key {key_id}")
+        name = key.name
+    if page := confirm_first(request, user, confirmed, f"Revoke the key {name}?", f"Everything using {name} (a camera, "
+                             "a system) is refused from now on, open live feeds included; a new key must be made and "
+                             "installed to carry on.", f"Revoke {name}", "/app/admin/keys"):
+        return page
     revoke_key(rt, key_id, user.actor)
     return RedirectResponse("/app/admin/keys", status_code=303)
 

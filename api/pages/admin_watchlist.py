@@ -17,10 +17,11 @@ from starlette.datastructures import UploadFile
 
 from api.deps import RuntimeDep
 from api.errors import status_of
-from api.pages.admin import MAX_PHOTOS, Admin, Csrf, Reason, admin_page, need_reason
+from api.pages.admin import MAX_PHOTOS, Admin, Confirmed, Csrf, Reason, admin_page, confirm_first, need_reason
 from api.pages.common import FieldError, check_csrf, field_of
 from api.params import Id
 from api.watchlist import ENROL_FIELDS, enrol_fields
+from evidence.db.tables import WatchlistSubjectRow
 from evidence.errors import EvidenceError, InvalidRequest
 from evidence.filestore import clean_name
 from evidence.images import MAX_FILE_BYTES
@@ -135,10 +136,18 @@ async def watchlist_enrol(request: Request, rt: RuntimeDep, user: Admin) -> HTML
 
 @router.post("/app/admin/watchlist/{subject_id}/remove", response_class=HTMLResponse)
 def watchlist_remove(subject_id: Id, request: Request, rt: RuntimeDep, user: Admin, reason: Reason = "",
-                     csrf_token: Csrf = "") -> HTMLResponse:
+                     csrf_token: Csrf = "", confirmed: Confirmed = "") -> HTMLResponse:
     check_csrf(user, csrf_token)
     try:
-        name = remove_subject(rt, subject_id, user.actor, need_reason(reason, "taking someone off the watchlist"))
+        why = need_reason(reason, "taking someone off the watchlist")
+        with rt.sessions() as s:
+            subject = s.get(WatchlistSubjectRow, subject_id)
+            who = subject.name if subject else str(subject_id)
+        if page := confirm_first(request, user, confirmed, f"Take {who} off the watchlist?", f"Their reference photos "
+                                 f"are deleted and footage stops being matched against them. Your reason: {why}",
+                                 f"Take {who} off", "/app/admin/watchlist", reason=why):
+            return page
+        name = remove_subject(rt, subject_id, user.actor, why)
     except EvidenceError as exc:
         return _page(request, rt, user, status_of(exc), error=exc.message)
     return _page(request, rt, user, notice=f"{name} is off the watchlist")

@@ -249,11 +249,12 @@ def upload_link(incident_id: Id, request: Request, rt: RuntimeDep, user: Opener,
     cap = min(rt.settings.witness_max_bytes, rt.settings.max_upload_bytes)
     link, token = create_link(rt, incident_id, 24 * 3600, 5, cap, user.actor)
     url = f"{_public_base(request, rt)}/u/{token}"
-    expires = link.expires_at.strftime("%H:%M on %d %b")
+    there = link.expires_at.astimezone(rt.settings.zone)  # the witness's own clock, not UTC
+    expires = f"{there:%H:%M} on {there.day} {there:%B}"
     sms = (f"{rt.settings.force_name}: thank you for calling. Please send us your video using this secure link "
-           f"(it works until {expires} UTC): {url}")
+           f"(it works until {expires}): {url}")
     qr = segno.make(url, error="m").svg_inline(scale=4, title="QR code of the upload link")
-    return render(request, "link.html", user, incident=view, url=url, sms=sms, expires=expires + " UTC",
+    return render(request, "link.html", user, incident=view, url=url, sms=sms, expires=f"{expires} ({there.tzname()})",
                   max_uploads=link.max_uploads, max_size=size_text(cap), qr_svg=qr, page_title="Upload link")
 
 
