@@ -7,7 +7,7 @@ import click
 from cli.common import cli_actor, clean_errors, first_admin_or_actor
 from evidence.runtime import Runtime
 from evidence.states import Role
-from evidence.users import add_user, disable_user, list_users
+from evidence.users import add_user, change_role, disable_user, list_users, reset_password
 
 __all__ = ["users"]
 
@@ -50,3 +50,24 @@ def users_disable(rt: Runtime, user_id: int) -> None:
     """Stop a person signing in; their open sessions end at once (the account stays for the audit trail)."""
     disable_user(rt, user_id, cli_actor(rt, Role.ADMIN))
     click.echo(f"user {user_id} disabled")
+
+
+@users.command("role")
+@click.argument("user_id", type=int)
+@click.argument("role", type=click.Choice([r.value for r in Role]))
+@click.pass_obj
+@clean_errors
+def users_role(rt: Runtime, user_id: int, role: str) -> None:
+    """Give a person another role (from their next request on; audited)."""
+    name = change_role(rt, user_id, role, cli_actor(rt, Role.ADMIN))
+    click.echo(f"{name} is now {role}")
+
+
+@users.command("reset")
+@click.argument("user_id", type=int)
+@click.pass_obj
+@clean_errors
+def users_reset(rt: Runtime, user_id: int) -> None:
+    """A new one-time password for a person who forgot theirs (printed last); their sessions end."""
+    name, password = reset_password(rt, user_id, cli_actor(rt, Role.ADMIN))
+    click.echo(f"{name} signs in next with this one-time password: {password}")

@@ -23,7 +23,7 @@ from evidence.runtime import Runtime
 from evidence.states import Role
 from evidence.utc import utcnow
 
-__all__ = ["MIN_PASSWORD", "SessionUser", "add_user", "change_password", "check_password", "disable_user", "keep_alive",
+__all__ = ["MIN_PASSWORD", "SessionUser", "add_user", "change_password", "check_password", "change_role", "disable_user", "keep_alive", "reset_password",
            "end_session", "list_users", "no_admin_yet", "session_user", "sign_in"]
 
 MIN_PASSWORD = 12
@@ -83,6 +83,39 @@ def disable_user(rt: Runtime, user_id: int, actor: Actor) -> None:
             s.execute(update(WebSession).where(WebSession.user_id == user_id, WebSession.ended_at.is_(None))
                       .values(ended_at=utcnow()))
             append_audit(s, actor, "user.disable", f"user:{user_id}", detail={"name": user.name})
+
+
+def change_role(rt: Runtime, user_id: int, role: str, actor: Actor) -> str:
+    """Give the person another role (from their next page on: roles are read at every request);
+    their name. Not one's own (another administrator does it)."""
+    if role not in tuple(Role):
+        raise InvalidRequest(f"unknown role {role!r}: one of {', '.join(Role)}")
+    with rt.sessions.begin() as s:
+        user = s.get(User, user_id)
+        if user is None:
+            raise NotFound(f"user {user_id} not found")
+        if user.name == actor.name:
+            raise InvalidRequest("You cannot change your own role: ask another administrator")
+        if user.role != role:
+            append_audit(s, actor, "user.role", f"user:{user_id}", detail={"name": user.name, "from": user.role,
+                                                                           "to": role})
+            user.role = role
+        return user.name
+
+
+def reset_password(rt: Runtime, user_id: int, actor: Actor) -> tuple[str, str]:
+    """A new one-time password for someone who forgot theirs: (their name, the password — shown
+    once, changed at the next sign-in); every session they have ends now."""
+    password = secrets.token_urlsafe(12)
+    with rt.sessions.begin() as s:
+        user = s.get(User, user_id)
+        if user is None or user.disabled_at is not None:
+            raise NotFound(f"no active user {user_id}")
+        user.password_hash, user.must_change = _hasher.hash(password), True
+        s.execute(update(WebSession).where(WebSession.user_id == user_id, WebSession.ended_at.is_(None))
+                  .values(ended_at=utcnow()))
+        append_audit(s, actor, "user.reset_password", f"user:{user_id}", detail={"name": user.name})
+        return user.name, password
 
 
 def sign_in(rt: Runtime, name: str, password: str, address: str) -> tuple[str, SessionUser]:

@@ -789,6 +789,7 @@ def test_a_camera_hit_is_checked_on_the_desk_with_its_images_and_map_then_sent(b
     card = desk.locator(".ep-card", has_text="LM19XYZ").first
     plate = card.get_by_role("img", name="The plate as the camera cropped it, read LM19XYZ")
     expect(plate).to_be_visible(timeout=10_000)  # live, no reload
+    expect(desk).to_have_title(re.compile(r"^\(1\) Alert desk"))  # seen from another tab too
     shape = plate.evaluate("async i => { await i.decode(); return [i.naturalWidth / i.naturalHeight, i.width / i.height]; }")
     assert shape[0] > 3 and abs(shape[1] - shape[0]) < 0.1, shape  # the crop's own aspect, not a square
     expect(card.get_by_role("img", name="The vehicle, from the camera")).to_be_visible()

@@ -222,6 +222,36 @@ def test_a_reference_typed_in_another_case_opens_the_same_incident(site):
     assert "INC-NEW 7" in client.get(new.headers["location"]).text
 
 
+def test_an_administrator_changes_a_role_and_resets_a_forgotten_password(site):
+    """Issue 28 (administration): a role changed takes effect at the person's next page; a reset
+    password is confirmed first, ends every session the person has and is one-time again."""
+    app, rt = site
+    admin, smith = TestClient(app), TestClient(app)
+    csrf = person(rt, admin, "Admin Lee", "admin")
+    person(rt, smith)
+    assert smith.get("/app/incidents/1/export").status_code == 403  # control room
+    with rt.sessions() as s:
+        smith_id = s.scalar(select(User.id).where(User.name == "PC 1234 Smith"))
+    changed = admin.post(f"/app/admin/users/{smith_id}/role", data={"role": "investigator", "csrf_token": csrf})
+    assert "PC 1234 Smith is now investigator" in changed.text
+    assert smith.get("/app/incidents/1/export").status_code == 200  # at once, no new sign-in
+    asked = admin.post(f"/app/admin/users/{smith_id}/reset", data={"csrf_token": csrf})
+    assert "Reset PC 1234 Smith&#39;s password?" in asked.text and smith.get("/app/incidents").status_code == 200
+    reset = admin.post(f"/app/admin/users/{smith_id}/reset", data={"csrf_token": csrf, "confirmed": "yes"})
+    one_time = re.search(r'class="ep-mono">([^<]+)<', reset.text).group(1)
+    assert "PC 1234 Smith can sign in again" in reset.text
+    assert smith.get("/app/incidents", follow_redirects=False).status_code == 303  # signed out everywhere
+    again = sign_in(TestClient(app), "PC 1234 Smith", one_time)
+    assert again.status_code == 303 and again.headers["location"] == "/password"  # one-time: choose one
+    own = admin.post(f"/app/admin/users/{admin_id(rt)}/role", data={"role": "investigator", "csrf_token": csrf})
+    assert own.status_code == 422 and "cannot change your own role" in own.text
+
+
+def admin_id(rt) -> int:
+    with rt.sessions() as s:
+        return s.scalar(select(User.id).where(User.name == "Admin Lee"))
+
+
 def test_next_never_leaves_the_site(site):
     app, rt = site
     _, one_time = add_user(rt, "PC 3 Khan", "control_room", ADMIN)

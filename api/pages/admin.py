@@ -24,7 +24,7 @@ from evidence.keys import create_key, list_keys, revoke_key
 from evidence.runtime import Runtime
 from evidence.states import ROLES, Role
 from evidence.work import with_reference
-from evidence.users import SessionUser, add_user, disable_user, list_users
+from evidence.users import SessionUser, add_user, change_role, disable_user, list_users, reset_password
 
 __all__ = ["ADMIN_NAV", "MAX_PHOTOS", "Admin", "Csrf", "Reason", "admin_page", "need_reason", "router"]
 
@@ -55,6 +55,15 @@ def confirm_first(request: Request, user: SessionUser, confirmed: str, heading: 
         return None
     return render(request, "confirm.html", user, heading=heading, what_happens=what_happens, button=button,
                   back_url=back_url, action=request.url.path, fields=fields, page_title=heading)
+
+
+def _name_of(rt: Runtime, model: type[User] | type[ApiKey], row_id: int) -> str:
+    """The name of a person or key a confirmation page speaks of; NotFound if there is none."""
+    with rt.sessions() as s:
+        name = s.scalar(select(model.name).where(model.id == row_id))
+        if name is None:
+            raise NotFound(f"no {model.__tablename__.rstrip('s').replace('_', ' ')} {row_id}")
+        return str(name)
 
 
 def need_reason(reason: str, what: str) -> str:
@@ -91,17 +100,43 @@ def users_add(request: Request, rt: RuntimeDep, user: Admin, name: Annotated[str
     return _users(request, rt, user, one_time={"name": added.name, "password": password})
 
 
+@router.post("/app/admin/users/{user_id}/role", response_class=HTMLResponse)
+def users_role(user_id: Id, request: Request, rt: RuntimeDep, user: Admin, role: Annotated[str, Form(max_length=32)] = "",
+               csrf_token: Csrf = "") -> HTMLResponse:
+    check_csrf(user, csrf_token)
+    try:
+        if role not in PEOPLE_ROLES:
+            raise InvalidRequest("Choose a role for a person: control room, investigator, admin or authority")
+        name = change_role(rt, user_id, role, user.actor)
+    except EvidenceError as exc:
+        return _users(request, rt, user, status_of(exc), error=exc.message)
+    return _users(request, rt, user, notice=f"{name} is now {role.replace('_', ' ')}: from their next page on")
+
+
+@router.post("/app/admin/users/{user_id}/reset", response_class=HTMLResponse)
+def users_reset(user_id: Id, request: Request, rt: RuntimeDep, user: Admin, csrf_token: Csrf = "",
+                confirmed: Confirmed = "") -> HTMLResponse:
+    """A new one-time password (after a confirmation: the person is signed out everywhere)."""
+    check_csrf(user, csrf_token)
+    name = _name_of(rt, User, user_id)
+    if page := confirm_first(request, user, confirmed, f"Reset {name}'s password?", f"{name} is signed out everywhere "
+                             "at once, and signs in next with a one-time password you give them in person.",
+                             f"Reset {name}'s password", "/app/admin/users"):
+        return page
+    try:
+        name, password = reset_password(rt, user_id, user.actor)
+    except EvidenceError as exc:
+        return _users(request, rt, user, status_of(exc), error=exc.message)
+    return _users(request, rt, user, one_time={"name": name, "password": password, "reset": True})
+
+
 @router.post("/app/admin/users/{user_id}/disable", response_model=None)
 def users_disable(user_id: Id, request: Request, rt: RuntimeDep, user: Admin, csrf_token: Csrf = "",
                   confirmed: Confirmed = "") -> Response:
     check_csrf(user, csrf_token)
     if user_id == user.user_id:
         raise InvalidRequest("You cannot disable your own account: ask another administrator")
-    with rt.sessions() as s:
-        person = s.get(User, user_id)
-        if person is None:
-            raise NotFound(f"no user {user_id}")
-        name = person.name
+    name = _name_of(rt, User, user_id)
     if page := confirm_first(request, user, confirmed, f"Disable {name}?", f"{name} will be signed out everywhere at "
                              "once and cannot sign in until an administrator adds them again.", f"Disable {name}",
                              "/app/admin/users"):
@@ -195,13 +230,9 @@ def keys_create(request: Request, rt: RuntimeDep, user: Admin, name: Annotated[s
 def keys_revoke(key_id: Id, request: Request, rt: RuntimeDep, user: Admin, csrf_token: Csrf = "",
                 confirmed: Confirmed = "") -> Response:
     check_csrf(user, csrf_token)
-    with rt.sessions() as s:
-        key = s.get(ApiKey, key_id)
-        if key is None:
-            raise NotFound(f"no key {key_id}")
-        name = key.name
+    name = _name_of(rt, ApiKey, key_id)
     if page := confirm_first(request, user, confirmed, f"Revoke the key {name}?", f"Everything using {name} (a camera, "
-                             "a system) is refused from now on, open live feeds included; a new key must be made and "
+                             "a system) is refused from now on; a new key must be made and "
                              "installed to carry on.", f"Revoke {name}", "/app/admin/keys"):
         return page
     revoke_key(rt, key_id, user.actor)

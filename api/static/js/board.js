@@ -30,6 +30,7 @@
   function showCount() {
     newCount.hidden = unseen.size === 0;
     newCount.textContent = unseen.size + " new";
+    if (window.EPAlerting) window.EPAlerting.seen(unseen.size);  // the tab's title says it too
   }
   function seen(card) {
     if (!unseen.has(card.id)) return;
@@ -107,6 +108,7 @@
           cards.insertBefore(card, document.getElementById("no-cards"));
           if (fresh) {
             card.classList.add("ep-card--new");
+            if (window.EPAlerting) window.EPAlerting.arrived(card.querySelector("h3").textContent);
             unseen.add(card.id); showCount();
             if (watcher) watcher.observe(card);
             say(card.querySelector("h3").textContent);

@@ -31,9 +31,13 @@
         holder.innerHTML = html.trim();
         var card = holder.firstElementChild;
         var old = document.getElementById(card.id);
-        if (old) { old.replaceWith(card); if (escalated) escalatedFirst(card); } else if (fresh && !handledView) {
+        if (old) {
+          old.replaceWith(card); if (escalated) escalatedFirst(card);
+          if (window.EPAlerting) window.EPAlerting.seen(list.querySelectorAll(".ep-card--new:not(.ep-card--confirmed)").length);
+        } else if (fresh && !handledView) {
           list.insertBefore(card, list.firstChild);
           card.classList.add("ep-card--new");
+          if (window.EPAlerting) window.EPAlerting.arrived(card.querySelector("h2").textContent.trim());
           var none = document.getElementById("no-alerts"); if (none) none.hidden = true;
           say("New alert: " + card.querySelector("h2").textContent.trim());
         }
