@@ -272,6 +272,7 @@ def test_control_room_witness_and_review(browser, site, clips):
     assert "The chain is intact" in admin.locator("#verified").inner_text()
     rows = admin.locator("tbody tr").all_inner_texts()
     assert any("PC 1234 Smith" in r and "candidate.confirmed" in r and "same build" in r for r in rows), rows[:5]
+    assert any(f"confirmed potential match {subject} (no. " in r for r in rows), rows[:5]  # in words, the code beside
     look(admin, "admin-audit", site)
     assert subject in ("Gordon_Brown", "Kim_Clijsters")
 

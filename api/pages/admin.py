@@ -18,6 +18,7 @@ from api.pages.common import PageUser, check_csrf, render, staff
 from api.params import Id
 from evidence.anpr import add_hotlist, hotlist, remove_hotlist
 from evidence.audit import audit_read, read_anchors, verify_audit
+from evidence.auditwords import in_words
 from evidence.db.tables import ApiKey, AuditEntry, HotlistEntry, Incident, User
 from evidence.errors import EvidenceError, InvalidRequest, NotFound
 from evidence.keys import create_key, list_keys, revoke_key
@@ -260,6 +261,7 @@ def audit(request: Request, rt: RuntimeDep, user: Admin, who: Annotated[str, Que
             q = q.where(AuditEntry.actor == who.strip())
         entries = [{"at": e.at.strftime("%Y-%m-%d %H:%M:%S"), "actor": e.actor, "role": e.role, "action": e.action,
                     "target": e.target, "reason": e.reason} for e in s.scalars(q)]
+        in_words(s, entries)
     audit_read(rt.sessions, user.actor, "audit.view", "audit_log",
                detail={"who": who.strip() or None, "verified": check.ok if check else None})
     return admin_page(request, "admin_audit.html", user, entries=entries, who=who, check=check, anchors=anchors,
