@@ -115,7 +115,8 @@ def create(token: Token, request: Request, upload_length: Annotated[int, Header(
     if upload_length > link.max_bytes:
         raise TooLarge(f"This video is {upload_length // 2**20} MB; this link takes at most {link.max_bytes // 2**20} MB")
     meta = _metadata(upload_metadata)
-    sender = {k: meta[k].strip()[:n] for k, n in (("caption", 2000), ("contact", 200)) if meta.get(k, "").strip()}
+    fields = (("caption", 2000), ("contact", 200)) + ((("recorded_by", 100), ("device", 100)) if link.staff_role else ())
+    sender = {k: meta[k].strip()[:n] for k, n in fields if meta.get(k, "").strip()}
     if meta.get("updates_email", "").strip():  # the sender asked for an email at each step: checked now, not at the end
         sender["updates_email"] = check_email(meta["updates_email"].strip())
     rt = _rt(request)
@@ -199,14 +200,16 @@ def _finish(request: Request, rt: Runtime, link: UploadLink, upload_id: str, bac
     went wrong (not a video, the link used up meanwhile) is kept for the receipt."""
     row = _upload(rt, link, upload_id)
     tmp = _path(rt, upload_id)
-    actor = Actor(f"public:link:{link.id}", "public")
+    # A staff member's own link: they sent it (body-worn, CCTV); otherwise a member of the public.
+    actor = Actor(link.created_by, link.staff_role) if link.staff_role else Actor(f"public:link:{link.id}", "public")
     evidence_id, sha256, error = None, None, None
     try:
         use_link(rt, link)
         try:
             submitted = {k: v for k, v in (row.sender or {}).items() if k != "updates_email"}
             evidence_id, duplicate = store_upload(rt, tmp, link.incident_id, row.name, actor,
-                                                  {**submitted, "via": f"upload link {link.id} (resumable)",
+                                                  {**submitted, "via": "uploaded by staff (resumable)" if link.staff_role
+                                                   else f"upload link {link.id} (resumable)",
                                                    "reference": reference(upload_id)})
         except BaseException:
             unuse_link(rt, link)

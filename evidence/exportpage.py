@@ -50,6 +50,7 @@ def _sender(sender: dict[str, Any] | None) -> list[str]:
     if not sender:
         return []
     rows = [("From", sender.get("from")), ("Receipt", sender.get("reference")), ("How", sender.get("via")),
+            ("Recorded by", sender.get("recorded_by")), ("Device", sender.get("device")),
             ("What they said the video shows", sender.get("caption")), ("Contact", sender.get("contact"))]
     return ["<h3>Sender</h3><table>", *(f"<tr><th>{k}</th>{_cell(v)}</tr>" for k, v in rows if v), "</table>"]
 

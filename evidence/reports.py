@@ -88,7 +88,8 @@ def sender_view(ev: Evidence) -> dict[str, Any] | None:
     public = sub.get("role") == "public"
     return {"from": "a member of the public" if public else sub.get("by"), "public": public,
             "via": sub.get("via"), "reference": sub.get("reference"),
-            "caption": sub.get("caption"), "contact": sub.get("contact")}
+            "caption": sub.get("caption"), "contact": sub.get("contact"),
+            **({k: sub[k] for k in ("recorded_by", "device") if sub.get(k)})}
 
 
 def work_view(s: Session, evidence_id: int) -> dict[str, Any]:

@@ -65,20 +65,23 @@ def store_upload(rt: Runtime, tmp: Path, incident_id: int, filename: str, actor:
 
 
 def create_link(rt: Runtime, incident_id: int, expires_in_s: int, max_uploads: int, max_bytes: int,
-                actor: Actor) -> tuple[UploadLink, str]:
+                actor: Actor, staff: bool = False) -> tuple[UploadLink, str]:
+    """A link to upload through (its token is returned once). ``staff``: the signed-in ``actor``'s
+    own, for their footage (body-worn, CCTV): what comes through it names them as the sender."""
     token = secrets.token_urlsafe(32)
     with rt.sessions.begin() as s:
         if s.get(Incident, incident_id) is None:
             raise NotFound(f"incident {incident_id} not found")
         link = UploadLink(incident_id=incident_id, token_sha256=secret_digest(token),
                           expires_at=utcnow() + timedelta(seconds=expires_in_s), max_uploads=max_uploads,
-                          max_bytes=max_bytes, created_by=actor.name)
+                          max_bytes=max_bytes, created_by=actor.name, staff_role=actor.role if staff else None)
         s.add(link)
         s.flush()
         append_audit(s, actor, "upload_link.create", f"incident:{incident_id}",
-                     detail={"link": link.id, "expires_in_s": expires_in_s, "max_uploads": max_uploads})
-        add_event(s, incident_id, "upload_link.created", {"link": link.id, "by": actor.name,
-                                                          "expires_at": link.expires_at.isoformat()})
+                     detail={"link": link.id, "expires_in_s": expires_in_s, "max_uploads": max_uploads, "staff": staff})
+        if not staff:  # the board's timeline: a link sent to a witness (a staff upload shows as its evidence)
+            add_event(s, incident_id, "upload_link.created", {"link": link.id, "by": actor.name,
+                                                              "expires_at": link.expires_at.isoformat()})
         return link, token
 
 

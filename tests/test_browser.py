@@ -544,6 +544,36 @@ def test_a_phone_that_loses_its_signal_carries_on_and_a_photo_is_refused_before_
     assert 1 <= len(progress) <= 11 and len(progress) == len(set(progress)), said  # every 10 % at most
 
 
+def test_staff_add_several_files_of_footage_from_the_board(browser, site, clips):
+    """Issue 28 (staff upload): body-worn and CCTV footage added from the board, several files,
+    each resumable, fingerprinted, named as sent by the officer with who recorded it and on what;
+    a file that is not a video is refused at its first bytes while the others go in."""
+    expect = sync_api.expect
+    headers = {"Authorization": f"Bearer {site.api_key}"}
+    incident = httpx.post(f"{site.base}/incidents", json={"reference": "INC-BWV"}, headers=headers).json()["id"]
+    _, page = sign_in(browser, site, "PC 1234 Smith", lands=f"/app/incidents/{incident}")
+    page.get_by_role("link", name="Add footage").click()
+    photo = (ROOT / "samples/faces/Jennifer_Garner/Jennifer_Garner_0001.jpg").read_bytes()
+    page.get_by_label(re.compile("^Video files")).set_input_files([
+        {"name": clips["empty"].name, "mimeType": "video/mp4", "buffer": clips["empty"].read_bytes()},
+        {"name": "cctv-export.mp4", "mimeType": "video/mp4", "buffer": photo}])
+    page.get_by_label("Who recorded it (optional)").fill("PC 1234 Smith")
+    page.get_by_label("Camera or device (optional)").fill("body-worn camera BWV-0412")
+    page.get_by_role("button", name="Upload").click()
+    files = page.get_by_role("list", name="Files")
+    expect(files.get_by_role("listitem").filter(has_text="cctv-export.mp4")).to_contain_text(
+        "not sent: This file is a JPEG image, not a video", timeout=60_000)
+    sha = hashlib.sha256(clips["empty"].read_bytes()).hexdigest()
+    expect(files.get_by_role("listitem").filter(has_text=clips["empty"].name)).to_contain_text(
+        f"received, SHA-256 {sha}", timeout=60_000)
+    look(page, "staff-upload", site)
+    page.get_by_role("link", name="Back to the incident’s board").click()
+    item = page.locator("#evidence li", has_text=clips["empty"].name)
+    expect(item).to_contain_text("FromPC 1234 Smith")
+    expect(item).to_contain_text("Recorded byPC 1234 Smith")
+    expect(item).to_contain_text("Devicebody-worn camera BWV-0412")
+
+
 def test_alert_desk_acknowledge_and_send_to_an_officer(browser, site):
     """A hit on a vehicle linked to no incident arrives on the desk live; the operator acknowledges
     it and sends it to an officer's phone, whose link shows the alert until it expires."""

@@ -233,6 +233,39 @@ def card(incident_id: Id, event_id: Id, request: Request, rt: RuntimeDep, user: 
                   can_send=user.role in OPENERS, devices=officer_devices(rt))
 
 
+STAFF_UPLOAD_FILES = 20  # files one staff upload may send (several cameras' footage of one incident)
+
+
+@router.get("/app/incidents/{incident_id}/upload", response_class=HTMLResponse)
+def staff_upload(incident_id: Id, request: Request, rt: RuntimeDep, user: PageUser) -> HTMLResponse:
+    """Footage a member of staff adds (body-worn, CCTV): several files, each resumable like the
+    witness page, each named as sent by them."""
+    with rt.sessions() as s:
+        incident = s.get(Incident, incident_id)
+        if incident is None:
+            raise NotFound(f"incident {incident_id} not found")
+        view = {"id": incident.id, "reference": incident.reference}
+    cap = min(rt.settings.witness_max_bytes, rt.settings.max_upload_bytes)
+    return render(request, "staff_upload.html", user, incident=view, max_bytes=cap, max_size=size_text(cap),
+                  max_files=STAFF_UPLOAD_FILES, page_title=f"Add footage to {view['reference']}")
+
+
+@router.post("/app/incidents/{incident_id}/upload-session")
+async def staff_upload_session(incident_id: Id, request: Request, rt: RuntimeDep, user: PageUser) -> dict[str, Any]:
+    """Where this person's files go: a link of their own for as many files as they chose (6 hours;
+    the page's CSRF token in X-CSRF-Token). JSON: {"endpoint"}."""
+    check_csrf(user, request.headers.get("x-csrf-token"))
+    try:
+        files = int((await request.json()).get("files", 1))
+    except (ValueError, AttributeError, TypeError):
+        raise InvalidRequest("say how many files (1 to 20) are to be sent") from None
+    if not 1 <= files <= STAFF_UPLOAD_FILES:
+        raise InvalidRequest(f"Send at most {STAFF_UPLOAD_FILES} files at once")
+    cap = min(rt.settings.witness_max_bytes, rt.settings.max_upload_bytes)
+    _, token = create_link(rt, incident_id, 6 * 3600, files, cap, user.actor, staff=True)
+    return {"endpoint": f"/public/tus/{token}"}
+
+
 def _public_base(request: Request, rt: Runtime) -> str:
     return (rt.settings.public_url or str(request.base_url)).rstrip("/")
 

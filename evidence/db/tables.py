@@ -266,6 +266,7 @@ class UploadLink(Base):
     max_bytes: Mapped[int] = mapped_column(BigInteger)
     uses: Mapped[int] = mapped_column(default=0)
     created_by: Mapped[str] = mapped_column(String(100))
+    staff_role: Mapped[str | None] = mapped_column(String(32))  # a staff member's own link: they are the sender
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
