@@ -4,6 +4,7 @@ a ready-to-send text message), and the footage at a moment with the face or plat
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
@@ -21,7 +22,8 @@ from api.params import Id
 from evidence.alerts import alerts_of_events, shares_of
 from evidence.audit import append_audit, audit_read
 from evidence.chronology import EVENT_TEXT, GROUPS, chronology, chronology_csv, event_text
-from evidence.db.tables import CandidateRow, Derivative, Evidence, Incident, IncidentEvent, PlateSightingRow
+from evidence.db.tables import (CandidateRow, Derivative, Evidence, FaceTrackRow, Incident, IncidentEvent,
+                                PlateSightingRow)
 from evidence.errors import InvalidRequest, NotFound
 from evidence.filestore import clean_name
 from evidence.reports import evidence_view, list_name, sender_view
@@ -96,7 +98,7 @@ def _candidate_card(c: CandidateRow, event_id: int, evidence_name: str) -> dict[
             "distance": c.distance, "threshold": c.threshold, "clock": clock(track.best_t_s),
             "evidence_name": evidence_name, "review_state": c.review_state, "reviewed_by": c.reviewed_by,
             "watchlist": list_name(c), "authority": c.authority,
-            "watch_url": watch_url(c.evidence_id, track.best_t_s, track.best_xyxy, "face")}
+            "watch_url": watch_url(c.evidence_id, track.best_t_s, track.best_xyxy, "face") + f"&track={track.id}"}
 
 
 def _cards(s: Session, incident_id: int, events: list[IncidentEvent], settings: Settings) -> list[dict[str, Any]]:
@@ -291,12 +293,33 @@ def upload_link(incident_id: Id, request: Request, rt: RuntimeDep, user: Opener,
                   max_uploads=link.max_uploads, max_size=size_text(cap), qr_svg=qr, page_title="Upload link")
 
 
+def _markers(s: Session, evidence_id: int, track: int | None) -> tuple[list[dict[str, Any]], list[list[float]]]:
+    """What the player's timeline marks (each face track and plate sighting of the clip, in time
+    order), and the chosen track's path: its box at first sight, best view and last sight."""
+    marks: list[dict[str, Any]] = []
+    path: list[list[float]] = []
+    for f in s.scalars(select(FaceTrackRow).where(FaceTrackRow.evidence_id == evidence_id).order_by(FaceTrackRow.first_t_s)):
+        marks.append({"kind": "face", "from": f.first_t_s, "to": max(f.last_t_s, f.first_t_s + 0.2), "t": f.best_t_s,
+                      "label": f"Face {clock(f.first_t_s)}–{clock(f.last_t_s)}", "chosen": f.id == track,
+                      "url": watch_url(evidence_id, f.best_t_s, f.best_xyxy, "face") + f"&track={f.id}"})
+        if f.id == track:
+            path = [[t, *b] for t, b in ((f.first_t_s, f.first_xyxy), (f.best_t_s, f.best_xyxy),
+                                         (f.last_t_s, f.last_xyxy)) if b]
+    for p in s.scalars(select(PlateSightingRow).where(PlateSightingRow.evidence_id == evidence_id)
+                       .order_by(PlateSightingRow.first_t_s)):
+        marks.append({"kind": "plate", "from": p.first_t_s, "to": max(p.last_t_s, p.first_t_s + 0.2), "t": p.best_t_s,
+                      "label": f"Plate {p.vrm} {clock(p.first_t_s)}", "chosen": False,
+                      "url": watch_url(evidence_id, p.best_t_s, p.best_xyxy, "plate")})
+    return sorted(marks, key=lambda m: m["from"])[:500], sorted(path)
+
+
 @router.get("/app/evidence/{evidence_id}/watch", response_class=HTMLResponse)
 def watch(evidence_id: Id, request: Request, rt: RuntimeDep, user: PageUser,
           t: Annotated[float, Query(ge=0, le=10**7, allow_inf_nan=False)] = 0.0,
-          box: Annotated[str, Query(max_length=80)] = "", what: Annotated[str, Query(max_length=10)] = "face"
-          ) -> HTMLResponse:
+          box: Annotated[str, Query(max_length=80)] = "", what: Annotated[str, Query(max_length=10)] = "face",
+          track: Annotated[int | None, Query(ge=1, le=2**62)] = None) -> HTMLResponse:
     with viewed(rt, user.actor, Evidence, evidence_id, "evidence", "evidence.watch") as (s, ev, detail):
+        markers, path = _markers(s, evidence_id, track)
         has_copy = s.scalar(select(Derivative.id).where(Derivative.evidence_id == evidence_id,
                                                         Derivative.kind == "working_copy").limit(1)) is not None
         incident_ref = ev.incident.reference if ev.incident else "-"
@@ -310,6 +333,8 @@ def watch(evidence_id: Id, request: Request, rt: RuntimeDep, user: PageUser,
         box_values = ""
     back = request.headers.get("referer") or "/app/incidents"
     return render(request, "player.html", user, evidence=view, incident_ref=incident_ref, t_s=t, box=box_values,
+                  markers=markers, track_path=json.dumps(path), fps=media.fps or 25.0,
+                  duration=max(0.1, float(view.get("duration_s") or 0.1)),
                   source_w=media.display_wh[0], clock=clock(t), available=has_copy,
                   what="the number plate" if what == "plate" else "the face",
                   heading=f"{'Plate' if what == 'plate' else 'Face'} at {clock(t)}", back_url=back,
