@@ -136,12 +136,20 @@ def _make(rt: Runtime, job_id: int, incident_id: int, actor: Actor, reason: str,
             raise
 
 
-def export_job(rt: Runtime, job_id: int) -> ExportJob:
-    """A job as it stands (a dead one failed first); NotFound if there is none."""
-    _sweep(rt)
+def _read_job(rt: Runtime, job_id: int) -> ExportJob:
     with rt.sessions() as s:
         job = s.get(ExportJob, job_id)
         if job is None:
             raise NotFound(f"There is no export {job_id}")
         s.expunge(job)
         return job
+
+
+def export_job(rt: Runtime, job_id: int) -> ExportJob:
+    """A job as it stands (a dead one failed first); NotFound if there is none. The progress page
+    asks every two seconds: a read, and a write only when the job's process has died."""
+    job = _read_job(rt, job_id)
+    if job.state == "running" and job.updated_at < utcnow() - STALE:
+        _sweep(rt)
+        job = _read_job(rt, job_id)
+    return job

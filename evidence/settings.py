@@ -177,6 +177,11 @@ class Settings(BaseSettings):
         return url
 
     @property
+    def link_max_bytes(self) -> int:
+        """The largest file an upload link made on the pages takes (a witness's, or staff's own)."""
+        return min(self.witness_max_bytes, self.max_upload_bytes)
+
+    @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 

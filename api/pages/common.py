@@ -17,12 +17,14 @@ from fastapi.templating import Jinja2Templates
 from api.auth import ADMINS, READERS, SESSION_COOKIE
 from evidence.states import Role
 from evidence import __version__
-from evidence.errors import Forbidden, InvalidRequest
+from evidence.db.tables import Incident
+from evidence.errors import Forbidden, InvalidRequest, NotFound
 from evidence.notify.subscriptions import list_subscriptions
 from evidence.runtime import Runtime
+from evidence.settings import Settings
 from evidence.users import SessionUser, session_user
 
-__all__ = ["COOKIE", "FieldError", "PageErrors", "day_starts", "field_of", "typed_date", "PageUser", "SecurityHeaders", "SignInNeeded", "check_csrf", "clock", "officer_devices",
+__all__ = ["COOKIE", "FieldError", "PageErrors", "day_starts", "field_of", "incident_view", "local_time", "typed_date", "PageUser", "SecurityHeaders", "SignInNeeded", "check_csrf", "clock", "officer_devices",
            "install_page_handlers", "landing", "page_user", "render", "set_session_cookie", "size_text", "staff", "templates", "watch_url"]
 
 COOKIE = SESSION_COOKIE
@@ -187,6 +189,25 @@ class PageErrors:
         user = None if witness else page_user(request)
         return render(request, "error.html", user, status_code=status, heading=heading, message=message,
                       page_title=heading, back_url=None if witness else landing(user.role) if user else "/app/incidents")
+
+
+def incident_view(rt: Runtime, incident_id: int) -> dict[str, Any]:
+    """An incident's number and reference, for a page about it; NotFound if there is none."""
+    with rt.sessions() as s:
+        incident = s.get(Incident, incident_id)
+        if incident is None:
+            raise NotFound(f"incident {incident_id} not found")
+        return {"id": incident.id, "reference": incident.reference}
+
+
+def local_time(at: datetime | str | None, settings: Settings, with_date: bool = True) -> str:
+    """An instant as the control room reads it, in the force's time zone: "21:07:04 GMT, 7 December 2026"."""
+    if at is None or at == "":
+        return ""
+    when = datetime.fromisoformat(at) if isinstance(at, str) else at
+    there = when.astimezone(settings.zone)
+    text = f"{there:%H:%M:%S} {there.tzname()}"
+    return f"{text}, {there.day} {there:%B %Y}" if with_date else text
 
 
 def clock(t_s: float) -> str:

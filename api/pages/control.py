@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session, joinedload
 
 from api.auth import OPENERS, REVIEWERS
 from api.deps import RuntimeDep, viewed
-from api.pages.hits import hit_view, local_time
-from api.pages.common import PageUser, check_csrf, clock, officer_devices, render, size_text, staff, watch_url
+from api.pages.hits import hit_view
+from api.pages.common import PageUser, check_csrf, incident_view, local_time, clock, officer_devices, render, size_text, staff, watch_url
 from api.params import Id
 from evidence.alerts import alerts_of_events, shares_of
 from evidence.audit import append_audit, audit_read
@@ -242,12 +242,8 @@ STAFF_UPLOAD_FILES = 20  # files one staff upload may send (several cameras' foo
 def staff_upload(incident_id: Id, request: Request, rt: RuntimeDep, user: PageUser) -> HTMLResponse:
     """Footage a member of staff adds (body-worn, CCTV): several files, each resumable like the
     witness page, each named as sent by them."""
-    with rt.sessions() as s:
-        incident = s.get(Incident, incident_id)
-        if incident is None:
-            raise NotFound(f"incident {incident_id} not found")
-        view = {"id": incident.id, "reference": incident.reference}
-    cap = min(rt.settings.witness_max_bytes, rt.settings.max_upload_bytes)
+    view = incident_view(rt, incident_id)
+    cap = rt.settings.link_max_bytes
     return render(request, "staff_upload.html", user, incident=view, max_bytes=cap, max_size=size_text(cap),
                   max_files=STAFF_UPLOAD_FILES, page_title=f"Add footage to {view['reference']}")
 
@@ -263,8 +259,7 @@ async def staff_upload_session(incident_id: Id, request: Request, rt: RuntimeDep
         raise InvalidRequest("say how many files (1 to 20) are to be sent") from None
     if not 1 <= files <= STAFF_UPLOAD_FILES:
         raise InvalidRequest(f"Send at most {STAFF_UPLOAD_FILES} files at once")
-    cap = min(rt.settings.witness_max_bytes, rt.settings.max_upload_bytes)
-    _, token = create_link(rt, incident_id, 6 * 3600, files, cap, user.actor, staff=True)
+    _, token = create_link(rt, incident_id, 6 * 3600, files, rt.settings.link_max_bytes, user.actor, staff=True)
     return {"endpoint": f"/public/tus/{token}"}
 
 
@@ -276,12 +271,8 @@ def _public_base(request: Request, rt: Runtime) -> str:
 def upload_link(incident_id: Id, request: Request, rt: RuntimeDep, user: Opener,
                 csrf_token: Annotated[str, Form()] = "") -> HTMLResponse:
     check_csrf(user, csrf_token)
-    with rt.sessions() as s:
-        incident = s.get(Incident, incident_id)
-        if incident is None:
-            raise NotFound(f"incident {incident_id} not found")
-        view = {"id": incident.id, "reference": incident.reference}
-    cap = min(rt.settings.witness_max_bytes, rt.settings.max_upload_bytes)
+    view = incident_view(rt, incident_id)
+    cap = rt.settings.link_max_bytes
     link, token = create_link(rt, incident_id, 24 * 3600, 5, cap, user.actor)
     url = f"{_public_base(request, rt)}/u/{token}"
     there = link.expires_at.astimezone(rt.settings.zone)  # the witness's own clock, not UTC

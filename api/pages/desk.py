@@ -13,7 +13,8 @@ from sqlalchemy import func, select
 from api.auth import OPENERS
 from api.deps import RuntimeDep
 from api.pages.common import PageUser, officer_devices, render
-from api.pages.hits import hit_view, local_time
+from api.pages.common import local_time
+from api.pages.hits import hit_view
 from api.params import Id
 from evidence.alerts import DESK_KINDS, alert_view, alerts_with_incident, officer_reply, open_share, shares_of
 from evidence.audit import audit_read

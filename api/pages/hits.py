@@ -5,27 +5,16 @@ said. One view for the board's card and the desk's alert."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from api.pages.common import clock, watch_url
+from api.pages.common import clock, local_time, watch_url
 from api.pages.maps import Place, map_view, position
 from evidence.db.tables import AnprRead, Evidence, PlateSightingRow
 from evidence.settings import Settings
 
-__all__ = ["hit_view", "local_time"]
-
-
-def local_time(at: datetime | str | None, settings: Settings, with_date: bool = True) -> str:
-    """An instant as the control room reads it, in the force's time zone: "21:07:04 GMT, 7 December 2026"."""
-    if at is None or at == "":
-        return ""
-    when = datetime.fromisoformat(at) if isinstance(at, str) else at
-    there = when.astimezone(settings.zone)
-    text = f"{there:%H:%M:%S} {there.tzname()}"
-    return f"{text}, {there.day} {there:%B %Y}" if with_date else text
+__all__ = ["direction_words", "hit_view"]
 
 
 COMPASS = {"N": "north", "NE": "north-east", "E": "east", "SE": "south-east", "S": "south", "SW": "south-west",

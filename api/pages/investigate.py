@@ -18,10 +18,10 @@ from starlette.datastructures import UploadFile
 from api.auth import EXPORTERS
 from api.deps import RuntimeDep
 from api.errors import status_of
-from api.pages.hits import direction_words, local_time
+from api.pages.hits import direction_words
 from api.pages.maps import Place, map_view, position
-from api.pages.common import (FieldError, PageUser, check_csrf, clock, day_starts, field_of, render, size_text, staff,
-                              typed_date, watch_url)
+from api.pages.common import (FieldError, PageUser, check_csrf, clock, day_starts, field_of, incident_view, local_time,
+                              render, size_text, staff, typed_date, watch_url)
 from api.pages.anpr_access import ACCESS_PAGE
 from api.params import MAX_ID, Id
 from evidence.anpr_access import ApprovalRequired
@@ -44,14 +44,6 @@ router = APIRouter(include_in_schema=False)
 Exporter = Annotated[SessionUser, Depends(staff(*EXPORTERS))]
 MAX_PHOTO_BYTES = 20 * 1024 * 1024
 MAP_PLACES = 50  # places marked on the plate search's map (all are in the table)
-
-
-def _incident(rt: Runtime, incident_id: int) -> dict[str, Any]:
-    with rt.sessions() as s:
-        incident = s.get(Incident, incident_id)
-        if incident is None:
-            raise NotFound(f"incident {incident_id} not found")
-        return {"id": incident.id, "reference": incident.reference}
 
 
 def _references(rt: Runtime, incident_ids: set[int]) -> dict[int, str]:
@@ -202,7 +194,7 @@ def plates(request: Request, rt: RuntimeDep, user: PageUser, q: Annotated[str, Q
 
 @router.get("/app/incidents/{incident_id}/people", response_class=HTMLResponse)
 def people(incident_id: Id, request: Request, rt: RuntimeDep, user: Exporter) -> HTMLResponse:
-    incident = _incident(rt, incident_id)
+    incident = incident_view(rt, incident_id)
     found = incident_people(rt, incident_id, user.actor)
     refs = _references(rt, {a["incident_id"] for p in found["people"] for a in p["elsewhere"] if a["incident_id"]})
     groups = [{"person": p["person"], "clips": p["clips"],
@@ -213,7 +205,7 @@ def people(incident_id: Id, request: Request, rt: RuntimeDep, user: Exporter) ->
 
 @router.get("/app/incidents/{incident_id}/export", response_class=HTMLResponse)
 def export_form(incident_id: Id, request: Request, rt: RuntimeDep, user: Exporter) -> HTMLResponse:
-    return render(request, "export.html", user, incident=_incident(rt, incident_id), page_title="Export for court")
+    return render(request, "export.html", user, incident=incident_view(rt, incident_id), page_title="Export for court")
 
 
 @router.post("/app/incidents/{incident_id}/export", response_model=None)
@@ -224,7 +216,7 @@ def export(incident_id: Id, request: Request, rt: RuntimeDep, user: Exporter,
     """Start making the package (in the background) and show its progress; a second start while
     one of this incident is being made shows that one."""
     check_csrf(user, csrf_token)
-    incident = _incident(rt, incident_id)
+    incident = incident_view(rt, incident_id)
     try:
         job_id = start_export(rt, incident_id, user.actor, reason, bool(redact), bool(redact_plates))
     except ExportRunning as exc:
@@ -246,7 +238,7 @@ def _job_view(job: ExportJob) -> dict[str, Any]:
 def export_progress(job_id: Id, request: Request, rt: RuntimeDep, user: Exporter,
                     already: Annotated[str, Query(max_length=5)] = "") -> HTMLResponse:
     job = export_job(rt, job_id)
-    return render(request, "export_progress.html", user, job=_job_view(job), incident=_incident(rt, job.incident_id),
+    return render(request, "export_progress.html", user, job=_job_view(job), incident=incident_view(rt, job.incident_id),
                   already=bool(already), page_title="Export for court")
 
 

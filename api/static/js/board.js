@@ -65,16 +65,21 @@
     return li;
   }
 
+  // A piece of the page as the server renders it (an element, or null): HTML made into a node once.
+  function element(html) {
+    if (!html) return null;
+    var holder = document.createElement("div");
+    holder.innerHTML = html.trim();
+    return holder.firstElementChild;
+  }
+
   // The item as the server renders it (who sent it and what they said come only from there).
   function fetchEvidence(id) {
     return fetch("/app/incidents/" + incident + "/evidence/" + id, {credentials: "same-origin"})
       .then(function (r) { return r.ok ? r.text() : ""; })
       .then(function (html) {
-        var old = document.getElementById("evidence-" + id);
-        if (!html || !old) return;
-        var holder = document.createElement("div");
-        holder.innerHTML = html.trim();
-        old.replaceWith(holder.firstElementChild);
+        var old = document.getElementById("evidence-" + id), item = element(html);
+        if (item && old) old.replaceWith(item);
       });
   }
 
@@ -95,10 +100,8 @@
         return r.ok ? r.text() : "";
       })
       .then(function (html) {
-        if (!html) return;
-        var holder = document.createElement("div");
-        holder.innerHTML = html.trim();
-        var card = holder.firstElementChild;
+        var card = element(html);
+        if (!card) return;
         var old = document.getElementById(card.id);
         var decided = card.classList.contains("ep-card--confirmed") || card.classList.contains("ep-card--rejected");
         if (old && decided && old.parentNode === cards) {
