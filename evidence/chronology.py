@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from evidence.db.outbox_tables import Alert, Share, Subscription
+from evidence.db.outbox_tables import Alert, Delivery, Share, Subscription
 from evidence.db.tables import Evidence, IncidentEvent
 from evidence.reports import sender_view
 
@@ -22,7 +22,8 @@ __all__ = ["EVENT_TEXT", "GROUPS", "chronology", "chronology_csv", "event_text"]
 
 EVENT_TEXT = {"evidence.received": "Video received", "evidence.analysing": "Analysis started",
               "evidence.done": "Analysis done", "evidence.failed": "Analysis failed",
-              "upload_link.created": "Upload link sent", "candidate": "Potential match",
+              "upload_link.created": "Upload link made",
+              "upload_link.sent": "Upload link sent", "candidate": "Potential match",
               "candidate.reviewed": "Reviewed", "anpr.hit": "Hotlist hit", "plate.sighting": "Plate seen",
               "public.update": "Public update", "incident.passed": "Passed to investigators",
               "alert.acknowledged": "Alert acknowledged", "alert.escalated": "Alert escalated",
@@ -34,7 +35,7 @@ _GROUP_OF = {"evidence.received": "evidence", "evidence.analysing": "evidence", 
              "evidence.failed": "evidence", "candidate": "matches", "candidate.reviewed": "matches",
              "anpr.hit": "vehicles", "plate.sighting": "vehicles", "alert.acknowledged": "messages",
              "alert.escalated": "messages", "alert.reply": "messages", "officer.share": "messages",
-             "upload_link.created": "messages", "public.update": "witnesses", "incident.passed": "witnesses"}
+             "upload_link.created": "messages", "upload_link.sent": "messages", "public.update": "witnesses", "incident.passed": "witnesses"}
 
 
 def event_text(kind: str, d: dict[str, Any]) -> str:
@@ -47,6 +48,8 @@ def event_text(kind: str, d: dict[str, Any]) -> str:
         extra = f"{d.get('name')}, witness reference {d['reference']}"
     elif kind in ("public.update", "alert.acknowledged", "alert.escalated", "incident.passed"):
         extra = d.get("text") or d.get("summary") or d.get("reason") or ""
+    elif kind == "upload_link.sent":
+        extra = f"by {d.get('how')} to {d.get('to')}"
     elif kind == "alert.reply":
         extra = f"{d.get('device')} {d.get('reply')} ({d.get('summary')})"
     return f"{text}: {extra}" if extra else text
@@ -66,10 +69,18 @@ def chronology(s: Session, incident_id: int, groups: set[str] | None = None) -> 
     events = list(s.scalars(select(IncidentEvent).where(IncidentEvent.incident_id == incident_id,
                                                         IncidentEvent.kind.in_(EVENT_TEXT)).order_by(IncidentEvent.id)))
     senders = {ev.id: sender_view(ev) for ev in s.scalars(select(Evidence).where(Evidence.incident_id == incident_id))}
+    sends = [int(e.data["delivery"]) for e in events if e.kind == "upload_link.sent" and "delivery" in e.data]
+    deliveries = {d.id: d for d in s.scalars(select(Delivery).where(Delivery.id.in_(sends)))} if sends else {}
     for e in events:
         d = e.data or {}
-        row = {"at": e.at, "group": _GROUP_OF[e.kind], "kind": e.kind, "what": event_text(e.kind, d),
-               "by": _by(e.kind, d), "said": None, "contact": None}
+        what = event_text(e.kind, d)
+        if e.kind == "upload_link.sent" and (sent := deliveries.get(int(d.get("delivery") or 0))):
+            if sent.state == "failed":  # never "sent" for a message that did not go
+                what = what.replace("sent", "not sent", 1) + f" ({sent.last_error})"
+            elif sent.state == "pending":
+                what = what.replace("sent", "being sent", 1)
+        row = {"at": e.at, "group": _GROUP_OF[e.kind], "kind": e.kind, "what": what, "by": _by(e.kind, d),
+               "said": None, "contact": None}
         if e.kind == "evidence.received" and (sender := senders.get(d.get("evidence_id") or 0)):
             row["said"], row["contact"] = sender.get("caption"), sender.get("contact")
         rows.append(row)

@@ -155,6 +155,15 @@ class Settings(BaseSettings):
     smtp_user: str | None = Field(None, max_length=200)
     smtp_password: str | None = Field(None, max_length=500)
     mail_from: str = Field("evidence@localhost", max_length=254, description="the From address of emails")
+    # Upload links sent to witnesses by text message and email through GOV.UK Notify (evidence.notify.govnotify).
+    notify_api_key: str | None = Field(None, max_length=200, description="GOV.UK Notify API key (unset: links are "
+                                       "copied or shown as a QR code only)")
+    notify_base_url: str = Field("https://api.notifications.service.gov.uk", max_length=200,
+                                 pattern=r"^https?://[^\s]+$", description="GOV.UK Notify's API address")
+    notify_sms_template: str | None = Field(None, max_length=64, description="id of the Notify text message "
+                                            "template; its body is ((message))")
+    notify_email_template: str | None = Field(None, max_length=64, description="id of the Notify email template; "
+                                              "its subject is ((subject)) and its body ((message))")
     log_format: Literal["json", "text"] = Field("json", description="`evidence serve` and `evidence worker` log "
                                                 "lines: one JSON object each (with the request id), or text")
     audit_anchors: Path | None = Field(None, description="anchor file of the audit chain (default "

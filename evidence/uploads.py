@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import secrets
 import tempfile
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -16,15 +17,19 @@ from sqlalchemy import select, update
 
 from evidence.audit import Actor, append_audit
 from evidence.db import rows_changed
+from evidence.db.outbox_tables import Delivery
 from evidence.db.tables import Incident, UploadLink
 from evidence.errors import Gone, NotFound, TooLarge
 from evidence.events import add_event
 from evidence.keys import secret_digest
+from evidence.notify.govnotify import Channel, shown
+from evidence.notify.messages import upload_link_words
 from evidence.runtime import Runtime
 from evidence.utc import utcnow
 from evidence.work import ingest_upload
 
-__all__ = ["LinkExpired", "LinkUsedUp", "UnknownLink", "check_link", "create_link", "receive", "store_upload",
+__all__ = ["LinkExpired", "LinkUsedUp", "UnknownLink", "check_link", "create_link", "link_of", "link_sends",
+           "send_link", "wait_for_delivery", "receive", "store_upload",
            "unuse_link", "use_link"]
 
 CHUNK = 1 << 20
@@ -62,6 +67,59 @@ def store_upload(rt: Runtime, tmp: Path, incident_id: int, filename: str, actor:
         return ingest_upload(rt, tmp, reference, actor, filename, submitted)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def link_of(rt: Runtime, incident_id: int, token: str) -> UploadLink:
+    """The witness upload link of this incident whose token this is; UnknownLink otherwise."""
+    with rt.sessions() as s:
+        link = s.scalar(select(UploadLink).where(UploadLink.token_sha256 == secret_digest(token),
+                                                 UploadLink.incident_id == incident_id,
+                                                 UploadLink.staff_role.is_(None)))
+        if link is None:
+            raise UnknownLink("no such upload link on this incident")
+        return link
+
+
+def link_sends(rt: Runtime, link_id: int) -> list[dict[str, Any]]:
+    """How each text message or email of this link went: how, to whom, and its delivery's state
+    (pending, delivered to Notify, failed) with the last error."""
+    with rt.sessions() as s:
+        rows = s.scalars(select(Delivery).where(Delivery.kind == "upload.link", Delivery.key.like(f"link{link_id}:%"))
+                         .order_by(Delivery.id))
+        return [{"how": "text message" if d.channel == "notify_sms" else "email", "to": shown(d.channel, d.target),
+                 "state": d.state, "error": d.last_error, "attempts": d.attempts} for d in rows]
+
+
+def wait_for_delivery(rt: Runtime, delivery_id: int, within_s: float) -> None:
+    """Wait (at most ``within_s``) for the first attempt at a delivery: its answer, for the page."""
+    until = time.monotonic() + within_s
+    while time.monotonic() < until:
+        with rt.sessions() as s:
+            d = s.get(Delivery, delivery_id)
+            if d is None or d.attempts or d.state != "pending":
+                return
+        time.sleep(0.2)
+
+
+def send_link(rt: Runtime, incident_id: int, token: str, url: str, channel: Channel, to: str, actor: Actor) -> int:
+    """Send a witness the upload link ``url`` (whose token is ``token``, shown to its maker once)
+    by text message or email through GOV.UK Notify; the delivery's id. The link is kept in the
+    outbox only until it is sent; who sent it where is audited and on the incident's chronology."""
+    link = link_of(rt, incident_id, token)
+    with rt.sessions.begin() as s:
+        if link.expires_at <= utcnow():
+            raise LinkExpired("this upload link has expired: make a new one")
+        before, _ = upload_link_words(rt.settings, link.expires_at)
+        d = Delivery(key=f"link{link.id}:{secrets.token_hex(8)}", kind="upload.link", channel=channel, target=to,
+                     payload={"before": before, "link_path": url, "link": link.id, "incident_id": incident_id})
+        s.add(d)
+        s.flush()
+        how = "text message" if channel == "notify_sms" else "email"
+        append_audit(s, actor, "upload_link.send", f"incident:{incident_id}",
+                     detail={"link": link.id, "delivery": d.id, "by": how, "to": to})
+        add_event(s, incident_id, "upload_link.sent", {"link": link.id, "by": actor.name, "how": how,
+                                                       "to": shown(channel, to), "delivery": d.id})
+        return d.id
 
 
 def create_link(rt: Runtime, incident_id: int, expires_in_s: int, max_uploads: int, max_bytes: int,

@@ -124,3 +124,69 @@ class Mailbox:
 
     def close(self) -> None:
         self.controller.stop()
+
+
+class NotifyStandIn:
+    """A local stand-in for GOV.UK Notify's API (POST /v2/notifications/sms and /email), as its
+    documentation describes it: the client's JSON Web Token checked (HS256 with the key's secret,
+    ``iss`` the service id, ``iat`` within 30 s), 201 with the notification, and Notify's 400
+    answer for a number it will not text (``refuse``). ``sent``: what it accepted."""
+
+    SERVICE = "26785a09-ab16-4eb0-8407-a37497a57506"
+    SECRET = "3d844edf-8d35-48ac-975b-e847b4f122b0"
+    SMS_TEMPLATE = "f33517ff-2a88-4f6e-b855-c550268ce08a"
+    EMAIL_TEMPLATE = "0b1c2a3e-1111-4d6f-9a3c-5b7e2f1d0c9a"
+
+    def __init__(self, refuse: tuple[str, ...] = ("07700900000",)) -> None:
+        import jwt  # PyJWT: notifications-python-client's own dependency
+
+        self.sent: list[dict[str, Any]] = []
+        stand_in = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
+                token = self.headers.get("Authorization", "").removeprefix("Bearer ")
+                try:
+                    claims = jwt.decode(token, stand_in.SECRET, algorithms=["HS256"])
+                    assert claims["iss"] == stand_in.SERVICE and abs(time.time() - claims["iat"]) < 30
+                except Exception:  # noqa: BLE001 - any bad token is Notify's 403
+                    return self._answer(403, {"status_code": 403, "errors": [
+                        {"error": "AuthError", "message": "Invalid token: signature, api token not found"}]})
+                kind = self.path.rsplit("/", 1)[-1]
+                to = body.get("phone_number") if kind == "sms" else body.get("email_address")
+                template = stand_in.SMS_TEMPLATE if kind == "sms" else stand_in.EMAIL_TEMPLATE
+                if body.get("template_id") != template:
+                    return self._answer(400, {"status_code": 400, "errors": [
+                        {"error": "BadRequestError", "message": "Template not found"}]})
+                if to in refuse:
+                    return self._answer(400, {"status_code": 400, "errors": [
+                        {"error": "BadRequestError", "message": "Can’t send to this recipient using a team-only API key"}]})
+                stand_in.sent.append({"kind": kind, "to": to, **body})
+                self._answer(201, {"id": "740e5834-3a29-46b4-9a6f-16142fde533a", "reference": body.get("reference"),
+                                   "content": {"body": body["personalisation"]["message"]},
+                                   "template": {"id": template, "version": 1}})
+
+            def _answer(self, status: int, doc: dict[str, Any]) -> None:
+                data = json.dumps(doc).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.port = free_port()
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def env(self) -> dict[str, str]:
+        return {"EVIDENCE_NOTIFY_API_KEY": f"evidence_test-{self.SERVICE}-{self.SECRET}",
+                "EVIDENCE_NOTIFY_BASE_URL": f"http://127.0.0.1:{self.port}",
+                "EVIDENCE_NOTIFY_SMS_TEMPLATE": self.SMS_TEMPLATE, "EVIDENCE_NOTIFY_EMAIL_TEMPLATE": self.EMAIL_TEMPLATE}
+
+    def close(self) -> None:
+        self.server.shutdown()

@@ -32,6 +32,7 @@ import pytest
 
 from evidence.runtime import Runtime
 from evidence.settings import Settings
+from tests.receivers import NotifyStandIn
 from tests.served import CuttingProxy, run, served
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,6 +57,7 @@ class Site:
     passwords: dict[str, str] = field(default_factory=dict)
     api_key: str = ""
     looked_at: list[str] = field(default_factory=list)
+    notify: NotifyStandIn | None = None
 
 
 @pytest.fixture(scope="module")
@@ -71,12 +73,15 @@ def site(tmp_path_factory, clips, watchlist_dir) -> Iterator[Site]:
         passwords[name] = run("users", "add", "--name", name, "--role", role, env=env).stdout.split()[-1]
     key = run("keys", "create", "--role", "control_room", "--name", "browser-test", env=env).stdout.split()[-1]
     SCREENS.mkdir(parents=True, exist_ok=True)
+    notify = NotifyStandIn()  # GOV.UK Notify's API as documented, on loopback
+    env.update(notify.env())
     with served(env) as base:
         proxy = CuttingProxy(int(base.rsplit(":", 1)[1]))
         try:
-            yield Site(base, env, proxy, passwords, key)
+            yield Site(base, env, proxy, passwords, key, notify=notify)
         finally:
             proxy.close()
+            notify.close()
 
 
 @pytest.fixture(scope="module")
@@ -300,6 +305,51 @@ def _at_the_moment(page) -> None:
     page.wait_for_function("""() => { const v = document.getElementById('video');
         const t = Number(document.getElementById('player').dataset.t);
         return v.readyState >= 2 && Math.abs(v.currentTime - t) < 0.6; }""", timeout=60_000)
+
+
+def test_an_upload_link_goes_to_the_witness_by_text_message_and_email(browser, site):
+    """Issue 28: the operator sends the link from the page that made it, through GOV.UK Notify
+    (a local stand-in): a number typed wrong is pointed out beside the field and kept; a number
+    Notify refuses says why at once; the text and the email carry the link; the chronology says
+    where it went."""
+    expect = sync_api.expect
+    _, board = sign_in(browser, site, "PC 1234 Smith")
+    board.get_by_label("Incident reference").fill("inc-2026-0412")  # opened by the first test, or now
+    board.get_by_role("button", name="Open").click()
+    board.get_by_role("button", name="Send a witness an upload link").click()
+    link = re.search(r"https?://\S+/u/\S+", board.locator("#sms").input_value()).group(0)
+    board.get_by_label("Mobile phone number").fill("0770 090")
+    board.get_by_role("button", name="Send by text message").click()
+    summary = board.locator(".govuk-error-summary")
+    expect(summary).to_contain_text("Enter a mobile phone number in the correct format, like 07700 900 982")
+    summary.get_by_role("link").click()
+    expect(board.get_by_label("Mobile phone number")).to_be_focused()
+    expect(board.get_by_label("Mobile phone number")).to_have_value("0770 090")  # kept to correct
+    assert board.title().startswith("Error:")
+    assert re.search(r"https?://\S+/u/\S+", board.locator("#sms").input_value()).group(0) == link  # the same link
+
+    board.get_by_label("Mobile phone number").fill("07700 900000")  # a number Notify will not text
+    board.get_by_role("button", name="Send by text message").click()
+    sent = board.get_by_role("list", name="Sent to the witness")
+    expect(sent).to_contain_text("Not sent by text message to 07700 900 000: GOV.UK Notify answered 400")
+    board.get_by_label("Mobile phone number").fill("07700 900123")
+    board.get_by_role("button", name="Send by text message").click()
+    expect(sent).to_contain_text("Sent by text message to 07700 900 123 (GOV.UK Notify has it)")
+    board.get_by_label("Email address").fill("witness@example.com")
+    board.get_by_role("button", name="Send by email").click()
+    expect(sent).to_contain_text("Sent by email to witness@example.com")
+    look(board, "upload-link-sent", site)
+
+    assert site.notify is not None
+    text, email = site.notify.sent[-2:]
+    assert text["kind"] == "sms" and text["phone_number"] == "07700900123"
+    assert text["personalisation"]["message"].endswith(link) and "Fireworks" not in text["personalisation"]["message"]
+    assert email["email_address"] == "witness@example.com" and email["personalisation"]["message"].endswith(link)
+    board.goto(board.url.replace("/upload-link/send", "/chronology"))
+    table = board.get_by_role("table")
+    expect(table).to_contain_text("Upload link sent: by text message to 07700 900 123")
+    expect(table).to_contain_text("Upload link sent: by email to witness@example.com")
+    expect(table).to_contain_text("Upload link not sent: by text message to 07700 900 000 (GOV.UK Notify answered 400")
 
 
 def test_investigator_face_search_opens_the_footage(browser, site, clips):

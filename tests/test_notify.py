@@ -447,3 +447,21 @@ def test_superseded_and_withdrawn_matches_close_their_alerts(env, clips, watchli
     closed = [a for a in alerts if a.acknowledged_at is not None]
     assert closed and {a.acknowledged_by for a in closed} == {"pipeline"}
     assert {a.ack_note for a in closed} <= {"superseded by the full analysis", "withdrawn by the analysis"}
+
+
+@pytest.mark.parametrize(("typed", "taken"), [("07700 900 982", "07700900982"), ("+44 7700 900982", "+447700900982"),
+                                               ("(07700) 900-982", "07700900982"), ("+33 6 12 34 56 78", "+33612345678")])
+def test_a_mobile_number_is_taken_as_notify_takes_it(typed: str, taken: str) -> None:
+    from evidence.notify.govnotify import check_mobile
+
+    assert check_mobile(typed) == taken
+
+
+@pytest.mark.parametrize(("typed", "why"), [("", "Enter a mobile phone number"), ("0770 090", "correct format"),
+                                             ("020 7946 0000", "correct format"), ("07700 9OO 982", "only numbers"),
+                                             ("+44 20 7946 0000", "correct format")])
+def test_a_number_notify_would_not_text_is_refused_in_words(typed: str, why: str) -> None:
+    from evidence.notify.govnotify import check_mobile
+
+    with pytest.raises(ValueError, match=why):
+        check_mobile(typed)

@@ -17,21 +17,24 @@ from sqlalchemy.orm import Session, joinedload
 from api.auth import OPENERS, REVIEWERS
 from api.deps import RuntimeDep, viewed
 from api.pages.hits import hit_view
-from api.pages.common import PageUser, check_csrf, incident_view, local_time, clock, officer_devices, render, size_text, staff, watch_url
+from api.errors import status_of
+from api.pages.common import FieldError, PageUser, check_csrf, field_of, incident_view, local_time, clock, officer_devices, render, size_text, staff, watch_url
 from api.params import Id
 from evidence.alerts import alerts_of_events, shares_of
 from evidence.audit import append_audit, audit_read
 from evidence.chronology import EVENT_TEXT, GROUPS, chronology, chronology_csv, event_text
 from evidence.db.tables import (CandidateRow, Derivative, Evidence, FaceTrackRow, Incident, IncidentEvent,
                                 PlateSightingRow)
-from evidence.errors import InvalidRequest, NotFound
+from evidence.errors import EvidenceError, InvalidRequest, NotFound
 from evidence.filestore import clean_name
 from evidence.reports import evidence_view, list_name, sender_view
 from evidence.notify.public import pass_to_investigators, post_public_update
 from evidence.runtime import Runtime
 from evidence.settings import Settings
 from evidence.states import ReviewState, Role
-from evidence.uploads import create_link
+from evidence.notify.govnotify import Channel, available, check_email, check_mobile
+from evidence.notify.messages import upload_link_words
+from evidence.uploads import create_link, link_of, link_sends, send_link, wait_for_delivery
 from evidence.users import SessionUser
 from evidence.work import get_or_create_incident, with_reference
 from pipeline.types import MediaInfo
@@ -41,6 +44,7 @@ __all__ = ["router"]
 router = APIRouter(include_in_schema=False)
 Opener = Annotated[SessionUser, Depends(staff(*OPENERS))]
 CARD_KINDS = ("candidate", "anpr.hit")
+LINK_SEND_WAIT_S = 5.0  # how long the page waits for GOV.UK Notify's answer before showing "sending"
 
 @router.get("/app/incidents", response_class=HTMLResponse)
 def incidents(request: Request, rt: RuntimeDep, user: PageUser) -> HTMLResponse:
@@ -272,16 +276,49 @@ def upload_link(incident_id: Id, request: Request, rt: RuntimeDep, user: Opener,
                 csrf_token: Annotated[str, Form()] = "") -> HTMLResponse:
     check_csrf(user, csrf_token)
     view = incident_view(rt, incident_id)
-    cap = rt.settings.link_max_bytes
-    link, token = create_link(rt, incident_id, 24 * 3600, 5, cap, user.actor)
+    _, token = create_link(rt, incident_id, 24 * 3600, 5, rt.settings.link_max_bytes, user.actor)
+    return _link_page(request, rt, user, view, token)
+
+
+@router.post("/app/incidents/{incident_id}/upload-link/send", response_class=HTMLResponse)
+def send_upload_link(incident_id: Id, request: Request, rt: RuntimeDep, user: Opener,
+                     token: Annotated[str, Form(max_length=100)] = "", how: Annotated[str, Form(max_length=10)] = "",
+                     phone: Annotated[str, Form(max_length=40)] = "", email: Annotated[str, Form(max_length=254)] = "",
+                     csrf_token: Annotated[str, Form()] = "") -> HTMLResponse:
+    """Send the link just made by text message or email (GOV.UK Notify), and say how it went:
+    the page waits a few seconds for Notify's answer before it shows the link again."""
+    check_csrf(user, csrf_token)
+    view = incident_view(rt, incident_id)
+    channel: Channel = "notify_sms" if how == "text" else "notify_email"
+    typed = {"phone": phone, "email": email}
+    try:
+        if how not in ("text", "email") or channel not in available(rt.settings):
+            raise InvalidRequest("Choose to send it by text message or by email")
+        try:
+            to = check_mobile(phone) if channel == "notify_sms" else check_email(email)
+        except ValueError as exc:
+            raise FieldError("phone" if channel == "notify_sms" else "email", str(exc)) from None
+        delivery = send_link(rt, incident_id, token, f"{_public_base(request, rt)}/u/{token}", channel, to, user.actor)
+    except EvidenceError as exc:
+        return _link_page(request, rt, user, view, token, typed=typed, status_code=status_of(exc), error=exc.message,
+                          field=field_of(exc))
+    request.app.state.dispatcher.wake()
+    wait_for_delivery(rt, delivery, LINK_SEND_WAIT_S)
+    return _link_page(request, rt, user, view, token)
+
+
+def _link_page(request: Request, rt: Runtime, user: SessionUser, view: dict[str, Any], token: str,
+               typed: dict[str, str] | None = None, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """The upload link just made: the text message to copy, the QR code, sending it through
+    GOV.UK Notify where it is set up, and how each send went."""
+    link = link_of(rt, view["id"], token)
     url = f"{_public_base(request, rt)}/u/{token}"
-    there = link.expires_at.astimezone(rt.settings.zone)  # the witness's own clock, not UTC
-    expires = f"{there:%H:%M} on {there.day} {there:%B}"
-    sms = (f"{rt.settings.force_name}: thank you for calling. Please send us your video using this secure link "
-           f"(it works until {expires}): {url}")
+    before, expires = upload_link_words(rt.settings, link.expires_at)
     qr = segno.make(url, error="m").svg_inline(scale=4, title="QR code of the upload link")
-    return render(request, "link.html", user, incident=view, url=url, sms=sms, expires=f"{expires} ({there.tzname()})",
-                  max_uploads=link.max_uploads, max_size=size_text(cap), qr_svg=qr, page_title="Upload link")
+    return render(request, "link.html", user, status_code=status_code, incident=view, url=url, sms=before + url,
+                  expires=expires, max_uploads=link.max_uploads, max_size=size_text(link.max_bytes), qr_svg=qr,
+                  token=token, channels=available(rt.settings), sends=link_sends(rt, link.id), typed=typed or {},
+                  page_title="Upload link", **context)
 
 
 def _markers(s: Session, evidence_id: int, track: int | None) -> tuple[list[dict[str, Any]], list[list[float]]]:

@@ -27,7 +27,8 @@ from sqlalchemy import or_, select, update
 from evidence.db import rows_changed
 from evidence.db.outbox_tables import Delivery, Subscription
 from evidence.events import add_event
-from evidence.notify.messages import email_for
+from evidence.notify.govnotify import send_notify
+from evidence.notify.messages import email_for, notify_message
 from evidence.notify.send import Outcome, post_webhook, send_email
 from evidence.runtime import Runtime
 from evidence.settings import Settings
@@ -88,6 +89,9 @@ def _send(rt: Runtime, client: httpx.Client, d: Delivery, sub: Subscription | No
     try:
         if d.channel == "webhook":
             return post_webhook(client, rt.settings, d.target, sub.secret if sub else "", d.payload)
+        if d.channel.startswith("notify_"):
+            subject, message = notify_message(rt.settings, d)
+            return send_notify(rt.settings, d.channel, d.target, subject, message, f"delivery-{d.id}")
         subject, text, headers = email_for(rt.settings, d)
         return send_email(rt.settings, d.target, subject, text, headers)
     except Exception as exc:  # noqa: BLE001 - a message that cannot be made is a failed attempt, counted
@@ -139,7 +143,7 @@ def _attempt(s: Any, rt: Runtime, d: Delivery, outcome: Outcome) -> None:
             if sub.state == "failing":
                 sub.state = "active"
         return
-    if row.attempts >= st.delivery_max_attempts:
+    if row.attempts >= st.delivery_max_attempts or outcome.final:
         row.state = "failed"
         row.payload = _without_links(row.payload)
     else:

@@ -9,7 +9,7 @@ from datetime import datetime
 from evidence.db.outbox_tables import Delivery
 from evidence.settings import Settings
 
-__all__ = ["email_for"]
+__all__ = ["email_for", "notify_message", "upload_link_words"]
 
 
 def _base(settings: Settings) -> str:
@@ -49,3 +49,19 @@ def email_for(settings: Settings, d: Delivery) -> tuple[str, str, dict[str, str]
             + (f"Incident {incident['reference']}: {base}/app/incidents/{incident['id']}\n" if incident else "")
             + "\n" + json.dumps(p["data"], indent=2, sort_keys=True))
     return subject, text, {"X-Evidence-Event-Id": p["id"]}
+
+
+def upload_link_words(settings: Settings, expires_at: datetime) -> tuple[str, str]:
+    """(the text message to a witness up to its link, when the link ends on the witness's own clock)."""
+    there = expires_at.astimezone(settings.zone)
+    until = f"{there:%H:%M} on {there.day} {there:%B}"
+    return (f"{settings.force_name}: thank you for calling. Please send us your video using this secure link "
+            f"(it works until {until}): ", f"{until} ({there.tzname()})")
+
+
+def notify_message(settings: Settings, d: Delivery) -> tuple[str, str]:
+    """(subject, message) of a text message or email sent through GOV.UK Notify: an upload link."""
+    p = d.payload
+    if d.kind != "upload.link" or "link_path" not in p:
+        raise ValueError(f"no Notify message for {d.kind} (or its link is gone)")
+    return f"Send {settings.force_name} your video", f"{p['before']}{p['link_path']}"

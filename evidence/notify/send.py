@@ -31,6 +31,7 @@ class Outcome:
     ok: bool
     status: int | None = None
     error: str | None = None
+    final: bool = False  # a refusal that trying again cannot change (a number Notify will not text)
 
 
 def sign(secret: str, body: bytes, t: int | None = None) -> str:

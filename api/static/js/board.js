@@ -169,7 +169,9 @@
     } else if (e.kind === "incident.passed") {
       addTimeline(e, "Passed to investigators: " + e.reason);
     } else if (e.kind === "upload_link.created") {
-      addTimeline(e, "Upload link sent by " + e.by);
+      addTimeline(e, "Upload link made by " + e.by);
+    } else if (e.kind === "upload_link.sent") {
+      addTimeline(e, "Upload link sent: by " + e.how + " to " + e.to);
     } else if (e.kind === "alert.reply") {
       addTimeline(e, "Officer's answer: " + e.device + " " + e.reply);
       var answered = document.querySelector('.ep-card[data-alert="' + e.alert_id + '"]');
@@ -187,7 +189,8 @@
     document.addEventListener("ep:signed-out", function () { source.close(); });
     source.onmessage = function (m) { handle(JSON.parse(m.data)); };
     ["evidence.received", "evidence.analysing", "evidence.progress", "evidence.done", "evidence.failed", "candidate",
-     "candidate.reviewed", "anpr.hit", "plate.sighting", "plate.reviewed", "upload_link.created", "public.update",
+     "candidate.reviewed", "anpr.hit", "plate.sighting", "plate.reviewed", "upload_link.created", "upload_link.sent",
+     "public.update",
      "incident.passed", "alert.reply"].forEach(function (k) {
       source.addEventListener(k, function (m) { handle(JSON.parse(m.data)); });
     });
