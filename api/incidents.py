@@ -17,8 +17,10 @@ from api.schemas import EventPublic, IncidentDetail, IncidentPublic, PublicUpdat
 from api.views import candidate_public, incident_exists, incident_public, sighting_public
 from evidence.audit import Actor, append_audit, audit_read
 from evidence.db.tables import Evidence, Incident, PlateSightingRow
+from evidence.incidents import MAX_LISTED, Status, assign_incident, close_incident, find_incidents, reopen_incident
 from evidence.events import event_view, events_after
 from evidence.notify.public import pass_to_investigators, post_public_update
+from evidence.runtime import Runtime
 from evidence.reports import evidence_candidates, evidence_view
 from evidence.watchlist_lists import choose_lists
 from evidence.work import get_or_create_incident
@@ -64,11 +66,69 @@ def create_incident(body: IncidentIn, rt: RuntimeDep, actor: Annotated[Actor, De
         return incident_public(incident)
 
 
-@router.get("/incidents", summary="List incidents, newest first", response_model=list[IncidentPublic],
-            description="Roles: control_room, investigator, admin.")
-def list_incidents(rt: RuntimeDep, actor: Annotated[Actor, Depends(allow(*READERS))]) -> list[IncidentPublic]:
+@router.get("/incidents", summary="List or search incidents, newest first", response_model=list[IncidentPublic],
+            description="Roles: control_room, investigator, admin. `q`: words in the reference or the title (any "
+                        "case); `status`: open, closed or all; `assigned_to`: a user's name, or empty for nobody's.")
+def list_incidents(rt: RuntimeDep, actor: Annotated[Actor, Depends(allow(*READERS))],
+                   q: Annotated[str, Query(max_length=200)] = "", status: Status = "all",
+                   assigned_to: Annotated[str | None, Query(max_length=100)] = None,
+                   limit: Annotated[int, Query(ge=1, le=MAX_LISTED)] = 200) -> list[IncidentPublic]:
     with rt.sessions() as s:
-        return [incident_public(i) for i in s.scalars(select(Incident).order_by(Incident.id.desc()))]
+        found = [incident_public(i) for i in find_incidents(s, q, status, assigned_to, limit)]
+    if q or assigned_to is not None:  # a search is audited; the plain list is not (it is the page everyone opens)
+        audit_read(rt.sessions, actor, "incidents.search", "incidents",
+                   detail={"q": q, "status": status, "assigned_to": assigned_to, "found": len(found)})
+    return found
+
+
+class CloseIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000, description="why (audited, on the chronology)")
+
+
+class AssignIn(BaseModel):
+    to: str | None = Field(None, min_length=1, max_length=100, description="a member of staff by name; null: nobody")
+    was: str | None = Field(None, max_length=100, description="who you saw it assigned to (\"\" for nobody): "
+                                                               "409 if it has changed since")
+
+
+@router.post("/incidents/{incident_id}/close", summary="Close an incident", response_model=IncidentPublic,
+             responses={404: {"description": "No such incident"}, 409: {"description": "Already closed"}},
+             description="Roles: control_room, investigator, admin. Its upload links stop working now. Audited "
+                         "with the reason.")
+def close(incident_id: Id, body: CloseIn, request: Request, rt: RuntimeDep,
+          actor: Annotated[Actor, Depends(allow(*READERS))]) -> IncidentPublic:
+    close_incident(rt, incident_id, actor, body.reason)
+    request.app.state.wake.notify()
+    return _public(rt, incident_id)
+
+
+@router.post("/incidents/{incident_id}/reopen", summary="Reopen a closed incident", response_model=IncidentPublic,
+             responses={404: {"description": "No such incident"}, 409: {"description": "Open already"}},
+             description="Roles: control_room, investigator, admin. Its old upload links stay ended. Audited.")
+def reopen(incident_id: Id, body: CloseIn, request: Request, rt: RuntimeDep,
+           actor: Annotated[Actor, Depends(allow(*READERS))]) -> IncidentPublic:
+    reopen_incident(rt, incident_id, actor, body.reason)
+    request.app.state.wake.notify()
+    return _public(rt, incident_id)
+
+
+@router.post("/incidents/{incident_id}/assign", summary="Give an incident to a member of staff",
+             response_model=IncidentPublic,
+             responses={404: {"description": "No such incident"}, 409: {"description": "Changed meanwhile"},
+                        422: {"description": "Not a member of staff"}},
+             description="Roles: control_room, investigator, admin. Audited.")
+def assign(incident_id: Id, body: AssignIn, request: Request, rt: RuntimeDep,
+           actor: Annotated[Actor, Depends(allow(*READERS))]) -> IncidentPublic:
+    assign_incident(rt, incident_id, actor, body.to, body.was)
+    request.app.state.wake.notify()
+    return _public(rt, incident_id)
+
+
+def _public(rt: Runtime, incident_id: int) -> IncidentPublic:
+    with rt.sessions() as s:
+        incident = s.get(Incident, incident_id)
+        assert incident is not None  # incidents are never deleted
+        return incident_public(incident)
 
 
 @router.get("/incidents/{incident_id}", response_model=IncidentDetail,

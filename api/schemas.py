@@ -50,6 +50,9 @@ class IncidentPublic(BaseModel):
     watchlists: list[str] = Field([], description="the watchlists its footage is matched against (empty: the default)")
     retention: dict[str, Any] | None = Field(None, description="its retention class, review date and investigation "
                                              "hold (who, when, why)")
+    status: Literal["open", "closed"] = Field("open", description="closed: its upload links no longer work")
+    closed: dict[str, Any] | None = Field(None, description="the last time it was closed: by, at (UTC), why")
+    assigned_to: str | None = Field(None, description="the member of staff who has it (a user's name)")
 
 
 class EvidencePublic(BaseModel):

@@ -20,8 +20,8 @@ def incident_public(i: Incident, settings: Settings | None = None) -> IncidentPu
     s = object_session(i)
     names = [w.name for w in (s.get(WatchlistRow, n) for n in i.watchlists or []) if w] if s is not None else []
     return IncidentPublic(id=i.id, reference=i.reference, title=i.title, incident_type=i.incident_type,
-                          created_at=i.created_at, watchlists=names,
-                          retention=incident_retention(i, settings) if settings else None)
+                          created_at=i.created_at, watchlists=names, status=i.status, closed=i.closed,
+                          assigned_to=i.assigned_to, retention=incident_retention(i, settings) if settings else None)
 
 
 def candidate_public(c: CandidateRow) -> CandidatePublic:

@@ -28,7 +28,9 @@ ACTION_WORDS = {
     "export.download": "downloaded the evidence package of", "hotlist.add": "put a vehicle on the hotlist",
     "hotlist.remove": "took a vehicle off the hotlist", "incident.chronology": "read the chronology of",
     "incident.chronology_csv": "downloaded the chronology of", "incident.export": "exported",
-    "incident.open": "opened", "incident.pass": "passed to investigators", "incident.people": "looked at the "
+    "incident.open": "opened", "incident.close": "closed", "incident.reopen": "reopened",
+    "incident.assign": "changed who has", "incidents.search": "searched the incidents",
+    "upload_link.send": "sent a witness an upload link for", "incident.pass": "passed to investigators", "incident.people": "looked at the "
     "unknown people of", "incident.public_update": "posted a witness update on", "incident.view": "looked at the "
     "board of", "incident.view_card": "looked at a card of", "incident.view_evidence": "looked at the evidence of",
     "key.create": "made a key", "key.revoke": "revoked a key", "models.reembed": "re-embedded faces",

@@ -27,7 +27,9 @@ EVENT_TEXT = {"evidence.received": "Video received", "evidence.analysing": "Anal
               "candidate.reviewed": "Reviewed", "anpr.hit": "Hotlist hit", "plate.sighting": "Plate seen",
               "public.update": "Public update", "incident.passed": "Passed to investigators",
               "alert.acknowledged": "Alert acknowledged", "alert.escalated": "Alert escalated",
-              "alert.reply": "Officer's answer", "officer.share": "Sent to an officer"}
+              "alert.reply": "Officer's answer", "officer.share": "Sent to an officer",
+              "incident.assigned": "Incident assigned", "incident.closed": "Incident closed",
+              "incident.reopened": "Incident reopened"}
 GROUPS = {"evidence": "Evidence and analysis", "matches": "Potential matches and reviews",
           "vehicles": "Hotlist hits and plates", "messages": "Alerts, officers and links",
           "witnesses": "Witnesses and case"}
@@ -35,7 +37,8 @@ _GROUP_OF = {"evidence.received": "evidence", "evidence.analysing": "evidence", 
              "evidence.failed": "evidence", "candidate": "matches", "candidate.reviewed": "matches",
              "anpr.hit": "vehicles", "plate.sighting": "vehicles", "alert.acknowledged": "messages",
              "alert.escalated": "messages", "alert.reply": "messages", "officer.share": "messages",
-             "upload_link.created": "messages", "upload_link.sent": "messages", "public.update": "witnesses", "incident.passed": "witnesses"}
+             "upload_link.created": "messages", "upload_link.sent": "messages", "public.update": "witnesses", "incident.passed": "witnesses",
+             "incident.assigned": "witnesses", "incident.closed": "witnesses", "incident.reopened": "witnesses"}
 
 
 def event_text(kind: str, d: dict[str, Any]) -> str:
@@ -46,7 +49,10 @@ def event_text(kind: str, d: dict[str, Any]) -> str:
         extra = f"{d.get('subject')} {d.get('review_state')} by {d.get('reviewed_by')}"
     elif kind == "evidence.received" and d.get("reference"):
         extra = f"{d.get('name')}, witness reference {d['reference']}"
-    elif kind in ("public.update", "alert.acknowledged", "alert.escalated", "incident.passed"):
+    elif kind == "incident.assigned":
+        extra = f"to {d.get('to') or 'nobody'}"
+    elif kind in ("public.update", "alert.acknowledged", "alert.escalated", "incident.passed", "incident.closed",
+                  "incident.reopened"):
         extra = d.get("text") or d.get("summary") or d.get("reason") or ""
     elif kind == "upload_link.sent":
         extra = f"by {d.get('how')} to {d.get('to')}"

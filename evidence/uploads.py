@@ -19,7 +19,7 @@ from evidence.audit import Actor, append_audit
 from evidence.db import rows_changed
 from evidence.db.outbox_tables import Delivery
 from evidence.db.tables import Incident, UploadLink
-from evidence.errors import Gone, NotFound, TooLarge
+from evidence.errors import Conflict, Gone, NotFound, TooLarge
 from evidence.events import add_event
 from evidence.keys import secret_digest
 from evidence.notify.govnotify import Channel, shown
@@ -128,8 +128,11 @@ def create_link(rt: Runtime, incident_id: int, expires_in_s: int, max_uploads: i
     own, for their footage (body-worn, CCTV): what comes through it names them as the sender."""
     token = secrets.token_urlsafe(32)
     with rt.sessions.begin() as s:
-        if s.get(Incident, incident_id) is None:
+        incident = s.get(Incident, incident_id, with_for_update=True)  # a close waits for this link, or it sees the close
+        if incident is None:
             raise NotFound(f"incident {incident_id} not found")
+        if incident.status == "closed":
+            raise Conflict(f"{incident.reference} is closed: reopen it before asking for more footage")
         link = UploadLink(incident_id=incident_id, token_sha256=secret_digest(token),
                           expires_at=utcnow() + timedelta(seconds=expires_in_s), max_uploads=max_uploads,
                           max_bytes=max_bytes, created_by=actor.name, staff_role=actor.role if staff else None)

@@ -352,6 +352,72 @@ def test_an_upload_link_goes_to_the_witness_by_text_message_and_email(browser, s
     expect(table).to_contain_text("Upload link not sent: by text message to 07700 900 000 (GOV.UK Notify answered 400")
 
 
+def test_an_incident_is_found_given_to_someone_closed_and_reopened(browser, site):
+    """Issue 28 (administration a force needs): an incident found by words in its title, given to
+    an investigator, closed with a reason after a page saying what will happen (its upload link
+    stops working for the witness), found again among closed ones, and reopened."""
+    expect = sync_api.expect
+    _, page = sign_in(browser, site, "PC 1234 Smith")
+    page.get_by_label("Incident reference").fill("INC-2026-0777")
+    page.get_by_label("What happened (new incidents)").fill("Shed fire on the allotments, Mill Lane")
+    page.get_by_role("button", name="Open").click()
+    page.get_by_role("button", name="Send a witness an upload link").click()
+    link = re.search(r"https?://\S+/u/\S+", page.locator("#sms").input_value()).group(0)
+    page.get_by_role("link", name="Back to the incident board").click()
+
+    page.get_by_label("Assigned to").select_option(label="DC 5678 Patel")
+    page.get_by_role("button", name="Assign").click()
+    expect(page.get_by_label("Assigned to")).to_have_value("DC 5678 Patel")
+    page.get_by_role("link", name="Close the incident").click()
+    expect(page.get_by_role("heading", name="Close the incident")).to_be_visible()
+    expect(page.locator(".govuk-warning-text")).to_contain_text("Its upload link will stop working now")
+    page.get_by_role("button", name="Close the incident").click()  # no reason given
+    expect(page.locator(".govuk-error-summary")).to_contain_text("Enter why you are closing the incident")
+    expect(page.locator(".govuk-error-summary")).to_be_focused()
+    page.locator(".govuk-error-summary").get_by_role("link").click()
+    expect(page.get_by_label("Why it can be closed")).to_be_focused()
+    look(page, "incident-close", site)
+    page.get_by_label("Why it can be closed").fill("Fire service say accidental; no offence")
+    page.get_by_role("button", name="Close the incident").click()
+    expect(page.locator("#case-status")).to_contain_text("Closed by PC 1234 Smith")
+    expect(page.locator("#case-status")).to_contain_text("Fire service say accidental; no offence")
+    expect(page.get_by_role("button", name="Send a witness an upload link")).to_have_count(0)
+    look(page, "board-closed", site)
+
+    witness = browser.new_context(viewport=PHONE, is_mobile=True, bypass_csp=True).new_page()
+    witness.goto(link)
+    expect(witness.get_by_role("heading", name="This link no longer works")).to_be_visible()
+
+    page.get_by_role("link", name="Incidents").first.click()
+    expect(page.get_by_role("link", name="INC-2026-0777")).to_have_count(0)  # the open ones by default
+    page.get_by_label("Reference or words").fill("mill lane")
+    page.get_by_label("Status").select_option(label="Open and closed")
+    page.get_by_label("Assigned to").select_option(label="Nobody")
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_role("table")).to_contain_text("No incidents match")
+    page.get_by_label("Assigned to").select_option(label="Anyone")
+    page.get_by_role("button", name="Search").click()
+    row = page.get_by_role("row", name=re.compile("INC-2026-0777"))
+    expect(row).to_contain_text("Closed")
+    expect(row).to_contain_text("DC 5678 Patel")
+    look(page, "incidents-search", site)
+    row.get_by_role("link", name="INC-2026-0777").click()
+    page.get_by_role("link", name="Reopen the incident").click()
+    page.get_by_label("Why it is being reopened").fill("Witness says they saw someone climb the fence")
+    page.get_by_role("button", name="Reopen the incident").click()
+    expect(page.locator("#case-status")).to_contain_text("Open")
+    page.get_by_role("link", name="Chronology").click()
+    table = page.get_by_role("table")
+    expect(table).to_contain_text("Incident assigned: to DC 5678 Patel")
+    expect(table).to_contain_text("Incident closed: Fire service say accidental; no offence")
+    expect(table).to_contain_text("Incident reopened: Witness says they saw someone climb the fence")
+
+    _, mine = sign_in(browser, site, "DC 5678 Patel")
+    mine.get_by_label("Assigned to").select_option(label="Me")
+    mine.get_by_role("button", name="Search").click()
+    expect(mine.get_by_role("link", name="INC-2026-0777")).to_be_visible()
+
+
 def test_investigator_face_search_opens_the_footage(browser, site, clips):
     run("process", clips["phone"], "--incident", "INC-2026-0413", env=site.env, timeout=600)
     _, page = sign_in(browser, site, "DC 5678 Patel")

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from api.uploads import create_link, use_link
 from evidence.anpr import add_hotlist, remove_hotlist
 from evidence.audit import Actor, verify_audit
-from evidence.db.tables import (AuditEntry, CandidateRow, Evidence, FaceTrackRow, Incident, IncidentEvent, WorkItem,
+from evidence.db.tables import (AuditEntry, CandidateRow, Evidence, FaceTrackRow, Incident, IncidentEvent, UploadLink, WorkItem,
                                 WatchlistSubjectRow)
 from evidence.events import add_event, events_after
 from evidence.keys import create_key, revoke_key
@@ -93,6 +93,50 @@ def test_the_same_incident_opened_at_once_is_one_incident(rt):
 
     ids = _at_once(N, open_)
     assert len(set(ids)) == 1 and all(isinstance(i, int) for i in ids)
+
+
+def test_an_incident_closed_by_many_at_once_is_closed_once_and_its_links_end(rt):
+    """Issue 28: two operators closing the same incident: one closes it (its links end with it),
+    the others are told who did; an upload link asked for at the same time is either made before
+    the close (and ended by it) or refused — never a live link on a closed incident."""
+    from evidence.incidents import close_incident
+    from evidence.utc import utcnow
+
+    with rt.sessions.begin() as s:
+        incident = get_or_create_incident(s, "INC-CLOSE")
+    create_link(rt, incident.id, 3600, 5, 1 << 20, ADMIN)
+
+    def act(i: int) -> Any:
+        if i % 3 == 0:
+            return create_link(rt, incident.id, 3600, 5, 1 << 20, ADMIN)[0].id
+        return close_incident(rt, incident.id, Actor(f"PC {i}", "control_room"), "nothing more expected")
+
+    out = _at_once(N, act)
+    closers = [i for i, o in enumerate(out) if i % 3 and not isinstance(o, EvidenceError)]
+    assert len(closers) == 1, out
+    assert all("already closed by" in o.message for i, o in enumerate(out) if i % 3 and isinstance(o, EvidenceError))
+    assert all("is closed" in o.message for i, o in enumerate(out) if i % 3 == 0 and isinstance(o, EvidenceError))
+    with rt.sessions() as s:
+        assert s.get(Incident, incident.id).status == "closed"
+        live = s.scalar(select(func.count(UploadLink.id)).where(UploadLink.incident_id == incident.id,
+                                                                UploadLink.expires_at > utcnow()))
+        assert live == 0
+        assert s.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "incident.close")) == 1
+
+
+def test_an_incident_given_to_two_people_at_once_goes_to_one(rt):
+    from evidence.incidents import assign_incident
+    from evidence.users import add_user
+
+    for i in range(N):
+        add_user(rt, f"DC {i}", "investigator", ADMIN)
+    with rt.sessions.begin() as s:
+        incident = get_or_create_incident(s, "INC-ASSIGN")
+    out = _at_once(N, lambda i: assign_incident(rt, incident.id, ADMIN, f"DC {i}", was=""))
+    won = [i for i, o in enumerate(out) if not isinstance(o, EvidenceError)]
+    assert len(won) == 1 and all("meanwhile" in o.message for o in out if isinstance(o, EvidenceError))
+    with rt.sessions() as s:
+        assert s.get(Incident, incident.id).assigned_to == f"DC {won[0]}"
 
 
 def test_an_export_started_many_times_at_once_is_made_once(rt):

@@ -27,6 +27,7 @@ from evidence.db.tables import (CandidateRow, Derivative, Evidence, FaceTrackRow
                                 PlateSightingRow)
 from evidence.errors import EvidenceError, InvalidRequest, NotFound
 from evidence.filestore import clean_name
+from evidence.incidents import Status, assignable, find_incidents
 from evidence.reports import evidence_view, list_name, sender_view
 from evidence.notify.public import pass_to_investigators, post_public_update
 from evidence.runtime import Runtime
@@ -47,17 +48,28 @@ CARD_KINDS = ("candidate", "anpr.hit")
 LINK_SEND_WAIT_S = 5.0  # how long the page waits for GOV.UK Notify's answer before showing "sending"
 
 @router.get("/app/incidents", response_class=HTMLResponse)
-def incidents(request: Request, rt: RuntimeDep, user: PageUser) -> HTMLResponse:
+def incidents(request: Request, rt: RuntimeDep, user: PageUser, q: Annotated[str, Query(max_length=200)] = "",
+              status: Annotated[Status, Query()] = "open",
+              assigned: Annotated[Literal["anyone", "me", "nobody"], Query()] = "anyone") -> HTMLResponse:
+    """The incidents, newest first: the open ones unless asked; found by words in the reference or
+    the title, and by who has them."""
+    who = {"anyone": None, "me": user.name, "nobody": ""}[assigned]
     with rt.sessions() as s:
-        evidence = dict(s.execute(select(Evidence.incident_id, func.count()).group_by(Evidence.incident_id)).all())
+        found = find_incidents(s, q, status, who)
+        ids = [i.id for i in found]
+        evidence = dict(s.execute(select(Evidence.incident_id, func.count()).where(Evidence.incident_id.in_(ids))
+                                  .group_by(Evidence.incident_id)).all())
         pending = dict(s.execute(select(Evidence.incident_id, func.count()).join(CandidateRow)
-                                 .where(CandidateRow.review_state == ReviewState.PENDING)
+                                 .where(CandidateRow.review_state == ReviewState.PENDING, Evidence.incident_id.in_(ids))
                                  .group_by(Evidence.incident_id)).all())
         rows = [{"id": i.id, "reference": i.reference, "title": i.title, "evidence": evidence.get(i.id, 0),
-                 "pending": pending.get(i.id, 0), "created_at": i.created_at.strftime("%d %b %Y %H:%M")}
-                for i in s.scalars(select(Incident).order_by(Incident.id.desc()).limit(200))]
-    return render(request, "incidents.html", user, incidents=rows, can_open=user.role in OPENERS,
-                  page_title="Incidents")
+                 "pending": pending.get(i.id, 0), "status": i.status, "assigned_to": i.assigned_to,
+                 "created_at": local_time(i.created_at, rt.settings)} for i in found]
+    if q or assigned != "anyone":
+        audit_read(rt.sessions, user.actor, "incidents.search", "incidents",
+                   detail={"q": q, "status": status, "assigned": assigned, "found": len(rows)})
+    return render(request, "incidents.html", user, incidents=rows, can_open=user.role in OPENERS, q=q, status=status,
+                  assigned=assigned, searched=bool(q) or status != "open" or assigned != "anyone", page_title="Incidents")
 
 
 @router.post("/app/incidents")
@@ -152,12 +164,16 @@ def board(incident_id: Id, request: Request, rt: RuntimeDep, user: PageUser) -> 
             select(PlateSightingRow).where(PlateSightingRow.evidence_id.in_(names)).order_by(PlateSightingRow.id))]
         timeline = [{"at": e.at.isoformat(), "clock": e.at.strftime("%H:%M:%S"), "text": event_text(e.kind, e.data)}
                     for e in events if e.kind in EVENT_TEXT][-200:]
-        view = {"id": incident.id, "reference": incident.reference, "title": incident.title}
+        closed = incident.closed or {}
+        view = {"id": incident.id, "reference": incident.reference, "title": incident.title, "status": incident.status,
+                "assigned_to": incident.assigned_to or "", "closed_by": closed.get("by"), "closed_why": closed.get("why"),
+                "closed_at": local_time(closed.get("at"), rt.settings)}
+        people = assignable(s)
         detail["evidence"] = list(names)
     return render(request, "board.html", user, incident=view, evidence=[_evidence_item(ev) for ev in evidence],
                   cards=cards, reviewed=reviewed, plates=plates, timeline=timeline, last_event_id=last,
-                  can_review=user.role in REVIEWERS, can_link=user.role in OPENERS, can_send=user.role in OPENERS,
-                  devices=officer_devices(rt),
+                  can_review=user.role in REVIEWERS, can_link=user.role in OPENERS and incident.status == "open",
+                  can_send=user.role in OPENERS, devices=officer_devices(rt), people=people,
                   can_export=user.role in (Role.INVESTIGATOR, Role.ADMIN), page_title=f"Incident {view['reference']}")
 
 

@@ -51,6 +51,9 @@ class Incident(Base):
     retention_class: Mapped[str | None] = mapped_column(String(32))  # evidence.retention.CLASSES (None: default)
     review_at: Mapped[datetime | None]  # when its evidence's retention is next reviewed
     hold: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))  # marked for investigation: by, at, why
+    status: Mapped[str] = mapped_column(String(16), default="open", server_default="open", index=True)  # open | closed
+    closed: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))  # the last close: by, at, why
+    assigned_to: Mapped[str | None] = mapped_column(String(100), index=True)  # a user's name
     evidence: Mapped[list[Evidence]] = relationship(back_populates="incident")
 
 
