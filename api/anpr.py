@@ -37,6 +37,10 @@ AGED = ("Roles: control_room, investigator, admin. Audited. A read older than EV
         "person with the authority role (POST /anpr/access; 403 `approval_required` without one).")
 
 
+MAX_BATCH = 1000  # reads in one batch (a camera's backlog is sent in parts)
+MAX_ERRORS_LISTED = 20  # a batch's answer lists this many bad reads; the rest are counted
+
+
 class Alternative(BaseModel):
     vrm: str = Field(min_length=1, max_length=20)
     confidence: float = Field(ge=0, le=1)
@@ -107,6 +111,9 @@ async def post_reads(request: Request, rt: RuntimeDep, actor: Annotated[Actor, D
     items = body["reads"] if batch else [body]
     if not isinstance(items, list) or not items:
         return JSONResponse({"code": "invalid_read", "message": "`reads` must be a non-empty list"}, status_code=422)
+    if len(items) > MAX_BATCH:  # counted before anything is checked: a small body must not make a large answer
+        return JSONResponse({"code": "too_many_reads", "message": f"a batch holds at most {MAX_BATCH} reads, not "
+                             f"{len(items)}: send it in parts"}, status_code=413)
 
     done, errors = await run_in_threadpool(_store, rt, request, items, actor)
     if not batch:
@@ -115,7 +122,8 @@ async def post_reads(request: Request, rt: RuntimeDep, actor: Annotated[Actor, D
             return JSONResponse({"code": errors[0]["code"], "message": errors[0]["message"]}, status_code=status)
         return JSONResponse(done[0], status_code=200 if done[0]["duplicate"] else 201)
     summary = {"stored": sum(1 for d in done if not d["duplicate"]), "duplicates": sum(1 for d in done if d["duplicate"]),
-               "hits": sum(1 for d in done if d["hit"]), "errors": errors}
+               "hits": sum(1 for d in done if d["hit"]), "errors": errors[:MAX_ERRORS_LISTED],
+               "errors_not_listed": max(0, len(errors) - MAX_ERRORS_LISTED)}
     return JSONResponse(summary, status_code=422 if not done else 200)
 
 
@@ -127,10 +135,10 @@ def _store(rt: Runtime, request: Request, items: list[Any], actor: Actor
     for i, raw in enumerate(items):
         try:
             valid.append((i, ReadIn.model_validate(raw).model_dump()))
-        except ValidationError as exc:
-            e = exc.errors()[0]
+        except ValidationError as exc:  # where and what, never the value sent (it could be anything, and large)
+            e = exc.errors(include_input=False, include_url=False)[0]
             errors.append({"index": i, "code": "invalid_read",
-                           "message": f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"})
+                           "message": f"{'.'.join(str(p) for p in e['loc'])[:100]}: {str(e['msg'])[:200]}"})
     done = []
     outcomes = store_reads(rt, [r for _, r in valid], actor)
     if any(not isinstance(o, EvidenceError) and o.hits for o in outcomes):

@@ -24,6 +24,7 @@ import click
 from evidence.audit import Actor
 from evidence.errors import Forbidden, Unauthorized
 from evidence.keys import authenticate, create_key
+from evidence.utc import as_utc
 from evidence.runtime import Runtime
 from evidence.states import Role
 from evidence.users import check_password, no_admin_yet
@@ -48,7 +49,12 @@ class UtcTime(click.ParamType[datetime]):
             at = datetime.fromisoformat(str(value))
         except ValueError:
             self.fail(f"{value!r} is not a date or time (2026-12-01, 2026-12-01T05:02:49Z, …+01:00)", param, ctx)
-        return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+        if at.tzinfo is None:
+            return at.replace(tzinfo=UTC)
+        try:
+            return as_utc(at)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 UTC_TIME = UtcTime()

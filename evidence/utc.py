@@ -23,10 +23,15 @@ def utcnow() -> datetime:
 
 
 def as_utc(at: datetime) -> datetime:
-    """The same instant in UTC; ValueError for a naive datetime (whose zone nobody knows)."""
+    """The same instant in UTC; ValueError for a naive datetime (whose zone nobody knows) and for
+    one whose UTC instant falls outside the calendar (before year 1 or after 9999: an offset at
+    the calendar's edge, 0001-01-01T00:00:00+01:00)."""
     if at.tzinfo is None or at.tzinfo.utcoffset(at) is None:
         raise ValueError(f"{at.isoformat()} has no UTC offset: give one, e.g. 2026-12-01T05:02:49Z or +01:00")
-    return at.astimezone(UTC)
+    try:
+        return at.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{at.isoformat()} is outside the times that can be kept (UTC years 1 to 9999)") from None
 
 
 def end_of_day(day: str) -> datetime | None:

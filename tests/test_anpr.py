@@ -179,3 +179,47 @@ def test_plate_search_wildcards_confusables_and_the_reason_rule(anpr, cli):
     res = cli("search", "plate", "AB1?CDE", "--reason", "op NIGHTJAR", "--json")
     assert res.exit_code == 0 and json.loads(res.stdout)["count"] == 3
     assert cli("search", "plate", "AB12CDE").exit_code == 2  # --reason is required
+
+
+@pytest.mark.parametrize("edge", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-14:00"])
+def test_a_time_at_the_calendars_edge_is_refused_by_name_and_a_batch_keeps_its_good_reads(anpr, edge):
+    """Issue 29 (4): an offset that moves the instant past year 1 or 9999 was a 500 (OverflowError)
+    and lost the batch: now the field is named, and the good reads beside it are stored."""
+    client, rt, cam, cr, _ = anpr
+    one = client.post("/anpr/reads", headers=cam, json=_read("FF66FFF", timestamp=edge))
+    assert one.status_code == 422 and "timestamp" in one.json()["message"] and "UTC years 1 to 9999" in one.text
+    batch = client.post("/anpr/reads", headers=cam, json={"reads": [_read("GG77GGG"), _read("HH88HHH", timestamp=edge)]})
+    assert batch.status_code == 200 and batch.json()["stored"] == 1
+    assert [(e["index"], e["code"]) for e in batch.json()["errors"]] == [(1, "invalid_read")]
+    multipart = client.post("/anpr/reads", headers=cam, files={"read": (None, json.dumps(_read("JJ99JJJ", timestamp=edge)))})
+    assert multipart.status_code == 422 and "timestamp" in multipart.json()["message"]
+    hotlist = client.post("/hotlist", headers=cr, json={"vrm": "KK11KKK", "reason": "stolen", "expires_at": edge})
+    assert hotlist.status_code == 422 and "expires_at" in hotlist.text
+    for q in ({"since": edge}, {"until": edge}):
+        found = client.get("/search/plates", headers=cr, params={"q": "GG77GGG", **q})
+        assert found.status_code == 422 and next(iter(q)) in found.text
+    with rt.sessions() as s:
+        assert set(s.scalars(select(AnprRead.vrm))) == {"GG77GGG"}
+
+
+def test_a_small_body_of_junk_gets_a_small_answer(anpr):
+    """Issue 29 (2): ``{"reads": [0, 0, …]}`` of about 1 MiB made a 52 MB list of errors and +305 MB
+    of memory: the batch is counted before a read is checked (413), and a batch of bad reads lists
+    the first few; the answer stays under 4 KiB and the memory it takes under 20 MB."""
+    import tracemalloc
+
+    client, _, cam, _, _ = anpr
+    junk = json.dumps({"reads": [0] * 350_000}).encode()
+    assert 1 << 20 <= len(junk) < 2 << 20
+    tracemalloc.start()
+    try:
+        res = client.post("/anpr/reads", headers={**cam, "Content-Type": "application/json"}, content=junk)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert res.status_code == 413 and "at most 1000 reads" in res.json()["message"]
+    assert len(res.content) <= 4096 and peak <= 20 << 20, (len(res.content), peak)
+    bad = client.post("/anpr/reads", headers=cam, json={"reads": [{"vrm": "x" * 5000}] * 1000})
+    assert bad.status_code == 422 and len(bad.content) <= 4096
+    assert len(bad.json()["errors"]) == 20 and bad.json()["errors_not_listed"] == 980
+    assert "xxxx" not in bad.text  # what was sent is not echoed
