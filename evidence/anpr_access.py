@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from evidence.audit import Actor, append_audit, recorded_reason
+from evidence.audit import Actor, append_audit, recorded_reason, same_person
 from evidence.db.governance_tables import AnprAccess
 from evidence.db.tables import AnprRead, User
 from evidence.errors import Conflict, Forbidden, InvalidRequest, NotFound
@@ -67,7 +67,7 @@ def decide_access(rt: Runtime, access_id: int, approve: bool, reason: str, actor
                                           User.disabled_at.is_(None))) is None:
             raise Forbidden(f"{actor.name} is not an active person account with the authority role: an approval is "
                             "a named person's decision (`evidence users add --role authority`)")
-        if row.requested_by == actor.name:
+        if same_person(row.requested_by, actor.name):  # "insp 3 auth" (a key) is Insp 3 Auth (a person)
             raise Forbidden("a request for access to old ANPR reads is approved by a second person, not its requester")
         if row.state != "pending":
             raise Conflict(f"access request {access_id} was already {row.state} by {row.decided_by}")

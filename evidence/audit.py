@@ -15,7 +15,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from evidence.errors import InvalidRequest
 from evidence.utc import utcnow
 
 __all__ = ["Actor", "Anchor", "AuditCheck", "anchor_audit", "append_audit", "audit_read", "read_anchors",
-           "recorded_reason", "utc_naive", "verify_audit"]
+           "recorded_reason", "same_person", "seen_with", "utc_naive", "verify_audit"]
 
 GENESIS = "0" * 64
 
@@ -92,6 +92,21 @@ def audit_read(sessions: Sessions, actor: Actor, action: str, target: str, reaso
         entry = append_audit(s, actor, action, target, reason, detail)
         s.flush()
         return entry.id
+
+
+def same_person(a: str, b: str) -> bool:
+    """Whether two names (a person's, a key's) are the same to a reader: case and spacing aside."""
+    return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
+
+
+def seen_with(sessions: Sessions, actor: Actor, entry_id: int, image: str, within: timedelta) -> bool:
+    """Whether ``image`` ("candidate:7", "subject:3") was shown on the page whose view ``actor``
+    had audited as entry ``entry_id`` within ``within``: then fetching it is part of that audited
+    view, not a view of its own (one page, one entry — with the images it showed)."""
+    with sessions() as s:
+        entry = s.get(AuditEntry, entry_id)
+        return (entry is not None and entry.actor == actor.name and entry.at > utcnow() - within
+                and image in ((entry.detail or {}).get("images") or []))
 
 
 @dataclass(frozen=True)

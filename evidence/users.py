@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from evidence.audit import Actor, append_audit
@@ -57,7 +57,7 @@ def add_user(rt: Runtime, name: str, role: str, actor: Actor) -> tuple[User, str
         raise InvalidRequest("a person needs a name of at most 100 printable characters (for example PC 1234 Smith)")
     password = secrets.token_urlsafe(12)
     with rt.sessions.begin() as s:
-        if s.scalar(select(User.id).where(User.name == name)) is not None:
+        if s.scalar(select(User.id).where(func.lower(User.name) == name.lower())) is not None:
             raise Conflict(f"someone is already called {name!r}: names must tell people apart")
         user = User(name=name, role=role, password_hash=_hasher.hash(password), must_change=True,
                     created_by=actor.name)

@@ -23,6 +23,7 @@ from evidence.db.governance_tables import WatchlistRow
 from evidence.db.tables import (AnprRead, AuditEntry, CandidateRow, Derivative, Evidence, FaceTrackRow, Incident,
                                 WatchlistReference, WatchlistSubjectRow)
 from evidence.keys import create_key
+from pipeline.errors import EvidenceError
 from evidence.settings import Settings
 from evidence.users import add_user
 from evidence.utc import utcnow
@@ -304,3 +305,18 @@ def test_two_people_holding_one_incident_at_once_one_hold_stands(database_url, t
         entries = s.scalars(select(AuditEntry).where(AuditEntry.action.like("retention.%")).order_by(AuditEntry.id)).all()
     assert [e.action for e in entries] == ["retention.hold", "retention.release"]
     assert entries[1].reason == "inquiry closed"
+
+
+def test_a_request_is_not_approved_by_its_requester_under_another_case(anpr_app):
+    """Issue 29 (10): a key named "insp 0192 khan" asks; Insp 0192 Khan may not approve it (the same
+    person to anyone reading the audit); and no second person may be called "insp 0192 KHAN"."""
+    client, rt, keys = anpr_app
+    alias = {"Authorization": f"Bearer {create_key(rt, 'insp  0192 khan', 'investigator', ADMIN)[1]}"}
+    asked = client.post("/anpr/access", headers=alias, json={"query": "XY51ABC", "reason": "Op Nightjar"}).json()
+    own = client.post(f"/anpr/access/{asked['id']}/decision", headers=keys["Insp 0192 Khan"],
+                      json={"decision": "approved", "reason": "mine"})
+    assert own.status_code == 403 and "second person" in own.json()["message"]
+    assert client.post(f"/anpr/access/{asked['id']}/decision", headers=keys["Insp 0555 Ward"],
+                       json={"decision": "approved", "reason": "proportionate"}).status_code == 200
+    with pytest.raises(EvidenceError, match="already called"):
+        add_user(rt, "insp 0192 KHAN", "investigator", ADMIN)
