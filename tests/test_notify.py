@@ -480,3 +480,22 @@ def test_loopback_and_metadata_written_in_ipv6_are_still_refused(host: str, why:
         with pytest.raises(InvalidRequest, match=why):
             check_webhook(f"http://{host}/hook", allow_private=True, resolve=False)
     assert check_webhook("http://[64:ff9b::808:808]/hook", allow_private=False, resolve=False)  # NAT64 to a public one
+
+
+def test_a_line_break_in_a_subject_is_sent_on_one_line(tmp_path: Path) -> None:
+    """Issue 29 (8): a reference or name with a line break in an email's subject made every attempt
+    fail (and held back that recipient's next alerts): it is sent on one line, adding no header."""
+    from evidence.notify.send import send_email
+    from evidence.settings import Settings
+
+    box = Mailbox()
+    try:
+        settings = Settings(data_dir=tmp_path, smtp_host="127.0.0.1", smtp_port=box.port, smtp_tls="none")
+        out = send_email(settings, "desk@force.example", "[Evidence] anpr.hit on INC-1\r\nBcc: x@elsewhere.example",
+                         "text", {"X-Evidence-Event-Id": "7\n8"})
+        assert out.ok, out
+        (msg,) = box.wait_for(1)
+        assert msg["Subject"] == "[Evidence] anpr.hit on INC-1 Bcc: x@elsewhere.example" and msg["Bcc"] is None
+        assert msg["X-Evidence-Event-Id"] == "7 8"
+    finally:
+        box.close()

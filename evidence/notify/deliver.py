@@ -95,8 +95,8 @@ def _send(rt: Runtime, client: httpx.Client, d: Delivery, sub: Subscription | No
         subject, text, headers = email_for(rt.settings, d)
         return send_email(rt.settings, d.target, subject, text, headers)
     except Exception as exc:  # noqa: BLE001 - a message that cannot be made is a failed attempt, counted
-        log.exception("delivery %s could not be sent", d.id)
-        return Outcome(False, None, f"{type(exc).__name__}: {exc}"[:500])
+        log.exception("delivery %s could not be sent", d.id)  # and given up at once: trying again would make
+        return Outcome(False, None, f"{type(exc).__name__}: {exc}"[:500], final=True)  # it no better, and hold back the next
 
 
 def _record(rt: Runtime, attempts: list[tuple[Delivery, Outcome]], unsent: list[int]) -> None:

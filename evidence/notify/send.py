@@ -60,13 +60,22 @@ def post_webhook(client: httpx.Client, settings: Settings, url: str, secret: str
     return Outcome(False, r.status_code, f"answered {r.status_code}")
 
 
+def _one_line(text: str) -> str:
+    """A header's value on one line: a line break (an incident reference, a name typed with one)
+    would be refused by the email library or, worse, start a header of its own."""
+    return " ".join(str(text).split())
+
+
 def send_email(settings: Settings, to: str, subject: str, text: str, headers: dict[str, str] | None = None) -> Outcome:
     if not settings.smtp_host:
         return Outcome(False, None, "no SMTP server is configured (EVIDENCE_SMTP_HOST)")
     msg = EmailMessage()
-    msg["From"], msg["To"], msg["Subject"] = settings.mail_from, to, subject
-    for k, v in (headers or {}).items():
-        msg[k] = v
+    try:
+        msg["From"], msg["To"], msg["Subject"] = settings.mail_from, to, _one_line(subject)[:200]
+        for k, v in (headers or {}).items():
+            msg[k] = _one_line(v)
+    except ValueError as exc:  # an address the email library refuses: the same again would be refused too
+        return Outcome(False, None, f"the email cannot be made: {exc}"[:500], final=True)
     msg.set_content(text)
     timeout = settings.webhook_timeout_s
     try:
