@@ -6,6 +6,7 @@ this process (``evidence.work.start_analysis``)."""
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,6 +21,7 @@ from api.guards import MULTIPART_SLACK, SafeJSONRoute, limit_body, refuse_oversi
 from api.views import incident_exists
 from api.params import MAX_BIG_ID, Id
 from api.ratelimit import Limits
+from api.tus import reference
 from api.schemas import EvidenceUploaded, Receipt, UploadLinkPublic, multipart_body
 from evidence.notify.witness import add_status
 from evidence.audit import Actor
@@ -160,4 +162,5 @@ async def public_upload(token: Annotated[str, PathParam(max_length=100)], reques
 
 def _status_link(rt: Runtime, evidence_id: int) -> str:
     with rt.sessions.begin() as s:
-        return f"/s/{add_status(s, evidence_id, 'WV-' + str(evidence_id), None)}"
+        # A reference that says nothing of how many videos came before (not the evidence's number).
+        return f"/s/{add_status(s, evidence_id, reference(secrets.token_hex(8)), None)}"

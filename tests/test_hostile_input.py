@@ -142,6 +142,10 @@ def test_provenance_is_set_by_the_server_only(api, clips):
         ev = s.scalars(select(Evidence)).one()
     assert ev.submitted == {"caption": "fireworks", "contact": "07700 900123", "by": f"public:link:{link['id']}",
                             "role": "public", "via": f"upload link {link['id']}"}
+    # Issue 29 (11): the sender's reference says nothing of how many videos the force holds.
+    page = client.get(ok.json()["status_url"]).text
+    ref = re.search(r"WV-[0-9A-Z]+", page).group(0)
+    assert ref != f"WV-{ev.id}" and len(ref) == 11, ref
 
 
 def test_a_300_character_file_name_still_gives_an_extractable_package(env, clips, tmp_path, monkeypatch):
