@@ -5,6 +5,7 @@ access log line for it (``evidence.logs``: JSON by default)."""
 from __future__ import annotations
 
 import json
+import hmac
 import logging
 import re
 import time
@@ -16,6 +17,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 
 from api.schemas import Ready, ReadyCheckOut
+from evidence.errors import Forbidden, Unauthorized
 from evidence.logs import REQUEST_ID
 from evidence.metrics import SystemCollector, ready_checks
 from evidence.runtime import Runtime
@@ -99,12 +101,21 @@ def ready(request: Request) -> Response:
     return JSONResponse(body.model_dump(), status_code=200 if body.ready else 503)
 
 
-@router.get("/metrics", summary="Prometheus metrics (no key needed; keep it behind the proxy)",
+@router.get("/metrics", summary="Prometheus metrics (with the scrape token)",
             response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}},
-                                                       "description": "Prometheus text format"}},
-            description="Roles: none (scraped by Prometheus; the reverse proxy should not publish it). Request "
-                        "latency by route for this process; for the whole system, read at each scrape: evidence by "
-                        "state, candidates by review state, hotlist hits, deliveries by state, jobs waiting per "
-                        "queue, live workers, job durations by kind.")
+                                                       "description": "Prometheus text format"},
+                                                 401: {"description": "No token, or not the scrape token"},
+                                                 403: {"description": "Metrics are off (no EVIDENCE_METRICS_TOKEN)"}},
+            description="Roles: none — Prometheus sends `Authorization: Bearer <EVIDENCE_METRICS_TOKEN>` (its "
+                        "`authorization` scrape setting); without the setting /metrics is off. Request latency by "
+                        "route for this process; for the whole system, read at each scrape: evidence by state, "
+                        "candidates by review state, hotlist hits, deliveries by state, jobs waiting per queue, live "
+                        "workers, job durations by kind.")
 def metrics(request: Request) -> Response:
+    token = request.app.state.runtime.settings.metrics_token
+    if token is None:
+        raise Forbidden("metrics are off: set EVIDENCE_METRICS_TOKEN and scrape with it as a bearer token")
+    sent = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+    if not hmac.compare_digest(sent.encode(), token.encode()):
+        raise Unauthorized("scrape /metrics with the bearer token set in EVIDENCE_METRICS_TOKEN")
     return Response(generate_latest(request.app.state.metrics), media_type=CONTENT_TYPE_LATEST)

@@ -42,6 +42,7 @@ from harness import EVIDENCE, admin_env, free_port  # noqa: E402
 from served import S3Server  # noqa: E402
 from samples.make_samples import DEMO_WATCHLIST, Appearance, build_watchlist, render_clip  # noqa: E402
 
+SCRAPE_TOKEN = "soak-scrape-token-0123456789abcdef"  # GET /metrics needs it (issue 29)
 POSTGRES_ADMIN = os.environ.get("EVIDENCE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 BATCH = 50
 
@@ -224,7 +225,8 @@ def main() -> None:
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("EVIDENCE_")},
                **(s3.env("soak") if s3 else {"EVIDENCE_DATA_DIR": str(root / "shared")}),
                "EVIDENCE_DATABASE_URL": url, "EVIDENCE_REDIS_URL": f"redis://127.0.0.1:{redis.port}/0",
-               "EVIDENCE_AUDIT_ANCHORS": str(root / "anchors.jsonl"), "EVIDENCE_LOG_FORMAT": "json"}
+               "EVIDENCE_AUDIT_ANCHORS": str(root / "anchors.jsonl"), "EVIDENCE_LOG_FORMAT": "json",
+               "EVIDENCE_METRICS_TOKEN": SCRAPE_TOKEN}
         local = (lambda name: env) if not s3 else (lambda name: {**env, "EVIDENCE_DATA_DIR": str(root / name)})
         subprocess.run([EVIDENCE, "db", "upgrade"], env=local("admin"), check=True)
         env = admin_env(env)  # every command below acts as a named administrator
@@ -284,7 +286,7 @@ def main() -> None:
             # Drain: until nothing is waiting or being analysed (workers still supervised).
             drain_started = time.monotonic()
             while True:
-                text_m = httpx.get(f"{base}/metrics", timeout=30).text
+                text_m = httpx.get(f"{base}/metrics", timeout=30, headers={"Authorization": f"Bearer {SCRAPE_TOKEN}"}).text
                 busy = sum(metric(text_m, "evidence_items", f'{{state="{s}"}}') for s in ("queued", "ingesting",
                                                                                         "analysing"))
                 depth = sum(metric(text_m, "evidence_queue_depth", f'{{queue="{q}"}}') for q in ("evidence",))

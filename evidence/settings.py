@@ -164,6 +164,8 @@ class Settings(BaseSettings):
                                             "template; its body is ((message))")
     notify_email_template: str | None = Field(None, max_length=64, description="id of the Notify email template; "
                                               "its subject is ((subject)) and its body ((message))")
+    metrics_token: str | None = Field(None, min_length=16, max_length=200, description="the bearer token Prometheus "
+                                      "scrapes GET /metrics with (unset: /metrics is off, 403)")
     log_format: Literal["json", "text"] = Field("json", description="`evidence serve` and `evidence worker` log "
                                                 "lines: one JSON object each (with the request id), or text")
     audit_anchors: Path | None = Field(None, description="anchor file of the audit chain (default "

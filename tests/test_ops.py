@@ -23,6 +23,13 @@ from served import EVIDENCE, free_port, run, wait_http
 from test_workers import RedisServer
 
 pytestmark = pytest.mark.usefixtures("env")
+METRICS_TOKEN = "scrape-token-of-the-tests-0123456789"
+SCRAPE = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+
+
+@pytest.fixture(autouse=True)
+def _scrape_token(env, monkeypatch):
+    monkeypatch.setenv("EVIDENCE_METRICS_TOKEN", METRICS_TOKEN)  # Prometheus's bearer token (issue 29)
 
 
 def _metric(text: str, name: str, **labels: str) -> float:
@@ -33,13 +40,21 @@ def _metric(text: str, name: str, **labels: str) -> float:
     return float(m.group(1))
 
 
+def test_metrics_are_off_without_a_scrape_token(tmp_path):
+    with TestClient(create_app(Settings(data_dir=tmp_path / "data", metrics_token=None))) as client:
+        off = client.get("/metrics", headers=SCRAPE)
+        assert off.status_code == 403 and "EVIDENCE_METRICS_TOKEN" in off.json()["message"]
+
+
 def test_ready_and_metrics_in_process(tmp_path):
     with TestClient(create_app(Settings(data_dir=tmp_path / "data"))) as client:
         r = client.get("/ready")
         assert r.status_code == 200 and r.json()["ready"] is True
         assert {c["name"]: c["ok"] for c in r.json()["checks"]} == {"database": True, "store": True, "workers": True}
         assert client.get("/incidents/INC-NOPE/events").status_code == 401  # a route with a parameter
-        r = client.get("/metrics")
+        assert client.get("/metrics").status_code == 401  # no token: nothing of the force's counts
+        assert client.get("/metrics", headers={"Authorization": "Bearer guess-guess-guess-guess"}).status_code == 401
+        r = client.get("/metrics", headers=SCRAPE)
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
         text = r.text
         assert _metric(text, "evidence_items", state="done") == 0
@@ -108,7 +123,7 @@ def test_ready_waits_for_a_worker_and_metrics_follow_the_jobs(tmp_path, clips, m
                                                           env=env).stdout).group(1))
         end = time.monotonic() + 300
         while True:
-            text = httpx.get(f"{base}/metrics").text
+            text = httpx.get(f"{base}/metrics", headers=SCRAPE).text
             if _metric(text, "evidence_items", state="done") == 1:
                 break
             assert _metric(text, "evidence_items", state="failed") == 0
@@ -163,7 +178,7 @@ def test_work_lost_with_redis_is_requeued_by_the_api_without_a_worker_restart(tm
             sent = httpx.post(f"{base}/incidents/{incident['id']}/evidence", files={"file": ("p.mp4", f, "video/mp4")},
                               headers=auth, timeout=60)
         assert sent.status_code == 201
-        assert _metric(httpx.get(f"{base}/metrics").text, "evidence_queue_depth", queue="evidence") == 1
+        assert _metric(httpx.get(f"{base}/metrics", headers=SCRAPE).text, "evidence_queue_depth", queue="evidence") == 1
         redis.stop()  # no persistence: the queued ingest is gone
         redis.start()
         queue = Queue("evidence", connection=Redis(port=redis.port))
@@ -175,7 +190,7 @@ def test_work_lost_with_redis_is_requeued_by_the_api_without_a_worker_restart(tm
         procs.append(subprocess.Popen([EVIDENCE, "worker", "--burst"], env=env, stdout=subprocess.DEVNULL,
                                       stderr=subprocess.DEVNULL, start_new_session=True))
         procs[-1].wait(180)
-        assert _metric(httpx.get(f"{base}/metrics").text, "evidence_items", state="done") == 1
+        assert _metric(httpx.get(f"{base}/metrics", headers=SCRAPE).text, "evidence_items", state="done") == 1
     finally:
         for proc in procs:
             proc.terminate()
