@@ -159,9 +159,23 @@ async def patch(token: Token, upload_id: UploadId, request: Request, background:
                 content_type: Annotated[str, Header(max_length=100)] = "") -> Response:
     rt = _rt(request)
     link = await run_in_threadpool(_link, request, token, False)
-    row = await run_in_threadpool(_upload, rt, link, upload_id)
     if content_type != "application/offset+octet-stream":
         raise InvalidRequest("Content-Type must be application/offset+octet-stream")
+    receiving: set[str] = request.app.state.tus_receiving
+    if upload_id in receiving:  # checked and taken with no await between: one writer per upload in this process
+        raise Conflict("another piece of this upload is still arriving: ask how much arrived (HEAD), then go on")
+    receiving.add(upload_id)  # (an upload's pieces all reach the process that keeps its bytes: see _here)
+    try:
+        return await _receive(request, rt, link, upload_id, upload_offset, background)
+    finally:
+        receiving.discard(upload_id)
+
+
+async def _receive(request: Request, rt: Runtime, link: UploadLink, upload_id: str, upload_offset: int,
+                   background: BackgroundTasks) -> Response:
+    """One PATCH's bytes, written where the upload stands (read now that this request is its only
+    writer): the stored bytes are always those of the requests that were answered 204."""
+    row = await run_in_threadpool(_upload, rt, link, upload_id)
     if row.finished_at is not None or upload_offset != row.offset:
         raise Conflict(f"this upload is at offset {row.offset}, not {upload_offset}")
     _here(rt, upload_id, True)

@@ -276,3 +276,35 @@ def test_a_malformed_range_is_a_documented_error_and_a_good_one_a_part(api):
     assert client.get(url, headers={**keys["investigator"], "Range": "bytes=9000-"}).status_code == 416
     documented = client.get("/openapi.json").json()["paths"]["/evidence/{evidence_id}/working-copy"]["get"]["responses"]
     assert {"206", "416", "422"} <= set(documented)
+
+
+def test_pieces_of_one_upload_sent_at_once_keep_only_the_bytes_that_were_accepted(api):
+    """Issue 29 (6): six PATCHes at offset 0 with different bodies all passed the offset check and
+    all wrote; the one answered 204 was not always the one kept. Now one writes (204) and the
+    others are told another piece is arriving (409): what is kept is the accepted body."""
+    import threading
+
+    client, rt, keys, incident = api
+    token = client.post(f"/incidents/{incident}/upload-links", json={}, headers=keys["control_room"]).json()["token"]
+    tus = {"Tus-Resumable": "1.0.0"}
+    made = client.post(f"/public/tus/{token}", headers={**tus, "Upload-Length": "2000"})
+    upload = made.headers["location"]
+    bodies = [bytes([0x80 + i]) * 1000 for i in range(6)]  # not text: a text file is refused at its first bytes
+    answers: dict[int, int] = {}
+    start = threading.Barrier(len(bodies))
+
+    def send(i: int) -> None:
+        start.wait()
+        answers[i] = client.patch(upload, content=bodies[i], headers={
+            **tus, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}).status_code
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(bodies))]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    accepted = [i for i, code in answers.items() if code == 204]
+    assert len(accepted) == 1 and sorted(answers.values()) == [204] + [409] * 5, sorted(answers.items())
+    kept = (rt.store.root / "tmp" / f"tus-{upload.rsplit('/', 1)[1]}").read_bytes()[:1000]
+    assert kept == bodies[accepted[0]]
+    assert client.head(upload, headers=tus).headers["upload-offset"] == "1000"
