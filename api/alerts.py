@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from api.auth import OPENERS, READERS, allow
+from api.auth import OPENERS, READERS, allow, still_allowed
 from api.deps import RuntimeDep
 from api.guards import SafeJSONRoute
 from api.params import MAX_BIG_ID, MAX_ID, Id
@@ -63,7 +63,7 @@ def desk_feed(request: Request, rt: RuntimeDep, actor: Annotated[Actor, Depends(
         with rt.sessions() as s:
             return [event_view(e) for e in desk_events(s, last)]
 
-    return event_stream(request, fetch, start, max_s)
+    return event_stream(request, fetch, start, max_s, still_allowed(request, READERS))
 
 
 @router.post("/alerts/{alert_id}/acknowledge", summary="Acknowledge an alert", response_model=AlertPublic,

@@ -56,6 +56,28 @@ def allow(*roles: Role) -> Callable[..., Actor]:
     return caller
 
 
+def still_allowed(request: Request, roles: tuple[Role, ...]) -> Callable[[], bool]:
+    """For a long answer (a live feed): whether the credential that opened it still holds — the key
+    not revoked, the session not ended, idle or the account disabled, the role still allowed.
+    Asked again every few seconds; it looks without counting as activity or as a failed sign-in."""
+    rt = request.app.state.runtime
+    cookie = request.cookies.get(SESSION_COOKIE)
+    header = request.headers.get("authorization", "")
+    key = header[7:].strip() if header[:7].lower() == "bearer " else None
+
+    def check() -> bool:
+        try:
+            if key is None and cookie:
+                user = session_user(rt, cookie, touch=False)
+                return user is not None and user.role in roles
+            with rt.sessions() as s:
+                return authenticate(s, key).role in roles
+        except (Unauthorized, Forbidden):
+            return False
+
+    return check
+
+
 def _session_actor(request: Request) -> Actor:
     """The signed-in person behind a session cookie (Unauthorized if it ended or idled out)."""
     user = session_user(request.app.state.runtime, request.cookies.get(SESSION_COOKIE))

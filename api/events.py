@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
-from api.auth import READERS, allow
+from api.auth import READERS, allow, still_allowed
 from api.deps import RuntimeDep
 from api.guards import SafeJSONRoute
 from api.views import incident_exists
@@ -41,4 +41,5 @@ def live(incident_id: Id, request: Request, rt: RuntimeDep, actor: Annotated[Act
         with rt.sessions() as s:
             return [event_view(e) for e in events_after(s, incident_id, last)]
 
-    return event_stream(request, fetch, start, max_s, match=lambda e: e.get("incident_id") == incident_id)
+    return event_stream(request, fetch, start, max_s, still_allowed(request, READERS),
+                        match=lambda e: e.get("incident_id") == incident_id)

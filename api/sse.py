@@ -24,6 +24,8 @@ __all__ = ["POLL_S", "Wake", "event_stream", "last_event_id"]
 POLL_S = 0.2  # rows written by other processes are seen within this
 PUSHED_MAX = 1000  # pushed events waiting for one stream; past it, the stream reads the table
 KEEP_ALIVE_S = 15
+RECHECK_S = 2.0  # an open stream asks again whether its credential holds (access taken away ends within this)
+ENDED = 'event: access_ended\ndata: {"message": "your access has ended: sign in again"}\n\n'
 
 
 @dataclass(eq=False)
@@ -82,13 +84,17 @@ def last_event_id(value: str | None, after: int) -> int:
 
 
 def event_stream(request: Request, fetch: Callable[[int], list[dict[str, Any]]], start: int,
-                 max_s: float | None, match: Callable[[dict[str, Any]], bool] | None = None) -> StreamingResponse:
+                 max_s: float | None, allowed: Callable[[], bool],
+                 match: Callable[[dict[str, Any]], bool] | None = None) -> StreamingResponse:
     """Stream what ``fetch(after_id)`` returns (dicts with ``id`` and ``kind``), from ``start``.
     Events pushed to this process that ``match`` are sent as they arrive; the table is still read
     (on ``notify`` and every ``POLL_S``), and what was pushed is not sent twice. A pushed event
     goes out without an SSE ``id`` (its id is in its data): the id a client resumes from is only
     ever the table read's cursor, so an earlier event another process committed and the table
-    read has not reached yet is not skipped on reconnect (it may repeat a pushed one: same id)."""
+    read has not reached yet is not skipped on reconnect (it may repeat a pushed one: same id).
+    ``allowed()`` is asked every ``RECHECK_S``: once the credential that opened the stream no longer
+    holds (a key revoked, an account disabled, a session ended), an ``access_ended`` event is sent
+    and the stream closes — access taken away ends open streams too."""
     wake: Wake = request.app.state.wake
 
     def line(e: dict[str, Any], with_id: bool = True) -> str:
@@ -97,7 +103,7 @@ def event_stream(request: Request, fetch: Callable[[int], list[dict[str, Any]]],
 
     async def stream() -> AsyncIterator[str]:
         last, loop = start, asyncio.get_running_loop()
-        began = idle_since = polled = loop.time()
+        began = idle_since = polled = checked = loop.time()
         wake.loop, me = loop, _Listener(asyncio.Event(), match, poll=True)
         wake.listeners.add(me)
         sent: set[int] = set()  # pushed ahead of the table's cursor ``last``
@@ -106,6 +112,11 @@ def event_stream(request: Request, fetch: Callable[[int], list[dict[str, Any]]],
             while max_s is None or loop.time() - began < max_s:
                 if await request.is_disconnected():
                     return
+                if loop.time() - checked >= RECHECK_S:
+                    checked = loop.time()
+                    if not await run_in_threadpool(allowed):
+                        yield ENDED
+                        return
                 me.woken.clear()
                 while me.pushed:
                     e = me.pushed.popleft()

@@ -16,6 +16,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from evidence.audit import Actor, append_audit
+from evidence.db import rows_changed
 from evidence.db.tables import ApiKey, User, WebSession
 from evidence.errors import Conflict, InvalidRequest, NotFound, Unauthorized
 from evidence.keys import secret_digest
@@ -210,8 +211,10 @@ def end_session(rt: Runtime, token: str, actor: Actor) -> None:
             append_audit(s, actor, "user.signout", f"user:{row.user_id}")
 
 
-def change_password(rt: Runtime, user_id: int, current: str, new: str) -> None:
-    """InvalidRequest unless ``current`` is right and ``new`` is long enough and different."""
+def change_password(rt: Runtime, user_id: int, current: str, new: str, keep_session: str | None = None) -> None:
+    """InvalidRequest unless ``current`` is right and ``new`` is long enough and different. The
+    person's other sessions end (someone who had the old password is signed out everywhere);
+    ``keep_session`` (the token of the session it was changed from) stays."""
     if len(new) < MIN_PASSWORD:
         raise InvalidRequest(f"Choose a password of at least {MIN_PASSWORD} characters")
     with rt.sessions.begin() as s:
@@ -225,4 +228,9 @@ def change_password(rt: Runtime, user_id: int, current: str, new: str) -> None:
         if new == current:
             raise InvalidRequest("Choose a password different from the one-time password")
         user.password_hash, user.must_change = _hasher.hash(new), False
-        append_audit(s, Actor(user.name, user.role), "user.password", f"user:{user_id}")
+        others = update(WebSession).where(WebSession.user_id == user_id, WebSession.ended_at.is_(None))
+        if keep_session:
+            others = others.where(WebSession.id != secret_digest(keep_session))
+        ended = rows_changed(s.execute(others.values(ended_at=utcnow()).execution_options(synchronize_session=False)))
+        append_audit(s, Actor(user.name, user.role), "user.password", f"user:{user_id}",
+                     detail={"sessions_ended": ended})

@@ -138,7 +138,8 @@ async def password(request: Request, current: Annotated[str, Form(max_length=100
         check_csrf(user, csrf_token)
         if new != again:
             raise InvalidRequest("The two new passwords are not the same")
-        await run_in_threadpool(change_password, request.app.state.runtime, user.user_id, current, new)
+        await run_in_threadpool(change_password, request.app.state.runtime, user.user_id, current, new,
+                                request.cookies.get(COOKIE))  # this session stays; the others end
     except (InvalidRequest, Forbidden) as exc:
         return render(request, "password.html", user, status_code=422 if isinstance(exc, InvalidRequest) else 403,
                       must_change=user.must_change, error=exc.message, page_title="Choose your password")
