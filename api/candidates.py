@@ -14,9 +14,9 @@ from api.auth import READERS, REVIEWERS, allow
 from api.deps import RuntimeDep, viewed
 from api.guards import SafeJSONRoute
 from api.views import candidate_public
-from api.params import Id
+from api.params import SEEN_FOR, Id, SeenWith
 from api.schemas import CandidatePublic, ReviewResult
-from evidence.audit import Actor
+from evidence.audit import Actor, seen_with
 from evidence.db.tables import CandidateRow
 from evidence.errors import NotFound
 from evidence.review import review_candidate
@@ -41,9 +41,17 @@ def get_candidate(candidate_id: Id, rt: RuntimeDep,
 
 
 @router.get("/candidates/{candidate_id}/crop", summary="The candidate's face crop, JPEG (audited read)",
-            description="Roles: control_room, investigator, admin.", response_class=FileResponse,
+            description="Roles: control_room, investigator, admin. `seen`: the audit entry of the page that "
+                        "shows it (the view is audited once, with its images).", response_class=FileResponse,
             responses={200: {"content": {"image/jpeg": {}}, "description": "the face crop"}})
-def get_crop(candidate_id: Id, rt: RuntimeDep, actor: Annotated[Actor, Depends(allow(*READERS))]) -> FileResponse:
+def get_crop(candidate_id: Id, rt: RuntimeDep, actor: Annotated[Actor, Depends(allow(*READERS))],
+             seen: SeenWith = None) -> FileResponse:
+    if seen is not None and seen_with(rt.sessions, actor, seen, f"candidate:{candidate_id}", SEEN_FOR):
+        with rt.sessions() as s:  # shown on a page whose view is audited with it
+            c = s.get(CandidateRow, candidate_id)
+            if c is None or c.track.crop is None:
+                raise NotFound(f"candidate {candidate_id} has no crop")
+            return FileResponse(rt.store.absolute(c.track.crop.store_path), media_type="image/jpeg")
     with viewed(rt, actor, CandidateRow, candidate_id, "candidate", "candidate.view_crop") as (_, c, detail):
         if c.track.crop is None:
             raise NotFound(f"candidate {candidate_id} has no crop")

@@ -32,11 +32,12 @@ def viewed(rt: Runtime, actor: Actor, model: type[T], row_id: int, kind: str,
     """Load ``row_id`` of ``model`` in a read session (NotFound naming ``kind`` otherwise), let the
     block build its answer from it, then record the view (``action`` on ``<kind>:<id>``, with what
     the block put in the yielded ``detail``) in the audit log — in a write of its own, once the
-    reading is over. A block that raises (its own NotFound too) records nothing."""
+    reading is over; the entry's id is then ``detail["audit_id"]`` (a page's images name it: they
+    were seen with the page, audited once). A block that raises (its own NotFound too) records nothing."""
     with rt.sessions() as s:
         row = s.get(model, row_id)
         if row is None:
             raise NotFound(f"{kind.replace('_', ' ')} {row_id} not found")
         detail: dict[str, Any] = {}
         yield s, row, detail
-    audit_read(rt.sessions, actor, action, f"{kind}:{row_id}", detail=detail or None)
+    detail["audit_id"] = audit_read(rt.sessions, actor, action, f"{kind}:{row_id}", detail=detail or None)

@@ -100,13 +100,14 @@ def same_person(a: str, b: str) -> bool:
 
 
 def seen_with(sessions: Sessions, actor: Actor, entry_id: int, image: str, within: timedelta) -> bool:
-    """Whether ``image`` ("candidate:7", "subject:3") was shown on the page whose view ``actor``
-    had audited as entry ``entry_id`` within ``within``: then fetching it is part of that audited
-    view, not a view of its own (one page, one entry — with the images it showed)."""
+    """Whether ``image`` ("candidate:7", "subject:3", "feed:incident:2") was shown on the page whose
+    view ``actor`` had audited as entry ``entry_id`` within ``within`` (its detail's ``shown``): then
+    fetching it is part of that audited view, not a view of its own (one page, one entry — with
+    the images and the live feed it showed)."""
     with sessions() as s:
         entry = s.get(AuditEntry, entry_id)
         return (entry is not None and entry.actor == actor.name and entry.at > utcnow() - within
-                and image in ((entry.detail or {}).get("images") or []))
+                and image in ((entry.detail or {}).get("shown") or []))
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,10 @@ from sqlalchemy.orm import Session
 
 from evidence.db.outbox_tables import Alert, Delivery, Share, Subscription
 from evidence.db.tables import Evidence, IncidentEvent
+from evidence.alerts import alerts_of_events
 from evidence.reports import sender_view
 
-__all__ = ["EVENT_TEXT", "GROUPS", "chronology", "chronology_csv", "event_text"]
+__all__ = ["EVENT_TEXT", "GROUPS", "chronology", "chronology_csv", "event_text", "sendable_rows"]
 
 EVENT_TEXT = {"evidence.received": "Video received", "evidence.analysing": "Analysis started",
               "evidence.done": "Analysis done", "evidence.failed": "Analysis failed",
@@ -86,7 +87,7 @@ def chronology(s: Session, incident_id: int, groups: set[str] | None = None) -> 
             elif sent.state == "pending":
                 what = what.replace("sent", "being sent", 1)
         row = {"at": e.at, "group": _GROUP_OF[e.kind], "kind": e.kind, "what": what, "by": _by(e.kind, d),
-               "said": None, "contact": None}
+               "said": None, "contact": None, "event_id": e.id, "data": d}
         if e.kind == "evidence.received" and (sender := senders.get(d.get("evidence_id") or 0)):
             row["said"], row["contact"] = sender.get("caption"), sender.get("contact")
         rows.append(row)
@@ -97,9 +98,25 @@ def chronology(s: Session, incident_id: int, groups: set[str] | None = None) -> 
         note = (share.sent or {}).get("note")
         rows.append({"at": share.created_at, "group": "messages", "kind": "officer.share",
                      "what": f"Sent to an officer: {summary} to {device}" + (f" (“{note}”)" if note else ""),
-                     "by": share.created_by, "said": None, "contact": None})
+                     "by": share.created_by, "said": None, "contact": None, "event_id": None, "data": {}})
     rows.sort(key=lambda r: r["at"])
     return [r for r in rows if groups is None or r["group"] in groups]
+
+
+def sendable_rows(s: Session, incident_id: int, rows: list[dict[str, Any]]) -> dict[int, int]:
+    """{row index: alert id} of the rows that can be sent to an officer: a hit, and the review that
+    confirmed a potential match (its alert is the match's)."""
+    matches = {int(e.data["candidate_id"]): e.id for e in s.scalars(select(IncidentEvent).where(
+        IncidentEvent.incident_id == incident_id, IncidentEvent.kind == "candidate")) if "candidate_id" in e.data}
+    wanted: dict[int, int] = {}
+    for i, r in enumerate(rows):
+        if r["kind"] == "anpr.hit":
+            wanted[i] = r["event_id"]
+        elif r["kind"] == "candidate.reviewed" and r["data"].get("review_state") == "confirmed":
+            if (event := matches.get(int(r["data"].get("candidate_id") or 0))) is not None:
+                wanted[i] = event
+    alerts = alerts_of_events(s, list(wanted.values())) if wanted else {}
+    return {i: alerts[e].id for i, e in wanted.items() if e in alerts}
 
 
 def chronology_csv(rows: list[dict[str, Any]], zone: Any) -> str:

@@ -588,7 +588,10 @@ def test_admin_pages(browser, site):
     page.fill("#list-legal_basis", "Common law policing purpose; DPA 2018 s35")
     page.fill("#list-category", "wanted")
     page.fill("#list-authorised_by", "Supt 0456 Patel")
-    page.fill("#list-expires", (date.today() + timedelta(days=180)).isoformat())
+    ends = date.today() + timedelta(days=180)  # typed as GOV.UK has people type dates (issue 28)
+    page.get_by_role("group", name="Authority ends on").get_by_label("Day").fill(str(ends.day))
+    page.get_by_role("group", name="Authority ends on").get_by_label("Month").fill(str(ends.month))
+    page.get_by_role("group", name="Authority ends on").get_by_label("Year").fill(str(ends.year))
     page.fill("#list-max_subjects", "50")
     look(page, "admin-watchlist-authorise", site)
     page.click("button:has-text('Record the authority')")
@@ -824,6 +827,18 @@ def test_the_incident_chronology_has_everything_that_happened_and_exports(browse
     assert text.startswith("time_utc,time_local,group,what,by") and "Reviewed: Gordon_Brown confirmed" in text
     assert "Video received" not in text  # the events shown
 
+    # Sent to an officer from here too (issue 28): a plain form, what was sent and where it went.
+    page.get_by_role("row", name=re.compile("Reviewed: Gordon_Brown confirmed")).get_by_role(
+        "link", name=re.compile("^Send to an officer")).click()
+    expect(page.get_by_role("heading", name="Send to an officer")).to_be_visible()
+    expect(page.locator("main")).to_contain_text("PC 99 Jones (phone)")  # sent from the board before
+    page.get_by_label("Officer", exact=True).select_option(label="PC 99 Jones (phone)")
+    page.get_by_label("Note for the officer").fill("From the chronology: check the address again tonight")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator(".govuk-notification-banner")).to_contain_text("Sending to PC 99 Jones (phone)")
+    expect(page.get_by_role("list", name="Sent to officers").get_by_role("listitem")).to_have_count(2)
+    look(page, "send-from-chronology", site)
+
 
 def test_a_match_card_says_why_the_person_is_wanted_and_the_faces_compare_large(browser, site):
     """Issue 28 (5): what an adjudicator needs on the card — why the person is wanted and the risk
@@ -857,6 +872,40 @@ def test_a_match_card_says_why_the_person_is_wanted_and_the_faces_compare_large(
     look(board, "compare", site)
     board.get_by_role("link", name="Back to INC-2026-0412").click()
     expect(board.get_by_role("heading", name="Reviewed")).to_be_visible()
+
+
+def test_a_page_is_one_audit_entry_with_the_images_it_shows(browser, site):
+    """Issue 28: opening the board writes one entry, naming the face crops and watchlist photos it
+    shows (they were six entries: one a picture); a crop fetched on its own, or with another
+    person's page, is still audited as a view of its own."""
+    from sqlalchemy import func, select
+
+    from evidence.db.tables import AuditEntry
+
+    rt = Runtime(Settings(data_dir=Path(site.env["EVIDENCE_DATA_DIR"])))
+
+    def entries(after: int) -> list[AuditEntry]:
+        with rt.sessions() as s:
+            return list(s.scalars(select(AuditEntry).where(AuditEntry.id > after, AuditEntry.actor == "DC 5678 Patel")))
+
+    _, page = sign_in(browser, site, "DC 5678 Patel")
+    before = max([e.id for e in entries(0)] or [0])
+    page.get_by_role("link", name="INC-2026-0412").click()
+    page.wait_for_selector(".ep-card[data-candidate-id]")
+    page.wait_for_function("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+    views = [e for e in entries(before) if e.action != "session.keep_alive"]
+    assert [e.action for e in views] == ["incident.view"], [(e.action, e.target) for e in views]
+    shown = views[0].detail["shown"]
+    assert f"feed:incident:{views[0].target.split(':')[1]}" in shown  # its live feed, part of the view
+    assert any(i.startswith("candidate:") for i in shown) and any(i.startswith("subject:") for i in shown)
+
+    crop = next(i for i in shown if i.startswith("candidate:")).split(":")[1]
+    assert page.request.get(f"{site.base}/candidates/{crop}/crop").ok  # on its own: a view of its own
+    with rt.sessions() as s:
+        other = s.scalar(select(func.max(AuditEntry.id)).where(AuditEntry.actor == "PC 1234 Smith",
+                                                                AuditEntry.action == "incident.view"))
+    assert page.request.get(f"{site.base}/candidates/{crop}/crop?seen={other}").ok  # someone else's page
+    assert [e.action for e in entries(views[0].id)] == ["candidate.view_crop", "candidate.view_crop"]
 
 
 def _idle(site: Site, context, minutes: float) -> None:

@@ -335,11 +335,16 @@ def test_an_incident_held_classified_and_reviewed_on_its_retention_page(site):
     assert "</strong> by DC 4411 Jones since" in change(action="hold", reason="Op Nightjar: arson inquiry").text
     classed = change(action="classify", retention_class="mopi_3", reason="charged: assault")
     assert "Classed mopi_3" in classed.text and f"{utcnow().year + 6}" in classed.text
-    past = change(action="review", keep_until="2020-01-01", reason="kept")
+    def day(d: str, m: str, y: str) -> dict[str, str]:  # the GOV.UK date input: day, month and year
+        return {"keep_until-day": d, "keep_until-month": m, "keep_until-year": y}
+
+    past = change(action="review", reason="kept", **day("1", "1", "2020"))
     assert past.status_code == 422 and "must be after today" in past.text and 'value="kept"' in past.text
-    assert 'aria-describedby="keep_until-hint keep_until-error" value="2020-01-01"' in past.text
-    assert change(action="review", keep_until="20400131", reason="kept").status_code == 422
-    assert "Kept until 31 January 2040" in change(action="review", keep_until="2040-01-31", reason="appeal pending").text
+    assert 'href="#keep_until-day"' in past.text and 'id="keep_until-year" name="keep_until-year"' in past.text
+    assert 'value="2020"' in past.text  # what was typed, kept
+    assert "must include a month" in change(action="review", reason="kept", **day("31", "", "2040")).text
+    assert "must be a real date" in change(action="review", reason="kept", **day("31", "2", "2040")).text
+    assert "Kept until 31 January 2040" in change(action="review", reason="appeal pending", **day("31", "1", "2040")).text
     assert "Hold released" in change(action="release", reason="inquiry closed").text
     twice = change(action="release", reason="inquiry closed")  # an old tab: refused, not audited again
     assert twice.status_code == 409 and "is not held" in twice.text
@@ -366,7 +371,7 @@ def test_an_administrator_records_a_lists_authority_creates_a_list_and_enrols_on
     assert admin.get("/app/admin/watchlist?authorise=nope").status_code == 404
     spec = {"csrf_token": csrf, "mode": "authorise", "name": "default", "purpose": "people wanted on warrant",
             "legal_basis": "common law policing purpose", "category": "wanted", "authorised_by": "",
-            "expires": "2040-06-30", "max_subjects": "500"}
+            "list-expires-day": "30", "list-expires-month": "6", "list-expires-year": "2040", "max_subjects": "500"}
     unnamed = admin.post("/app/admin/watchlist/lists", data=spec)
     assert unnamed.status_code == 422 and 'value="people wanted on warrant"' in unnamed.text
     assert 'id="list-authorised_by-error"' in unnamed.text and "Give the senior officer who authorised it" in unnamed.text
@@ -376,7 +381,8 @@ def test_an_administrator_records_a_lists_authority_creates_a_list_and_enrols_on
     assert "Watchlist default re-authorised: authorised by Supt 0456 Patel until 30 June 2040" in done.text
     assert "Not recorded" not in done.text
     new = spec | {"mode": "create", "name": "fireworks", "authorised_by": "Supt 0456 Patel", "max_subjects": "20"}
-    no_end = admin.post("/app/admin/watchlist/lists", data=new | {"expires": ""})
+    no_end = admin.post("/app/admin/watchlist/lists", data=new | {"list-expires-day": "", "list-expires-month": "",
+                                                                  "list-expires-year": ""})
     assert no_end.status_code == 422 and "a list must expire" in no_end.text
     assert "Watchlist fireworks created" in admin.post("/app/admin/watchlist/lists", data=new).text
     assert admin.post("/app/admin/watchlist/lists", data=new).status_code == 409  # the same name twice
@@ -384,7 +390,7 @@ def test_an_administrator_records_a_lists_authority_creates_a_list_and_enrols_on
     photos = sorted((watchlist_dir / "Tom_Ridge").glob("*.jpg"))[:2]
     files = [("images", (p.name, p.read_bytes(), "image/jpeg")) for p in photos]
     person_on = {"csrf_token": csrf, "watchlist": "fireworks", "name": "Tom Ridge", "source": "custody image CI/2026/0042",
-                 "expires": "2039-01-31"}
+                 "enrol-expires-day": "31", "enrol-expires-month": "1", "enrol-expires-year": "2039"}
     why_not = admin.post("/app/admin/watchlist", data=person_on, files=files)
     assert why_not.status_code == 422 and 'value="custody image CI/2026/0042"' in why_not.text
     assert 'id="enrol-reason-error"' in why_not.text and "Give the reason" in why_not.text

@@ -13,12 +13,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 
 from api.deps import RuntimeDep
 from api.errors import status_of
 from api.pages.admin import MAX_PHOTOS, Admin, Confirmed, Csrf, Reason, admin_page, confirm_first, need_reason
-from api.pages.common import FieldError, check_csrf, field_of
+from api.pages.common import FieldError, check_csrf, field_of, typed_date
 from api.params import Id
 from api.watchlist import ENROL_FIELDS, enrol_fields
 from evidence.db.tables import WatchlistSubjectRow
@@ -37,6 +37,10 @@ __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
 Line = Annotated[str, Form(max_length=200)]
+# Dates as GOV.UK has people type them: day, month and year.
+ListDay = Annotated[str, Form(alias="list-expires-day", max_length=4)]
+ListMonth = Annotated[str, Form(alias="list-expires-month", max_length=4)]
+ListYear = Annotated[str, Form(alias="list-expires-year", max_length=4)]
 LIST_TEXT = (("name", "the name of the list"), ("purpose", "what the list is for"), ("legal_basis", "its legal basis"),
              ("category", "its category"), ("authorised_by", "the senior officer who authorised it"))
 
@@ -73,21 +77,24 @@ def watchlist(request: Request, rt: RuntimeDep, user: Admin,
 def watchlist_list(request: Request, rt: RuntimeDep, user: Admin, mode: Annotated[str, Form(max_length=10)] = "",
                    name: Annotated[str, Form(max_length=100)] = "", purpose: Reason = "", legal_basis: Line = "",
                    category: Annotated[str, Form(max_length=64)] = "", authorised_by: Annotated[str, Form(max_length=100)] = "",
-                   expires: Annotated[str, Form(max_length=10)] = "", max_subjects: Annotated[str, Form(max_length=8)] = "",
-                   csrf_token: Csrf = "") -> HTMLResponse:
+                   expires_day: ListDay = "", expires_month: ListMonth = "", expires_year: ListYear = "",
+                   max_subjects: Annotated[str, Form(max_length=8)] = "", csrf_token: Csrf = "") -> HTMLResponse:
     """Create a list (``mode=create``) or record a new authorisation of one (``mode=authorise``)."""
     check_csrf(user, csrf_token)
     typed = {"mode": mode, "name": name, "purpose": purpose, "legal_basis": legal_basis, "category": category,
-             "authorised_by": authorised_by, "expires": expires, "max_subjects": max_subjects}
+             "authorised_by": authorised_by, "list-expires-day": expires_day, "list-expires-month": expires_month,
+             "list-expires-year": expires_year, "max_subjects": max_subjects}
     try:
         if mode not in ("create", "authorise"):
             raise InvalidRequest("Choose to create a list or to record its authorisation")
         for field, what in LIST_TEXT:
             if not typed[field].strip():
                 raise FieldError(f"list-{field}", f"Give {what}")
-        until = end_of_day(expires)
-        if until is None:
-            raise FieldError("list-expires", "Give the date the authority ends, for example 2027-06-30: a list must expire")
+        day = typed_date(typed, "list-expires", "The date the authority ends")
+        if day is None:
+            raise FieldError("list-expires-day", "Enter the date the authority ends: a list must expire")
+        until = end_of_day(day.isoformat())
+        assert until is not None  # a real date
         most = max_subjects.strip()
         if not (most.isascii() and most.isdecimal()):
             raise FieldError("list-max_subjects", "Give the most people the list may hold, as a number from 1 to 1000000")
@@ -103,10 +110,11 @@ def watchlist_list(request: Request, rt: RuntimeDep, user: Admin, mode: Annotate
 
 @router.post("/app/admin/watchlist", response_class=HTMLResponse)
 async def watchlist_enrol(request: Request, rt: RuntimeDep, user: Admin) -> HTMLResponse:
-    form = await request.form(max_files=MAX_PHOTOS, max_fields=ENROL_FIELDS + 1)
+    form = await request.form(max_files=MAX_PHOTOS, max_fields=ENROL_FIELDS + 3)  # + the CSRF token, and the date typed in three parts
     token = form.get("csrf_token")
     check_csrf(user, token if isinstance(token, str) else None)
-    typed = {k: v for k in ("name", "watchlist", "source", "reason", "risk", "expires") if isinstance(v := form.get(k), str)}
+    typed = {k: v for k in ("name", "watchlist", "source", "reason", "risk", "enrol-expires-day", "enrol-expires-month",
+                            "enrol-expires-year") if isinstance(v := form.get(k), str)}
     images = [f for f in form.getlist("images") if isinstance(f, UploadFile) and f.filename]
     tmp_paths: list[Path] = []
     try:
@@ -114,11 +122,11 @@ async def watchlist_enrol(request: Request, rt: RuntimeDep, user: Admin) -> HTML
             raise FieldError("enrol-name", "Give the person's name")
         if not typed.get("reason", "").strip():
             raise FieldError("enrol-reason", "Give the reason they are on the list: it is recorded with them")
-        if typed.get("expires", "").strip() and end_of_day(typed["expires"]) is None:
-            raise FieldError("enrol-expires", "Give the date to take them off as a date, for example 2027-06-30")
+        off = typed_date(typed, "enrol-expires", "The date to take them off")
         if not images:
             raise FieldError("images", "Choose at least one reference photo")
-        fields = enrol_fields(form)
+        fields = enrol_fields(FormData([(k, v) for k, v in form.multi_items() if not k.startswith("enrol-expires-")]
+                                       + ([("expires", off.isoformat())] if off else [])))
         list_name = fields.watchlist or rt.settings.default_watchlists[0]
         for f in images:
             tmp_paths.append(await run_in_threadpool(receive, rt, f.file, MAX_FILE_BYTES))

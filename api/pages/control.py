@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 
 import segno
 from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
@@ -22,7 +23,7 @@ from api.pages.common import FieldError, PageUser, check_csrf, field_of, inciden
 from api.params import Id
 from evidence.alerts import alerts_of_events, shares_of
 from evidence.audit import append_audit, audit_read
-from evidence.chronology import EVENT_TEXT, GROUPS, chronology, chronology_csv, event_text
+from evidence.chronology import EVENT_TEXT, GROUPS, chronology, chronology_csv, event_text, sendable_rows
 from evidence.db.tables import (CandidateRow, Derivative, Evidence, FaceTrackRow, Incident, IncidentEvent,
                                 PlateSightingRow)
 from evidence.errors import EvidenceError, InvalidRequest, NotFound
@@ -136,6 +137,12 @@ def _cards(s: Session, incident_id: int, events: list[IncidentEvent], settings: 
     return cards
 
 
+def _images(cards: list[dict[str, Any]]) -> list[str]:
+    """The images a page of these cards shows (each face crop and watchlist photo), recorded with
+    the page's view: fetched with ``?seen=`` that view's entry, they are not audited again."""
+    return [x for c in cards if c["kind"] == "candidate" for x in (f"candidate:{c['id']}", f"subject:{c['subject_id']}")]
+
+
 def _with_alerts(s: Session, cards: list[dict[str, Any]]) -> None:
     """Each card's alert, where it was sent and whether it can be (a confirmed match, or a hit)."""
     alerts = alerts_of_events(s, [c["event_id"] for c in cards])
@@ -156,6 +163,7 @@ def board(incident_id: Id, request: Request, rt: RuntimeDep, user: PageUser) -> 
                                 .order_by(IncidentEvent.id)))
         last = events[-1].id if events else 0
         every = _cards(s, incident_id, [e for e in events if e.kind in CARD_KINDS], rt.settings)
+        detail["shown"] = [*_images(every), f"feed:incident:{incident_id}"]  # its live feed is part of the view
         decided = (ReviewState.CONFIRMED, ReviewState.REJECTED)
         cards = [c for c in every if c.get("review_state") not in decided]
         reviewed = [c for c in every if c.get("review_state") in decided]
@@ -170,10 +178,12 @@ def board(incident_id: Id, request: Request, rt: RuntimeDep, user: PageUser) -> 
                 "closed_at": local_time(closed.get("at"), rt.settings)}
         people = assignable(s)
         detail["evidence"] = list(names)
+    for c in every:
+        c["seen"] = detail["audit_id"]  # its images are fetched as part of this audited view
     return render(request, "board.html", user, incident=view, evidence=[_evidence_item(ev) for ev in evidence],
                   cards=cards, reviewed=reviewed, plates=plates, timeline=timeline, last_event_id=last,
                   can_review=user.role in REVIEWERS, can_link=user.role in OPENERS and incident.status == "open",
-                  can_send=user.role in OPENERS, devices=officer_devices(rt), people=people,
+                  can_send=user.role in OPENERS, devices=officer_devices(rt), people=people, seen=detail["audit_id"],
                   can_export=user.role in (Role.INVESTIGATOR, Role.ADMIN), page_title=f"Incident {view['reference']}")
 
 
@@ -205,6 +215,9 @@ def incident_chronology(incident_id: Id, request: Request, rt: RuntimeDep, user:
     with viewed(rt, user.actor, Incident, incident_id, "incident", "incident.chronology") as (s, incident, detail):
         show = sorted(set(show or []))
         rows = chronology(s, incident_id, set(show) or None)
+        if user.role in OPENERS:  # a confirmed match or a hit is sent to an officer from here too
+            for i, alert_id in sendable_rows(s, incident_id, rows).items():
+                rows[i]["send_url"] = f"/app/alerts/{alert_id}/send"
         view = {"id": incident.id, "reference": incident.reference, "title": incident.title}
         detail["shown"] = sorted(show)
     for r in rows:
@@ -230,12 +243,14 @@ def incident_chronology_csv(incident_id: Id, rt: RuntimeDep, user: PageUser, sho
 def compare(candidate_id: Id, request: Request, rt: RuntimeDep, user: PageUser) -> HTMLResponse:
     """The face in the footage beside the watchlist photo, large enough to compare, with what the
     adjudicator needs: why the person is wanted, any risk, the score in words, where it was seen."""
-    with viewed(rt, user.actor, CandidateRow, candidate_id, "candidate", "candidate.compare") as (s, c, _):
+    with viewed(rt, user.actor, CandidateRow, candidate_id, "candidate", "candidate.compare") as (s, c, detail):
         ev = s.get(Evidence, c.evidence_id)
         view = _candidate_card(c, 0, ev.original_name if ev else "")
+        detail["shown"] = _images([view])
         incident = ev.incident if ev else None
         back = f"/app/incidents/{incident.id}#card-c{c.id}" if incident else "/app/incidents"
         reference = incident.reference if incident else ""
+    view["seen"] = detail["audit_id"]
     return render(request, "compare.html", user, c=view, back_url=back, incident_ref=reference,
                   page_title=f"Compare: {view['subject']}")
 
@@ -250,7 +265,8 @@ def card(incident_id: Id, event_id: Id, request: Request, rt: RuntimeDep, user: 
         cards = _cards(s, incident_id, [e], rt.settings)
     if not cards:
         raise NotFound("this potential match was withdrawn")
-    audit_read(rt.sessions, user.actor, "incident.view_card", f"incident:{incident_id}", detail={"event": event_id})
+    cards[0]["seen"] = audit_read(rt.sessions, user.actor, "incident.view_card", f"incident:{incident_id}",
+                                  detail={"event": event_id, "shown": _images(cards)})
     return render(request, "card.html", user, c=cards[0], can_review=user.role in REVIEWERS,
                   can_send=user.role in OPENERS, devices=officer_devices(rt))
 
@@ -279,7 +295,8 @@ async def staff_upload_session(incident_id: Id, request: Request, rt: RuntimeDep
         raise InvalidRequest("say how many files (1 to 20) are to be sent") from None
     if not 1 <= files <= STAFF_UPLOAD_FILES:
         raise InvalidRequest(f"Send at most {STAFF_UPLOAD_FILES} files at once")
-    _, token = create_link(rt, incident_id, 6 * 3600, files, rt.settings.link_max_bytes, user.actor, staff=True)
+    _, token = await run_in_threadpool(create_link, rt, incident_id, 6 * 3600, files, rt.settings.link_max_bytes,
+                                       user.actor, staff=True)  # a database write: never on the event loop
     return {"endpoint": f"/public/tus/{token}"}
 
 

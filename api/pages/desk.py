@@ -5,22 +5,25 @@ and the page an officer's link opens (no account: expires; the officer answers f
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Path as PathParam, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi import APIRouter, Depends, Form, Path as PathParam, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from sqlalchemy import func, select
 
 from api.auth import OPENERS
 from api.deps import RuntimeDep
-from api.pages.common import PageUser, officer_devices, render
+from api.pages.common import PageUser, check_csrf, officer_devices, render, staff
 from api.pages.common import local_time
 from api.pages.hits import hit_view
 from api.params import Id
-from evidence.alerts import DESK_KINDS, alert_view, alerts_with_incident, officer_reply, open_share, shares_of
+from evidence.alerts import (DESK_KINDS, alert_view, alerts_with_incident, officer_reply, open_share, send_to_officer,
+                             shares_of)
+from evidence.users import SessionUser
 from evidence.audit import audit_read
 from evidence.db.outbox_tables import Alert
 from evidence.db.tables import CandidateRow, IncidentEvent
-from evidence.errors import NotFound
+from evidence.errors import InvalidRequest, NotFound
 from evidence.settings import Settings
 from evidence.notify.witness import STEPS, stop_emails, witness_view
 from evidence.states import ReviewState
@@ -31,6 +34,7 @@ router = APIRouter(include_in_schema=False)
 KINDS = {"candidate": "Potential match", "anpr.hit": "Hotlist hit", "evidence.failed": "Evidence failed",
          "subscription.failing": "Notifications failing", "anpr.camera_silent": "ANPR camera silent"}
 Token = Annotated[str, PathParam(min_length=16, max_length=64)]
+Opener = Annotated[SessionUser, Depends(staff(*OPENERS))]
 
 
 SHOW = {"open": "Needs someone", "handled": "Handled", "all": "All"}
@@ -50,6 +54,7 @@ def _alert(s: Any, a: Alert, reference: str | None, settings: Settings,
         event = s.get(IncidentEvent, a.event_id)
         c = s.get(CandidateRow, (event.data or {}).get("candidate_id")) if event else None
         sendable = c is not None and c.review_state == ReviewState.CONFIRMED
+        view["candidate_id"] = c.id if c is not None else None
     view["sendable"] = sendable
     return view
 
@@ -86,6 +91,37 @@ def alert_card(alert_id: Id, request: Request, rt: RuntimeDep, user: PageUser) -
         a = _alert(s, *rows[0], rt.settings)
     return render(request, "alert.html", user, a=a, kinds=KINDS, devices=officer_devices(rt),
                   can_send=user.role in OPENERS)
+
+
+@router.get("/app/alerts/{alert_id}/send", response_class=HTMLResponse)
+def send_page(alert_id: Id, request: Request, rt: RuntimeDep, user: Opener, sent: str = "") -> HTMLResponse:
+    """Send a confirmed match or a hit to an officer from anywhere it is listed (the chronology):
+    what will be sent, where it has gone already, and a plain form (no script needed)."""
+    with rt.sessions() as s:
+        rows = alerts_with_incident(s, alert_id=alert_id)
+        if not rows:
+            raise NotFound(f"no alert {alert_id}")
+        a = _alert(s, *rows[0], rt.settings)
+    if a["kind"] == "candidate":
+        a["crop_url"] = f"/candidates/{a['candidate_id']}/crop" if a.get("candidate_id") else None
+    return render(request, "alert_send.html", user, a=a, kinds=KINDS, devices=officer_devices(rt),
+                  notice=f"Sending to {sent}: its state is shown below" if sent else None,
+                  page_title="Send to an officer")
+
+
+@router.post("/app/alerts/{alert_id}/send")
+def send_form(alert_id: Id, request: Request, rt: RuntimeDep, user: Opener,
+              device_id: Annotated[int, Form(ge=1, le=2**31)], note: Annotated[str, Form(max_length=1000)] = "",
+              csrf_token: Annotated[str, Form()] = "") -> RedirectResponse:
+    check_csrf(user, csrf_token)
+    with rt.sessions() as s:
+        rows = alerts_with_incident(s, alert_id=alert_id)
+        if not rows or not _alert(s, *rows[0], rt.settings)["sendable"]:
+            raise InvalidRequest("Only a confirmed potential match or a hotlist hit is sent to an officer")
+    send_to_officer(rt, alert_id, device_id, user.actor, note.strip())
+    request.app.state.dispatcher.wake()
+    device = next((d["name"] for d in officer_devices(rt) if d["id"] == device_id), "the officer")
+    return RedirectResponse(f"/app/alerts/{alert_id}/send?{urlencode({'sent': device})}", status_code=303)
 
 
 def _status(request: Request, rt: Any, token: str, stopped: bool = False) -> HTMLResponse:

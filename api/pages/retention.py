@@ -6,7 +6,7 @@ signed-in name, as from the command line (``evidence retention hold|release|clas
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime, time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -15,14 +15,14 @@ from fastapi.responses import HTMLResponse
 from api.auth import EXPORTERS
 from api.deps import RuntimeDep
 from api.errors import status_of
-from api.pages.common import check_csrf, render, staff
+from api.pages.common import FieldError, check_csrf, render, staff, typed_date
 from api.params import Id
 from evidence.db.tables import Incident
 from evidence.errors import EvidenceError, InvalidRequest, NotFound
 from evidence.retention import classify, hold, incident_retention, release, review_retention
 from evidence.runtime import Runtime
 from evidence.users import SessionUser
-from evidence.utc import end_of_day, utcnow
+from evidence.utc import utcnow
 
 __all__ = ["router"]
 
@@ -47,6 +47,12 @@ def _page(request: Request, rt: Runtime, user: SessionUser, incident_id: int, st
                   bystander_days=rt.settings.bystander_retention_days, page_title="Retention", **context)
 
 
+# The next review date as GOV.UK has people type a date: day, month and year.
+KeepDay = Annotated[str, Form(alias="keep_until-day", max_length=4)]
+KeepMonth = Annotated[str, Form(alias="keep_until-month", max_length=4)]
+KeepYear = Annotated[str, Form(alias="keep_until-year", max_length=4)]
+
+
 @router.get("/app/incidents/{incident_id}/retention", response_class=HTMLResponse)
 def retention_page(incident_id: Id, request: Request, rt: RuntimeDep, user: Holder) -> HTMLResponse:
     return _page(request, rt, user, incident_id)
@@ -55,9 +61,11 @@ def retention_page(incident_id: Id, request: Request, rt: RuntimeDep, user: Hold
 @router.post("/app/incidents/{incident_id}/retention", response_class=HTMLResponse)
 def change(incident_id: Id, request: Request, rt: RuntimeDep, user: Holder, action: Annotated[str, Form(max_length=10)] = "",
            reason: Text = "", retention_class: Annotated[str, Form(max_length=40)] = "",
-           keep_until: Annotated[str, Form(max_length=10)] = "", csrf_token: Csrf = "") -> HTMLResponse:
-    """One change (``action``): hold, release, classify (``retention_class``) or review (``keep_until``)."""
+           keep_day: KeepDay = "", keep_month: KeepMonth = "", keep_year: KeepYear = "", csrf_token: Csrf = "") -> HTMLResponse:
+    """One change (``action``): hold, release, classify (``retention_class``) or review (the next
+    review date, typed as day, month and year)."""
     check_csrf(user, csrf_token)
+    keep_until = {"keep_until-day": keep_day, "keep_until-month": keep_month, "keep_until-year": keep_year}
     with rt.sessions() as s:
         incident = s.get(Incident, incident_id)
         if incident is None:
@@ -74,29 +82,25 @@ def change(incident_id: Id, request: Request, rt: RuntimeDep, user: Holder, acti
             classify(rt, reference, retention_class, reason, user.actor)
             done = f"Classed {retention_class}"
         elif action == "review":
-            until = _end_of(keep_until)
+            until = _end_of(typed_date(keep_until, "keep_until", "The next review date"))
             review_retention(rt, reference, until, reason, user.actor)
             done = f"Kept until {until:%d %B %Y}, when it is reviewed again"
         else:
             raise InvalidRequest(f"Choose one of: {', '.join(ACTIONS)}")
-    except BadDate as exc:
+    except FieldError as exc:
         return _page(request, rt, user, incident_id, status_of(exc), error=exc.message, failed=action,
-                     field="keep_until", reason=reason, keep_until=keep_until)
+                     field=exc.field, reason=reason, keep_until=keep_until)
     except EvidenceError as exc:
         return _page(request, rt, user, incident_id, status_of(exc), error=exc.message, failed=action,
                      reason=reason, keep_until=keep_until)
     return _page(request, rt, user, incident_id, notice=done)
 
 
-class BadDate(InvalidRequest):
-    """The review date field, not the reason, is what needs correcting."""
-
-
-def _end_of(day: str) -> datetime:
-    """A date from the form (YYYY-MM-DD, after today) as the end of that day, UTC."""
-    until = end_of_day(day)
-    if until is None:
-        raise BadDate("Give the next review date as a date, for example 2032-12-31")
+def _end_of(day: date | None) -> datetime:
+    """The next review date from the form (after today) as the end of that day, UTC."""
+    if day is None:
+        raise FieldError("keep_until-day", "Enter the next review date")
+    until = datetime.combine(day, time(23, 59, 59), UTC)
     if until.date() <= utcnow().date():
-        raise BadDate("The next review date must be after today")
+        raise FieldError("keep_until-day", "The next review date must be after today")
     return until

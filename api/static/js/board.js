@@ -180,7 +180,7 @@
   }
 
   function connect() {
-    var source = new EventSource("/incidents/" + incident + "/events?after=" + last);
+    var source = new EventSource("/incidents/" + incident + "/events?after=" + last + "&seen=" + board.dataset.seen);
     source.onopen = function () { live.textContent = "live"; live.classList.remove("ep-live--lost"); };
     source.onerror = function () {
       live.textContent = "reconnecting"; live.classList.add("ep-live--lost");
