@@ -34,7 +34,8 @@ from evidence.keys import secret_digest
 from evidence.notify.targets import check_email
 from evidence.notify.witness import add_status
 from evidence.runtime import Runtime
-from evidence.uploads import UnknownLink, check_link, store_upload, unuse_link, use_link
+from evidence.uploads import (UnknownLink, check_link, drop_upload, start_upload, store_upload, unuse_link,
+                              upload_part, use_link)
 from evidence.utc import utcnow
 from evidence.work import start_analysis
 from pipeline.media import sniff_kind
@@ -79,6 +80,9 @@ def _upload(rt: Runtime, link: UploadLink, upload_id: str) -> ResumableUpload:
         row = s.get(ResumableUpload, upload_id)
         if row is None or row.link_id != link.id:
             raise NotFound("no such upload")
+        if row.abandoned_at is not None:
+            raise Gone("this upload was stopped unfinished (no piece arrived for a long time, or its link "
+                       "ended) and what had arrived was deleted: send the video again")
         return row
 
 
@@ -121,16 +125,13 @@ def create(token: Token, request: Request, upload_length: Annotated[int, Header(
         sender["updates_email"] = check_email(meta["updates_email"].strip())
     rt = _rt(request)
     upload_id = secrets.token_urlsafe(16)
-    (rt.store.root / "tmp").mkdir(parents=True, exist_ok=True)
-    _path(rt, upload_id).touch()
-    with rt.sessions.begin() as s:
-        s.add(ResumableUpload(id=upload_id, link_id=link.id, length=upload_length, offset=0,
-                              name=clean_name(meta.get("filename"), "video"), sender=sender))
+    start_upload(rt, link, upload_id, upload_length, clean_name(meta.get("filename"), "video"), sender,
+                 client_address(request))
     return Response(status_code=201, headers={**TUS, "Location": f"/public/tus/{token}/{upload_id}"})
 
 
 def _path(rt: Runtime, upload_id: str) -> Path:
-    return rt.store.root / "tmp" / f"tus-{upload_id}"
+    return upload_part(rt, upload_id)
 
 
 def _here(rt: Runtime, upload_id: str, unfinished: bool) -> None:
@@ -188,6 +189,7 @@ async def _receive(request: Request, rt: Runtime, link: UploadLink, upload_id: s
                 if written + len(chunk) > row.length - row.offset:
                     raise TooLarge("more bytes than the upload's length")
                 if row.offset == 0 and written == 0 and (kind := sniff_kind(chunk[:512])):  # refused at its first bytes
+                    await run_in_threadpool(drop_upload, rt, upload_id, f"not a video ({kind})")  # frees its place
                     raise InvalidMedia(f"This file is {kind}, not a video. Choose the video you recorded.")
                 f.write(chunk)
                 written += len(chunk)
@@ -202,10 +204,13 @@ async def _receive(request: Request, rt: Runtime, link: UploadLink, upload_id: s
 
 
 def _advance(rt: Runtime, upload_id: str, start: int, written: int) -> None:
+    if not written:
+        return  # nothing arrived (a refused piece, a connection dropped at once): nothing to record
     with rt.sessions.begin() as s:
         if rows_changed(s.execute(update(ResumableUpload).where(ResumableUpload.id == upload_id,
-                                                                ResumableUpload.offset == start)
-                                  .values(offset=start + written))) != 1:
+                                                                ResumableUpload.offset == start,
+                                                                ResumableUpload.abandoned_at.is_(None))
+                                  .values(offset=start + written, touched_at=utcnow()))) != 1:
             raise Conflict("another request moved this upload on")
 
 

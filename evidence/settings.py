@@ -120,6 +120,10 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(8 * 1024**3, gt=0)
     # Rate limits (per API process): 429 with Retry-After past them.
     auth_failures_per_min: int = Field(20, ge=1, description="failed authentications a minute from one address")
+    upload_idle_hours: float = Field(6, gt=0, le=24 * 30, description="an unfinished resumable upload with no "
+                                     "piece for this long is removed, its bytes deleted (audited)")
+    uploads_in_progress_per_address: int = Field(20, ge=1, le=10_000, description="unfinished resumable uploads one "
+                                                 "address may have at once (429 past it)")
     link_requests_per_min: int = Field(20, ge=1, description="requests a minute to one public upload link")
     client_link_requests_per_min: int = Field(60, ge=1, description="public upload requests a minute from one address")
     # The pages (api/pages): the address witnesses' links start with, the name they are sent in,

@@ -13,13 +13,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import select, update
+from sqlalchemy import func, or_, select, update
 
 from evidence.audit import Actor, append_audit
 from evidence.db import rows_changed
 from evidence.db.outbox_tables import Delivery
-from evidence.db.tables import Incident, UploadLink
-from evidence.errors import Conflict, Gone, NotFound, TooLarge
+from evidence.db.tables import Incident, ResumableUpload, UploadLink
+from evidence.errors import Conflict, Gone, NotFound, TooLarge, TooManyRequests
 from evidence.events import add_event
 from evidence.keys import secret_digest
 from evidence.notify.govnotify import Channel, shown
@@ -28,7 +28,9 @@ from evidence.runtime import Runtime
 from evidence.utc import utcnow
 from evidence.work import ingest_upload
 
-__all__ = ["LinkExpired", "LinkUsedUp", "UnknownLink", "check_link", "create_link", "link_of", "link_sends",
+__all__ = ["LinkExpired", "LinkUsedUp", "UnknownLink", "check_link", "create_link", "drop_upload", "expire_uploads",
+           "link_of",
+           "link_sends", "start_upload", "upload_part",
            "send_link", "wait_for_delivery", "receive", "store_upload",
            "unuse_link", "use_link"]
 
@@ -144,6 +146,91 @@ def create_link(rt: Runtime, incident_id: int, expires_in_s: int, max_uploads: i
             add_event(s, incident_id, "upload_link.created", {"link": link.id, "by": actor.name,
                                                               "expires_at": link.expires_at.isoformat()})
         return link, token
+
+
+def upload_part(rt: Runtime, upload_id: str) -> Path:
+    """Where the received part of a resumable upload is kept (on the process that receives it)."""
+    return rt.store.root / "tmp" / f"tus-{upload_id}"
+
+
+def start_upload(rt: Runtime, link: UploadLink, upload_id: str, length: int, name: str, sender: dict[str, Any],
+                 client: str) -> None:
+    """A resumable upload begins: counted against its link (what was sent and what is being sent
+    together within ``max_uploads``: LinkUsedUp) and against the address that started it
+    (``uploads_in_progress_per_address``: TooManyRequests) as it is created, not when it finishes —
+    bytes that are never finished cannot pile up behind one link or one sender."""
+    with rt.sessions.begin() as s:
+        held = s.get(UploadLink, link.id, with_for_update=True)  # creations at once are counted one by one
+        assert held is not None
+        unfinished = ResumableUpload.finished_at.is_(None), ResumableUpload.abandoned_at.is_(None)
+        sending = s.scalar(select(func.count()).select_from(ResumableUpload)
+                           .where(ResumableUpload.link_id == link.id, *unfinished)) or 0
+        if held.uses + sending >= held.max_uploads:
+            raise LinkUsedUp(f"this upload link takes {held.max_uploads} video(s) and has {held.uses} sent and "
+                             f"{sending} being sent: carry on with the one being sent, or ask for a new link")
+        mine = s.scalar(select(func.count()).select_from(ResumableUpload)
+                        .where(ResumableUpload.client == client, *unfinished)) or 0
+        if mine >= rt.settings.uploads_in_progress_per_address:
+            raise TooManyRequests(f"{mine} unfinished uploads from this address already: finish or stop one first",
+                                  retry_after_s=60)
+        s.add(ResumableUpload(id=upload_id, link_id=link.id, length=length, offset=0, name=name, sender=sender,
+                              client=client[:64], touched_at=utcnow()))
+        part = upload_part(rt, upload_id)
+        part.parent.mkdir(parents=True, exist_ok=True)
+        part.touch()
+
+
+def drop_upload(rt: Runtime, upload_id: str, why: str) -> None:
+    """An upload refused before it could finish (its first bytes are not a video): removed now, so
+    that it does not hold its link's place until it would have expired."""
+    with rt.sessions.begin() as s:
+        s.execute(update(ResumableUpload).where(ResumableUpload.id == upload_id, ResumableUpload.finished_at.is_(None))
+                  .values(abandoned_at=utcnow(), error=why))
+    upload_part(rt, upload_id).unlink(missing_ok=True)
+
+
+def expire_uploads(rt: Runtime) -> int:
+    """Remove unfinished resumable uploads that had no piece for ``upload_idle_hours`` or whose link
+    has ended (expired, or its incident closed): each row marked abandoned, its received part
+    deleted, the removal audited. Then this process's leftover parts (of uploads finished, removed
+    or unknown) are deleted too. How many uploads were removed."""
+    now = utcnow()
+    idle = now - timedelta(hours=rt.settings.upload_idle_hours)
+    with rt.sessions() as s:
+        due = s.execute(select(ResumableUpload.id, ResumableUpload.link_id, ResumableUpload.offset,
+                               UploadLink.incident_id, UploadLink.expires_at)
+                        .join(UploadLink, UploadLink.id == ResumableUpload.link_id)
+                        .where(ResumableUpload.finished_at.is_(None), ResumableUpload.abandoned_at.is_(None),
+                               or_(func.coalesce(ResumableUpload.touched_at, ResumableUpload.created_at) < idle,
+                                   UploadLink.expires_at <= now))).all()
+    removed = 0
+    for upload_id, link_id, received, incident_id, link_ends in due:
+        with rt.sessions.begin() as s:
+            if not rows_changed(s.execute(update(ResumableUpload).where(
+                    ResumableUpload.id == upload_id, ResumableUpload.finished_at.is_(None),
+                    ResumableUpload.abandoned_at.is_(None)).values(abandoned_at=now))):
+                continue  # finished or removed meanwhile
+            why = "its link ended" if link_ends <= now else f"no piece for {rt.settings.upload_idle_hours:g} hours"
+            append_audit(s, Actor("uploads", "system"), "upload.abandoned", f"incident:{incident_id}",
+                         reason=why, detail={"upload": upload_id, "link": link_id, "bytes": received})
+        upload_part(rt, upload_id).unlink(missing_ok=True)
+        removed += 1
+    _leftover_parts(rt)
+    return removed
+
+
+def _leftover_parts(rt: Runtime) -> None:
+    """Parts on this process's disk whose upload is no longer being received."""
+    parts = {p.name[4:]: p for p in (rt.store.root / "tmp").glob("tus-*")}
+    if not parts:
+        return
+    with rt.sessions() as s:
+        live = set(s.scalars(select(ResumableUpload.id).where(ResumableUpload.id.in_(parts),
+                                                              ResumableUpload.finished_at.is_(None),
+                                                              ResumableUpload.abandoned_at.is_(None))))
+    for upload_id, part in parts.items():
+        if upload_id not in live and time.time() - part.stat().st_mtime > 60:  # not one being created now
+            part.unlink(missing_ok=True)
 
 
 class UnknownLink(NotFound):

@@ -11,13 +11,14 @@ import re
 import resource
 import socket
 import zipfile
+from datetime import timedelta
 from pathlib import Path
 from select import select as ready
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from api.main import create_app
 from evidence.audit import Actor
@@ -308,3 +309,59 @@ def test_pieces_of_one_upload_sent_at_once_keep_only_the_bytes_that_were_accepte
     kept = (rt.store.root / "tmp" / f"tus-{upload.rsplit('/', 1)[1]}").read_bytes()[:1000]
     assert kept == bodies[accepted[0]]
     assert client.head(upload, headers=tus).headers["upload-offset"] == "1000"
+
+
+def test_unfinished_uploads_count_against_their_link_and_address_and_are_removed(api, monkeypatch):
+    """Issue 29 (1): 15 × (create 10 MiB, send 8 MiB, stop) on a one-use link left 120 MiB that
+    stayed after the link expired. Now an unfinished upload counts against its link (and its
+    address) when it is created; one idle too long, or whose link has ended, is removed by the
+    sweep (its bytes deleted, the removal audited) and the disk is back where it started."""
+    from evidence.db.tables import AuditEntry, ResumableUpload, UploadLink
+    from evidence.uploads import expire_uploads
+    from evidence.utc import utcnow
+
+    client, rt, keys, incident = api
+    tus = {"Tus-Resumable": "1.0.0"}
+    tmp = rt.store.root / "tmp"
+
+    def link(uses: int) -> str:
+        return client.post(f"/incidents/{incident}/upload-links", json={"max_uploads": uses},
+                           headers=keys["control_room"]).json()["token"]
+
+    def start(token: str, sent: int = 1 << 20) -> tuple[int, str]:
+        made = client.post(f"/public/tus/{token}", headers={**tus, "Upload-Length": str(10 << 20)})
+        if made.status_code != 201:
+            return made.status_code, made.json()["message"]
+        client.patch(made.headers["location"], content=b"\x80" * sent,
+                     headers={**tus, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"})
+        return 201, made.headers["location"]
+
+    one = link(1)
+    assert start(one)[0] == 201
+    code, why = start(one)  # the second of a one-use link, while the first is unfinished
+    assert code == 410 and "being sent" in why, why
+    held = sum(p.stat().st_size for p in tmp.iterdir())
+    assert held == 1 << 20
+
+    monkeypatch.setattr(rt.settings, "uploads_in_progress_per_address", 3)
+    others = [link(5) for _ in range(3)]
+    assert [start(t)[0] for t in others[:2]] == [201, 201]
+    code, why = start(others[2])  # this address has 3 unfinished uploads now
+    assert code == 429 and "unfinished" in why, why
+
+    with rt.sessions.begin() as s:  # one idle past the limit; one whose link has expired
+        ids = list(s.scalars(select(ResumableUpload.id).order_by(ResumableUpload.created_at)))
+        s.get(ResumableUpload, ids[0]).touched_at = utcnow() - timedelta(hours=rt.settings.upload_idle_hours, minutes=1)
+        s.get(UploadLink, s.get(ResumableUpload, ids[1]).link_id).expires_at = utcnow() - timedelta(seconds=1)
+    assert expire_uploads(rt) == 2
+    assert start(one)[0] == 201  # the link's place is free again
+    with rt.sessions.begin() as s:
+        s.execute(update(ResumableUpload).values(touched_at=utcnow() - timedelta(days=2)))
+    assert expire_uploads(rt) == 2  # the last of the address's and the link's new one
+    assert not any(tmp.iterdir())  # the disk is back where it started
+    with rt.sessions() as s:
+        removed = list(s.scalars(select(AuditEntry).where(AuditEntry.action == "upload.abandoned")))
+    assert len(removed) == 4 and all(e.detail["bytes"] == 1 << 20 for e in removed)
+    assert {e.reason for e in removed} == {"its link ended", f"no piece for {rt.settings.upload_idle_hours:g} hours"}
+    gone = client.head(f"/public/tus/{one}/{ids[0]}", headers=tus)
+    assert gone.status_code in (404, 410)

@@ -400,3 +400,6 @@ class ResumableUpload(Base):
     sha256: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)
     status_token: Mapped[str | None] = mapped_column(String(64))  # the sender's status link, for the receipt
+    client: Mapped[str | None] = mapped_column(String(64), index=True)  # the address that started it
+    touched_at: Mapped[datetime | None]  # its last piece (its start until one arrives)
+    abandoned_at: Mapped[datetime | None]  # removed unfinished: idle too long, or its link ended

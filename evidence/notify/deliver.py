@@ -189,11 +189,13 @@ def deliver_group(rt: Runtime, group: int, budget_s: float = BUDGET_S) -> tuple[
 
 
 CAMERA_CHECK_S = 5.0
+UPLOAD_SWEEP_S = 60.0  # unfinished resumable uploads past their idle limit or their link: removed
 
 
 class Dispatcher:
     """This process's senders: a sweep every ``every`` seconds (and at once when woken), which
-    escalates overdue alerts (and every CAMERA_CHECK_S raises those of silent cameras) and starts a sender for every due group — on this process's threads,
+    escalates overdue alerts (every CAMERA_CHECK_S raises those of silent cameras, every UPLOAD_SWEEP_S removes
+    abandoned uploads) and starts a sender for every due group — on this process's threads,
     or through ``enqueue`` (an RQ job per group)."""
 
     def __init__(self, rt: Runtime, enqueue: Callable[[int], None] | None = None, threads: int = 4,
@@ -222,8 +224,9 @@ class Dispatcher:
     def _loop(self) -> None:
         from evidence.alerts import escalate_due
         from evidence.cameras import check_cameras
+        from evidence.uploads import expire_uploads
 
-        cameras_checked = 0.0
+        cameras_checked = uploads_swept = 0.0
         while not self.stopped.is_set():
             self.woken.wait(self.every)
             self.woken.clear()
@@ -232,6 +235,9 @@ class Dispatcher:
                 if time.monotonic() - cameras_checked >= CAMERA_CHECK_S:  # silent ANPR cameras
                     cameras_checked = time.monotonic()
                     check_cameras(self.rt)
+                if time.monotonic() - uploads_swept >= UPLOAD_SWEEP_S:  # unfinished uploads left too long
+                    uploads_swept = time.monotonic()
+                    expire_uploads(self.rt)
                 for group in due_groups(self.rt):
                     self._start(group)
             except Exception:  # noqa: BLE001 - the loop outlives a database blip; logged
