@@ -177,9 +177,12 @@ async def post_openalpr(request: Request, rt: RuntimeDep,
                                                                  f"{', '.join(KINDS)}"}, status_code=422)
     try:
         if kind == "heartbeat":
-            streams = alprd_streams(body, actor.name)
+            streams, unknown = alprd_streams(body, actor)
             await run_in_threadpool(heartbeat, rt, streams)
-            return JSONResponse({"data_type": kind, "stored": 0, "duplicates": 0, "hits": 0, "errors": [],
+            errors = [{"code": "unknown_camera", "message": f"{len(unknown)} stream(s) not registered for "
+                       f"{actor.name} were not kept (first: {unknown[0][:40]!r}): an administrator registers them"}
+                      ] if unknown else []
+            return JSONResponse({"data_type": kind, "stored": 0, "duplicates": 0, "hits": 0, "errors": errors,
                                  "cameras": sorted(streams)})
         reads = alprd_reads(body, actor.name)
     except EvidenceError as exc:

@@ -35,11 +35,14 @@ def keys() -> None:
 @keys.command("create")
 @click.option("--role", required=True, type=click.Choice([str(r) for r in ROLES]))
 @click.option("--name", required=True, help="whose key it is (a person, a camera, a system)")
+@click.option("--stream", "streams", multiple=True, metavar="ID",
+              help="an OpenALPR agent's video stream (its camera_id; repeat for each): its cameras are NAME/ID, "
+                   "and reads or heartbeats for any other stream are not kept")
 @click.pass_obj
 @clean_errors
-def keys_create(rt: Runtime, role: str, name: str) -> None:
+def keys_create(rt: Runtime, role: str, name: str, streams: tuple[str, ...]) -> None:
     """Make a key; it is printed once, as the last word of the output (only its hash is stored)."""
-    key_id, key = create_key(rt, name, role, first_admin_or_actor(rt, role))
+    key_id, key = create_key(rt, name, role, first_admin_or_actor(rt, role), list(streams))
     click.echo(f"key {key_id} for {name} ({role}): {key}")
 
 

@@ -13,16 +13,20 @@ name alone when the JSON names no camera). Everything else in the JSON is ignore
 
 from __future__ import annotations
 
+import math
+
 from datetime import UTC, datetime
 from typing import Any
 
+from evidence.audit import Actor
 from evidence.errors import InvalidRequest
 
 __all__ = ["KINDS", "alprd_reads", "alprd_streams"]
 
 KINDS = ("alpr_group", "alpr_results", "heartbeat")
 MAX_CANDIDATES = 20
-MAX_STREAMS = 64
+MAX_STREAMS = 64  # video streams one heartbeat may list
+FIGURE_CHARS = 100  # a heartbeat's text figure (a host name, a camera's name) as kept
 
 
 def _epoch_ms(value: Any, what: str) -> str:
@@ -100,21 +104,37 @@ def alprd_reads(body: dict[str, Any], key_name: str) -> list[dict[str, Any]]:
     return reads
 
 
-def alprd_streams(body: dict[str, Any], key_name: str) -> dict[str, dict[str, Any]]:
-    """A heartbeat's figures per camera: each video stream's, or the agent's own when it lists none."""
-    agent: dict[str, Any] = {k: body[k] for k in ("agent_version", "agent_hostname", "cpu_usage_percent", "daemon_uptime_seconds",
-                                  "disk_quota_consumed_bytes", "disk_quota_total_bytes") if k in body}
+def _figure(value: Any) -> Any:
+    """A heartbeat's figure as kept: a number, a yes/no, or a short text (a 1 MiB host name is not
+    stored once per camera)."""
+    if isinstance(value, bool) or (isinstance(value, (int, float)) and math.isfinite(value)):
+        return value
+    return str(value)[:FIGURE_CHARS] if isinstance(value, str) else None
+
+
+def alprd_streams(body: dict[str, Any], actor: Actor) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """A heartbeat's figures per camera — each registered video stream's, or the agent's own when it
+    lists none — and the streams it named that are not registered for the key (not kept: a
+    compromised agent cannot invent cameras, nor the desk's "camera silent" alerts for them)."""
+    agent: dict[str, Any] = {k: v for k in ("agent_version", "agent_hostname", "cpu_usage_percent", "daemon_uptime_seconds",
+                            "disk_quota_consumed_bytes", "disk_quota_total_bytes")
+             if k in body and (v := _figure(body[k])) is not None}
     streams = body.get("video_streams")
     if not isinstance(streams, list) or not streams:
-        return {key_name: {**agent, "is_streaming": True}}
+        return {actor.name: {**agent, "is_streaming": True}}, []
     if len(streams) > MAX_STREAMS:
         raise InvalidRequest(f"heartbeat: more than {MAX_STREAMS} video streams")
     out: dict[str, dict[str, Any]] = {}
+    unknown: list[str] = []
     for st in streams:
         if not isinstance(st, dict):
             raise InvalidRequest("heartbeat: video_streams must hold objects")
-        figures = {k: st[k] for k in ("camera_name", "fps", "is_streaming", "last_plate_read", "last_update")
-                   if k in st and isinstance(st[k], (str, int, float, bool))}
+        camera = _camera(actor.name, st.get("camera_id"))
+        if camera != actor.name and camera[len(actor.name) + 1:] not in actor.streams:
+            unknown.append(camera[len(actor.name) + 1:])
+            continue
+        figures = {k: v for k in ("camera_name", "fps", "is_streaming", "last_plate_read", "last_update")
+                   if k in st and (v := _figure(st[k])) is not None}
         figures["is_streaming"] = bool(st.get("is_streaming", True))
-        out[_camera(key_name, st.get("camera_id"))] = {**agent, **figures}
-    return out
+        out[camera] = {**agent, **figures}
+    return out, unknown

@@ -72,8 +72,11 @@ UK_COUNTRIES = {"", "gb", "uk", "gbr", "ni", "eu"}  # "eu": a European camera's 
 def _check(read: dict[str, Any], actor: Actor) -> tuple[datetime, str, float, str | None]:
     camera = str(read.get("camera_id"))
     if camera != actor.name and not camera.startswith(actor.name + "/"):
-        raise UnknownCamera(f"camera {read.get('camera_id')!r} is not this key's camera ({actor.name}) "
+        raise UnknownCamera(f"camera {camera[:40]!r} is not this key's camera ({actor.name}) "
                             f"or one of its streams ({actor.name}/...)")
+    if camera != actor.name and camera[len(actor.name) + 1:] not in actor.streams:
+        raise UnknownCamera(f"stream {camera[len(actor.name) + 1:][:40]!r} is not registered for {actor.name}: an "
+                            "administrator registers an agent's streams with its key")
     try:
         at = as_utc(read["timestamp"])
     except ValueError as exc:

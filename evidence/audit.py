@@ -37,6 +37,7 @@ GENESIS = "0" * 64
 class Actor:
     name: str
     role: str
+    streams: tuple[str, ...] = ()  # an ANPR agent key's registered video streams (its cameras: name/stream)
 
 
 def utc_naive(at: datetime) -> datetime:

@@ -19,7 +19,8 @@ from evidence.errors import Conflict, NotFound, Unauthorized
 if TYPE_CHECKING:  # the runtime's outbox needs secret_digest: no import cycle at run time
     from evidence.runtime import Runtime
 
-__all__ = ["ROLES", "authenticate", "create_key", "list_keys", "revoke_key", "secret_digest"]
+__all__ = ["MAX_STREAMS", "ROLES", "authenticate", "check_streams", "create_key", "list_keys", "revoke_key",
+           "secret_digest"]
 
 # control_room: live incidents and reviews; investigator: search, evidence, export; admin:
 # watchlists, keys, retention, audit; camera: posts ANPR reads only; uploader: uploads evidence.
@@ -31,8 +32,26 @@ def secret_digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create_key(rt: Runtime, name: str, role: str, actor: Actor) -> tuple[int, str]:
-    """(key id, the key itself — shown once)."""
+MAX_STREAMS = 32  # video streams one ANPR agent's key may have registered
+
+
+def check_streams(streams: list[str] | None) -> list[str] | None:
+    """An agent's stream ids as an administrator typed them (each up to 30 characters, no '/'),
+    without repeats; Conflict past MAX_STREAMS."""
+    if not streams:
+        return None
+    out = list(dict.fromkeys(s.strip() for s in streams if s.strip()))
+    if len(out) > MAX_STREAMS:
+        raise Conflict(f"an agent's key has at most {MAX_STREAMS} streams, not {len(out)}")
+    bad = [s for s in out if len(s) > 30 or "/" in s or not s.isprintable()]
+    if bad:
+        raise Conflict(f"stream {bad[0][:40]!r}: a number or name of up to 30 characters, no '/', expected")
+    return out or None
+
+
+def create_key(rt: Runtime, name: str, role: str, actor: Actor, streams: list[str] | None = None) -> tuple[int, str]:
+    """(key id, the key itself — shown once). ``streams``: an ANPR agent's video streams (camera
+    keys only): its cameras are ``<name>/<stream>``, and no other."""
     if role not in ROLES:
         raise Conflict(f"unknown role {role!r}: one of {', '.join(ROLES)}")
     if not name.strip():
@@ -40,12 +59,16 @@ def create_key(rt: Runtime, name: str, role: str, actor: Actor) -> tuple[int, st
     if role == "camera" and ("/" in name or len(name.strip()) > 32):
         raise Conflict("a camera key's name is the camera's id: up to 32 characters, no '/' "
                        "(an agent's cameras are named <key name>/<camera id>)")
+    streams = check_streams(streams)
+    if streams and role != "camera":
+        raise Conflict("only a camera key (an ANPR agent's) has video streams")
     key = "ep_" + secrets.token_urlsafe(32)
     with rt.sessions.begin() as s:
-        row = ApiKey(name=name.strip(), role=role, key_sha256=secret_digest(key), prefix=key[:10], created_by=actor.name)
+        row = ApiKey(name=name.strip(), role=role, key_sha256=secret_digest(key), prefix=key[:10], created_by=actor.name,
+                     streams=streams)
         s.add(row)
         s.flush()
-        append_audit(s, actor, "key.create", f"key:{row.id}", detail={"name": row.name, "role": role})
+        append_audit(s, actor, "key.create", f"key:{row.id}", detail={"name": row.name, "role": role, "streams": streams})
         return row.id, key
 
 
@@ -70,4 +93,4 @@ def authenticate(s: Session, key: str | None) -> Actor:
     row = s.scalar(select(ApiKey).where(ApiKey.key_sha256 == secret_digest(key)))
     if row is None or row.revoked_at is not None:
         raise Unauthorized("unknown or revoked API key")
-    return Actor(row.name, row.role)
+    return Actor(row.name, row.role, tuple(row.streams or ()))

@@ -33,7 +33,7 @@ def alpr(env, database_url, monkeypatch):
     app = create_app(Settings())
     rt = app.state.runtime
     client = TestClient(app)
-    agent = {"Authorization": f"Bearer {create_key(rt, 'M4-J12', 'camera', ADMIN)[1]}"}
+    agent = {"Authorization": f"Bearer {create_key(rt, 'M4-J12', 'camera', ADMIN, streams=['1234', '1235'])[1]}"}
     cr = {"Authorization": f"Bearer {create_key(rt, 'desk 3', 'control_room', ADMIN)[1]}"}
     incident = client.post("/incidents", json={"reference": "INC-ALPR"}, headers=cr).json()["id"]
     return client, rt, agent, cr, incident
@@ -202,3 +202,25 @@ def test_purging_a_read_deletes_its_images_and_keeps_those_still_referred_to(alp
     again = group("XY51ABC", epoch_ms=int(utcnow().timestamp() * 1000) + 5)
     assert client.post("/anpr/openalpr", headers=agent, json=again).json()["stored"] == 1
     assert rt.store.absolute(plate).exists()
+
+
+def test_a_compromised_agent_cannot_invent_cameras_or_store_a_large_name(alpr):
+    """Issue 29 (2): a heartbeat with a 1 MiB host name and 64 invented camera ids grew the database
+    by 115 MiB, made GET /anpr/cameras answer 64 MiB and, ten minutes later, 64 "camera silent"
+    alerts. Only the streams registered for the key are kept, each text figure at most 100
+    characters; reads for an unregistered stream are refused like another camera's."""
+    client, rt, agent, cr, _ = alpr
+    beat = {"data_type": "heartbeat", "agent_hostname": "h" * (1 << 20), "agent_version": "2.8.101",
+            "video_streams": [{"camera_id": 1234, "camera_name": "n" * 5000, "fps": 12.5, "is_streaming": True}]
+            + [{"camera_id": f"fake-{i}", "is_streaming": True} for i in range(63)]}
+    res = client.post("/anpr/openalpr", headers=agent, json=beat)
+    assert res.status_code == 200 and res.json()["cameras"] == ["M4-J12/1234"], res.text[:300]
+    assert "63 stream(s) not registered" in res.json()["errors"][0]["message"] and len(res.content) < 4096
+    cameras = client.get("/anpr/cameras", headers=cr)
+    assert [c["camera_id"] for c in cameras.json()] == ["M4-J12/1234"] and len(cameras.content) < 4096
+    status = cameras.json()[0]["status"]
+    assert len(status["agent_hostname"]) == 100 and len(status["camera_name"]) == 100 and status["fps"] == 12.5
+    assert check_cameras(rt, utcnow() + timedelta(seconds=rt.settings.anpr_camera_silent_s + 5)) == ["M4-J12/1234"]
+    read = {**group(), "camera_id": "fake-1"}
+    refused = client.post("/anpr/openalpr", headers=agent, json=read)
+    assert refused.status_code == 422 and refused.json()["errors"][0]["code"] == "unknown_camera"

@@ -208,3 +208,12 @@ def test_watchlist_over_http(api, watchlist_dir, tmp_path):
     gone = client.delete(f"/watchlist/{res.json()['id']}", headers=admin, params={"reason": "enrolled in error"})
     assert gone.json() == {"id": res.json()["id"], "name": "Jane Doe", "removed": True}
     assert {w["name"] for w in client.get("/watchlist", headers=admin).json()} == before
+
+
+def test_an_agents_streams_are_registered_with_its_key(cli):
+    """Issue 29 (2): an OpenALPR agent's key names the streams it may report (at most 32)."""
+    made = cli("keys", "create", "--role", "camera", "--name", "M4-J13", "--stream", "1234", "--stream", "1235")
+    assert made.exit_code == 0, made.output
+    assert cli("keys", "create", "--role", "investigator", "--name", "x", "--stream", "1").exit_code != 0
+    too_many = cli("keys", "create", "--role", "camera", "--name", "M4-J14", *[f"--stream={i}" for i in range(33)])
+    assert too_many.exit_code != 0 and "at most 32 streams" in too_many.output

@@ -218,10 +218,11 @@ def keys(request: Request, rt: RuntimeDep, user: Admin) -> HTMLResponse:
 
 @router.post("/app/admin/keys", response_class=HTMLResponse)
 def keys_create(request: Request, rt: RuntimeDep, user: Admin, name: Annotated[str, Form(max_length=100)] = "",
-                role: Annotated[str, Form(max_length=32)] = "", csrf_token: Csrf = "") -> HTMLResponse:
+                role: Annotated[str, Form(max_length=32)] = "", streams: Annotated[str, Form(max_length=2000)] = "",
+                csrf_token: Csrf = "") -> HTMLResponse:
     check_csrf(user, csrf_token)
     try:
-        _, key = create_key(rt, name, role, user.actor)
+        _, key = create_key(rt, name, role, user.actor, streams.replace(",", " ").split())
     except EvidenceError as exc:
         return _keys(request, rt, user, status_of(exc), error=exc.message)
     return _keys(request, rt, user, new_key={"name": name.strip(), "key": key})

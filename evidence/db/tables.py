@@ -243,6 +243,7 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by: Mapped[str] = mapped_column(String(100), default="")
     revoked_at: Mapped[datetime | None]
+    streams: Mapped[list[Any] | None] = mapped_column(JSON)  # an ANPR agent's registered stream ids (camera keys)
 
 
 class IncidentEvent(Base):
