@@ -13,6 +13,7 @@ import json
 import os
 import re
 import stat
+import struct
 import unicodedata
 import zipfile
 from collections.abc import Callable, Iterator
@@ -272,6 +273,47 @@ def _is_link(info: zipfile.ZipInfo) -> bool:
     return stat.S_ISLNK(info.external_attr >> 16)
 
 
+_LOCAL = struct.Struct("<4s5H3L2H")  # a ZIP local file header: signature … name length, extra length
+
+
+def _local_headers(path: Path, zf: zipfile.ZipFile) -> list[str]:
+    """The entries as a streaming extractor meets them — local headers one after another from the
+    first byte — must be exactly the central directory's, in order, with nothing between them or
+    before the directory: an entry hidden from the directory (a forged report a streaming tool
+    would take, or bytes before the first entry) is a problem."""
+    problems: list[str] = []
+    entries = sorted(zf.infolist(), key=lambda i: i.header_offset)
+    at = 0
+    with path.open("rb") as f:
+        for info in entries:
+            if info.header_offset != at:
+                problems.append(f"{at - info.header_offset if at > info.header_offset else info.header_offset - at} "
+                                f"bytes {'overlap' if at > info.header_offset else 'before'} {info.filename}: an "
+                                "entry not in the central directory, or one hidden in another")
+            f.seek(info.header_offset)
+            head = f.read(_LOCAL.size)
+            if len(head) < _LOCAL.size or head[:4] != b"PK\x03\x04":
+                problems.append(f"{info.filename}: no local header where the central directory puts it")
+                return problems
+            flags, n, m = _LOCAL.unpack(head)[2], _LOCAL.unpack(head)[9], _LOCAL.unpack(head)[10]
+            name = f.read(n)
+            if name.decode("utf-8" if flags & 0x800 else "cp437", "replace") != info.orig_filename:
+                problems.append(f"{info.filename}: its local header names {name[:100]!r}")
+            at = info.header_offset + _LOCAL.size + n + m + info.compress_size
+            if flags & 0x08:  # a data descriptor follows the data: optional signature, CRC, the two sizes
+                f.seek(at)
+                sig = f.read(4)
+                at += (4 if sig == b"PK\x07\x08" else 0) + 4 + (16 if _zip64(info) else 8)
+        if at != zf.start_dir:
+            problems.append(f"{abs(zf.start_dir - at)} bytes between the last entry and the central directory: "
+                            "an entry not in the central directory")
+    return problems
+
+
+def _zip64(info: zipfile.ZipInfo) -> bool:
+    return info.file_size >= 0xFFFFFFFF or info.compress_size >= 0xFFFFFFFF or b"\x01\x00" in info.extra[:2]
+
+
 def verify_package(path: Path) -> PackageCheck:
     """Recompute every file's SHA-256 against MANIFEST.sha256. Strict: any changed, missing or
     unlisted file, any entry present twice (extraction tools keep the one they meet last or first),
@@ -294,11 +336,15 @@ def verify_package(path: Path) -> PackageCheck:
             if key in folded:
                 problems.append(f"{name}: differs from {folded[key]} only in letter case or Unicode form")
             folded.setdefault(key, name)
+        files = {i.filename for i in infos if not i.is_dir()}
         for info in infos:
             if (why := _name_problem(info.filename.rstrip("/") if info.is_dir() else info.filename)) is not None:
                 problems.append(f"{info.filename!r}: {why}")
             if _is_link(info):
                 problems.append(f"{info.filename}: a symbolic link")
+            if info.is_dir() and info.filename.rstrip("/") in files:  # `unzip` makes a folder, not the file
+                problems.append(f"{info.filename}: a directory where a file is listed")
+        problems += _local_headers(path, zf)
         if counts.get(MANIFEST) != 1:
             return PackageCheck(False, 0, None, problems + ([f"{MANIFEST} is missing"] if MANIFEST not in counts else []))
         try:

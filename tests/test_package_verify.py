@@ -6,7 +6,9 @@ manifest), names too long to extract, repeated manifest lines."""
 from __future__ import annotations
 
 import hashlib
+import struct
 import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -68,3 +70,46 @@ def test_manifest_lines_listed_twice_or_malformed_are_caught(tmp_path):
     assert not check.ok
     assert f"{MANIFEST}: reports/report.json listed twice" in check.problems
     assert any("malformed line" in p for p in check.problems)
+
+
+def _hidden_local_entry(path: Path) -> Path:
+    """A genuine package with a forged reports/report.json whose local header is placed before the
+    first entry and left out of the central directory: zipfile and `unzip` read the directory, a
+    streaming extractor (reading local headers in order) takes the forgery."""
+    genuine = _package(tmp := path.with_suffix(".genuine.zip"), list(GENUINE.items())).read_bytes()
+    forged = b'{"candidates": [{"subject": "A", "review_state": "confirmed"}]}'
+    name = b"reports/report.json"
+    local = struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 0, 0, 0, zlib.crc32(forged), len(forged), len(forged),
+                        len(name), 0) + name + forged
+    tmp.unlink()
+    body = bytearray(local + genuine)
+    # The directory's offsets (and its own start) move by what was put before them.
+    end = body.rfind(b"PK\x05\x06")
+    count, size, start = struct.unpack_from("<HLL", body, end + 10)
+    struct.pack_into("<L", body, end + 16, start + len(local))
+    at = start + len(local)
+    for _ in range(count):
+        n, m, k = struct.unpack_from("<3H", body, at + 28)
+        offset = struct.unpack_from("<L", body, at + 42)[0]
+        struct.pack_into("<L", body, at + 42, offset + len(local))
+        at += 46 + n + m + k
+    path.write_bytes(bytes(body))
+    return path
+
+
+def test_an_entry_hidden_from_the_central_directory_is_caught(tmp_path):
+    """Issue 29 (5): the package verified although a streaming extractor would take a forged report."""
+    path = _hidden_local_entry(tmp_path / "p.zip")
+    with zipfile.ZipFile(path) as zf:  # what the directory says is still the genuine package
+        assert zf.read("reports/report.json") == GENUINE["reports/report.json"]
+    check = verify_package(path)
+    assert not check.ok and any("not in the central directory" in p for p in check.problems), check.problems
+
+
+def test_a_directory_entry_where_a_file_is_listed_is_caught(tmp_path):
+    """Issue 29 (5): `reports/report.json/` as a directory made `unzip` create a directory instead of
+    the report, and the package still verified."""
+    path = _package(tmp_path / "p.zip", [(zipfile.ZipInfo("reports/report.json/"), b""), *GENUINE.items()],
+                    manifest=GENUINE)
+    check = verify_package(path)
+    assert not check.ok and any("a directory where a file is listed" in p for p in check.problems), check.problems
