@@ -6,6 +6,7 @@ each counts on its own, so the effective limit is the per-process limit times th
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections import deque
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 
 from evidence.errors import TooManyRequests
 
-__all__ = ["Limits", "RateLimiter"]
+__all__ = ["Limits", "RateLimiter", "SigninBrake"]
 
 MAX_KEYS = 100_000  # past this, keys with no event in the window are dropped
 
@@ -57,6 +58,33 @@ class RateLimiter:
         self.count(key)
 
 
+class SigninBrake:
+    """Failed sign-ins slow the next attempt down rather than refuse it: past ``free`` failures in
+    ``window_s`` for a key, each attempt first waits 0.5 s, doubling with each further failure, at
+    most ``max_delay_s`` — then the password is checked as usual, so the right one still signs the
+    owner in (a delay, never a lockout someone else can cause). Attempts for one key go one at a
+    time (``lock``): waiting in parallel gains an attacker nothing."""
+
+    def __init__(self, free: int, window_s: float = 60, max_delay_s: float = 3.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.free, self.window_s, self.max_delay_s, self.clock = free, window_s, max_delay_s, clock
+        self.failures = RateLimiter(10**9, window_s, "failed sign-ins", clock)
+        self._locks: dict[Hashable, asyncio.Lock] = {}
+
+    def delay_s(self, key: Hashable) -> float:
+        with self.failures._lock:
+            n = len(self.failures._recent(key, self.clock()))
+        return 0.0 if n < self.free else min(self.max_delay_s, 0.5 * 2 ** (n - self.free))
+
+    def lock(self, key: Hashable) -> asyncio.Lock:
+        if len(self._locks) > MAX_KEYS:  # keep only the ones in use
+            self._locks = {k: v for k, v in self._locks.items() if v.locked()}
+        return self._locks.setdefault(key, asyncio.Lock())
+
+    def count(self, key: Hashable) -> None:
+        self.failures.count(key)
+
+
 @dataclass
 class Limits:
     """The API's limiters, built from Settings in the app factory."""
@@ -65,13 +93,20 @@ class Limits:
     link_requests_per_min: int = 20
     client_link_requests_per_min: int = 60
     auth_failures: RateLimiter = field(init=False)
-    signin_name: RateLimiter = field(init=False)
+    signin_address: RateLimiter = field(init=False)
+    signin_pair: SigninBrake = field(init=False)
+    signin_name: SigninBrake = field(init=False)
     link: RateLimiter = field(init=False)
     link_client: RateLimiter = field(init=False)
 
     def __post_init__(self) -> None:
-        self.auth_failures = RateLimiter(self.auth_failures_per_min, 60, "failed sign-ins from this address")
-        # A person's account: guessing one name's password from many addresses is slowed down too.
-        self.signin_name = RateLimiter(max(1, self.auth_failures_per_min // 2), 60, "failed sign-ins for this name")
+        self.auth_failures = RateLimiter(self.auth_failures_per_min, 60, "failed authentications from this address")
+        # Sign-in: a control room's people share an address, so failures there are refused only far
+        # past what people mistype (a spray of guesses over many names); one name's failures slow that
+        # name's next attempts from the same address (one at a time) and, less, from anywhere — a delay
+        # of at most 3 s, never a refusal: nobody can lock another person out by typing their name.
+        self.signin_address = RateLimiter(10 * self.auth_failures_per_min, 60, "failed sign-ins from this address")
+        self.signin_pair = SigninBrake(free=5)
+        self.signin_name = SigninBrake(free=2 * self.auth_failures_per_min)
         self.link = RateLimiter(self.link_requests_per_min, 60, "uploads through this link")
         self.link_client = RateLimiter(self.client_link_requests_per_min, 60, "upload-link requests from this address")

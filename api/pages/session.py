@@ -1,8 +1,10 @@
-"""Signing in and out, and choosing a password. Failed sign-ins are counted per address and per
-name (429 past the limit); every sign-in, failure and sign-out is audited."""
+"""Signing in and out, and choosing a password. Failed sign-ins slow the next attempts for that
+name (a delay of at most 3 s, never a refusal that someone else could cause); an address is refused
+only far past what people mistype; every sign-in, failure and sign-out is audited."""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import secrets
 from typing import Annotated
@@ -60,21 +62,24 @@ async def signin(request: Request, name: Annotated[str, Form(max_length=100)] = 
     limits: Limits = request.app.state.limits
     address = client_address(request)
     try:
-        limits.auth_failures.check(address)
-        limits.signin_name.check(name.strip().lower())
+        limits.signin_address.check(address)
     except TooManyRequests as exc:
         wait_s = int(exc.retry_after_s) + 1
-        page = _signin_page(request, next, f"Too many failed sign-ins. Wait {wait_s} seconds and try again, or ask "
-                                           "your administrator.", name, status=429)
+        page = _signin_page(request, next, f"Too many failed sign-ins from this network. Wait {wait_s} seconds and "
+                                           "try again, or ask your administrator.", name, status=429)
         page.headers["Retry-After"] = str(wait_s)
         return page
     rt: Runtime = request.app.state.runtime
-    try:
-        token, user = await run_in_threadpool(sign_in, rt, name, password, address)
-    except Unauthorized as exc:
-        limits.auth_failures.count(address)
-        limits.signin_name.count(name.strip().lower())
-        return _signin_page(request, next, exc.message, name, status=401)
+    who, pair = " ".join(name.split()).casefold(), (" ".join(name.split()).casefold(), address)
+    async with limits.signin_pair.lock(pair):  # this name from this address: one attempt at a time, slowed
+        await asyncio.sleep(max(limits.signin_pair.delay_s(pair), limits.signin_name.delay_s(who)))
+        try:
+            token, user = await run_in_threadpool(sign_in, rt, name, password, address)
+        except Unauthorized as exc:
+            limits.signin_address.count(address)
+            limits.signin_pair.count(pair)
+            limits.signin_name.count(who)
+            return _signin_page(request, next, exc.message, name, status=401)
     response = RedirectResponse("/password" if user.must_change else landing(user.role, _safe_next(next)),
                                 status_code=303)
     set_session_cookie(request, response, token)
