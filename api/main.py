@@ -95,6 +95,7 @@ def create_app(settings: Settings | None = None, work_queue: WorkQueue | None = 
     _ = rt.faces.profile, rt.plates  # a model name no manifest holds stops the server here, not a request
     app.state.wake = Wake()
     app.state.work_queue = work_queue
+    app.state.stopping = threading.Event()  # set on SIGTERM by `evidence serve`: live feeds end
     app.state.tus_receiving = set()  # uploads a PATCH is writing now (one at a time each: api/tus.py)
     app.state.dispatcher = Dispatcher(rt, enqueue=work_queue.deliver if work_queue is not None else None)
     app.state.limits = Limits(settings.auth_failures_per_min, settings.link_requests_per_min,

@@ -110,8 +110,8 @@ def event_stream(request: Request, fetch: Callable[[int], list[dict[str, Any]]],
         try:
             yield "retry: 1000\n\n"
             while max_s is None or loop.time() - began < max_s:
-                if await request.is_disconnected():
-                    return
+                if await request.is_disconnected() or request.app.state.stopping.is_set():
+                    return  # (the server is stopping: the stream ends and the client reconnects elsewhere)
                 if loop.time() - checked >= RECHECK_S:
                     checked = loop.time()
                     if not await run_in_threadpool(allowed):

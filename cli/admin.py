@@ -7,6 +7,7 @@ import ctypes
 import ctypes.util
 import json
 import sys
+from typing import Any
 from pathlib import Path
 
 import click
@@ -84,7 +85,16 @@ def serve(host: str, port: int) -> None:
     _ = rt.engine  # the schema checked (or, on SQLite, upgraded) before serving
     queue = RQWorkQueue(rt) if settings.redis_url else None
     configure_logging(settings.log_format)  # uvicorn's own lines too; the access lines are api.ops.Observe's
-    uvicorn.run(create_app(settings, queue), host=host, port=port, log_config=None, access_log=False)
+    app = create_app(settings, queue)
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            app.state.stopping.set()  # open live feeds end now, so the connections close and it exits
+            super().handle_exit(sig, frame)
+
+    # Past 10 s of shutdown whatever is still running is cancelled (a client that never reads).
+    Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
+                          timeout_graceful_shutdown=10)).run()
 
 
 M_ARENA_MAX = -8  # glibc's mallopt parameter number (malloc.h)

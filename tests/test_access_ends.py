@@ -93,3 +93,34 @@ def test_a_disabled_person_a_changed_password_and_a_sign_out_each_end_the_stream
     took, last = _ends_after(url, lambda: end_session(rt, other, Actor("DC 6 Grant", "investigator")),
                              cookies={"ep_session": other})
     assert took <= ENDS_WITHIN_S and "event: access_ended" in last, (took, last)
+
+
+def test_evidence_serve_stops_on_sigterm_with_a_live_feed_open(tmp_path):
+    """Issue 29 (11): SIGTERM with a live-feed client connected left `evidence serve` running (and
+    sending notifications) for as long as the client stayed: the feed ends and the server exits."""
+    import signal
+    import subprocess
+
+    from tests.served import EVIDENCE, free_port, wait_http
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVIDENCE_")}
+    env.update(EVIDENCE_DATA_DIR=str(tmp_path / "data"))
+    rt = Runtime(Settings(data_dir=tmp_path / "data"))
+    port = free_port()
+    proc = subprocess.Popen([EVIDENCE, "serve", "--port", str(port)], env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_http(f"{base}/health")
+        key = create_key(rt, "desk 1", "control_room", ADMIN)[1]
+        auth = {"Authorization": f"Bearer {key}"}
+        incident = httpx.post(f"{base}/incidents", json={"reference": "INC-STOP"}, headers=auth).json()["id"]
+        took, _ = _ends_after(f"{base}/incidents/{incident}/events", lambda: proc.send_signal(signal.SIGTERM),
+                              headers=auth)
+        # uvicorn ends gracefully, then re-raises the signal it caught: the exit status says SIGTERM.
+        assert proc.wait(15) in (0, -signal.SIGTERM) and took <= ENDS_WITHIN_S, took
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        rt.engine.dispose()
