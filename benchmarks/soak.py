@@ -3,13 +3,18 @@ default: SQLite, local store). 20 clients send 20,000 requests drawn from a fixe
 (audited incident views, timelines, camera reads and batches, hotlist changes, plate and face
 searches, public uploads, live feeds) and bad ones (bad keys, malformed and oversized bodies, a
 decompression bomb, ids past 2^63, lone surrogates, nested JSON, forged upload fields, JPEGs
-renamed .mp4). Reports per kind the status codes, the server errors (must be 0), whether
-`evidence audit verify` holds, and the server's memory: after a warm-up (one of each kind, so the
-models are loaded), after the soak, and after 5 s idle.
+renamed .mp4) — and, since issue 29, the edges: resumable uploads started and abandoned, a camera's
+1 MiB list of junk, a heartbeat with a 1 MiB host name and invented cameras, times at the calendar's
+edge. Reports per kind the status codes, the server errors (must be 0), whether `evidence audit
+verify` holds, and the server's memory: after a warm-up (one of each kind, so the models are loaded),
+after the soak, and after 5 s idle. Then the expiry run (unfinished uploads removed) and the disk
+of unfinished parts against where it started; then open streams whose keys are revoked, and how
+long each took to end.
 
     python benchmarks/soak.py [--requests 20000] [--clients 20] [--database-url URL]
 
-Last line: server_errors=... audit=intact|BROKEN rss_warm_mb=... rss_after_mb=... rss_idle_mb=..."""
+Last line: server_errors=... audit=intact|BROKEN rss_warm_mb=... rss_after_mb=... rss_idle_mb=...
+parts_start_mb=... parts_end_mb=... revoked_streams_ended=N/N revoked_end_max_s=..."""
 
 from __future__ import annotations
 
@@ -76,6 +81,8 @@ class Mix:
             ("nested JSON", 2, self.nested), ("upload: valid clip", 2, self.upload), ("upload: empty", 2, self.empty),
             ("upload: JPEG as .mp4", 2, self.jpeg_as_mp4), ("upload: forged fields", 1, self.forged),
             ("live feed", 1, self.feed), ("openapi", 1, self.openapi),
+            ("upload: abandoned", 2, self.abandoned), ("camera: 1 MiB list", 1, self.junk_list),
+            ("camera: junk heartbeat", 1, self.junk_heartbeat), ("time at calendar edge", 2, self.calendar_edge),
         ]
 
     def auth(self, role: str) -> dict[str, str]:
@@ -197,6 +204,75 @@ class Mix:
     def openapi(self, c: httpx.Client, r: random.Random) -> httpx.Response:
         return c.get("/openapi.json")
 
+    def abandoned(self, c: httpx.Client, r: random.Random) -> httpx.Response:
+        """A resumable upload of 10 MiB started, 1 MiB sent, never finished (issue 29)."""
+        token = r.choice(self.links).rsplit("/", 1)[1]
+        tus = {"Tus-Resumable": "1.0.0"}
+        made = c.post(f"/public/tus/{token}", headers={**tus, "Upload-Length": str(10 << 20)})
+        if made.status_code != 201:
+            return made  # the link's or the address's unfinished uploads are counted: 410 / 429
+        return c.patch(made.headers["location"], content=b"\x80" * (1 << 20),
+                       headers={**tus, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"})
+
+    def junk_list(self, c: httpx.Client, r: random.Random) -> httpx.Response:
+        return c.post("/anpr/reads", content=b'{"reads": [' + b"0, " * 349_999 + b"0]}",
+                      headers={"Content-Type": "application/json", **self.auth("camera")})
+
+    def junk_heartbeat(self, c: httpx.Client, r: random.Random) -> httpx.Response:
+        beat = {"data_type": "heartbeat", "agent_hostname": "h" * (1 << 20),
+                "video_streams": [{"camera_id": f"fake-{i}", "is_streaming": True} for i in range(64)]}
+        return c.post("/anpr/openalpr", json=beat, headers=self.auth("camera"))
+
+    def calendar_edge(self, c: httpx.Client, r: random.Random) -> httpx.Response:
+        edge = r.choice(["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-14:00"])
+        return r.choice([
+            lambda: c.post("/anpr/reads", json={"reads": [self._read(r), {**self._read(r), "timestamp": edge}]},
+                           headers=self.auth("camera")),
+            lambda: c.post("/hotlist", json={"vrm": "ED12GEE", "reason": "soak", "expires_at": edge},
+                           headers=self.auth("control_room")),
+            lambda: c.get("/search/plates", params={"q": "AB12CDE", "reason": "soak", "since": edge},
+                          headers=self.auth("investigator"))])()
+
+
+def dir_mb(path: Path) -> float:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20 if path.exists() else 0.0
+
+
+def revoked_streams(base: str, env: dict[str, str], incident: int, n: int) -> list[float | None]:
+    """Open ``n`` live feeds, each with a key of its own, revoke the keys: how long each feed took to
+    end after its key was revoked (None: still open after 30 s)."""
+    from evidence.audit import Actor
+    from evidence.keys import create_key, revoke_key
+    from evidence.runtime import Runtime
+    from evidence.settings import Settings
+
+    rt = Runtime(Settings(data_dir=Path(env["EVIDENCE_DATA_DIR"]), database_url=env.get("EVIDENCE_DATABASE_URL")))
+    admin = Actor("soak admin", "admin")
+    keys = [create_key(rt, f"soak stream {i}", "investigator", admin) for i in range(n)]
+    ended: list[float | None] = [None] * n
+    flowing = [threading.Event() for _ in range(n)]
+    revoked_at = [0.0] * n
+
+    def listen(i: int) -> None:
+        with httpx.stream("GET", f"{base}/incidents/{incident}/events", timeout=httpx.Timeout(5, read=40),
+                          headers={"Authorization": f"Bearer {keys[i][1]}"}) as res:
+            for _ in res.iter_lines():
+                flowing[i].set()
+        if revoked_at[i]:
+            ended[i] = time.monotonic() - revoked_at[i]
+
+    threads = [threading.Thread(target=listen, args=(i,), daemon=True) for i in range(n)]
+    for th in threads:
+        th.start()
+    for i in range(n):
+        flowing[i].wait(10)
+        revoked_at[i] = time.monotonic()
+        revoke_key(rt, keys[i][0], admin)
+    for th in threads:
+        th.join(35)
+    rt.engine.dispose()
+    return ended
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -221,6 +297,8 @@ def main() -> None:
                                         capture_output=True, text=True, check=True).stdout.split()[-1]
         clips = tiny_clips(Path(tmp), 8)
         face = (FACES / "Gordon_Brown" / "Gordon_Brown_0001.jpg").read_bytes()
+        parts = Path(env["EVIDENCE_DATA_DIR"]) / "store" / "tmp"
+        parts_start = dir_mb(parts)
         with served_process(env) as (base, server):
             rss_start = rss_mb(server.pid)[0]
             with httpx.Client(base_url=base, timeout=60) as c:
@@ -265,6 +343,19 @@ def main() -> None:
             rss_after, peak = rss_mb(server.pid)
             time.sleep(5)
             rss_idle = rss_mb(server.pid)[0]
+            ended = revoked_streams(base, env, incident, 10)
+        # The expiry run (what `evidence serve` does every minute, with the idle limit passed): the
+        # unfinished uploads removed, their parts deleted.
+        from evidence.runtime import Runtime
+        from evidence.settings import Settings
+        from evidence.uploads import expire_uploads
+
+        parts_before_expiry = dir_mb(parts)
+        rt = Runtime(Settings(data_dir=Path(env["EVIDENCE_DATA_DIR"]), database_url=env.get("EVIDENCE_DATABASE_URL"),
+                              upload_idle_hours=1e-9))
+        expired = expire_uploads(rt)
+        rt.engine.dispose()
+        parts_end = dir_mb(parts)
         audit = subprocess.run([EVIDENCE, "audit", "verify"], env=env, capture_output=True, text=True)
     total = sum(sum(c.values()) for c in counts.values())
     server_errors = sum(n for c in counts.values() for s, n in c.items() if s >= 500)
@@ -279,8 +370,15 @@ def main() -> None:
     print((audit.stdout or audit.stderr).strip())
     print(f"server memory: {rss_start:.0f} MB at start, {rss_warm:.0f} MB after the warm-up, {rss_after:.0f} MB after "
           f"the soak (peak {peak:.0f} MB), {rss_idle:.0f} MB after 5 s idle")
+    print(f"unfinished uploads: {parts_before_expiry:.0f} MB of parts after the soak; the expiry run removed {expired}, "
+          f"leaving {parts_end:.1f} MB (at the start: {parts_start:.1f} MB)")
+    done = [e for e in ended if e is not None]
+    print(f"revoked keys' open streams: {len(done)} of {len(ended)} ended, the slowest {max(done, default=0):.1f} s "
+          "after its key was revoked")
     print(f"server_errors={server_errors} audit={'intact' if audit.returncode == 0 else 'BROKEN'} "
-          f"rss_warm_mb={rss_warm:.0f} rss_after_mb={rss_after:.0f} rss_idle_mb={rss_idle:.0f}")
+          f"rss_warm_mb={rss_warm:.0f} rss_after_mb={rss_after:.0f} rss_idle_mb={rss_idle:.0f} "
+          f"parts_start_mb={parts_start:.1f} parts_end_mb={parts_end:.1f} "
+          f"revoked_streams_ended={len(done)}/{len(ended)} revoked_end_max_s={max(done, default=0):.1f}")
 
 
 if __name__ == "__main__":
