@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -164,3 +165,31 @@ class Cli:
 @pytest.fixture
 def cli(env: Path, face_models: FaceModels) -> Cli:
     return Cli(face_models)
+
+
+# The attacker tests' app (tests/test_attack_*.py): SQLite and PostgreSQL, a key per role, an incident.
+@pytest.fixture
+def api(database_url: str, tmp_path: Path) -> tuple[Any, Runtime, dict[str, dict[str, str]], int]:
+    """An app on SQLite or PostgreSQL with a key per role and an incident. Analysis is left queued
+    (Redis configured but unreachable): these tests are about what the API lets in."""
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+    from evidence.keys import ROLES
+    from workers.queue import RQWorkQueue
+
+    settings = Settings(data_dir=tmp_path / "data", database_url=database_url, redis_url="redis://127.0.0.1:1/0")
+    app = create_app(settings, RQWorkQueue(Runtime(settings)))
+    rt = app.state.runtime
+    client = TestClient(app)
+    admin = Actor("test-admin", "admin")
+    keys = {role: {"Authorization": f"Bearer {create_key(rt, f'{role} one', role, admin)[1]}"} for role in ROLES}
+    incident = client.post("/incidents", json={"reference": "INC-H"}, headers=keys["control_room"]).json()["id"]
+    return client, rt, keys, incident
+
+
+@pytest.fixture(scope="module")
+def bomb() -> bytes:
+    from samples.hostile import png_bomb
+
+    return png_bomb(20_000)
