@@ -27,12 +27,13 @@ from api.guards import limit_body
 from api.ratelimit import Limits
 from evidence.audit import Actor
 from evidence.db import rows_changed
-from evidence.db.tables import Evidence, ResumableUpload, UploadLink
+from evidence.db.tables import Evidence
+from evidence.db.upload_tables import ResumableUpload, UploadLink
 from evidence.errors import Conflict, EvidenceError, Gone, InvalidMedia, InvalidRequest, NotFound, TooLarge
 from evidence.filestore import clean_name
 from evidence.keys import secret_digest
 from evidence.notify.targets import check_email
-from evidence.notify.witness import add_status
+from evidence.notify.witness import add_status, witness_reference
 from evidence.runtime import Runtime
 from evidence.uploads import (UnknownLink, check_link, drop_upload, start_upload, store_upload, unuse_link,
                               upload_part, use_link)
@@ -229,7 +230,7 @@ def _finish(request: Request, rt: Runtime, link: UploadLink, upload_id: str, bac
             evidence_id, duplicate = store_upload(rt, tmp, link.incident_id, row.name, actor,
                                                   {**submitted, "via": "uploaded by staff (resumable)" if link.staff_role
                                                    else f"upload link {link.id} (resumable)",
-                                                   "reference": reference(upload_id)})
+                                                   "reference": witness_reference(upload_id)})
         except BaseException:
             unuse_link(rt, link)
             raise
@@ -248,7 +249,7 @@ def _finish(request: Request, rt: Runtime, link: UploadLink, upload_id: str, bac
         assert done is not None
         done.finished_at, done.evidence_id, done.sha256, done.error = utcnow(), evidence_id, sha256, error
         if evidence_id is not None:  # the sender's status page (and their emails, if they asked)
-            done.status_token = add_status(s, evidence_id, reference(upload_id), (row.sender or {}).get("updates_email"))
+            done.status_token = add_status(s, evidence_id, witness_reference(upload_id), (row.sender or {}).get("updates_email"))
 
 
 @router.get("/public/tus/{token}/{upload_id}/receipt", responses={**RESPONSES, 422: {"description": "Not stored"}},
@@ -259,7 +260,7 @@ def receipt(token: Token, upload_id: UploadId, request: Request) -> JSONResponse
         raise Conflict(f"still receiving: {row.offset} of {row.length} bytes")
     if row.error:
         return JSONResponse({"code": "not_stored", "message": row.error}, status_code=422)
-    return JSONResponse({"reference": reference(upload_id), "received_at": row.finished_at.isoformat(),
+    return JSONResponse({"reference": witness_reference(upload_id), "received_at": row.finished_at.isoformat(),
                          "name": row.name, "sha256": row.sha256, "size_bytes": row.length,
                          "status_url": f"/s/{row.status_token}" if row.status_token else None})
 
@@ -274,11 +275,6 @@ def _link_for_receipt(request: Request, token: str) -> UploadLink:
             if link is None:
                 raise
             return link
-
-
-def reference(upload_id: str) -> str:
-    """What the sender quotes: short, unambiguous, nothing about the incident."""
-    return "WV-" + "".join(c for c in upload_id.upper() if c.isalnum())[:8]
 
 
 @router.delete("/public/tus/{token}/{upload_id}", status_code=204, responses=RESPONSES,

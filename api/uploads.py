@@ -21,9 +21,8 @@ from api.guards import MULTIPART_SLACK, SafeJSONRoute, limit_body, refuse_oversi
 from api.views import incident_exists
 from api.params import MAX_BIG_ID, Id
 from api.ratelimit import Limits
-from api.tus import reference
 from api.schemas import EvidenceUploaded, Receipt, UploadLinkPublic, multipart_body
-from evidence.notify.witness import add_status
+from evidence.notify.witness import add_status, witness_reference
 from evidence.audit import Actor
 from evidence.db.tables import Evidence
 from evidence.errors import InvalidMedia, InvalidRequest
@@ -163,4 +162,4 @@ async def public_upload(token: Annotated[str, PathParam(max_length=100)], reques
 def _status_link(rt: Runtime, evidence_id: int) -> str:
     with rt.sessions.begin() as s:
         # A reference that says nothing of how many videos came before (not the evidence's number).
-        return f"/s/{add_status(s, evidence_id, reference(secrets.token_hex(8)), None)}"
+        return f"/s/{add_status(s, evidence_id, witness_reference(secrets.token_hex(8)), None)}"

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from evidence.audit import Actor, append_audit
 from evidence.db import rows_changed
-from evidence.db.tables import Incident, UploadLink, User
+from evidence.db.tables import Incident, User
+from evidence.db.upload_tables import UploadLink
 from evidence.errors import Conflict, InvalidRequest, NotFound
 from evidence.events import add_event
 from evidence.runtime import Runtime

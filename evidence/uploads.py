@@ -18,7 +18,8 @@ from sqlalchemy import func, or_, select, update
 from evidence.audit import Actor, append_audit
 from evidence.db import rows_changed
 from evidence.db.outbox_tables import Delivery
-from evidence.db.tables import Incident, ResumableUpload, UploadLink
+from evidence.db.tables import Incident
+from evidence.db.upload_tables import ResumableUpload, UploadLink
 from evidence.errors import Conflict, Gone, NotFound, TooLarge, TooManyRequests
 from evidence.events import add_event
 from evidence.keys import secret_digest

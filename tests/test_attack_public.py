@@ -100,7 +100,8 @@ def test_unfinished_uploads_count_against_their_link_and_address_and_are_removed
     stayed after the link expired. Now an unfinished upload counts against its link (and its
     address) when it is created; one idle too long, or whose link has ended, is removed by the
     sweep (its bytes deleted, the removal audited) and the disk is back where it started."""
-    from evidence.db.tables import AuditEntry, ResumableUpload, UploadLink
+    from evidence.db.tables import AuditEntry
+    from evidence.db.upload_tables import ResumableUpload, UploadLink
     from evidence.uploads import expire_uploads
     from evidence.utc import utcnow
 

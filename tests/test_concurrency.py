@@ -18,8 +18,9 @@ from sqlalchemy import func, select
 from api.uploads import create_link, use_link
 from evidence.anpr import add_hotlist, remove_hotlist
 from evidence.audit import Actor, verify_audit
-from evidence.db.tables import (AuditEntry, CandidateRow, Evidence, FaceTrackRow, Incident, IncidentEvent, UploadLink, WorkItem,
+from evidence.db.tables import (AuditEntry, CandidateRow, Evidence, FaceTrackRow, Incident, IncidentEvent, WorkItem,
                                 WatchlistSubjectRow)
+from evidence.db.upload_tables import UploadLink
 from evidence.events import add_event, events_after
 from evidence.keys import create_key, revoke_key
 from evidence.work import Lease, get_or_create_incident, ingest_upload

@@ -17,7 +17,8 @@ from sqlalchemy import select, update
 
 from api.main import create_app
 from evidence.audit import Actor
-from evidence.db.tables import AnprRead, AuditEntry, Evidence, ResumableUpload, User, WebSession
+from evidence.db.tables import AnprRead, AuditEntry, Evidence, User, WebSession
+from evidence.db.upload_tables import ResumableUpload
 from evidence.keys import create_key
 from evidence.settings import Settings
 from evidence.uploads import create_link

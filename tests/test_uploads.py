@@ -14,7 +14,8 @@ from sqlalchemy import func, select, update
 from api.main import create_app
 from conftest import FACES
 from evidence.audit import Actor
-from evidence.db.tables import Evidence, UploadLink, utcnow
+from evidence.db.tables import Evidence, utcnow
+from evidence.db.upload_tables import UploadLink
 from evidence.keys import create_key
 from evidence.settings import Settings
 from evidence.watchlists import enrol, folder_enrolments

@@ -14,7 +14,7 @@ from api.errors import status_of
 from api.deps import RuntimeDep
 from api.pages.common import FieldError, PageUser, check_csrf, field_of, incident_view, render
 from api.params import Id
-from evidence.db.tables import UploadLink
+from evidence.db.upload_tables import UploadLink
 from evidence.errors import EvidenceError
 from evidence.incidents import assign_incident, close_incident, reopen_incident
 from evidence.users import SessionUser

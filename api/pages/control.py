@@ -1,6 +1,7 @@
-"""The control room's pages: incidents (open one by its reference), the incident board (live over
-the incident's event feed), a card as the board adds it, an upload link for a witness (QR code and
-a ready-to-send text message), and the footage at a moment with the face or plate box drawn."""
+"""The control room's pages: incidents (open one by its reference, find one by its words, status
+and who has it), the incident board (live over the incident's event feed), a card as the board adds
+it, the chronology, the faces compared, and the footage at a moment with the face or plate box
+drawn. Bringing footage in is api/pages/links.py; the case (assign, close) api/pages/case.py."""
 
 from __future__ import annotations
 
@@ -8,9 +9,7 @@ import json
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-import segno
 from fastapi import APIRouter, Depends, Form, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
@@ -18,25 +17,20 @@ from sqlalchemy.orm import Session, joinedload
 from api.auth import OPENERS, REVIEWERS
 from api.deps import RuntimeDep, viewed
 from api.pages.hits import hit_view
-from api.errors import status_of
-from api.pages.common import FieldError, PageUser, check_csrf, field_of, incident_view, local_time, clock, officer_devices, render, size_text, staff, watch_url
+from api.pages.common import PageUser, check_csrf, local_time, clock, officer_devices, render, staff, watch_url
 from api.params import Id
 from evidence.alerts import alerts_of_events, shares_of
 from evidence.audit import append_audit, audit_read
 from evidence.chronology import EVENT_TEXT, GROUPS, chronology, chronology_csv, event_text, sendable_rows
 from evidence.db.tables import (CandidateRow, Derivative, Evidence, FaceTrackRow, Incident, IncidentEvent,
                                 PlateSightingRow)
-from evidence.errors import EvidenceError, InvalidRequest, NotFound
+from evidence.errors import InvalidRequest, NotFound
 from evidence.filestore import clean_name
 from evidence.incidents import Status, assignable, find_incidents
 from evidence.reports import evidence_view, list_name, sender_view
 from evidence.notify.public import pass_to_investigators, post_public_update
-from evidence.runtime import Runtime
 from evidence.settings import Settings
 from evidence.states import ReviewState, Role
-from evidence.notify.govnotify import Channel, available, check_email, check_mobile
-from evidence.notify.messages import upload_link_words
-from evidence.uploads import create_link, link_of, link_sends, send_link, wait_for_delivery
 from evidence.users import SessionUser
 from evidence.work import get_or_create_incident, with_reference
 from pipeline.types import MediaInfo
@@ -46,7 +40,6 @@ __all__ = ["router"]
 router = APIRouter(include_in_schema=False)
 Opener = Annotated[SessionUser, Depends(staff(*OPENERS))]
 CARD_KINDS = ("candidate", "anpr.hit")
-LINK_SEND_WAIT_S = 5.0  # how long the page waits for GOV.UK Notify's answer before showing "sending"
 
 @router.get("/app/incidents", response_class=HTMLResponse)
 def incidents(request: Request, rt: RuntimeDep, user: PageUser, q: Annotated[str, Query(max_length=200)] = "",
@@ -269,89 +262,6 @@ def card(incident_id: Id, event_id: Id, request: Request, rt: RuntimeDep, user: 
                                   detail={"event": event_id, "shown": _images(cards)})
     return render(request, "card.html", user, c=cards[0], can_review=user.role in REVIEWERS,
                   can_send=user.role in OPENERS, devices=officer_devices(rt))
-
-
-STAFF_UPLOAD_FILES = 20  # files one staff upload may send (several cameras' footage of one incident)
-
-
-@router.get("/app/incidents/{incident_id}/upload", response_class=HTMLResponse)
-def staff_upload(incident_id: Id, request: Request, rt: RuntimeDep, user: PageUser) -> HTMLResponse:
-    """Footage a member of staff adds (body-worn, CCTV): several files, each resumable like the
-    witness page, each named as sent by them."""
-    view = incident_view(rt, incident_id)
-    cap = rt.settings.link_max_bytes
-    return render(request, "staff_upload.html", user, incident=view, max_bytes=cap, max_size=size_text(cap),
-                  max_files=STAFF_UPLOAD_FILES, page_title=f"Add footage to {view['reference']}")
-
-
-@router.post("/app/incidents/{incident_id}/upload-session")
-async def staff_upload_session(incident_id: Id, request: Request, rt: RuntimeDep, user: PageUser) -> dict[str, Any]:
-    """Where this person's files go: a link of their own for as many files as they chose (6 hours;
-    the page's CSRF token in X-CSRF-Token). JSON: {"endpoint"}."""
-    check_csrf(user, request.headers.get("x-csrf-token"))
-    try:
-        files = int((await request.json()).get("files", 1))
-    except (ValueError, AttributeError, TypeError):
-        raise InvalidRequest("say how many files (1 to 20) are to be sent") from None
-    if not 1 <= files <= STAFF_UPLOAD_FILES:
-        raise InvalidRequest(f"Send at most {STAFF_UPLOAD_FILES} files at once")
-    _, token = await run_in_threadpool(create_link, rt, incident_id, 6 * 3600, files, rt.settings.link_max_bytes,
-                                       user.actor, staff=True)  # a database write: never on the event loop
-    return {"endpoint": f"/public/tus/{token}"}
-
-
-def _public_base(request: Request, rt: Runtime) -> str:
-    return (rt.settings.public_url or str(request.base_url)).rstrip("/")
-
-
-@router.post("/app/incidents/{incident_id}/upload-link", response_class=HTMLResponse)
-def upload_link(incident_id: Id, request: Request, rt: RuntimeDep, user: Opener,
-                csrf_token: Annotated[str, Form()] = "") -> HTMLResponse:
-    check_csrf(user, csrf_token)
-    view = incident_view(rt, incident_id)
-    _, token = create_link(rt, incident_id, 24 * 3600, 5, rt.settings.link_max_bytes, user.actor)
-    return _link_page(request, rt, user, view, token)
-
-
-@router.post("/app/incidents/{incident_id}/upload-link/send", response_class=HTMLResponse)
-def send_upload_link(incident_id: Id, request: Request, rt: RuntimeDep, user: Opener,
-                     token: Annotated[str, Form(max_length=100)] = "", how: Annotated[str, Form(max_length=10)] = "",
-                     phone: Annotated[str, Form(max_length=40)] = "", email: Annotated[str, Form(max_length=254)] = "",
-                     csrf_token: Annotated[str, Form()] = "") -> HTMLResponse:
-    """Send the link just made by text message or email (GOV.UK Notify), and say how it went:
-    the page waits a few seconds for Notify's answer before it shows the link again."""
-    check_csrf(user, csrf_token)
-    view = incident_view(rt, incident_id)
-    channel: Channel = "notify_sms" if how == "text" else "notify_email"
-    typed = {"phone": phone, "email": email}
-    try:
-        if how not in ("text", "email") or channel not in available(rt.settings):
-            raise InvalidRequest("Choose to send it by text message or by email")
-        try:
-            to = check_mobile(phone) if channel == "notify_sms" else check_email(email)
-        except ValueError as exc:
-            raise FieldError("phone" if channel == "notify_sms" else "email", str(exc)) from None
-        delivery = send_link(rt, incident_id, token, f"{_public_base(request, rt)}/u/{token}", channel, to, user.actor)
-    except EvidenceError as exc:
-        return _link_page(request, rt, user, view, token, typed=typed, status_code=status_of(exc), error=exc.message,
-                          field=field_of(exc))
-    request.app.state.dispatcher.wake()
-    wait_for_delivery(rt, delivery, LINK_SEND_WAIT_S)
-    return _link_page(request, rt, user, view, token)
-
-
-def _link_page(request: Request, rt: Runtime, user: SessionUser, view: dict[str, Any], token: str,
-               typed: dict[str, str] | None = None, status_code: int = 200, **context: Any) -> HTMLResponse:
-    """The upload link just made: the text message to copy, the QR code, sending it through
-    GOV.UK Notify where it is set up, and how each send went."""
-    link = link_of(rt, view["id"], token)
-    url = f"{_public_base(request, rt)}/u/{token}"
-    before, expires = upload_link_words(rt.settings, link.expires_at)
-    qr = segno.make(url, error="m").svg_inline(scale=4, title="QR code of the upload link")
-    return render(request, "link.html", user, status_code=status_code, incident=view, url=url, sms=before + url,
-                  expires=expires, max_uploads=link.max_uploads, max_size=size_text(link.max_bytes), qr_svg=qr,
-                  token=token, channels=available(rt.settings), sends=link_sends(rt, link.id), typed=typed or {},
-                  page_title="Upload link", **context)
 
 
 def _markers(s: Session, evidence_id: int, track: int | None) -> tuple[list[dict[str, Any]], list[list[float]]]:

@@ -19,7 +19,7 @@ from evidence.keys import secret_digest
 from evidence.states import EvidenceState, ReviewState
 from evidence.utc import utcnow
 
-__all__ = ["STEPS", "WitnessView", "add_status", "on_event", "stop_emails", "witness_view"]
+__all__ = ["STEPS", "WitnessView", "add_status", "on_event", "stop_emails", "witness_reference", "witness_view"]
 
 STEPS = (("received", "Received", "We have your video and have kept an exact copy."),
          ("examining", "Being examined", "Your video is being looked at."),
@@ -57,6 +57,12 @@ def _received_event(s: Session, ev: Evidence) -> int:
                                                     IncidentEvent.kind == "evidence.received")
                      .where(IncidentEvent.data["evidence_id"].as_integer() == ev.id).limit(1))
     return int(found or 0)
+
+
+def witness_reference(seed: str) -> str:
+    """What the sender quotes: short, unambiguous, random (from an upload's random id, or a fresh
+    token) — nothing about the incident, nor how many videos came before."""
+    return "WV-" + "".join(c for c in seed.upper() if c.isalnum())[:8]
 
 
 def add_status(s: Session, evidence_id: int, reference: str, email: str | None) -> str:
