@@ -17,7 +17,7 @@ from evidence.anpr import purge_reads
 from evidence.anpr_access import accesses, decide_access, request_access
 from evidence.audit import anchor_audit, read_anchors, verify_audit
 from evidence.images import read_rgb
-from evidence.keys import ROLES, create_key, list_keys, revoke_key
+from evidence.keys import ROLES, create_key, list_keys, revoke_key, set_streams
 from evidence.logs import configure_logging
 from evidence.runtime import Runtime
 from evidence.settings import Settings
@@ -45,6 +45,18 @@ def keys_create(rt: Runtime, role: str, name: str, streams: tuple[str, ...]) -> 
     """Make a key; it is printed once, as the last word of the output (only its hash is stored)."""
     key_id, key = create_key(rt, name, role, first_admin_or_actor(rt, role), list(streams))
     click.echo(f"key {key_id} for {name} ({role}): {key}")
+
+
+@keys.command("streams")
+@click.argument("key_id", type=int)
+@click.option("--stream", "streams", multiple=True, metavar="ID", help="each video stream the agent may report "
+              "(all of them: the list replaces the key's; none clears it)")
+@click.pass_obj
+@clean_errors
+def keys_streams(rt: Runtime, key_id: int, streams: tuple[str, ...]) -> None:
+    """Register an OpenALPR agent key's video streams anew (audited); its open connections see it at once."""
+    now = set_streams(rt, key_id, list(streams), cli_actor(rt, Role.ADMIN))
+    click.echo(f"key {key_id}: streams {', '.join(now) if now else 'none'}")
 
 
 @keys.command("list")

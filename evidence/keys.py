@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # the runtime's outbox needs secret_digest: no import cycle a
     from evidence.runtime import Runtime
 
 __all__ = ["MAX_STREAMS", "ROLES", "authenticate", "check_streams", "create_key", "list_keys", "revoke_key",
-           "secret_digest"]
+           "secret_digest", "set_streams"]
 
 # control_room: live incidents and reviews; investigator: search, evidence, export; admin:
 # watchlists, keys, retention, audit; camera: posts ANPR reads only; uploader: uploads evidence.
@@ -70,6 +70,20 @@ def create_key(rt: Runtime, name: str, role: str, actor: Actor, streams: list[st
         s.flush()
         append_audit(s, actor, "key.create", f"key:{row.id}", detail={"name": row.name, "role": role, "streams": streams})
         return row.id, key
+
+
+def set_streams(rt: Runtime, key_id: int, streams: list[str], actor: Actor) -> list[str] | None:
+    """Register an ANPR agent key's video streams anew (a camera added or taken away); audited."""
+    streams_ = check_streams(streams)
+    with rt.sessions.begin() as s:
+        row = s.get(ApiKey, key_id)
+        if row is None or row.revoked_at is not None:
+            raise NotFound(f"no active key {key_id}")
+        if row.role != "camera":
+            raise Conflict("only a camera key (an ANPR agent's) has video streams")
+        was, row.streams = row.streams, streams_
+        append_audit(s, actor, "key.streams", f"key:{row.id}", detail={"name": row.name, "was": was, "now": streams_})
+        return streams_
 
 
 def revoke_key(rt: Runtime, key_id: int, actor: Actor) -> None:

@@ -217,3 +217,6 @@ def test_an_agents_streams_are_registered_with_its_key(cli):
     assert cli("keys", "create", "--role", "investigator", "--name", "x", "--stream", "1").exit_code != 0
     too_many = cli("keys", "create", "--role", "camera", "--name", "M4-J14", *[f"--stream={i}" for i in range(33)])
     assert too_many.exit_code != 0 and "at most 32 streams" in too_many.output
+    key_id = made.output.split()[1]
+    again = cli("keys", "streams", key_id, "--stream", "1234", "--stream", "1236")  # a camera added, one taken away
+    assert again.exit_code == 0 and "streams 1234, 1236" in again.output
