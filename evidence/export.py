@@ -16,6 +16,7 @@ import stat
 import struct
 import unicodedata
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -295,23 +296,72 @@ def _local_headers(path: Path, zf: zipfile.ZipFile) -> list[str]:
             if len(head) < _LOCAL.size or head[:4] != b"PK\x03\x04":
                 problems.append(f"{info.filename}: no local header where the central directory puts it")
                 return problems
-            flags, n, m = _LOCAL.unpack(head)[2], _LOCAL.unpack(head)[9], _LOCAL.unpack(head)[10]
-            name = f.read(n)
+            _, _, flags, method, _, _, crc, csize, usize, n, m = _LOCAL.unpack(head)
+            name, extra = f.read(n), f.read(m)
+            if 0xFFFFFFFF in (csize, usize):  # the sizes are in its zip64 extra field (written for large files)
+                usize, csize = _zip64_sizes(extra, usize, csize)
             if name.decode("utf-8" if flags & 0x800 else "cp437", "replace") != info.orig_filename:
                 problems.append(f"{info.filename}: its local header names {name[:100]!r}")
+            if flags & 0x08:  # sizes after the data: where an entry ends is then the directory's word only
+                problems.append(f"{info.filename}: a data descriptor (this software never writes one)")
+            elif (method, crc, csize, usize) != (info.compress_type, info.CRC, info.compress_size, info.file_size):
+                problems.append(f"{info.filename}: its local header's method, CRC or sizes differ from the "
+                                "central directory's")
             at = info.header_offset + _LOCAL.size + n + m + info.compress_size
-            if flags & 0x08:  # a data descriptor follows the data: optional signature, CRC, the two sizes
-                f.seek(at)
-                sig = f.read(4)
-                at += (4 if sig == b"PK\x07\x08" else 0) + 4 + (16 if _zip64(info) else 8)
         if at != zf.start_dir:
             problems.append(f"{abs(zf.start_dir - at)} bytes between the last entry and the central directory: "
                             "an entry not in the central directory")
     return problems
 
 
-def _zip64(info: zipfile.ZipInfo) -> bool:
-    return info.file_size >= 0xFFFFFFFF or info.compress_size >= 0xFFFFFFFF or b"\x01\x00" in info.extra[:2]
+def _entry_digest(path: Path, info: zipfile.ZipInfo) -> Any:
+    """The SHA-256 of an entry's content, read from exactly its ``compress_size`` bytes: stored, or
+    a deflate stream that must end where the entry ends (bytes after its end — a second entry
+    hidden inside a widened one, which zipfile would never read — are a problem) and whose CRC
+    must match."""
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise ValueError(f"compression method {info.compress_type} (this software writes stored or deflated)")
+    h, crc, left = hashlib.sha256(), 0, info.compress_size
+    inflate = zlib.decompressobj(-15) if info.compress_type == zipfile.ZIP_DEFLATED else None
+    with path.open("rb") as f:
+        f.seek(info.header_offset)
+        _, _, _, _, _, _, _, _, _, n, m = _LOCAL.unpack(f.read(_LOCAL.size))
+        f.seek(info.header_offset + _LOCAL.size + n + m)
+        while left:
+            raw = f.read(min(CHUNK, left))
+            if not raw:
+                raise ValueError("the file ends inside this entry")
+            left -= len(raw)
+            data = inflate.decompress(raw) if inflate else raw
+            if inflate and inflate.unused_data:
+                raise ValueError(f"{len(inflate.unused_data) + left} bytes after its compressed data ends")
+            h.update(data)
+            crc = zlib.crc32(data, crc)
+        if inflate:
+            tail = inflate.flush()
+            h.update(tail)
+            crc = zlib.crc32(tail, crc)
+            if not inflate.eof:
+                raise ValueError("its compressed data stops before its end")
+    if crc != info.CRC:
+        raise ValueError("its CRC does not match: the bytes were changed")
+    return h
+
+
+def _zip64_sizes(extra: bytes, usize: int, csize: int) -> tuple[int, int]:
+    """The sizes a local header's zip64 extra field (id 1) holds, for those it left at 0xFFFFFFFF."""
+    at = 0
+    while at + 4 <= len(extra):
+        tag, size = struct.unpack_from("<2H", extra, at)
+        if tag == 1:
+            values = list(struct.unpack_from(f"<{min(size, 16) // 8}Q", extra, at + 4))
+            if usize == 0xFFFFFFFF and values:
+                usize = values.pop(0)
+            if csize == 0xFFFFFFFF and values:
+                csize = values.pop(0)
+            break
+        at += 4 + size
+    return usize, csize
 
 
 def verify_package(path: Path) -> PackageCheck:
@@ -367,12 +417,9 @@ def verify_package(path: Path) -> PackageCheck:
         for name in sorted(present & set(listed)):
             if counts[name] > 1:
                 continue  # already a problem; which copy would be read is the point
-            h = hashlib.sha256()
             try:
-                with zf.open(name) as f:
-                    for chunk in iter(lambda: f.read(CHUNK), b""):
-                        h.update(chunk)
-            except (zipfile.BadZipFile, OSError) as exc:  # a CRC error: the bytes were changed
+                h = _entry_digest(path, zf.getinfo(name))
+            except (zipfile.BadZipFile, OSError, zlib.error, ValueError) as exc:  # the bytes were changed
                 problems.append(f"{name}: unreadable ({exc})")
                 continue
             if h.hexdigest() != listed[name]:

@@ -113,3 +113,41 @@ def test_a_directory_entry_where_a_file_is_listed_is_caught(tmp_path):
                     manifest=GENUINE)
     check = verify_package(path)
     assert not check.ok and any("a directory where a file is listed" in p for p in check.problems), check.problems
+
+
+def test_an_entry_hidden_inside_a_widened_one_is_caught(tmp_path):
+    """Issue 29 (5), the review's way round it: a forged report placed after a deflated entry's
+    stream, that entry's sizes widened (local header and directory) to cover it. zipfile stops at
+    the end of the deflate stream and reads the genuine bytes; a streaming extractor meets a second
+    report. The entry's bytes must end where its stream ends."""
+    genuine = b"candidate A rejected " * 50
+    manifest = f"{hashlib.sha256(genuine).hexdigest()}  reports/report.txt\n".encode()
+    path = tmp_path / "p.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr(zipfile.ZipInfo("reports/report.txt"), genuine, compress_type=zipfile.ZIP_DEFLATED)
+        zf.writestr(MANIFEST, manifest)
+    body = bytearray(path.read_bytes())
+    n, m = struct.unpack_from("<2H", body, 26)
+    csize = struct.unpack_from("<L", body, 18)[0]
+    forged, name = b"candidate A confirmed", b"reports/report.txt"
+    hidden = struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 0, 0, 0, zlib.crc32(forged), len(forged), len(forged),
+                         len(name), 0) + name + forged
+    end = 30 + n + m + csize
+    body[end:end] = hidden
+    struct.pack_into("<L", body, 18, csize + len(hidden))  # the local header widened
+    eocd = body.rfind(b"PK\x05\x06")
+    count, _, start = struct.unpack_from("<HLL", body, eocd + 10)
+    struct.pack_into("<L", body, eocd + 16, start + len(hidden))
+    at = start + len(hidden)
+    for i in range(count):
+        n2, m2, k2 = struct.unpack_from("<3H", body, at + 28)
+        if i == 0:
+            struct.pack_into("<L", body, at + 20, csize + len(hidden))  # and the directory's
+        else:
+            struct.pack_into("<L", body, at + 42, struct.unpack_from("<L", body, at + 42)[0] + len(hidden))
+        at += 46 + n2 + m2 + k2
+    path.write_bytes(bytes(body))
+    with zipfile.ZipFile(path) as zf:
+        assert zf.read("reports/report.txt") == genuine  # what zipfile reads is still the genuine report
+    check = verify_package(path)
+    assert not check.ok and any("after its compressed data ends" in p for p in check.problems), check.problems
