@@ -190,7 +190,8 @@ async def post_openalpr(request: Request, rt: RuntimeDep,
     done, errors = await run_in_threadpool(_store, rt, request, reads, actor)
     summary = {"data_type": kind, "stored": sum(1 for d in done if not d["duplicate"]),
                "duplicates": sum(1 for d in done if d["duplicate"]), "hits": sum(1 for d in done if d["hit"]),
-               "errors": errors, "cameras": []}
+               "errors": errors[:MAX_ERRORS_LISTED], "errors_not_listed": max(0, len(errors) - MAX_ERRORS_LISTED),
+               "cameras": []}
     return JSONResponse(summary, status_code=422 if errors and not done else 200)
 
 

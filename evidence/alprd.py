@@ -26,12 +26,19 @@ __all__ = ["KINDS", "alprd_reads", "alprd_streams"]
 KINDS = ("alpr_group", "alpr_results", "heartbeat")
 MAX_CANDIDATES = 20
 MAX_STREAMS = 64  # video streams one heartbeat may list
+MAX_RESULTS = 100  # plates one alpr_results may list
 FIGURE_CHARS = 100  # a heartbeat's text figure (a host name, a camera's name) as kept
+
+
+def _shown(value: Any) -> str:
+    """A value a message names, as much of it as a person needs (an 8 MiB id is not echoed)."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _epoch_ms(value: Any, what: str) -> str:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 10 ** 14:
-        raise InvalidRequest(f"{what}: epoch milliseconds expected, got {value!r}")
+        raise InvalidRequest(f"{what}: epoch milliseconds expected, got {_shown(value)}")
     return datetime.fromtimestamp(value / 1000.0, UTC).isoformat()
 
 
@@ -40,13 +47,13 @@ def _camera(key_name: str, camera_id: Any) -> str:
         return key_name
     camera = str(camera_id)
     if not isinstance(camera_id, (int, str)) or len(camera) > 30 or "/" in camera:
-        raise InvalidRequest(f"camera_id {camera_id!r}: a number or name of up to 30 characters expected")
+        raise InvalidRequest(f"camera_id {_shown(camera_id)}: a number or name of up to 30 characters expected")
     return f"{key_name}/{camera}"
 
 
 def _confidence(value: Any, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
-        raise InvalidRequest(f"{what}: a confidence from 0 to 100 expected, got {value!r}")
+        raise InvalidRequest(f"{what}: a confidence from 0 to 100 expected, got {_shown(value)}")
     return round(float(value) / 100.0, 4)
 
 
@@ -92,6 +99,8 @@ def alprd_reads(body: dict[str, Any], key_name: str) -> list[dict[str, Any]]:
     results = body.get("results")
     if not isinstance(results, list):
         raise InvalidRequest("alpr_results: results must be a list")
+    if len(results) > MAX_RESULTS:  # counted before one is read (one frame shows a handful of plates)
+        raise InvalidRequest(f"alpr_results: at most {MAX_RESULTS} results, not {len(results)}")
     at = _epoch_ms(body.get("epoch_time"), "epoch_time")
     reads = []
     for r in results:

@@ -61,7 +61,7 @@ def test_an_alpr_group_is_stored_as_a_read_with_its_images_direction_and_alterna
     res = client.post("/anpr/openalpr", headers=agent, json=body)
     assert res.status_code == 200, res.json()
     assert res.json() == {"data_type": "alpr_group", "stored": 1, "duplicates": 0, "hits": 0,
-                                           "errors": [], "cameras": []}
+                          "errors": [], "errors_not_listed": 0, "cameras": []}
     assert client.post("/anpr/openalpr", headers=agent, json=body).json()["duplicates"] == 1  # alprd retries
     big = group("LV70XKF")  # real crops: a vehicle crop of ~100 KB is well over the 64 KiB JSON default
     big["vehicle_crop_jpeg"] = base64.b64encode(b"\xff\xd8\xff\xe0" + bytes(range(256)) * 400).decode()
@@ -224,3 +224,15 @@ def test_a_compromised_agent_cannot_invent_cameras_or_store_a_large_name(alpr):
     read = {**group(), "camera_id": "fake-1"}
     refused = client.post("/anpr/openalpr", headers=agent, json=read)
     assert refused.status_code == 422 and refused.json()["errors"][0]["code"] == "unknown_camera"
+
+
+def test_an_agents_long_list_or_long_id_is_refused_small(alpr):
+    """The review of issue 29: alpr_results had no cap (an 8 MiB body held ~200,000 reads, stored
+    in one transaction) and a bad value came back whole in the message."""
+    client, _, agent, _, _ = alpr
+    many = {"data_type": "alpr_results", "epoch_time": 1764590000000, "camera_id": 1234,
+            "results": [{"plate": "AB12CDE", "confidence": 90}] * 101}
+    res = client.post("/anpr/openalpr", headers=agent, json=many)
+    assert res.status_code == 422 and "at most 100 results" in res.json()["message"]
+    long_id = client.post("/anpr/openalpr", headers=agent, json={**group(), "camera_id": "c" * (1 << 20)})
+    assert long_id.status_code == 422 and len(long_id.content) < 1024 and "..." in long_id.json()["message"]
