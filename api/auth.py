@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Annotated
 
 import hmac
+import ipaddress
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -21,7 +22,7 @@ from evidence.keys import authenticate
 from evidence.states import ADMINS, CAMERAS, EXPORTERS, OPENERS, READERS, REVIEWERS, UPLOADERS, Role
 from evidence.users import session_user
 
-__all__ = ["ADMINS", "CAMERAS", "EXPORTERS", "OPENERS", "READERS", "REVIEWERS", "SESSION_COOKIE", "UPLOADERS", "allow",
+__all__ = ["ADMINS", "CAMERAS", "EXPORTERS", "OPENERS", "READERS", "REVIEWERS", "SESSION_COOKIE", "UPLOADERS", "allow", "limit_key",
            "client_address"]
 
 
@@ -32,6 +33,19 @@ _bearer = HTTPBearer(auto_error=False, description="an API key from `evidence ke
 
 def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
+
+
+def limit_key(request: Request) -> str:
+    """Whom a limit counts: the client's address, an IPv6 one by its /64 (one subscriber's network:
+    its 2^64 addresses would otherwise each be a fresh count)."""
+    address = client_address(request)
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is None:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip.ipv4_mapped or ip) if isinstance(ip, ipaddress.IPv6Address) else address
 
 
 def allow(*roles: Role) -> Callable[..., Actor]:
@@ -46,7 +60,7 @@ def allow(*roles: Role) -> Callable[..., Actor]:
                     actor = authenticate(s, creds.credentials if creds else None)
         except Unauthorized:
             limits: Limits = request.app.state.limits
-            limits.auth_failures.hit(client_address(request))  # 429 once over the limit
+            limits.auth_failures.hit(limit_key(request))  # 429 once over the limit
             raise
         if actor.role not in roles:
             raise Forbidden(f"role {actor.role} may not call this (allowed: {', '.join(roles)})")

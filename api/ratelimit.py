@@ -10,7 +10,8 @@ import asyncio
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Hashable
+from collections.abc import AsyncIterator, Callable, Hashable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from evidence.errors import TooManyRequests
@@ -63,23 +64,43 @@ class SigninBrake:
     ``window_s`` for a key, each attempt first waits 0.5 s, doubling with each further failure, at
     most ``max_delay_s`` — then the password is checked as usual, so the right one still signs the
     owner in (a delay, never a lockout someone else can cause). Attempts for one key go one at a
-    time (``lock``): waiting in parallel gains an attacker nothing."""
+    time (``turn``), at most two waiting: sending in parallel gains an attacker nothing."""
 
     def __init__(self, free: int, window_s: float = 60, max_delay_s: float = 3.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.free, self.window_s, self.max_delay_s, self.clock = free, window_s, max_delay_s, clock
         self.failures = RateLimiter(10**9, window_s, "failed sign-ins", clock)
         self._locks: dict[Hashable, asyncio.Lock] = {}
+        self._waiting: dict[Hashable, int] = {}
 
     def delay_s(self, key: Hashable) -> float:
         with self.failures._lock:
             n = len(self.failures._recent(key, self.clock()))
         return 0.0 if n < self.free else min(self.max_delay_s, 0.5 * 2 ** (n - self.free))
 
-    def lock(self, key: Hashable) -> asyncio.Lock:
+    @asynccontextmanager
+    async def turn(self, key: Hashable, most_waiting: int = 2) -> AsyncIterator[None]:
+        """This key's attempts one at a time; TooManyRequests when ``most_waiting`` already wait (a
+        queue of an attacker's attempts cannot keep the owner waiting long, nor pile up)."""
+        if self._waiting.get(key, 0) >= most_waiting:
+            raise TooManyRequests("another sign-in with this name is being checked: try again in a moment",
+                                  retry_after_s=self.max_delay_s)
         if len(self._locks) > MAX_KEYS:  # keep only the ones in use
-            self._locks = {k: v for k, v in self._locks.items() if v.locked()}
-        return self._locks.setdefault(key, asyncio.Lock())
+            self._locks = {k: v for k, v in self._locks.items() if v.locked() or self._waiting.get(k)}
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._waiting[key] = self._waiting.get(key, 0) + 1
+        queued = True
+        try:
+            async with lock:
+                self._waiting[key] -= 1
+                queued = False
+                await asyncio.sleep(self.delay_s(key))
+                yield
+        finally:
+            if queued:  # gone before its turn (the client left)
+                self._waiting[key] -= 1
+            if self._waiting.get(key, 0) <= 0:
+                self._waiting.pop(key, None)
 
     def count(self, key: Hashable) -> None:
         self.failures.count(key)

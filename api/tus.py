@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select, update
 from starlette.requests import ClientDisconnect
 
-from api.auth import client_address
+from api.auth import limit_key
 from api.guards import limit_body
 from api.ratelimit import Limits
 from evidence.audit import Actor
@@ -67,11 +67,11 @@ def _link(request: Request, token: str, new: bool = True) -> UploadLink:
     random id cannot be guessed)."""
     limits: Limits = request.app.state.limits
     if new:
-        limits.link_client.hit(client_address(request))
+        limits.link_client.hit(limit_key(request))
     try:
         link, _ = check_link(_rt(request), token)
     except UnknownLink:
-        limits.auth_failures.hit(client_address(request))
+        limits.auth_failures.hit(limit_key(request))
         raise
     return link
 
@@ -127,7 +127,7 @@ def create(token: Token, request: Request, upload_length: Annotated[int, Header(
     rt = _rt(request)
     upload_id = secrets.token_urlsafe(16)
     start_upload(rt, link, upload_id, upload_length, clean_name(meta.get("filename"), "video"), sender,
-                 client_address(request))
+                 limit_key(request))
     return Response(status_code=201, headers={**TUS, "Location": f"/public/tus/{token}/{upload_id}"})
 
 

@@ -15,7 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from starlette.datastructures import FormData, UploadFile
 
-from api.auth import OPENERS, UPLOADERS, allow, client_address
+from api.auth import OPENERS, UPLOADERS, allow, limit_key
 from api.deps import RuntimeDep
 from api.guards import MULTIPART_SLACK, SafeJSONRoute, limit_body, refuse_oversize
 from api.views import incident_exists
@@ -133,12 +133,12 @@ def new_link(incident_id: Id, body: UploadLinkIn, rt: RuntimeDep,
 async def public_upload(token: Annotated[str, PathParam(max_length=100)], request: Request, rt: RuntimeDep,
                         background: BackgroundTasks) -> Receipt:
     limits: Limits = request.app.state.limits
-    limits.link_client.hit(client_address(request))
+    limits.link_client.hit(limit_key(request))
     limits.link.hit(secret_digest(token))
     try:
         link, incident = await run_in_threadpool(check_link, rt, token)
     except UnknownLink:
-        limits.auth_failures.hit(client_address(request))  # guessing links counts as failed sign-ins
+        limits.auth_failures.hit(limit_key(request))  # guessing links counts as failed sign-ins
         raise
     actor = Actor(f"public:link:{link.id}", "public")
     counted: list[bool] = []

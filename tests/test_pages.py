@@ -539,3 +539,29 @@ def test_witness_upload_refusals(site, tmp_path):
         assert s.scalars(select(Evidence)).first() is None  # nothing half-written
     other = create_link(rt, 2, 3600, 1, 1000, ADMIN)[1]
     assert client.head(url.replace(token, other)).status_code == 404  # an upload belongs to its link
+
+
+def test_a_flood_of_guesses_for_one_name_queues_at_most_two(site):
+    """The review of issue 29: attempts for one name from one address wait their turn, and a third
+    waiting is told to try again (429) rather than queued — a flood neither piles up work nor keeps
+    the owner waiting behind it for long."""
+    import threading
+
+    app, rt = site
+    add_user(rt, "PC 11 Owen", "control_room", ADMIN)
+    with TestClient(app, client=("203.0.113.77", 50000)) as client:  # one event loop, many threads
+        for n in range(6):
+            assert sign_in(client, "PC 11 Owen", f"guess {n}").status_code == 401
+        codes: list[int] = []
+        start = threading.Barrier(8)
+
+        def guess(i: int) -> None:
+            start.wait()
+            codes.append(sign_in(client, "PC 11 Owen", f"flood {i}").status_code)
+
+        threads = [threading.Thread(target=guess, args=(i,)) for i in range(8)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+    assert set(codes) <= {401, 429} and codes.count(429) >= 4 and codes.count(401) >= 1, codes

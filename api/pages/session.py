@@ -13,7 +13,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from api.auth import client_address
+from api.auth import client_address, limit_key
 from api.pages.common import COOKIE, PRE_CSRF, check_csrf, landing, page_user, render, set_session_cookie
 from api.ratelimit import Limits
 from evidence.errors import Forbidden, InvalidRequest, TooManyRequests, Unauthorized
@@ -60,26 +60,28 @@ async def signin(request: Request, name: Annotated[str, Form(max_length=100)] = 
     if not expected or not hmac.compare_digest(expected, csrf_token):
         return _signin_page(request, next, "This form has expired: try again", name, status=403)
     limits: Limits = request.app.state.limits
-    address = client_address(request)
+    address, network = client_address(request), limit_key(request)
+    rt: Runtime = request.app.state.runtime
+    who = " ".join(name.split()).casefold()
     try:
-        limits.signin_address.check(address)
+        limits.signin_address.check(network)
+        async with limits.signin_pair.turn((who, network)):  # this name from here: one at a time, slowed
+            limits.signin_address.check(network)  # again, now that it is this attempt's turn
+            await asyncio.sleep(limits.signin_name.delay_s(who))  # and slowed for the name from anywhere
+            try:
+                token, user = await run_in_threadpool(sign_in, rt, name, password, address)
+            except Unauthorized as exc:
+                limits.signin_address.count(network)
+                limits.signin_pair.count((who, network))
+                limits.signin_name.count(who)
+                return _signin_page(request, next, exc.message, name, status=401)
     except TooManyRequests as exc:
         wait_s = int(exc.retry_after_s) + 1
-        page = _signin_page(request, next, f"Too many failed sign-ins from this network. Wait {wait_s} seconds and "
-                                           "try again, or ask your administrator.", name, status=429)
+        page = _signin_page(request, next, f"Too many failed sign-ins from this network, or this name's are being "
+                                           f"checked. Wait {wait_s} seconds and try again, or ask your administrator.",
+                            name, status=429)
         page.headers["Retry-After"] = str(wait_s)
         return page
-    rt: Runtime = request.app.state.runtime
-    who, pair = " ".join(name.split()).casefold(), (" ".join(name.split()).casefold(), address)
-    async with limits.signin_pair.lock(pair):  # this name from this address: one attempt at a time, slowed
-        await asyncio.sleep(max(limits.signin_pair.delay_s(pair), limits.signin_name.delay_s(who)))
-        try:
-            token, user = await run_in_threadpool(sign_in, rt, name, password, address)
-        except Unauthorized as exc:
-            limits.signin_address.count(address)
-            limits.signin_pair.count(pair)
-            limits.signin_name.count(who)
-            return _signin_page(request, next, exc.message, name, status=401)
     response = RedirectResponse("/password" if user.must_change else landing(user.role, _safe_next(next)),
                                 status_code=303)
     set_session_cookie(request, response, token)
@@ -139,12 +141,24 @@ async def password(request: Request, current: Annotated[str, Form(max_length=100
     user = page_user(request)
     if user is None:
         return RedirectResponse("/signin?next=/password", status_code=303)
+    limits: Limits = request.app.state.limits
+    mine = ("password", user.user_id)  # a stolen cookie guessing the current password is slowed like a sign-in
     try:
         check_csrf(user, csrf_token)
         if new != again:
             raise InvalidRequest("The two new passwords are not the same")
-        await run_in_threadpool(change_password, request.app.state.runtime, user.user_id, current, new,
-                                request.cookies.get(COOKIE))  # this session stays; the others end
+        async with limits.signin_pair.turn(mine):
+            try:
+                await run_in_threadpool(change_password, request.app.state.runtime, user.user_id, current, new,
+                                        request.cookies.get(COOKIE))  # this session stays; the others end
+            except InvalidRequest as exc:
+                if "current password" in exc.message:
+                    limits.signin_pair.count(mine)
+                raise
+    except TooManyRequests as exc:
+        return render(request, "password.html", user, status_code=429, must_change=user.must_change,
+                      error=f"Another change of this password is being checked: wait {int(exc.retry_after_s) + 1} "
+                            "seconds and try again", page_title="Choose your password")
     except (InvalidRequest, Forbidden) as exc:
         return render(request, "password.html", user, status_code=422 if isinstance(exc, InvalidRequest) else 403,
                       must_change=user.must_change, error=exc.message, page_title="Choose your password")

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path as PathParam, Request
 from fastapi.responses import HTMLResponse
 
-from api.auth import client_address
+from api.auth import limit_key
 from api.pages.common import render, size_text
 from api.ratelimit import Limits
 from evidence.errors import Gone, TooManyRequests
@@ -28,10 +28,10 @@ def witness(token: Annotated[str, PathParam(max_length=100)], request: Request) 
     context: dict[str, Any] = {"force_name": rt.settings.force_name, "page_title": "Send your video",
                "service_name": "Send a video to the police", "home_url": f"/u/{token}"}
     try:
-        limits.link_client.hit(client_address(request))
+        limits.link_client.hit(limit_key(request))
         link, _ = check_link(rt, token)
     except UnknownLink:
-        limits.auth_failures.hit(client_address(request))
+        limits.auth_failures.hit(limit_key(request))
         return render(request, "witness.html", None, status_code=404, gone="This link is not right: check the "
                       "text message we sent you.", **context)
     except (Gone, TooManyRequests) as exc:
