@@ -35,8 +35,8 @@ from evidence.keys import secret_digest
 from evidence.notify.targets import check_email
 from evidence.notify.witness import add_status, witness_reference
 from evidence.runtime import Runtime
-from evidence.uploads import (UnknownLink, check_link, drop_upload, start_upload, store_upload, unuse_link,
-                              upload_part, use_link)
+from evidence.uploads import (UnknownLink, check_link, drop_upload, start_upload, store_upload, touch_upload,
+                              unuse_link, upload_part, use_link)
 from evidence.utc import utcnow
 from evidence.work import start_analysis
 from pipeline.media import sniff_kind
@@ -181,6 +181,7 @@ async def _receive(request: Request, rt: Runtime, link: UploadLink, upload_id: s
     if row.finished_at is not None or upload_offset != row.offset:
         raise Conflict(f"this upload is at offset {row.offset}, not {upload_offset}")
     _here(rt, upload_id, True)
+    await run_in_threadpool(touch_upload, rt, upload_id)  # a long piece is activity from its start
     limit_body(request.scope, row.length - row.offset)
     written = 0
     try:
@@ -210,6 +211,7 @@ def _advance(rt: Runtime, upload_id: str, start: int, written: int) -> None:
     with rt.sessions.begin() as s:
         if rows_changed(s.execute(update(ResumableUpload).where(ResumableUpload.id == upload_id,
                                                                 ResumableUpload.offset == start,
+                                                                ResumableUpload.finished_at.is_(None),
                                                                 ResumableUpload.abandoned_at.is_(None))
                                   .values(offset=start + written, touched_at=utcnow()))) != 1:
             raise Conflict("another request moved this upload on")
@@ -224,7 +226,7 @@ def _finish(request: Request, rt: Runtime, link: UploadLink, upload_id: str, bac
     actor = Actor(link.created_by, link.staff_role) if link.staff_role else Actor(f"public:link:{link.id}", "public")
     evidence_id, sha256, error = None, None, None
     try:
-        use_link(rt, link)
+        use_link(rt, link, besides=upload_id)
         try:
             submitted = {k: v for k, v in (row.sender or {}).items() if k != "updates_email"}
             evidence_id, duplicate = store_upload(rt, tmp, link.incident_id, row.name, actor,
@@ -282,6 +284,8 @@ def _link_for_receipt(request: Request, token: str) -> UploadLink:
 def terminate(token: Token, upload_id: UploadId, request: Request) -> Response:
     rt = _rt(request)
     row = _upload(rt, _link(request, token), upload_id)
+    if upload_id in request.app.state.tus_receiving:  # its bytes are being written: not from under them
+        raise Conflict("a piece of this upload is still arriving: stop sending it first")
     if row.finished_at is None:
         _path(rt, upload_id).unlink(missing_ok=True)
         with rt.sessions.begin() as s:

@@ -30,7 +30,7 @@ from evidence.utc import utcnow
 from evidence.work import ingest_upload
 
 __all__ = ["LinkExpired", "LinkUsedUp", "UnknownLink", "check_link", "create_link", "drop_upload", "expire_uploads",
-           "link_of",
+           "link_of", "touch_upload",
            "link_sends", "start_upload", "upload_part",
            "send_link", "wait_for_delivery", "receive", "store_upload",
            "unuse_link", "use_link"]
@@ -181,6 +181,12 @@ def start_upload(rt: Runtime, link: UploadLink, upload_id: str, length: int, nam
         part.touch()
 
 
+def touch_upload(rt: Runtime, upload_id: str) -> None:
+    """A piece of the upload begins to arrive: it is not idle (the sweep leaves it be)."""
+    with rt.sessions.begin() as s:
+        s.execute(update(ResumableUpload).where(ResumableUpload.id == upload_id).values(touched_at=utcnow()))
+
+
 def drop_upload(rt: Runtime, upload_id: str, why: str) -> None:
     """An upload refused before it could finish (its first bytes are not a video): removed now, so
     that it does not hold its link's place until it would have expired."""
@@ -230,8 +236,11 @@ def _leftover_parts(rt: Runtime) -> None:
                                                               ResumableUpload.finished_at.is_(None),
                                                               ResumableUpload.abandoned_at.is_(None))))
     for upload_id, part in parts.items():
-        if upload_id not in live and time.time() - part.stat().st_mtime > 60:  # not one being created now
-            part.unlink(missing_ok=True)
+        try:
+            if upload_id not in live and time.time() - part.stat().st_mtime > 60:  # not one being created now
+                part.unlink(missing_ok=True)
+        except FileNotFoundError:  # finished or removed meanwhile
+            continue
 
 
 class UnknownLink(NotFound):
@@ -261,10 +270,14 @@ def check_link(rt: Runtime, token: str) -> tuple[UploadLink, Incident]:
         return link, incident
 
 
-def use_link(rt: Runtime, link: UploadLink) -> None:
-    """Count one upload on the link (compare-and-set: two last uploads at once cannot both pass)."""
+def use_link(rt: Runtime, link: UploadLink, besides: str | None = None) -> None:
+    """Count one upload on the link (compare-and-set: two last uploads at once cannot both pass),
+    within what its unfinished resumable uploads hold (``besides``: the one finishing now)."""
+    held = select(func.count()).select_from(ResumableUpload).where(
+        ResumableUpload.link_id == link.id, ResumableUpload.finished_at.is_(None), ResumableUpload.abandoned_at.is_(None),
+        ResumableUpload.id != (besides or "")).scalar_subquery()
     with rt.sessions.begin() as s:
-        res = s.execute(update(UploadLink).where(UploadLink.id == link.id, UploadLink.uses < UploadLink.max_uploads,
+        res = s.execute(update(UploadLink).where(UploadLink.id == link.id, UploadLink.uses + held < UploadLink.max_uploads,
                                                  UploadLink.expires_at > utcnow())
                         .values(uses=UploadLink.uses + 1).execution_options(synchronize_session=False))
         if rows_changed(res) != 1:

@@ -125,6 +125,8 @@ def test_unfinished_uploads_count_against_their_link_and_address_and_are_removed
     assert start(one)[0] == 201
     code, why = start(one)  # the second of a one-use link, while the first is unfinished
     assert code == 410 and "being sent" in why, why
+    one_shot = client.post(f"/public/uploads/{one}", files={"file": ("v.mp4", b"\x80" * 1000, "video/mp4")})
+    assert one_shot.status_code == 410, one_shot.text  # nor by a one-shot upload: its place is held
     held = sum(p.stat().st_size for p in tmp.iterdir())
     assert held == 1 << 20
 
