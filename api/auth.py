@@ -11,6 +11,7 @@ from typing import Annotated
 
 import hmac
 import ipaddress
+import logging
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -23,11 +24,13 @@ from evidence.states import ADMINS, CAMERAS, EXPORTERS, OPENERS, READERS, REVIEW
 from evidence.users import session_user
 
 __all__ = ["ADMINS", "CAMERAS", "EXPORTERS", "OPENERS", "READERS", "REVIEWERS", "SESSION_COOKIE", "UPLOADERS", "allow", "limit_key",
+           "still_allowed",
            "client_address"]
 
 
 SESSION_COOKIE = "ep_session"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+log = logging.getLogger(__name__)
 _bearer = HTTPBearer(auto_error=False, description="an API key from `evidence keys create --role ROLE --name NAME`")
 
 
@@ -87,6 +90,9 @@ def still_allowed(request: Request, roles: tuple[Role, ...]) -> Callable[[], boo
             with rt.sessions() as s:
                 return authenticate(s, key).role in roles
         except (Unauthorized, Forbidden):
+            return False
+        except Exception:  # noqa: BLE001 - the database cannot say: the stream ends, the client reconnects
+            log.warning("could not re-check an open stream's credential", exc_info=True)
             return False
 
     return check

@@ -23,7 +23,7 @@ __all__ = ["router"]
 
 router = APIRouter(route_class=SafeJSONRoute, tags=["footage"])
 _PART = r"\s*(?:\d+-\d*|-\d+)\s*"
-_RANGE = re.compile(rf"bytes={_PART}(?:,{_PART}){{0,9}}")  # what a player sends; at most ten ranges
+_RANGE = re.compile(rf"bytes={_PART}(?:,{_PART}){{0,9}}", re.IGNORECASE)  # what a player sends; at most ten ranges
 
 
 def _range_ok(header: str) -> bool:

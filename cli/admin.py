@@ -63,10 +63,12 @@ def keys_streams(rt: Runtime, key_id: int, streams: tuple[str, ...]) -> None:
 @click.pass_obj
 @clean_errors
 def keys_list(rt: Runtime) -> None:
-    """Keys by id: name, role, prefix, revoked or not."""
+    """Keys by id: name, role, prefix, revoked or not (an agent's key: its registered streams)."""
     with rt.sessions() as s:
         for k in list_keys(s):
-            click.echo(f"{k.id:>4}  {k.name:<32} {k.role:<13} {k.prefix}…  {'revoked' if k.revoked_at else 'active'}")
+            streams = f"  streams {', '.join(k.streams)}" if k.streams else ""
+            click.echo(f"{k.id:>4}  {k.name:<32} {k.role:<13} {k.prefix}…  {'revoked' if k.revoked_at else 'active'}"
+                       f"{streams}")
 
 
 @keys.command("revoke")

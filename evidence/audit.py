@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -97,7 +98,10 @@ def audit_read(sessions: Sessions, actor: Actor, action: str, target: str, reaso
 
 def same_person(a: str, b: str) -> bool:
     """Whether two names (a person's, a key's) are the same to a reader: case and spacing aside."""
-    return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
+    def canon(name: str) -> str:  # fullwidth and other compatibility forms are the same letters to a reader
+        return " ".join(unicodedata.normalize("NFKC", name).split()).casefold()
+
+    return canon(a) == canon(b)
 
 
 def seen_with(sessions: Sessions, actor: Actor, entry_id: int, image: str, within: timedelta) -> bool:

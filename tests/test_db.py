@@ -1,3 +1,5 @@
+import json
+
 import pytest
 from alembic import command
 from alembic.config import Config
@@ -94,4 +96,24 @@ def test_processes_refuse_an_old_schema_until_evidence_db_upgrade(empty_database
         conn.execute(text("UPDATE alembic_version SET version_num = '0099'"))
     with pytest.raises(SchemaNotCurrent, match=f"revision 0099, newer than this software's {HEAD_REVISION}"):
         _ = Runtime(settings).engine
+    engine.dispose()
+
+
+def test_the_upgrade_registers_the_streams_an_agent_already_reports(empty_database_url):
+    """Issue 29 (schema 0023): an agent's reads and heartbeats are kept only for the streams registered
+    with its key; the upgrade registers those it already reported, so working cameras stay heard."""
+    engine = make_engine(empty_database_url)
+    with engine.begin() as conn:
+        _upgrade_to(conn, "0022")
+        conn.execute(text("INSERT INTO api_keys (name, role, key_sha256, prefix, created_at, created_by) VALUES "
+                          "('M4-J12', 'camera', 'a', 'ep_a', CURRENT_TIMESTAMP, 'x'), "
+                          "('CAM-7', 'camera', 'b', 'ep_b', CURRENT_TIMESTAMP, 'x')"))
+        conn.execute(text("INSERT INTO anpr_cameras (camera_id, first_seen_at) VALUES ('M4-J12/1235', CURRENT_TIMESTAMP), "
+                          "('M4-J12/1234', CURRENT_TIMESTAMP), ('CAM-7', CURRENT_TIMESTAMP), "
+                          "('M4-J120/9', CURRENT_TIMESTAMP)"))
+    migrate(engine)
+    with engine.connect() as conn:
+        rows = dict(conn.execute(text("SELECT name, streams FROM api_keys ORDER BY name")).all())
+    streams = {k: (json.loads(v) if isinstance(v, str) else v) for k, v in rows.items()}
+    assert streams == {"CAM-7": None, "M4-J12": ["1234", "1235"]}
     engine.dispose()

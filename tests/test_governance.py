@@ -311,7 +311,7 @@ def test_a_request_is_not_approved_by_its_requester_under_another_case(anpr_app)
     """Issue 29 (10): a key named "insp 0192 khan" asks; Insp 0192 Khan may not approve it (the same
     person to anyone reading the audit); and no second person may be called "insp 0192 KHAN"."""
     client, rt, keys = anpr_app
-    alias = {"Authorization": f"Bearer {create_key(rt, 'insp  0192 khan', 'investigator', ADMIN)[1]}"}
+    alias = {"Authorization": f"Bearer {create_key(rt, 'ｉnsp  0192 khan', 'investigator', ADMIN)[1]}"}  # fullwidth ｉ
     asked = client.post("/anpr/access", headers=alias, json={"query": "XY51ABC", "reason": "Op Nightjar"}).json()
     own = client.post(f"/anpr/access/{asked['id']}/decision", headers=keys["Insp 0192 Khan"],
                       json={"decision": "approved", "reason": "mine"})

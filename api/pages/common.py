@@ -119,7 +119,7 @@ def typed_date(form: dict[str, str], field: str, what: str) -> date | None:
     missing = [n for n, v in zip(("a day", "a month", "a year"), parts, strict=True) if not v]
     if missing:
         raise FieldError(f"{field}-day", f"{what} must include {' and '.join(missing)}")
-    if not all(p.isdigit() for p in parts) or len(parts[2]) != 4:
+    if not all(p.isdigit() for p in parts) or len(parts[2]) != 4 or not 1900 <= int(parts[2]) <= 2999:
         raise FieldError(f"{field}-day", f"{what} must be a real date, for example 27 3 2026")
     try:
         return date(int(parts[2]), int(parts[1]), int(parts[0]))

@@ -33,12 +33,14 @@ def _embedded_v4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
         return ip.sixtofour
     if ip.teredo is not None:
         return ip.teredo[1]
-    if any(ip in net for net in NAT64) or (ip in V4_COMPATIBLE and int(ip) > 1):
+    if ip in NAT64[0] or (ip in V4_COMPATIBLE and int(ip) > 1):
         return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     return None
 
 
 def _refused(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, allow_private: bool) -> str | None:
+    if isinstance(ip, ipaddress.IPv6Address) and ip in NAT64[1]:
+        return "a local-use NAT64 address (where its IPv4 address sits varies)"
     if isinstance(ip, ipaddress.IPv6Address) and (inner := _embedded_v4(ip)) is not None:
         return _refused(inner, allow_private)
     if ip in METADATA:
