@@ -6,6 +6,7 @@
   if (!form) return;
   var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
   var list = document.getElementById("uploads"), said = document.getElementById("uploads-said");
+  document.getElementById("send-files").disabled = false;  // ready: the files go through this script
 
   function row(file) {
     var li = document.createElement("li");
