@@ -44,6 +44,11 @@ class RateLimiter:
                 raise TooManyRequests(f"too many {self.what}: try again later",
                                       retry_after_s=events[0] + self.window_s - now)
 
+    def recent(self, key: Hashable) -> int:
+        """How many events ``key`` had in the window."""
+        with self._lock:
+            return len(self._recent(key, self.clock()))
+
     def count(self, key: Hashable) -> None:
         """Record one event for ``key``."""
         with self._lock:
@@ -74,8 +79,7 @@ class SigninBrake:
         self._waiting: dict[Hashable, int] = {}
 
     def delay_s(self, key: Hashable) -> float:
-        with self.failures._lock:
-            n = len(self.failures._recent(key, self.clock()))
+        n = self.failures.recent(key)
         return 0.0 if n < self.free else min(self.max_delay_s, 0.5 * 2 ** (n - self.free))
 
     @asynccontextmanager

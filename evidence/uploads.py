@@ -13,7 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 
 from evidence.audit import Actor, append_audit
 from evidence.db import rows_changed
@@ -149,6 +149,11 @@ def create_link(rt: Runtime, incident_id: int, expires_in_s: int, max_uploads: i
         return link, token
 
 
+def _unfinished() -> tuple[ColumnElement[bool], ...]:
+    """An upload still being sent: neither finished nor removed."""
+    return ResumableUpload.finished_at.is_(None), ResumableUpload.abandoned_at.is_(None)
+
+
 def upload_part(rt: Runtime, upload_id: str) -> Path:
     """Where the received part of a resumable upload is kept (on the process that receives it)."""
     return rt.store.root / "tmp" / f"tus-{upload_id}"
@@ -163,7 +168,7 @@ def start_upload(rt: Runtime, link: UploadLink, upload_id: str, length: int, nam
     with rt.sessions.begin() as s:
         held = s.get(UploadLink, link.id, with_for_update=True)  # creations at once are counted one by one
         assert held is not None
-        unfinished = ResumableUpload.finished_at.is_(None), ResumableUpload.abandoned_at.is_(None)
+        unfinished = _unfinished()
         sending = s.scalar(select(func.count()).select_from(ResumableUpload)
                            .where(ResumableUpload.link_id == link.id, *unfinished)) or 0
         if held.uses + sending >= held.max_uploads:
@@ -207,15 +212,14 @@ def expire_uploads(rt: Runtime) -> int:
         due = s.execute(select(ResumableUpload.id, ResumableUpload.link_id, ResumableUpload.offset,
                                UploadLink.incident_id, UploadLink.expires_at)
                         .join(UploadLink, UploadLink.id == ResumableUpload.link_id)
-                        .where(ResumableUpload.finished_at.is_(None), ResumableUpload.abandoned_at.is_(None),
+                        .where(*_unfinished(),
                                or_(func.coalesce(ResumableUpload.touched_at, ResumableUpload.created_at) < idle,
                                    UploadLink.expires_at <= now))).all()
     removed = 0
     for upload_id, link_id, received, incident_id, link_ends in due:
         with rt.sessions.begin() as s:
             if not rows_changed(s.execute(update(ResumableUpload).where(
-                    ResumableUpload.id == upload_id, ResumableUpload.finished_at.is_(None),
-                    ResumableUpload.abandoned_at.is_(None)).values(abandoned_at=now))):
+                    ResumableUpload.id == upload_id, *_unfinished()).values(abandoned_at=now))):
                 continue  # finished or removed meanwhile
             why = "its link ended" if link_ends <= now else f"no piece for {rt.settings.upload_idle_hours:g} hours"
             append_audit(s, Actor("uploads", "system"), "upload.abandoned", f"incident:{incident_id}",
@@ -232,9 +236,7 @@ def _leftover_parts(rt: Runtime) -> None:
     if not parts:
         return
     with rt.sessions() as s:
-        live = set(s.scalars(select(ResumableUpload.id).where(ResumableUpload.id.in_(parts),
-                                                              ResumableUpload.finished_at.is_(None),
-                                                              ResumableUpload.abandoned_at.is_(None))))
+        live = set(s.scalars(select(ResumableUpload.id).where(ResumableUpload.id.in_(parts), *_unfinished())))
     for upload_id, part in parts.items():
         try:
             if upload_id not in live and time.time() - part.stat().st_mtime > 60:  # not one being created now
@@ -274,8 +276,7 @@ def use_link(rt: Runtime, link: UploadLink, besides: str | None = None) -> None:
     """Count one upload on the link (compare-and-set: two last uploads at once cannot both pass),
     within what its unfinished resumable uploads hold (``besides``: the one finishing now)."""
     held = select(func.count()).select_from(ResumableUpload).where(
-        ResumableUpload.link_id == link.id, ResumableUpload.finished_at.is_(None), ResumableUpload.abandoned_at.is_(None),
-        ResumableUpload.id != (besides or "")).scalar_subquery()
+        ResumableUpload.link_id == link.id, *_unfinished(), ResumableUpload.id != (besides or "")).scalar_subquery()
     with rt.sessions.begin() as s:
         res = s.execute(update(UploadLink).where(UploadLink.id == link.id, UploadLink.uses + held < UploadLink.max_uploads,
                                                  UploadLink.expires_at > utcnow())
