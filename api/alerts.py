@@ -70,10 +70,9 @@ def desk_feed(request: Request, rt: RuntimeDep, actor: Annotated[Actor, Depends(
              responses={404: {"description": "No such alert"}, 409: {"description": "Already acknowledged"}},
              description="Roles: control_room, investigator, admin. The caller is named as the person who "
                          "acknowledged it, with the note; the first acknowledgement wins.")
-def ack(alert_id: Id, body: AckIn, request: Request, rt: RuntimeDep,
+def ack(alert_id: Id, body: AckIn, rt: RuntimeDep,
         actor: Annotated[Actor, Depends(allow(*READERS))]) -> AlertPublic:
     acknowledge(rt, alert_id, actor, body.note.strip())
-    request.app.state.wake.notify()
     with rt.sessions() as s:
         return AlertPublic(**alert_view(*alerts_with_incident(s, alert_id=alert_id)[0]))
 

@@ -115,7 +115,7 @@ async def post_reads(request: Request, rt: RuntimeDep, actor: Annotated[Actor, D
         return JSONResponse({"code": "too_many_reads", "message": f"a batch holds at most {MAX_BATCH} reads, not "
                              f"{len(items)}: send it in parts"}, status_code=413)
 
-    done, errors = await run_in_threadpool(_store, rt, request, items, actor)
+    done, errors = await run_in_threadpool(_store, rt, items, actor)
     if not batch:
         if errors:
             status = 413 if errors[0]["code"] == "too_large" else 422
@@ -127,7 +127,7 @@ async def post_reads(request: Request, rt: RuntimeDep, actor: Annotated[Actor, D
     return JSONResponse(summary, status_code=422 if not done else 200)
 
 
-def _store(rt: Runtime, request: Request, items: list[Any], actor: Actor
+def _store(rt: Runtime, items: list[Any], actor: Actor
            ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Validate and store a batch: per read, its result or its error (by index)."""
     valid: list[tuple[int, dict[str, Any]]] = []
@@ -141,8 +141,6 @@ def _store(rt: Runtime, request: Request, items: list[Any], actor: Actor
                            "message": f"{'.'.join(str(p) for p in e['loc'])[:100]}: {str(e['msg'])[:200]}"})
     done = []
     outcomes = store_reads(rt, [r for _, r in valid], actor)
-    if any(not isinstance(o, EvidenceError) and o.hits for o in outcomes):
-        request.app.state.wake.notify()  # committed: this process's incident feeds see the hit now
     for (i, _), out in zip(valid, outcomes, strict=True):
         if isinstance(out, EvidenceError):
             errors.append({"index": i, "code": out.code, "message": out.message})
@@ -187,7 +185,7 @@ async def post_openalpr(request: Request, rt: RuntimeDep,
         reads = alprd_reads(body, actor.name)
     except EvidenceError as exc:
         return JSONResponse({"code": "invalid_read", "message": exc.message}, status_code=422)
-    done, errors = await run_in_threadpool(_store, rt, request, reads, actor)
+    done, errors = await run_in_threadpool(_store, rt, reads, actor)
     summary = {"data_type": kind, "stored": sum(1 for d in done if not d["duplicate"]),
                "duplicates": sum(1 for d in done if d["duplicate"]), "hits": sum(1 for d in done if d["hit"]),
                "errors": errors[:MAX_ERRORS_LISTED], "errors_not_listed": max(0, len(errors) - MAX_ERRORS_LISTED),

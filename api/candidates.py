@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
@@ -64,8 +64,7 @@ def get_crop(candidate_id: Id, rt: RuntimeDep, actor: Annotated[Actor, Depends(a
              summary="Confirm or reject a candidate (a named user's decision)",
              description="Roles: control_room, investigator. The key's name is the reviewer; the reason "
                          "is required and audited. A rejected subject is not raised again for that face track.")
-async def review(candidate_id: Id, body: ReviewIn, request: Request, rt: RuntimeDep,
+async def review(candidate_id: Id, body: ReviewIn, rt: RuntimeDep,
                  actor: Annotated[Actor, Depends(allow(*REVIEWERS))]) -> ReviewResult:
     c = await run_in_threadpool(review_candidate, rt, candidate_id, body.decision, actor, body.reason)
-    request.app.state.wake.notify()
     return ReviewResult(id=c.id, review_state=c.review_state, reviewed_by=c.reviewed_by, reason=c.review_reason)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -95,20 +95,18 @@ class AssignIn(BaseModel):
              responses={404: {"description": "No such incident"}, 409: {"description": "Already closed"}},
              description="Roles: control_room, investigator, admin. Its upload links stop working now. Audited "
                          "with the reason.")
-def close(incident_id: Id, body: CloseIn, request: Request, rt: RuntimeDep,
+def close(incident_id: Id, body: CloseIn, rt: RuntimeDep,
           actor: Annotated[Actor, Depends(allow(*READERS))]) -> IncidentPublic:
     close_incident(rt, incident_id, actor, body.reason)
-    request.app.state.wake.notify()
     return _public(rt, incident_id)
 
 
 @router.post("/incidents/{incident_id}/reopen", summary="Reopen a closed incident", response_model=IncidentPublic,
              responses={404: {"description": "No such incident"}, 409: {"description": "Open already"}},
              description="Roles: control_room, investigator, admin. Its old upload links stay ended. Audited.")
-def reopen(incident_id: Id, body: CloseIn, request: Request, rt: RuntimeDep,
+def reopen(incident_id: Id, body: CloseIn, rt: RuntimeDep,
            actor: Annotated[Actor, Depends(allow(*READERS))]) -> IncidentPublic:
     reopen_incident(rt, incident_id, actor, body.reason)
-    request.app.state.wake.notify()
     return _public(rt, incident_id)
 
 
@@ -117,10 +115,9 @@ def reopen(incident_id: Id, body: CloseIn, request: Request, rt: RuntimeDep,
              responses={404: {"description": "No such incident"}, 409: {"description": "Changed meanwhile"},
                         422: {"description": "Not a member of staff"}},
              description="Roles: control_room, investigator, admin. Audited.")
-def assign(incident_id: Id, body: AssignIn, request: Request, rt: RuntimeDep,
+def assign(incident_id: Id, body: AssignIn, rt: RuntimeDep,
            actor: Annotated[Actor, Depends(allow(*READERS))]) -> IncidentPublic:
     assign_incident(rt, incident_id, actor, body.to, body.was)
-    request.app.state.wake.notify()
     return _public(rt, incident_id)
 
 
@@ -165,10 +162,9 @@ def timeline(incident_id: Id, rt: RuntimeDep, actor: Annotated[Actor, Depends(al
              response_model=PublicUpdated, responses={404: {"description": "No such incident"}},
              description="Roles: control_room, admin. Shown on the status page of every witness who sent a video "
                          "to the incident, and emailed to those who asked. Audited.")
-def public_update(incident_id: Id, body: PublicUpdateIn, request: Request, rt: RuntimeDep,
+def public_update(incident_id: Id, body: PublicUpdateIn, rt: RuntimeDep,
                   actor: Annotated[Actor, Depends(allow(*OPENERS))]) -> PublicUpdated:
     text = post_public_update(rt, incident_id, actor, body.text)
-    request.app.state.wake.notify()
     return PublicUpdated(incident_id=incident_id, text=text)
 
 
@@ -176,8 +172,7 @@ def public_update(incident_id: Id, body: PublicUpdateIn, request: Request, rt: R
              response_model=PublicUpdated, responses={404: {"description": "No such incident"}},
              description="Roles: control_room, admin. The last step on its witnesses' status pages. Audited "
                          "with the reason.")
-def pass_on(incident_id: Id, body: PassIn, request: Request, rt: RuntimeDep,
+def pass_on(incident_id: Id, body: PassIn, rt: RuntimeDep,
             actor: Annotated[Actor, Depends(allow(*OPENERS))]) -> PublicUpdated:
     pass_to_investigators(rt, incident_id, actor, body.reason)
-    request.app.state.wake.notify()
     return PublicUpdated(incident_id=incident_id, text="passed to investigators")

@@ -22,10 +22,8 @@ from api.pages import PAGE_ROUTERS, PageErrors, SecurityHeaders, install_page_ha
 from api.ratelimit import Limits
 from api.schemas import Health
 from evidence import __version__
-from evidence.notify import bus
 from evidence.notify.bus import RedisBridge
 from evidence.notify.deliver import Dispatcher
-from evidence.notify.outbox import started
 from evidence.runtime import Runtime
 from evidence.settings import Settings
 from evidence.work import WorkQueue
@@ -64,13 +62,14 @@ def create_app(settings: Settings | None = None, work_queue: WorkQueue | None = 
             for group in sorted(groups):
                 work_queue.deliver(group)
 
-        stop_starting = started(start_senders)
-        # What this process commits is pushed to its live feeds; with Redis, also what others commit.
+        # What this process commits is pushed to its live feeds (or, without pushing, wakes them to read
+        # the table at once); with Redis, what other processes commit too.
         wake: Wake = app.state.wake
-        stops = [bus.listen(wake.publish)] if settings.feed_push else []
+        stops = [rt.bus.start_senders(start_senders),
+                 rt.bus.listen(wake.publish if settings.feed_push else lambda _views: wake.notify())]
         if settings.redis_url and settings.feed_push:
             bridge = RedisBridge(settings.redis_url)
-            stops.append(bus.listen(bridge.publish))
+            stops.append(rt.bus.listen(bridge.publish))
             bridge.subscribe(wake.publish)
             stops.append(bridge.stop)
         dispatcher.start()
@@ -79,7 +78,6 @@ def create_app(settings: Settings | None = None, work_queue: WorkQueue | None = 
             threading.Thread(target=_watch, args=(work_queue, watching), name="work-watch", daemon=True).start()
         yield
         watching.set()
-        stop_starting()
         for stop in stops:
             stop()
         dispatcher.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
@@ -61,9 +61,8 @@ def get_sighting_image(sighting_id: Id, rt: RuntimeDep, actor: Annotated[Actor, 
              response_model=ReviewResult, summary="Confirm or reject a plate read (a named user's decision)",
              description="Roles: control_room, investigator. The key's name is the reviewer; the reason is required "
                          "and audited.")
-async def review(sighting_id: Id, body: SightingReviewIn, request: Request, rt: RuntimeDep,
+async def review(sighting_id: Id, body: SightingReviewIn, rt: RuntimeDep,
                  actor: Annotated[Actor, Depends(allow(*REVIEWERS))]) -> ReviewResult:
     row = await run_in_threadpool(review_sighting, rt, sighting_id, body.decision, actor, body.reason)
-    request.app.state.wake.notify()
     return ReviewResult(id=row.id, review_state=row.review_state, reviewed_by=row.reviewed_by,
                         reason=row.review_reason)

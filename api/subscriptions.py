@@ -19,14 +19,14 @@ from api.guards import SafeJSONRoute
 from api.params import MAX_BIG_ID, MAX_ID, Id
 from api.schemas import DeliveryPublic, DevicePublic, SubscriptionCreated, SubscriptionPublic
 from evidence.audit import Actor
-from evidence.notify.outbox import SUBSCRIBABLE
+from evidence.eventkinds import subscribable
 from evidence.notify.subscriptions import (create_subscription, deliveries, delivery_view, list_subscriptions,
                                            resume_subscription, stop_subscription, subscription_view)
 
 __all__ = ["router"]
 
 router = APIRouter(route_class=SafeJSONRoute, tags=["subscriptions"])
-Kind = Literal[SUBSCRIBABLE]  # type: ignore[valid-type]
+Kind = Literal[tuple(str(k) for k in subscribable())]  # type: ignore[valid-type]
 
 
 class Filters(BaseModel):
@@ -40,7 +40,7 @@ class SubscriptionIn(BaseModel):
                                                                "'Housing partner', 'PC 99 Jones (phone)'")
     purpose: Literal["subscriber", "device"] = Field("subscriber", description="`device`: an officer's device, "
                                                      "sent alerts by hand (POST /alerts/{id}/send); no events")
-    events: list[Kind] = Field(default_factory=list, max_length=len(SUBSCRIBABLE))
+    events: list[Kind] = Field(default_factory=list, max_length=len(subscribable()))  # type: ignore[valid-type]
     channel: Literal["webhook", "email"]
     url: str | None = Field(None, max_length=500, description="the webhook's http(s) URL")
     email: str | None = Field(None, max_length=254)

@@ -100,8 +100,11 @@ def commit_events(rt: object, kind: str, n: int, every_s: float, incident: int |
     start = time.monotonic()
     for i in range(n):
         with sessions.begin() as s:
-            e = add_event(s, incident, kind, {"candidate_id": i + 1, "subject": "Bench_Subject", "score": 0.6,
-                                              "distance": 0.4, "threshold": 0.5, "t_s": 1.0, "evidence_id": i + 1})
+            e = add_event(s, incident, kind, {
+                "candidate_id": i + 1, "evidence_id": i + 1, "subject": "Bench_Subject", "rank": 1, "score": 0.6,
+                "distance": 0.4, "threshold": 0.5, "t_s": 1.0, "crop_t_s": 1.2, "track": 0, "model_version": "bench",
+                "review_state": "pending", "reviewed_by": None, "watchlist": None, "subject_version": None,
+                "authority": None, "crop_url": f"/candidates/{i + 1}/crop"})
             eid = f"evt_{e.id}"
         committed[eid] = time.time()
         time.sleep(max(0.0, start + (i + 1) * every_s - time.monotonic()))
@@ -114,7 +117,6 @@ def delays(receiver: Receiver, committed: dict[str, float]) -> list[float]:
 
 def latency(args: argparse.Namespace) -> None:
     from evidence.audit import Actor
-    from evidence.notify.outbox import started
     from evidence.notify.subscriptions import create_subscription
     from evidence.runtime import Runtime
     from evidence.settings import Settings
@@ -130,7 +132,7 @@ def latency(args: argparse.Namespace) -> None:
                                 channel="webhook", target=hook.url, filters={})
             if redis:
                 queue = make_queue(connect(redis.url), rt.settings.queue_name)
-                stop_starting = started(senders(queue, rt.settings))
+                stop_starting = rt.bus.start_senders(senders(queue, rt.settings))
                 procs = workers(env, 1)
                 committed = commit_events(rt, "candidate", args.events, 0.5, None)
                 hook.wait_for(args.events, timeout_s=60)
@@ -151,7 +153,6 @@ def latency(args: argparse.Namespace) -> None:
 
 def load(args: argparse.Namespace, hanging: bool) -> None:
     from evidence.audit import Actor
-    from evidence.notify.outbox import started
     from evidence.notify.subscriptions import create_subscription
     from evidence.runtime import Runtime
     from evidence.settings import Settings
@@ -167,7 +168,7 @@ def load(args: argparse.Namespace, hanging: bool) -> None:
             create_subscription(rt, Actor("bench", "admin"), name="bench", purpose="subscriber",
                                 events=["evidence.received"], channel="webhook", target=r.url, filters={})
         queue = make_queue(connect(redis.url), rt.settings.queue_name)
-        stop_starting = started(senders(queue, rt.settings))
+        stop_starting = rt.bus.start_senders(senders(queue, rt.settings))
         procs = workers(env, 2)
         n = int(args.rate * args.seconds / 60)
         t0 = time.monotonic()

@@ -31,6 +31,7 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=50)
     args = ap.parse_args()
     from evidence.audit import Actor
+    from evidence.eventkinds import EventKind
     from evidence.events import add_event
     from evidence.keys import create_key
     from evidence.work import get_or_create_incident
@@ -57,7 +58,7 @@ def main() -> None:
                     for line in feed.iter_lines():
                         if line.startswith("data: "):
                             event = json.loads(line[6:])
-                            delays.append(time.time() - event["sent"])
+                            delays.append(time.time() - json.loads(event["text"])["sent"])
                             if len(delays) == args.events:
                                 return
 
@@ -67,7 +68,8 @@ def main() -> None:
             time.sleep(0.5)
             for i in range(args.events):
                 with rt.sessions.begin() as s:
-                    add_event(s, incident_id, "candidate", {"n": i, "sent": time.time()})
+                    add_event(s, incident_id, EventKind.PUBLIC_UPDATE, {"text": json.dumps({"n": i, "sent": time.time()}),
+                                                                       "by": "bench"})
                 time.sleep(0.3)
             t.join(30)
     delays.sort()

@@ -19,9 +19,10 @@ from evidence.audit import Actor, append_audit
 from evidence.db.outbox_tables import Alert, Delivery, Share, Subscription
 from evidence.db.tables import CandidateRow, Evidence, Incident, IncidentEvent
 from evidence.errors import Conflict, InvalidRequest, NotFound
+from evidence.eventkinds import EventKind, alerting
 from evidence.events import add_event
 from evidence.keys import secret_digest
-from evidence.notify.outbox import ALERT_KINDS, queued
+from evidence.notify.bus import queued
 from evidence.runtime import Runtime
 from evidence.states import ReviewState
 from evidence.utc import utcnow
@@ -30,7 +31,7 @@ __all__ = ["DESK_KINDS", "REPLIES", "acknowledge", "acknowledge_reviewed", "aler
            "alerts_with_incident", "close_stale_alerts", "desk_events", "escalate_due", "officer_reply", "open_share",
            "send_to_officer", "shares_of"]
 
-DESK_KINDS = (*ALERT_KINDS, "alert.acknowledged", "alert.escalated", "alert.reply")
+DESK_KINDS = (*alerting(), EventKind.ALERT_ACKNOWLEDGED, EventKind.ALERT_ESCALATED, EventKind.ALERT_REPLY)
 REPLIES = ("received", "attending")  # what an officer answers from the link
 
 
@@ -77,14 +78,14 @@ def acknowledge(rt: Runtime, alert_id: int, actor: Actor, note: str) -> Alert:
 
 def _close(s: Session, a: Alert, actor: Actor, note: str) -> None:
     a.acknowledged_at, a.acknowledged_by, a.ack_note = utcnow(), actor.name, note
-    add_event(s, a.incident_id, "alert.acknowledged", {"alert_id": a.id, "by": actor.name, "role": actor.role,
+    add_event(s, a.incident_id, EventKind.ALERT_ACKNOWLEDGED, {"alert_id": a.id, "by": actor.name, "role": actor.role,
                                                        "note": note, "summary": a.summary})
 
 
 def acknowledge_reviewed(s: Session, candidate_id: int, actor: Actor, decision: str, reason: str) -> None:
     """A reviewed potential match needs nobody else: its open alert is acknowledged by the reviewer."""
     alerts = list(s.scalars(select(Alert).join(IncidentEvent, IncidentEvent.id == Alert.event_id).where(
-        Alert.kind == "candidate", Alert.acknowledged_at.is_(None),
+        Alert.kind == EventKind.CANDIDATE, Alert.acknowledged_at.is_(None),
         IncidentEvent.data["candidate_id"].as_integer() == candidate_id)))
     for a in alerts:
         _close(s, a, actor, f"{decision}: {reason}")
@@ -103,7 +104,7 @@ def close_stale_alerts(s: Session, evidence_id: int, superseded_why: str = "supe
     by the pipeline, saying why — they must not escalate."""
     s.flush()
     rows = list(s.execute(select(Alert, IncidentEvent.data).join(IncidentEvent, IncidentEvent.id == Alert.event_id)
-                          .where(Alert.kind == "candidate", Alert.acknowledged_at.is_(None),
+                          .where(Alert.kind == EventKind.CANDIDATE, Alert.acknowledged_at.is_(None),
                                  IncidentEvent.data["evidence_id"].as_integer() == evidence_id)).all())
     for a, data in rows:
         c = s.get(CandidateRow, (data or {}).get("candidate_id"))
@@ -124,7 +125,7 @@ def escalate_due(rt: Runtime) -> int:
         alerts = list(s.scalars(due))
         for a in alerts:
             a.escalated_at = utcnow()
-            add_event(s, a.incident_id, "alert.escalated", {"alert_id": a.id, "kind": a.kind, "summary": a.summary,
+            add_event(s, a.incident_id, EventKind.ALERT_ESCALATED, {"alert_id": a.id, "kind": a.kind, "summary": a.summary,
                                                             "after_s": rt.settings.alert_escalate_s})
             append_audit(s, Actor("desk", "system"), "alert.escalate", f"alert:{a.id}",
                          detail={"after_s": rt.settings.alert_escalate_s})
@@ -168,14 +169,14 @@ def send_to_officer(rt: Runtime, alert_id: int, device_id: int, actor: Actor, no
 def _image_and_place(s: Session, a: Alert, data: dict[str, Any], old: datetime) -> tuple[str | None, str | None]:
     """The store path of the image to show, and where (a camera's place or the clip's); no image
     of a camera read from before ``old`` (past the ANPR access limit: it needs an approval)."""
-    if a.kind == "candidate":
+    if a.kind == EventKind.CANDIDATE:
         c = s.get(CandidateRow, data.get("candidate_id"))
         if c is None or c.review_state != ReviewState.CONFIRMED:
             raise InvalidRequest("Only a potential match a person has confirmed can be sent to an officer")
         ev = s.get(Evidence, c.evidence_id)
         place = (ev.media or {}).get("location") if ev else None
         return (c.track.crop.store_path if c.track and c.track.crop else None), place
-    if a.kind == "anpr.hit":
+    if a.kind == EventKind.ANPR_HIT:
         from evidence.db.tables import AnprRead, PlateSightingRow
 
         if data.get("read_id"):
@@ -226,7 +227,7 @@ def officer_reply(rt: Runtime, token: str, reply: str) -> Share:
         share.reply, share.replied_at = reply, utcnow()
         a, device = s.get(Alert, share.alert_id), s.get(Subscription, share.device_id)
         assert a is not None and device is not None
-        add_event(s, a.incident_id, "alert.reply", {"alert_id": a.id, "device": device.name, "reply": reply,
+        add_event(s, a.incident_id, EventKind.ALERT_REPLY, {"alert_id": a.id, "device": device.name, "reply": reply,
                                                      "summary": a.summary})
         append_audit(s, Actor(f"officer-link:{share.id}", "officer"), "alert.share_reply", f"alert:{a.id}",
                      detail={"reply": reply, "device": device.name})

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from evidence.audit import Actor, append_audit
 from evidence.db import rows_changed
 from evidence.db.tables import AnprRead, HotlistEntry, Incident, PlateSightingRow
+from evidence.eventkinds import EventKind
 from evidence.utc import utcnow
 from evidence.events import add_event
 from evidence.runtime import Runtime
@@ -213,8 +214,8 @@ def sighting_hits(s: Session, row: PlateSightingRow, incident_id: int | None) ->
                "overview_image_url": f"/plate-sightings/{row.id}/image?kind=overview",
                "verify": "a potential match: check the read against the image before acting"}
         for target in {entry.incident_id, incident_id} - {None}:
-            add_event(s, target, "anpr.hit", hit)
-        append_audit(s, Actor("anpr", "system"), "anpr.hit", f"hotlist:{entry.id}",
+            add_event(s, target, EventKind.ANPR_HIT, hit)
+        append_audit(s, Actor("anpr", "system"), EventKind.ANPR_HIT, f"hotlist:{entry.id}",
                      detail={"sighting_id": row.id, "evidence_id": row.evidence_id, "vrm": row.vrm})
         hits.append(hit)
     return hits
@@ -230,8 +231,8 @@ def _hit(s: Session, row: AnprRead, entry: HotlistEntry) -> dict[str, Any]:
            "plate_image_url": f"/anpr/reads/{row.id}/plate" if row.plate_image else None,
            "overview_image_url": f"/anpr/reads/{row.id}/overview" if row.overview_image else None,
            "verify": "a potential match: check the read against the image before acting"}
-    add_event(s, entry.incident_id, "anpr.hit", hit)
-    append_audit(s, Actor("anpr", "system"), "anpr.hit", f"hotlist:{entry.id}",
+    add_event(s, entry.incident_id, EventKind.ANPR_HIT, hit)
+    append_audit(s, Actor("anpr", "system"), EventKind.ANPR_HIT, f"hotlist:{entry.id}",
                  detail={"read_id": row.id, "camera": row.camera_id, "vrm_read": row.vrm_read})
     return hit
 

@@ -14,6 +14,7 @@ from evidence.alerts import close_alerts_of
 from evidence.audit import Actor, append_audit
 from evidence.db import rows_changed
 from evidence.db.anpr_tables import AnprCamera
+from evidence.eventkinds import EventKind
 from evidence.events import add_event
 from evidence.runtime import Runtime
 from evidence.utc import utcnow
@@ -46,9 +47,9 @@ def heard(s: Session, cameras_: set[str], heartbeat: dict[str, dict[str, Any]] |
         if values.get("streaming") is False:  # a heartbeat saying the stream is down: still silent
             continue
         silent_since, row.silent_since = row.silent_since, None
-        add_event(s, None, "anpr.camera_back", {"camera_id": camera, "silent_since": silent_since.isoformat()
+        add_event(s, None, EventKind.ANPR_CAMERA_BACK, {"camera_id": camera, "silent_since": silent_since.isoformat()
                                                 if silent_since else None})
-        close_alerts_of(s, "anpr.camera_silent", "camera_id", camera, Actor("anpr", "system"),
+        close_alerts_of(s, EventKind.ANPR_CAMERA_SILENT, "camera_id", camera, Actor("anpr", "system"),
                         "the camera is heard from again")
 
 
@@ -75,12 +76,12 @@ def check_cameras(rt: Runtime, now: datetime | None = None) -> list[str]:
         for row in s.scalars(select(AnprCamera).where(AnprCamera.silent_since.is_(None), ~or_(*alive))):
             row.silent_since = now
             last = max([t for t in (row.last_read_at, row.last_heartbeat_at) if t], default=None)
-            add_event(s, None, "anpr.camera_silent", {
+            add_event(s, None, EventKind.ANPR_CAMERA_SILENT, {
                 "camera_id": row.camera_id, "last_read_at": row.last_read_at.isoformat() if row.last_read_at else None,
                 "last_heartbeat_at": row.last_heartbeat_at.isoformat() if row.last_heartbeat_at else None,
                 "streaming": row.streaming, "silent_s": round((now - last).total_seconds()) if last else None,
                 "after_s": rt.settings.anpr_camera_silent_s})
-            append_audit(s, Actor("anpr", "system"), "anpr.camera_silent", f"camera:{row.camera_id}")
+            append_audit(s, Actor("anpr", "system"), EventKind.ANPR_CAMERA_SILENT, f"camera:{row.camera_id}")
             silent.append(row.camera_id)
     return silent
 

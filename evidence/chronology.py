@@ -17,54 +17,22 @@ from sqlalchemy.orm import Session
 from evidence.db.outbox_tables import Alert, Delivery, Share, Subscription
 from evidence.db.tables import Evidence, IncidentEvent
 from evidence.alerts import alerts_of_events
+from evidence.eventkinds import CATALOGUE, EventKind, in_words
 from evidence.reports import sender_view
 
-__all__ = ["EVENT_TEXT", "GROUPS", "chronology", "chronology_csv", "event_text", "sendable_rows"]
+__all__ = ["GROUPS", "IN_CHRONOLOGY", "chronology", "chronology_csv", "sendable_rows"]
 
-EVENT_TEXT = {"evidence.received": "Video received", "evidence.analysing": "Analysis started",
-              "evidence.done": "Analysis done", "evidence.failed": "Analysis failed",
-              "upload_link.created": "Upload link made",
-              "upload_link.sent": "Upload link sent", "candidate": "Potential match",
-              "candidate.reviewed": "Reviewed", "anpr.hit": "Hotlist hit", "plate.sighting": "Plate seen",
-              "public.update": "Public update", "incident.passed": "Passed to investigators",
-              "alert.acknowledged": "Alert acknowledged", "alert.escalated": "Alert escalated",
-              "alert.reply": "Officer's answer", "officer.share": "Sent to an officer",
-              "incident.assigned": "Incident assigned", "incident.closed": "Incident closed",
-              "incident.reopened": "Incident reopened"}
+SHARED = "officer.share"  # a message sent to an officer (a delivery, not an event): in the chronology too
 GROUPS = {"evidence": "Evidence and analysis", "matches": "Potential matches and reviews",
           "vehicles": "Hotlist hits and plates", "messages": "Alerts, officers and links",
           "witnesses": "Witnesses and case"}
-_GROUP_OF = {"evidence.received": "evidence", "evidence.analysing": "evidence", "evidence.done": "evidence",
-             "evidence.failed": "evidence", "candidate": "matches", "candidate.reviewed": "matches",
-             "anpr.hit": "vehicles", "plate.sighting": "vehicles", "alert.acknowledged": "messages",
-             "alert.escalated": "messages", "alert.reply": "messages", "officer.share": "messages",
-             "upload_link.created": "messages", "upload_link.sent": "messages", "public.update": "witnesses", "incident.passed": "witnesses",
-             "incident.assigned": "witnesses", "incident.closed": "witnesses", "incident.reopened": "witnesses"}
-
-
-def event_text(kind: str, d: dict[str, Any]) -> str:
-    """One event in words, as the board's timeline and the chronology say it."""
-    text = EVENT_TEXT[kind]
-    extra = d.get("subject") or d.get("hotlist_vrm") or d.get("plate") or d.get("name") or ""
-    if kind == "candidate.reviewed":
-        extra = f"{d.get('subject')} {d.get('review_state')} by {d.get('reviewed_by')}"
-    elif kind == "evidence.received" and d.get("reference"):
-        extra = f"{d.get('name')}, witness reference {d['reference']}"
-    elif kind == "incident.assigned":
-        extra = f"to {d.get('to') or 'nobody'}"
-    elif kind in ("public.update", "alert.acknowledged", "alert.escalated", "incident.passed", "incident.closed",
-                  "incident.reopened"):
-        extra = d.get("text") or d.get("summary") or d.get("reason") or ""
-    elif kind == "upload_link.sent":
-        extra = f"by {d.get('how')} to {d.get('to')}"
-    elif kind == "alert.reply":
-        extra = f"{d.get('device')} {d.get('reply')} ({d.get('summary')})"
-    return f"{text}: {extra}" if extra else text
+_GROUP_OF = {k: spec.chronology for k, spec in CATALOGUE.items() if spec.chronology}
+IN_CHRONOLOGY = (*_GROUP_OF, SHARED)
 
 
 def _by(kind: str, d: dict[str, Any]) -> str:
     who = str(d.get("reviewed_by") or d.get("by") or d.get("device") or ("system" if kind.startswith(
-        ("evidence.", "candidate", "anpr.", "plate.", "alert.escalated")) else ""))
+        ("evidence.", EventKind.CANDIDATE, "anpr.", "plate.", EventKind.ALERT_ESCALATED)) else ""))
     return "a witness (upload link)" if who.startswith("public:link:") else who
 
 
@@ -74,21 +42,21 @@ def chronology(s: Session, incident_id: int, groups: set[str] | None = None) -> 
     received from a witness what they said and their contact (staff only: never the public)."""
     rows: list[dict[str, Any]] = []
     events = list(s.scalars(select(IncidentEvent).where(IncidentEvent.incident_id == incident_id,
-                                                        IncidentEvent.kind.in_(EVENT_TEXT)).order_by(IncidentEvent.id)))
+                                                        IncidentEvent.kind.in_(IN_CHRONOLOGY)).order_by(IncidentEvent.id)))
     senders = {ev.id: sender_view(ev) for ev in s.scalars(select(Evidence).where(Evidence.incident_id == incident_id))}
-    sends = [int(e.data["delivery"]) for e in events if e.kind == "upload_link.sent" and "delivery" in e.data]
+    sends = [int(e.data["delivery"]) for e in events if e.kind == EventKind.UPLOAD_LINK_SENT and "delivery" in e.data]
     deliveries = {d.id: d for d in s.scalars(select(Delivery).where(Delivery.id.in_(sends)))} if sends else {}
     for e in events:
         d = e.data or {}
-        what = event_text(e.kind, d)
-        if e.kind == "upload_link.sent" and (sent := deliveries.get(int(d.get("delivery") or 0))):
+        what = in_words(e.kind, d)
+        if e.kind == EventKind.UPLOAD_LINK_SENT and (sent := deliveries.get(int(d.get("delivery") or 0))):
             if sent.state == "failed":  # never "sent" for a message that did not go
                 what = what.replace("sent", "not sent", 1) + f" ({sent.last_error})"
             elif sent.state == "pending":
                 what = what.replace("sent", "being sent", 1)
-        row = {"at": e.at, "group": _GROUP_OF[e.kind], "kind": e.kind, "what": what, "by": _by(e.kind, d),
+        row = {"at": e.at, "group": _GROUP_OF[EventKind(e.kind)], "kind": e.kind, "what": what, "by": _by(e.kind, d),
                "said": None, "contact": None, "event_id": e.id, "data": d}
-        if e.kind == "evidence.received" and (sender := senders.get(d.get("evidence_id") or 0)):
+        if e.kind == EventKind.EVIDENCE_RECEIVED and (sender := senders.get(d.get("evidence_id") or 0)):
             row["said"], row["contact"] = sender.get("caption"), sender.get("contact")
         rows.append(row)
     shares = s.execute(select(Share, Alert.summary, Subscription.name).join(Alert, Alert.id == Share.alert_id)
@@ -96,7 +64,7 @@ def chronology(s: Session, incident_id: int, groups: set[str] | None = None) -> 
                        .where(Alert.incident_id == incident_id))
     for share, summary, device in shares:
         note = (share.sent or {}).get("note")
-        rows.append({"at": share.created_at, "group": "messages", "kind": "officer.share",
+        rows.append({"at": share.created_at, "group": "messages", "kind": SHARED,
                      "what": f"Sent to an officer: {summary} to {device}" + (f" (“{note}”)" if note else ""),
                      "by": share.created_by, "said": None, "contact": None, "event_id": None, "data": {}})
     rows.sort(key=lambda r: r["at"])
@@ -107,12 +75,12 @@ def sendable_rows(s: Session, incident_id: int, rows: list[dict[str, Any]]) -> d
     """{row index: alert id} of the rows that can be sent to an officer: a hit, and the review that
     confirmed a potential match (its alert is the match's)."""
     matches = {int(e.data["candidate_id"]): e.id for e in s.scalars(select(IncidentEvent).where(
-        IncidentEvent.incident_id == incident_id, IncidentEvent.kind == "candidate")) if "candidate_id" in e.data}
+        IncidentEvent.incident_id == incident_id, IncidentEvent.kind == EventKind.CANDIDATE)) if "candidate_id" in e.data}
     wanted: dict[int, int] = {}
     for i, r in enumerate(rows):
-        if r["kind"] == "anpr.hit":
+        if r["kind"] == EventKind.ANPR_HIT:
             wanted[i] = r["event_id"]
-        elif r["kind"] == "candidate.reviewed" and r["data"].get("review_state") == "confirmed":
+        elif r["kind"] == EventKind.CANDIDATE_REVIEWED and r["data"].get("review_state") == "confirmed":
             if (event := matches.get(int(r["data"].get("candidate_id") or 0))) is not None:
                 wanted[i] = event
     alerts = alerts_of_events(s, list(wanted.values())) if wanted else {}

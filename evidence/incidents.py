@@ -15,6 +15,7 @@ from evidence.db import rows_changed
 from evidence.db.tables import Incident, User
 from evidence.db.upload_tables import UploadLink
 from evidence.errors import Conflict, InvalidRequest, NotFound
+from evidence.eventkinds import EventKind
 from evidence.events import add_event
 from evidence.runtime import Runtime
 from evidence.states import READERS
@@ -75,7 +76,7 @@ def close_incident(rt: Runtime, incident_id: int, actor: Actor, reason: str) -> 
                                                                 UploadLink.expires_at > now)
                                        .values(expires_at=now).execution_options(synchronize_session=False)))
         append_audit(s, actor, "incident.close", f"incident:{incident_id}", reason, {"links_ended": ended})
-        add_event(s, incident_id, "incident.closed", {"by": actor.name, "reason": reason, "links_ended": ended})
+        add_event(s, incident_id, EventKind.INCIDENT_CLOSED, {"by": actor.name, "reason": reason, "links_ended": ended})
         return ended
 
 
@@ -91,7 +92,7 @@ def reopen_incident(rt: Runtime, incident_id: int, actor: Actor, reason: str) ->
         if not won:
             raise Conflict(f"{incident.reference} is open already")
         append_audit(s, actor, "incident.reopen", f"incident:{incident_id}", reason)
-        add_event(s, incident_id, "incident.reopened", {"by": actor.name, "reason": reason})
+        add_event(s, incident_id, EventKind.INCIDENT_REOPENED, {"by": actor.name, "reason": reason})
 
 
 def assign_incident(rt: Runtime, incident_id: int, actor: Actor, to: str | None, was: str | None = None) -> None:
@@ -109,4 +110,4 @@ def assign_incident(rt: Runtime, incident_id: int, actor: Actor, to: str | None,
             raise Conflict(f"{incident.reference} was given to {incident.assigned_to or 'nobody'} meanwhile: "
                            "look again before changing it")
         append_audit(s, actor, "incident.assign", f"incident:{incident_id}", detail={"to": to, "was": was})
-        add_event(s, incident_id, "incident.assigned", {"by": actor.name, "to": to})
+        add_event(s, incident_id, EventKind.INCIDENT_ASSIGNED, {"by": actor.name, "to": to})

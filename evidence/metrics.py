@@ -26,6 +26,7 @@ from evidence.db import check_schema
 from evidence.errors import EvidenceError
 from evidence.db.outbox_tables import Delivery
 from evidence.db.tables import CandidateRow, Evidence, IncidentEvent
+from evidence.eventkinds import EventKind
 from evidence.runtime import Runtime
 
 __all__ = ["JOB_BUCKETS_S", "ReadyCheck", "SystemCollector", "queue_names", "ready_checks", "record_job"]
@@ -114,7 +115,7 @@ class SystemCollector:
             by_state = {k: n for k, n in s.execute(select(Evidence.state, func.count()).group_by(Evidence.state))}
             reviews = {k: n for k, n in s.execute(select(CandidateRow.review_state, func.count())
                                                   .group_by(CandidateRow.review_state))}
-            hits = s.scalar(select(func.count()).select_from(IncidentEvent).where(IncidentEvent.kind == "anpr.hit"))
+            hits = s.scalar(select(func.count()).select_from(IncidentEvent).where(IncidentEvent.kind == EventKind.ANPR_HIT))
             deliveries = {k: n for k, n in s.execute(select(Delivery.state, func.count()).group_by(Delivery.state))}
         g = GaugeMetricFamily("evidence_items", "Evidence files by state", labels=["state"])
         for state in ("queued", "ingesting", "analysing", "done", "failed"):

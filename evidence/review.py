@@ -5,6 +5,7 @@ from __future__ import annotations
 from evidence.alerts import acknowledge_reviewed
 from evidence.audit import Actor, append_audit
 from evidence.db.tables import CandidateRow, PlateSightingRow
+from evidence.eventkinds import EventKind
 from evidence.utc import utcnow
 from evidence.states import Decision, ReviewState
 from evidence.events import candidate_event, evidence_event
@@ -32,7 +33,7 @@ def review_candidate(rt: Runtime, candidate_id: int, decision: str, actor: Actor
         c.review_state, c.reviewed_by, c.reviewed_at, c.review_reason = decision, actor.name, utcnow(), reason
         append_audit(s, actor, f"candidate.{decision}", f"candidate:{c.id}", reason=reason,
                      detail={"subject": c.subject.name, "evidence_id": c.evidence_id, "score": c.score})
-        candidate_event(s, c, "candidate.reviewed", reviewed_by=actor.name, reason=reason)
+        candidate_event(s, c, EventKind.CANDIDATE_REVIEWED, reason=reason)
         acknowledge_reviewed(s, c.id, actor, decision, reason)
     return c
 
@@ -49,6 +50,6 @@ def review_sighting(rt: Runtime, sighting_id: int, decision: str, actor: Actor, 
         row.review_state, row.reviewed_by, row.reviewed_at, row.review_reason = decision, actor.name, utcnow(), reason
         append_audit(s, actor, f"plate_sighting.{decision}", f"plate_sighting:{row.id}", reason=reason,
                      detail={"vrm": row.vrm, "evidence_id": row.evidence_id, "confidence": row.confidence})
-        evidence_event(s, row.evidence_id, "plate.reviewed", sighting_id=row.id, plate=row.vrm,
+        evidence_event(s, row.evidence_id, EventKind.PLATE_REVIEWED, sighting_id=row.id, plate=row.vrm,
                        review_state=decision, reviewed_by=actor.name, reason=reason)
     return row

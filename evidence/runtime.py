@@ -16,8 +16,7 @@ from evidence.db import Sessions, check_schema, make_engine, migrate
 from evidence.errors import ModelUnavailable
 from evidence.faceindex import FaceIndex
 from evidence.filestore import FileStore
-from evidence.notify import bus
-from evidence.notify.outbox import after_commit
+from evidence.notify.bus import EventBus
 from evidence.settings import Settings
 from models.dlib_faces import DlibAligner, DlibEmbedder, DlibHogDetector
 from models.registry import Catalogue, ModelEntry, catalogue
@@ -270,9 +269,14 @@ def open_store(s: Settings) -> FileStore:
 
 
 class Runtime:
-    def __init__(self, settings: Settings) -> None:
+    """A process's settings, store, models, database and event bus. ``bus``: the one to share with
+    other runtimes of the process (a worker's jobs each build a runtime; their commits reach the
+    bus the worker listens on)."""
+
+    def __init__(self, settings: Settings, bus: EventBus | None = None) -> None:
         self.settings = settings
         self.store = open_store(settings)
+        self.bus = bus or EventBus()
 
     # The models are built when first used (a command that needs none, like `evidence models` with
     # a wrong name in the settings, still runs); a test may put others in their place.
@@ -308,6 +312,5 @@ class Runtime:
     @cached_property
     def sessions(self) -> Sessions:
         sessions = Sessions(self.engine)
-        sessions.after_commit.append(after_commit)  # the outbox's senders are started once it commits
-        sessions.after_commit.append(bus.after_commit)  # and the live feeds are pushed what it wrote
+        sessions.after_commit.append(self.bus.after_commit)  # senders started, live feeds pushed what it wrote
         return sessions

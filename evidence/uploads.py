@@ -21,6 +21,7 @@ from evidence.db.outbox_tables import Delivery
 from evidence.db.tables import Incident
 from evidence.db.upload_tables import ResumableUpload, UploadLink
 from evidence.errors import Conflict, Gone, NotFound, TooLarge, TooManyRequests
+from evidence.eventkinds import EventKind
 from evidence.events import add_event
 from evidence.keys import secret_digest
 from evidence.notify.govnotify import Channel, shown
@@ -120,7 +121,7 @@ def send_link(rt: Runtime, incident_id: int, token: str, url: str, channel: Chan
         how = "text message" if channel == "notify_sms" else "email"
         append_audit(s, actor, "upload_link.send", f"incident:{incident_id}",
                      detail={"link": link.id, "delivery": d.id, "by": how, "to": to})
-        add_event(s, incident_id, "upload_link.sent", {"link": link.id, "by": actor.name, "how": how,
+        add_event(s, incident_id, EventKind.UPLOAD_LINK_SENT, {"link": link.id, "by": actor.name, "how": how,
                                                        "to": shown(channel, to), "delivery": d.id})
         return d.id
 
@@ -144,7 +145,7 @@ def create_link(rt: Runtime, incident_id: int, expires_in_s: int, max_uploads: i
         append_audit(s, actor, "upload_link.create", f"incident:{incident_id}",
                      detail={"link": link.id, "expires_in_s": expires_in_s, "max_uploads": max_uploads, "staff": staff})
         if not staff:  # the board's timeline: a link sent to a witness (a staff upload shows as its evidence)
-            add_event(s, incident_id, "upload_link.created", {"link": link.id, "by": actor.name,
+            add_event(s, incident_id, EventKind.UPLOAD_LINK_CREATED, {"link": link.id, "by": actor.name,
                                                               "expires_at": link.expires_at.isoformat()})
         return link, token
 

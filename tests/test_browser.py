@@ -813,22 +813,22 @@ def test_the_incident_chronology_has_everything_that_happened_and_exports(browse
     expect(table).to_contain_text("Video received: street.mp4, witness reference WV-")
     expect(table).to_contain_text("The witness said: “Two lads threw fireworks at number 12 and ran towards the "
                                   "park” · contact: 07700 900123")
-    expect(table).to_contain_text("Reviewed: Gordon_Brown confirmed by PC 1234 Smith")
+    expect(table).to_contain_text("Potential match reviewed: Gordon_Brown confirmed by PC 1234 Smith")
     expect(table).to_contain_text("Sent to an officer: Potential match: Gordon_Brown")
     expect(table).to_contain_text("Officer's answer: PC 99 Jones (phone) attending")
     look(page, "chronology", site)
     page.get_by_label("Potential matches and reviews").check()
     page.get_by_role("button", name="Apply filters").click()
-    expect(table).to_contain_text("Reviewed: Gordon_Brown confirmed")
+    expect(table).to_contain_text("Potential match reviewed: Gordon_Brown confirmed")
     expect(table).not_to_contain_text("Video received")
     with page.expect_download() as download:
         page.get_by_role("link", name=re.compile("^Download as CSV")).click()
     text = Path(download.value.path()).read_text()
-    assert text.startswith("time_utc,time_local,group,what,by") and "Reviewed: Gordon_Brown confirmed" in text
+    assert text.startswith("time_utc,time_local,group,what,by") and "Potential match reviewed: Gordon_Brown confirmed" in text
     assert "Video received" not in text  # the events shown
 
     # Sent to an officer from here too (issue 28): a plain form, what was sent and where it went.
-    page.get_by_role("row", name=re.compile("Reviewed: Gordon_Brown confirmed")).get_by_role(
+    page.get_by_role("row", name=re.compile("Potential match reviewed: Gordon_Brown confirmed")).get_by_role(
         "link", name=re.compile("^Send to an officer")).click()
     expect(page.get_by_role("heading", name="Send to an officer")).to_be_visible()
     expect(page.locator("main")).to_contain_text("PC 99 Jones (phone)")  # sent from the board before

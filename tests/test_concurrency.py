@@ -21,6 +21,7 @@ from evidence.audit import Actor, verify_audit
 from evidence.db.tables import (AuditEntry, CandidateRow, Evidence, FaceTrackRow, Incident, IncidentEvent, WorkItem,
                                 WatchlistSubjectRow)
 from evidence.db.upload_tables import UploadLink
+from evidence.eventkinds import EventKind
 from evidence.events import add_event, events_after
 from evidence.keys import create_key, revoke_key
 from evidence.work import Lease, get_or_create_incident, ingest_upload
@@ -237,7 +238,7 @@ def test_the_live_feed_misses_no_event_while_many_write(rt):
     def writer(i: int) -> None:
         for j in range(10):
             with rt.sessions.begin() as s:
-                add_event(s, incident, "test", {"writer": i, "n": j})
+                add_event(s, incident, EventKind.PUBLIC_UPDATE, {"text": f"update {j}", "by": f"writer {i}"})
                 s.flush()
                 time.sleep(0.002 * (i % 3))
 

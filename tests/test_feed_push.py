@@ -27,15 +27,17 @@ ROOT = Path(__file__).resolve().parent.parent
 WORKER = """
 import sys
 from evidence.events import add_event
-from evidence.notify import bus
 from evidence.notify.bus import RedisBridge
 from evidence.runtime import Runtime
 from evidence.settings import Settings
 
 rt = Runtime(Settings())
-bus.listen(RedisBridge(rt.settings.redis_url).publish)
+rt.bus.listen(RedisBridge(rt.settings.redis_url).publish)
 with rt.sessions.begin() as s:
-    add_event(s, int(sys.argv[1]), "anpr.hit", {"source": "footage", "vrm": sys.argv[2]})
+    add_event(s, int(sys.argv[1]), "anpr.hit", {
+        "source": "footage", "vrm": sys.argv[2], "hotlist_id": 1, "hotlist_vrm": sys.argv[2], "reason": "test",
+        "category": "stolen", "confidence": 0.9, "exact": True, "on_alternative_read": False, "plate_image_url": None,
+        "overview_image_url": None, "verify": "check the read against the image"})
 """
 
 

@@ -17,6 +17,7 @@ from rq.serializers import JSONSerializer
 from evidence.db.tables import Evidence
 from evidence.metrics import record_job
 from evidence.notify.deliver import deliver_group
+from evidence.notify.bus import EventBus
 from evidence.work import Hooks, LeaseHeld, fail_evidence, finalise_evidence, prepare_evidence, run_item
 from evidence.runtime import Runtime
 from evidence.states import EvidenceState, WorkState
@@ -28,6 +29,7 @@ __all__ = ["deliver_job", "finalise_job", "ingest_job", "item_job", "on_job_fail
 
 log = logging.getLogger(__name__)
 _settings: list[Settings] = []  # the worker's, handed down to its forked work-horses
+_bus: list[EventBus] = []  # the worker's event bus, likewise
 
 
 F = TypeVar("F", bound=Callable[..., dict[str, Any]])
@@ -58,14 +60,16 @@ def _measured(kind: str) -> Callable[[F], F]:
     return wrap
 
 
-def use_settings(settings: Settings) -> None:
-    """The settings every job of this process (and of the work-horses it forks) runs with; set by
+def use_settings(settings: Settings, bus: EventBus | None = None) -> None:
+    """The settings every job of this process (and of the work-horses it forks) runs with, and the
+    bus their commits go to (the worker's: its Redis bridge and its senders' starter); set by
     `evidence worker` before it starts. A process that never calls it reads the environment."""
     _settings[:] = [settings]
+    _bus[:] = [bus] if bus is not None else []
 
 
 def _runtime() -> Runtime:
-    return Runtime(_settings[0] if _settings else Settings())
+    return Runtime(_settings[0] if _settings else Settings(), _bus[0] if _bus else None)
 
 
 def _report_progress(p: float) -> None:

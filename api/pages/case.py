@@ -74,16 +74,14 @@ def _change(request: Request, rt: Runtime, user: SessionUser, incident_id: int, 
     except EvidenceError as exc:
         return _status_page(request, rt, user, incident_id, to, reason, status_of(exc), error=exc.message,
                             field=field_of(exc))
-    request.app.state.wake.notify()
     return RedirectResponse(f"/app/incidents/{incident_id}", status_code=303)
 
 
 @router.post("/app/incidents/{incident_id}/assign")
-def assign(incident_id: Id, request: Request, rt: RuntimeDep, user: PageUser,
+def assign(incident_id: Id, rt: RuntimeDep, user: PageUser,
            to: Annotated[str, Form(max_length=100)] = "", was: Annotated[str, Form(max_length=100)] = "",
            csrf_token: Csrf = "") -> RedirectResponse:
     """Give the incident to someone (``to`` empty: nobody); refused if it changed since the board was drawn."""
     check_csrf(user, csrf_token)
     assign_incident(rt, incident_id, user.actor, to or None, was)
-    request.app.state.wake.notify()
     return RedirectResponse(f"/app/incidents/{incident_id}", status_code=303)

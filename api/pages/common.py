@@ -18,6 +18,7 @@ from api.auth import ADMINS, READERS, SESSION_COOKIE
 from evidence.states import Role
 from evidence import __version__
 from evidence.db.tables import Incident
+from evidence.eventkinds import EventKind, for_pages
 from evidence.errors import Forbidden, InvalidRequest, NotFound
 from evidence.notify.subscriptions import list_subscriptions
 from evidence.runtime import Runtime
@@ -31,6 +32,10 @@ COOKIE = SESSION_COOKIE
 PRE_CSRF = "ep_signin_csrf"  # the sign-in form's CSRF token, before there is a session
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
 templates.env.trim_blocks = templates.env.lstrip_blocks = True  # a board of 500 cards: no indentation sent
+# The event catalogue, one place for every page: kinds by name (K.CANDIDATE) in templates, and the
+# kinds, wording and timeline served to the live pages' scripts (live.js reads the ep-events block).
+templates.env.globals["K"] = EventKind
+templates.env.globals["event_catalogue"] = for_pages()
 NAV = (("/app/desk", "Alert desk", READERS), ("/app/incidents", "Incidents", READERS), ("/app/search/faces", "Face search", READERS),
        ("/app/search/plates", "Plate search", READERS), ("/app/anpr/access", "Older reads", (*READERS, Role.AUTHORITY)),
        ("/app/hotlist", "Hotlist", READERS), ("/app/admin/users", "Admin", ADMINS))

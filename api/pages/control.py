@@ -21,10 +21,11 @@ from api.pages.common import PageUser, check_csrf, local_time, clock, officer_de
 from api.params import Id
 from evidence.alerts import alerts_of_events, shares_of
 from evidence.audit import append_audit, audit_read
-from evidence.chronology import EVENT_TEXT, GROUPS, chronology, chronology_csv, event_text, sendable_rows
+from evidence.chronology import GROUPS, IN_CHRONOLOGY, chronology, chronology_csv, sendable_rows
 from evidence.db.tables import (CandidateRow, Derivative, Evidence, FaceTrackRow, Incident, IncidentEvent,
                                 PlateSightingRow)
 from evidence.errors import InvalidRequest, NotFound
+from evidence.eventkinds import EventKind, in_words
 from evidence.filestore import clean_name
 from evidence.incidents import Status, assignable, find_incidents
 from evidence.reports import evidence_view, list_name, sender_view
@@ -39,7 +40,7 @@ __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
 Opener = Annotated[SessionUser, Depends(staff(*OPENERS))]
-CARD_KINDS = ("candidate", "anpr.hit")
+CARD_KINDS = (EventKind.CANDIDATE, EventKind.ANPR_HIT)
 
 @router.get("/app/incidents", response_class=HTMLResponse)
 def incidents(request: Request, rt: RuntimeDep, user: PageUser, q: Annotated[str, Query(max_length=200)] = "",
@@ -101,7 +102,7 @@ def score_words(score: float, threshold: float) -> str:
 
 def _candidate_card(c: CandidateRow, event_id: int, evidence_name: str) -> dict[str, Any]:
     track = c.track
-    return {"kind": "candidate", "key": f"c{c.id}", "event_id": event_id, "id": c.id, "subject": c.subject.name,
+    return {"kind": EventKind.CANDIDATE, "key": f"c{c.id}", "event_id": event_id, "id": c.id, "subject": c.subject.name,
             "subject_id": c.subject_id, "crop_url": f"/candidates/{c.id}/crop", "score": c.score,
             "score_words": score_words(c.score, c.threshold), "wanted_for": c.subject.reason, "risk": c.subject.risk,
             "compare_url": f"/app/candidates/{c.id}/compare", "evidence_id": c.evidence_id,
@@ -112,13 +113,13 @@ def _candidate_card(c: CandidateRow, event_id: int, evidence_name: str) -> dict[
 
 
 def _cards(s: Session, incident_id: int, events: list[IncidentEvent], settings: Settings) -> list[dict[str, Any]]:
-    ids = [int(e.data["candidate_id"]) for e in events if e.kind == "candidate" and "candidate_id" in e.data]
+    ids = [int(e.data["candidate_id"]) for e in events if e.kind == EventKind.CANDIDATE and "candidate_id" in e.data]
     rows = {c.id: c for c in s.scalars(select(CandidateRow).where(CandidateRow.id.in_(ids)).options(
         joinedload(CandidateRow.subject), joinedload(CandidateRow.track)))} if ids else {}
     names = dict(s.execute(select(Evidence.id, Evidence.original_name).where(Evidence.incident_id == incident_id)).all())
     cards, seen = [], set()
     for e in events:
-        if e.kind == "anpr.hit":
+        if e.kind == EventKind.ANPR_HIT:
             cards.append(hit_view(s, e.id, e.data, settings))
             continue
         c = rows.get(int(e.data.get("candidate_id", 0)))
@@ -133,7 +134,7 @@ def _cards(s: Session, incident_id: int, events: list[IncidentEvent], settings: 
 def _images(cards: list[dict[str, Any]]) -> list[str]:
     """The images a page of these cards shows (each face crop and watchlist photo), recorded with
     the page's view: fetched with ``?seen=`` that view's entry, they are not audited again."""
-    return [x for c in cards if c["kind"] == "candidate" for x in (f"candidate:{c['id']}", f"subject:{c['subject_id']}")]
+    return [x for c in cards if c["kind"] == EventKind.CANDIDATE for x in (f"candidate:{c['id']}", f"subject:{c['subject_id']}")]
 
 
 def _with_alerts(s: Session, cards: list[dict[str, Any]]) -> None:
@@ -144,7 +145,7 @@ def _with_alerts(s: Session, cards: list[dict[str, Any]]) -> None:
         a = alerts.get(c["event_id"])
         c["alert_id"] = a.id if a else None
         c["shares"] = shares.get(a.id, []) if a else []
-        c["sendable"] = a is not None and (c["kind"] == "hit" or c.get("review_state") == ReviewState.CONFIRMED)
+        c["sendable"] = a is not None and (c["kind"] == EventKind.ANPR_HIT or c.get("review_state") == ReviewState.CONFIRMED)
 
 
 @router.get("/app/incidents/{incident_id}", response_class=HTMLResponse)
@@ -163,8 +164,8 @@ def board(incident_id: Id, request: Request, rt: RuntimeDep, user: PageUser) -> 
         plates = [{"plate": p.vrm, "first_t_s": p.first_t_s, "review_state": p.review_state,
                    "evidence_name": names.get(p.evidence_id, "")} for p in s.scalars(
             select(PlateSightingRow).where(PlateSightingRow.evidence_id.in_(names)).order_by(PlateSightingRow.id))]
-        timeline = [{"at": e.at.isoformat(), "clock": e.at.strftime("%H:%M:%S"), "text": event_text(e.kind, e.data)}
-                    for e in events if e.kind in EVENT_TEXT][-200:]
+        timeline = [{"at": e.at.isoformat(), "clock": e.at.strftime("%H:%M:%S"), "text": in_words(e.kind, e.data)}
+                    for e in events if e.kind in IN_CHRONOLOGY][-200:]
         closed = incident.closed or {}
         view = {"id": incident.id, "reference": incident.reference, "title": incident.title, "status": incident.status,
                 "assigned_to": incident.assigned_to or "", "closed_by": closed.get("by"), "closed_why": closed.get("why"),

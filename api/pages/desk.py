@@ -19,6 +19,7 @@ from api.pages.hits import hit_view
 from api.params import Id
 from evidence.alerts import (DESK_KINDS, alert_view, alerts_with_incident, officer_reply, open_share, send_to_officer,
                              shares_of)
+from evidence.eventkinds import EventKind, alerting, wording
 from evidence.users import SessionUser
 from evidence.audit import audit_read
 from evidence.db.outbox_tables import Alert
@@ -31,8 +32,7 @@ from evidence.states import ReviewState
 __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
-KINDS = {"candidate": "Potential match", "anpr.hit": "Hotlist hit", "evidence.failed": "Evidence failed",
-         "subscription.failing": "Notifications failing", "anpr.camera_silent": "ANPR camera silent"}
+KINDS = {k: wording(k) for k in alerting()}  # the desk's alerts, named as everywhere else
 Token = Annotated[str, PathParam(min_length=16, max_length=64)]
 Opener = Annotated[SessionUser, Depends(staff(*OPENERS))]
 
@@ -46,11 +46,11 @@ def _alert(s: Any, a: Alert, reference: str | None, settings: Settings,
     view["shares"] = (shares if shares is not None else shares_of(s, [a.id])).get(a.id, [])
     view["raised_clock"] = local_time(a.raised_at, settings, with_date=False)
     view["acked_clock"] = local_time(a.acknowledged_at, settings, with_date=False) if a.acknowledged_at else ""
-    sendable = a.kind == "anpr.hit"
-    if a.kind == "anpr.hit":
+    sendable = a.kind == EventKind.ANPR_HIT
+    if a.kind == EventKind.ANPR_HIT:
         event = s.get(IncidentEvent, a.event_id)
         view["hit"] = hit_view(s, event.id, event.data, settings) if event else None
-    if a.kind == "candidate":
+    if a.kind == EventKind.CANDIDATE:
         event = s.get(IncidentEvent, a.event_id)
         c = s.get(CandidateRow, (event.data or {}).get("candidate_id")) if event else None
         sendable = c is not None and c.review_state == ReviewState.CONFIRMED
@@ -102,7 +102,7 @@ def send_page(alert_id: Id, request: Request, rt: RuntimeDep, user: Opener, sent
         if not rows:
             raise NotFound(f"no alert {alert_id}")
         a = _alert(s, *rows[0], rt.settings)
-    if a["kind"] == "candidate":
+    if a["kind"] == EventKind.CANDIDATE:
         a["crop_url"] = f"/candidates/{a['candidate_id']}/crop" if a.get("candidate_id") else None
     return render(request, "alert_send.html", user, a=a, kinds=KINDS, devices=officer_devices(rt),
                   notice=f"Sending to {sent}: its state is shown below" if sent else None,

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from api.pages.common import clock, local_time, watch_url
 from api.pages.maps import Place, map_view, position
 from evidence.db.tables import AnprRead, Evidence, PlateSightingRow
+from evidence.eventkinds import EventKind
 from evidence.settings import Settings
 
 __all__ = ["direction_words", "hit_view"]
@@ -39,7 +40,7 @@ def _percent(confidence: Any) -> str:
 def hit_view(s: Session, event_id: int, d: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """The facts of one ``anpr.hit`` event (its data ``d``) for the hit template."""
     view: dict[str, Any] = {
-        "kind": "hit", "key": f"h{event_id}", "event_id": event_id, "hotlist_vrm": d.get("hotlist_vrm"),
+        "kind": EventKind.ANPR_HIT, "key": f"h{event_id}", "event_id": event_id, "hotlist_vrm": d.get("hotlist_vrm"),
         "vrm_read": d.get("vrm_read") or d.get("vrm"), "plate_image_url": d.get("plate_image_url"),
         "overview_image_url": d.get("overview_image_url"), "reason": d.get("reason"), "category": d.get("category"),
         "confidence": _percent(d.get("confidence")), "on_alternative": bool(d.get("on_alternative_read")),

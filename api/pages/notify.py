@@ -16,7 +16,7 @@ from api.pages.admin import ADMIN_NAV
 from api.pages.common import check_csrf, render, staff
 from api.params import Id
 from evidence.errors import EvidenceError, InvalidRequest
-from evidence.notify.outbox import SUBSCRIBABLE
+from evidence.eventkinds import described, subscribable
 from evidence.notify.subscriptions import (create_subscription, list_subscriptions, resume_subscription,
                                            stop_subscription, subscription_view)
 from evidence.runtime import Runtime
@@ -27,18 +27,12 @@ __all__ = ["router"]
 router = APIRouter(include_in_schema=False)
 Admin = Annotated[SessionUser, Depends(staff(*ADMINS))]
 Csrf = Annotated[str, Form(max_length=100)]
-EVENT_NAMES = {"candidate": "Potential match", "candidate.reviewed": "Potential match reviewed",
-               "anpr.hit": "Hotlist hit", "evidence.received": "Evidence received (no evidence sent)",
-               "evidence.done": "Evidence analysed", "evidence.failed": "Evidence failed",
-               "alert.escalated": "Alert escalated (nobody acknowledged it)", "alert.acknowledged": "Alert acknowledged",
-               "subscription.failing": "A subscription is failing", "anpr.camera_silent": "An ANPR camera is silent",
-               "anpr.camera_back": "A silent ANPR camera is back"}
 
 
 def _page(request: Request, rt: Runtime, user: SessionUser, status: int = 200, **context: Any) -> HTMLResponse:
     subs = [subscription_view(s) for s in list_subscriptions(rt)]
     return render(request, "admin_subscriptions.html", user, status_code=status, admin_nav=ADMIN_NAV, subs=subs,
-                  events=[(k, EVENT_NAMES.get(k, k)) for k in SUBSCRIBABLE], page_title="Notifications",
+                  events=[(k, described(k)) for k in subscribable()], page_title="Notifications",
                   **context)
 
 

@@ -1,5 +1,5 @@
 """Committed events pushed to the live feeds: to this process's listeners as the transaction
-commits, and to other processes (API processes, from workers and from each other) over Redis
+commits (``EventBus``, one a runtime), and to other processes (API processes, from workers and from each other) over Redis
 pub/sub when Redis is configured. A push is a shortcut, never the record: the feeds still read the
 events table, so a message lost with Redis costs latency, not an event."""
 
@@ -18,20 +18,12 @@ from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.orm import Session
 
-__all__ = ["CHANNEL", "RedisBridge", "after_commit", "listen", "pending"]
+__all__ = ["CHANNEL", "EventBus", "RedisBridge", "pending", "queued"]
 
 log = logging.getLogger(__name__)
 CHANNEL = "evidence:events"
 RETRY_S = 5.0
 Views = list[dict[str, Any]]
-_listeners: list[Callable[[Views], None]] = []
-
-
-def listen(listener: Callable[[Views], None]) -> Callable[[], None]:
-    """Call ``listener(views)`` with the events of every transaction this process commits (each
-    view as the feed shows it, with its ``incident_id``). Returns the way to stop."""
-    _listeners.append(listener)
-    return lambda: _listeners.remove(listener) if listener in _listeners else None
 
 
 def pending(s: Session, view: dict[str, Any]) -> None:
@@ -39,12 +31,43 @@ def pending(s: Session, view: dict[str, Any]) -> None:
     s.info.setdefault("events", []).append(view)
 
 
-def after_commit(s: Session) -> None:
-    """Called by ``Sessions.begin`` once its transaction has committed."""
-    views = s.info.pop("events", None)
-    if views:
-        for listener in list(_listeners):
-            listener(views)
+def queued(s: Session, group: int) -> None:
+    """Note in the transaction that the outbox's ``group`` has new deliveries (a subscription id,
+    0 for the emails to witnesses)."""
+    s.info.setdefault("outbox", set()).add(group)
+
+
+class EventBus:
+    """What a runtime's transactions committed, handed on (``Runtime.bus``, called by
+    ``Sessions.begin`` once a transaction commits): its events to the listeners (this process's
+    live feeds, the Redis bridge to the others) and its new deliveries to whoever starts the
+    outbox's senders (the API's dispatcher, a worker's queue). Nothing is sent from inside a
+    transaction: what rolls back was never promised to anyone."""
+
+    def __init__(self) -> None:
+        self._listeners: list[Callable[[Views], None]] = []
+        self._starters: list[Callable[[set[int]], None]] = []
+
+    def listen(self, listener: Callable[[Views], None]) -> Callable[[], None]:
+        """Call ``listener(views)`` with the events of every transaction committed (each view as
+        the feed shows it, with its ``incident_id``). Returns the way to stop."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def start_senders(self, starter: Callable[[set[int]], None]) -> Callable[[], None]:
+        """Call ``starter(groups)`` after every commit that put deliveries in the outbox. Returns
+        the way to stop."""
+        self._starters.append(starter)
+        return lambda: self._starters.remove(starter) if starter in self._starters else None
+
+    def after_commit(self, s: Session) -> None:
+        views, groups = s.info.pop("events", None), s.info.pop("outbox", None)
+        if groups:
+            for starter in list(self._starters):
+                starter(groups)
+        if views:
+            for listener in list(self._listeners):
+                listener(views)
 
 
 class RedisBridge:

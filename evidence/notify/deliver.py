@@ -26,6 +26,7 @@ from sqlalchemy import or_, select, update
 
 from evidence.db import rows_changed
 from evidence.db.outbox_tables import Delivery, Subscription
+from evidence.eventkinds import EventKind
 from evidence.events import add_event
 from evidence.notify.govnotify import send_notify
 from evidence.notify.messages import email_for, notify_message
@@ -154,7 +155,7 @@ def _attempt(s: Any, rt: Runtime, d: Delivery, outcome: Outcome) -> None:
     sub.retry_at = row.next_at if row.state == "pending" else now + timedelta(seconds=st.delivery_backoff_s)
     if sub.state == "active" and sub.failures >= st.subscription_failing_after:
         sub.state = "failing"
-        add_event(s, None, "subscription.failing", {"subscription_id": sub.id, "name": sub.name,
+        add_event(s, None, EventKind.SUBSCRIPTION_FAILING, {"subscription_id": sub.id, "name": sub.name,
                                                     "error": outcome.error, "failures": sub.failures})
 
 

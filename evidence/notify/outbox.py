@@ -6,7 +6,6 @@ senders in ``evidence.notify.deliver``), and what rolls back was never promised 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -14,85 +13,42 @@ from sqlalchemy.orm import Session
 
 from evidence.db.outbox_tables import Alert, Delivery, Subscription
 from evidence.db.tables import Incident, IncidentEvent
+from evidence.eventkinds import CATALOGUE, EventKind
+from evidence.notify.bus import queued
 from evidence.notify.witness import on_event
 
-__all__ = ["ALERT_KINDS", "SUBSCRIBABLE", "after_commit", "envelope", "new_secret", "outgoing", "publish", "queued",
-           "started"]
-
-# What needs a person on the desk.
-ALERT_KINDS = ("candidate", "anpr.hit", "evidence.failed", "subscription.failing", "anpr.camera_silent")
-# What a subscription may ask for.
-SUBSCRIBABLE = ("candidate", "candidate.reviewed", "anpr.hit", "evidence.received", "evidence.done",
-                "evidence.failed", "alert.escalated", "alert.acknowledged", "subscription.failing",
-                "anpr.camera_silent", "anpr.camera_back")
-
-# This process's way of starting senders once a transaction with new deliveries has committed
-# (set by the API and by workers; without one the deliveries wait for the next sweep).
-_starters: list[Callable[[set[int]], None]] = []
-
-
-def started(starter: Callable[[set[int]], None]) -> Callable[[], None]:
-    """Call ``starter(groups)`` after every commit that put deliveries in the outbox (this
-    process); a group is a subscription id, 0 for the emails to witnesses. Returns the way to stop."""
-    _starters.append(starter)
-    return lambda: _starters.remove(starter) if starter in _starters else None
-
-
-def queued(s: Session, group: int) -> None:
-    """Note in the transaction that ``group`` has new deliveries."""
-    s.info.setdefault("outbox", set()).add(group)
-
-
-def after_commit(s: Session) -> None:
-    """Called by ``Sessions.begin`` once its transaction has committed."""
-    groups = s.info.pop("outbox", None)
-    if groups:
-        for starter in list(_starters):
-            starter(groups)
+__all__ = ["envelope", "new_secret", "outgoing", "publish"]
 
 
 def new_secret() -> str:
     return secrets.token_hex(32)
 
 
-def _summary(kind: str, d: dict[str, Any]) -> str:
-    if kind == "candidate":
+def _summary(kind: EventKind, d: dict[str, Any]) -> str:
+    if kind == EventKind.CANDIDATE:
         return f"Potential match: {d.get('subject')} (score {float(d.get('score') or 0):.2f}) at {d.get('t_s')} s"
-    if kind == "anpr.hit":
+    if kind == EventKind.ANPR_HIT:
         matched = d.get("matched_read") or {}
         alt = (f", the camera's alternative read {matched.get('vrm')} at {float(matched.get('confidence') or 0):.0%}"
                if d.get("on_alternative_read") and d.get("source") != "footage" else "")
         return (f"Hotlist hit: {d.get('hotlist_vrm')} read as {d.get('vrm_read') or d.get('vrm')}{alt}"
                 f" ({d.get('category')}: {d.get('reason')})")[:300]
-    if kind == "evidence.failed":
+    if kind == EventKind.EVIDENCE_FAILED:
         return f"Evidence {d.get('evidence_id')} could not be analysed: {d.get('reason') or d.get('error') or ''}"[:300]
-    if kind == "anpr.camera_silent":
+    if kind == EventKind.ANPR_CAMERA_SILENT:
         return f"ANPR camera {d.get('camera_id')} silent for {d.get('silent_s') or d.get('after_s')} s"[:300]
     return f"Subscription '{d.get('name')}' is failing: {d.get('error', '')}"[:300]
 
 
-def outgoing(kind: str, d: dict[str, Any]) -> dict[str, Any]:
-    """What of an event leaves the system. Evidence itself never does: ids, scores, reads and
-    links that need an account. ``evidence.received`` says only that something arrived."""
-    keep: dict[str, tuple[str, ...]] = {
-        "candidate": ("candidate_id", "evidence_id", "subject", "score", "distance", "threshold", "t_s",
-                      "review_state", "crop_url", "alert_id"),
-        "candidate.reviewed": ("candidate_id", "evidence_id", "subject", "review_state", "reviewed_by"),
-        "anpr.hit": ("source", "read_id", "sighting_id", "evidence_id", "camera_id", "read_at", "t_s", "vrm_read",
-                     "vrm", "hotlist_id", "hotlist_vrm", "category", "reason", "confidence", "location",
-                     "direction", "exact", "plate_image_url", "overview_image_url", "verify", "alert_id",
-                     "on_alternative_read", "matched_read", "format"),
-        "evidence.received": ("evidence_id",),
-        "evidence.done": ("evidence_id",),
-        "evidence.failed": ("evidence_id", "reason", "alert_id"),
-        "anpr.camera_silent": ("camera_id", "last_read_at", "last_heartbeat_at", "streaming", "silent_s", "alert_id"),
-        "anpr.camera_back": ("camera_id", "silent_since"),
-    }
-    names = keep.get(kind)
-    return {k: v for k, v in d.items() if names is None or k in names}
+def outgoing(kind: EventKind, d: dict[str, Any]) -> dict[str, Any]:
+    """What of an event leaves the system: the fields its catalogue entry lets out. Evidence
+    itself never does: ids, scores, reads and links that need an account. ``evidence.received``
+    says only that something arrived."""
+    names = CATALOGUE[kind].outgoing or ()
+    return {k: v for k, v in d.items() if k in names}
 
 
-def _matches(sub: Subscription, kind: str, incident: Incident | None, d: dict[str, Any]) -> bool:
+def _matches(sub: Subscription, kind: EventKind, incident: Incident | None, d: dict[str, Any]) -> bool:
     f = sub.filters or {}
     if kind not in sub.events:
         return False
@@ -100,19 +56,20 @@ def _matches(sub: Subscription, kind: str, incident: Incident | None, d: dict[st
         return False
     if f.get("incident_type") and (incident is None or incident.incident_type != f["incident_type"]):
         return False
-    return not (kind == "anpr.hit" and f.get("hotlist_category") and d.get("category") != f["hotlist_category"])
+    return not (kind == EventKind.ANPR_HIT and f.get("hotlist_category") and d.get("category") != f["hotlist_category"])
 
 
 def publish(s: Session, event: IncidentEvent) -> None:
     """The event's alert and deliveries (``event`` flushed: it has its id)."""
-    kind, data = event.kind, dict(event.data)
-    if kind in ALERT_KINDS:
+    kind, data = EventKind(event.kind), dict(event.data)
+    spec = CATALOGUE[kind]
+    if spec.alerts:
         alert = Alert(event_id=event.id, kind=kind, incident_id=event.incident_id, summary=_summary(kind, data))
         s.add(alert)
         s.flush()
         data["alert_id"] = alert.id
         event.data = data
-    if kind in SUBSCRIBABLE:
+    if spec.outgoing is not None:
         subs = list(s.scalars(select(Subscription).where(Subscription.purpose == "subscriber",
                                                          Subscription.state != "stopped")))
         incident = s.get(Incident, event.incident_id) if subs and event.incident_id is not None else None

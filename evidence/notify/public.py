@@ -7,6 +7,7 @@ from __future__ import annotations
 from evidence.audit import Actor, append_audit
 from evidence.db.tables import Incident
 from evidence.errors import InvalidRequest, NotFound
+from evidence.eventkinds import EventKind
 from evidence.events import add_event
 from evidence.runtime import Runtime
 
@@ -20,7 +21,7 @@ def post_public_update(rt: Runtime, incident_id: int, actor: Actor, text: str) -
     with rt.sessions.begin() as s:
         if s.get(Incident, incident_id) is None:
             raise NotFound(f"incident {incident_id} not found")
-        add_event(s, incident_id, "public.update", {"text": text, "by": actor.name})
+        add_event(s, incident_id, EventKind.PUBLIC_UPDATE, {"text": text, "by": actor.name})
         append_audit(s, actor, "incident.public_update", f"incident:{incident_id}", detail={"text": text})
     return text
 
@@ -29,5 +30,5 @@ def pass_to_investigators(rt: Runtime, incident_id: int, actor: Actor, reason: s
     with rt.sessions.begin() as s:
         if s.get(Incident, incident_id) is None:
             raise NotFound(f"incident {incident_id} not found")
-        add_event(s, incident_id, "incident.passed", {"by": actor.name, "reason": reason})
+        add_event(s, incident_id, EventKind.INCIDENT_PASSED, {"by": actor.name, "reason": reason})
         append_audit(s, actor, "incident.pass", f"incident:{incident_id}", reason)

@@ -10,7 +10,9 @@ from sqlalchemy import select, update
 from evidence.audit import Actor, append_audit
 from evidence.db.outbox_tables import Delivery, Subscription
 from evidence.errors import InvalidRequest, NotFound
-from evidence.notify.outbox import SUBSCRIBABLE, new_secret, queued
+from evidence.eventkinds import subscribable
+from evidence.notify.bus import queued
+from evidence.notify.outbox import new_secret
 from evidence.notify.targets import check_email, check_webhook
 from evidence.runtime import Runtime
 from evidence.utc import utcnow
@@ -29,9 +31,10 @@ def subscription_view(sub: Subscription) -> dict[str, Any]:
 def create_subscription(rt: Runtime, actor: Actor, *, name: str, purpose: str, events: list[str], channel: str,
                         target: str, filters: dict[str, Any]) -> tuple[Subscription, str]:
     """A new subscription (or officer device) and its signing secret, shown this once."""
-    unknown = sorted(set(events) - set(SUBSCRIBABLE))
+    known = subscribable()
+    unknown = sorted(set(events) - set(known))
     if unknown:
-        raise InvalidRequest(f"Unknown event kind(s) {', '.join(unknown)}; known: {', '.join(SUBSCRIBABLE)}")
+        raise InvalidRequest(f"Unknown event kind(s) {', '.join(unknown)}; known: {', '.join(known)}")
     if purpose == "subscriber" and not events:
         raise InvalidRequest("A subscription names at least one event kind")
     if channel == "webhook":

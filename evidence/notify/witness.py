@@ -15,7 +15,9 @@ from sqlalchemy.orm import Session
 
 from evidence.db.outbox_tables import Delivery, WitnessStatus
 from evidence.db.tables import CandidateRow, Evidence, IncidentEvent, PlateSightingRow
+from evidence.eventkinds import EventKind, witness_hears
 from evidence.keys import secret_digest
+from evidence.notify.bus import queued
 from evidence.states import EvidenceState, ReviewState
 from evidence.utc import utcnow
 
@@ -25,8 +27,7 @@ STEPS = (("received", "Received", "We have your video and have kept an exact cop
          ("examining", "Being examined", "Your video is being looked at."),
          ("reviewed", "Reviewed", "The checks on your video are complete."),
          ("passed", "Passed to investigators", "Your video is with the investigators dealing with this."))
-WAKING = ("evidence.analysing", "evidence.done", "evidence.failed", "candidate.reviewed", "plate.reviewed",
-          "incident.passed", "public.update")
+WAKING = witness_hears()  # what may move a witness's video on a step (or tell them something)
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class WitnessView:
 
 def _step(s: Session, ev: Evidence) -> int:
     if ev.incident_id is not None and s.scalar(select(exists().where(
-            IncidentEvent.incident_id == ev.incident_id, IncidentEvent.kind == "incident.passed",
+            IncidentEvent.incident_id == ev.incident_id, IncidentEvent.kind == EventKind.INCIDENT_PASSED,
             IncidentEvent.id > _received_event(s, ev)))):
         return 4
     if ev.state in (EvidenceState.DONE, EvidenceState.FAILED):
@@ -54,7 +55,7 @@ def _step(s: Session, ev: Evidence) -> int:
 
 def _received_event(s: Session, ev: Evidence) -> int:
     found = s.scalar(select(IncidentEvent.id).where(IncidentEvent.incident_id == ev.incident_id,
-                                                    IncidentEvent.kind == "evidence.received")
+                                                    IncidentEvent.kind == EventKind.EVIDENCE_RECEIVED)
                      .where(IncidentEvent.data["evidence_id"].as_integer() == ev.id).limit(1))
     return int(found or 0)
 
@@ -93,7 +94,7 @@ def _email_step(s: Session, row: WitnessStatus, update: tuple[int, str] | None =
         key, body = f"w{row.id}:step{step}", {"step": step, "title": STEPS[step - 1][1], "text": STEPS[step - 1][2]}
     s.add(Delivery(key=key, kind="witness.update" if update else "witness.step", channel="email", target=row.email,
                    payload={"reference": row.reference, "status_path": f"/s/{row.link_token}", **body}))
-    s.info.setdefault("outbox", set()).add(0)
+    queued(s, 0)
 
 
 def on_event(s: Session, event: IncidentEvent) -> None:
@@ -103,12 +104,12 @@ def on_event(s: Session, event: IncidentEvent) -> None:
     d: dict[str, Any] = event.data
     q = select(WitnessStatus).join(Evidence, Evidence.id == WitnessStatus.evidence_id).where(
         WitnessStatus.email.is_not(None), WitnessStatus.emails_stopped_at.is_(None))
-    if event.kind in ("incident.passed", "public.update"):
+    if event.kind in (EventKind.INCIDENT_PASSED, EventKind.PUBLIC_UPDATE):
         q = q.where(Evidence.incident_id == event.incident_id)
     else:
         q = q.where(Evidence.id == d.get("evidence_id"))
     for row in s.scalars(q):
-        _email_step(s, row, (event.id, str(d.get("text", ""))) if event.kind == "public.update" else None)
+        _email_step(s, row, (event.id, str(d.get("text", ""))) if event.kind == EventKind.PUBLIC_UPDATE else None)
 
 
 def witness_view(s: Session, token: str) -> WitnessView | None:
@@ -118,7 +119,7 @@ def witness_view(s: Session, token: str) -> WitnessView | None:
         return None
     updates = [] if ev.incident_id is None else [
         (e.at, str(e.data.get("text", ""))) for e in s.scalars(
-            select(IncidentEvent).where(IncidentEvent.incident_id == ev.incident_id, IncidentEvent.kind == "public.update",
+            select(IncidentEvent).where(IncidentEvent.incident_id == ev.incident_id, IncidentEvent.kind == EventKind.PUBLIC_UPDATE,
                                         ).order_by(IncidentEvent.id))]
     return WitnessView(row.reference, row.created_at, _step(s, ev), updates,
                        bool(row.email) and row.emails_stopped_at is None)

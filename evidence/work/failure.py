@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from evidence.audit import Actor, append_audit
 from evidence.db.tables import Evidence, WorkItem
+from evidence.eventkinds import EventKind
 from evidence.events import evidence_event
 from evidence.runtime import Runtime
 from evidence.states import EvidenceState, WorkState
@@ -24,10 +25,10 @@ def fail_evidence(rt: Runtime, evidence_id: int, reason: str, item_id: int | Non
             return
         clear_unreviewed(s, evidence_id)
         ev.state, ev.failure_reason, ev.finished_at = EvidenceState.FAILED, reason, utcnow()
-        evidence_event(s, evidence_id, "evidence.failed", reason=reason)
+        evidence_event(s, evidence_id, EventKind.EVIDENCE_FAILED, reason=reason)
         release(ev)
         item = s.get(WorkItem, item_id) if item_id is not None else None
         if item is not None:
             item.state, item.result = WorkState.FAILED, {"reason": reason}
             release(item)
-        append_audit(s, Actor("pipeline", "system"), "evidence.failed", f"evidence:{evidence_id}", reason=reason)
+        append_audit(s, Actor("pipeline", "system"), EventKind.EVIDENCE_FAILED, f"evidence:{evidence_id}", reason=reason)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from evidence import SOFTWARE
 from evidence.alerts import close_stale_alerts
 from evidence.audit import Actor, append_audit
+from evidence.eventkinds import EventKind
 from evidence.faceindex import embedding_rows
 from evidence.db.tables import CandidateRow, Evidence, FaceTrackRow, WorkItem
 from evidence.events import evidence_event
@@ -57,7 +58,7 @@ def finalise_evidence(rt: Runtime, evidence_id: int) -> bool:
         release(ev)
         append_audit(s, Actor("pipeline", "system"), "evidence.analysed", f"evidence:{evidence_id}",
                      detail={"tracks": n_tracks, "stitched": stitched})
-        evidence_event(s, evidence_id, "evidence.done", progress=1.0, tracks=n_tracks)
+        evidence_event(s, evidence_id, EventKind.EVIDENCE_DONE, progress=1.0, tracks=n_tracks)
     return True
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from evidence.audit import Actor, append_audit
 from evidence.db.tables import Evidence, Incident
 from evidence.derivatives import discard_unreferenced, ensure_stored
+from evidence.eventkinds import EventKind
 from evidence.events import add_event
 from evidence.filestore import clean_name
 from evidence.mediaio import probe_media
@@ -76,7 +77,7 @@ def ingest_upload(rt: Runtime, path: Path, incident_ref: str | None, actor: Acto
                               submitted={**(submitted or {}), "by": actor.name, "role": actor.role})
                 s.add(ev)
                 s.flush()
-                add_event(s, incident_id, "evidence.received",
+                add_event(s, incident_id, EventKind.EVIDENCE_RECEIVED,
                           {"evidence_id": ev.id, "name": name, "sha256": stored.sha256, "size_bytes": stored.size_bytes,
                            "duration_s": info.duration_s, "by": actor.name, "role": actor.role,
                            **({"reference": submitted["reference"]} if submitted and submitted.get("reference") else {})})

@@ -10,6 +10,7 @@ from sqlalchemy import delete, select
 
 from evidence.audit import Actor, append_audit
 from evidence.db.tables import Evidence, WorkItem
+from evidence.eventkinds import EventKind
 from evidence.events import evidence_event
 from evidence.filestore import sha256_of
 from evidence.mediaio import keyframe_times
@@ -68,7 +69,7 @@ def prepare_evidence(rt: Runtime, evidence_id: int, restart: bool = False, fail_
             ev.state = EvidenceState.ANALYSING
             release(ev)
             if replan:
-                evidence_event(s, evidence_id, "evidence.analysing", progress=0.0)
+                evidence_event(s, evidence_id, EventKind.EVIDENCE_ANALYSING, progress=0.0)
             todo = s.scalars(select(WorkItem).where(WorkItem.evidence_id == evidence_id,
                                                     WorkItem.state != WorkState.DONE))
             return [i.id for i in sorted(todo, key=work_order)]

@@ -21,6 +21,7 @@ from evidence import SOFTWARE
 from evidence.anpr import sighting_hits
 from evidence.derivatives import discard_unreferenced, ensure_stored, record_derivative
 from evidence.db.tables import PlateSightingRow, WorkItem
+from evidence.eventkinds import EventKind
 from evidence.events import evidence_event
 from evidence.filestore import StoredFile
 from evidence.images import encode_jpeg
@@ -156,7 +157,7 @@ def save_sightings(rt: Runtime, job: Job, sightings: Sequence[PlateSighting],
                 _fill(row, sg)
                 s.add(row)
                 s.flush()
-                evidence_event(s, job.evidence_id, "plate.sighting", sighting_id=row.id, plate=row.vrm,
+                evidence_event(s, job.evidence_id, EventKind.PLATE_SIGHTING, sighting_id=row.id, plate=row.vrm,
                                confidence=row.confidence, t_s=row.best_t_s, valid=row.valid)
                 sighting_hits(s, row, job.incident_id)
                 saved += 1

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from evidence.db.tables import Evidence, WorkItem
+from evidence.eventkinds import EventKind
 from evidence.events import evidence_event
 from evidence.runtime import Runtime
 from evidence.states import EvidenceState, WorkKind, WorkState
@@ -100,6 +101,6 @@ def run_item(rt: Runtime, item_id: int, hooks: Hooks | None = None, fail_on_erro
         release(row)
         s.flush()
         store_evidence_progress(s, ev_row)
-        evidence_event(s, job.evidence_id, "evidence.progress", progress=ev_row.progress,
+        evidence_event(s, job.evidence_id, EventKind.EVIDENCE_PROGRESS, progress=ev_row.progress,
                        finished=f"{job.kind} {job.index}")
         return ItemDone(item_id, job.evidence_id, job.kind, outcome.frames, _all_done(s, job.evidence_id))

@@ -1,31 +1,22 @@
 // The incident board, live: the incident's Server-Sent Events (the same feed as the API) add
 // evidence, progress, potential matches, hotlist hits and plates without a reload. New cards are
 // added at the end (nothing moves under the pointer or the keyboard focus), announced politely,
-// and marked new until seen. Reviews go to the API with the session's CSRF token.
+// and marked new until seen. Reviews go to the API with the session's CSRF token; the event kinds, their
+// wording and the timeline's rows come from the server (EPLive, live.js).
 (function () {
   "use strict";
   var board = document.getElementById("board");
-  if (!board) return;
+  if (!board || !window.EPLive) return;
+  var K = EPLive.kinds, post = EPLive.post;
   var incident = board.dataset.incident;
-  var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
   var cards = document.getElementById("cards");
   var reviewed = document.getElementById("reviewed");
-  var announce = document.getElementById("announce");
   var newCount = document.getElementById("new-count");
   var live = document.getElementById("live");
   var last = Number(board.dataset.after || 0);
   var unseen = new Set();
+  var say = EPLive.announcer(document.getElementById("announce"));
 
-  // What a screen reader hears: what arrives within half a second is said together, not overwritten.
-  var heard = [], speaking = null;
-  function say(text) {
-    heard.push(text);
-    if (speaking) return;
-    speaking = setTimeout(function () {
-      var all = heard.join(". "); heard = []; speaking = null;
-      announce.textContent = ""; setTimeout(function () { announce.textContent = all; }, 50);
-    }, 500);
-  }
   function clock(iso) { var d = new Date(iso); return isNaN(d) ? "" : d.toISOString().slice(11, 19); }  // UTC, as the page
   function showCount() {
     newCount.hidden = unseen.size === 0;
@@ -42,11 +33,12 @@
     entries.forEach(function (e) { if (e.isIntersecting) setTimeout(function () { seen(e.target); }, 1500); });
   }, {threshold: 0.6}) : null;
 
-  function addTimeline(e, text) {
+  // A timeline row: the event in the server's words (``what``), at its time.
+  function addTimeline(e) {
     var li = document.createElement("li");
     var t = document.createElement("time");
     t.dateTime = e.at; t.textContent = clock(e.at);
-    li.appendChild(t); li.appendChild(document.createTextNode(text));
+    li.appendChild(t); li.appendChild(document.createTextNode(e.what));
     document.getElementById("timeline").appendChild(li);
   }
 
@@ -65,22 +57,12 @@
     return li;
   }
 
-  // A piece of the page as the server renders it (an element, or null): HTML made into a node once.
-  function element(html) {
-    if (!html) return null;
-    var holder = document.createElement("div");
-    holder.innerHTML = html.trim();
-    return holder.firstElementChild;
-  }
-
   // The item as the server renders it (who sent it and what they said come only from there).
   function fetchEvidence(id) {
-    return fetch("/app/incidents/" + incident + "/evidence/" + id, {credentials: "same-origin"})
-      .then(function (r) { return r.ok ? r.text() : ""; })
-      .then(function (html) {
-        var old = document.getElementById("evidence-" + id), item = element(html);
-        if (item && old) old.replaceWith(item);
-      });
+    return EPLive.fragment("/app/incidents/" + incident + "/evidence/" + id).then(function (got) {
+      var old = document.getElementById("evidence-" + id);
+      if (got[1] && old) old.replaceWith(got[1]);
+    });
   }
 
   function emptied() {
@@ -91,122 +73,76 @@
   // A card as the server renders it now: added, redrawn in place, moved to "Reviewed" once decided,
   // or taken away when the full analysis withdrew it (a quick-pass match it replaced).
   function addCard(eventId, fresh) {
-    return fetch("/app/incidents/" + incident + "/cards/" + eventId, {credentials: "same-origin"})
-      .then(function (r) {
-        if (r.status === 404) {
-          var gone = document.querySelector('.ep-card[data-event="' + eventId + '"]');
-          if (gone) { gone.remove(); emptied(); }
+    return EPLive.fragment("/app/incidents/" + incident + "/cards/" + eventId).then(function (got) {
+      var card = got[1];
+      if (got[0] === 404) {
+        var gone = document.querySelector('.ep-card[data-event="' + eventId + '"]');
+        if (gone) { gone.remove(); emptied(); }
+      }
+      if (!card) return;
+      var old = document.getElementById(card.id);
+      var decided = card.classList.contains("ep-card--confirmed") || card.classList.contains("ep-card--rejected");
+      if (old && decided && old.parentNode === cards) {
+        old.remove(); reviewed.insertBefore(card, reviewed.firstElementChild); emptied();
+      } else if (old) { old.replaceWith(card); } else {
+        document.getElementById("no-cards").hidden = true;
+        cards.insertBefore(card, document.getElementById("no-cards"));
+        if (fresh) {
+          card.classList.add("ep-card--new");
+          if (window.EPAlerting) window.EPAlerting.arrived(card.querySelector("h3").textContent);
+          unseen.add(card.id); showCount();
+          if (watcher) watcher.observe(card);
+          say(card.querySelector("h3").textContent);
         }
-        return r.ok ? r.text() : "";
-      })
-      .then(function (html) {
-        var card = element(html);
-        if (!card) return;
-        var old = document.getElementById(card.id);
-        var decided = card.classList.contains("ep-card--confirmed") || card.classList.contains("ep-card--rejected");
-        if (old && decided && old.parentNode === cards) {
-          old.remove(); reviewed.insertBefore(card, reviewed.firstElementChild); emptied();
-        } else if (old) { old.replaceWith(card); } else {
-          document.getElementById("no-cards").hidden = true;
-          cards.insertBefore(card, document.getElementById("no-cards"));
-          if (fresh) {
-            card.classList.add("ep-card--new");
-            if (window.EPAlerting) window.EPAlerting.arrived(card.querySelector("h3").textContent);
-            unseen.add(card.id); showCount();
-            if (watcher) watcher.observe(card);
-            say(card.querySelector("h3").textContent);
-          }
-        }
-        wire(card);
-      });
+      }
+      wire(card);
+    });
   }
 
   var spoken = {};  // the last quarter of each video's analysis announced
   function progressSaid(e) {
     var name = e.name || (document.querySelector("#evidence-" + e.evidence_id + " strong") || {}).textContent || "Video";
-    if (e.kind === "evidence.done") { say("Analysis done: " + name); return; }
-    if (e.kind === "evidence.failed") { say("Analysis failed: " + name + (e.reason ? ": " + e.reason : "")); return; }
+    if (e.kind === K.EVIDENCE_DONE || e.kind === K.EVIDENCE_FAILED) {
+      say(EPLive.wording[e.kind] + ": " + name + (e.reason ? ": " + e.reason : "")); return;
+    }
     var quarter = Math.floor((e.progress || 0) * 4);
-    if (e.kind === "evidence.progress" && quarter > (spoken[e.evidence_id] || 0) && quarter < 4) {
+    if (e.kind === K.EVIDENCE_PROGRESS && quarter > (spoken[e.evidence_id] || 0) && quarter < 4) {
       spoken[e.evidence_id] = quarter; say(name + " " + quarter * 25 + " % analysed");
     }
   }
 
+  var STATE = {};  // what an evidence item's line says once the kind arrives
+  STATE[K.EVIDENCE_ANALYSING] = "analysing"; STATE[K.EVIDENCE_DONE] = "done"; STATE[K.EVIDENCE_FAILED] = "failed";
+
   function handle(e) {
     last = Math.max(last, e.id);
-    if (e.kind === "evidence.received") {
-      evidenceItem(e); fetchEvidence(e.evidence_id); say("Video received: " + (e.name || "a video")); addTimeline(e, "Video received: " + (e.name || "") + (e.reference ? ", witness reference " + e.reference : "") + " (SHA-256 " + (e.sha256 || "").slice(0, 12) + "…)");
-    } else if (e.kind === "evidence.progress" || e.kind === "evidence.analysing" || e.kind === "evidence.done"
-               || e.kind === "evidence.failed") {
+    if (EPLive.onTimeline(e.kind) && e.what) addTimeline(e);
+    if (e.kind === K.EVIDENCE_RECEIVED) {
+      evidenceItem(e); fetchEvidence(e.evidence_id); say(EPLive.wording[e.kind] + ": " + (e.name || "a video"));
+    } else if (e.kind === K.EVIDENCE_PROGRESS || e.kind in STATE) {
       var li = evidenceItem(e);
       if (typeof e.progress === "number") li.querySelector("progress").value = e.progress;
-      var state = {"evidence.analysing": "analysing", "evidence.done": "done", "evidence.failed": "failed"}[e.kind];
-      if (state) li.querySelector(".ep-state").textContent = state + (e.reason ? ": " + e.reason : "");
-      if (e.kind !== "evidence.progress") addTimeline(e, "Video " + (state || ""));
+      if (STATE[e.kind]) li.querySelector(".ep-state").textContent = STATE[e.kind] + (e.reason ? ": " + e.reason : "");
       progressSaid(e);
-      if (e.kind === "evidence.done") {  // the full analysis may have changed a card's facts, or withdrawn it
+      if (e.kind === K.EVIDENCE_DONE) {  // the full analysis may have changed a card's facts, or withdrawn it
         Array.prototype.forEach.call(document.querySelectorAll('.ep-card[data-evidence="' + e.evidence_id + '"]'),
           function (c) { addCard(c.dataset.event, false); });
       }
-    } else if (e.kind === "candidate") {
-      addTimeline(e, "Potential match: " + e.subject);
+    } else if (e.kind === K.CANDIDATE || e.kind === K.ANPR_HIT) {
       addCard(e.id, true);
-    } else if (e.kind === "candidate.reviewed") {
-      addTimeline(e, "Reviewed: " + e.subject + " " + e.review_state + " by " + e.reviewed_by);
+    } else if (e.kind === K.CANDIDATE_REVIEWED) {
       var card = document.querySelector('[data-candidate-id="' + e.candidate_id + '"]');
       if (card) addCard(card.dataset.event, false);
-    } else if (e.kind === "anpr.hit") {
-      addTimeline(e, "Hotlist hit: " + e.hotlist_vrm);
-      addCard(e.id, true);
-    } else if (e.kind === "plate.sighting") {
+    } else if (e.kind === K.PLATE_SIGHTING) {
       var none = document.getElementById("no-plates"); if (none) none.remove();
       var p = document.createElement("li");
       p.textContent = e.plate + " at " + Number(e.t_s).toFixed(1) + " s";
       document.getElementById("plates").appendChild(p);
-      say("Plate seen: " + e.plate);
-    } else if (e.kind === "public.update") {
-      addTimeline(e, "Public update: " + e.text);
-    } else if (e.kind === "incident.passed") {
-      addTimeline(e, "Passed to investigators: " + e.reason);
-    } else if (e.kind === "upload_link.created") {
-      addTimeline(e, "Upload link made by " + e.by);
-    } else if (e.kind === "upload_link.sent") {
-      addTimeline(e, "Upload link sent: by " + e.how + " to " + e.to);
-    } else if (e.kind === "alert.reply") {
-      addTimeline(e, "Officer's answer: " + e.device + " " + e.reply);
+      say(EPLive.wording[e.kind] + ": " + e.plate);
+    } else if (e.kind === K.ALERT_REPLY) {
       var answered = document.querySelector('.ep-card[data-alert="' + e.alert_id + '"]');
       if (answered) { addCard(answered.dataset.event, false); say(e.device + ": " + e.reply); }
     }
-  }
-
-  function connect() {
-    var source = new EventSource("/incidents/" + incident + "/events?after=" + last + "&seen=" + board.dataset.seen);
-    source.onopen = function () { live.textContent = "live"; live.classList.remove("ep-live--lost"); };
-    source.onerror = function () {
-      live.textContent = "reconnecting"; live.classList.add("ep-live--lost");
-      if (source.readyState === EventSource.CLOSED && window.EPSession) window.EPSession.signedOut();  // refused
-    };
-    document.addEventListener("ep:signed-out", function () { source.close(); });
-    source.onmessage = function (m) { handle(JSON.parse(m.data)); };
-    ["evidence.received", "evidence.analysing", "evidence.progress", "evidence.done", "evidence.failed", "candidate",
-     "candidate.reviewed", "anpr.hit", "plate.sighting", "plate.reviewed", "upload_link.created", "upload_link.sent",
-     "public.update",
-     "incident.passed", "alert.reply"].forEach(function (k) {
-      source.addEventListener(k, function (m) { handle(JSON.parse(m.data)); });
-    });
-  }
-
-  // A change through the JSON API with the session's CSRF token: [ok, body].
-  function post(url, body) {
-    return fetch(url, {method: "POST", credentials: "same-origin",
-                       headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf}, body: JSON.stringify(body)})
-      .then(function (r) {
-        if (r.status === 401 && window.EPSession) window.EPSession.signedOut();
-        return r.json().then(function (b) {
-          if (r.status === 401) b = {message: "You have been signed out: sign in again (what you typed is kept), then send it again"};
-          return [r.ok, b];
-        });
-      });
   }
 
   function review(form, decision) {
@@ -290,5 +226,5 @@
   });
 
   Array.prototype.forEach.call(document.querySelectorAll("#cards .ep-card, #reviewed .ep-card"), wire);
-  connect();
+  EPLive.feed("/incidents/" + incident + "/events?after=" + last + "&seen=" + board.dataset.seen, live, handle);
 })();

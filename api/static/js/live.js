@@ -1,0 +1,71 @@
+// What every live page shares (the incident board, the alert desk): the event catalogue as the
+// server serves it (kinds by name, never written here as strings), a screen-reader announcer,
+// pieces of the page fetched as the server renders them, changes sent to the JSON API with the
+// session's CSRF token, and a live feed (Server-Sent Events) that says when it is live.
+(function () {
+  "use strict";
+  var served = document.getElementById("ep-events");
+  var catalogue = served ? JSON.parse(served.textContent) : {kinds: {}, wording: {}, timeline: []};
+  var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+  var SIGNED_OUT = "You have been signed out: sign in again (what you typed is kept), then send it again";
+
+  // What a screen reader hears: what arrives within half a second is said together, not overwritten.
+  function announcer(region) {
+    var heard = [], speaking = null;
+    return function (text) {
+      heard.push(text);
+      if (speaking) return;
+      speaking = setTimeout(function () {
+        var all = heard.join(". "); heard = []; speaking = null;
+        region.textContent = ""; setTimeout(function () { region.textContent = all; }, 50);
+      }, 500);
+    };
+  }
+
+  // A piece of the page as the server renders it now: [HTTP status, element or null].
+  function fragment(url) {
+    return fetch(url, {credentials: "same-origin"}).then(function (r) {
+      return (r.ok ? r.text() : Promise.resolve("")).then(function (html) {
+        if (!html) return [r.status, null];
+        var holder = document.createElement("div");
+        holder.innerHTML = html.trim();
+        return [r.status, holder.firstElementChild];
+      });
+    });
+  }
+
+  // A change through the JSON API: [ok, body]; body.signedOut when the session has ended (what
+  // the person typed stays where it is).
+  function post(url, body) {
+    return fetch(url, {method: "POST", credentials: "same-origin",
+                       headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf}, body: JSON.stringify(body)})
+      .then(function (r) {
+        if (r.status === 401 && window.EPSession) window.EPSession.signedOut();
+        return r.json().then(function (b) {
+          if (r.status === 401) b = {message: SIGNED_OUT, signedOut: true};
+          return [r.ok, b];
+        });
+      });
+  }
+
+  // The live feed at ``url``: ``handle(event)`` for each event of the catalogue's kinds; ``status``
+  // (an element) says "live" or "reconnecting"; a feed the server refuses asks for sign-in again.
+  function feed(url, status, handle) {
+    var source = new EventSource(url);
+    source.onopen = function () { status.textContent = "live"; status.classList.remove("ep-live--lost"); };
+    source.onerror = function () {
+      status.textContent = "reconnecting"; status.classList.add("ep-live--lost");
+      if (source.readyState === EventSource.CLOSED && window.EPSession) window.EPSession.signedOut();  // refused
+    };
+    document.addEventListener("ep:signed-out", function () { source.close(); });
+    source.onmessage = function (m) { handle(JSON.parse(m.data)); };
+    Object.keys(catalogue.kinds).forEach(function (name) {
+      source.addEventListener(catalogue.kinds[name], function (m) { handle(JSON.parse(m.data)); });
+    });
+    return source;
+  }
+
+  window.EPLive = {kinds: catalogue.kinds, wording: catalogue.wording, onTimeline: function (kind) {
+    return catalogue.timeline.indexOf(kind) >= 0;
+  }, announcer: announcer, fragment: fragment, post: post, feed: feed};
+})();
