@@ -7,23 +7,17 @@ import ctypes
 import ctypes.util
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from pathlib import Path
 
 import click
 
-from cli.common import clean_errors, cli_actor, first_admin_or_actor
-from evidence.anpr import purge_reads
-from evidence.anpr_access import accesses, decide_access, request_access
-from evidence.audit import anchor_audit, read_anchors, verify_audit
-from evidence.images import read_rgb
-from evidence.keys import ROLES, create_key, list_keys, revoke_key, set_streams
-from evidence.logs import configure_logging
-from evidence.runtime import Runtime
-from evidence.settings import Settings
-from evidence.states import READERS, Role
+from cli.common import clean_errors, cli_actor, first_admin_or_actor, pass_runtime
+from evidence.states import READERS, ROLES, Role
 from evidence.errors import EvidenceError, NotFound
-from pipeline.platereading import read_image
+
+if TYPE_CHECKING:
+    from evidence.runtime import Runtime
 
 __all__ = ["anpr", "audit", "keys", "plates", "serve"]
 
@@ -39,10 +33,12 @@ def keys() -> None:
 @click.option("--stream", "streams", multiple=True, metavar="ID",
               help="an OpenALPR agent's video stream (its camera_id; repeat for each): its cameras are NAME/ID, "
                    "and reads or heartbeats for any other stream are not kept")
-@click.pass_obj
+@pass_runtime
 @clean_errors
 def keys_create(rt: Runtime, role: str, name: str, streams: tuple[str, ...]) -> None:
     """Make a key; it is printed once, as the last word of the output (only its hash is stored)."""
+    from evidence.keys import create_key
+
     key_id, key = create_key(rt, name, role, first_admin_or_actor(rt, role), list(streams))
     click.echo(f"key {key_id} for {name} ({role}): {key}")
 
@@ -51,19 +47,23 @@ def keys_create(rt: Runtime, role: str, name: str, streams: tuple[str, ...]) -> 
 @click.argument("key_id", type=int)
 @click.option("--stream", "streams", multiple=True, metavar="ID", help="each video stream the agent may report "
               "(all of them: the list replaces the key's; none clears it)")
-@click.pass_obj
+@pass_runtime
 @clean_errors
 def keys_streams(rt: Runtime, key_id: int, streams: tuple[str, ...]) -> None:
     """Register an OpenALPR agent key's video streams anew (audited); its open connections see it at once."""
+    from evidence.keys import set_streams
+
     now = set_streams(rt, key_id, list(streams), cli_actor(rt, Role.ADMIN))
     click.echo(f"key {key_id}: streams {', '.join(now) if now else 'none'}")
 
 
 @keys.command("list")
-@click.pass_obj
+@pass_runtime
 @clean_errors
 def keys_list(rt: Runtime) -> None:
     """Keys by id: name, role, prefix, revoked or not (an agent's key: its registered streams)."""
+    from evidence.keys import list_keys
+
     with rt.sessions() as s:
         for k in list_keys(s):
             streams = f"  streams {', '.join(k.streams)}" if k.streams else ""
@@ -73,10 +73,12 @@ def keys_list(rt: Runtime) -> None:
 
 @keys.command("revoke")
 @click.argument("key_id", type=int)
-@click.pass_obj
+@pass_runtime
 @clean_errors
 def keys_revoke(rt: Runtime, key_id: int) -> None:
     """Revoke a key (it stops working at once; the row stays for the audit trail)."""
+    from evidence.keys import revoke_key
+
     revoke_key(rt, key_id, cli_actor(rt, Role.ADMIN))
     click.echo(f"key {key_id} revoked")
 
@@ -91,6 +93,9 @@ def serve(host: str, port: int) -> None:
     import uvicorn  # imported when serving only: every other command starts faster without them
 
     from api.main import create_app
+    from evidence.logs import configure_logging
+    from evidence.runtime import Runtime
+    from evidence.settings import Settings
     from workers.queue import RQWorkQueue
 
     _limit_malloc_arenas(2)
@@ -132,10 +137,12 @@ def anpr() -> None:
 
 
 @anpr.command("purge")
-@click.pass_obj
+@pass_runtime
 @clean_errors
 def anpr_purge(rt: Runtime) -> None:
     """Delete camera reads older than EVIDENCE_ANPR_RETENTION_DAYS (workers also do it daily)."""
+    from evidence.anpr import purge_reads
+
     n = purge_reads(rt, cli_actor(rt, Role.ADMIN))
     click.echo(f"deleted {n} camera read(s) older than {rt.settings.anpr_retention_days} days")
 
@@ -148,20 +155,24 @@ def anpr_access() -> None:
 @anpr_access.command("request")
 @click.argument("query")
 @click.option("--reason", required=True, help="why the old reads are needed (audited)")
-@click.pass_obj
+@pass_runtime
 @clean_errors
 def access_request(rt: Runtime, query: str, reason: str) -> None:
     """Ask for access to the camera reads of QUERY (AB12CDE, AB1?CDE) older than 90 days."""
+    from evidence.anpr_access import request_access
+
     row = request_access(rt, cli_actor(rt, *READERS), query, reason)
     click.echo(f"access request {row.id} for {query}: pending, for a person with the authority role to decide")
 
 
 @anpr_access.command("list")
 @click.option("--pending", is_flag=True, help="only those awaiting a decision")
-@click.pass_obj
+@pass_runtime
 @clean_errors
 def access_list(rt: Runtime, pending: bool) -> None:
     """Requests, newest first: who asked, for what, why, and the decision."""
+    from evidence.anpr_access import accesses
+
     cli_actor(rt, *READERS, Role.AUTHORITY)
     with rt.sessions() as s:
         for r in accesses(s, pending):
@@ -173,10 +184,12 @@ def access_list(rt: Runtime, pending: bool) -> None:
 @click.argument("access_id", type=int)
 @click.option("--decision", type=click.Choice(["approved", "refused"]), required=True)
 @click.option("--reason", required=True)
-@click.pass_obj
+@pass_runtime
 @clean_errors
 def access_decide(rt: Runtime, access_id: int, decision: str, reason: str) -> None:
     """Approve or refuse request ACCESS_ID: a person with the authority role, not its requester."""
+    from evidence.anpr_access import decide_access
+
     row = decide_access(rt, access_id, decision == "approved", reason, cli_actor(rt, Role.AUTHORITY))
     until = f" until {row.expires_at:%Y-%m-%d %H:%M}Z" if row.expires_at else ""
     click.echo(f"access request {row.id}: {row.state} by {row.decided_by}{until}")
@@ -191,13 +204,16 @@ def plates() -> None:
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--crop", "as_crop", is_flag=True, help="each image is a plate crop: read it whole, no detection")
 @click.option("--json", "as_json", is_flag=True, help='one JSON object per image: {"image", "reads": [...]}')
-@click.pass_obj
+@pass_runtime
 def plates_read(rt: Runtime, images: tuple[Path, ...], as_crop: bool, as_json: bool) -> None:
     """Find and read the number plates in IMAGES (JPEG/PNG). Reads are surest first, each with the
     country the reader places the plate in (GB: the UK grammar repairs it where it decides; a plate
     placed abroad is kept as read); a British read fitting no UK format is flagged. An image that
     is itself plate-shaped (twice as wide as high) and holds no plate found by detection is read
     whole. Unreadable images are reported and skipped (exit status 2)."""
+    from evidence.images import read_rgb
+    from pipeline.platereading import read_image
+
     m, params, failed = rt.plates, rt.analysis.plate, False
     for path in images:
         try:
@@ -228,10 +244,12 @@ def audit() -> None:
 @audit.command("verify")
 @click.option("--anchors", "anchors_path", type=click.Path(path_type=Path),
               help="anchor file to check the chain against (default EVIDENCE_AUDIT_ANCHORS, if it exists)")
-@click.pass_obj
+@pass_runtime
 @clean_errors
 def audit_verify(rt: Runtime, anchors_path: Path | None) -> None:
     """Check the hash chain, its head and every anchor; report what is wrong (exit status 1)."""
+    from evidence.audit import read_anchors, verify_audit
+
     path = anchors_path or rt.settings.audit_anchors_file
     if (anchors_path is not None or rt.settings.audit_anchors is not None) and not path.is_file():
         raise NotFound(f"{path}: no such anchor file (a missing anchor file hides a truncated log)")
@@ -256,11 +274,13 @@ def audit_verify(rt: Runtime, anchors_path: Path | None) -> None:
 @click.option("--out", type=click.Path(path_type=Path),
               help="file to append the anchor to (default EVIDENCE_AUDIT_ANCHORS); keep it where the database "
                    "cannot be used to rewrite it")
-@click.pass_obj
+@pass_runtime
 @clean_errors
 def audit_anchor(rt: Runtime, out: Path | None) -> None:
     """Pin the chain as it is now: append its entry count and newest hash to an anchor file (and
     print it, e.g. for a records system). `audit verify` then detects a truncated or rewritten log."""
+    from evidence.audit import anchor_audit
+
     path = out or rt.settings.audit_anchors_file
     with rt.sessions.begin() as s:
         anchor = anchor_audit(s, path, cli_actor(rt, Role.ADMIN))

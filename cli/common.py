@@ -15,26 +15,53 @@ import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import wraps
+from functools import update_wrapper, wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import click
 
-from evidence.audit import Actor
 from evidence.errors import Forbidden, Unauthorized
-from evidence.keys import authenticate, create_key
-from evidence.utc import as_utc
-from evidence.runtime import Runtime
 from evidence.states import Role
-from evidence.users import check_password, no_admin_yet
 from pipeline.errors import EvidenceError
 
-__all__ = ["ROOT", "UTC_TIME", "cli_actor", "clean_errors", "demo_actors", "first_admin_or_actor"]
+if TYPE_CHECKING:
+    from evidence.audit import Actor
+    from evidence.runtime import Runtime
+
+# Only light modules above: `evidence --help` and every command's --help stay quick. The database,
+# the models and the rest are imported by the commands that use them, when they run.
+
+__all__ = ["ROOT", "UTC_TIME", "cli_actor", "clean_errors", "demo_actors", "first_admin_or_actor", "pass_runtime",
+           "runtime"]
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository: samples/ for the demo
 
 F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def runtime(ctx: click.Context) -> Runtime:
+    """The command line's Runtime: the one given to ``main`` (``obj=``, as tests do), else built
+    from the EVIDENCE_* settings when a command first needs it (never for --help)."""
+    root = ctx.find_root()
+    if root.obj is None:
+        from evidence.runtime import Runtime
+        from evidence.settings import Settings
+
+        root.obj = Runtime(Settings())
+    rt: Runtime = root.obj
+    return rt
+
+
+def pass_runtime(fn: Callable[Concatenate[Runtime, P], R]) -> Callable[P, R]:
+    """``click.pass_obj`` for the Runtime: the command gets it as its first argument."""
+
+    def new_fn(*args: P.args, **kwargs: P.kwargs) -> R:
+        return fn(runtime(click.get_current_context()), *args, **kwargs)
+
+    return update_wrapper(new_fn, fn)
 
 
 class UtcTime(click.ParamType[datetime]):
@@ -51,6 +78,8 @@ class UtcTime(click.ParamType[datetime]):
             self.fail(f"{value!r} is not a date or time (2026-12-01, 2026-12-01T05:02:49Z, …+01:00)", param, ctx)
         if at.tzinfo is None:
             return at.replace(tzinfo=UTC)
+        from evidence.utc import as_utc  # with pydantic: imported when a time is given, not for --help
+
         try:
             return as_utc(at)
         except ValueError as exc:
@@ -65,7 +94,11 @@ NO_CREDENTIAL = ("this command acts as a named person: set EVIDENCE_KEY to your 
                  "(`evidence keys create` / `evidence users add`)")
 
 
-CONSOLE = Actor("console: first administrator", Role.ADMIN)  # who makes the first administrator
+def _console() -> Actor:
+    """Who makes the first administrator."""
+    from evidence.audit import Actor
+
+    return Actor("console: first administrator", Role.ADMIN)
 
 
 def _credential() -> tuple[str, str]:
@@ -76,6 +109,9 @@ def _credential() -> tuple[str, str]:
 def cli_actor(rt: Runtime, *roles: Role) -> Actor:
     """The person holding the credential in the environment; Unauthorized without a valid one,
     Forbidden when their role is not among ``roles`` (when given)."""
+    from evidence.keys import authenticate
+    from evidence.users import check_password
+
     key, user = _credential()
     if key:
         with rt.sessions() as s:
@@ -95,6 +131,8 @@ def cli_actor(rt: Runtime, *roles: Role) -> Actor:
 def first_admin_or_actor(rt: Runtime, role: str) -> Actor:
     """An administrator's credential; or, on a database with no active administrator and no
     credential given, the console setting up the first administrator (``role`` must then be admin)."""
+    from evidence.users import no_admin_yet
+
     if not any(_credential()):
         with rt.sessions() as s:
             first = no_admin_yet(s)
@@ -102,7 +140,7 @@ def first_admin_or_actor(rt: Runtime, role: str) -> Actor:
             if role != Role.ADMIN:
                 raise Forbidden("there is no administrator yet: the first person or key made without a credential "
                                 "must be one (--role admin)")
-            return CONSOLE
+            return _console()
     return cli_actor(rt, Role.ADMIN)
 
 
@@ -124,6 +162,9 @@ def demo_actors(rt: Runtime) -> tuple[Actor, Actor]:
     """(administrator, investigator) for ``evidence demo``: the credential given; or on a database
     with no administrator yet, two demo keys it makes and keeps in DATA_DIR/demo-keys.json (owner-only) for
     its next run."""
+    from evidence.keys import authenticate, create_key
+    from evidence.users import no_admin_yet
+
     if any(_credential()):
         actor = cli_actor(rt, Role.ADMIN)
         return actor, actor
@@ -132,7 +173,8 @@ def demo_actors(rt: Runtime) -> tuple[Actor, Actor]:
         with rt.sessions() as s:
             if not no_admin_yet(s):
                 raise Unauthorized(NO_CREDENTIAL)
-        made = {role: create_key(rt, name, role, CONSOLE)[1]
+        console = _console()
+        made = {role: create_key(rt, name, role, console)[1]
                 for name, role in (("Demo Administrator", Role.ADMIN), ("Demo Investigator", Role.INVESTIGATOR))}
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)

@@ -8,18 +8,17 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from cli.common import UTC_TIME, cli_actor, clean_errors
-from evidence.export import export_incident, find_incident, verify_package
-from evidence.people import incident_people
-from evidence.redaction import redactor_for
-from evidence.runtime import Runtime
-from evidence.search import FaceFilters, search_faces, search_plates
+from cli.common import UTC_TIME, cli_actor, clean_errors, pass_runtime
 from evidence.states import EXPORTERS, READERS
 from pipeline.errors import InvalidReference
 from pipeline.geo import GeoBox
+
+if TYPE_CHECKING:
+    from evidence.runtime import Runtime
 
 __all__ = ["export", "index", "people", "search", "verify"]
 
@@ -52,12 +51,14 @@ def search() -> None:
 @_boxopt
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
-@click.pass_obj
+@pass_runtime
 @clean_errors
 def search_face(rt: Runtime, photo: Path, reason: str, since: datetime | None, until: datetime | None,
                 incidents: tuple[int, ...], box: GeoBox | None, limit: int, as_json: bool) -> None:
     """Where else does the face in PHOTO appear? Appearances in all processed footage, closest first:
     candidates for a person to look at, never identities."""
+    from evidence.search import FaceFilters, search_faces
+
     if not photo.is_file():
         raise InvalidReference(f"{photo}: no such file")
     found = search_faces(rt, photo.read_bytes(), str(photo), reason, cli_actor(rt, *READERS),
@@ -81,12 +82,14 @@ def search_face(rt: Runtime, photo: Path, reason: str, since: datetime | None, u
 @_boxopt
 @click.option("--access", type=int, help="an approved request for reads past 90 days (`evidence anpr access`)")
 @click.option("--json", "as_json", is_flag=True)
-@click.pass_obj
+@pass_runtime
 @clean_errors
 def search_plate(rt: Runtime, query: str, reason: str, since: datetime | None, until: datetime | None,
                  camera: str | None, box: GeoBox | None, access: int | None, as_json: bool) -> None:
     """Every sighting of QUERY (AB12CDE, AB1?CDE, *CDE; O/0, I/1, ... alike) in camera reads and footage.
     Camera reads past EVIDENCE_ANPR_REASON_AFTER_DAYS need an approved --access request."""
+    from evidence.search import search_plates
+
     results, reads_since = search_plates(rt, query, reason, cli_actor(rt, *READERS), since, until, camera, box,
                                          access=access)
     when = reads_since.isoformat() if reads_since else None
@@ -104,10 +107,12 @@ def search_plate(rt: Runtime, query: str, reason: str, since: datetime | None, u
 @click.command("people")
 @click.argument("incident", type=int)
 @click.option("--json", "as_json", is_flag=True)
-@click.pass_obj
+@pass_runtime
 @clean_errors
 def people(rt: Runtime, incident: int, as_json: bool) -> None:
     """INCIDENT's unknown faces (no watchlist candidate) grouped into people, with where else each appears."""
+    from evidence.people import incident_people
+
     found = incident_people(rt, incident, cli_actor(rt, *EXPORTERS))
     if as_json:
         click.echo(json.dumps(found))
@@ -128,11 +133,14 @@ def people(rt: Runtime, incident: int, as_json: bool) -> None:
 @click.option("--reason", required=True, help="why it is exported: recorded in the audit log")
 @click.option("--redact", is_flag=True, help="add disclosure copies with every face blurred but confirmed subjects'")
 @click.option("--redact-plates", is_flag=True, help="blur number plates too (implies --redact)")
-@click.pass_obj
+@pass_runtime
 @clean_errors
 def export(rt: Runtime, incident: str, out: Path, reason: str, redact: bool, redact_plates: bool) -> None:
     """Write INCIDENT's (reference or number) evidence package: originals, working copies, reports,
     provenance, audit extract and a SHA-256 manifest (check it with `evidence verify`)."""
+    from evidence.export import export_incident, find_incident
+    from evidence.redaction import redactor_for
+
     actor = cli_actor(rt, *EXPORTERS)
     started = time.monotonic()
     with rt.sessions() as s:
@@ -148,6 +156,8 @@ def export(rt: Runtime, incident: str, out: Path, reason: str, redact: bool, red
 @click.argument("package", type=click.Path(path_type=Path))
 def verify(package: Path) -> None:
     """Check an evidence package against its SHA-256 manifest; exit 1 if anything differs."""
+    from evidence.export import verify_package
+
     check = verify_package(package)
     for problem in check.problems:
         click.echo(f"FAIL {problem}", err=True)
@@ -163,7 +173,7 @@ def index() -> None:
 
 
 @index.command("rebuild")
-@click.pass_obj
+@pass_runtime
 def index_rebuild(rt: Runtime) -> None:
     """Build the face index afresh from every face track in the database."""
     started = time.monotonic()

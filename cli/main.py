@@ -1,4 +1,4 @@
-"""``evidence``: the command group. Settings come from EVIDENCE_* variables (see the README); each
+"""``evidence``: the command group. Settings come from EVIDENCE_* variables (docs/settings.md); each
 command's module holds its commands."""
 
 from __future__ import annotations
@@ -14,19 +14,15 @@ from cli.retention import retention
 from cli.users import users
 from cli.watchlist import watchlist
 from cli.workers import reconcile_cmd, submit, worker
-from evidence.runtime import Runtime
-from evidence.settings import Settings
 
 __all__ = ["main"]
 
 
 @click.group()
-@click.pass_context
-def main(ctx: click.Context) -> None:
+def main() -> None:
     """Evidence Pipeline: fingerprint clips, find faces and plates, raise watchlist candidates and
     hotlist hits for review, search, and export for court."""
-    if ctx.obj is None:
-        ctx.obj = Runtime(Settings())
+    # The Runtime (obj=, or built from the settings) is made when a command needs it: cli.common.runtime.
 
 
 for _command in (watchlist, process, demo, status, review, submit, worker, reconcile_cmd, keys, serve, anpr, plates,

@@ -4,16 +4,17 @@ SHA-256 and licence; and ``evidence models reembed`` after the face embedder is 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from cli.common import cli_actor, clean_errors
-from evidence.reembed import reembed, stale
-from evidence.runtime import Runtime
+from cli.common import cli_actor, clean_errors, pass_runtime, runtime
 from evidence.states import Role
 from models.registry import ROLES, ModelEntry
 from pipeline.errors import EvidenceError
+
+if TYPE_CHECKING:
+    from evidence.runtime import Runtime
 
 __all__ = ["models", "notices"]
 
@@ -38,7 +39,7 @@ def models(ctx: click.Context, show_all: bool, as_json: bool) -> None:
     file is checked against its SHA-256 when first used; a name no manifest holds is an error here."""
     if ctx.invoked_subcommand is not None:
         return
-    rt: Runtime = ctx.obj
+    rt = runtime(ctx)
     chosen = {role: getattr(rt.settings, role) for role in ROLES}
     failed = False
     rows: list[dict[str, Any]] = []
@@ -68,6 +69,8 @@ def models(ctx: click.Context, show_all: bool, as_json: bool) -> None:
 
 def _stale_note(rt: Runtime) -> None:
     """A line when stored face vectors were made by another embedder (they are not compared)."""
+    from evidence.reembed import stale
+
     try:
         todo = stale(rt)
     except Exception:  # no database here (a fresh machine, a model-only check): nothing stored to say about
@@ -79,13 +82,15 @@ def _stale_note(rt: Runtime) -> None:
 
 @models.command("reembed")
 @click.option("--reason", required=True, help="why (audited), e.g. the change request that replaced the embedder")
-@click.pass_obj
+@pass_runtime
 @clean_errors
 def reembed_cmd(rt: Runtime, reason: str) -> None:
     """Re-make every stored face vector another embedder made, with EVIDENCE_FACE_EMBEDDER's:
     watchlist references from their photos, the tracks a person's decision keeps from their crops,
     and every other affected evidence analysed again (on the workers when EVIDENCE_REDIS_URL is
     set, else here). Audited; stopped half-way, run it again to go on. An administrator only."""
+    from evidence.reembed import reembed, stale
+
     actor = cli_actor(rt, Role.ADMIN)
     queue = None
     if rt.settings.redis_url:

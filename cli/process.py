@@ -8,32 +8,30 @@ import sys
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from sqlalchemy import func, select
 
-from cli.common import ROOT, clean_errors, cli_actor, demo_actors
+from cli.common import ROOT, clean_errors, cli_actor, demo_actors, pass_runtime
 from cli.watchlist import print_enrolled
-from evidence.audit import Actor
-from evidence.db.tables import CandidateRow, Evidence, FaceTrackRow
-from evidence.export import export_incident, find_incident, verify_package
-from evidence.people import incident_people
-from evidence.reports import candidate_view, crop_path, evidence_candidates, evidence_plates, evidence_view, work_view
-from evidence.review import review_candidate
-from evidence.runtime import Runtime
 from evidence.states import OPENERS, REVIEWERS, UPLOADERS, Decision, Role, WorkKind
-from evidence.search import search_faces
-from evidence.watchlists import enrol, folder_enrolments
-from evidence.work import analyse_evidence, get_or_create_incident, ingest_clip
 from evidence.errors import InvalidRequest, NotFound
-from evidence.utc import utcnow
-from evidence.watchlist_lists import ListSpec, authorise_list, choose_lists, list_view, watchlists
+
+if TYPE_CHECKING:
+    from evidence.audit import Actor
+    from evidence.db.tables import CandidateRow
+    from evidence.runtime import Runtime
 
 __all__ = ["demo", "process", "review", "status"]
 
 
 def _process(rt: Runtime, clip: Path, incident: str | None, as_json: bool, actor: Actor) -> dict[str, Any]:
+    from sqlalchemy import func, select
+
+    from evidence.db.tables import Evidence, FaceTrackRow
+    from evidence.reports import candidate_view, crop_path, evidence_candidates, evidence_plates, evidence_view
+    from evidence.work import analyse_evidence, ingest_clip
+
     started = time.monotonic()
     first: list[float] = []
     rt.faces.warm_up()
@@ -112,11 +110,16 @@ def _print_result(result: dict[str, Any]) -> None:
 @click.option("--fps", type=float, help="frames analysed per second (default EVIDENCE_SAMPLE_FPS or 2)")
 @click.option("--plates/--no-plates", default=None, help="search the footage for number plates (default EVIDENCE_PLATES, on)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object instead of a table")
-@click.pass_obj
+@pass_runtime
 @clean_errors
 def process(rt: Runtime, clip: Path, incident: str | None, watchlist_dir: Path | None, lists: str | None,
             fps: float | None, plates: bool | None, as_json: bool) -> None:
     """Fingerprint CLIP, find and track faces, list watchlist candidates and plate sightings (in-process)."""
+    from evidence.runtime import Runtime
+    from evidence.watchlist_lists import choose_lists
+    from evidence.watchlists import enrol, folder_enrolments
+    from evidence.work import get_or_create_incident
+
     update: dict[str, Any] = {}
     if fps is not None:
         update["sample_fps"] = fps
@@ -144,10 +147,12 @@ def process(rt: Runtime, clip: Path, incident: str | None, watchlist_dir: Path |
 
 
 @click.command()
-@click.pass_obj
+@pass_runtime
 @clean_errors
 def demo(rt: Runtime) -> None:
     """Seed scenario on samples/: incident, watchlist, the public 1080p clip, its candidates."""
+    from evidence.watchlists import enrol, folder_enrolments
+
     out = ROOT / "samples" / "out"
     clip, wl = out / "public_1080p.mp4", out / "watchlist"
     if not clip.exists():
@@ -166,6 +171,9 @@ def demo(rt: Runtime) -> None:
 
 def _demo_authority(rt: Runtime, admin: Actor) -> None:
     """The default list authorised as a force would, once (a list's authority is never assumed)."""
+    from evidence.utc import utcnow
+    from evidence.watchlist_lists import ListSpec, authorise_list, list_view, watchlists
+
     name = rt.settings.default_watchlists[0]
     with rt.sessions() as s:
         view = next((list_view(w) for w in watchlists(s) if w.name == name), None)
@@ -179,6 +187,10 @@ def _demo_authority(rt: Runtime, admin: Actor) -> None:
 def _demo_investigation(rt: Runtime, incident: str, actor: Actor) -> None:
     """Later, an investigator: where else does a man not on the watchlist appear (another photo
     of him), the incident's unknown faces, and the evidence package for court, verified."""
+    from evidence.export import export_incident, find_incident, verify_package
+    from evidence.people import incident_people
+    from evidence.search import search_faces
+
     probe = ROOT / "samples" / "faces" / "Vaclav_Havel" / "Vaclav_Havel_0005.jpg"
     if probe.exists():
         found = search_faces(rt, probe.read_bytes(), probe.name, "demo: who is the man by the door?", actor)
@@ -200,10 +212,13 @@ def _demo_investigation(rt: Runtime, incident: str, actor: Actor) -> None:
 @click.command()
 @click.argument("evidence_id", type=int)
 @click.option("--json", "as_json", is_flag=True)
-@click.pass_obj
+@pass_runtime
 @clean_errors
 def status(rt: Runtime, evidence_id: int, as_json: bool) -> None:
     """State and progress of one evidence item."""
+    from evidence.db.tables import Evidence
+    from evidence.reports import evidence_view, work_view
+
     with rt.sessions() as s:
         ev = s.get(Evidence, evidence_id)
         if ev is None:
@@ -227,10 +242,12 @@ def status(rt: Runtime, evidence_id: int, as_json: bool) -> None:
 @click.argument("candidate_id", type=int)
 @click.option("--decision", type=click.Choice([str(d) for d in Decision]), required=True)
 @click.option("--reason", required=True)
-@click.pass_obj
+@pass_runtime
 @clean_errors
 def review(rt: Runtime, candidate_id: int, decision: str, reason: str) -> None:
     """Confirm or reject a candidate: the decision of the person whose credential is given
     (EVIDENCE_KEY or EVIDENCE_USER; control room or investigator), audited."""
+    from evidence.review import review_candidate
+
     c = review_candidate(rt, candidate_id, decision, cli_actor(rt, *REVIEWERS), reason)
     click.echo(f"candidate {c.id}: {c.review_state} by {c.reviewed_by}")

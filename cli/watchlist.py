@@ -9,17 +9,19 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, time
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from cli.common import UTC_TIME, cli_actor, clean_errors
-from evidence.audit import Actor
-from evidence.db.governance_tables import WatchlistRow
-from evidence.runtime import Runtime
+from cli.common import UTC_TIME, cli_actor, clean_errors, pass_runtime
 from evidence.states import Role
-from evidence.watchlist_lists import ListSpec, authorise_list, create_list, list_view, purge_expired, watchlists
-from evidence.watchlists import EnrolResult, Enrolment, enrol, folder_enrolments, list_subjects
+
+if TYPE_CHECKING:
+    from evidence.audit import Actor
+    from evidence.db.governance_tables import WatchlistRow
+    from evidence.runtime import Runtime
+    from evidence.watchlist_lists import ListSpec
+    from evidence.watchlists import EnrolResult
 
 __all__ = ["print_enrolled", "watchlist"]
 
@@ -56,11 +58,13 @@ LIST_NAME = click.option("--list", "list_name", default=None, help="the watchlis
 @click.option("--risk", default=None, help="warning markers an officer must know, e.g. 'violent; may carry a knife'")
 @LIST_NAME
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.pass_obj
+@pass_runtime
 @clean_errors
 def watchlist_add(rt: Runtime, name: str, expires: datetime | None, source: str | None, reason: str | None,
                   risk: str | None, list_name: str | None, images: tuple[Path, ...]) -> None:
     """Enrol NAME from one or more photos (each must show exactly one face)."""
+    from evidence.watchlists import Enrolment, enrol
+
     actor = cli_actor(rt, Role.ADMIN)
     print_enrolled(enrol(rt, [Enrolment(name, images, expires_at=_end_of_day(expires), source=source, reason=reason,
                                            risk=risk)],
@@ -70,11 +74,13 @@ def watchlist_add(rt: Runtime, name: str, expires: datetime | None, source: str 
 @watchlist.command("import")
 @click.argument("folder", type=click.Path(path_type=Path))
 @LIST_NAME
-@click.pass_obj
+@pass_runtime
 @clean_errors
 def watchlist_import(rt: Runtime, folder: Path, list_name: str | None) -> None:
     """Enrol every FOLDER/<subject name>/*.jpg. Unusable photos (no face, several faces,
     unreadable) are skipped with one warning line each, and the exit status is then 2."""
+    from evidence.watchlists import enrol, folder_enrolments
+
     result = enrol(rt, folder_enrolments(folder), cli_actor(rt, Role.ADMIN), skip_unusable=True, watchlist=list_name)
     print_enrolled(result)
     if result.skipped:
@@ -83,10 +89,13 @@ def watchlist_import(rt: Runtime, folder: Path, list_name: str | None) -> None:
 
 @watchlist.command("list")
 @click.option("--json", "as_json", is_flag=True)
-@click.pass_obj
+@pass_runtime
 @clean_errors
 def watchlist_list(rt: Runtime, as_json: bool) -> None:
     """List live subjects: list, name, number of reference photos, expiry."""
+    from evidence.watchlist_lists import watchlists
+    from evidence.watchlists import list_subjects
+
     with rt.sessions() as s:
         names = {w.id: w.name for w in watchlists(s)}
         rows = [(r.id, names.get(r.watchlist_id, "?"), r.name, len(r.references), r.expires_at)
@@ -115,22 +124,26 @@ def _spec_options(fn: F) -> F:
 @watchlist.command("create")
 @click.argument("name")
 @_spec_options
-@click.pass_obj
+@pass_runtime
 @clean_errors
 def watchlist_create(rt: Runtime, name: str, purpose: str, legal_basis: str, category: str, authorised_by: str,
                      expires: datetime, max_subjects: int) -> None:
     """Create the watchlist NAME with its authority (audited)."""
+    from evidence.watchlist_lists import ListSpec, create_list
+
     _record(rt, create_list, ListSpec(name, purpose, legal_basis, category, authorised_by, expires, max_subjects))
 
 
 @watchlist.command("authorise")
 @click.argument("name")
 @_spec_options
-@click.pass_obj
+@pass_runtime
 @clean_errors
 def watchlist_authorise(rt: Runtime, name: str, purpose: str, legal_basis: str, category: str, authorised_by: str,
                         expires: datetime, max_subjects: int) -> None:
     """Record a new authorisation of the watchlist NAME (its review): authority, purpose, expiry (audited)."""
+    from evidence.watchlist_lists import ListSpec, authorise_list
+
     _record(rt, authorise_list, ListSpec(name, purpose, legal_basis, category, authorised_by, expires, max_subjects))
 
 
@@ -143,10 +156,12 @@ def _record(rt: Runtime, act: Callable[[Runtime, ListSpec, Actor], WatchlistRow]
 
 @watchlist.command("lists")
 @click.option("--json", "as_json", is_flag=True)
-@click.pass_obj
+@pass_runtime
 @clean_errors
 def watchlist_lists(rt: Runtime, as_json: bool) -> None:
     """Every watchlist with its authority, purpose and expiry."""
+    from evidence.watchlist_lists import list_view, watchlists
+
     with rt.sessions() as s:
         views = [list_view(w) for w in watchlists(s)]
     if as_json:
@@ -160,9 +175,11 @@ def watchlist_lists(rt: Runtime, as_json: bool) -> None:
 
 
 @watchlist.command("purge")
-@click.pass_obj
+@pass_runtime
 @clean_errors
 def watchlist_purge(rt: Runtime) -> None:
     """Purge expired subjects and lists now (the workers do it daily): references deleted, audited."""
+    from evidence.watchlist_lists import purge_expired
+
     purged = purge_expired(rt, cli_actor(rt, Role.ADMIN))
     click.echo(f"purged {len(purged['lists'])} list(s), {len(purged['subjects'])} subject(s)")
