@@ -10,7 +10,7 @@ Rows (wall seconds; real-time factor = seconds of footage per wall second):
   quick pass       the keyframe pass alone, in-process (the first alerts on long footage)
   in-process       evidence process CLIP (one process: ffmpeg's threads + one detection thread)
   N workers        evidence submit CLIP, then N `evidence worker` processes (one thread each, as
-                   the README says: a worker per core), until the evidence is `done`
+                   docs/operations.md says: a worker per core), until the evidence is `done`
   N workers pinned the same with worker i (and the ffmpeg it starts) pinned to core i by taskset:
                    one core per worker, so the speed-up measures how the graph parallelises and
                    not how much of a second core one worker already borrows for ffmpeg

@@ -30,14 +30,17 @@ class Settings(BaseSettings):
     store_url: str | None = Field(None, pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$",
                                   description="s3://bucket/prefix; unset: the local store in DATA_DIR/store")
     s3_endpoint_url: str | None = Field(None, max_length=500, description="the S3 service's address (unset: AWS)")
-    s3_region: str | None = Field(None, max_length=50)
-    s3_access_key_id: str | None = Field(None, max_length=200)
-    s3_secret_access_key: str | None = Field(None, max_length=500)
+    s3_region: str | None = Field(None, max_length=50, description="the S3 service's region (unset: boto3's own)")
+    s3_access_key_id: str | None = Field(None, max_length=200, description="the S3 access key (unset: boto3's own "
+                                          "credentials: environment, instance role)")
+    s3_secret_access_key: str | None = Field(None, max_length=500, description="the S3 access key's secret")
     store_cache_max_bytes: int = Field(20 * 1024**3, ge=64 * 1024**2, description="an s3 store's local cache of "
                                        "files in DATA_DIR/cache: least recently used files go past this")
     store_object_lock_days: int = Field(365, ge=0, description="originals are written under Object Lock for this "
                                         "long where the bucket has it enabled (0: not locked)")
-    store_object_lock_mode: Literal["GOVERNANCE", "COMPLIANCE"] = Field("GOVERNANCE")
+    store_object_lock_mode: Literal["GOVERNANCE", "COMPLIANCE"] = Field(
+        "GOVERNANCE", description="S3 Object Lock mode of stored originals: GOVERNANCE (a privileged account may "
+        "lift it) or COMPLIANCE (not even the bucket's owner can delete them before the retention ends)")
 
     sample_fps: float = Field(2.0, gt=0, le=30, description="frames analysed per second of video")
     # Footage faces: CenterFace (ONNX, models/centerface.py) finds faces from 16 px in the image it
@@ -62,14 +65,15 @@ class Settings(BaseSettings):
     # false-match curve (models/face_calibration.json) so that a face of someone *not* on the
     # list raises a candidate with probability ~match_fpir, however long the list
     # (benchmarks/RESULTS.md, watchlist identification). match_threshold fixes it instead.
-    match_fpir: float = Field(0.005, gt=0, lt=1)
+    match_fpir: float = Field(0.005, gt=0, lt=1, description="wanted share of people *not* on the watchlist who raise "
+                              "a candidate (the open-set threshold is set from it)")
     match_threshold: float | None = Field(None, gt=0, lt=1.5, description="fixed distance threshold")
     # ffmpeg's decoder already keeps ~1.3 cores busy: on 2 cores one detection thread beside it was
     # faster than two (15.1-16.6 s vs 16.2-17.1 s on the 60 s 1080p clip, benchmarks/RESULTS.md).
     detect_threads: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 2) - 1), ge=1, le=64,
                                 description="threads running face detection per process")
     decode_threads: int = Field(0, ge=0, le=64, description="ffmpeg threads per decode; 0 lets ffmpeg choose")
-    max_candidates_per_track: int = Field(3, ge=1)
+    max_candidates_per_track: int = Field(3, ge=1, description="most watchlist candidates one face track raises")
     # Long footage is cut at keyframes into segments analysed in parallel by the workers (and one
     # after another in-process); faces crossing a cut are stitched back into one track.
     segment_s: float = Field(30.0, ge=2, description="target length of an analysis segment (seconds)")
@@ -117,7 +121,8 @@ class Settings(BaseSettings):
                                               "(default: the embedder's, 0.6 for dlib-resnet-v1)")
     people_threshold: float | None = Field(None, gt=0, lt=2, description="unknown faces: mean distance that groups two "
                                            "tracks (default: the embedder's, 0.5 for dlib-resnet-v1)")
-    max_upload_bytes: int = Field(8 * 1024**3, gt=0)
+    max_upload_bytes: int = Field(8 * 1024**3, gt=0, description="largest clip accepted over HTTP (and the cap of "
+                                  "any upload link)")
     # Rate limits (per API process): 429 with Retry-After past them.
     auth_failures_per_min: int = Field(20, ge=1, description="failed authentications a minute from one address")
     upload_idle_hours: float = Field(6, gt=0, le=24 * 30, description="an unfinished resumable upload with no "
@@ -154,10 +159,10 @@ class Settings(BaseSettings):
                                                                  "failing and alert the desk")
     share_ttl_min: float = Field(60, gt=0, description="how long an officer's link to an alert's image works")
     smtp_host: str | None = Field(None, max_length=200, description="SMTP server for emails (unset: none sent)")
-    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_port: int = Field(587, ge=1, le=65535, description="the SMTP server's port")
     smtp_tls: str = Field("starttls", pattern="^(starttls|ssl|none)$", description="starttls, ssl or none")
-    smtp_user: str | None = Field(None, max_length=200)
-    smtp_password: str | None = Field(None, max_length=500)
+    smtp_user: str | None = Field(None, max_length=200, description="user name on the SMTP server (unset: no login)")
+    smtp_password: str | None = Field(None, max_length=500, description="password on the SMTP server")
     mail_from: str = Field("evidence@localhost", max_length=254, description="the From address of emails")
     # Upload links sent to witnesses by text message and email through GOV.UK Notify (evidence.notify.govnotify).
     notify_api_key: str | None = Field(None, max_length=200, description="GOV.UK Notify API key (unset: links are "

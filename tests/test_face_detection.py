@@ -63,7 +63,7 @@ def test_dusk_phone_clip_every_person_tracked_no_stranger_matched(cli, env, dusk
         assert c["subject"] in watched and person is not None and person.name == c["subject"]
     # Not asserted: that each watchlist person is matched. At this light and size the embedder
     # puts them 0.52-0.59 from their references against a derived threshold of 0.475 (15 photos,
-    # FPIR 0.5 %): found, but not matched (README, Known limits).
+    # FPIR 0.5 %): found, but not matched (docs/known-limits.md).
 
     # The disclosure copy blurs every face, the turned and the small ones included.
     res = cli("export", "INC-DUSK", "--out", tmp_path / "red.zip", "--reason", "disclosure", "--redact")
