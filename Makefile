@@ -15,7 +15,7 @@ APT_TEST_PACKAGES := chromium
 ASSETS := api/static/build/app.css
 LINTED := pipeline evidence models api workers cli benchmarks samples tests
 
-.PHONY: lock setup setup-run sysdeps sysdeps-test assets demo test lint samples clean
+.PHONY: lock setup setup-run sysdeps sysdeps-test assets demo test check lint samples clean
 
 define apt_install
 	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -89,8 +89,19 @@ lint: setup
 	$(VENV)/bin/ruff check $(LINTED)
 	$(VENV)/bin/mypy
 
+# Two processes (the machine's 2 cores), a test file per process at a time (a file's module-scoped
+# servers and browser stay in one process), the longest files first (tests/conftest.py).
+TEST_PROCESSES ?= 2
+
 test: lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_PROCESSES) --dist loadfile --no-loadscope-reorder
+
+# The inner loop (under a minute): the linters and the tests marked fast (pure stages, the catalogue,
+# the docs, the layering; no clip analysed, no server started).
+check: setup
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/mypy
+	$(PY) -m pytest -q -m fast
 
 clean:
 	rm -rf $(VENV) data samples/out .pytest_cache node_modules api/static/build

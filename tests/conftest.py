@@ -4,6 +4,7 @@ models, a fresh data directory per test, and PostgreSQL on loopback when it is r
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,18 @@ from samples.make_samples import Appearance, build_watchlist, render_clip
 ROOT = Path(__file__).resolve().parent.parent
 FACES = ROOT / "samples" / "faces"  # the LFW photos the tests and the demo use
 POSTGRES_ADMIN_URL = os.environ.get("EVIDENCE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+# The longest files first: `make test` runs two processes that take a file each at a time (in this
+# order: --no-loadscope-reorder), and a long file taken last would run alone at the end. Within a file
+# the order stays as written.
+LONGEST_FIRST = ("test_openapi_fuzz.py", "test_browser.py", "test_workers.py", "test_face_detection.py",
+                 "test_notify.py", "test_review_and_audit.py", "test_plates.py", "test_cli_process.py",
+                 "test_pages.py", "test_governance.py", "test_ops.py", "test_access_ends.py", "test_search.py",
+                 "test_segments.py", "test_browser_governance.py")  # measured: --durations=0, summed by file
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(LONGEST_FIRST)))  # stable
 
 
 @pytest.fixture(scope="session")
@@ -56,16 +69,24 @@ def face_models() -> FaceModels:
     return FaceModels()
 
 
-def _postgres_database() -> Iterator[str | None]:
+def _postgres_admin() -> Any:
     try:
         import psycopg
 
-        admin = psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3)
+        return psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3)
     except Exception:
+        return None
+
+
+def _postgres_database(template: str | None = None) -> Iterator[str | None]:
+    """A fresh PostgreSQL database (a copy of ``template`` when given), dropped afterwards; None
+    when PostgreSQL is not reachable."""
+    admin = _postgres_admin()
+    if admin is None:
         yield None
         return
     name = f"evidence_test_{uuid.uuid4().hex[:10]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
+    admin.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
     try:
         yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     finally:
@@ -78,39 +99,65 @@ def postgres_url() -> Iterator[str | None]:
     yield from _postgres_database()
 
 
-def _database(kind: str, tmp_path: Path, upgraded: bool) -> Iterator[str]:
-    if kind == "sqlite":
-        yield f"sqlite:///{tmp_path / 'evidence.db'}"
-        return
+# Migrating a database takes about a second; a test that needs an upgraded one gets a copy of one
+# migrated once per test session (per xdist worker): a file copy on SQLite, CREATE DATABASE …
+# TEMPLATE on PostgreSQL. The tests of migrating itself start from empty_database_url.
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "evidence.db"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str | None]:
     gen = _postgres_database()
+    url = next(gen)
+    if url is not None:
+        engine = make_engine(url)
+        migrate(engine)
+        engine.dispose()  # a template must have no connections when it is copied
+    yield url.rsplit("/", 1)[1] if url else None
+    next(gen, None)
+
+
+def _database(kind: str, tmp_path: Path, request: pytest.FixtureRequest, upgraded: bool) -> Iterator[str]:
+    if kind == "sqlite":
+        path = tmp_path / "evidence.db"
+        if upgraded:
+            shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    gen = _postgres_database(request.getfixturevalue("postgres_template") if upgraded else None)
     url = next(gen)
     if url is None:
         pytest.skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}")
-    if upgraded:  # as `evidence db upgrade` leaves it: processes on PostgreSQL do not migrate
-        engine = make_engine(url)
-        migrate(engine)
-        engine.dispose()
-    yield url
+    yield url  # upgraded: as `evidence db upgrade` leaves it (processes on PostgreSQL do not migrate)
     next(gen, None)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """The same test on the embedded default and on PostgreSQL (a fresh database per test, its
-    schema upgraded on PostgreSQL; SQLite's is made by the first process)."""
-    yield from _database(request.param, tmp_path, upgraded=True)
+    """The same test on the embedded default and on PostgreSQL: a fresh database per test, its
+    schema at the newest migration (a copy of the session's migrated template)."""
+    yield from _database(request.param, tmp_path, request, upgraded=True)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh database with no schema at all, on both."""
-    yield from _database(request.param, tmp_path, upgraded=False)
+    yield from _database(request.param, tmp_path, request, upgraded=False)
 
 
 @pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """EVIDENCE_* pointing at a fresh data dir (SQLite, local store, in-process)."""
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sqlite_template: Path) -> Path:
+    """EVIDENCE_* pointing at a fresh data dir (SQLite, local store, in-process), its database
+    already migrated (a copy of the session's template)."""
     data = tmp_path / "data"
+    data.mkdir()
+    shutil.copyfile(sqlite_template, data / "evidence.db")
     monkeypatch.setenv("EVIDENCE_DATA_DIR", str(data))
     monkeypatch.delenv("EVIDENCE_DATABASE_URL", raising=False)
     monkeypatch.delenv("EVIDENCE_REDIS_URL", raising=False)

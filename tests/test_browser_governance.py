@@ -65,7 +65,9 @@ def test_older_reads_asked_for_approved_and_searched(browser, site):  # noqa: F8
     dc.click("button:has-text('Search')")
     main = dc.locator("main").inner_text()
     assert "1 sighting " in main and "camera CAM-M42-J3" in main and "under approved request 1" in main
-    assert dc.evaluate("document.querySelector('main img').naturalWidth") > 0  # the old read's image, under the approval
+    # The old read's image, under the approval: loaded (a refused or broken one decodes to nothing).
+    assert dc.evaluate("async () => { const i = document.querySelector('main img'); "
+                       "try { await i.decode(); } catch (e) { return 0; } return i.naturalWidth; }") > 0
     look(dc, "search-plates-approved", site)
 
 def _plate_jpeg(text: str) -> str:

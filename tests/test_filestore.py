@@ -6,6 +6,8 @@ import pytest
 
 from evidence.filestore import FileStore
 
+pytestmark = pytest.mark.fast  # `make check`: no clip analysed, no server started
+
 
 def test_put_stream_hashes_stores_read_only_and_dedupes(tmp_path):
     store = FileStore(tmp_path / "store")

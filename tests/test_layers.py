@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.fast  # `make check`: no clip analysed, no server started
+
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = {"pipeline", "models", "evidence", "api", "workers", "cli", "samples", "benchmarks", "tests"}
 ALLOWED = {

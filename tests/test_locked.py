@@ -10,6 +10,9 @@ from pathlib import Path
 
 from packaging.markers import Marker
 from packaging.utils import canonicalize_name
+import pytest
+
+pytestmark = pytest.mark.fast  # `make check`: no clip analysed, no server started
 
 ROOT = Path(__file__).resolve().parents[1]
 PIN = re.compile(r"^([A-Za-z0-9_.-]+)==([^ ;\\]+)\s*(?:;\s*([^\\]+?))?\s*\\?$")

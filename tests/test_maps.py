@@ -12,6 +12,8 @@ from api.main import create_app
 from api.pages.maps import Place, map_view, position
 from evidence.settings import Settings
 
+pytestmark = pytest.mark.fast  # `make check`: no clip analysed, no server started
+
 
 def test_positions_from_a_cameras_object_and_from_footages_iso_6709():
     assert position({"lat": 51.52, "lon": -0.2, "name": "A40"}) == (51.52, -0.2)

@@ -11,6 +11,9 @@ import tomllib
 from conftest import ROOT
 from evidence.notices import NOTICES_FILE, third_party_notices
 from models.registry import manifest
+import pytest
+
+pytestmark = pytest.mark.fast  # `make check`: no clip analysed, no server started
 
 
 def test_the_repository_is_apache_2_licensed_as_pyproject_says():

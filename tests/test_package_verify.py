@@ -15,6 +15,8 @@ import pytest
 
 from evidence.export import MANIFEST, verify_package
 
+pytestmark = pytest.mark.fast  # `make check`: no clip analysed, no server started
+
 GENUINE = {"reports/report.json": b'{"candidates": [{"subject": "A", "review_state": "rejected"}]}',
            "originals/1_clip.mp4": b"\x00\x00\x00\x18ftypmp42 original bytes"}
 

@@ -14,6 +14,8 @@ from pipeline.tracking import FaceTracker, TrackerParams
 from pipeline.types import FaceDetection, FaceTrack, Frame, WatchlistSubject
 from pipeline.watchlist import match_watchlist, track_distance
 
+pytestmark = pytest.mark.fast  # `make check`: no clip analysed, no server started
+
 
 @pytest.mark.parametrize("head, kind", [
     (b"\xff\xd8\xff\xe0\x00\x10JFIF", "a JPEG image"),

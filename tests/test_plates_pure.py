@@ -4,6 +4,8 @@ import pytest
 
 from pipeline.plates import confusion_key, normalise, parse_plate, wildcard_regex
 
+pytestmark = pytest.mark.fast  # `make check`: no clip analysed, no server started
+
 
 @pytest.mark.parametrize("text,plate,fmt,changed", [
     ("ab12 cde", "AB12CDE", "current", 0),

@@ -8,6 +8,8 @@ from pipeline.ocr import ALPHABET, CharColumn, TextRead, slot_columns
 from pipeline.platereading import PlateParams, _plate_like
 from pipeline.plates import fit_read
 
+pytestmark = pytest.mark.fast  # `make check`: no clip analysed, no server started
+
 
 def column(ch: str, sure: float, twin: float = 0.0) -> CharColumn:
     """``ch`` read ``sure``; its look-alike (O for 0, I for 1) ``twin``; the rest spread evenly."""

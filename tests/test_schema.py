@@ -10,6 +10,9 @@ from sqlalchemy import Double, Float
 
 from evidence.db import make_engine, migrate
 from evidence.db.tables import Base
+import pytest
+
+pytestmark = pytest.mark.fast  # `make check`: no clip analysed, no server started
 
 
 def _same_type(context, inspected_column, metadata_column, inspected_type, metadata_type):  # noqa: ANN001

@@ -10,6 +10,8 @@ from pipeline.geo import GeoBox, location_latlon, parse_iso6709
 from pipeline.plates import KeyQuery, key_query, prefix_upper_bound
 from pipeline.redact import blur_regions, boxes_between
 
+pytestmark = pytest.mark.fast  # `make check`: no clip analysed, no server started
+
 
 @pytest.mark.parametrize("query, plan", [  # over confusion keys: B is 8, D and O are 0
     ("AB12CDE", KeyQuery("A812C0E", "A812C0E", "A812C0E", False)),

@@ -16,6 +16,8 @@ from evidence.db.tables import AnprRead, HotlistEntry, utcnow
 from evidence.keys import create_key
 from evidence.settings import Settings
 
+pytestmark = pytest.mark.fast  # `make check`: no clip analysed, no server started
+
 ADMIN = Actor("test-admin", "admin")
 PLUS1, MINUS5 = timezone(timedelta(hours=1)), timezone(timedelta(hours=-5))
 
