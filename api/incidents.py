@@ -15,15 +15,14 @@ from api.guards import SafeJSONRoute
 from api.params import MAX_BIG_ID, Id
 from api.schemas import EventPublic, IncidentDetail, IncidentPublic, PublicUpdated
 from api.views import candidate_public, incident_exists, incident_public, sighting_public
-from evidence.audit import Actor, append_audit, audit_read
+from evidence.audit import Actor, audit_read
 from evidence.db.tables import Evidence, Incident, PlateSightingRow
-from evidence.incidents import MAX_LISTED, Status, assign_incident, close_incident, find_incidents, reopen_incident
+from evidence.incidents import (MAX_LISTED, Status, assign_incident, close_incident, find_incidents, open_incident,
+                                reopen_incident)
 from evidence.events import event_view, events_after
 from evidence.notify.public import pass_to_investigators, post_public_update
 from evidence.runtime import Runtime
 from evidence.reports import evidence_candidates, evidence_view
-from evidence.watchlist_lists import choose_lists
-from evidence.work import get_or_create_incident
 
 __all__ = ["router"]
 
@@ -55,14 +54,7 @@ class PassIn(BaseModel):
                          "`watchlists`, its lists are replaced).")
 def create_incident(body: IncidentIn, rt: RuntimeDep, actor: Annotated[Actor, Depends(allow(*OPENERS))]) -> IncidentPublic:
     with rt.sessions.begin() as s:
-        incident = get_or_create_incident(s, body.reference)
-        if body.title and incident.title in ("", incident.reference):
-            incident.title = body.title
-        if body.incident_type and not incident.incident_type:
-            incident.incident_type = body.incident_type
-        append_audit(s, actor, "incident.open", f"incident:{incident.id}", detail={"reference": body.reference})
-        if body.watchlists:
-            choose_lists(s, incident, body.watchlists, actor)
+        incident = open_incident(s, body.reference, actor, body.title or "", body.incident_type or "", body.watchlists)
         return incident_public(incident)
 
 

@@ -115,10 +115,9 @@ def _print_result(result: dict[str, Any]) -> None:
 def process(rt: Runtime, clip: Path, incident: str | None, watchlist_dir: Path | None, lists: str | None,
             fps: float | None, plates: bool | None, as_json: bool) -> None:
     """Fingerprint CLIP, find and track faces, list watchlist candidates and plate sightings (in-process)."""
+    from evidence.incidents import open_incident
     from evidence.runtime import Runtime
-    from evidence.watchlist_lists import choose_lists
     from evidence.watchlists import enrol, folder_enrolments
-    from evidence.work import get_or_create_incident
 
     update: dict[str, Any] = {}
     if fps is not None:
@@ -139,7 +138,7 @@ def process(rt: Runtime, clip: Path, incident: str | None, watchlist_dir: Path |
         if incident is None:
             raise InvalidRequest("--lists chooses the watchlists of an incident: give --incident too")
         with rt.sessions.begin() as s:
-            choose_lists(s, get_or_create_incident(s, incident), [n.strip() for n in lists.split(",")], actor)
+            open_incident(s, incident, actor, watchlists=[n.strip() for n in lists.split(",")])
     result = _process(rt, clip, incident, as_json, actor)
     click.echo(json.dumps(result, indent=2) if as_json else "", nl=as_json)
     if not as_json:

@@ -1,4 +1,4 @@
-"""An incident's life after it is opened: found again by its reference or its words, assigned to a
+"""An incident's life: opened (the one way the API, the pages and the command line open one), found again by its reference or its words, assigned to a
 named member of staff, closed with a reason (its upload links stop working) and reopened. Each
 change is a compare-and-set (two people closing at once: one wins, the other is told who did),
 audited with who, when and why, and on the incident's chronology."""
@@ -20,11 +20,30 @@ from evidence.events import add_event
 from evidence.runtime import Runtime
 from evidence.states import READERS
 from evidence.utc import utcnow
+from evidence.watchlist_lists import choose_lists
+from evidence.work.intake import get_or_create_incident
 
-__all__ = ["Status", "assign_incident", "assignable", "close_incident", "find_incidents", "reopen_incident"]
+__all__ = ["Status", "assign_incident", "assignable", "close_incident", "find_incidents", "open_incident", "reopen_incident"]
 
 Status = Literal["open", "closed", "all"]
 MAX_LISTED = 1000
+
+
+def open_incident(s: Session, reference: str, actor: Actor, title: str = "", incident_type: str = "",
+                  watchlists: list[str] | None = None) -> Incident:
+    """The incident ``reference``, opened if it is new (audited either way, in the caller's
+    transaction). One rule for every caller: a title given names it while it has none of its own
+    (none, or only its reference); a type given is kept while it has none; watchlists given replace
+    its lists."""
+    incident = get_or_create_incident(s, reference)
+    if title.strip() and incident.title in ("", incident.reference):
+        incident.title = title.strip()
+    if incident_type.strip() and not incident.incident_type:
+        incident.incident_type = incident_type.strip()
+    append_audit(s, actor, "incident.open", f"incident:{incident.id}", detail={"reference": reference})
+    if watchlists:
+        choose_lists(s, incident, watchlists, actor)
+    return incident
 
 
 def find_incidents(s: Session, words: str = "", status: Status = "all", assigned_to: str | None = None,

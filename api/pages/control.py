@@ -20,20 +20,20 @@ from api.pages.hits import hit_view
 from api.pages.common import PageUser, check_csrf, local_time, clock, officer_devices, render, staff, watch_url
 from api.params import Id
 from evidence.alerts import alerts_of_events, shares_of
-from evidence.audit import append_audit, audit_read
+from evidence.audit import audit_read
 from evidence.chronology import GROUPS, IN_CHRONOLOGY, chronology, chronology_csv, sendable_rows
 from evidence.db.tables import (CandidateRow, Derivative, Evidence, FaceTrackRow, Incident, IncidentEvent,
                                 PlateSightingRow)
 from evidence.errors import InvalidRequest, NotFound
 from evidence.eventkinds import EventKind, in_words
 from evidence.filestore import clean_name
-from evidence.incidents import Status, assignable, find_incidents
+from evidence.incidents import Status, assignable, find_incidents, open_incident
 from evidence.reports import evidence_view, list_name, sender_view
 from evidence.notify.public import pass_to_investigators, post_public_update
 from evidence.settings import Settings
 from evidence.states import ReviewState, Role
 from evidence.users import SessionUser
-from evidence.work import get_or_create_incident, with_reference
+from evidence.work import with_reference
 from pipeline.types import MediaInfo
 
 __all__ = ["router"]
@@ -68,7 +68,7 @@ def incidents(request: Request, rt: RuntimeDep, user: PageUser, q: Annotated[str
 
 
 @router.post("/app/incidents")
-def open_incident(request: Request, rt: RuntimeDep, user: PageUser, reference: Annotated[str, Form(max_length=64)] = "",
+def open_incident_page(request: Request, rt: RuntimeDep, user: PageUser, reference: Annotated[str, Form(max_length=64)] = "",
                   title: Annotated[str, Form(max_length=200)] = "", csrf_token: Annotated[str, Form()] = "",
                   incident_type: Annotated[str, Form(max_length=64)] = "") -> RedirectResponse:
     check_csrf(user, csrf_token)
@@ -81,13 +81,7 @@ def open_incident(request: Request, rt: RuntimeDep, user: PageUser, reference: A
         if user.role not in OPENERS:
             raise NotFound(f"No incident {reference}")
         with rt.sessions.begin() as s:
-            incident = get_or_create_incident(s, reference)
-            if title.strip():
-                incident.title = title.strip()
-            if incident_type.strip():
-                incident.incident_type = incident_type.strip()
-            found = incident.id
-            append_audit(s, user.actor, "incident.open", f"incident:{found}", detail={"reference": reference})
+            found = open_incident(s, reference, user.actor, title, incident_type).id
     return RedirectResponse(f"/app/incidents/{found}", status_code=303)
 
 
