@@ -85,5 +85,5 @@ def ack(alert_id: Id, body: AckIn, rt: RuntimeDep,
 def send(alert_id: Id, body: SendIn, request: Request, rt: RuntimeDep,
          actor: Annotated[Actor, Depends(allow(*OPENERS))]) -> SentPublic:
     sent = send_to_officer(rt, alert_id, body.device_id, actor, body.note.strip())
-    request.app.state.dispatcher.wake()
+    request.app.state.sweeper.wake()
     return SentPublic(**{k: v for k, v in sent.items() if k != "link_path"})

@@ -16,7 +16,7 @@ from api.schemas import PeopleResult
 from evidence.audit import Actor
 from evidence.db.tables import FaceTrackRow
 from evidence.errors import NotFound
-from evidence.people import incident_people
+from evidence.unknown_people import incident_people
 
 __all__ = ["router"]
 

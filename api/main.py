@@ -23,7 +23,7 @@ from api.ratelimit import Limits
 from api.schemas import Health
 from evidence import __version__
 from evidence.notify.bus import RedisBridge
-from evidence.notify.deliver import Dispatcher
+from evidence.notify.deliver import Sweeper
 from evidence.runtime import Runtime
 from evidence.settings import Settings
 from evidence.work import WorkQueue
@@ -54,10 +54,10 @@ def create_app(settings: Settings | None = None, work_queue: WorkQueue | None = 
         # The outbox's senders: this process's threads, or an RQ job per recipient group when the
         # workers' queue is given; woken by every commit that fills the outbox, and a sweep (retries,
         # escalations, what another process left) every half second.
-        dispatcher: Dispatcher = app.state.dispatcher
+        sweeper: Sweeper = app.state.sweeper
         def start_senders(groups: set[int]) -> None:
             if work_queue is None:
-                dispatcher.wake()
+                sweeper.wake()
                 return
             for group in sorted(groups):
                 work_queue.deliver(group)
@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None, work_queue: WorkQueue | None = 
             stops.append(rt.bus.listen(bridge.publish))
             bridge.subscribe(wake.publish)
             stops.append(bridge.stop)
-        dispatcher.start()
+        sweeper.start()
         watching = threading.Event()
         if work_queue is not None:  # lost work (Redis restarted empty, a runner died) re-queued
             threading.Thread(target=_watch, args=(work_queue, watching), name="work-watch", daemon=True).start()
@@ -80,7 +80,7 @@ def create_app(settings: Settings | None = None, work_queue: WorkQueue | None = 
         watching.set()
         for stop in stops:
             stop()
-        dispatcher.stop()
+        sweeper.stop()
 
     app = FastAPI(title="Evidence Pipeline", version=__version__, lifespan=lifespan,
                   description="Evidence intake, face tracks and watchlist candidates, plates and hotlist hits, "
@@ -95,7 +95,7 @@ def create_app(settings: Settings | None = None, work_queue: WorkQueue | None = 
     app.state.work_queue = work_queue
     app.state.stopping = threading.Event()  # set on SIGTERM by `evidence serve`: live feeds end
     app.state.tus_receiving = set()  # uploads a PATCH is writing now (one at a time each: api/tus.py)
-    app.state.dispatcher = Dispatcher(rt, enqueue=work_queue.deliver if work_queue is not None else None)
+    app.state.sweeper = Sweeper(rt, enqueue=work_queue.deliver if work_queue is not None else None)
     app.state.limits = Limits(settings.auth_failures_per_min, settings.link_requests_per_min,
                               settings.client_link_requests_per_min)
     upload_cap = settings.max_upload_bytes + MULTIPART_SLACK

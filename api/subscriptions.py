@@ -96,7 +96,7 @@ def resume(subscription_id: Id, request: Request, rt: RuntimeDep,
            reason: Annotated[str, Query(min_length=1, max_length=2000)],
            actor: Annotated[Actor, Depends(allow(*ADMINS))]) -> SubscriptionPublic:
     sub = resume_subscription(rt, subscription_id, actor, reason)
-    request.app.state.dispatcher.wake()
+    request.app.state.sweeper.wake()
     return _public(sub)
 
 

@@ -111,7 +111,7 @@ def search_plate(rt: Runtime, query: str, reason: str, since: datetime | None, u
 @clean_errors
 def people(rt: Runtime, incident: int, as_json: bool) -> None:
     """INCIDENT's unknown faces (no watchlist candidate) grouped into people, with where else each appears."""
-    from evidence.people import incident_people
+    from evidence.unknown_people import incident_people
 
     found = incident_people(rt, incident, cli_actor(rt, *EXPORTERS))
     if as_json:

@@ -187,7 +187,7 @@ def _demo_investigation(rt: Runtime, incident: str, actor: Actor) -> None:
     """Later, an investigator: where else does a man not on the watchlist appear (another photo
     of him), the incident's unknown faces, and the evidence package for court, verified."""
     from evidence.export import export_incident, find_incident, verify_package
-    from evidence.people import incident_people
+    from evidence.unknown_people import incident_people
     from evidence.search import search_faces
 
     probe = ROOT / "samples" / "faces" / "Vaclav_Havel" / "Vaclav_Havel_0005.jpg"

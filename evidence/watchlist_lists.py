@@ -25,8 +25,8 @@ from evidence.utc import utcnow
 
 NOT_RECORDED = "not recorded"  # the authority of the list schema 0015 made from the one watchlist before
 
-__all__ = ["NOT_RECORDED", "ListSpec", "choose_lists", "create_list", "authorise_list", "list_live", "list_view", "lists_for_incident",
-           "live_list", "live_subject", "live_subjects", "purge_expired", "watchlists"]
+__all__ = ["NOT_RECORDED", "ListSpec", "choose_lists", "create_list", "authorise_list", "list_is_live", "list_view", "lists_for_incident",
+           "usable_list", "live_subject", "live_subjects", "purge_expired", "watchlists"]
 
 
 @dataclass(frozen=True)
@@ -95,24 +95,24 @@ def _named(s: Session, name: str, lock: bool = False) -> WatchlistRow:
     return wl
 
 
-def live_list(s: Session, name: str, now: datetime, lock: bool = False) -> WatchlistRow:
+def usable_list(s: Session, name: str, now: datetime, lock: bool = False) -> WatchlistRow:
     """The list called ``name`` (its row locked to the end of the transaction with ``lock``: enrolments
     on it are serialised, so its maximum size holds); Conflict when it has expired or been purged."""
     wl = _named(s, name, lock)
-    if not list_live(wl, now):
+    if not list_is_live(wl, now):
         raise Conflict(f"watchlist {wl.name!r} expired on {(wl.expires_at or wl.purged_at or now):%Y-%m-%d}: "
                        "re-authorise it (`evidence watchlist authorise`) before adding to it")
     return wl
 
 
-def list_live(wl: WatchlistRow, now: datetime) -> bool:
+def list_is_live(wl: WatchlistRow, now: datetime) -> bool:
     """Whether the list may match and take subjects at ``now``: neither expired nor purged."""
     return wl.purged_at is None and (wl.expires_at is None or wl.expires_at > now)
 
 
 def live_subject(subject: WatchlistSubjectRow, wl: WatchlistRow, now: datetime) -> bool:
     """Whether the subject may be matched at ``now``: neither it nor its list expired or purged."""
-    return (list_live(wl, now) and subject.purged_at is None
+    return (list_is_live(wl, now) and subject.purged_at is None
             and (subject.expires_at is None or subject.expires_at > now))
 
 
@@ -131,7 +131,7 @@ def list_view(wl: WatchlistRow) -> dict[str, Any]:
 
 def choose_lists(s: Session, incident: Incident, names: list[str], actor: Actor) -> None:
     """The lists this incident's footage is matched against from now on (audited)."""
-    ids = [live_list(s, n, utcnow()).id for n in names]
+    ids = [usable_list(s, n, utcnow()).id for n in names]
     if not ids:
         raise InvalidRequest("choose at least one watchlist")
     incident.watchlists = ids

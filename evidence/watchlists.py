@@ -21,7 +21,7 @@ from evidence.images import read_rgb
 from evidence.runtime import FaceModels, Runtime
 from evidence.errors import Conflict, InvalidReference, ModelMismatch, NotFound
 from evidence.utc import utcnow
-from evidence.watchlist_lists import live_list, live_subject, live_subjects
+from evidence.watchlist_lists import usable_list, live_subject, live_subjects
 from pipeline.faces import embed_reference
 from pipeline.types import RGBImage, WatchlistSubject
 
@@ -85,7 +85,7 @@ def enrol(rt: Runtime, enrolments: Iterable[Enrolment], actor: Actor, skip_unusa
         if e.expires_at is not None and e.expires_at <= now:
             raise InvalidReference(f"{e.name}: the expiry {e.expires_at:%Y-%m-%d} has passed")
     with rt.sessions() as s:  # before the costly embedding: a list that cannot take them fails at once
-        live_list(s, watchlist or rt.settings.default_watchlists[0], now)
+        usable_list(s, watchlist or rt.settings.default_watchlists[0], now)
     m = rt.faces
     embedded: list[tuple[Enrolment, Path, str, np.ndarray]] = []
     problems: list[str] = []
@@ -110,7 +110,7 @@ def enrol(rt: Runtime, enrolments: Iterable[Enrolment], actor: Actor, skip_unusa
     stored = []
     try:
         with rt.sessions.begin() as s:
-            wl = live_list(s, watchlist or rt.settings.default_watchlists[0], now, lock=True)
+            wl = usable_list(s, watchlist or rt.settings.default_watchlists[0], now, lock=True)
             for e, path, label, vec in embedded:
                 name = e.name.strip()
                 suffix = Path(label).suffix.lower()

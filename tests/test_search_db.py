@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from evidence.audit import Actor
 from evidence.db.tables import AnprRead, Evidence, FaceTrackRow, Incident, utcnow
-from evidence.people import incident_people
+from evidence.unknown_people import incident_people
 from evidence.runtime import Runtime
 from evidence.search import FaceFilters, search_embedding, search_plates
 from evidence.settings import Settings

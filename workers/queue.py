@@ -296,10 +296,10 @@ def schedule_retention(queue: Queue, when: datetime | None = None) -> None:
     day = (when or utcnow()).strftime("%Y%m%d")
     try:
         if when is None:
-            queue.enqueue_call("workers.jobs.purge_anpr_job", job_id=f"purge-anpr-{day}", unique=True,
+            queue.enqueue_call("workers.jobs.retention_job", job_id=f"purge-anpr-{day}", unique=True,
                                result_ttl=2 * 24 * 3600)
         else:
-            queue.enqueue_at(when, "workers.jobs.purge_anpr_job", job_id=f"purge-anpr-{day}",
+            queue.enqueue_at(when, "workers.jobs.retention_job", job_id=f"purge-anpr-{day}",
                              result_ttl=2 * 24 * 3600)
     except DuplicateJobError:
         pass

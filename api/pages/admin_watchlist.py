@@ -29,7 +29,7 @@ from evidence.runtime import Runtime
 from evidence.uploads import receive
 from evidence.users import SessionUser
 from evidence.utc import end_of_day, utcnow
-from evidence.watchlist_lists import (NOT_RECORDED, ListSpec, authorise_list, create_list, list_live, list_view,
+from evidence.watchlist_lists import (NOT_RECORDED, ListSpec, authorise_list, create_list, list_is_live, list_view,
                                       watchlists)
 from evidence.watchlists import enrol, list_subjects, remove_subject
 
@@ -48,7 +48,7 @@ LIST_TEXT = (("name", "the name of the list"), ("purpose", "what the list is for
 def _page(request: Request, rt: Runtime, user: SessionUser, status: int = 200, **context: Any) -> HTMLResponse:
     now = utcnow()
     with rt.sessions() as s:
-        lists = {w.id: list_view(w) | {"live": list_live(w, now)} for w in watchlists(s)}
+        lists = {w.id: list_view(w) | {"live": list_is_live(w, now)} for w in watchlists(s)}
         subjects = [{"id": r.id, "name": r.name, "references": len(r.references), "list": lists[r.watchlist_id]["name"],
                      "source": r.source or "", "reason": r.reason or "", "risk": r.risk or "", "added_by": r.created_by,
                      "expires": f"{r.expires_at:%Y-%m-%d}" if r.expires_at else ""}

@@ -119,7 +119,7 @@ def send_form(alert_id: Id, request: Request, rt: RuntimeDep, user: Opener,
         if not rows or not _alert(s, *rows[0], rt.settings)["sendable"]:
             raise InvalidRequest("Only a confirmed potential match or a hotlist hit is sent to an officer")
     send_to_officer(rt, alert_id, device_id, user.actor, note.strip())
-    request.app.state.dispatcher.wake()
+    request.app.state.sweeper.wake()
     device = next((d["name"] for d in officer_devices(rt) if d["id"] == device_id), "the officer")
     return RedirectResponse(f"/app/alerts/{alert_id}/send?{urlencode({'sent': device})}", status_code=303)
 

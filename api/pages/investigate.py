@@ -31,7 +31,7 @@ from evidence.audit import audit_read
 from evidence.db.export_tables import ExportJob
 from evidence.exportjobs import ExportRunning, export_job, start_export
 from evidence.filestore import clean_name
-from evidence.people import incident_people
+from evidence.unknown_people import incident_people
 from evidence.states import Role
 from evidence.runtime import Runtime
 from evidence.search import FaceFilters, search_faces, search_plates, shown_again

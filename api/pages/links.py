@@ -95,7 +95,7 @@ def send_upload_link(incident_id: Id, request: Request, rt: RuntimeDep, user: Op
     except EvidenceError as exc:
         return _link_page(request, rt, user, view, token, typed=typed, status_code=status_of(exc), error=exc.message,
                           field=field_of(exc))
-    request.app.state.dispatcher.wake()
+    request.app.state.sweeper.wake()
     wait_for_delivery(rt, delivery, LINK_SEND_WAIT_S)
     return _link_page(request, rt, user, view, token)
 

@@ -78,5 +78,5 @@ def stop(sub_id: Id, rt: RuntimeDep, user: Admin, csrf_token: Csrf = "",
 def resume(sub_id: Id, request: Request, rt: RuntimeDep, user: Admin, csrf_token: Csrf = "") -> RedirectResponse:
     check_csrf(user, csrf_token)
     resume_subscription(rt, sub_id, user.actor, "resumed on the notifications page")
-    request.app.state.dispatcher.wake()
+    request.app.state.sweeper.wake()
     return RedirectResponse("/app/admin/subscriptions", status_code=303)

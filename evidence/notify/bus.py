@@ -41,7 +41,7 @@ class EventBus:
     """What a runtime's transactions committed, handed on (``Runtime.bus``, called by
     ``Sessions.begin`` once a transaction commits): its events to the listeners (this process's
     live feeds, the Redis bridge to the others) and its new deliveries to whoever starts the
-    outbox's senders (the API's dispatcher, a worker's queue). Nothing is sent from inside a
+    outbox's senders (the API's sweeper, a worker's queue). Nothing is sent from inside a
     transaction: what rolls back was never promised to anyone."""
 
     def __init__(self) -> None:

@@ -6,7 +6,7 @@ mid-send leaves its lease to lapse, and the delivery is sent again (the receiver
 id). After ``delivery_max_attempts`` a delivery is given up; after ``subscription_failing_after``
 failed attempts in a row the subscription is marked failing and the desk gets an alert.
 
-Who runs senders: ``Dispatcher`` — in the API process a sweep every half second and a wake-up
+Who runs senders: ``Sweeper`` — in the API process a sweep every half second and a wake-up
 after each commit that filled the outbox, sending on its own threads (no Redis) or enqueueing an
 RQ job per group (``workers.jobs.deliver_job``) that a worker runs."""
 
@@ -35,7 +35,7 @@ from evidence.runtime import Runtime
 from evidence.settings import Settings
 from evidence.utc import utcnow
 
-__all__ = ["Dispatcher", "deliver_group", "due_groups"]
+__all__ = ["Sweeper", "deliver_group", "due_groups"]
 
 log = logging.getLogger(__name__)
 BATCH = 50
@@ -193,11 +193,12 @@ CAMERA_CHECK_S = 5.0
 UPLOAD_SWEEP_S = 60.0  # unfinished resumable uploads past their idle limit or their link: removed
 
 
-class Dispatcher:
-    """This process's senders: a sweep every ``every`` seconds (and at once when woken), which
-    escalates overdue alerts (every CAMERA_CHECK_S raises those of silent cameras, every UPLOAD_SWEEP_S removes
-    abandoned uploads) and starts a sender for every due group — on this process's threads,
-    or through ``enqueue`` (an RQ job per group)."""
+class Sweeper:
+    """The API process's periodic sweep (named for all it does, not only sending): every ``every``
+    seconds (and at once when woken) it escalates overdue alerts, every CAMERA_CHECK_S raises those
+    of silent cameras, every UPLOAD_SWEEP_S removes abandoned uploads, and it starts a sender for
+    every due group of the outbox — on this process's threads, or through ``enqueue`` (an RQ job
+    per group)."""
 
     def __init__(self, rt: Runtime, enqueue: Callable[[int], None] | None = None, threads: int = 4,
                  every: float = 0.5) -> None:
@@ -207,9 +208,9 @@ class Dispatcher:
         self.lock = threading.Lock()
         self.woken = threading.Event()
         self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._loop, name="dispatcher", daemon=True)
+        self.thread = threading.Thread(target=self._loop, name="sweeper", daemon=True)
 
-    def start(self) -> Dispatcher:
+    def start(self) -> Sweeper:
         self.thread.start()
         return self
 
