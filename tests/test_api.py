@@ -98,6 +98,24 @@ def test_every_route_declares_its_roles_and_enforces_them(api):
     assert client.get("/health").status_code == 200
 
 
+def test_opening_an_incident_follows_one_title_rule_whoever_opens_it(runtime):
+    """The API, the incidents page and `evidence process --lists` all open an incident through
+    evidence.incidents.open_incident: a title names it while it has none of its own; a type is
+    kept once given; every opening is audited."""
+    from evidence.incidents import open_incident
+
+    desk = Actor("PC 1234 Smith", "control_room")
+    with runtime.sessions.begin() as s:
+        assert open_incident(s, "INC-T", desk).title == "INC-T"  # by a clip's upload: its reference
+        assert open_incident(s, "INC-T", desk, title="  bins on fire ").title == "bins on fire"
+        again = open_incident(s, "INC-T", desk, title="something else", incident_type="arson")
+        assert (again.title, again.incident_type) == ("bins on fire", "arson")
+        assert open_incident(s, "INC-T", desk, incident_type="criminal damage").incident_type == "arson"
+    with runtime.sessions() as s:
+        opened = s.scalars(select(AuditEntry).where(AuditEntry.action == "incident.open")).all()
+    assert len(opened) == 4 and {e.actor for e in opened} == {"PC 1234 Smith"}
+
+
 def test_incident_view_review_and_audit(api):
     client, keys, rt, _ = api
     cr = _auth(keys["control_room"])
