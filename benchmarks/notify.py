@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Any
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,8 +92,20 @@ def senders(queue: object, settings: object) -> object:
     return start
 
 
+def _payload(kind: str, i: int) -> dict[str, Any]:
+    """A payload of ``kind`` as its producer writes it (the catalogue checks it)."""
+    if kind == "evidence.received":
+        return {"evidence_id": i, "name": f"bench-{i}.mp4", "sha256": "0" * 64, "size_bytes": 1_000_000,
+                "duration_s": 10.0, "by": "bench", "role": "control_room"}
+    return {"candidate_id": i, "evidence_id": i, "subject": "Bench_Subject", "rank": 1, "score": 0.6,
+            "distance": 0.4, "threshold": 0.5, "t_s": 1.0, "crop_t_s": 1.2, "track": 0, "model_version": "bench",
+            "review_state": "pending", "reviewed_by": None, "watchlist": None, "subject_version": None,
+            "authority": None, "crop_url": f"/candidates/{i}/crop"}
+
+
 def commit_events(rt: object, kind: str, n: int, every_s: float, incident: int | None) -> dict[str, float]:
     """Commit ``n`` events ``every_s`` apart; {event id: commit time}."""
+    from evidence.eventkinds import EventKind
     from evidence.events import add_event
 
     sessions = rt.sessions  # type: ignore[attr-defined]
@@ -100,11 +113,7 @@ def commit_events(rt: object, kind: str, n: int, every_s: float, incident: int |
     start = time.monotonic()
     for i in range(n):
         with sessions.begin() as s:
-            e = add_event(s, incident, kind, {
-                "candidate_id": i + 1, "evidence_id": i + 1, "subject": "Bench_Subject", "rank": 1, "score": 0.6,
-                "distance": 0.4, "threshold": 0.5, "t_s": 1.0, "crop_t_s": 1.2, "track": 0, "model_version": "bench",
-                "review_state": "pending", "reviewed_by": None, "watchlist": None, "subject_version": None,
-                "authority": None, "crop_url": f"/candidates/{i + 1}/crop"})
+            e = add_event(s, incident, EventKind(kind), _payload(kind, i + 1))
             eid = f"evt_{e.id}"
         committed[eid] = time.time()
         time.sleep(max(0.0, start + (i + 1) * every_s - time.monotonic()))

@@ -125,8 +125,9 @@ def escalate_due(rt: Runtime) -> int:
         alerts = list(s.scalars(due))
         for a in alerts:
             a.escalated_at = utcnow()
-            add_event(s, a.incident_id, EventKind.ALERT_ESCALATED, {"alert_id": a.id, "kind": a.kind, "summary": a.summary,
-                                                            "after_s": rt.settings.alert_escalate_s})
+            add_event(s, a.incident_id, EventKind.ALERT_ESCALATED, {"alert_id": a.id, "alert_kind": a.kind,
+                                                                    "summary": a.summary,
+                                                                    "after_s": rt.settings.alert_escalate_s})
             append_audit(s, Actor("desk", "system"), "alert.escalate", f"alert:{a.id}",
                          detail={"after_s": rt.settings.alert_escalate_s})
     return len(alerts)

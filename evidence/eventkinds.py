@@ -190,7 +190,7 @@ class AlertAcknowledged(_Payload):
 
 class AlertEscalated(_Payload):
     alert_id: int
-    kind: str  # the alert's kind: the event kind that raised it
+    alert_kind: str  # the kind of the event that raised the alert
     summary: str
     after_s: float
 

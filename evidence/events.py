@@ -53,4 +53,6 @@ def events_after(s: Session, incident_id: int, after_id: int = 0, limit: int = 5
 def event_view(e: IncidentEvent) -> dict[str, Any]:
     """An event as the feeds carry it: its id, time (UTC), kind, ``what`` (in words, as the board's
     timeline and the chronology say it) and its payload."""
-    return {"id": e.id, "at": e.at.isoformat(), "kind": e.kind, "what": in_words(e.kind, e.data), **e.data}
+    # The envelope after the payload: no payload field (an escalation's, say, written before its
+    # model named it alert_kind) can stand in for the event's own id, time or kind.
+    return {**e.data, "id": e.id, "at": e.at.isoformat(), "kind": e.kind, "what": in_words(e.kind, e.data)}

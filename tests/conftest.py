@@ -27,8 +27,8 @@ POSTGRES_ADMIN_URL = os.environ.get("EVIDENCE_TEST_POSTGRES_URL", "postgresql://
 # The longest files first: `make test` runs two processes that take a file each at a time (in this
 # order: --no-loadscope-reorder), and a long file taken last would run alone at the end. Within a file
 # the order stays as written.
-LONGEST_FIRST = ("test_openapi_fuzz.py", "test_browser.py", "test_workers.py", "test_face_detection.py",
-                 "test_notify.py", "test_review_and_audit.py", "test_plates.py", "test_cli_process.py",
+LONGEST_FIRST = ("test_browser.py", "test_workers.py", "test_face_detection.py", "test_notify.py",
+                 "test_review_and_audit.py", "test_plates.py", "test_openapi_fuzz.py", "test_cli_process.py",
                  "test_pages.py", "test_governance.py", "test_ops.py", "test_access_ends.py", "test_search.py",
                  "test_segments.py", "test_browser_governance.py")  # measured: --durations=0, summed by file
 

@@ -86,3 +86,20 @@ def test_in_words_names_the_kind_as_every_page_does():
                                                    "reviewed_by": "Sam"})
     assert said == "Potential match reviewed: Gordon_Brown confirmed by Sam"
     assert in_words(EventKind.EVIDENCE_PROGRESS, {"progress": 0.5}) == "Analysis progress: 50%"
+
+
+def test_a_feed_event_keeps_its_own_id_time_and_kind_whatever_its_payload_holds():
+    """An escalation stored before its payload named the escalated alert's kind ``alert_kind``
+    carried it as ``kind``: the feeds then named the event after the alert (the desk never saw
+    an escalation)."""
+    from datetime import UTC, datetime
+
+    from evidence.db.tables import IncidentEvent
+    from evidence.events import event_view
+
+    at = datetime(2026, 12, 7, 13, 0, tzinfo=UTC)
+    old = IncidentEvent(id=7, at=at, incident_id=1, kind=EventKind.ALERT_ESCALATED,
+                        data={"alert_id": 3, "kind": "evidence.failed", "summary": "Analysis failed", "after_s": 60})
+    view = event_view(old)
+    assert (view["id"], view["at"], view["kind"]) == (7, at.isoformat(), EventKind.ALERT_ESCALATED)
+    assert view["what"] == "Alert escalated: Analysis failed"

@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from redis import Redis
@@ -62,12 +63,13 @@ class EventBus:
 
     def after_commit(self, s: Session) -> None:
         views, groups = s.info.pop("events", None), s.info.pop("outbox", None)
-        if groups:
-            for starter in list(self._starters):
-                starter(groups)
-        if views:
-            for listener in list(self._listeners):
-                listener(views)
+        calls: list[partial[None]] = [partial(starter, groups) for starter in list(self._starters) if groups]
+        calls += [partial(listener, views) for listener in list(self._listeners) if views]
+        for call in calls:  # each on its own: one that fails stops none of the others
+            try:
+                call()
+            except Exception:  # noqa: BLE001 - what committed stands: the sweep sends it, the feeds read it
+                log.exception("after-commit %s failed", call.func)
 
 
 class RedisBridge:
