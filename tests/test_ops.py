@@ -114,9 +114,9 @@ def test_ready_waits_for_a_worker_and_metrics_follow_the_jobs(tmp_path, clips, m
         with worker_log.open("wb") as out:
             procs.append(subprocess.Popen([EVIDENCE, "worker"], env=env, stdout=out, stderr=out,
                                           start_new_session=True))
-        end = time.monotonic() + 60
+        end = time.monotonic() + 240  # a bound, not a measure: a loaded machine loads the models slowly
         while httpx.get(f"{base}/ready").status_code != 200:
-            assert time.monotonic() < end, "the worker never showed as live"
+            assert time.monotonic() < end, f"the worker never showed as live: {worker_log.read_text()[-2000:]}"
             time.sleep(0.2)
 
         evidence_id = int(re.search(r"evidence (\d+)", run("submit", clips["street"], "--incident", "INC-OPS",
