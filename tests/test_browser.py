@@ -735,6 +735,11 @@ def test_alert_desk_acknowledge_and_send_to_an_officer(browser, site):
     desk.wait_for_selector(".ep-card:has-text('Acknowledged by PC 1234 Smith')")
     card = desk.locator(".ep-card:has-text('YK70ABC')").first
     card.locator(".ep-send-note").fill("Stop and check the driver")
+    # A live redraw of the card (the feed's acknowledgement, an officer's reply) keeps what the
+    # operator is typing: the same redraw the feed does, run now.
+    desk.evaluate("""id => EPLive.fragment('/app/desk/alerts/' + id).then(
+        got => EPLive.swap(document.getElementById(got[1].id), got[1]))""", card.get_attribute("data-alert"))
+    sync_api.expect(card.locator(".ep-send-note")).to_have_value("Stop and check the driver")
     card.locator(".ep-send-button").click()
     shares = desk.locator(".ep-card:has-text('YK70ABC') .ep-shares")
     sync_api.expect(shares).to_contain_text("PC 99 Jones (phone) (asked by PC 1234 Smith")

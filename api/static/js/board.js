@@ -61,7 +61,7 @@
   function fetchEvidence(id) {
     return EPLive.fragment("/app/incidents/" + incident + "/evidence/" + id).then(function (got) {
       var old = document.getElementById("evidence-" + id);
-      if (got[1] && old) old.replaceWith(got[1]);
+      if (got[1] && old) EPLive.swap(old, got[1]);
     });
   }
 
@@ -84,7 +84,7 @@
       var decided = card.classList.contains("ep-card--confirmed") || card.classList.contains("ep-card--rejected");
       if (old && decided && old.parentNode === cards) {
         old.remove(); reviewed.insertBefore(card, reviewed.firstElementChild); emptied();
-      } else if (old) { old.replaceWith(card); } else {
+      } else if (old) { EPLive.swap(old, card); } else {
         document.getElementById("no-cards").hidden = true;
         cards.insertBefore(card, document.getElementById("no-cards"));
         if (fresh) {
@@ -156,6 +156,7 @@
     post("/candidates/" + form.dataset.candidate + "/review", {decision: decision, reason: reason.value.trim()})
       .then(function (res) {
       if (!res[0]) { error.textContent = res[1].message || "Not saved"; error.hidden = false; return; }
+      reason.value = "";  // recorded with the decision: the redraw does not carry it over
       var card = form.closest(".ep-card");
       var all = Array.prototype.slice.call(cards.querySelectorAll(".ep-card"));
       var next = all[all.indexOf(card) + 1] || all[all.indexOf(card) - 1];  // the next still to review
@@ -177,6 +178,7 @@
                                                   note: box.querySelector(".ep-send-note").value.trim()})
       .then(function (res) {
       if (!res[0]) { done.textContent = res[1].message || "Not sent"; done.hidden = false; return; }
+      box.querySelector(".ep-send-note").value = "";  // sent with it: the redraw starts a new one
       say("Sending to " + box.querySelector(".ep-device").selectedOptions[0].textContent);
       addCard(card.dataset.event, false);  // redrawn: where it went, and how the delivery stands
     });

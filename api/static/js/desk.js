@@ -28,7 +28,7 @@
       if (!card) return;
       var old = document.getElementById(card.id);
       if (old) {
-        old.replaceWith(card); if (escalated) escalatedFirst(card);
+        EPLive.swap(old, card); if (escalated) escalatedFirst(card);
         if (window.EPAlerting) window.EPAlerting.seen(list.querySelectorAll(".ep-card--new:not(.ep-card--confirmed)").length);
       } else if (fresh && !handledView) {
         list.insertBefore(card, list.firstChild);
@@ -37,7 +37,6 @@
         var none = document.getElementById("no-alerts"); if (none) none.hidden = true;
         say("New alert: " + card.querySelector("h2").textContent.trim());
       }
-      wire(card);
     });
   }
 
@@ -48,23 +47,33 @@
     });
   }
 
-  function wire(card) {
-    var ack = card.querySelector(".ep-ack");
-    if (ack) ack.addEventListener("click", function () {
-      var id = card.dataset.alert;
-      post("/alerts/" + id + "/acknowledge", {note: card.querySelector(".ep-note").value.trim()},
-           card.querySelector(".ep-error")).then(function (res) {
-        if (res[1].signedOut) return;  // the note stays where it was typed
-        draw(id, false); if (res[0]) say("Acknowledged");
-      });
+  // Acknowledging and sending, for every card the list holds now or later (a redrawn card needs no
+  // wiring of its own).
+  list.addEventListener("click", function (ev) {
+    var card = ev.target.closest(".ep-card");
+    if (!card) return;
+    if (ev.target.closest(".ep-ack")) acknowledge(card);
+    else if (ev.target.closest(".ep-send-button")) send(card);
+  });
+
+  function acknowledge(card) {
+    var id = card.dataset.alert;
+    post("/alerts/" + id + "/acknowledge", {note: card.querySelector(".ep-note").value.trim()},
+         card.querySelector(".ep-error")).then(function (res) {
+      if (res[1].signedOut) return;  // the note stays where it was typed
+      if (res[0]) { card.querySelector(".ep-note").value = ""; say("Acknowledged"); }  // said: not kept for the redraw
+      draw(id, false);
     });
-    var send = card.querySelector(".ep-send-button");
-    if (send) send.addEventListener("click", function () {
-      var box = card.querySelector(".ep-send"), done = card.querySelector(".ep-sent");
-      post("/alerts/" + card.dataset.alert + "/send", {device_id: Number(box.querySelector(".ep-device").value),
-           note: box.querySelector(".ep-send-note").value.trim()}, done).then(function (res) {
-        if (res[0]) { say("Sending to " + box.querySelector(".ep-device").selectedOptions[0].textContent); draw(card.dataset.alert, false); }
-      });
+  }
+
+  function send(card) {
+    var box = card.querySelector(".ep-send"), done = card.querySelector(".ep-sent");
+    post("/alerts/" + card.dataset.alert + "/send", {device_id: Number(box.querySelector(".ep-device").value),
+         note: box.querySelector(".ep-send-note").value.trim()}, done).then(function (res) {
+      if (res[0]) {
+        box.querySelector(".ep-send-note").value = "";  // sent with it: the redraw starts a new one
+        say("Sending to " + box.querySelector(".ep-device").selectedOptions[0].textContent); draw(card.dataset.alert, false);
+      }
     });
   }
 
@@ -76,6 +85,5 @@
     if (e.kind === K.ALERT_REPLY) say(e.device + ": " + e.reply);
   }
 
-  Array.prototype.forEach.call(list.querySelectorAll(".ep-card"), wire);
   EPLive.feed("/alerts/events?after=" + last, live, handle);
 })();

@@ -34,6 +34,36 @@
     });
   }
 
+  // Put ``fresh`` (the server's rendering now) where ``old`` is, keeping what the person was doing
+  // in it: what they typed or chose in a field that is still there, and the field they were in.
+  // A live redraw (someone else acknowledged, a reply arrived) never wipes a half-written note.
+  function swap(old, fresh) {
+    var focused = old.contains(document.activeElement) ? document.activeElement : null;
+    Array.prototype.forEach.call(old.querySelectorAll("input[id], textarea[id], select[id]"), function (field) {
+      var twin = fresh.querySelector("#" + CSS.escape(field.id));
+      if (!twin || twin.tagName !== field.tagName || field.type === "hidden") return;
+      if (field.type === "checkbox" || field.type === "radio") {
+        if (field.checked !== field.defaultChecked) twin.checked = field.checked;
+      } else if (field.tagName === "SELECT") {
+        var still = Array.prototype.some.call(twin.options, function (o) { return o.value === field.value; });
+        if (still) twin.value = field.value;
+      } else if (field.value !== field.defaultValue) {
+        twin.value = field.value;
+      }
+    });
+    old.replaceWith(fresh);
+    if (focused && focused.id) {
+      var again = fresh.querySelector("#" + CSS.escape(focused.id));
+      if (again) {
+        again.focus();
+        if (typeof focused.selectionStart === "number" && again.setSelectionRange) {
+          try { again.setSelectionRange(focused.selectionStart, focused.selectionEnd); } catch (e) { /* not a text field */ }
+        }
+      }
+    }
+    return fresh;
+  }
+
   // A change through the JSON API: [ok, body]; body.signedOut when the session has ended (what
   // the person typed stays where it is).
   function post(url, body) {
@@ -67,5 +97,5 @@
 
   window.EPLive = {kinds: catalogue.kinds, wording: catalogue.wording, onTimeline: function (kind) {
     return catalogue.timeline.indexOf(kind) >= 0;
-  }, announcer: announcer, fragment: fragment, post: post, feed: feed};
+  }, announcer: announcer, fragment: fragment, swap: swap, post: post, feed: feed};
 })();
