@@ -52,6 +52,12 @@ def models(ctx: click.Context, show_all: bool, as_json: bool) -> None:
             continue
         others = [e for e in rt.models.for_role(role) if e.adapter and e.name != active.name] if show_all else []
         rows += [_view(role, active, True)] + [_view(role, e, False) for e in others]
+        if role == "face_embedder" and "onnx" in active.uses:  # the same weights, run where the settings say
+            ran = rt.settings.face_embedder_runtime
+            onnx = rt.models.companion(active, "onnx")
+            rows[-1 - len(others)]["runtime"] = (
+                {"runtime": "onnx", "name": onnx.name, "sha256": onnx.sha256, "file": onnx.file}
+                if ran == "onnx" else {"runtime": "dlib"})
     if as_json:
         for row in rows:
             click.echo(json.dumps(row))
@@ -60,6 +66,11 @@ def models(ctx: click.Context, show_all: bool, as_json: bool) -> None:
             mark = f"{row['role']:<17}" if row["active"] else f"{'  (selectable)':<17}"
             click.echo(f"{mark} {row['name']:<26} sha256 {(row['sha256'] or 'built-in')[:16]:<16}  {row['version']}")
             click.echo(f"{'':<18}licence: {row['licence']}")
+            if "runtime" in row:
+                ran = row["runtime"]
+                click.echo(f"{'':<18}runs in: " + (f"onnxruntime ({ran['name']}, sha256 {ran['sha256'][:16]})"
+                                                   if ran["runtime"] == "onnx" else "dlib")
+                           + " (EVIDENCE_FACE_EMBEDDER_RUNTIME)")
             if row["caveats"] and row["active"]:
                 click.echo(f"{'':<18}caveats: {row['caveats']}")
         _stale_note(rt)

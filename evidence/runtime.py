@@ -136,7 +136,10 @@ class FaceModels:
 
     @classmethod
     def for_settings(cls, s: Settings, models: Catalogue) -> FaceModels:
-        embedder = models.build("face_embedder", s.face_embedder, s.onnx_threads)
+        # An embedder that ships an ONNX file beside its own runs where the settings say (the same vectors).
+        runtime = {"runtime": s.face_embedder_runtime} if "onnx" in models.choose("face_embedder", s.face_embedder).uses \
+            else {}
+        embedder = models.build("face_embedder", s.face_embedder, s.onnx_threads, **runtime)
         if _entry(embedder).metric == "cosine":
             embedder = UnitVectors(embedder)
         return cls(detector=models.build("face_detector", s.face_detector, s.onnx_threads),
@@ -161,8 +164,12 @@ class FaceModels:
     @property
     def entries(self) -> dict[str, ModelEntry]:
         """role -> the manifest entry of the model playing it."""
-        return {"face_detector": _entry(self.detector), "face_aligner": _entry(self.aligner),
-                "face_embedder": _entry(self.embedder), "reference_detector": _entry(self.reference_detector)}
+        out = {"face_detector": _entry(self.detector), "face_aligner": _entry(self.aligner),
+               "face_embedder": _entry(self.embedder), "reference_detector": _entry(self.reference_detector)}
+        ran_by = getattr(getattr(self.embedder, "inner", self.embedder), "runtime_entry", None)
+        if isinstance(ran_by, ModelEntry):  # the ONNX file that ran the embedder's weights
+            out["face_embedder_runtime"] = ran_by
+        return out
 
     @property
     def versions(self) -> dict[str, str]:
@@ -244,7 +251,8 @@ _SHARING = threading.Lock()  # two threads' first requests build one set of mode
 
 def shared_face_models(s: Settings, models: Catalogue) -> FaceModels:
     """The process's face models for these settings, loaded once however many Runtimes (jobs) it builds."""
-    key = (s.face_detector, s.face_aligner, s.face_embedder, s.onnx_threads, tuple(s.model_manifests))
+    key = (s.face_detector, s.face_aligner, s.face_embedder, s.face_embedder_runtime, s.onnx_threads,
+           tuple(s.model_manifests))
     with _SHARING:
         return _SHARED.get(key) or _SHARED.setdefault(key, FaceModels.for_settings(s, models))
 

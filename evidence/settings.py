@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     # compared with another's: `evidence models reembed` re-makes the stored ones.
     face_aligner: str = Field("dlib-5-point", max_length=100, description="face landmark model (face_aligner)")
     face_embedder: str = Field("dlib-resnet-v1", max_length=100, description="face embedding model (face_embedder)")
+    face_embedder_runtime: Literal["onnx", "dlib"] = Field(
+        "onnx", description="what runs an embedder that ships an ONNX file beside its own (dlib-resnet-v1): onnx "
+        "(onnxruntime, several times faster) or dlib (dlib's own code); the same vectors either way")
     plate_localiser: str = Field("ppocr-v6-det", max_length=100, description="finds plates' text (plate_localiser)")
     plate_recogniser: str = Field("fast-plate-ocr-cct-xs-v2", max_length=100,
                                   description="reads plates (plate_recogniser): fast-plate-ocr-cct-xs-v2 or ppocr-v6-rec")

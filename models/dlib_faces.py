@@ -4,7 +4,7 @@ the path its manifest entry verifies; nothing is loaded at import.
 The detector and shape predictor are lent one caller at a time from a small pool
 (``models.pool``: one object used from two threads gives wrong results). The embedder's 22 MB
 network is loaded once and used under a lock, so it can be loaded in the background while a clip
-is hashed and probed."""
+is hashed and probed; it runs in onnxruntime by default (see ``DlibEmbedder``)."""
 
 from __future__ import annotations
 
@@ -14,11 +14,17 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from models.onnx import LazySession
 from models.pool import Pooled
 from models.registry import Catalogue, ModelEntry, catalogue
+from pipeline.errors import ModelUnavailable
 from pipeline.types import Box, Embedding, RGBImage
 
 __all__ = ["DlibAligner", "DlibEmbedder", "DlibHogDetector"]
+
+# dlib's face chip: what compute_face_descriptor cuts out and what its network (and the ONNX graph
+# rebuilt from it) takes.
+CHIP_SIZE, CHIP_PADDING = 150, 0.25
 
 
 class DlibHogDetector(Pooled):
@@ -93,17 +99,39 @@ class DlibAligner(Pooled):
 
 
 class DlibEmbedder:
-    """dlib's ResNet face embedder: 128-d vectors compared by Euclidean distance."""
+    """dlib's ResNet face embedder: 128-d vectors compared by Euclidean distance.
 
-    def __init__(self, entry: ModelEntry | None = None) -> None:
+    The face is cut out as dlib does (``dlib.get_face_chip``: 150 x 150, aligned on the five
+    landmarks, 25 % padding) and the network runs either in onnxruntime (``runtime="onnx"``, the
+    default where the entry names its ONNX file: the same weights rebuilt by
+    models/recipes/dlib_resnet_to_onnx.py, within 1e-6 of dlib's own descriptors, so stored
+    vectors, calibration and thresholds stay valid) or in dlib (``runtime="dlib"``, dlib's CPU
+    code under a lock). onnxruntime's session runs from any thread."""
+
+    RUNTIMES = ("onnx", "dlib")
+
+    def __init__(self, entry: ModelEntry | None = None, runtime: str | None = None, threads: int = 1,
+                 models: Catalogue | None = None) -> None:
         self.entry = entry or catalogue().get("dlib-resnet-v1")
         self.name = self.entry.name
+        runtime = runtime or ("onnx" if "onnx" in self.entry.uses else "dlib")
+        if runtime not in self.RUNTIMES:
+            raise ModelUnavailable(f"face embedder {self.name}: runtime {runtime!r} is not one of "
+                                   f"{', '.join(self.RUNTIMES)}")
+        if runtime == "onnx" and "onnx" not in self.entry.uses:
+            raise ModelUnavailable(f"face embedder {self.name}: its manifest entry names no ONNX file; "
+                                   "run it with EVIDENCE_FACE_EMBEDDER_RUNTIME=dlib")
+        self.runtime = runtime
+        # The ONNX file's own entry: recorded with results beside the weights' (``runtime_entry``).
+        self.runtime_entry = (models or catalogue()).companion(self.entry, "onnx") if runtime == "onnx" else None
         self._lock = threading.Lock()
         self._model: Any = None
+        self._session = (LazySession(lambda: str(self.runtime_entry.path()), threads)  # type: ignore[union-attr]
+                         if self.runtime_entry else None)
 
     @classmethod
-    def from_entry(cls, entry: ModelEntry, _: Catalogue, threads: int) -> DlibEmbedder:
-        return cls(entry)
+    def from_entry(cls, entry: ModelEntry, models: Catalogue, threads: int, runtime: str | None = None) -> DlibEmbedder:
+        return cls(entry, runtime, threads, models)
 
     @property
     def model(self) -> Any:
@@ -115,7 +143,10 @@ class DlibEmbedder:
             return self._model
 
     def load(self) -> None:
-        _ = self.model
+        if self._session is not None:
+            _ = self._session.session
+        else:
+            _ = self.model
 
     def embed(self, image: RGBImage, landmarks_xy: npt.NDArray[np.float32]) -> Embedding:
         import dlib
@@ -124,6 +155,10 @@ class DlibEmbedder:
         x1, y1 = landmarks_xy.max(axis=0)
         rect = dlib.rectangle(int(x0), int(y0), int(x1) + 1, int(y1) + 1)
         shape = dlib.full_object_detection(rect, [dlib.point(int(round(x)), int(round(y))) for x, y in landmarks_xy])
+        image = np.ascontiguousarray(image)
+        if self._session is not None:
+            chip = dlib.get_face_chip(image, shape, CHIP_SIZE, CHIP_PADDING)
+            return np.asarray(self._session.run(chip[None])[0], dtype=np.float32)
         model = self.model
         with self._lock:
-            return np.asarray(model.compute_face_descriptor(np.ascontiguousarray(image), shape), dtype=np.float32)
+            return np.asarray(model.compute_face_descriptor(image, shape), dtype=np.float32)

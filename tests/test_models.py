@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
@@ -19,12 +21,13 @@ from evidence.audit import Actor
 from evidence.db.tables import AuditEntry, CandidateRow, Evidence, FaceTrackRow, WatchlistReference
 from evidence.errors import ModelMismatch
 from evidence.keys import create_key
-from evidence.runtime import Runtime
+from evidence.runtime import FaceModels, Runtime
 from evidence.search import search_faces
 from evidence.settings import Settings
 from evidence.watchlists import enrol, folder_enrolments
 from evidence.work import analyse_evidence, ingest_clip
 from models.registry import ROLES, catalogue
+from pipeline.errors import ModelUnavailable
 
 ADMIN = Actor("test-admin", "admin")
 
@@ -50,6 +53,44 @@ def test_a_model_name_no_manifest_holds_is_refused_naming_the_setting_and_the_ch
     assert "EVIDENCE_PLATE_RECOGNISER" in res.stderr and "fast-plate-ocr-cct-xs-v2" in res.stderr
 
 
+def test_the_embedder_in_onnxruntime_gives_dlibs_own_descriptors():
+    """Issue 31: dlib's network rebuilt as ONNX (models/recipes/dlib_resnet_to_onnx.py) keeps dlib's
+    model identity only while its descriptors stay within 1e-4 of dlib's on every sample face."""
+    from models.dlib_faces import DlibAligner, DlibEmbedder, DlibHogDetector
+
+    entry = catalogue().get("dlib-resnet-v1")
+    onnx, dlib = DlibEmbedder(entry, "onnx"), DlibEmbedder(entry, "dlib")
+    assert onnx.runtime_entry is not None and onnx.runtime_entry.path().exists()  # verified by its SHA-256
+    detector, aligner = DlibHogDetector(upsample=1), DlibAligner()
+    photos = sorted(FACES.rglob("*.jpg"))
+    worst = 0.0
+    for photo in photos:
+        image = np.ascontiguousarray(cv2.imread(str(photo))[:, :, ::-1])
+        (box, _), *_ = detector.detect(image)
+        points = aligner.landmarks(image, box)
+        ours, theirs = onnx.embed(image, points), dlib.embed(image, points)
+        assert ours.dtype == np.float32 and ours.shape == (128,)
+        worst = max(worst, float(np.abs(ours - theirs).max()))
+    assert len(photos) >= 20 and worst <= 1e-4, worst
+    with pytest.raises(ModelUnavailable, match="runtime 'gpu'"):
+        DlibEmbedder(entry, "gpu")
+
+
+def test_the_embedders_runtime_is_a_setting_shown_and_recorded(cli, monkeypatch):
+    listed = cli("models").stdout
+    assert "runs in: onnxruntime (dlib-resnet-v1-onnx" in listed and "EVIDENCE_FACE_EMBEDDER_RUNTIME" in listed
+    monkeypatch.setenv("EVIDENCE_FACE_EMBEDDER_RUNTIME", "dlib")
+    assert "runs in: dlib" in cli("models").stdout
+    models = FaceModels.for_settings(Settings(), catalogue())
+    assert "dlib-resnet-v1-onnx" not in models.versions and models.embedder.runtime == "dlib"
+    monkeypatch.setenv("EVIDENCE_FACE_EMBEDDER_RUNTIME", "onnx")
+    models = FaceModels.for_settings(Settings(), catalogue())
+    assert models.versions["dlib-resnet-v1-onnx"] == catalogue().get("dlib-resnet-v1-onnx").provenance
+    monkeypatch.setenv("EVIDENCE_FACE_EMBEDDER_RUNTIME", "gpu")
+    with pytest.raises(ValueError, match="face_embedder_runtime"):
+        Settings()
+
+
 def test_every_profile_in_the_manifest_is_built_through_its_adapter():
     cat = catalogue()
     for role in ROLES:
@@ -62,7 +103,8 @@ def test_every_profile_in_the_manifest_is_built_through_its_adapter():
 def rotated_manifest(tmp_path: Path) -> Path:
     """A force's own manifest: one embedder entry naming its adapter, file, SHA-256 and calibration."""
     dlib = catalogue().get("dlib-resnet-v1")
-    entry = {**{k: getattr(dlib, k) for k in ("package", "sha256", "dimension", "metric", "uses", "thresholds")},
+    entry = {**{k: getattr(dlib, k) for k in ("package", "sha256", "dimension", "metric", "thresholds")},
+             "uses": {"calibration": dlib.uses["calibration"]},
              "name": "rotated-dlib", "role": "face_embedder", "adapter": "rotated_embedder:RotatedEmbedder",
              "file": str(dlib.path()), "version": "dlib ResNet v1 turned by a fixed rotation (a test model)",
              "source": "tests/rotated_embedder.py", "licence": "CC0-1.0 (as dlib's)"}
