@@ -12,6 +12,7 @@ in one run:
     python benchmarks/clip_speed.py                 # builds samples/out/long_1080p_60s.mp4 if missing
     python benchmarks/clip_speed.py --clip X.mp4 --plain-seconds 20
     python benchmarks/clip_speed.py --plates --skip-plain     # + the row with the plate search on
+    python benchmarks/clip_speed.py --runtimes onnx,dlib      # the face embedder in onnxruntime and in dlib
 
 Prints wall times (medians of --repeats interleaved runs), the ratio to decode-only, time to the
 first candidate and peak memory."""
@@ -94,17 +95,21 @@ def main() -> None:
     ap.add_argument("--skip-plain", action="store_true")
     ap.add_argument("--repeats", type=int, default=3, help="decode-only and evidence runs, interleaved; medians reported")
     ap.add_argument("--plates", action="store_true", help="also time evidence process with the plate search on")
+    ap.add_argument("--runtimes", default="onnx", help="face embedder runtimes to time side by side, interleaved "
+                    "(EVIDENCE_FACE_EMBEDDER_RUNTIME; e.g. onnx,dlib); the plate row uses the first")
     args = ap.parse_args()
+    runtimes = [r.strip() for r in args.runtimes.split(",") if r.strip()]
     ensure_samples(args.clip, ["--seconds", "60"], args.watchlist)
     duration, clip_line = describe_clip(args.clip)
     print(f"{clip_line}; sampling {args.fps:g} fps")
 
     decodes, walls, rsss, firsts, ratios, plate_walls = [], [], [], [], [], []
 
-    def process(plates: bool) -> tuple[float, int, dict]:
+    def process(plates: bool, runtime: str) -> tuple[float, int, dict]:
         with tempfile.TemporaryDirectory() as data:
             env = {**os.environ, "EVIDENCE_DATA_DIR": data, "EVIDENCE_SAMPLE_FPS": str(args.fps),
-                   "EVIDENCE_WORKING_COPY": "false", "EVIDENCE_PLATES": str(plates).lower()}
+                   "EVIDENCE_WORKING_COPY": "false", "EVIDENCE_PLATES": str(plates).lower(),
+                   "EVIDENCE_FACE_EMBEDDER_RUNTIME": runtime}
             env.pop("EVIDENCE_DATABASE_URL", None)
             env.pop("EVIDENCE_REDIS_URL", None)
             env = admin_env(env)
@@ -113,11 +118,15 @@ def main() -> None:
             wall, rss, out = timed([str(BIN / "evidence"), "process", str(args.clip), "--json"], env)
         return wall, rss, json.loads(out)
 
+    others: dict[str, list[tuple[float, dict]]] = {r: [] for r in runtimes[1:]}
     for _ in range(args.repeats):  # interleaved, so a noisy neighbour hits both sides alike
         decodes.append(timed(["ffmpeg", "-nostdin", "-v", "error", "-i", str(args.clip), "-f", "null", "-"])[0])
-        wall, rss, result = process(False)
+        wall, rss, result = process(False, runtimes[0])
+        for r in runtimes[1:]:
+            w, _, res = process(False, r)
+            others[r].append((w, res))
         if args.plates:
-            plate_walls.append(process(True)[0])
+            plate_walls.append(process(True, runtimes[0])[0])
         walls.append(wall)
         rsss.append(rss)
         firsts.append(result["timing"]["first_candidate_s"])
@@ -127,12 +136,19 @@ def main() -> None:
     ratio = statistics.median(ratios)
     print(f"decode-only (ffmpeg -f null):      {decode:7.2f} s  ({duration / decode:.1f}x real time); "
           f"runs {', '.join(f'{d:.2f}' for d in decodes)}")
-    print(f"evidence process (whole command):  {wall:7.2f} s  = {ratio:.2f}x decode-only "
+    print(f"evidence process (whole command, embedder in {runtimes[0]}):")
+    print(f"                                   {wall:7.2f} s  = {ratio:.2f}x decode-only "
           f"({duration / wall:.1f}x real time); peak memory {rss} MB; runs {', '.join(f'{w:.2f}' for w in walls)}")
     print(f"  tracks {result['tracks']}, candidates {len(result['candidates'])}: "
           f"{sorted({c['subject'] for c in result['candidates']})}")
     print(f"  first candidate {first:.2f} s after the command started processing" if first is not None
           else "  no candidate")
+    for r, runs in others.items():
+        w = statistics.median(x for x, _ in runs)
+        res = runs[-1][1]
+        print(f"evidence process, embedder in {r}: {w:7.2f} s  = {w / decode:.2f}x decode-only; "
+              f"runs {', '.join(f'{x:.2f}' for x, _ in runs)}; tracks {res['tracks']}, candidates "
+              f"{len(res['candidates'])}: {sorted({c['subject'] for c in res['candidates']})}")
     if plate_walls:
         pw = statistics.median(plate_walls)
         print(f"  + plate search (EVIDENCE_PLATES=true): {pw:7.2f} s  = {pw / decode:.2f}x decode-only; "
