@@ -52,12 +52,14 @@ def models(ctx: click.Context, show_all: bool, as_json: bool) -> None:
             continue
         others = [e for e in rt.models.for_role(role) if e.adapter and e.name != active.name] if show_all else []
         rows += [_view(role, active, True)] + [_view(role, e, False) for e in others]
-        if role == "face_embedder" and "onnx" in active.uses:  # the same weights, run where the settings say
-            ran = rt.settings.face_embedder_runtime
-            onnx = rt.models.companion(active, "onnx")
-            rows[-1 - len(others)]["runtime"] = (
-                {"runtime": "onnx", "name": onnx.name, "sha256": onnx.sha256, "file": onnx.file}
-                if ran == "onnx" else {"runtime": "dlib"})
+        if role == "face_embedder":  # where the embedder built from these settings runs its weights
+            built = rt.faces.embedder
+            ran = getattr(getattr(built, "inner", built), "runtime", None)
+            onnx = rt.faces.entries.get("face_embedder_runtime")
+            if ran is not None:
+                rows[-1 - len(others)]["runtime"] = (
+                    {"runtime": "onnx", "name": onnx.name, "sha256": onnx.sha256, "file": onnx.file}
+                    if onnx is not None else {"runtime": str(ran)})
     if as_json:
         for row in rows:
             click.echo(json.dumps(row))
@@ -69,7 +71,7 @@ def models(ctx: click.Context, show_all: bool, as_json: bool) -> None:
             if "runtime" in row:
                 ran = row["runtime"]
                 click.echo(f"{'':<18}runs in: " + (f"onnxruntime ({ran['name']}, sha256 {ran['sha256'][:16]})"
-                                                   if ran["runtime"] == "onnx" else "dlib")
+                                                   if ran["runtime"] == "onnx" else ran["runtime"])
                            + " (EVIDENCE_FACE_EMBEDDER_RUNTIME)")
             if row["caveats"] and row["active"]:
                 click.echo(f"{'':<18}caveats: {row['caveats']}")

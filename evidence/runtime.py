@@ -137,9 +137,7 @@ class FaceModels:
     @classmethod
     def for_settings(cls, s: Settings, models: Catalogue) -> FaceModels:
         # An embedder that ships an ONNX file beside its own runs where the settings say (the same vectors).
-        runtime = {"runtime": s.face_embedder_runtime} if "onnx" in models.choose("face_embedder", s.face_embedder).uses \
-            else {}
-        embedder = models.build("face_embedder", s.face_embedder, s.onnx_threads, **runtime)
+        embedder = models.build("face_embedder", s.face_embedder, s.onnx_threads, runtime=s.face_embedder_runtime)
         if _entry(embedder).metric == "cosine":
             embedder = UnitVectors(embedder)
         return cls(detector=models.build("face_detector", s.face_detector, s.onnx_threads),

@@ -3,8 +3,8 @@ the path its manifest entry verifies; nothing is loaded at import.
 
 The detector and shape predictor are lent one caller at a time from a small pool
 (``models.pool``: one object used from two threads gives wrong results). The embedder's 22 MB
-network is loaded once and used under a lock, so it can be loaded in the background while a clip
-is hashed and probed; it runs in onnxruntime by default (see ``DlibEmbedder``)."""
+network is loaded once, so it can be loaded in the background while a clip is hashed and probed;
+it runs in onnxruntime from any thread by default, or in dlib under a lock (see ``DlibEmbedder``)."""
 
 from __future__ import annotations
 
@@ -114,16 +114,14 @@ class DlibEmbedder:
                  models: Catalogue | None = None) -> None:
         self.entry = entry or catalogue().get("dlib-resnet-v1")
         self.name = self.entry.name
-        runtime = runtime or ("onnx" if "onnx" in self.entry.uses else "dlib")
-        if runtime not in self.RUNTIMES:
+        if runtime not in (None, *self.RUNTIMES):
             raise ModelUnavailable(f"face embedder {self.name}: runtime {runtime!r} is not one of "
                                    f"{', '.join(self.RUNTIMES)}")
-        if runtime == "onnx" and "onnx" not in self.entry.uses:
-            raise ModelUnavailable(f"face embedder {self.name}: its manifest entry names no ONNX file; "
-                                   "run it with EVIDENCE_FACE_EMBEDDER_RUNTIME=dlib")
-        self.runtime = runtime
+        # onnx where the entry names its ONNX file; an entry without one runs in dlib whatever is asked
+        # (and its results record no ONNX file).
+        self.runtime = "onnx" if runtime in (None, "onnx") and "onnx" in self.entry.uses else "dlib"
         # The ONNX file's own entry: recorded with results beside the weights' (``runtime_entry``).
-        self.runtime_entry = (models or catalogue()).companion(self.entry, "onnx") if runtime == "onnx" else None
+        self.runtime_entry = (models or catalogue()).companion(self.entry, "onnx") if self.runtime == "onnx" else None
         self._lock = threading.Lock()
         self._model: Any = None
         self._session = (LazySession(lambda: str(self.runtime_entry.path()), threads)  # type: ignore[union-attr]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import inspect
 import json
 import threading
 from collections.abc import Sequence
@@ -162,6 +163,11 @@ class Catalogue:
             adapter = getattr(importlib.import_module(module), cls)
         except (ImportError, AttributeError) as exc:
             raise ModelUnavailable(f"model {name}: adapter {entry.adapter} cannot be loaded ({exc})") from exc
+        # Options a role's adapters may take (a localiser's max_side, the embedder's runtime) reach an
+        # adapter only if its from_entry names them: a force's own adapter need not know of them.
+        accepts = inspect.signature(adapter.from_entry).parameters
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepts.values()):
+            options = {k: v for k, v in options.items() if k in accepts}
         return adapter.from_entry(entry, self, threads, **options)
 
 

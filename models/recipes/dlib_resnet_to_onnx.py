@@ -3,6 +3,7 @@ embedder (the ResNet of dlib's dnn_face_recognition_ex.cpp, weights CC0) rebuilt
 onnxruntime runs it (with its own threads and optimised kernels) instead of dlib's CPU code.
 
     python models/recipes/dlib_resnet_to_onnx.py [--dat PATH] [--out PATH]
+    python models/recipes/dlib_resnet_to_onnx.py --check ../shared/data/faces/lfw/images
 
 The weights are read from dlib's own model file (the face-recognition-models package's copy by
 default): nothing is retrained or approximated. How dlib writes a network is not documented, so
@@ -64,6 +65,7 @@ ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "models" / "faces" / "dlib-resnet-v1" / "dlib_face_recognition_resnet_model_v1.onnx"
 SIZE = 150
 OPSET = 17
+IR_VERSION = 8
 
 
 @dataclass
@@ -286,6 +288,10 @@ def build(layers: list[Layer]) -> object:
         g.inits)  # type: ignore[arg-type]
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="evidence-pipeline models/recipes/dlib_resnet_to_onnx.py")
+    # The oldest IR that holds opset 17, not the installed onnx package's newest: onnxruntime 1.17
+    # (the oldest pyproject.toml allows) reads IR 9 at most, and the file's bytes (its SHA-256) do not
+    # move with the onnx package that wrote them.
+    model.ir_version = IR_VERSION
     model.doc_string = ("dlib's face recognition ResNet (dlib-models, CC0) rebuilt from "
                         "dlib_face_recognition_resnet_model_v1.dat; input: uint8 RGB face chips from "
                         "dlib.get_face_chip(image, shape, 150, 0.25); output: dlib's 128-d descriptors")
@@ -338,11 +344,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dat", type=Path, default=Path(face_recognition_models.face_recognition_model_location()))
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--check", type=Path, metavar="LFW_IMAGES",
-                        help="compare with dlib on the photos under this folder (../shared/data/faces/lfw/images)")
+                        help="compare --out with dlib on the photos under this folder (../shared/data/faces/lfw/images); "
+                             "with --check the file is written only if it does not exist or --write is given")
+    parser.add_argument("--write", action="store_true", help="write --out even with --check")
     parser.add_argument("--limit", type=int, default=100_000, help="at most this many photos for --check")
     args = parser.parse_args(argv)
-    digest = convert(args.dat, args.out)
-    print(f"wrote {args.out} ({args.out.stat().st_size:,} B, SHA-256 {digest})")
+    if args.write or not args.check or not args.out.exists():
+        digest = convert(args.dat, args.out)
+        print(f"wrote {args.out} ({args.out.stat().st_size:,} B, SHA-256 {digest})")
     if args.check:
         worst = check(args.out, args.dat, args.check, args.limit)
         if worst > 1e-4:

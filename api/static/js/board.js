@@ -156,8 +156,9 @@
     post("/candidates/" + form.dataset.candidate + "/review", {decision: decision, reason: reason.value.trim()})
       .then(function (res) {
       if (!res[0]) { error.textContent = res[1].message || "Not saved"; error.hidden = false; return; }
-      reason.value = "";  // recorded with the decision: the redraw does not carry it over
-      var card = form.closest(".ep-card");
+      var card = EPLive.current(form.closest(".ep-card"));
+      var typed = card.querySelector(".ep-reason");
+      if (typed) typed.value = "";  // recorded with the decision: the redraw does not carry it over
       var all = Array.prototype.slice.call(cards.querySelectorAll(".ep-card"));
       var next = all[all.indexOf(card) + 1] || all[all.indexOf(card) - 1];  // the next still to review
       addCard(card.dataset.event, false).then(function () {
@@ -178,7 +179,7 @@
                                                   note: box.querySelector(".ep-send-note").value.trim()})
       .then(function (res) {
       if (!res[0]) { done.textContent = res[1].message || "Not sent"; done.hidden = false; return; }
-      box.querySelector(".ep-send-note").value = "";  // sent with it: the redraw starts a new one
+      EPLive.current(card).querySelector(".ep-send-note").value = "";  // sent with it: the redraw starts a new one
       say("Sending to " + box.querySelector(".ep-device").selectedOptions[0].textContent);
       addCard(card.dataset.event, false);  // redrawn: where it went, and how the delivery stands
     });

@@ -61,7 +61,7 @@
     post("/alerts/" + id + "/acknowledge", {note: card.querySelector(".ep-note").value.trim()},
          card.querySelector(".ep-error")).then(function (res) {
       if (res[1].signedOut) return;  // the note stays where it was typed
-      if (res[0]) { card.querySelector(".ep-note").value = ""; say("Acknowledged"); }  // said: not kept for the redraw
+      if (res[0]) { EPLive.current(card).querySelector(".ep-note").value = ""; say("Acknowledged"); }  // not kept for the redraw
       draw(id, false);
     });
   }
@@ -71,7 +71,7 @@
     post("/alerts/" + card.dataset.alert + "/send", {device_id: Number(box.querySelector(".ep-device").value),
          note: box.querySelector(".ep-send-note").value.trim()}, done).then(function (res) {
       if (res[0]) {
-        box.querySelector(".ep-send-note").value = "";  // sent with it: the redraw starts a new one
+        EPLive.current(card).querySelector(".ep-send-note").value = "";  // sent with it: the redraw starts a new one
         say("Sending to " + box.querySelector(".ep-device").selectedOptions[0].textContent); draw(card.dataset.alert, false);
       }
     });

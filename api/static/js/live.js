@@ -37,7 +37,7 @@
   // Put ``fresh`` (the server's rendering now) where ``old`` is, keeping what the person was doing
   // in it: what they typed or chose in a field that is still there, and the field they were in.
   // A live redraw (someone else acknowledged, a reply arrived) never wipes a half-written note.
-  function swap(old, fresh) {
+  function swap(old, fresh) {  // returns fresh; ``current(el)`` finds an element's card after swaps
     var focused = old.contains(document.activeElement) ? document.activeElement : null;
     Array.prototype.forEach.call(old.querySelectorAll("input[id], textarea[id], select[id]"), function (field) {
       var twin = fresh.querySelector("#" + CSS.escape(field.id));
@@ -52,8 +52,8 @@
       }
     });
     old.replaceWith(fresh);
-    if (focused && focused.id) {
-      var again = fresh.querySelector("#" + CSS.escape(focused.id));
+    if (focused && focused.id) {  // the card itself (j/k on the board) or a field in it
+      var again = fresh.id === focused.id ? fresh : fresh.querySelector("#" + CSS.escape(focused.id));
       if (again) {
         again.focus();
         if (typeof focused.selectionStart === "number" && again.setSelectionRange) {
@@ -62,6 +62,11 @@
       }
     }
     return fresh;
+  }
+
+  // The element as the page holds it now: ``el`` itself, or its twin (same id) in a card redrawn since.
+  function current(el) {
+    return (el.id && document.getElementById(el.id)) || el;
   }
 
   // A change through the JSON API: [ok, body]; body.signedOut when the session has ended (what
@@ -97,5 +102,5 @@
 
   window.EPLive = {kinds: catalogue.kinds, wording: catalogue.wording, onTimeline: function (kind) {
     return catalogue.timeline.indexOf(kind) >= 0;
-  }, announcer: announcer, fragment: fragment, swap: swap, post: post, feed: feed};
+  }, announcer: announcer, fragment: fragment, swap: swap, current: current, post: post, feed: feed};
 })();
