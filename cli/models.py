@@ -52,14 +52,11 @@ def models(ctx: click.Context, show_all: bool, as_json: bool) -> None:
             continue
         others = [e for e in rt.models.for_role(role) if e.adapter and e.name != active.name] if show_all else []
         rows += [_view(role, active, True)] + [_view(role, e, False) for e in others]
-        if role == "face_embedder":  # where the embedder built from these settings runs its weights
-            built = rt.faces.embedder
-            ran = getattr(getattr(built, "inner", built), "runtime", None)
-            onnx = rt.faces.entries.get("face_embedder_runtime")
-            if ran is not None:
-                rows[-1 - len(others)]["runtime"] = (
-                    {"runtime": "onnx", "name": onnx.name, "sha256": onnx.sha256, "file": onnx.file}
-                    if onnx is not None else {"runtime": str(ran)})
+        ran = rt.faces.embedder_runs_in if role == "face_embedder" else None
+        if ran is not None:  # where the embedder built from these settings runs its weights
+            runs_in, onnx = ran
+            rows[-1 - len(others)]["runtime"] = {"runtime": runs_in, **(
+                {"name": onnx.name, "sha256": onnx.sha256, "file": onnx.file} if onnx is not None else {})}
     if as_json:
         for row in rows:
             click.echo(json.dumps(row))

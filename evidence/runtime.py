@@ -164,10 +164,21 @@ class FaceModels:
         """role -> the manifest entry of the model playing it."""
         out = {"face_detector": _entry(self.detector), "face_aligner": _entry(self.aligner),
                "face_embedder": _entry(self.embedder), "reference_detector": _entry(self.reference_detector)}
-        ran_by = getattr(getattr(self.embedder, "inner", self.embedder), "runtime_entry", None)
-        if isinstance(ran_by, ModelEntry):  # the ONNX file that ran the embedder's weights
-            out["face_embedder_runtime"] = ran_by
+        ran = self.embedder_runs_in
+        if ran is not None and ran[1] is not None:  # the ONNX file that ran the embedder's weights
+            out["face_embedder_runtime"] = ran[1]
         return out
+
+    @property
+    def embedder_runs_in(self) -> tuple[str, ModelEntry | None] | None:
+        """Where the embedder runs its weights: ("onnx", the ONNX file's entry) or ("dlib", None);
+        None for an adapter that does not say (a force's own)."""
+        inner = getattr(self.embedder, "inner", self.embedder)
+        runtime = getattr(inner, "runtime", None)
+        if runtime is None:
+            return None
+        entry = getattr(inner, "runtime_entry", None)
+        return str(runtime), entry if isinstance(entry, ModelEntry) else None
 
     @property
     def versions(self) -> dict[str, str]:
