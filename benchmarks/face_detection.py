@@ -4,6 +4,7 @@
     python benchmarks/face_detection.py [--sizes 40,48,64,80,100] [--yaws 0,45,60] [--frames 3]
     python benchmarks/face_detection.py --fit-alignment [--photos 400]   # YuNet's and CenterFace's HOG-shaped box
     python benchmarks/face_detection.py --dusk      # the dusk phone clip: each person found, frame by frame
+    python benchmarks/face_detection.py --redaction # disclosure copies: which scales and score find every face
 
 Twelve LFW faces (people of ../shared fold 1) are composited at a given face width into 1920x1080
 street frames. *Turned* faces are the same photos turned by the yaw angle about the vertical axis
@@ -120,6 +121,76 @@ def dusk_recall(detectors: list[tuple[str, object, float]]) -> None:
               + f" | {np.median(times) * 1000:8.0f}")
 
 
+REDACTION_SCHEDULES = [  # (label, scales of the copy, lowest score kept)
+    ("1x + 1.5x, 0.35 (before)", (1.0, 1.5), 0.35), ("1x, 0.35", (1.0,), 0.35), ("1x, 0.25", (1.0,), 0.25),
+    ("1x, 0.15 (now)", (1.0,), 0.15), ("1.25x, 0.35", (1.25,), 0.35)]
+
+
+def _redaction_row(label: str, scales: tuple[float, ...], thr: float,
+                   cases: list[tuple[np.ndarray, list[tuple[float, float, float]]]], cf: CenterFaceDetector) -> str:
+    """Faces found (a box centre within one face width), boxes on no face, ms a frame."""
+    found = false = total = 0
+    times = []
+    for image, truth in cases:
+        t = time.perf_counter()
+        boxes = []
+        for k in scales:
+            seen = image if k == 1.0 else np.ascontiguousarray(cv2.resize(image, None, fx=k, fy=k,
+                                                                          interpolation=cv2.INTER_LINEAR))
+            boxes += [(b[0] / k, b[1] / k, b[2] / k, b[3] / k) for b, s in cf.detect(seen) if s >= thr]
+        times.append(time.perf_counter() - t)
+        centres = [((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for b in boxes]
+        found += sum(any(abs(x - cx) < w and abs(y - cy) < w for x, y in centres) for cx, cy, w in truth)
+        false += sum(not any(abs(x - cx) < w and abs(y - cy) < w for cx, cy, w in truth) for x, y in centres)
+        total += len(truth)
+    return f"{label:26} | {found:4d}/{total:<4d} {total - found:6d} {false:6d} | {np.median(times) * 1000:8.0f}"
+
+
+def redaction_recall(sizes: list[int], yaws: list[float], yaw_size: int, n_frames: int) -> None:
+    """Disclosure copies (``evidence.redaction``): faces are searched in the working copy (1080p
+    shrunk to 720p, so a 40 px face is 27 px) at 5 frames a second; a face missed is disclosed. Each
+    schedule (the copy's scales and the lowest CenterFace score kept) on the street frames (faces of
+    ``sizes`` px in the 1080p original, and turned) and on every 6th frame of the dusk clip's
+    720x1280 copy: faces missed, boxes on no face, ms a frame (one thread)."""
+    import tempfile
+
+    from evidence.mediaio import iter_frames, probe_media
+    from samples.make_samples import dusk_people, render_clip
+
+    cases = []
+    for px, yaw in [(px, 0.0) for px in sizes] + [(yaw_size, y) for y in yaws if y > 0]:
+        for seed in range(n_frames):
+            frame, centres = frame_with_faces(px, 5 + seed, yaw)
+            small = np.ascontiguousarray(cv2.resize(frame, (1280, 720), interpolation=cv2.INTER_AREA))
+            cases.append((small, [(x * 2 / 3, y * 2 / 3, px * 2 / 3) for x, y in centres]))
+    people = dusk_people()
+    d = Path(tempfile.mkdtemp())
+    clip = render_clip(d / "dusk.mp4", people, 15.0, size_wh=(1080, 1920), rotate_90=True, seed=7, fps=30, dusk=True)
+    import subprocess
+
+    from pipeline.media import working_copy_args
+
+    copy = d / "copy.mp4"
+    subprocess.run(working_copy_args(str(clip), str(copy), probe_media(clip)), check=True)
+    info = probe_media(copy)
+    w, h = info.display_wh
+    dusk = []
+    for f in iter_frames(copy, info, None):
+        if f.index % 6 == 0:
+            truth, t_s = [], f.index / info.fps
+            for p in people:
+                if p.t_in_s <= t_s < p.t_out_s:
+                    u = (t_s - p.t_in_s) / (p.t_out_s - p.t_in_s)
+                    truth.append((w * (p.start_xy[0] + (p.end_xy[0] - p.start_xy[0]) * u),
+                                  h * (p.start_xy[1] + (p.end_xy[1] - p.start_xy[1]) * u), 40.0))
+            dusk.append((f.image, truth))
+    cf = CenterFaceDetector(threads=1, threshold=0.05)
+    for name, data in (("street frames, 720p copy", cases), ("dusk clip, 720x1280 copy", dusk)):
+        print(f"{name:26} | found       missed  false | ms/frame")
+        for label, scales, thr in REDACTION_SCHEDULES:
+            print(_redaction_row(label, scales, thr, data, cf))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="40,48,64,80,100")
@@ -129,10 +200,15 @@ def main() -> None:
     ap.add_argument("--fit-alignment", action="store_true", help="fit each detector's HOG-shaped box on LFW")
     ap.add_argument("--photos", type=int, default=400, help="--fit-alignment: LFW photos to look at")
     ap.add_argument("--dusk", action="store_true", help="recall on the dusk phone clip instead")
+    ap.add_argument("--redaction", action="store_true", help="disclosure copies: faces missed by each schedule")
     args = ap.parse_args()
     cv2.setNumThreads(1)
     if args.fit_alignment:
         fit_alignment(args.photos)
+        return
+    if args.redaction:
+        redaction_recall([int(s) for s in args.sizes.split(",")], [float(y) for y in args.yaws.split(",")],
+                         args.yaw_size, args.frames)
         return
     cf, hog, yn = CenterFaceDetector(threads=1), DlibHogDetector(max_in_use=1), YuNetDetector(max_in_use=1)
     if args.dusk:

@@ -41,10 +41,15 @@ from pipeline.watchlist import track_distance
 __all__ = ["redactor_for"]
 
 DETECT_FPS = 5.0
-# CenterFace's score for a face to blur (analysis keeps 0.5 and up). On the dusk clip's 720p copy
-# (tests/test_face_detection.py) 0.35 with the copy enlarged 1.5x missed 2 of 190 faces on the
-# detection frames; 0.5 at 1x missed 11. Frames are searched at both scales (``_Faces._found``).
-REDACT_MIN_SCORE = 0.35
+# CenterFace's score for a face to blur (analysis keeps 0.5 and up), and how far the copy is enlarged
+# for it: only when the smallest face analysed in the original (``min_face_px``), shrunk with the copy,
+# would be under SMALLEST_AT times the detector's reliable minimum. Measured (benchmarks/face_detection.py
+# --redaction, RESULTS.md "Issue 30"): on the working copies of the dusk clip (190 faces on the detection
+# frames) and of the street frames (faces of 40-100 px in 1080p, and turned 45-60 degrees; 84 faces), at
+# the copy's own scale a score of 0.35 missed 2 dusk faces, 0.25 one, 0.15 none, and none of them put a
+# box on anything else; the copy at both 1x and 1.5x (0.35) also missed none, at three times the cost.
+REDACT_MIN_SCORE = 0.15
+SMALLEST_AT = 1.25
 
 
 class _Faces:
@@ -58,15 +63,12 @@ class _Faces:
         self.detector: FaceDetector = CenterFaceDetector(rt.settings.onnx_threads, threshold=REDACT_MIN_SCORE)
 
     def _found(self, image: RGBImage) -> list[Box]:
-        """Faces at the frame's own scale and, when the copy is small, enlarged too: a detector's
-        score for one face moves with its size in pixels, so a face one scale scores under the
-        threshold the other finds (the dusk clip: a face at 0.53 at 1x, under 0.35 at 1.5x)."""
-        found: list[Box] = [box for box, _ in self.detector.detect(image)]
+        """Faces in the frame, searched at ``upscale`` times its size (boxes in its own pixels)."""
         k = self.upscale
-        if k > 1.0:
-            seen = np.asarray(cv2.resize(image, None, fx=k, fy=k, interpolation=cv2.INTER_LINEAR), dtype=np.uint8)
-            found += [(x0 / k, y0 / k, x1 / k, y1 / k) for (x0, y0, x1, y1), _ in self.detector.detect(seen)]
-        return found
+        if k <= 1.0:
+            return [box for box, _ in self.detector.detect(image)]
+        seen = np.asarray(cv2.resize(image, None, fx=k, fy=k, interpolation=cv2.INTER_LINEAR), dtype=np.uint8)
+        return [(x0 / k, y0 / k, x1 / k, y1 / k) for (x0, y0, x1, y1), _ in self.detector.detect(seen)]
 
     def boxes(self, image: RGBImage) -> list[Box]:
         out = []
@@ -81,13 +83,14 @@ class _Faces:
 
 
 def _upscale(rt: Runtime, src: Path, ev: Evidence) -> float:
-    """How much to enlarge the copy's frames for the detector, so that the smallest face analysed
-    in the original (``min_face_px``), shrunk with the copy (at most 720p), is found surely: at
-    2.5 times the smallest the detector finds at all (up to 2x)."""
+    """How much to enlarge the copy's frames for the detector: so that the smallest face analysed in
+    the original (``min_face_px``), shrunk with the copy (at most 720p), is at least SMALLEST_AT
+    times the smallest the detector finds reliably (up to 2x; a 4K original's 40 px face is 13 px
+    in its 720p copy)."""
     copy_side = max(probe_media(src).display_wh)
     original_side = max(MediaInfo.from_record(ev.media).display_wh) or copy_side
     smallest = rt.settings.min_face_px * copy_side / original_side
-    return float(min(2.0, max(1.0, 2.5 * rt.faces.detector.min_face_px / smallest)))
+    return float(min(2.0, max(1.0, SMALLEST_AT * CenterFaceDetector.min_face_px / smallest)))
 
 
 def _confirmed(rt: Runtime, evidence_id: int) -> tuple[list[tuple[np.ndarray, float]], list[dict[str, Any]]]:
@@ -179,8 +182,8 @@ def redactor_for(rt: Runtime, actor: Actor, plates: bool = False,
             done = _redact_video(rt, src, out, _Faces(rt, keep, upscale), plates, on_frames)
             stored = rt.store.put_file(out, "derivatives", ".mp4")
         made_by = {"software": SOFTWARE, "from": "working_copy" if parent else "original",
-                   "faces": {"detector": f"{type(rt.faces.detector).__name__}, {DETECT_FPS:g} frames a second",
-                             "scales": sorted({1.0, round(upscale, 3)}),
+                   "faces": {"detector": f"CenterFace, {DETECT_FPS:g} frames a second",
+                             "scale": round(upscale, 3), "min_score": REDACT_MIN_SCORE,
                              "models": rt.faces.versions,
                              "visible_confirmed_subjects": kept_record},
                    "plates": {"models": rt.plates.versions} if plates else None, "blur": "pixelate 8 + gaussian",
