@@ -63,12 +63,14 @@ def redis_server():
     server.stop()
 
 
+WORKER_SETTINGS = {"EVIDENCE_LEASE_S": "3", "EVIDENCE_SEGMENT_S": "5", "EVIDENCE_QUICK_PASS_MIN_S": "0"}
+
+
 @pytest.fixture
 def worker_env(env, redis_server, monkeypatch):
     monkeypatch.setenv("EVIDENCE_REDIS_URL", f"redis://127.0.0.1:{redis_server.port}/0")
-    monkeypatch.setenv("EVIDENCE_LEASE_S", "3")
-    monkeypatch.setenv("EVIDENCE_SEGMENT_S", "5")
-    monkeypatch.setenv("EVIDENCE_QUICK_PASS_MIN_S", "0")
+    for key, value in WORKER_SETTINGS.items():
+        monkeypatch.setenv(key, value)
     return dict(os.environ)
 
 
@@ -80,6 +82,27 @@ def long_clip(tmp_path_factory):
     car = [Vehicle("YR19KDF", "current", 2.5, 8.5, (0.1, 0.72), (0.9, 0.72), (150, 170))]
     return render_clip(tmp_path_factory.mktemp("long") / "long.mp4", people, 14.0, size_wh=(1280, 720), seed=21,
                        vehicles=car)
+
+
+@pytest.fixture(scope="module")
+def undisturbed(long_clip, watchlist_dir, sqlite_template, tmp_path_factory) -> tuple[set, set]:
+    """The long clip analysed once in-process (no Redis, the workers' settings), on a data directory
+    of its own: the tracks, sightings and candidates every run through the workers must end with."""
+    data = tmp_path_factory.mktemp("undisturbed") / "data"
+    data.mkdir()
+    shutil.copyfile(sqlite_template, data / "evidence.db")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EVIDENCE_DATA_DIR", str(data))
+        mp.delenv("EVIDENCE_DATABASE_URL", raising=False)
+        mp.delenv("EVIDENCE_REDIS_URL", raising=False)
+        for key, value in WORKER_SETTINGS.items():
+            mp.setenv(key, value)
+        run("watchlist", "import", watchlist_dir, env=dict(os.environ))
+        run("process", long_clip, "--incident", "INC-REF", env=dict(os.environ))
+        with Runtime(Settings()).sessions() as s:
+            reference = s.scalar(select(Evidence.id))
+        _, tracks, cands = results(reference)
+    return tracks, cands
 
 
 def descendants(pid: int) -> list[int]:
@@ -104,7 +127,7 @@ def results(evidence_id: int) -> tuple[str, set, set]:
     return ev.state, tracks, set(cands)
 
 
-def test_submit_then_worker_gives_the_in_process_results(worker_env, long_clip, watchlist_dir):
+def test_submit_then_worker_gives_the_in_process_results(worker_env, long_clip, watchlist_dir, undisturbed):
     run("watchlist", "import", watchlist_dir, env=worker_env)
     out = run("submit", long_clip, "--incident", "INC-W", env=worker_env).stdout
     evidence_id = int(out.split()[1])
@@ -122,17 +145,13 @@ def test_submit_then_worker_gives_the_in_process_results(worker_env, long_clip, 
             WorkItem.evidence_id == evidence_id, WorkItem.kind == "segment")))
         assert "quick" in kinds and "transcode" in kinds
         assert s.scalar(select(func.count()).select_from(WorkItem).where(WorkItem.state != "done")) == 0
-    # The same clip in-process (a new incident, so a new evidence row) gives the same results.
-    run("process", long_clip, "--incident", "INC-LOCAL", env={**worker_env, "EVIDENCE_REDIS_URL": ""})
-    with Runtime(Settings()).sessions() as s:
-        local_id = s.scalar(select(Evidence.id).where(Evidence.id != evidence_id))
-    assert results(local_id)[1:] == (tracks, cands)
+    # The same clip in-process gives the same results.
+    assert undisturbed == (tracks, cands)
 
 
-def test_worker_killed_mid_analysis_is_replaced_and_results_are_exact(worker_env, long_clip, watchlist_dir):
+def test_worker_killed_mid_analysis_is_replaced_and_results_are_exact(worker_env, long_clip, watchlist_dir,
+                                                                        undisturbed):
     run("watchlist", "import", watchlist_dir, env=worker_env)
-    reference = run("process", long_clip, "--incident", "INC-REF", env={**worker_env, "EVIDENCE_REDIS_URL": ""})
-    assert reference.returncode == 0
     out = run("submit", long_clip, "--incident", "INC-KILL", env=worker_env).stdout
     evidence_id = int(out.split()[1])
     worker = subprocess.Popen([EVIDENCE, "worker"], env=worker_env, start_new_session=True,
@@ -158,9 +177,7 @@ def test_worker_killed_mid_analysis_is_replaced_and_results_are_exact(worker_env
     res = run("worker", "--burst", env=worker_env)
     assert f"re-queued evidence {evidence_id}" in res.stderr
     state, tracks, cands = results(evidence_id)
-    with Runtime(Settings()).sessions() as s:
-        ref_id = s.scalar(select(Evidence.id).where(Evidence.id != evidence_id))
-    assert state == "done" and (tracks, cands) == results(ref_id)[1:]
+    assert state == "done" and (tracks, cands) == undisturbed
 
 
 def test_redis_restart_mid_run_loses_the_queue_but_no_evidence(worker_env, redis_server, long_clip, clips,
