@@ -151,6 +151,78 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
     yield from _database(request.param, tmp_path, request, upgraded=False)
 
 
+# The street clip analysed with the watchlist enrolled (incident INC-R), once per test session (per
+# xdist worker) on each database: a test that starts from analysed results gets a copy of the data
+# directory and of the database (a file copy on SQLite, CREATE DATABASE … TEMPLATE on PostgreSQL),
+# not an analysis of its own (about 10 s each).
+ANALYSED_INCIDENT = "INC-R"
+
+
+def _analyse_street(data: Path, database_url: str, face_models: FaceModels, clip: Path, watchlist: Path) -> int:
+    from evidence.watchlists import enrol, folder_enrolments
+    from evidence.work import analyse_evidence, ingest_clip
+
+    rt = Runtime(Settings(data_dir=data, database_url=database_url))
+    rt.faces = face_models
+    try:
+        enrol(rt, folder_enrolments(watchlist), Actor("test set-up", "system"))
+        evidence_id = ingest_clip(rt, clip, ANALYSED_INCIDENT, Actor("test set-up", "system"))
+        analyse_evidence(rt, evidence_id)
+        return evidence_id
+    finally:
+        rt.engine.dispose()  # a template must have no connections when it is copied
+
+
+@pytest.fixture(scope="session")
+def analysed_sqlite(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path, face_models: FaceModels,
+                    clips: dict[str, Path], watchlist_dir: Path) -> tuple[Path, int]:
+    data = tmp_path_factory.mktemp("analysed") / "data"
+    data.mkdir()
+    shutil.copyfile(sqlite_template, data / "evidence.db")
+    return data, _analyse_street(data, f"sqlite:///{data / 'evidence.db'}", face_models, clips["street"], watchlist_dir)
+
+
+@pytest.fixture(scope="session")
+def analysed_postgres(tmp_path_factory: pytest.TempPathFactory, postgres_template: str | None,
+                      face_models: FaceModels, clips: dict[str, Path],
+                      watchlist_dir: Path) -> Iterator[tuple[Path, str, int] | None]:
+    if postgres_template is None:
+        yield None
+        return
+    gen = _postgres_database(postgres_template)
+    url = next(gen)
+    assert url is not None
+    data = tmp_path_factory.mktemp("analysed-pg") / "data"
+    evidence_id = _analyse_street(data, url, face_models, clips["street"], watchlist_dir)
+    yield data, url.rsplit("/", 1)[1], evidence_id
+    next(gen, None)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def analysed(request: pytest.FixtureRequest, tmp_path: Path, face_models: FaceModels) -> Iterator[tuple[Runtime, int]]:
+    """A Runtime on a copy of the analysed street clip (its data directory and its database, on SQLite
+    and on PostgreSQL), and the clip's evidence id."""
+    data = tmp_path / "data"
+    if request.param == "sqlite":
+        source, evidence_id = request.getfixturevalue("analysed_sqlite")
+        shutil.copytree(source, data)
+        database_url = f"sqlite:///{data / 'evidence.db'}"
+        copy: Iterator[str | None] = iter(())
+    else:
+        made = request.getfixturevalue("analysed_postgres")
+        if made is None:
+            pytest.skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}")
+        source, template, evidence_id = made
+        shutil.copytree(source, data)
+        copy = _postgres_database(template)
+        database_url = next(copy) or ""
+    rt = Runtime(Settings(data_dir=data, database_url=database_url))
+    rt.faces = face_models
+    yield rt, evidence_id
+    rt.engine.dispose()
+    next(copy, None)
+
+
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sqlite_template: Path) -> Path:
     """EVIDENCE_* pointing at a fresh data dir (SQLite, local store, in-process), its database
@@ -162,6 +234,15 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sqlite_template: Path) 
     monkeypatch.delenv("EVIDENCE_DATABASE_URL", raising=False)
     monkeypatch.delenv("EVIDENCE_REDIS_URL", raising=False)
     return data
+
+
+@pytest.fixture
+def analysed_env(env: Path, analysed_sqlite: tuple[Path, int]) -> int:
+    """``env`` holding a copy of the analysed street clip (SQLite): its evidence id."""
+    source, evidence_id = analysed_sqlite
+    shutil.rmtree(env)
+    shutil.copytree(source, env)
+    return evidence_id
 
 
 @pytest.fixture

@@ -9,27 +9,23 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from api.main import create_app
+from conftest import ANALYSED_INCIDENT
 from evidence.audit import Actor, verify_audit
 from evidence.db.tables import AuditEntry, CandidateRow
 from evidence.keys import ROLES, create_key, revoke_key
-from evidence.work import analyse_evidence, ingest_clip
 from evidence.settings import Settings
-from evidence.watchlists import enrol, folder_enrolments
 
 ADMIN = Actor("test-admin", "admin")
 
 
 @pytest.fixture
-def api(env, monkeypatch, face_models, clips, watchlist_dir):
-    """An app on a fresh database holding one analysed clip (with candidates) on incident INC-API,
-    and a key per role."""
-    monkeypatch.setenv("EVIDENCE_WORKING_COPY", "false")
+def api(analysed_env, monkeypatch, face_models):
+    """An app on a copy of the analysed street clip (with candidates, incident INC-R), and a key per
+    role."""
     monkeypatch.setenv("EVIDENCE_AUTH_FAILURES_PER_MIN", "100000")  # the role matrix sends bad keys on purpose
     app = create_app(Settings())
     rt = app.state.runtime
     rt.faces = face_models
-    enrol(rt, folder_enrolments(watchlist_dir), ADMIN)
-    analyse_evidence(rt, ingest_clip(rt, clips["street"], "INC-API", ADMIN))
     keys = {role: create_key(rt, f"{role} user", role, ADMIN)[1] for role in ROLES}
     with rt.sessions() as s:
         candidate = s.scalars(select(CandidateRow)).first()
@@ -121,7 +117,7 @@ def test_incident_view_review_and_audit(api):
     cr = _auth(keys["control_room"])
     made = client.post("/incidents", json={"reference": "INC-NEW", "title": "fireworks"}, headers=cr)
     assert made.status_code == 201 and made.json()["title"] == "fireworks"
-    assert {i["reference"] for i in client.get("/incidents", headers=cr).json()} == {"INC-API", "INC-NEW"}
+    assert {i["reference"] for i in client.get("/incidents", headers=cr).json()} == {ANALYSED_INCIDENT, "INC-NEW"}
     incident = client.get("/incidents/1", headers=cr).json()
     cands = incident["evidence"][0]["candidates"]
     assert {c["subject"] for c in cands} == {"Gordon_Brown", "Kim_Clijsters"}

@@ -122,10 +122,9 @@ def test_console_script_runs(env, clips):
     assert json.loads(res.stdout)["tracks"] == 0
 
 
-def test_status_reports_state_and_progress(cli, clips):
-    out = run_json(cli, clips["street"])
-    res = cli("status", out["evidence"]["id"])
+def test_status_reports_state_and_progress(cli, analysed_env):
+    res = cli("status", analysed_env)
     assert res.exit_code == 0 and res.stdout.strip() == \
-        f"evidence {out['evidence']['id']}: done, 100 %; segments 1/1 done, working copy 1/1 done"
+        f"evidence {analysed_env}: done, 100 %; segments 1/1 done, working copy 1/1 done"
     missing = cli("status", 999)
     assert missing.exit_code == 2 and "evidence 999 not found" in missing.stderr

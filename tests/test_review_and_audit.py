@@ -19,14 +19,9 @@ ADMIN = Actor("admin-1", "admin")
 
 
 @pytest.fixture
-def processed(database_url, tmp_path, face_models, clips, watchlist_dir):
-    rt = Runtime(Settings(data_dir=tmp_path / "data", database_url=database_url))
-    rt.faces = face_models
-    enrol(rt, folder_enrolments(watchlist_dir), ADMIN)
-    eid = ingest_clip(rt, clips["street"], "INC-R", ADMIN)
-    analyse_evidence(rt, eid)
-    yield rt, eid
-    rt.engine.dispose()
+def processed(analysed):
+    """The street clip analysed with the watchlist (a copy of the session's, on both databases)."""
+    return analysed
 
 
 def test_candidates_are_pending_until_a_named_user_decides(processed):
