@@ -162,7 +162,11 @@ def _analyse_street(data: Path, database_url: str, face_models: FaceModels, clip
     from evidence.watchlists import enrol, folder_enrolments
     from evidence.work import analyse_evidence, ingest_clip
 
-    rt = Runtime(Settings(data_dir=data, database_url=database_url))
+    with pytest.MonkeyPatch.context() as mp:  # the defaults, whatever the test that first asks has set
+        for key in [k for k in os.environ if k.startswith("EVIDENCE_")]:
+            mp.delenv(key)
+        settings = Settings(data_dir=data, database_url=database_url)
+    rt = Runtime(settings)
     rt.faces = face_models
     try:
         enrol(rt, folder_enrolments(watchlist), Actor("test set-up", "system"))
