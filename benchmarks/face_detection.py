@@ -94,11 +94,6 @@ def dusk_recall(detectors: list[tuple[str, object, float]]) -> None:
                        seed=7, fps=30, dusk=True)
     frames = list(iter_frames(clip, probe_media(clip), 2.0))
 
-    def where(p: object, t: float) -> tuple[float, float]:
-        u = (t - p.t_in_s) / (p.t_out_s - p.t_in_s)  # type: ignore[attr-defined]
-        (x0, y0), (x1, y1) = p.start_xy, p.end_xy  # type: ignore[attr-defined]
-        return 1080 * (x0 + (x1 - x0) * u), 1920 * (y0 + (y1 - y0) * u)
-
     print(f"{'dusk clip, detector':34} {'scale':>5} | all   " + " ".join(f"{p.name[:8]:>8}" for p in people)
           + " | ms/frame")
     for label, det, min_px in detectors:
@@ -113,7 +108,7 @@ def dusk_recall(detectors: list[tuple[str, object, float]]) -> None:
             times.append(time.perf_counter() - t)
             for p in people:
                 if p.t_in_s + 0.25 <= f.t_s < p.t_out_s - 0.25:
-                    x, y = where(p, f.t_s)
+                    x, y = p.centre_at(f.t_s, (1080, 1920))
                     hits[p.name][0] += any(abs(px - x) < 40 and abs(py - y) < 40 for px, py in pts)
                     hits[p.name][1] += 1
         total = sum(h for h, _ in hits.values()) / sum(n for _, n in hits.values())
@@ -152,9 +147,11 @@ def redaction_recall(sizes: list[int], yaws: list[float], yaw_size: int, n_frame
     schedule (the copy's scales and the lowest CenterFace score kept) on the street frames (faces of
     ``sizes`` px in the 1080p original, and turned) and on every 6th frame of the dusk clip's
     720x1280 copy: faces missed, boxes on no face, ms a frame (one thread)."""
+    import subprocess
     import tempfile
 
     from evidence.mediaio import iter_frames, probe_media
+    from pipeline.media import working_copy_args
     from samples.make_samples import dusk_people, render_clip
 
     cases = []
@@ -166,10 +163,6 @@ def redaction_recall(sizes: list[int], yaws: list[float], yaw_size: int, n_frame
     people = dusk_people()
     d = Path(tempfile.mkdtemp())
     clip = render_clip(d / "dusk.mp4", people, 15.0, size_wh=(1080, 1920), rotate_90=True, seed=7, fps=30, dusk=True)
-    import subprocess
-
-    from pipeline.media import working_copy_args
-
     copy = d / "copy.mp4"
     subprocess.run(working_copy_args(str(clip), str(copy), probe_media(clip)), check=True)
     info = probe_media(copy)
@@ -177,13 +170,8 @@ def redaction_recall(sizes: list[int], yaws: list[float], yaw_size: int, n_frame
     dusk = []
     for f in iter_frames(copy, info, None):
         if f.index % 6 == 0:
-            truth, t_s = [], f.index / info.fps
-            for p in people:
-                if p.t_in_s <= t_s < p.t_out_s:
-                    u = (t_s - p.t_in_s) / (p.t_out_s - p.t_in_s)
-                    truth.append((w * (p.start_xy[0] + (p.end_xy[0] - p.start_xy[0]) * u),
-                                  h * (p.start_xy[1] + (p.end_xy[1] - p.start_xy[1]) * u), 40.0))
-            dusk.append((f.image, truth))
+            t_s = f.index / info.fps
+            dusk.append((f.image, [(*p.centre_at(t_s, (w, h)), 40.0) for p in people if p.t_in_s <= t_s < p.t_out_s]))
     cf = CenterFaceDetector(threads=1, threshold=0.05)
     for name, data in (("street frames, 720p copy", cases), ("dusk clip, 720x1280 copy", dusk)):
         print(f"{name:26} | found       missed  false | ms/frame")

@@ -53,6 +53,13 @@ class Appearance:
     on_watchlist: bool
     yaw_deg: float = 0.0
 
+    def centre_at(self, t_s: float, size_wh: tuple[int, int]) -> tuple[float, float]:
+        """Where the face's centre is at ``t_s``, in pixels of a frame of ``size_wh``: where it is
+        drawn, and the ground truth the tests and benchmarks check against."""
+        u = (t_s - self.t_in_s) / max(1e-6, self.t_out_s - self.t_in_s)
+        return ((self.start_xy[0] + (self.end_xy[0] - self.start_xy[0]) * u) * size_wh[0],
+                (self.start_xy[1] + (self.end_xy[1] - self.start_xy[1]) * u) * size_wh[1])
+
 
 @dataclass(frozen=True)
 class Vehicle:
@@ -215,8 +222,7 @@ def render_clip(
             cache = sprites[p.photo]
             if px not in cache:
                 cache[px] = turned(*_face_sprite(lfw_photo(*_split_photo(p.photo)), px), p.yaw_deg)
-            cx = (p.start_xy[0] + (p.end_xy[0] - p.start_xy[0]) * u) * width
-            cy = (p.start_xy[1] + (p.end_xy[1] - p.start_xy[1]) * u) * height
+            cx, cy = p.centre_at(t, (width, height))
             sprite = cache[px]
             if dusk:
                 dx = (p.end_xy[0] - p.start_xy[0]) * width / max(1e-6, p.t_out_s - p.t_in_s) / fps

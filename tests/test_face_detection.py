@@ -31,16 +31,10 @@ def dusk(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return clip, build_watchlist(d / "wl", DEMO_WATCHLIST)
 
 
-def _where(person, t_s: float) -> tuple[float, float]:
-    u = (t_s - person.t_in_s) / (person.t_out_s - person.t_in_s)
-    return (1080 * (person.start_xy[0] + (person.end_xy[0] - person.start_xy[0]) * u),
-            1920 * (person.start_xy[1] + (person.end_xy[1] - person.start_xy[1]) * u))
-
-
 def _person_at(t_s: float, box: list[float]):
     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
     near = [(abs(x - cx) + abs(y - cy), p) for p in PEOPLE if p.t_in_s <= t_s < p.t_out_s
-            for x, y in [_where(p, t_s)]]
+            for x, y in [p.centre_at(t_s, (1080, 1920))]]
     best = min(near, key=lambda d: d[0], default=None)
     return best[1] if best is not None and best[0] < 80 else None
 
