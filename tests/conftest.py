@@ -180,9 +180,7 @@ def _analyse_street(data: Path, database_url: str, face_models: FaceModels, clip
 @pytest.fixture(scope="session")
 def analysed_sqlite(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path, face_models: FaceModels,
                     clips: dict[str, Path], watchlist_dir: Path) -> tuple[Path, int]:
-    data = tmp_path_factory.mktemp("analysed") / "data"
-    data.mkdir()
-    shutil.copyfile(sqlite_template, data / "evidence.db")
+    data = fresh_data_dir(tmp_path_factory.mktemp("analysed") / "data", sqlite_template)
     return data, _analyse_street(data, f"sqlite:///{data / 'evidence.db'}", face_models, clips["street"], watchlist_dir)
 
 
@@ -227,16 +225,26 @@ def analysed(request: pytest.FixtureRequest, tmp_path: Path, face_models: FaceMo
     next(copy, None)
 
 
+def fresh_data_dir(data: Path, sqlite_template: Path) -> Path:
+    """``data`` made a data directory whose SQLite database is migrated (a copy of the session's template)."""
+    data.mkdir(parents=True)
+    shutil.copyfile(sqlite_template, data / "evidence.db")
+    return data
+
+
+def use_data_dir(monkeypatch: pytest.MonkeyPatch, data: Path) -> None:
+    """EVIDENCE_* pointing at ``data`` (its SQLite database, the local store, in-process)."""
+    monkeypatch.setenv("EVIDENCE_DATA_DIR", str(data))
+    monkeypatch.delenv("EVIDENCE_DATABASE_URL", raising=False)
+    monkeypatch.delenv("EVIDENCE_REDIS_URL", raising=False)
+
+
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sqlite_template: Path) -> Path:
     """EVIDENCE_* pointing at a fresh data dir (SQLite, local store, in-process), its database
     already migrated (a copy of the session's template)."""
-    data = tmp_path / "data"
-    data.mkdir()
-    shutil.copyfile(sqlite_template, data / "evidence.db")
-    monkeypatch.setenv("EVIDENCE_DATA_DIR", str(data))
-    monkeypatch.delenv("EVIDENCE_DATABASE_URL", raising=False)
-    monkeypatch.delenv("EVIDENCE_REDIS_URL", raising=False)
+    data = fresh_data_dir(tmp_path / "data", sqlite_template)
+    use_data_dir(monkeypatch, data)
     return data
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import func, select, update
 from evidence.db.tables import CandidateRow, Evidence, FaceTrackRow, PlateSightingRow, WorkItem
 from evidence.runtime import Runtime
 from evidence.settings import Settings
+from conftest import fresh_data_dir, use_data_dir
 from samples.make_samples import Appearance, Vehicle, render_clip
 from tests.served import run
 
@@ -88,13 +89,8 @@ def long_clip(tmp_path_factory):
 def undisturbed(long_clip, watchlist_dir, sqlite_template, tmp_path_factory) -> tuple[set, set]:
     """The long clip analysed once in-process (no Redis, the workers' settings), on a data directory
     of its own: the tracks, sightings and candidates every run through the workers must end with."""
-    data = tmp_path_factory.mktemp("undisturbed") / "data"
-    data.mkdir()
-    shutil.copyfile(sqlite_template, data / "evidence.db")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("EVIDENCE_DATA_DIR", str(data))
-        mp.delenv("EVIDENCE_DATABASE_URL", raising=False)
-        mp.delenv("EVIDENCE_REDIS_URL", raising=False)
+        use_data_dir(mp, fresh_data_dir(tmp_path_factory.mktemp("undisturbed") / "data", sqlite_template))
         for key, value in WORKER_SETTINGS.items():
             mp.setenv(key, value)
         run("watchlist", "import", watchlist_dir, env=dict(os.environ))
