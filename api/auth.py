@@ -24,7 +24,7 @@ from evidence.states import ADMINS, CAMERAS, EXPORTERS, OPENERS, READERS, REVIEW
 from evidence.users import session_user
 
 __all__ = ["ADMINS", "CAMERAS", "EXPORTERS", "OPENERS", "READERS", "REVIEWERS", "SESSION_COOKIE", "UPLOADERS", "allow", "limit_key",
-           "still_allowed",
+           "person_acting", "still_allowed",
            "client_address"]
 
 
@@ -32,6 +32,17 @@ SESSION_COOKIE = "ep_session"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 log = logging.getLogger(__name__)
 _bearer = HTTPBearer(auto_error=False, description="an API key from `evidence keys create --role ROLE --name NAME`")
+
+
+REFRESH_HEADER = "x-ep-refresh"
+
+
+def person_acting(request: Request) -> bool:
+    """Whether this request is the person's doing (activity that keeps their session), not their
+    page refreshing itself — a card redrawn because an event arrived, an export's progress asked
+    (the pages' scripts send ``X-EP-Refresh``). An unattended screen still signs out when idle,
+    however busy its feed."""
+    return REFRESH_HEADER not in request.headers
 
 
 def client_address(request: Request) -> str:
@@ -100,7 +111,7 @@ def still_allowed(request: Request, roles: tuple[Role, ...]) -> Callable[[], boo
 
 def _session_actor(request: Request) -> Actor:
     """The signed-in person behind a session cookie (Unauthorized if it ended or idled out)."""
-    user = session_user(request.app.state.runtime, request.cookies.get(SESSION_COOKIE))
+    user = session_user(request.app.state.runtime, request.cookies.get(SESSION_COOKIE), touch=person_acting(request))
     if user is None:
         raise Unauthorized("your session has ended: sign in again")
     if user.must_change:

@@ -162,6 +162,32 @@ def test_sessions_end_when_idle_when_disabled_and_the_one_time_password_must_cha
     assert sign_in(TestClient(app), "PC 8 Green", PASSWORD).status_code == 401
 
 
+def test_a_page_refreshing_itself_is_not_activity_and_does_not_keep_an_unattended_session(site):
+    """A live board's own fetches (a card redrawn because an event arrived, an export's progress)
+    say so (X-EP-Refresh): a control-room screen nobody touches still signs out when idle, however
+    busy the feed. What the person does (a page opened, a form or API call sent) is activity."""
+    app, rt = site
+    client = TestClient(app)
+    person(rt, client, "PC 11 Hart")
+
+    def idle_for(minutes: float) -> None:
+        with rt.sessions.begin() as s:
+            s.execute(update(WebSession).values(seen_at=utcnow() - timedelta(minutes=minutes)))
+
+    def left() -> float:
+        return client.get("/app/session").json()["seconds_left"]
+
+    idle_for(28.5)
+    refresh = {"X-EP-Refresh": "1"}
+    assert client.get("/app/incidents", headers=refresh).status_code == 200  # still signed in: it answers
+    assert client.get("/incidents", headers=refresh).status_code == 200
+    assert left() < 2 * 60  # but the end has not moved
+    assert client.get("/app/incidents").status_code == 200  # the person opens a page
+    assert left() > 29 * 60
+    idle_for(31)
+    assert client.get("/app/incidents", headers=refresh, follow_redirects=False).status_code == 303
+
+
 def test_forms_and_api_calls_need_the_csrf_token(site):
     app, rt = site
     client = TestClient(app)

@@ -14,7 +14,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from api.auth import ADMINS, READERS, SESSION_COOKIE
+from api.auth import ADMINS, READERS, SESSION_COOKIE, person_acting
 from evidence.states import Role
 from evidence import __version__
 from evidence.db.tables import Incident
@@ -68,7 +68,7 @@ def _runtime(request: Request) -> Runtime:
 
 
 def page_user(request: Request) -> SessionUser | None:
-    return session_user(_runtime(request), request.cookies.get(COOKIE))
+    return session_user(_runtime(request), request.cookies.get(COOKIE), touch=person_acting(request))
 
 
 def _back_to(request: Request) -> str:

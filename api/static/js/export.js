@@ -6,7 +6,8 @@
   if (!box || box.dataset.state !== "running") return;
   var said = document.getElementById("export-said"), lastQuarter = 0;
   function poll() {
-    fetch("/app/exports/" + box.dataset.job + "/status", {credentials: "same-origin", cache: "no-store"})
+    fetch("/app/exports/" + box.dataset.job + "/status",
+          {credentials: "same-origin", cache: "no-store", headers: {"X-EP-Refresh": "1"}})  // not activity
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (job) {
         if (!job) { setTimeout(poll, 5000); return; }

@@ -22,9 +22,10 @@
     };
   }
 
-  // A piece of the page as the server renders it now: [HTTP status, element or null].
+  // A piece of the page as the server renders it now: [HTTP status, element or null]. The page
+  // redrawing itself is not the person's activity (X-EP-Refresh): an unattended board still signs out.
   function fragment(url) {
-    return fetch(url, {credentials: "same-origin"}).then(function (r) {
+    return fetch(url, {credentials: "same-origin", headers: {"X-EP-Refresh": "1"}}).then(function (r) {
       return (r.ok ? r.text() : Promise.resolve("")).then(function (html) {
         if (!html) return [r.status, null];
         var holder = document.createElement("div");

@@ -100,7 +100,8 @@
     var left = endsAt - Date.now();
     if (left <= WARN_MS) { warn(); return; }
     if (dialog.open) { dialog.close(); clearInterval(ticker); }
-    // Activity elsewhere (another tab, the page's own requests) moves the end: ask before warning.
+    // Activity elsewhere (another tab, a form sent) moves the end: ask before warning. The page's
+    // own redraws (X-EP-Refresh) do not: a screen nobody touches is signed out however busy its feed.
     timer = setTimeout(function () { ask().then(schedule); }, Math.min(left - WARN_MS, 600000));
   }
 
