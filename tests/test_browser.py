@@ -249,6 +249,7 @@ def test_control_room_witness_and_review(browser, site, clips):
     assert card.query_selector("img[alt^='Watchlist reference photo']") is not None
     board.wait_for_function("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
     look(board, "board-candidates", site)
+    pictures = board.evaluate("Array.from(document.images).map(i => i.getAttribute('src')).sort()")
     board.locator("body").click(position={"x": 5, "y": 5})  # nothing focused: the keys work
     board.keyboard.press("j")
     focused = board.evaluate("document.activeElement.id")
@@ -264,6 +265,9 @@ def test_control_room_witness_and_review(browser, site, clips):
     # The review's answer and the live feed's candidate.reviewed each re-render the card from the
     # server (a card read while it is being replaced reads empty): the reviewer's name, once shown.
     board.wait_for_function(f"(document.querySelector('#{focused}') || {{}}).textContent?.includes('by PC 1234 Smith')")
+    # A card redrawn (moved to "Reviewed", or as events arrive) keeps the faces it shows: the same
+    # pictures, not fetched again under the new view's ?seen= (they showed blank while reloading).
+    assert board.evaluate("Array.from(document.images).map(i => i.getAttribute('src')).sort()") == pictures
     look(board, "board-reviewed", site)
     other = board.locator(".ep-card[data-candidate-id]:not(.ep-card--confirmed)").first  # by mouse this time
     other.locator(".ep-reject").click()

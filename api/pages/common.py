@@ -36,6 +36,15 @@ templates.env.trim_blocks = templates.env.lstrip_blocks = True  # a board of 500
 # kinds, wording and timeline served to the live pages' scripts (live.js reads the ep-events block).
 templates.env.globals["K"] = EventKind
 templates.env.globals["event_catalogue"] = for_pages()
+
+
+def _seen_with(url: str, seen: int | None) -> str:
+    """An image's address as a page shows it: with the audit entry of the page's view (``?seen=``),
+    so that fetching it is part of that audited view, not a view of its own."""
+    return url if not seen else f"{url}{'&' if '?' in url else '?'}seen={seen}"
+
+
+templates.env.filters["seen_with"] = _seen_with
 NAV = (("/app/desk", "Alert desk", READERS), ("/app/incidents", "Incidents", READERS), ("/app/search/faces", "Face search", READERS),
        ("/app/search/plates", "Plate search", READERS), ("/app/anpr/access", "Older reads", (*READERS, Role.AUTHORITY)),
        ("/app/hotlist", "Hotlist", READERS), ("/app/admin/users", "Admin", ADMINS))

@@ -97,7 +97,7 @@ def score_words(score: float, threshold: float) -> str:
 def _candidate_card(c: CandidateRow, event_id: int, evidence_name: str) -> dict[str, Any]:
     track = c.track
     return {"kind": EventKind.CANDIDATE, "key": f"c{c.id}", "event_id": event_id, "id": c.id, "subject": c.subject.name,
-            "subject_id": c.subject_id, "crop_url": f"/candidates/{c.id}/crop", "score": c.score,
+            "subject_id": c.subject_id, "crop_url": f"/candidates/{c.id}/crop?v={track.crop_id}", "score": c.score,
             "score_words": score_words(c.score, c.threshold), "wanted_for": c.subject.reason, "risk": c.subject.risk,
             "compare_url": f"/app/candidates/{c.id}/compare", "evidence_id": c.evidence_id,
             "distance": c.distance, "threshold": c.threshold, "clock": clock(track.best_t_s),

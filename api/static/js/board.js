@@ -83,6 +83,7 @@
       var old = document.getElementById(card.id);
       var decided = card.classList.contains("ep-card--confirmed") || card.classList.contains("ep-card--rejected");
       if (old && decided && old.parentNode === cards) {
+        EPLive.keepPictures(old, card);
         old.remove(); reviewed.insertBefore(card, reviewed.firstElementChild); emptied();
       } else if (old) { EPLive.swap(old, card); } else {
         document.getElementById("no-cards").hidden = true;

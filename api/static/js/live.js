@@ -35,10 +35,27 @@
     });
   }
 
+  // A picture ``old`` already shows stays in ``fresh`` as it is. The server names a view's images
+  // with that view's audit entry (?seen=N), so a redrawn card's faces would be fetched again under a
+  // new address, blank while they load; a picture that changed has another address (its ?v=).
+  function keepPictures(old, fresh) {
+    var shown = {};
+    function picture(src) { return src.replace(/([?&])seen=\d+(&|$)/, "$1").replace(/[?&]$/, ""); }
+    Array.prototype.forEach.call(old.querySelectorAll("img[src]"), function (img) {
+      shown[picture(img.getAttribute("src"))] = img.getAttribute("src");
+    });
+    Array.prototype.forEach.call(fresh.querySelectorAll("img[src]"), function (img) {
+      var had = shown[picture(img.getAttribute("src"))];
+      if (had) img.setAttribute("src", had);
+    });
+    return fresh;
+  }
+
   // Put ``fresh`` (the server's rendering now) where ``old`` is, keeping what the person was doing
   // in it: what they typed or chose in a field that is still there, and the field they were in.
   // A live redraw (someone else acknowledged, a reply arrived) never wipes a half-written note.
   function swap(old, fresh) {  // returns fresh; ``current(el)`` finds an element's card after swaps
+    keepPictures(old, fresh);
     var focused = old.contains(document.activeElement) ? document.activeElement : null;
     Array.prototype.forEach.call(old.querySelectorAll("input[id], textarea[id], select[id]"), function (field) {
       var twin = fresh.querySelector("#" + CSS.escape(field.id));
@@ -103,5 +120,5 @@
 
   window.EPLive = {kinds: catalogue.kinds, wording: catalogue.wording, onTimeline: function (kind) {
     return catalogue.timeline.indexOf(kind) >= 0;
-  }, announcer: announcer, fragment: fragment, swap: swap, current: current, post: post, feed: feed};
+  }, announcer: announcer, fragment: fragment, swap: swap, keepPictures: keepPictures, current: current, post: post, feed: feed};
 })();
