@@ -272,3 +272,20 @@ def test_a_job_taken_off_the_queue_by_a_worker_killed_before_it_started_is_reque
     assert str(evidence_id) in res.stdout + res.stderr
     run("worker", "--burst", env=worker_env)
     assert results(evidence_id)[0] == "done"
+
+
+def test_a_scheduler_that_loses_redis_ends_without_raw_lines_in_the_json_log(capfd):
+    """RQ's scheduler process raised again an error it had logged, and multiprocessing printed
+    ``Process Scheduler:`` and the traceback raw into the worker's JSON log (test_ops caught a
+    line so when Redis restarted). It now ends with status 1 and nothing raw."""
+    from redis import Redis
+    from rq.serializers import JSONSerializer
+
+    from workers.queue import EvidenceScheduler, make_queue
+
+    gone = Redis(port=free_port(), socket_connect_timeout=1)
+    scheduler = EvidenceScheduler([make_queue(gone, "evidence")], connection=gone, serializer=JSONSerializer)
+    process = scheduler.start()
+    process.join(30)
+    assert process.exitcode == 1
+    assert "Process Scheduler" not in capfd.readouterr().err

@@ -12,6 +12,7 @@ holds can no longer run."""
 from __future__ import annotations
 
 import logging
+import sys
 import time
 import uuid
 from datetime import datetime, timedelta
@@ -19,7 +20,11 @@ from typing import Any
 
 from redis import Redis
 from redis.exceptions import RedisError
+from multiprocessing.context import ForkProcess
+
 from rq import Callback, Queue, Retry, Worker
+from rq import scheduler as rq_scheduler
+from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.job import Dependency, Job
 from rq.serializers import JSONSerializer
 from sqlalchemy import or_, select, update
@@ -205,10 +210,53 @@ def reconcile(rt: Runtime, queue: Queue) -> list[int]:
     return sorted(requeued)
 
 
+def _scheduler_process(scheduler: rq_scheduler.RQScheduler) -> None:
+    """RQ's scheduler process. An error that ends it (Redis gone while it looks for due retries)
+    is logged by RQ through the worker's JSON log and raised again, and multiprocessing would then
+    print the traceback a second time, raw, into that log: it ends with status 1 instead (the
+    worker starts a new scheduler at its next round, as RQ does for any that ended)."""
+    try:
+        rq_scheduler.run(scheduler)  # type: ignore[no-untyped-call]
+    except Exception:  # noqa: BLE001 - already logged by RQ, with its traceback
+        sys.exit(1)
+
+
+class EvidenceScheduler(rq_scheduler.RQScheduler):
+    """RQ's scheduler (the retries' back-off), its process ending quietly on an error RQ logged."""
+
+    def start(self) -> ForkProcess:
+        self._status = self.Status.STARTED
+        self._connection = None  # a Redis connection is not carried across the fork (as RQ's own start)
+        process = ForkProcess(target=_scheduler_process, args=(self,), name="Scheduler")
+        self._process = process  # type: ignore[assignment]  # RQ's annotation says None
+        process.start()
+        return process
+
+
 class EvidenceWorker(Worker):
     """RQ's worker, registering itself again when Redis has lost its registration (restarted
     without persistence: RQ reconnects but registers only at start), so that /ready, /metrics and
-    rq-dashboard count it again from its next heartbeat."""
+    rq-dashboard count it again from its next heartbeat; its scheduler is EvidenceScheduler."""
+
+    def _start_scheduler(self, burst: bool = False, logging_level: str | None = "INFO",
+                         date_format: str = DEFAULT_LOGGING_DATE_FORMAT,
+                         log_format: str = DEFAULT_LOGGING_FORMAT) -> None:
+        """RQ's own (rq 3.0), with EvidenceScheduler."""
+        self.scheduler = EvidenceScheduler(self.queues, connection=self.connection,
+                                           logging_level=logging_level if logging_level is not None else self.log.level,
+                                           date_format=date_format, log_format=log_format, serializer=self.serializer)
+        self.scheduler.acquire_locks()  # type: ignore[no-untyped-call]
+        if not self.scheduler.acquired_locks:
+            return
+        if burst:
+            try:
+                self.scheduler.register_birth()
+                self.scheduler.enqueue_scheduled_jobs()  # type: ignore[no-untyped-call]
+            finally:
+                self.scheduler.release_locks()  # type: ignore[no-untyped-call]
+                self.scheduler.register_death()
+        else:
+            self.scheduler.start()
 
     def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
         if pipeline is None and not self.connection.exists(self.key):
