@@ -433,8 +433,15 @@ def test_investigator_face_search_opens_the_footage(browser, site, clips):
     first = page.locator("#results li").first
     assert "phone.mp4" in first.inner_text() and "INC-2026-0413" in first.inner_text()
     look(page, "search-faces", site)
+
+    def late(route) -> None:  # the player's script runs only once the video knows its length
+        page.wait_for_timeout(1500)
+        route.continue_()
+
+    page.route("**/assets/js/player.js", late)
     first.locator("a").first.click()
-    _at_the_moment(page)
+    _at_the_moment(page)  # sought however late the script ran (it stayed at 0:00)
+    page.unroute("**/assets/js/player.js")
     assert "Face at" in page.locator("h1").inner_text()
 
     page.goto(f"{site.base}/app/search/plates?q=AB1%3FCDE&reason=Op+Lantern")

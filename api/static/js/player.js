@@ -49,7 +49,11 @@
     ev.currentTarget.textContent = on ? "Zoom back" : "Zoom 2×";
     draw();
   });
-  video.addEventListener("loadedmetadata", function () { video.currentTime = t; draw(); });
+  function toTheMoment() { video.currentTime = t; draw(); }
+  // The script is deferred: on a loaded machine (or from the cache) the video may already know its
+  // length before this runs, and the moment would never be sought.
+  video.addEventListener("loadedmetadata", toTheMoment);
+  if (video.readyState >= 1) toTheMoment();
   video.addEventListener("seeked", draw);
   video.addEventListener("timeupdate", draw);
   window.addEventListener("resize", draw);
