@@ -207,7 +207,6 @@ def analysed(request: pytest.FixtureRequest, tmp_path: Path, face_models: FaceMo
     data = tmp_path / "data"
     if request.param == "sqlite":
         source, evidence_id = request.getfixturevalue("analysed_sqlite")
-        shutil.copytree(source, data)
         database_url = f"sqlite:///{data / 'evidence.db'}"
         copy: Iterator[str | None] = iter(())
     else:
@@ -215,9 +214,9 @@ def analysed(request: pytest.FixtureRequest, tmp_path: Path, face_models: FaceMo
         if made is None:
             pytest.skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}")
         source, template, evidence_id = made
-        shutil.copytree(source, data)
         copy = _postgres_database(template)
         database_url = next(copy) or ""
+    shutil.copytree(source, data)
     rt = Runtime(Settings(data_dir=data, database_url=database_url))
     rt.faces = face_models
     yield rt, evidence_id

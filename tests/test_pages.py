@@ -134,6 +134,12 @@ def test_wrong_passwords_slow_the_guesser_and_never_lock_the_owner_out(site):
     assert failed and all(e.detail["address"] for e in failed)
 
 
+def idle_for(rt, minutes: float) -> None:
+    """Every session as if nothing had been done in it for ``minutes`` (the server's clock)."""
+    with rt.sessions.begin() as s:
+        s.execute(update(WebSession).values(seen_at=utcnow() - timedelta(minutes=minutes)))
+
+
 def test_sessions_end_when_idle_when_disabled_and_the_one_time_password_must_change(site):
     app, rt = site
     client = TestClient(app)
@@ -146,8 +152,7 @@ def test_sessions_end_when_idle_when_disabled_and_the_one_time_password_must_cha
     other = TestClient(app)
     person(rt, other, "PC 7 Brown")
     assert other.get("/app/incidents").status_code == 200
-    with rt.sessions.begin() as s:  # idle past EVIDENCE_SESSION_IDLE_MIN
-        s.execute(update(WebSession).values(seen_at=utcnow() - timedelta(minutes=31)))
+    idle_for(rt, 31)  # past EVIDENCE_SESSION_IDLE_MIN
     expired = other.get("/app/incidents", follow_redirects=False)
     assert expired.status_code == 303 and expired.headers["location"].startswith("/signin")
     api = other.get("/incidents")
@@ -170,21 +175,17 @@ def test_a_page_refreshing_itself_is_not_activity_and_does_not_keep_an_unattende
     client = TestClient(app)
     person(rt, client, "PC 11 Hart")
 
-    def idle_for(minutes: float) -> None:
-        with rt.sessions.begin() as s:
-            s.execute(update(WebSession).values(seen_at=utcnow() - timedelta(minutes=minutes)))
-
     def left() -> float:
         return client.get("/app/session").json()["seconds_left"]
 
-    idle_for(28.5)
+    idle_for(rt, 28.5)
     refresh = {"X-EP-Refresh": "1"}
     assert client.get("/app/incidents", headers=refresh).status_code == 200  # still signed in: it answers
     assert client.get("/incidents", headers=refresh).status_code == 200
     assert left() < 2 * 60  # but the end has not moved
     assert client.get("/app/incidents").status_code == 200  # the person opens a page
     assert left() > 29 * 60
-    idle_for(31)
+    idle_for(rt, 31)
     assert client.get("/app/incidents", headers=refresh, follow_redirects=False).status_code == 303
 
 

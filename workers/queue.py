@@ -16,12 +16,11 @@ import sys
 import time
 import uuid
 from datetime import datetime, timedelta
+from multiprocessing.context import ForkProcess
 from typing import Any
 
 from redis import Redis
 from redis.exceptions import RedisError
-from multiprocessing.context import ForkProcess
-
 from rq import Callback, Queue, Retry, Worker
 from rq import scheduler as rq_scheduler
 from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
