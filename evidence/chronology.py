@@ -36,6 +36,23 @@ def _by(kind: str, d: dict[str, Any]) -> str:
     return "a witness (upload link)" if who.startswith("public:link:") else who
 
 
+def events_in_words(s: Session, events: list[IncidentEvent]) -> dict[int, str]:
+    """{event id: what it says} for the incident's pages (chronology and board timeline): a link
+    sent to a witness says how its message stands now — never "sent" for a message that did not go."""
+    sends = [int(e.data["delivery"]) for e in events if e.kind == EventKind.UPLOAD_LINK_SENT and "delivery" in e.data]
+    deliveries = {d.id: d for d in s.scalars(select(Delivery).where(Delivery.id.in_(sends)))} if sends else {}
+    words = {}
+    for e in events:
+        what = in_words(e.kind, e.data or {})
+        if e.kind == EventKind.UPLOAD_LINK_SENT and (sent := deliveries.get(int((e.data or {}).get("delivery") or 0))):
+            if sent.state == "failed":
+                what = what.replace("sent", "not sent", 1) + f" ({sent.last_error})"
+            elif sent.state == "pending":
+                what = what.replace("sent", "being sent", 1)
+        words[e.id] = what
+    return words
+
+
 def chronology(s: Session, incident_id: int, groups: set[str] | None = None) -> list[dict[str, Any]]:
     """The incident's events and the messages sent to officers about it, oldest first; only
     ``groups`` (keys of GROUPS) when given. Each: at (UTC), group, what, by, and for evidence
@@ -44,17 +61,10 @@ def chronology(s: Session, incident_id: int, groups: set[str] | None = None) -> 
     events = list(s.scalars(select(IncidentEvent).where(IncidentEvent.incident_id == incident_id,
                                                         IncidentEvent.kind.in_(IN_CHRONOLOGY)).order_by(IncidentEvent.id)))
     senders = {ev.id: sender_view(ev) for ev in s.scalars(select(Evidence).where(Evidence.incident_id == incident_id))}
-    sends = [int(e.data["delivery"]) for e in events if e.kind == EventKind.UPLOAD_LINK_SENT and "delivery" in e.data]
-    deliveries = {d.id: d for d in s.scalars(select(Delivery).where(Delivery.id.in_(sends)))} if sends else {}
+    words = events_in_words(s, events)
     for e in events:
         d = e.data or {}
-        what = in_words(e.kind, d)
-        if e.kind == EventKind.UPLOAD_LINK_SENT and (sent := deliveries.get(int(d.get("delivery") or 0))):
-            if sent.state == "failed":  # never "sent" for a message that did not go
-                what = what.replace("sent", "not sent", 1) + f" ({sent.last_error})"
-            elif sent.state == "pending":
-                what = what.replace("sent", "being sent", 1)
-        row = {"at": e.at, "group": _GROUP_OF[EventKind(e.kind)], "kind": e.kind, "what": what, "by": _by(e.kind, d),
+        row = {"at": e.at, "group": _GROUP_OF[EventKind(e.kind)], "kind": e.kind, "what": words[e.id], "by": _by(e.kind, d),
                "said": None, "contact": None, "event_id": e.id, "data": d}
         if e.kind == EventKind.EVIDENCE_RECEIVED and (sender := senders.get(d.get("evidence_id") or 0)):
             row["said"], row["contact"] = sender.get("caption"), sender.get("contact")

@@ -781,17 +781,27 @@ def test_a_confirmed_match_reaches_an_officer_after_a_reload_and_their_reply_rea
     the link, and the desk shows it on the alert that sent it."""
     expect = sync_api.expect
     _, board = sign_in(browser, site, "PC 1234 Smith")
+
+    def late(route) -> None:  # a loaded machine: the operator clicks before the board's script has run
+        board.wait_for_timeout(1500)
+        route.continue_()
+
+    board.route("**/assets/js/board.js", late)
     board.get_by_role("link", name="INC-2026-0412").click()
     board.wait_for_selector("#board")
     card = board.locator(".ep-card--confirmed").first
+    # Its button is disabled until the script listens: the click waits for it instead of doing nothing.
     send = card.get_by_role("group", name="Send to an officer")
     send.get_by_label("Officer", exact=True).select_option(label="PC 99 Jones (phone)")
     send.get_by_label("Note for the officer").fill("Suspect in the Elm Road clip: check at the address")
     send.get_by_role("button", name="Send").click()
     expect(card.locator(".ep-shares")).to_contain_text("to PC 99 Jones (phone) (asked by PC 1234 Smith")
     look(board, "board-sent", site)
+    board.unroute("**/assets/js/board.js")
     board.reload()
     expect(board.locator(".ep-card--confirmed").first.locator(".ep-shares")).to_contain_text("PC 99 Jones (phone)")
+    # The timeline says how the witness's link stands, as the chronology does (Notify refused that number).
+    expect(board.locator("#timeline")).to_contain_text("Upload link not sent: by text message to 07700 900 000")
 
     from sqlalchemy import select
 

@@ -21,11 +21,11 @@ from api.pages.common import PageUser, check_csrf, local_time, clock, officer_de
 from api.params import Id
 from evidence.alerts import alerts_of_events, shares_of
 from evidence.audit import audit_read
-from evidence.chronology import GROUPS, IN_CHRONOLOGY, chronology, chronology_csv, sendable_rows
+from evidence.chronology import GROUPS, IN_CHRONOLOGY, chronology, chronology_csv, events_in_words, sendable_rows
 from evidence.db.tables import (CandidateRow, Derivative, Evidence, FaceTrackRow, Incident, IncidentEvent,
                                 PlateSightingRow)
 from evidence.errors import InvalidRequest, NotFound
-from evidence.eventkinds import EventKind, in_words
+from evidence.eventkinds import EventKind
 from evidence.filestore import clean_name
 from evidence.incidents import Status, assignable, find_incidents, open_incident
 from evidence.reports import evidence_view, list_name, sender_view
@@ -158,8 +158,10 @@ def board(incident_id: Id, request: Request, rt: RuntimeDep, user: PageUser) -> 
         plates = [{"plate": p.vrm, "first_t_s": p.first_t_s, "review_state": p.review_state,
                    "evidence_name": names.get(p.evidence_id, "")} for p in s.scalars(
             select(PlateSightingRow).where(PlateSightingRow.evidence_id.in_(names)).order_by(PlateSightingRow.id))]
-        timeline = [{"at": e.at.isoformat(), "clock": e.at.strftime("%H:%M:%S"), "text": in_words(e.kind, e.data)}
-                    for e in events if e.kind in IN_CHRONOLOGY][-200:]
+        shown_events = [e for e in events if e.kind in IN_CHRONOLOGY][-200:]
+        words = events_in_words(s, shown_events)
+        timeline = [{"at": e.at.isoformat(), "clock": e.at.strftime("%H:%M:%S"), "text": words[e.id]}
+                    for e in shown_events]
         closed = incident.closed or {}
         view = {"id": incident.id, "reference": incident.reference, "title": incident.title, "status": incident.status,
                 "assigned_to": incident.assigned_to or "", "closed_by": closed.get("by"), "closed_why": closed.get("why"),

@@ -187,6 +187,7 @@
   }
 
   function wire(card) {
+    EPLive.listening(card);
     var sendButton = card.querySelector(".ep-send-button");
     if (sendButton && !sendButton.dataset.wired) {
       sendButton.dataset.wired = "yes";

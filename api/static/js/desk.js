@@ -31,7 +31,7 @@
         EPLive.swap(old, card); if (escalated) escalatedFirst(card);
         if (window.EPAlerting) window.EPAlerting.seen(list.querySelectorAll(".ep-card--new:not(.ep-card--confirmed)").length);
       } else if (fresh && !handledView) {
-        list.insertBefore(card, list.firstChild);
+        list.insertBefore(EPLive.listening(card), list.firstChild);  // the list's listener acts on its buttons
         card.classList.add("ep-card--new");
         if (window.EPAlerting) window.EPAlerting.arrived(card.querySelector("h2").textContent.trim());
         var none = document.getElementById("no-alerts"); if (none) none.hidden = true;
@@ -55,6 +55,7 @@
     if (ev.target.closest(".ep-ack")) acknowledge(card);
     else if (ev.target.closest(".ep-send-button")) send(card);
   });
+  EPLive.listening(list);
 
   function acknowledge(card) {
     var id = card.dataset.alert;

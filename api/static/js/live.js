@@ -70,6 +70,7 @@
       }
     });
     old.replaceWith(fresh);
+    listening(fresh);  // in place of a card the page's script was already listening to
     if (focused && focused.id) {  // the card itself (j/k on the board) or a field in it
       var again = fresh.id === focused.id ? fresh : fresh.querySelector("#" + CSS.escape(focused.id));
       if (again) {
@@ -118,7 +119,16 @@
     return source;
   }
 
+  // A button only the page's script can act on comes disabled (``data-needs-script``): clicked before
+  // the deferred script ran it would do nothing at all. The page's script enables the buttons of a
+  // card once it listens to them — the cards in the page at load and every card it draws later.
+  function listening(root) {
+    Array.prototype.forEach.call(root.querySelectorAll("button[data-needs-script]"), function (b) { b.disabled = false; });
+    return root;
+  }
+
   window.EPLive = {kinds: catalogue.kinds, wording: catalogue.wording, onTimeline: function (kind) {
     return catalogue.timeline.indexOf(kind) >= 0;
-  }, announcer: announcer, fragment: fragment, swap: swap, keepPictures: keepPictures, current: current, post: post, feed: feed};
+  }, announcer: announcer, fragment: fragment, swap: swap, keepPictures: keepPictures, current: current, post: post, feed: feed,
+                   listening: listening};
 })();
