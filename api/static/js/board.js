@@ -174,24 +174,14 @@
     });
   }
 
-  function send(card) {
-    var box = card.querySelector(".ep-send"), done = card.querySelector(".ep-sent");
-    post("/alerts/" + box.dataset.alert + "/send", {device_id: Number(box.querySelector(".ep-device").value),
-                                                  note: box.querySelector(".ep-send-note").value.trim()})
-      .then(function (res) {
-      if (!res[0]) { done.textContent = res[1].message || "Not sent"; done.hidden = false; return; }
-      EPLive.current(card).querySelector(".ep-send-note").value = "";  // sent with it: the redraw starts a new one
-      say("Sending to " + box.querySelector(".ep-device").selectedOptions[0].textContent);
-      addCard(card.dataset.event, false);  // redrawn: where it went, and how the delivery stands
-    });
-  }
-
   function wire(card) {
     EPLive.listening(card);
     var sendButton = card.querySelector(".ep-send-button");
     if (sendButton && !sendButton.dataset.wired) {
       sendButton.dataset.wired = "yes";
-      sendButton.addEventListener("click", function () { send(card); });
+      sendButton.addEventListener("click", function () {
+        EPLive.sendToOfficer(card, say, function () { addCard(card.dataset.event, false); });  // where it went, how it stands
+      });
     }
     var form = card.querySelector(".ep-review");
     if (form && !form.dataset.wired) {

@@ -53,7 +53,7 @@
     var card = ev.target.closest(".ep-card");
     if (!card) return;
     if (ev.target.closest(".ep-ack")) acknowledge(card);
-    else if (ev.target.closest(".ep-send-button")) send(card);
+    else if (ev.target.closest(".ep-send-button")) EPLive.sendToOfficer(card, say, function () { draw(card.dataset.alert, false); });
   });
   EPLive.listening(list);
 
@@ -64,17 +64,6 @@
       if (res[1].signedOut) return;  // the note stays where it was typed
       if (res[0]) { EPLive.current(card).querySelector(".ep-note").value = ""; say("Acknowledged"); }  // not kept for the redraw
       draw(id, false);
-    });
-  }
-
-  function send(card) {
-    var box = card.querySelector(".ep-send"), done = card.querySelector(".ep-sent");
-    post("/alerts/" + card.dataset.alert + "/send", {device_id: Number(box.querySelector(".ep-device").value),
-         note: box.querySelector(".ep-send-note").value.trim()}, done).then(function (res) {
-      if (res[0]) {
-        EPLive.current(card).querySelector(".ep-send-note").value = "";  // sent with it: the redraw starts a new one
-        say("Sending to " + box.querySelector(".ep-device").selectedOptions[0].textContent); draw(card.dataset.alert, false);
-      }
     });
   }
 

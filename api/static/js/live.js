@@ -119,6 +119,22 @@
     return source;
   }
 
+  // Sending a card's alert (a confirmed match, a hit) to the officer chosen in it, with its note; on
+  // success the note is cleared (sent with it: the redraw starts a new one), ``say`` announces it and
+  // ``redraw()`` draws the card again to show where it went. A refusal is said in the card.
+  function sendToOfficer(card, say, redraw) {
+    var box = card.querySelector(".ep-send"), done = card.querySelector(".ep-sent");
+    var device = box.querySelector(".ep-device");
+    return post("/alerts/" + box.dataset.alert + "/send", {device_id: Number(device.value),
+                                                         note: box.querySelector(".ep-send-note").value.trim()})
+      .then(function (res) {
+        if (!res[0]) { done.textContent = res[1].message || "Not sent"; done.hidden = false; return; }
+        current(card).querySelector(".ep-send-note").value = "";
+        say("Sending to " + device.selectedOptions[0].textContent);
+        redraw();
+      });
+  }
+
   // A button only the page's script can act on comes disabled (``data-needs-script``): clicked before
   // the deferred script ran it would do nothing at all. The page's script enables the buttons of a
   // card once it listens to them — the cards in the page at load and every card it draws later.
@@ -130,5 +146,5 @@
   window.EPLive = {kinds: catalogue.kinds, wording: catalogue.wording, onTimeline: function (kind) {
     return catalogue.timeline.indexOf(kind) >= 0;
   }, announcer: announcer, fragment: fragment, swap: swap, keepPictures: keepPictures, current: current, post: post, feed: feed,
-                   listening: listening};
+                   listening: listening, sendToOfficer: sendToOfficer};
 })();

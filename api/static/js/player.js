@@ -49,6 +49,7 @@
     ev.currentTarget.textContent = on ? "Zoom back" : "Zoom 2×";
     draw();
   });
+  ["frame-back", "frame-next", "zoom"].forEach(function (id) { document.getElementById(id).disabled = false; });  // listening now
   function toTheMoment() { video.currentTime = t; draw(); }
   // The script is deferred: on a loaded machine (or from the cache) the video may already know its
   // length before this runs, and the moment would never be sought.
