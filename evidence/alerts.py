@@ -21,6 +21,7 @@ from evidence.db.tables import CandidateRow, Evidence, Incident, IncidentEvent
 from evidence.errors import Conflict, InvalidRequest, NotFound
 from evidence.eventkinds import EventKind, alerting
 from evidence.events import add_event
+from evidence.hits import hit_facts, place_words
 from evidence.keys import secret_digest
 from evidence.notify.bus import queued
 from evidence.runtime import Runtime
@@ -167,36 +168,34 @@ def send_to_officer(rt: Runtime, alert_id: int, device_id: int, actor: Actor, no
         return sent
 
 
+def can_be_sent(kind: str, review_state: str | None = None) -> bool:
+    """What may be sent to an officer: a hotlist hit, or a potential match a person has confirmed
+    (``review_state`` is the match's). The one statement of the rule: the pages offer "Send" by it
+    and sending refuses by it."""
+    return kind == EventKind.ANPR_HIT or (kind == EventKind.CANDIDATE and review_state == ReviewState.CONFIRMED)
+
+
 def _image_and_place(s: Session, a: Alert, data: dict[str, Any], old: datetime) -> tuple[str | None, str | None]:
     """The store path of the image to show, and where (a camera's place or the clip's); no image
     of a camera read from before ``old`` (past the ANPR access limit: it needs an approval)."""
     if a.kind == EventKind.CANDIDATE:
         c = s.get(CandidateRow, data.get("candidate_id"))
-        if c is None or c.review_state != ReviewState.CONFIRMED:
+        if c is None or not can_be_sent(a.kind, c.review_state):
             raise InvalidRequest("Only a potential match a person has confirmed can be sent to an officer")
         ev = s.get(Evidence, c.evidence_id)
-        place = (ev.media or {}).get("location") if ev else None
+        place = place_words((ev.media or {}).get("location")) if ev else None
         return (c.track.crop.store_path if c.track and c.track.crop else None), place
     if a.kind == EventKind.ANPR_HIT:
         from evidence.db.tables import AnprRead, PlateSightingRow
 
+        place = hit_facts(s, data)["place"]  # the camera's, or the clip's where it says
         if data.get("read_id"):
             read = s.get(AnprRead, data["read_id"])
             image = read.overview_image or read.plate_image if read and read.read_at >= old else None
-            return image, _place(data.get("location"))
+            return image, place
         row = s.get(PlateSightingRow, data.get("sighting_id"))
-        return (row.overview.store_path if row and row.overview else None), None
+        return (row.overview.store_path if row and row.overview else None), place
     raise InvalidRequest("Only potential matches and hotlist hits are sent to officers")
-
-
-def _place(location: Any) -> str | None:
-    """A camera's place as people read it: its name, else its coordinates."""
-    if isinstance(location, dict):
-        if location.get("name"):
-            return str(location["name"])
-        if "lat" in location and "lon" in location:
-            return f"{location['lat']}, {location['lon']}"
-    return str(location) if location else None
 
 
 def _share(s: Session, token: str) -> Share:

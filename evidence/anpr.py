@@ -207,12 +207,9 @@ def sighting_hits(s: Session, row: PlateSightingRow, incident_id: int | None) ->
     hits = []
     for entry in _active(s, keys):
         hit = {"source": "footage", "sighting_id": row.id, "evidence_id": row.evidence_id, "t_s": row.best_t_s,
-               "vrm": row.vrm, "hotlist_id": entry.id, "hotlist_vrm": entry.vrm, "reason": entry.reason,
-               "category": entry.category, "confidence": row.confidence,
-               "on_alternative_read": entry.vrm_key != row.vrm_key, "exact": row.vrm == entry.vrm,
+               **_matched_entry(entry, row.vrm, row.vrm_key, row.confidence),
                "plate_image_url": f"/plate-sightings/{row.id}/image?kind=plate",
-               "overview_image_url": f"/plate-sightings/{row.id}/image?kind=overview",
-               "verify": "a potential match: check the read against the image before acting"}
+               "overview_image_url": f"/plate-sightings/{row.id}/image?kind=overview"}
         for target in {entry.incident_id, incident_id} - {None}:
             add_event(s, target, EventKind.ANPR_HIT, hit)
         append_audit(s, Actor("anpr", "system"), EventKind.ANPR_HIT, f"hotlist:{entry.id}",
@@ -221,16 +218,20 @@ def sighting_hits(s: Session, row: PlateSightingRow, incident_id: int | None) ->
     return hits
 
 
+def _matched_entry(entry: HotlistEntry, vrm: str, vrm_key: str, confidence: float | None) -> dict[str, Any]:
+    """What an ``anpr.hit`` says of the hotlist entry a read (or a sighting in footage) matched."""
+    return {"vrm": vrm, "hotlist_id": entry.id, "hotlist_vrm": entry.vrm, "reason": entry.reason,
+            "category": entry.category, "confidence": confidence, "on_alternative_read": entry.vrm_key != vrm_key,
+            "exact": vrm == entry.vrm, "verify": "a potential match: check the read against the image before acting"}
+
+
 def _hit(s: Session, row: AnprRead, entry: HotlistEntry) -> dict[str, Any]:
     hit = {"read_id": row.id, "camera_id": row.camera_id, "read_at": row.read_at.isoformat(),
-           "vrm_read": row.vrm_read, "vrm": row.vrm, "hotlist_id": entry.id, "hotlist_vrm": entry.vrm,
-           "reason": entry.reason, "category": entry.category, "confidence": row.confidence,
-           "location": row.location, "direction": row.direction, "exact": row.vrm == entry.vrm,
-           "format": row.format, "on_alternative_read": entry.vrm_key != row.vrm_key,
+           "vrm_read": row.vrm_read, **_matched_entry(entry, row.vrm, row.vrm_key, row.confidence),
+           "location": row.location, "direction": row.direction, "format": row.format,
            "matched_read": _matched(row, entry),
            "plate_image_url": f"/anpr/reads/{row.id}/plate" if row.plate_image else None,
-           "overview_image_url": f"/anpr/reads/{row.id}/overview" if row.overview_image else None,
-           "verify": "a potential match: check the read against the image before acting"}
+           "overview_image_url": f"/anpr/reads/{row.id}/overview" if row.overview_image else None}
     add_event(s, entry.incident_id, EventKind.ANPR_HIT, hit)
     append_audit(s, Actor("anpr", "system"), EventKind.ANPR_HIT, f"hotlist:{entry.id}",
                  detail={"read_id": row.id, "camera": row.camera_id, "vrm_read": row.vrm_read})

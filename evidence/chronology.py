@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from evidence.db.outbox_tables import Alert, Delivery, Share, Subscription
 from evidence.db.tables import Evidence, IncidentEvent
-from evidence.alerts import alerts_of_events
+from evidence.alerts import alerts_of_events, can_be_sent
 from evidence.eventkinds import CATALOGUE, EventKind, in_words
 from evidence.reports import sender_view
 
@@ -90,7 +90,7 @@ def sendable_rows(s: Session, incident_id: int, rows: list[dict[str, Any]]) -> d
     for i, r in enumerate(rows):
         if r["kind"] == EventKind.ANPR_HIT:
             wanted[i] = r["event_id"]
-        elif r["kind"] == EventKind.CANDIDATE_REVIEWED and r["data"].get("review_state") == "confirmed":
+        elif r["kind"] == EventKind.CANDIDATE_REVIEWED and can_be_sent(EventKind.CANDIDATE, r["data"].get("review_state")):
             if (event := matches.get(int(r["data"].get("candidate_id") or 0))) is not None:
                 wanted[i] = event
     alerts = alerts_of_events(s, list(wanted.values())) if wanted else {}

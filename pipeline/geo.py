@@ -21,14 +21,16 @@ def parse_iso6709(text: str) -> tuple[float, float] | None:
 
 
 def location_latlon(location: Any) -> tuple[float, float] | None:
-    """A stored location -- an ISO 6709 string or a {"lat", "lon"} mapping -- as (lat, lon), or None."""
+    """A stored location -- footage's ISO 6709 string or a camera's {"lat", "lon"} mapping -- as
+    (lat, lon); None where there is none or it is not a place on the Earth. The one parser of both."""
     if isinstance(location, str):
         return parse_iso6709(location)
     if isinstance(location, dict):
         try:
-            return float(location["lat"]), float(location["lon"])
+            lat, lon = float(location["lat"]), float(location["lon"])
         except (KeyError, TypeError, ValueError):
             return None
+        return (lat, lon) if -90 <= lat <= 90 and -180 <= lon <= 180 else None  # NaN fails both
     return None
 
 

@@ -815,6 +815,7 @@ def test_a_confirmed_match_reaches_an_officer_after_a_reload_and_their_reply_rea
         link = sent[0].payload["link_path"]
     _, officer = sign_in_none(browser, PHONE)
     officer.goto(site.base + link)
+    expect(officer.locator("main")).to_contain_text("51.50720, -0.12760")  # where the clip was filmed, in words
     officer.get_by_role("button", name="Attending").click()
     expect(officer.locator("main")).to_contain_text("The control room can see that you are attending")
     look(officer, "officer-attending", site)

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from api.main import create_app
 from api.pages.maps import Place, map_view, position
+from evidence.hits import place_words
 from evidence.settings import Settings
 
 pytestmark = pytest.mark.fast  # `make check`: no clip analysed, no server started
@@ -22,6 +23,16 @@ def test_positions_from_a_cameras_object_and_from_footages_iso_6709():
     for nowhere in (None, "", "somewhere", {"name": "A40"}, {"lat": "x", "lon": 1}, {"lat": 95, "lon": 0},
                     {"lat": float("nan"), "lon": 0}):
         assert position(nowhere) is None, nowhere
+
+
+def test_a_place_in_words_for_an_officer_from_a_camera_and_from_footage():
+    """What an officer's message says under "Where" (evidence/hits.place_words): a camera's name,
+    else coordinates people can read, never a raw ISO 6709 string."""
+    assert place_words({"lat": 51.52, "lon": -0.2, "name": "A40 Westway"}) == "A40 Westway"
+    assert place_words({"lat": 51.52, "lon": -0.2}) == "51.52000, -0.20000"
+    assert place_words("+51.5072-000.1276/") == "51.50720, -0.12760"
+    for nowhere in (None, "", "somewhere", {"lat": 95, "lon": 0}, {"lat": float("nan"), "lon": 0}):
+        assert place_words(nowhere) is None, nowhere
 
 
 def test_a_plain_map_fetches_nothing_and_says_where_in_words():

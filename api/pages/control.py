@@ -19,7 +19,7 @@ from api.deps import RuntimeDep, viewed
 from api.pages.hits import hit_view
 from api.pages.common import PageUser, check_csrf, local_time, clock, officer_devices, render, staff, watch_url
 from api.params import Id
-from evidence.alerts import alerts_of_events, shares_of
+from evidence.alerts import alerts_of_events, can_be_sent, shares_of
 from evidence.audit import audit_read
 from evidence.chronology import GROUPS, IN_CHRONOLOGY, chronology, chronology_csv, events_in_words, sendable_rows
 from evidence.db.tables import (CandidateRow, Derivative, Evidence, FaceTrackRow, Incident, IncidentEvent,
@@ -139,7 +139,7 @@ def _with_alerts(s: Session, cards: list[dict[str, Any]]) -> None:
         a = alerts.get(c["event_id"])
         c["alert_id"] = a.id if a else None
         c["shares"] = shares.get(a.id, []) if a else []
-        c["sendable"] = a is not None and (c["kind"] == EventKind.ANPR_HIT or c.get("review_state") == ReviewState.CONFIRMED)
+        c["sendable"] = a is not None and can_be_sent(c["kind"], c.get("review_state"))
 
 
 @router.get("/app/incidents/{incident_id}", response_class=HTMLResponse)

@@ -17,7 +17,7 @@ from api.pages.common import PageUser, check_csrf, officer_devices, render, staf
 from api.pages.common import local_time
 from api.pages.hits import hit_view
 from api.params import Id
-from evidence.alerts import (DESK_KINDS, alert_view, alerts_with_incident, officer_reply, open_share, send_to_officer,
+from evidence.alerts import (DESK_KINDS, alert_view, alerts_with_incident, can_be_sent, officer_reply, open_share, send_to_officer,
                              shares_of)
 from evidence.eventkinds import EventKind, alerting, wording
 from evidence.users import SessionUser
@@ -27,7 +27,6 @@ from evidence.db.tables import CandidateRow, IncidentEvent
 from evidence.errors import InvalidRequest, NotFound
 from evidence.settings import Settings
 from evidence.notify.witness import STEPS, stop_emails, witness_view
-from evidence.states import ReviewState
 
 __all__ = ["router"]
 
@@ -46,16 +45,16 @@ def _alert(s: Any, a: Alert, reference: str | None, settings: Settings,
     view["shares"] = (shares if shares is not None else shares_of(s, [a.id])).get(a.id, [])
     view["raised_clock"] = local_time(a.raised_at, settings, with_date=False)
     view["acked_clock"] = local_time(a.acknowledged_at, settings, with_date=False) if a.acknowledged_at else ""
-    sendable = a.kind == EventKind.ANPR_HIT
+    review_state = None
     if a.kind == EventKind.ANPR_HIT:
         event = s.get(IncidentEvent, a.event_id)
         view["hit"] = hit_view(s, event.id, event.data, settings) if event else None
     if a.kind == EventKind.CANDIDATE:
         event = s.get(IncidentEvent, a.event_id)
         c = s.get(CandidateRow, (event.data or {}).get("candidate_id")) if event else None
-        sendable = c is not None and c.review_state == ReviewState.CONFIRMED
+        review_state = c.review_state if c is not None else None
         view["candidate_id"] = c.id if c is not None else None
-    view["sendable"] = sendable
+    view["sendable"] = can_be_sent(a.kind, review_state)
     return view
 
 

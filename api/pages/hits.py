@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from api.pages.common import clock, local_time, watch_url
-from api.pages.maps import Place, map_view, position
-from evidence.db.tables import AnprRead, Evidence, PlateSightingRow
+from api.pages.maps import Place, drawable, map_view
 from evidence.eventkinds import EventKind
+from evidence.hits import hit_facts
 from evidence.settings import Settings
 
 __all__ = ["direction_words", "hit_view"]
@@ -38,37 +38,23 @@ def _percent(confidence: Any) -> str:
 
 
 def hit_view(s: Session, event_id: int, d: dict[str, Any], settings: Settings) -> dict[str, Any]:
-    """The facts of one ``anpr.hit`` event (its data ``d``) for the hit template."""
+    """The hit whose event is ``event_id`` (data ``d``) for the hit template: its read model
+    (evidence/hits.py) in words, times and a map."""
+    f = hit_facts(s, d)
+    camera = f["source"] == "camera"
     view: dict[str, Any] = {
-        "kind": EventKind.ANPR_HIT, "key": f"h{event_id}", "event_id": event_id, "hotlist_vrm": d.get("hotlist_vrm"),
-        "vrm_read": d.get("vrm_read") or d.get("vrm"), "plate_image_url": d.get("plate_image_url"),
-        "overview_image_url": d.get("overview_image_url"), "reason": d.get("reason"), "category": d.get("category"),
-        "confidence": _percent(d.get("confidence")), "on_alternative": bool(d.get("on_alternative_read")),
-        "matched": (d.get("matched_read") or {}).get("vrm"), "direction": direction_words(d.get("direction")), "watch_url": None,
-        "camera": None, "place": None, "read_at": d.get("read_at"), "read_local": "", "alternatives": [], "map": None}
-    where: tuple[float, float] | None = None
-    label = ""
-    if d.get("source") == "footage":
-        row = s.get(PlateSightingRow, d.get("sighting_id"))
-        ev = s.get(Evidence, d.get("evidence_id"))
-        t_s = float(d.get("t_s") or 0)
-        view["watch_url"] = watch_url(int(d["evidence_id"]), t_s, row.best_xyxy if row else None, "plate")
-        view["footage"] = f"{ev.original_name if ev else 'footage'} at {clock(t_s)}"
-        alternatives = row.alternatives if row else []
-        where = position((ev.media or {}).get("location")) if ev else None
-        label = ev.original_name if ev else "footage"
-    else:
-        read = s.get(AnprRead, d.get("read_id")) if d.get("read_id") else None
-        alternatives = (read.alternatives or []) if read else []
-        location: dict[str, Any] = d["location"] if isinstance(d.get("location"), dict) else {}
-        view["camera"] = d.get("camera_id")
-        view["place"] = location.get("name")
-        view["read_local"] = local_time(d.get("read_at"), settings)
-        where = position(location)
-        label = str(location.get("name") or d.get("camera_id") or "camera")
-    view["alternatives"] = [{"vrm": a[0], "confidence": _percent(a[1])} for a in alternatives[:5]
-                            if isinstance(a, (list, tuple)) and len(a) >= 2]
-    if where is not None:
+        "kind": EventKind.ANPR_HIT, "key": f"h{event_id}", "event_id": event_id, "hotlist_vrm": f["hotlist_vrm"],
+        "vrm_read": f["vrm_read"], "plate_image_url": f["plate_image_url"], "overview_image_url": f["overview_image_url"],
+        "reason": f["reason"], "category": f["category"], "confidence": _percent(f["confidence"]),
+        "on_alternative": f["on_alternative_read"], "matched": f["matched_vrm"], "direction": direction_words(f["direction"]),
+        "camera": f["camera_id"] if camera else None, "place": f["place"] if camera else None, "read_at": f["read_at"],
+        "read_local": local_time(f["read_at"], settings) if camera else "", "watch_url": None, "map": None,
+        "alternatives": [{"vrm": vrm, "confidence": _percent(c)} for vrm, c in f["alternatives"][:5]]}
+    if not camera:
+        view["watch_url"] = watch_url(int(f["evidence_id"]), f["t_s"], f["box"], "plate")
+        view["footage"] = f"{f['evidence_name'] or 'footage'} at {clock(f['t_s'])}"
+    if (where := drawable(f["position"])) is not None:
+        label = (f["place"] or f["camera_id"] or "camera") if camera else (f["evidence_name"] or "footage")
         view["position"] = f"{where[0]:.5f}, {where[1]:.5f}"
         view["map"] = map_view([Place(where[0], where[1], label)], settings.map_tiles, settings.map_attribution)
     return view

@@ -6,16 +6,16 @@ scale bar and north, which is enough to see where, and how far apart, things are
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Place", "map_view", "position"]
+from pipeline.geo import location_latlon
+
+__all__ = ["Place", "drawable", "map_view", "position"]
 
 TILE = 256  # pixels a web-mercator tile
 MAX_ZOOM = 16  # a street: about 2.4 m a pixel at 50° N
 EARTH_M_PER_PX = 156543.03392  # at the equator, zoom 0
-_ISO6709 = re.compile(r"^([+-]\d+(?:\.\d+)?)([+-]\d+(?:\.\d+)?)")
 
 
 @dataclass(frozen=True)
@@ -27,17 +27,14 @@ class Place:
 
 def position(location: Any) -> tuple[float, float] | None:
     """(latitude, longitude) of a camera's location object ({"lat", "lon"}) or of footage's ISO 6709
-    string ("+51.5074-000.1278/"); None where there is none, or it is not on the Earth."""
-    lat = lon = None
-    if isinstance(location, dict):
-        lat, lon = location.get("lat"), location.get("lon")
-    elif isinstance(location, str) and (m := _ISO6709.match(location.strip())):
-        lat, lon = m.group(1), m.group(2)
-    try:
-        la, lo = float(lat), float(lon)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return (la, lo) if -85 <= la <= 85 and -180 <= lo <= 180 and math.isfinite(la + lo) else None
+    string ("+51.5074-000.1278/") where a web map can draw it; None where there is none, it is not
+    on the Earth, or it is nearer a pole than the map's 85°."""
+    return drawable(location_latlon(location))
+
+
+def drawable(where: tuple[float, float] | None) -> tuple[float, float] | None:
+    """``where`` (lat, lon) if a web map can draw it (within its 85° of the equator)."""
+    return where if where is not None and -85 <= where[0] <= 85 else None
 
 
 def _world(lat: float, lon: float, zoom: int) -> tuple[float, float]:
