@@ -155,7 +155,7 @@ def board(incident_id: Id, request: Request, rt: RuntimeDep, user: PageUser) -> 
         decided = (ReviewState.CONFIRMED, ReviewState.REJECTED)
         cards = [c for c in every if c.get("review_state") not in decided]
         reviewed = [c for c in every if c.get("review_state") in decided]
-        plates = [{"plate": p.vrm, "first_t_s": p.first_t_s, "review_state": p.review_state,
+        plates = [{"plate": p.vrm, "t_s": p.best_t_s, "review_state": p.review_state,  # as the live feed says it
                    "evidence_name": names.get(p.evidence_id, "")} for p in s.scalars(
             select(PlateSightingRow).where(PlateSightingRow.evidence_id.in_(names)).order_by(PlateSightingRow.id))]
         shown_events = [e for e in events if e.kind in IN_CHRONOLOGY][-200:]
