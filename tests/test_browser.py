@@ -328,6 +328,7 @@ def test_an_upload_link_goes_to_the_witness_by_text_message_and_email(browser, s
     board.get_by_role("button", name="Send by text message").click()
     summary = board.locator(".govuk-error-summary")
     expect(summary).to_contain_text("Enter a mobile phone number in the correct format, like 07700 900 982")
+    expect(summary).to_be_focused()  # the page's script has run (it focuses the summary): its link is wired
     summary.get_by_role("link").click()
     expect(board.get_by_label("Mobile phone number")).to_be_focused()
     expect(board.get_by_label("Mobile phone number")).to_have_value("0770 090")  # kept to correct
@@ -644,6 +645,17 @@ def test_witness_file_over_the_cap_is_refused_before_sending(browser, site, clip
     assert "the most this link takes is 97 kB" in error.inner_text()
     assert not [r for r in sent if "/public/tus/" in r], sent
     look(page, "witness-too-big", site)
+
+    # Before the page's script has run (here: it never does) the witness cannot send the form as a
+    # plain GET, which would lose the video and put what they wrote in the address.
+    page.route("**/assets/js/witness.js", lambda route: route.abort())
+    page.goto(site.base + made["page_url"])
+    expect = sync_api.expect
+    expect(page.locator("#submit")).to_be_disabled()
+    page.fill("#contact", "07700 900123")
+    page.press("#contact", "Enter")
+    page.wait_for_timeout(300)
+    assert page.url == site.base + made["page_url"] and "07700" not in page.url
 
 
 def test_a_phone_that_loses_its_signal_carries_on_and_a_photo_is_refused_before_sending(browser, site, clips):

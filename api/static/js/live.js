@@ -106,7 +106,9 @@
   // (an element) says "live" or "reconnecting"; a feed the server refuses asks for sign-in again.
   function feed(url, status, handle) {
     var source = new EventSource(url);
-    source.onopen = function () { status.textContent = "live"; status.classList.remove("ep-live--lost"); };
+    source.onopen = function () {  // the page says "connecting" until now: never "live" before it is
+      status.textContent = "live"; status.classList.remove("ep-live--lost", "ep-live--connecting");
+    };
     source.onerror = function () {
       status.textContent = "reconnecting"; status.classList.add("ep-live--lost");
       if (source.readyState === EventSource.CLOSED && window.EPSession) window.EPSession.signedOut();  // refused

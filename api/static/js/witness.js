@@ -139,6 +139,7 @@
     });
   }
 
+  document.getElementById("submit").disabled = false;  // the video goes only through this script (resumable)
   form.addEventListener("submit", function (ev) {
     ev.preventDefault();
     var file = document.getElementById("video").files[0] || document.getElementById("record").files[0];
