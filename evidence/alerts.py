@@ -29,7 +29,7 @@ from evidence.states import ReviewState
 from evidence.utc import utcnow
 
 __all__ = ["DESK_KINDS", "REPLIES", "acknowledge", "acknowledge_reviewed", "alert_view", "alerts_of_events",
-           "alerts_with_incident", "close_stale_alerts", "desk_events", "escalate_due", "officer_reply", "open_share",
+           "alerts_with_incident", "can_be_sent", "close_stale_alerts", "desk_events", "escalate_due", "officer_reply", "open_share",
            "send_to_officer", "shares_of"]
 
 DESK_KINDS = (*alerting(), EventKind.ALERT_ACKNOWLEDGED, EventKind.ALERT_ESCALATED, EventKind.ALERT_REPLY)

@@ -8,8 +8,8 @@ Fields: ``source`` ("camera" or "footage"); ``hotlist_vrm``, ``reason``, ``categ
 ``on_alternative_read``; ``confidence`` (0–1, as the reader said); ``alternatives`` [(vrm, 0–1)];
 ``read_at`` (ISO, UTC; a camera's read), ``camera_id``, ``direction`` (as the camera sent it);
 ``evidence_id``, ``evidence_name``, ``t_s`` (seconds into the clip of the best view), ``box``;
-``position`` ((lat, lon) or None), ``place`` (where, as people read it: the camera's name, else the
-coordinates), ``plate_image_url``, ``overview_image_url``."""
+``position`` ((lat, lon) or None), ``place_name`` (the name the camera gave its place, if any), ``place``
+(where, as people read it: that name, else the coordinates), ``plate_image_url``, ``overview_image_url``."""
 
 from __future__ import annotations
 
@@ -52,6 +52,7 @@ def hit_facts(s: Session, d: dict[str, Any]) -> dict[str, Any]:
         location = d["location"] if isinstance(d.get("location"), dict) else None
         alternatives = (read.alternatives or []) if read else []
     facts["position"] = location_latlon(location)
+    facts["place_name"] = str(location["name"]) if isinstance(location, dict) and location.get("name") else None
     facts["place"] = place_words(location)
     facts["alternatives"] = [(str(a[0]), float(a[1])) for a in alternatives
                              if isinstance(a, (list, tuple)) and len(a) >= 2]

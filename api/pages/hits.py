@@ -47,14 +47,14 @@ def hit_view(s: Session, event_id: int, d: dict[str, Any], settings: Settings) -
         "vrm_read": f["vrm_read"], "plate_image_url": f["plate_image_url"], "overview_image_url": f["overview_image_url"],
         "reason": f["reason"], "category": f["category"], "confidence": _percent(f["confidence"]),
         "on_alternative": f["on_alternative_read"], "matched": f["matched_vrm"], "direction": direction_words(f["direction"]),
-        "camera": f["camera_id"] if camera else None, "place": f["place"] if camera else None, "read_at": f["read_at"],
+        "camera": f["camera_id"] if camera else None, "place": f["place_name"] if camera else None, "read_at": f["read_at"],
         "read_local": local_time(f["read_at"], settings) if camera else "", "watch_url": None, "map": None,
         "alternatives": [{"vrm": vrm, "confidence": _percent(c)} for vrm, c in f["alternatives"][:5]]}
     if not camera:
         view["watch_url"] = watch_url(int(f["evidence_id"]), f["t_s"], f["box"], "plate")
         view["footage"] = f"{f['evidence_name'] or 'footage'} at {clock(f['t_s'])}"
     if (where := drawable(f["position"])) is not None:
-        label = (f["place"] or f["camera_id"] or "camera") if camera else (f["evidence_name"] or "footage")
+        label = (f["place_name"] or f["camera_id"] or "camera") if camera else (f["evidence_name"] or "footage")
         view["position"] = f"{where[0]:.5f}, {where[1]:.5f}"
         view["map"] = map_view([Place(where[0], where[1], label)], settings.map_tiles, settings.map_attribution)
     return view

@@ -110,7 +110,7 @@
       status.textContent = "live"; status.classList.remove("ep-live--lost", "ep-live--connecting");
     };
     source.onerror = function () {
-      status.textContent = "reconnecting"; status.classList.add("ep-live--lost");
+      status.textContent = "reconnecting"; status.classList.remove("ep-live--connecting"); status.classList.add("ep-live--lost");
       if (source.readyState === EventSource.CLOSED && window.EPSession) window.EPSession.signedOut();  // refused
     };
     document.addEventListener("ep:signed-out", function () { source.close(); });
