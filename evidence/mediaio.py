@@ -8,7 +8,7 @@ from __future__ import annotations
 import queue
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,7 @@ from pipeline.errors import InvalidMedia
 from pipeline.media import check_complete, decode_args, explain_ffmpeg_error, packets_args, parse_packets, parse_probe, probe_args, sniff_kind
 from pipeline.types import Frame, MediaInfo
 
-__all__ = ["DecodeReport", "iter_frames", "keyframe_times", "probe_media"]
+__all__ = ["KEYFRAMES", "DecodeReport", "iter_frames", "keyframe_times", "probe_media", "probe_with_keyframes"]
 
 
 def _run(args: list[str], name: str) -> str:
@@ -30,8 +30,17 @@ def _run(args: list[str], name: str) -> str:
     return proc.stdout
 
 
+KEYFRAMES = "keyframes_s"  # the key frames' times the ingest found, kept in the evidence's media record
+
+
 def probe_media(path: Path, name: str | None = None) -> MediaInfo:
     """Probe a clip and check it is complete; InvalidMedia with a one-line reason otherwise."""
+    return probe_with_keyframes(path, name)[0]
+
+
+def probe_with_keyframes(path: Path, name: str | None = None) -> tuple[MediaInfo, list[float]]:
+    """``probe_media`` and the key frames' times (``keyframe_times``) from the same listing of the
+    packets: the ingest keeps them, so the plan does not demux the whole clip a second time."""
     name = name or path.name
     if not path.is_file():
         raise InvalidMedia(f"{name}: no such file")
@@ -43,15 +52,19 @@ def probe_media(path: Path, name: str | None = None) -> MediaInfo:
     if kind:
         raise InvalidMedia(f"{name}: not a video: the content is {kind}")
     info = parse_probe(_run(probe_args(str(path)), name), name)
-    check_complete(parse_packets(_run(packets_args(str(path)), name)), info, size, name)
-    return info
+    index = parse_packets(_run(packets_args(str(path)), name))
+    check_complete(index, info, size, name)
+    return info, _from_zero(index.keyframe_times_s)
 
 
 def keyframe_times(path: Path, name: str | None = None) -> list[float]:
     """Presentation times of the video key frames, from the start of the clip (the first is 0)."""
-    index = parse_packets(_run(packets_args(str(path)), name or path.name))
-    origin = min(index.keyframe_times_s, default=0.0)
-    return [t - origin for t in index.keyframe_times_s]
+    return _from_zero(parse_packets(_run(packets_args(str(path)), name or path.name)).keyframe_times_s)
+
+
+def _from_zero(times: Sequence[float]) -> list[float]:
+    origin = min(times, default=0.0)
+    return [t - origin for t in times]
 
 
 class DecodeReport:

@@ -2,8 +2,12 @@
 run with onnxruntime. It finds faces from ~16 px wide in the image it is given, frontal or turned
 (profiles, looking down), and places five landmarks (eyes, nose tip, mouth corners).
 
-The network file has fixed input dimensions (10 x 3 x 32 x 32); they are made free in memory
-with ``onnx`` before the session is built, so one session serves any frame size. The session is
+The network file has fixed input dimensions (10 x 3 x 32 x 32); they are made free with ``onnx``
+before the session is built, so one session serves any frame size. That copy is kept in the user's
+cache (``$XDG_CACHE_HOME`` or ``~/.cache``, ``evidence-pipeline/``), named by the shipped file's
+SHA-256, so a process after the first starts without importing ``onnx`` (~0.5 s); the shipped file
+is still verified against the manifest in every process, and without a writable cache the copy is
+made in memory each time, as before. The session is
 built once per process (thread-safe to run), with ``threads`` intra-op threads: the worker's
 share of the cores, not onnxruntime's default of all of them.
 
@@ -16,6 +20,9 @@ against 0.070 through CenterFace's box as it is)."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,6 +39,30 @@ _OUTPUTS = ["537", "538", "539", "540"]  # heatmap, log-scale (h, w), centre off
 _CHANNELS = {"537": 1, "538": 2, "539": 2, "540": 10}
 # HOG's box from CenterFace's (see the module docstring).
 _HOG_SIDE, _HOG_DX, _HOG_DY = 1.12, -0.055, 0.05
+
+
+_FREE_SHAPES_VERSION = 1  # part of the kept copy's name: change it when _free_shapes changes what it makes
+
+
+def _free_shapes_kept(entry: ModelEntry) -> bytes:
+    """``_free_shapes`` of the verified shipped file, from the user's cache when made before."""
+    path = entry.path()  # verified against the manifest's SHA-256 (once per process)
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "evidence-pipeline"
+    kept = cache / f"{entry.name}-{entry.sha256}-free-shapes-v{_FREE_SHAPES_VERSION}.onnx"
+    try:
+        return kept.read_bytes()
+    except OSError:
+        pass
+    data = _free_shapes(str(path))
+    partial = kept.with_name(f"{kept.name}.{os.getpid()}.partial")
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        partial.write_bytes(data)
+        os.replace(partial, kept)  # whole or not at all, whichever process writes it first or last
+    except OSError:  # a read-only home: made in memory next time too
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+    return data
 
 
 def _free_shapes(path: str) -> bytes:
@@ -56,7 +87,7 @@ class CenterFaceDetector:
                  entry: ModelEntry | None = None) -> None:
         self.threads, self.threshold, self.nms_iou = threads, threshold, nms_iou
         self.entry = entry or catalogue().get("centerface")
-        self._net = LazySession(lambda: _free_shapes(str(self.entry.path())), threads)
+        self._net = LazySession(lambda: _free_shapes_kept(self.entry), threads)
 
     @classmethod
     def from_entry(cls, entry: ModelEntry, _: Catalogue, threads: int, threshold: float = 0.5) -> CenterFaceDetector:

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from evidence.db.tables import CandidateRow, Evidence, FaceTrackRow
+from evidence.mediaio import keyframe_times
 from evidence.runtime import Runtime
 from evidence.settings import Settings
 from tests.served import admin_env
@@ -70,6 +71,8 @@ def test_original_is_stored_read_only_under_its_hash_with_provenance(cli, clips,
         assert "dlib-resnet-v1" in ev.provenance["models"]
         assert ev.media["creation_time"].startswith("2026-11-05T21:14:03")
         assert ev.media["location"] == "+51.5072-000.1276/"
+        # The key frames listed once, at the ingest, from the bytes kept: the plan reads them from here.
+        assert ev.media["keyframes_s"] == [round(k, 4) for k in keyframe_times(stored)] and ev.media["keyframes_s"][0] == 0
         track = s.scalar(select(FaceTrackRow).where(FaceTrackRow.crop_id.is_not(None)))
         assert track.crop.parent_sha256 == sha
         assert track.crop.made_by["parameters"]["min_face_px"] == rt.settings.min_face_px

@@ -7,6 +7,9 @@ and after `evidence models reembed` (audited) matching and search work again."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -91,6 +94,25 @@ def test_the_embedders_runtime_is_a_setting_shown_and_recorded(cli, monkeypatch)
     monkeypatch.setenv("EVIDENCE_FACE_EMBEDDER_RUNTIME", "gpu")
     with pytest.raises(ValueError, match="face_embedder_runtime"):
         Settings()
+
+
+def test_the_face_detector_starts_from_its_kept_copy_without_importing_onnx(tmp_path):
+    """CenterFace's copy with free input sizes is made once (with ``onnx``) and kept in the user's
+    cache by the shipped file's SHA-256; the next process builds its session from it without
+    importing ``onnx`` (~0.5 s a process), and finds the same faces."""
+    probe = ("import sys, cv2; from models.centerface import CenterFaceDetector; "
+             "img = cv2.cvtColor(cv2.imread(sys.argv[1]), cv2.COLOR_BGR2RGB); "
+             "print([tuple(round(v) for v in b) for b, _, _ in CenterFaceDetector().detect_with_landmarks(img)]); "
+             "print('onnx' in sys.modules)")
+    root = Path(__file__).resolve().parents[1]
+    photo = str(root / "samples/faces/Gordon_Brown/Gordon_Brown_0006.jpg")
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path), "PYTHONPATH": str(root)}
+    first, second = (subprocess.run([sys.executable, "-c", probe, photo], env=env, capture_output=True, text=True,
+                                    check=True).stdout.split("\n") for _ in range(2))
+    assert first[1] == "True" and second[1] == "False", (first, second)
+    assert first[0] == second[0] and first[0] != "[]"
+    assert [p.name for p in (tmp_path / "evidence-pipeline").iterdir()] == [
+        f"centerface-{catalogue().get('centerface').sha256}-free-shapes-v1.onnx"]
 
 
 def test_every_profile_in_the_manifest_is_built_through_its_adapter():

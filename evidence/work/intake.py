@@ -16,7 +16,7 @@ from evidence.derivatives import discard_unreferenced, ensure_stored
 from evidence.eventkinds import EventKind
 from evidence.events import add_event
 from evidence.filestore import clean_name
-from evidence.mediaio import probe_media
+from evidence.mediaio import KEYFRAMES, probe_with_keyframes
 from evidence.runtime import Runtime
 from evidence.states import EvidenceState
 
@@ -59,7 +59,7 @@ def ingest_upload(rt: Runtime, path: Path, incident_ref: str | None, actor: Acto
     ``submitted`` is what the sender added (caption, contact, how it came): who sent it is set
     here, from ``actor``, and cannot be overridden."""
     name = clean_name(name or path.name)
-    info = probe_media(path, name)
+    info, keyframes = probe_with_keyframes(path, name)
     stored = rt.store.put_file(path, "originals")
     try:
         with rt.sessions.begin() as s:
@@ -73,7 +73,8 @@ def ingest_upload(rt: Runtime, path: Path, incident_ref: str | None, actor: Acto
             if ev is None:
                 ev = Evidence(incident_id=incident_id, sha256=stored.sha256, original_name=name,
                               size_bytes=stored.size_bytes, store_path=rt.store.relative(stored.path),
-                              media=info.as_record(), state=EvidenceState.QUEUED,
+                              media={**info.as_record(), KEYFRAMES: [round(k, 4) for k in keyframes]},
+                              state=EvidenceState.QUEUED,
                               submitted={**(submitted or {}), "by": actor.name, "role": actor.role})
                 s.add(ev)
                 s.flush()

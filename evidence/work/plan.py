@@ -13,7 +13,7 @@ from evidence.db.tables import Evidence, WorkItem
 from evidence.eventkinds import EventKind
 from evidence.events import evidence_event
 from evidence.filestore import sha256_of
-from evidence.mediaio import keyframe_times
+from evidence.mediaio import KEYFRAMES, keyframe_times
 from evidence.runtime import Runtime
 from evidence.states import CLOSED, EvidenceState, WorkKind, WorkState
 from evidence.work.failure import fail_evidence
@@ -98,7 +98,10 @@ def _plan(rt: Runtime, ev: Evidence, lease: Lease, hashed_at_intake: bool) -> No
             raise InvalidMedia(f"{ev.original_name}: the stored original no longer matches its SHA-256 {ev.sha256}")
         lease.renew()  # hashing gigabytes can take a while: keep the evidence
     info = MediaInfo.from_record(ev.media)
-    keyframes = keyframe_times(path, ev.original_name)
+    # Listed by the ingest from the same bytes (the SHA-256 was checked); evidence ingested before
+    # they were kept has them listed again.
+    kept = (ev.media or {}).get(KEYFRAMES)
+    keyframes = [float(k) for k in kept] if isinstance(kept, list) and kept else keyframe_times(path, ev.original_name)
     segments = plan_segments(keyframes, info.duration_s, rt.settings.segment_s)
     with rt.sessions.begin() as s:
         lease.fence(s)
