@@ -21,6 +21,7 @@ against 0.070 through CenterFace's box as it is)."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -45,23 +46,26 @@ _FREE_SHAPES_VERSION = 1  # part of the kept copy's name: change it when _free_s
 
 
 def _free_shapes_kept(entry: ModelEntry) -> bytes:
-    """``_free_shapes`` of the verified shipped file, from the user's cache when made before."""
+    """``_free_shapes`` of the verified shipped file, from the user's cache when made before (and
+    whole: its SHA-256 is kept beside it and checked; a damaged copy is made again)."""
     path = entry.path()  # verified against the manifest's SHA-256 (once per process)
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "evidence-pipeline"
     kept = cache / f"{entry.name}-{entry.sha256}-free-shapes-v{_FREE_SHAPES_VERSION}.onnx"
-    try:
-        return kept.read_bytes()
-    except OSError:
-        pass
+    digest = kept.with_name(kept.name + ".sha256")
+    with contextlib.suppress(OSError):
+        data = kept.read_bytes()
+        if hashlib.sha256(data).hexdigest() == digest.read_text().strip():
+            return data
     data = _free_shapes(str(path))
-    partial = kept.with_name(f"{kept.name}.{os.getpid()}.partial")
-    try:
-        cache.mkdir(parents=True, exist_ok=True)
-        partial.write_bytes(data)
-        os.replace(partial, kept)  # whole or not at all, whichever process writes it first or last
-    except OSError:  # a read-only home: made in memory next time too
-        with contextlib.suppress(OSError):
-            partial.unlink(missing_ok=True)
+    for target, content in ((kept, data), (digest, hashlib.sha256(data).hexdigest().encode())):
+        partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+            partial.write_bytes(content)
+            os.replace(partial, target)  # whole or not at all, whichever process writes it first or last
+        except OSError:  # a read-only home: made in memory next time too
+            with contextlib.suppress(OSError):
+                partial.unlink(missing_ok=True)
     return data
 
 

@@ -111,8 +111,12 @@ def test_the_face_detector_starts_from_its_kept_copy_without_importing_onnx(tmp_
                                     check=True).stdout.split("\n") for _ in range(2))
     assert first[1] == "True" and second[1] == "False", (first, second)
     assert first[0] == second[0] and first[0] != "[]"
-    assert [p.name for p in (tmp_path / "evidence-pipeline").iterdir()] == [
-        f"centerface-{catalogue().get('centerface').sha256}-free-shapes-v1.onnx"]
+    kept = tmp_path / "evidence-pipeline" / f"centerface-{catalogue().get('centerface').sha256}-free-shapes-v1.onnx"
+    assert sorted(p.name for p in kept.parent.iterdir()) == [kept.name, kept.name + ".sha256"]
+    kept.write_bytes(kept.read_bytes()[:1000])  # damaged: made again, the same faces found
+    third = subprocess.run([sys.executable, "-c", probe, photo], env=env, capture_output=True, text=True,
+                           check=True).stdout.split("\n")
+    assert third[:2] == [first[0], "True"] and kept.stat().st_size > 1000
 
 
 def test_every_profile_in_the_manifest_is_built_through_its_adapter():
