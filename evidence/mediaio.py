@@ -17,7 +17,7 @@ from pipeline.errors import InvalidMedia
 from pipeline.media import check_complete, decode_args, explain_ffmpeg_error, packets_args, parse_packets, parse_probe, probe_args, sniff_kind
 from pipeline.types import Frame, MediaInfo
 
-__all__ = ["KEYFRAMES", "DecodeReport", "iter_frames", "keyframe_times", "probe_media", "probe_with_keyframes"]
+__all__ = ["KEYFRAMES", "KEYFRAMES_KEPT_MAX", "DecodeReport", "iter_frames", "keyframe_times", "kept_keyframes", "probe_media", "probe_with_keyframes"]
 
 
 def _run(args: list[str], name: str) -> str:
@@ -31,6 +31,13 @@ def _run(args: list[str], name: str) -> str:
 
 
 KEYFRAMES = "keyframes_s"  # the key frames' times the ingest found, kept in the evidence's media record
+KEYFRAMES_KEPT_MAX = 5000  # ~40 KB of JSON in the evidence's row: 2.8 h with a key frame every 2 s
+
+
+def kept_keyframes(times: Sequence[float]) -> dict[str, list[float]]:
+    """What the evidence's media record keeps of its key frames: all of them, or none for footage
+    with very many (intra-only video: every frame a key frame), whose plan lists them again."""
+    return {KEYFRAMES: [round(t, 4) for t in times]} if len(times) <= KEYFRAMES_KEPT_MAX else {}
 
 
 def probe_media(path: Path, name: str | None = None) -> MediaInfo:

@@ -131,3 +131,13 @@ def test_status_reports_state_and_progress(cli, analysed_env):
         f"evidence {analysed_env}: done, 100 %; segments 1/1 done, working copy 1/1 done"
     missing = cli("status", 999)
     assert missing.exit_code == 2 and "evidence 999 not found" in missing.stderr
+
+
+def test_footage_with_very_many_key_frames_keeps_none_in_its_record():
+    """The evidence's row keeps its key frames for the plan only while they are few (intra-only video
+    has one a frame: hours of it would put megabytes in every evidence row read); past the bound the
+    plan lists them again."""
+    from evidence.mediaio import KEYFRAMES_KEPT_MAX, kept_keyframes
+
+    assert kept_keyframes([0.0, 2.00004, 4.0]) == {"keyframes_s": [0.0, 2.0, 4.0]}
+    assert kept_keyframes([i / 25 for i in range(KEYFRAMES_KEPT_MAX + 1)]) == {}

@@ -16,7 +16,7 @@ from evidence.derivatives import discard_unreferenced, ensure_stored
 from evidence.eventkinds import EventKind
 from evidence.events import add_event
 from evidence.filestore import clean_name
-from evidence.mediaio import KEYFRAMES, probe_with_keyframes
+from evidence.mediaio import kept_keyframes, probe_with_keyframes
 from evidence.runtime import Runtime
 from evidence.states import EvidenceState
 
@@ -73,7 +73,7 @@ def ingest_upload(rt: Runtime, path: Path, incident_ref: str | None, actor: Acto
             if ev is None:
                 ev = Evidence(incident_id=incident_id, sha256=stored.sha256, original_name=name,
                               size_bytes=stored.size_bytes, store_path=rt.store.relative(stored.path),
-                              media={**info.as_record(), KEYFRAMES: [round(k, 4) for k in keyframes]},
+                              media={**info.as_record(), **kept_keyframes(keyframes)},
                               state=EvidenceState.QUEUED,
                               submitted={**(submitted or {}), "by": actor.name, "role": actor.role})
                 s.add(ev)
