@@ -49,7 +49,9 @@ def _free_shapes_kept(entry: ModelEntry) -> bytes:
     """``_free_shapes`` of the verified shipped file, from the user's cache when made before (and
     whole: its SHA-256 is kept beside it and checked; a damaged copy is made again)."""
     path = entry.path()  # verified against the manifest's SHA-256 (once per process)
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "evidence-pipeline"
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path(os.path.expanduser("~")) / ".cache") / "evidence-pipeline"
+    if not cache.is_absolute():  # no home to keep it in (expanduser left "~"): made in memory each time
+        return _free_shapes(str(path))
     kept = cache / f"{entry.name}-{entry.sha256}-free-shapes-v{_FREE_SHAPES_VERSION}.onnx"
     digest = kept.with_name(kept.name + ".sha256")
     with contextlib.suppress(OSError):
