@@ -23,10 +23,15 @@ from pipeline.geo import location_latlon
 __all__ = ["hit_facts", "place_words"]
 
 
+def _name(location: Any) -> str | None:
+    """The name a camera gave its place, if any."""
+    return str(location["name"]) if isinstance(location, dict) and location.get("name") else None
+
+
 def place_words(location: Any) -> str | None:
     """Where, as people read it: a camera's name, else the coordinates (to 5 places, about a metre)."""
-    if isinstance(location, dict) and location.get("name"):
-        return str(location["name"])
+    if (name := _name(location)) is not None:
+        return name
     where = location_latlon(location)
     return f"{where[0]:.5f}, {where[1]:.5f}" if where is not None else None
 
@@ -52,7 +57,7 @@ def hit_facts(s: Session, d: dict[str, Any]) -> dict[str, Any]:
         location = d["location"] if isinstance(d.get("location"), dict) else None
         alternatives = (read.alternatives or []) if read else []
     facts["position"] = location_latlon(location)
-    facts["place_name"] = str(location["name"]) if isinstance(location, dict) and location.get("name") else None
+    facts["place_name"] = _name(location)
     facts["place"] = place_words(location)
     facts["alternatives"] = [(str(a[0]), float(a[1])) for a in alternatives
                              if isinstance(a, (list, tuple)) and len(a) >= 2]

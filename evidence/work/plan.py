@@ -111,7 +111,7 @@ def _plan(rt: Runtime, ev: Evidence, lease: Lease, hashed_at_intake: bool) -> No
         whole = {"start_s": 0.0, "end_s": info.duration_s}
         if info.duration_s >= rt.settings.quick_pass_min_s:
             s.add(WorkItem(evidence_id=ev.id, kind=WorkKind.QUICK, index=0, **whole, result={},
-                           plan={"keyframes_s": [round(t, 4) for t in keyframes]}))
+                           plan={KEYFRAMES: [round(t, 4) for t in keyframes]}))
         for seg in segments:  # faces and plates from one decode of the stretch
             s.add(WorkItem(evidence_id=ev.id, kind=WorkKind.SEGMENT, index=seg.index, start_s=seg.start_s,
                            end_s=seg.end_s, result={}, plan={"plates": rt.analysis.plates}))

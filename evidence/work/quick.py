@@ -11,7 +11,7 @@ import numpy as np
 from sqlalchemy import select
 
 from evidence.db.tables import CandidateRow, FaceTrackRow
-from evidence.mediaio import iter_frames, keyframe_times
+from evidence.mediaio import KEYFRAMES, iter_frames, keyframe_times
 from evidence.ordered import ordered_map
 from evidence.runtime import Runtime
 from evidence.work.contract import Hooks, ItemLease, Job, Outcome
@@ -44,7 +44,7 @@ def run_quick(rt: Runtime, job: Job, lease: ItemLease, hooks: Hooks) -> Outcome:
     if not watchlist.subjects:
         return Outcome(0, {"skipped": "empty watchlist"})
     # The ingest found the key frames; a plan made before it kept them is read again here.
-    times = list(job.plan.get("keyframes_s") or keyframe_times(job.original, job.name))
+    times = list(job.plan.get(KEYFRAMES) or keyframe_times(job.original, job.name))
     chosen = set(quick_keyframes(times, rt.settings.quick_pass_every_s))
     spacing = float(np.median(np.diff(sorted(times[i] for i in chosen)))) if len(chosen) > 1 else 2.0
     params = TrackerParams(max_gap_s=2.5 * spacing, max_shift_widths=3.0, embed_to_associate=False)
